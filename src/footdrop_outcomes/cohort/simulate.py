@@ -1,0 +1,600 @@
+"""Calibrated synthetic foot-drop cohorts with known truth.
+
+The generative model is written up in ``docs/simulation.md`` (with the published figures it is
+calibrated to). In short, for each patient:
+
+1. baseline covariates by cause (age, sex, side, severity and onset strength, diabetes and
+   HbA1c, smoking, BMI, delay to treatment, red flags, site);
+2. interventions assigned with confounding by severity and cause (sicker patients more often
+   get supervised physiotherapy, an AFO, FES or surgery);
+3. weekly adherence to the six-exercise home program from a patient propensity, an
+   intervention-specific level and a decline over time; AFO and FES wear with abandonment;
+4. recovery as a mixture cure model: a logistic model decides whether the patient belongs to
+   the recovering fraction; for those who do, the latent recovery time follows a Weibull
+   proportional-hazards model with cause-specific scale and a time-varying effect of
+   cumulative adherence; ALS never recovers, and progressive causes decline;
+5. visits (about weeks 2, 6, 12, 26, 52, 78 with jitter, missed visits, dropout) at which the
+   MRC grade (floor of a latent strength curve that crosses 4 exactly at the latent recovery
+   time), range of motion, gait speed (a linear mixed model whose random slope is linked to
+   recovery speed), falls and the need for an AFO are recorded.
+
+Everything is vectorised with numpy, in fixed chunks of patients, each with its own seed
+spawned from the master seed: the same seed gives identical tables, and a larger cohort with
+the same seed starts with the same patients.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit, ndtri
+from tqdm.auto import tqdm
+
+from footdrop_outcomes._version import __version__
+from footdrop_outcomes.cohort.cohort import Cohort, CohortTruth
+from footdrop_outcomes.cohort.schema import SCHEMA_VERSION
+from footdrop_outcomes.cohort.vocabulary import AFO_TYPES, CAUSES, EXERCISES, SEVERITIES, SURGERIES
+from footdrop_outcomes.errors import ConfigError
+
+__all__ = ["SimulationConfig", "simulate_cohort", "GENERATOR_VERSION"]
+
+#: Version of the generative model; any change that alters the output for a seed bumps it.
+GENERATOR_VERSION = "1.0"
+
+#: Patients per chunk. Part of the generator: changing it changes the output for a seed.
+_CHUNK = 10_000
+
+_CENTRAL = ("stroke", "multiple_sclerosis", "als")
+
+
+def _by_cause(**values: Any) -> dict[str, Any]:
+    return {c: values[c] for c in CAUSES}
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Frozen, validated configuration of the synthetic cohort generator.
+
+    Every default is documented, with its source, in ``docs/simulation.md``. Change one with
+    ``dataclasses.replace(SimulationConfig(), field=value)`` or ``SimulationConfig(field=value)``;
+    the whole configuration is written into the cohort's manifest.
+
+    Reference profile of the recovery model: mild severity, age 60, no diabetes, never smoker,
+    no delay to treatment, home exercise only, cumulative adherence at ``adherence_reference``.
+    """
+
+    # -- case mix -----------------------------------------------------------------------------
+    cause_mix: Mapping[str, float] = field(default_factory=lambda: _by_cause(
+        peroneal_compression=0.28, lumbar_radiculopathy=0.20, stroke=0.15, multiple_sclerosis=0.05,
+        als=0.03, peripheral_neuropathy=0.12, post_surgical_hip_knee=0.08, post_surgical_spine=0.09))
+    #: P(mild, moderate, severe) by cause.
+    severity_mix: Mapping[str, tuple[float, float, float]] = field(default_factory=lambda: _by_cause(
+        peroneal_compression=(0.45, 0.30, 0.25), lumbar_radiculopathy=(0.50, 0.32, 0.18),
+        stroke=(0.30, 0.40, 0.30), multiple_sclerosis=(0.45, 0.40, 0.15), als=(0.35, 0.40, 0.25),
+        peripheral_neuropathy=(0.45, 0.40, 0.15), post_surgical_hip_knee=(0.30, 0.30, 0.40),
+        post_surgical_spine=(0.40, 0.35, 0.25)))
+    #: Age at onset (mean, SD) by cause.
+    age: Mapping[str, tuple[float, float]] = field(default_factory=lambda: _by_cause(
+        peroneal_compression=(45, 15), lumbar_radiculopathy=(48, 12), stroke=(68, 12),
+        multiple_sclerosis=(45, 10), als=(61, 11), peripheral_neuropathy=(64, 10),
+        post_surgical_hip_knee=(68, 9), post_surgical_spine=(62, 11)))
+    #: Median days from onset to treatment by cause (log-normal, SD of log below).
+    median_days_to_treatment: Mapping[str, float] = field(default_factory=lambda: _by_cause(
+        peroneal_compression=21, lumbar_radiculopathy=10, stroke=2, multiple_sclerosis=14, als=120,
+        peripheral_neuropathy=60, post_surgical_hip_knee=3, post_surgical_spine=2))
+    sd_log_days_to_treatment: float = 0.9
+    diabetes_prevalence: Mapping[str, float] = field(default_factory=lambda: _by_cause(
+        peroneal_compression=0.12, lumbar_radiculopathy=0.12, stroke=0.30, multiple_sclerosis=0.08,
+        als=0.10, peripheral_neuropathy=0.75, post_surgical_hip_knee=0.15, post_surgical_spine=0.15))
+    n_sites: int = 8
+
+    # -- recovery: incidence (who ever recovers), logistic ------------------------------------
+    #: P(ever recovering) for the reference profile, by cause (0 = never, e.g. ALS).
+    recovery_probability: Mapping[str, float] = field(default_factory=lambda: _by_cause(
+        peroneal_compression=0.97, lumbar_radiculopathy=0.90, stroke=0.75, multiple_sclerosis=0.25,
+        als=0.0, peripheral_neuropathy=0.45, post_surgical_hip_knee=0.85, post_surgical_spine=0.85))
+    #: Log odds ratios of ever recovering.
+    incidence_log_or: Mapping[str, float] = field(default_factory=lambda: {
+        "severity[moderate]": -0.8, "severity[severe]": -1.8, "age_per_10y": -0.15,
+        "diabetes": -1.2, "delay_per_30d": -0.10})
+
+    # -- recovery: latency (when), Weibull proportional hazards --------------------------------
+    #: Median latent recovery time (weeks) of recovering patients with the reference profile.
+    median_recovery_weeks: Mapping[str, float] = field(default_factory=lambda: _by_cause(
+        peroneal_compression=7.5, lumbar_radiculopathy=11.0, stroke=30.0, multiple_sclerosis=10.0,
+        als=30.0, peripheral_neuropathy=30.0, post_surgical_hip_knee=24.0, post_surgical_spine=12.0))
+    weibull_shape: float = 3.0
+    #: Log hazard ratios of recovery (among those who recover).
+    latency_log_hr: Mapping[str, float] = field(default_factory=lambda: {
+        "severity[moderate]": -0.5, "severity[severe]": -1.0, "age_per_10y": -0.10,
+        "diabetes": -0.30, "hba1c_per_1pct_above_7": -0.10, "smoking[current]": -0.15,
+        "smoking[former]": -0.05, "delay_per_30d": -0.08, "supervised_physio": 0.15,
+        "surgery": 0.25, "fes": 0.0, "afo": 0.0})
+    #: Log hazard ratio per unit (0 to 1) of cumulative adherence (lagged one week).
+    adherence_log_hr: float = 10 * math.log(1.15)
+    adherence_reference: float = 0.7
+    #: SD of a log-normal site frailty on the recovery hazard (0 = none).
+    site_frailty_sd: float = 0.0
+
+    # -- adherence ------------------------------------------------------------------------------
+    adherence_logit_mean: float = 0.6
+    adherence_logit_sd: float = 1.2
+    adherence_weekly_sd: float = 0.6
+    adherence_decline_per_week: float = 0.015
+    adherence_logit_effects: Mapping[str, float] = field(default_factory=lambda: {
+        "supervised_physio": 0.4, "smoking[current]": -0.3, "severity[severe]": -0.2})
+    exercise_logit_offsets: Mapping[str, float] = field(default_factory=lambda: {
+        "toe_lifts": 0.2, "ankle_alphabet": 0.3, "towel_slides": 0.0, "band_dorsiflexion": -0.3,
+        "heel_walking": -0.4, "calf_stretch": 0.1})
+    afo_abandoned_by_week_52: float = 0.50
+    fes_retained_at_week_20: float = 0.89
+
+    # -- visits and follow-up -----------------------------------------------------------------
+    followup_weeks: int = 78
+    visit_weeks: tuple[int, ...] = (2, 6, 12, 26, 52, 78)
+    visit_miss_probability: float = 0.10
+    dropout_by_end: float = 0.15
+    als_median_survival_years: float = 2.5
+
+    # -- gait speed: linear mixed model in lw = log(1 + weeks since onset) ---------------------
+    gait_fixed: Mapping[str, float] = field(default_factory=lambda: {
+        "Intercept": 0.85,
+        "cause[lumbar_radiculopathy]": -0.05, "cause[stroke]": -0.35, "cause[multiple_sclerosis]": -0.10,
+        "cause[als]": -0.05, "cause[peripheral_neuropathy]": -0.15, "cause[post_surgical_hip_knee]": -0.25,
+        "cause[post_surgical_spine]": -0.15,
+        "severity[moderate]": -0.08, "severity[severe]": -0.18,
+        "lw": 0.08,
+        "lw:cause[lumbar_radiculopathy]": -0.01, "lw:cause[stroke]": 0.04, "lw:cause[multiple_sclerosis]": -0.10,
+        "lw:cause[als]": -0.15, "lw:cause[peripheral_neuropathy]": -0.06, "lw:cause[post_surgical_hip_knee]": 0.0,
+        "lw:cause[post_surgical_spine]": -0.02,
+        "lw:severity[moderate]": -0.005, "lw:severity[severe]": -0.015,
+        "age_c": -0.04, "diabetes": -0.05, "current_smoker": -0.03, "fes": 0.06})
+    gait_sd_intercept: float = 0.12
+    gait_sd_slope: float = 0.04
+    gait_corr: float = -0.25
+    gait_sd_residual: float = 0.06
+    #: Correlation between a patient's gait random slope and their recovery-speed score.
+    gait_recovery_link: float = 0.6
+    gait_missing_probability: float = 0.03
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ConfigError(f"SimulationConfig: {msg}")
+
+        for name in ("cause_mix", "severity_mix", "age", "median_days_to_treatment", "diabetes_prevalence",
+                     "recovery_probability", "median_recovery_weeks"):
+            keys = set(getattr(self, name))
+            need(keys == set(CAUSES), f"{name} must have exactly the causes {list(CAUSES)}; got {sorted(keys)}")
+        need(abs(sum(self.cause_mix.values()) - 1) < 1e-9, f"cause_mix must sum to 1 (sums to {sum(self.cause_mix.values()):.6f})")
+        need(all(v >= 0 for v in self.cause_mix.values()), "cause_mix values must be >= 0")
+        for c, probs in self.severity_mix.items():
+            need(len(probs) == 3 and min(probs) >= 0 and abs(sum(probs) - 1) < 1e-9,
+                 f"severity_mix[{c!r}] must be three probabilities (mild, moderate, severe) summing to 1")
+        for name in ("diabetes_prevalence", "recovery_probability"):
+            need(all(0 <= v <= 1 for v in getattr(self, name).values()), f"{name} values must be in [0, 1]")
+        need(self.recovery_probability["als"] == 0, "recovery_probability['als'] must be 0: ALS does not recover")
+        need(all(v > 0 for v in self.median_recovery_weeks.values()), "median_recovery_weeks must be > 0")
+        need(set(self.exercise_logit_offsets) == set(EXERCISES), f"exercise_logit_offsets must have the exercises {list(EXERCISES)}")
+        for name, allowed in (("incidence_log_or", {"severity[moderate]", "severity[severe]", "age_per_10y", "diabetes", "delay_per_30d"}),
+                              ("latency_log_hr", set(SimulationConfig.__dataclass_fields__["latency_log_hr"].default_factory())),  # type: ignore[misc]
+                              ("adherence_logit_effects", {"supervised_physio", "smoking[current]", "severity[severe]"})):
+            need(set(getattr(self, name)) == allowed, f"{name} must have exactly the keys {sorted(allowed)}")
+        gait_keys = set(SimulationConfig.__dataclass_fields__["gait_fixed"].default_factory())  # type: ignore[misc]
+        need(set(self.gait_fixed) == gait_keys, f"gait_fixed must have exactly the keys {sorted(gait_keys)}")
+        need(self.weibull_shape > 0, "weibull_shape must be > 0")
+        need(0 <= self.adherence_reference <= 1, "adherence_reference must be in [0, 1]")
+        need(self.followup_weeks >= 4, "followup_weeks must be >= 4")
+        need(len(self.visit_weeks) >= 1 and list(self.visit_weeks) == sorted(set(self.visit_weeks)) and self.visit_weeks[0] >= 1,
+             "visit_weeks must be increasing, distinct and >= 1")
+        need(self.visit_weeks[-1] <= self.followup_weeks, "the last of visit_weeks must be <= followup_weeks")
+        for name in ("visit_miss_probability", "dropout_by_end", "gait_missing_probability", "afo_abandoned_by_week_52", "fes_retained_at_week_20"):
+            need(0 <= getattr(self, name) < 1, f"{name} must be in [0, 1)")
+        for name in ("gait_sd_intercept", "gait_sd_slope", "gait_sd_residual", "adherence_logit_sd", "adherence_weekly_sd", "site_frailty_sd", "sd_log_days_to_treatment"):
+            need(getattr(self, name) >= 0, f"{name} must be >= 0")
+        need(-1 < self.gait_corr < 1 and -1 <= self.gait_recovery_link <= 1, "gait_corr must be in (-1, 1) and gait_recovery_link in [-1, 1]")
+        need(1 <= self.n_sites <= 99, "n_sites must be 1 to 99")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain JSON-able data (as written into the manifest)."""
+        out = asdict(self)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SimulationConfig:
+        """Rebuild a configuration from :meth:`to_dict` output (unknown keys are refused)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"SimulationConfig: unknown option(s) {sorted(unknown)}")
+        clean = dict(data)
+        if "visit_weeks" in clean:
+            clean["visit_weeks"] = tuple(clean["visit_weeks"])
+        if "severity_mix" in clean:
+            clean["severity_mix"] = {k: tuple(v) for k, v in clean["severity_mix"].items()}
+        if "age" in clean:
+            clean["age"] = {k: tuple(v) for k, v in clean["age"].items()}
+        return cls(**clean)
+
+
+# ------------------------------------------------------------------------------------------------
+# the generator
+
+
+def simulate_cohort(
+    n_patients: int,
+    seed: int,
+    config: SimulationConfig | None = None,
+    *,
+    progress: bool = False,
+) -> Cohort:
+    """Simulate a synthetic foot-drop cohort with known truth.
+
+    Parameters
+    ----------
+    n_patients : int
+        Number of patients (>= 1).
+    seed : int
+        Master seed (>= 0). The same seed and configuration give identical tables; a larger
+        cohort with the same seed starts with the same patients.
+    config : SimulationConfig, optional
+        Generator configuration; defaults are calibrated (see ``docs/simulation.md``).
+    progress : bool
+        Show a progress bar over chunks of 10,000 patients.
+
+    Returns
+    -------
+    Cohort
+        With ``truth`` holding every true parameter and each patient's latent values.
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> cohort = simulate_cohort(500, seed=42)
+    >>> cohort.truth.value("recovery_latency", "severity[severe]", "hazard_ratio") < 1
+    True
+    """
+    if isinstance(n_patients, bool) or not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
+        raise ConfigError(f"n_patients must be a positive whole number, got {n_patients!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    cfg = config if config is not None else SimulationConfig()
+    if not isinstance(cfg, SimulationConfig):
+        raise ConfigError(f"config must be a SimulationConfig, got {type(cfg).__name__}")
+
+    root = np.random.SeedSequence(int(seed))
+    site_seq, chunk_root = root.spawn(2)
+    site_rng = np.random.default_rng(site_seq)
+    # site case mix: each cause is spread over the sites with its own weights
+    site_weights = site_rng.dirichlet(np.full(cfg.n_sites, 2.0), size=len(CAUSES))
+    site_frailty = np.exp(site_rng.normal(0.0, cfg.site_frailty_sd, size=cfg.n_sites)) if cfg.site_frailty_sd > 0 else np.ones(cfg.n_sites)
+
+    n_chunks = -(-int(n_patients) // _CHUNK)
+    chunk_seqs = chunk_root.spawn(n_chunks)
+    width = max(6, len(str(int(n_patients))))
+    parts: list[dict[str, pd.DataFrame]] = []
+    for k in tqdm(range(n_chunks), desc="simulating", unit="chunk", disable=not progress or n_chunks < 2):
+        start = k * _CHUNK
+        size = min(_CHUNK, int(n_patients) - start)
+        parts.append(_simulate_chunk(np.random.default_rng(chunk_seqs[k]), start, size, width, cfg, site_weights, site_frailty))
+
+    tables = {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in ("patients", "visits", "adherence", "truth")}
+    ids = pd.CategoricalDtype(tables["patients"]["patient_id"].to_numpy())
+    for name in ("patients", "visits", "adherence"):
+        tables[name]["patient_id"] = pd.Categorical.from_codes(tables[name].pop("_row").to_numpy(), dtype=ids)
+        cols = ["patient_id"] + [c for c in tables[name].columns if c != "patient_id"]
+        tables[name] = tables[name][cols]
+    for col in ("cause", "severity", "sex", "side", "smoking", "afo", "surgery", "site"):
+        tables["patients"][col] = tables["patients"][col].astype("category")
+    truth = CohortTruth(parameters=_truth_parameters(cfg), patients=tables["truth"])
+    metadata = {
+        "schema_version": SCHEMA_VERSION,
+        "generator": {"name": "footdrop_outcomes.simulate_cohort", "version": GENERATOR_VERSION, "package_version": __version__},
+        "seed": int(seed),
+        "n_patients": int(n_patients),
+        "config": cfg.to_dict(),
+        "gait_speed_floor_fraction": float((tables["visits"]["gait_speed"] <= 0.05).mean()),
+    }
+    # The generator builds valid tables by construction; tests validate them explicitly.
+    return Cohort(patients=tables["patients"], visits=tables["visits"], adherence=tables["adherence"],
+                  metadata=metadata, truth=truth, source=f"simulate_cohort(seed={seed})", _validated=True)
+
+
+def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One categorical draw per row of a (n, k) probability matrix."""
+    cum = np.cumsum(probs, axis=1)
+    u = rng.random(probs.shape[0]) * cum[:, -1]
+    return np.minimum((u[:, None] >= cum).sum(axis=1), probs.shape[1] - 1)
+
+
+def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cfg: SimulationConfig,
+                    site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, pd.DataFrame]:
+    causes = np.array(CAUSES)
+    # ---------------------------------------------------------------- baseline covariates
+    cause_i = rng.choice(len(CAUSES), size=n, p=np.array([cfg.cause_mix[c] for c in CAUSES]))
+    cause = causes[cause_i]
+    is_c = {c: cause == c for c in CAUSES}
+    sev_probs = np.array([cfg.severity_mix[c] for c in CAUSES])[cause_i]
+    sev_i = _choice_rows(rng, sev_probs)  # 0 mild, 1 moderate, 2 severe
+    moderate, severe = sev_i == 1, sev_i == 2
+    # onset strength (latent, continuous MRC scale) within the severity band
+    lo_band = np.array([3.0, 2.0, 0.0])[sev_i]
+    hi_band = np.array([4.0, 3.0, 2.0])[sev_i]
+    s0 = lo_band + (hi_band - lo_band) * rng.uniform(0.02, 0.98, size=n)
+    baseline_mrc = np.floor(s0).astype(np.int64)
+
+    age_mean = np.array([cfg.age[c][0] for c in CAUSES])[cause_i]
+    age_sd = np.array([cfg.age[c][1] for c in CAUSES])[cause_i]
+    age = np.clip(np.round(rng.normal(age_mean, age_sd)), 18, 95).astype(np.int64)
+    p_female = np.select([is_c["post_surgical_hip_knee"], is_c["multiple_sclerosis"], is_c["als"]], [0.85, 0.70, 0.40], 0.45)
+    sex = np.where(rng.random(n) < p_female, "female", "male")
+    p_bilateral = np.select([is_c["peripheral_neuropathy"], is_c["als"], is_c["multiple_sclerosis"]], [0.5, 0.2, 0.15], 0.03)
+    u = rng.random(n)
+    side = np.where(u < p_bilateral, "bilateral", np.where(rng.random(n) < 0.5, "left", "right"))
+    diabetes = rng.random(n) < np.array([cfg.diabetes_prevalence[c] for c in CAUSES])[cause_i]
+    hba1c = np.where(diabetes, np.clip(rng.normal(7.6, 1.3, n), 5.5, 14.0), np.clip(rng.normal(5.4, 0.3, n), 4.0, 6.4))
+    hba1c = np.round(hba1c, 1)
+    hba1c_obs = np.where(~diabetes & (rng.random(n) < 0.15), np.nan, hba1c)
+    smoking_i = _choice_rows(rng, np.where(is_c["stroke"][:, None], [0.50, 0.28, 0.22], [0.55, 0.27, 0.18]))
+    smoking = np.array(["never", "former", "current"])[smoking_i]
+    bmi = np.round(np.clip(rng.normal(27.5, 5.0, n), 16, 55), 1)
+    bmi = np.where(rng.random(n) < 0.05, np.nan, bmi)
+    red_cauda = rng.random(n) < np.select([is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]], [0.03, 0.02], 0.0)
+    red_rapid = rng.random(n) < np.select([is_c["post_surgical_hip_knee"], is_c["post_surgical_spine"], is_c["peroneal_compression"]], [0.05, 0.05, 0.02], 0.0)
+    med_delay = np.array([cfg.median_days_to_treatment[c] for c in CAUSES])[cause_i]
+    delay = np.exp(np.log(med_delay) + rng.normal(0, cfg.sd_log_days_to_treatment, n))
+    delay = np.where(red_cauda | red_rapid, rng.uniform(0, 2, n), delay)
+    days_to_treatment = np.clip(np.round(delay), 0, 365).astype(np.int64)
+    site_i = _choice_rows(rng, site_weights[cause_i])
+    site = np.array([f"S{j + 1:02d}" for j in range(cfg.n_sites)])[site_i]
+
+    # ---------------------------------------------------------------- interventions (confounded)
+    central = np.isin(cause, _CENTRAL)
+    supervised = rng.random(n) < expit(-0.4 + 0.6 * moderate + 1.0 * severe + 0.8 * (is_c["stroke"] | is_c["post_surgical_hip_knee"] | is_c["post_surgical_spine"]))
+    has_afo = rng.random(n) < expit(-1.0 + 1.5 * moderate + 2.8 * severe + 0.5 * central)
+    afo_type_probs = np.where(central[:, None], [0.3, 0.5, 0.2], [0.25, 0.30, 0.45])  # rigid, hinged, carbon
+    afo_type = np.where(has_afo, np.array(AFO_TYPES[1:])[_choice_rows(rng, afo_type_probs)], "none")
+    fes = (is_c["stroke"] | is_c["multiple_sclerosis"]) & (rng.random(n) < expit(-1.5 + 0.8 * moderate + 1.5 * severe))
+    p_decompress = np.select(
+        [is_c["peroneal_compression"], is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]],
+        [expit(-2.0 + 1.2 * moderate + 2.5 * severe + 2.0 * red_rapid),
+         expit(-0.5 + 1.0 * moderate + 2.0 * severe + 5.0 * red_cauda),
+         expit(-1.5 + 1.0 * severe + 3.0 * red_rapid)], 0.0)
+    p_repair = np.where(is_c["post_surgical_hip_knee"], expit(-3.0 + 1.5 * severe + 2.0 * red_rapid), 0.0)
+    u = rng.random(n)
+    surgery_i = np.where(u < p_decompress, 1, np.where(u < p_decompress + p_repair, 2, 0))
+    tendon = (surgery_i == 0) & severe & ~central & (rng.random(n) < 0.03)
+    surgery_i = np.where(tendon, 3, surgery_i)
+    surgery = np.array(SURGERIES)[surgery_i]
+    home_exercise = np.ones(n, dtype=bool)
+
+    # ---------------------------------------------------------------- adherence, weekly matrix
+    n_weeks = cfg.followup_weeks + 4
+    weeks = np.arange(n_weeks)
+    w_start = -(-days_to_treatment // 7)  # first full week at or after the treatment day
+    in_program = weeks[None, :] >= w_start[:, None]
+    eff = cfg.adherence_logit_effects
+    propensity = (cfg.adherence_logit_mean + eff["supervised_physio"] * supervised + eff["smoking[current]"] * (smoking == "current")
+                  + eff["severity[severe]"] * severe + rng.normal(0, cfg.adherence_logit_sd, n))
+    weekly = (propensity[:, None] - cfg.adherence_decline_per_week * np.maximum(weeks[None, :] - w_start[:, None], 0)
+              + rng.normal(0, cfg.adherence_weekly_sd, (n, n_weeks)))
+    twice = {s: rng.random(n) < 0.5 for s in ("toe_lifts", "ankle_alphabet", "calf_stretch")}
+    prescribed_per_week = {
+        "toe_lifts": np.where(twice["toe_lifts"], 14, 7),
+        "ankle_alphabet": np.where(twice["ankle_alphabet"], 14, 7),
+        "towel_slides": np.full(n, 7),
+        "band_dorsiflexion": np.where(rng.random(n) < 0.5, 4, 3),
+        "heel_walking": np.where(baseline_mrc >= 3, 7, 0),  # only when safe
+        "calf_stretch": np.where(twice["calf_stretch"], 14, 7),
+    }
+    prescribed: dict[str, np.ndarray] = {}
+    completed: dict[str, np.ndarray] = {}
+    total_p = np.zeros((n, n_weeks))
+    total_c = np.zeros((n, n_weeks))
+    for stem in EXERCISES:
+        p_mat = np.where(in_program & home_exercise[:, None], prescribed_per_week[stem][:, None], 0).astype(np.int8)
+        prob = expit(weekly + cfg.exercise_logit_offsets[stem])
+        c_mat = rng.binomial(p_mat, prob).astype(np.int8)
+        prescribed[stem], completed[stem] = p_mat, c_mat
+        total_p += p_mat
+        total_c += c_mat
+    # cumulative proportion of prescribed sessions completed in the weeks *before* week w
+    cum_p = np.cumsum(total_p, axis=1) - total_p
+    cum_c = np.cumsum(total_c, axis=1) - total_c
+    exposure = np.divide(cum_c, cum_p, out=np.zeros_like(cum_c), where=cum_p > 0)
+    exposure_end = np.divide(cum_c[:, -1] + total_c[:, -1], cum_p[:, -1] + total_p[:, -1], out=np.zeros(n), where=(cum_p[:, -1] + total_p[:, -1]) > 0)
+
+    # ---------------------------------------------------------------- recovery: incidence
+    inc = cfg.incidence_log_or
+    p_ref = np.array([cfg.recovery_probability[c] for c in CAUSES])[cause_i]
+    lin_inc = (inc["severity[moderate]"] * moderate + inc["severity[severe]"] * severe + inc["age_per_10y"] * (age - 60) / 10
+               + inc["diabetes"] * diabetes + inc["delay_per_30d"] * days_to_treatment / 30)
+    with np.errstate(divide="ignore"):
+        p_recover = np.where(p_ref <= 0, 0.0, np.where(p_ref >= 1, 1.0, expit(logit(np.clip(p_ref, 1e-12, 1 - 1e-12)) + lin_inc)))
+    will_recover = rng.random(n) < p_recover
+
+    # ---------------------------------------------------------------- recovery: latency (weeks)
+    lat = cfg.latency_log_hr
+    k = cfg.weibull_shape
+    lam = np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i] / math.log(2) ** (1 / k)
+    lp = (lat["severity[moderate]"] * moderate + lat["severity[severe]"] * severe + lat["age_per_10y"] * (age - 60) / 10
+          + lat["diabetes"] * diabetes + lat["hba1c_per_1pct_above_7"] * diabetes * np.maximum(hba1c - 7.0, 0)
+          + lat["smoking[current]"] * (smoking == "current") + lat["smoking[former]"] * (smoking == "former")
+          + lat["delay_per_30d"] * days_to_treatment / 30 + lat["supervised_physio"] * supervised
+          + lat["surgery"] * (surgery_i > 0) + lat["fes"] * fes + lat["afo"] * has_afo + np.log(site_frailty[site_i]))
+    gamma = cfg.adherence_log_hr
+    mult = np.exp(lp[:, None] + gamma * (exposure - cfg.adherence_reference))
+    edges = (np.arange(n_weeks + 1)[None, :] / lam[:, None]) ** k
+    cum_h = np.cumsum(mult * np.diff(edges, axis=1), axis=1)
+    e = rng.exponential(1.0, n)
+    j = (cum_h < e[:, None]).sum(axis=1)  # week in which the cumulative hazard reaches e
+    h_before = np.where(j > 0, cum_h[np.arange(n), np.maximum(j - 1, 0)], 0.0)
+    mult_j = np.where(j < n_weeks, mult[np.arange(n), np.minimum(j, n_weeks - 1)], np.exp(lp + gamma * (exposure_end - cfg.adherence_reference)))
+    t_weeks = lam * ((np.minimum(j, n_weeks) / lam) ** k + (e - h_before) / mult_j) ** (1 / k)
+    latent_day = np.where(will_recover, t_weeks * 7.0, np.inf)
+    # recovery-speed score: standard normal, independent of covariates, low = slow
+    z = -ndtri(np.clip(1.0 - np.exp(-e), 1e-12, 1 - 1e-12))
+
+    # ---------------------------------------------------------------- follow-up
+    study_end = cfg.followup_weeks * 7 + 14
+    drop_rate = -math.log(1 - cfg.dropout_by_end) / (cfg.followup_weeks * 7) if cfg.dropout_by_end > 0 else 0.0
+    dropout = rng.exponential(1 / drop_rate, n) if drop_rate > 0 else np.full(n, np.inf)
+    death = np.where(is_c["als"], rng.exponential(cfg.als_median_survival_years * 365.25 / math.log(2), n), np.inf)
+    followup_days = np.maximum(np.floor(np.minimum(np.minimum(dropout, death), study_end)), days_to_treatment).astype(np.int64)
+
+    # ---------------------------------------------------------------- visits
+    sched = np.array(cfg.visit_weeks) * 7
+    jitter_max = np.minimum(np.maximum(3, np.round(0.1 * sched)), 21).astype(np.int64)
+    jit = rng.integers(-jitter_max, jitter_max + 1, size=(n, sched.size))
+    vday = np.concatenate([days_to_treatment[:, None], sched[None, :] + jit], axis=1)
+    keep = np.ones_like(vday, dtype=bool)
+    keep[:, 1:] = (vday[:, 1:] >= days_to_treatment[:, None] + 7) & (rng.random((n, sched.size)) >= cfg.visit_miss_probability)
+    keep &= vday <= followup_days[:, None]
+    v_row, v_col = np.nonzero(keep)
+    v_day = vday[v_row, v_col].astype(np.int64)
+    t_w = v_day / 7.0
+
+    # latent strength at each visit
+    smax = rng.uniform(4.2, 5.5, n)
+    s0_v = s0[v_row]
+    rec_v = will_recover[v_row]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.clip((4.0 - s0) / (smax - s0), 1e-9, 1 - 1e-9)
+        c_shape = -np.log1p(-q)
+        ratio = np.where(rec_v, v_day / latent_day[v_row], 0.0)
+    s_rec = s0_v + (smax[v_row] - s0_v) * (1 - np.exp(-c_shape[v_row] * ratio ** 2.5))
+    s_rec = np.where(rec_v & (v_day >= latent_day[v_row]), np.maximum(s_rec, 4.0), np.minimum(s_rec, np.nextafter(4.0, 0)))
+    plateau = s0 + (3.97 - s0) * rng.beta(2, 3, n)
+    tau = np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i] * rng.uniform(0.5, 1.5, n)
+    s_res = s0_v + (plateau[v_row] - s0_v) * (1 - np.exp(-(t_w / tau[v_row]) ** 1.5))
+    decline_rate = np.where(is_c["als"], np.exp(rng.normal(math.log(1.2), 0.35, n)), np.exp(rng.normal(math.log(0.25), 0.5, n)))
+    s_prog = np.maximum(s0_v - decline_rate[v_row] * v_day / 365.25, 0.0)
+    progressive_v = np.isin(cause[v_row], ("als", "multiple_sclerosis"))
+    strength = np.where(rec_v, s_rec, np.where(progressive_v, s_prog, s_res))
+    mrc = np.clip(np.floor(strength), 0, 5).astype(np.int64)
+
+    rom_offset = rng.normal(0, 4.0, n)
+    rom = np.clip(np.round(-12 + 6.5 * strength + rom_offset[v_row] + rng.normal(0, 3.0, v_row.size)), -30, 30)
+
+    # gait speed: linear mixed model, random slope linked to the recovery-speed score
+    g = cfg.gait_fixed
+    lw = np.log1p(t_w)
+    eps1 = rng.normal(size=n)
+    eps0 = rng.normal(size=n)
+    rho = cfg.gait_recovery_link
+    u1 = cfg.gait_sd_slope * (rho * z + math.sqrt(1 - rho**2) * eps1)
+    u0 = cfg.gait_sd_intercept * (cfg.gait_corr * (u1 / cfg.gait_sd_slope if cfg.gait_sd_slope > 0 else 0) + math.sqrt(1 - cfg.gait_corr**2) * eps0)
+    cause_int = np.array([g.get(f"cause[{c}]", 0.0) for c in CAUSES])[cause_i]
+    cause_slope = np.array([g.get(f"lw:cause[{c}]", 0.0) for c in CAUSES])[cause_i]
+    sev_int = np.array([0.0, g["severity[moderate]"], g["severity[severe]"]])[sev_i]
+    sev_slope = np.array([0.0, g["lw:severity[moderate]"], g["lw:severity[severe]"]])[sev_i]
+    intercept_i = (g["Intercept"] + cause_int + sev_int + g["age_c"] * (age - 60) / 10 + g["diabetes"] * diabetes
+                   + g["current_smoker"] * (smoking == "current") + g["fes"] * fes + u0)
+    slope_i = g["lw"] + cause_slope + sev_slope + u1
+    gait = intercept_i[v_row] + slope_i[v_row] * lw + rng.normal(0, cfg.gait_sd_residual, v_row.size)
+    gait = np.round(np.clip(gait, 0.05, 2.5), 2)
+    gait = np.where(rng.random(v_row.size) < cfg.gait_missing_probability, np.nan, gait)
+
+    # AFO abandonment and FES retention (weeks since program start)
+    afo_rate = -math.log(1 - cfg.afo_abandoned_by_week_52) / 52 * np.exp(-0.4 * (propensity - cfg.adherence_logit_mean))
+    afo_stop = rng.exponential(1 / afo_rate)
+    fes_rate = -math.log(cfg.fes_retained_at_week_20) / 20
+    fes_stop = rng.exponential(1 / fes_rate, n)
+
+    # falls since previous visit: more with weaker dorsiflexion, fewer with an AFO worn
+    first = np.r_[True, v_row[1:] != v_row[:-1]]
+    prev_day = np.where(first, 0, np.r_[0, v_day[:-1]])
+    weeks_between = np.maximum((v_day - prev_day) / 7.0, 1.0)
+    afo_worn_v = has_afo[v_row] & ((t_w - w_start[v_row]) < afo_stop[v_row])
+    fall_rate = 0.03 * np.exp(-0.45 * (strength - 2.0)) * np.where(afo_worn_v, 0.6, 1.0)
+    falls = rng.poisson(fall_rate * weeks_between).astype(np.int64)
+    p_afo_needed = np.array([1.0, 1.0, 0.97, 0.75, 0.15, 0.02])[mrc]
+    afo_needed = rng.random(v_row.size) < p_afo_needed
+
+    # ---------------------------------------------------------------- adherence table rows
+    discharge_week = np.where(will_recover, np.floor((latent_day + 42) / 7), np.inf)
+    row_mask = in_program & (7 * weeks[None, :] + 6 <= followup_days[:, None]) & (weeks[None, :] <= discharge_week[:, None])
+    a_row, a_week = np.nonzero(row_mask)
+    since = a_week - w_start[a_row]
+    afo_p = np.where(has_afo, rng.choice([8.0, 10.0, 12.0], n) * 7, np.nan)
+    afo_frac = np.clip(expit(0.8 * propensity[a_row] + 0.3 + rng.normal(0, 0.5, a_row.size)) * 1.1, 0, 1.15)
+    afo_hours = np.where(has_afo[a_row], np.where(since < afo_stop[a_row], np.round(afo_p[a_row] * afo_frac * 2) / 2, 0.0), np.nan)
+    fes_p = np.where(fes, rng.choice([4.0, 6.0, 8.0], n) * 7, np.nan)
+    fes_frac = np.clip(expit(0.8 * propensity[a_row] + 0.5 + rng.normal(0, 0.5, a_row.size)) * 1.05, 0, 1.1)
+    fes_hours = np.where(fes[a_row], np.where(since < fes_stop[a_row], np.round(fes_p[a_row] * fes_frac * 2) / 2, 0.0), np.nan)
+    adherence = {"_row": a_row + 0, "week": a_week.astype(np.int16)}
+    for stem in EXERCISES:
+        adherence[f"{stem}_prescribed"] = prescribed[stem][a_row, a_week]
+        adherence[f"{stem}_completed"] = completed[stem][a_row, a_week]
+    adherence.update({
+        "afo_hours_prescribed": afo_p[a_row].astype(np.float32), "afo_hours": afo_hours.astype(np.float32),
+        "fes_hours_prescribed": fes_p[a_row].astype(np.float32), "fes_hours": fes_hours.astype(np.float32),
+    })
+
+    ids = np.char.add("P", np.char.zfill(np.arange(start + 1, start + n + 1).astype(str), width))
+    offset = start  # row codes are global positions in the final patients table
+    patients = pd.DataFrame({
+        "_row": np.arange(n) + offset, "patient_id": ids, "age": age, "sex": sex, "side": side, "cause": cause,
+        "severity": np.array(SEVERITIES)[sev_i], "baseline_mrc": baseline_mrc, "diabetes": diabetes, "hba1c": hba1c_obs,
+        "smoking": smoking, "bmi": bmi, "days_to_treatment": days_to_treatment, "home_exercise": home_exercise,
+        "supervised_physio": supervised, "afo": afo_type, "fes": fes, "surgery": surgery, "site": site,
+        "red_flag_cauda_equina": red_cauda, "red_flag_rapid_worsening": red_rapid, "followup_days": followup_days,
+    })
+    visits = pd.DataFrame({
+        "_row": v_row + offset, "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,
+        "falls": falls, "afo_needed": afo_needed,
+    })
+    adherence["_row"] = adherence["_row"] + offset
+    truth = pd.DataFrame({
+        "patient_id": ids, "will_recover": will_recover, "recovery_probability": p_recover,
+        "latent_recovery_day": latent_day, "latency_linear_predictor": lp, "recovery_score_z": z,
+        "strength_onset": s0, "strength_max_if_recovering": smax, "strength_plateau_if_not": plateau,
+        "decline_per_year_if_progressive": np.where(np.isin(cause, ("als", "multiple_sclerosis")), decline_rate, np.nan),
+        "gait_u0": u0, "gait_u1": u1, "adherence_propensity": propensity,
+        "afo_abandon_week": np.where(has_afo, afo_stop, np.nan), "fes_abandon_week": np.where(fes, fes_stop, np.nan),
+        "dropout_day": dropout, "death_day": death,
+    })
+    return {"patients": patients, "visits": visits, "adherence": pd.DataFrame(adherence), "truth": truth}
+
+
+def _truth_parameters(cfg: SimulationConfig) -> pd.DataFrame:
+    k = cfg.weibull_shape
+    rows: list[tuple[str, str, str, float, str]] = []
+    for c in CAUSES:
+        rows.append(("recovery_incidence", f"p_recover[{c}]", "probability", cfg.recovery_probability[c], "P(ever recovering), reference profile"))
+    for term, b in cfg.incidence_log_or.items():
+        rows.append(("recovery_incidence", term, "log_odds_ratio", b, "logistic model of ever recovering"))
+        rows.append(("recovery_incidence", term, "odds_ratio", math.exp(b), "logistic model of ever recovering"))
+    rows.append(("recovery_latency", "weibull_shape", "shape", k, "Weibull shape, common to all causes"))
+    for c in CAUSES:
+        rows.append(("recovery_latency", f"median_weeks[{c}]", "weeks", cfg.median_recovery_weeks[c],
+                     "median latent recovery time among recovering patients, reference profile"))
+    terms = dict(cfg.latency_log_hr)
+    terms["cumulative_adherence_per_10pct"] = cfg.adherence_log_hr / 10
+    for term, b in terms.items():
+        desc = "proportional hazards among recovering patients; time ratio = exp(-log HR / shape)"
+        if term == "cumulative_adherence_per_10pct":
+            desc = "time-varying: cumulative share of prescribed sessions completed in the weeks before, per 10 points"
+        rows.append(("recovery_latency", term, "log_hazard_ratio", b, desc))
+        rows.append(("recovery_latency", term, "hazard_ratio", math.exp(b), desc))
+        rows.append(("recovery_latency", term, "time_ratio", math.exp(-b / k), desc))
+    rows.append(("recovery_latency", "adherence_reference", "proportion", cfg.adherence_reference, "adherence at which the medians apply"))
+    for term, b in cfg.gait_fixed.items():
+        rows.append(("gait_speed", term, "m/s", b, "fixed effect; lw = log(1 + weeks since onset), age_c = (age - 60) / 10"))
+    for term, v in (("sd_intercept", cfg.gait_sd_intercept), ("sd_slope", cfg.gait_sd_slope), ("corr_intercept_slope", cfg.gait_corr),
+                    ("sd_residual", cfg.gait_sd_residual), ("corr_slope_recovery_score", cfg.gait_recovery_link)):
+        rows.append(("gait_speed", term, "variance_component", v, "random intercept and slope on lw per patient"))
+    rows.append(("adherence", "logit_mean", "logit", cfg.adherence_logit_mean, "patient propensity, reference patient at program start"))
+    rows.append(("adherence", "logit_sd", "logit", cfg.adherence_logit_sd, "between-patient SD"))
+    rows.append(("adherence", "weekly_sd", "logit", cfg.adherence_weekly_sd, "week-to-week SD within patient"))
+    rows.append(("adherence", "decline_per_week", "logit", -cfg.adherence_decline_per_week, "change per week since program start"))
+    for term, b in cfg.adherence_logit_effects.items():
+        rows.append(("adherence", term, "logit", b, "effect on the adherence propensity"))
+    for term, b in cfg.exercise_logit_offsets.items():
+        rows.append(("adherence", f"exercise[{term}]", "logit", b, "exercise-specific offset"))
+    return pd.DataFrame(rows, columns=["component", "term", "scale", "value", "description"])
