@@ -151,7 +151,7 @@ class Cohort:
         target = Path(path)
         if target.exists():
             if not overwrite:
-                raise CohortIOError(f"{target} already exists; choose another path or pass overwrite=True")
+                raise CohortIOError(f"{target} already exists; choose another path, or replace it with overwrite=True (CLI: --overwrite)")
             if not (target / MANIFEST).exists():
                 raise CohortIOError(f"{target} exists and is not a cohort directory (no {MANIFEST}); refusing to replace it")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -217,7 +217,9 @@ class Cohort:
             if not p.is_file():
                 raise CohortIOError(f"{name} file {p} does not exist")
             try:
-                frames[name] = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+                # numbers and yes/no columns are inferred (fast); a column with stray text stays
+                # text and is checked value by value. Ids stay text so leading zeros survive.
+                frames[name] = pd.read_csv(p, dtype={"patient_id": str, "site": str}, keep_default_na=False, na_values=[""])
             except pd.errors.EmptyDataError:
                 raise CohortIOError(f"{name} file {p} is empty (no header line)") from None
         source = ", ".join(f"{k}={v}" for k, v in paths.items())

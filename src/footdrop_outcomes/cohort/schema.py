@@ -168,10 +168,10 @@ def _coerce_column(values: pd.Series, dtype: str) -> tuple[pd.Series, np.ndarray
     """Convert one column to ``dtype``; return the result, positions that failed, and why."""
     missing = values.isna().to_numpy()
     if dtype == "category":
-        if isinstance(values.dtype, pd.CategoricalDtype):
+        if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == object:
             return values, np.array([], dtype=np.int64), ""
-        out = values.astype("string").astype("category")
-        return out, np.array([], dtype=np.int64), ""
+        text = values.astype("string").to_numpy(dtype=object, na_value=None)
+        return pd.Series(pd.Categorical(text), index=values.index), np.array([], dtype=np.int64), ""
     if dtype == "bool":
         if values.dtype == bool:
             return values, np.array([], dtype=np.int64), ""
@@ -316,6 +316,44 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], problems: _Problems) ->
                 problems.add("adherence", h, f"must be given exactly when {p} is given (empty for both when not prescribed)", bad, adherence)
 
 
+def _allowed_values(column: pa.Column) -> list[str] | None:
+    for check in column.checks:
+        if check.name == "isin":
+            return list(check.statistics["allowed_values"])
+    return None
+
+
+def normalise_dtypes(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Give categorical columns their declared categories, and ``patient_id`` the patients' ids.
+
+    Closed vocabularies keep their declared order (severity is ordered: mild < moderate <
+    severe), so a cohort has the same dtypes whether it was simulated, read from Parquet or
+    from CSV. Used by validation and by the simulator (whose tables are valid by construction).
+    """
+    typed = tables
+    # closed vocabularies keep their declared order (severity is ordered: mild < moderate < severe)
+    for name in TABLES:
+        for col, spec in SCHEMAS[name].columns.items():
+            allowed = _allowed_values(spec)
+            if allowed is not None:
+                # set_categories, not astype: pandas treats unordered dtypes with the same
+                # categories in another order as equal, and astype would keep the old order
+                values = typed[name][col]
+                if not isinstance(values.dtype, pd.CategoricalDtype):
+                    values = values.astype("category")
+                typed[name][col] = values.cat.set_categories(allowed, ordered=(col == "severity"))
+    # categories of patient_id in the child tables follow the patients table, so joins are exact
+    ids = pd.Index(typed["patients"]["patient_id"].astype("string").to_numpy(dtype=object))
+    for name in TABLES:
+        col = typed[name]["patient_id"]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.cat.rename_categories(col.cat.categories.astype(str)) if col.cat.categories.dtype != object else col
+            typed[name]["patient_id"] = col.cat.set_categories(ids)
+        else:
+            typed[name]["patient_id"] = pd.Categorical(col.astype("string").to_numpy(dtype=object), categories=ids)
+    return typed
+
+
 def validate_tables(
     tables: Mapping[str, pd.DataFrame],
     *,
@@ -361,12 +399,7 @@ def validate_tables(
     _cross_table_checks(typed, problems)
     if problems.rows:
         raise CohortValidationError(problems.frame(), source)
-    # categories of patient_id in the child tables follow the patients table, so joins are exact
-    ids = typed["patients"]["patient_id"].astype("string")
-    id_type = pd.CategoricalDtype(ids.to_numpy(), ordered=False)
-    for name in TABLES:
-        typed[name]["patient_id"] = typed[name]["patient_id"].astype("string").astype(id_type)
-    return typed
+    return normalise_dtypes(typed)
 
 
 # ----------------------------------------------------------------------------------------------

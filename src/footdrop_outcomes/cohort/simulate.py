@@ -19,12 +19,14 @@ calibrated to). In short, for each patient:
    recovery speed), falls and the need for an AFO are recorded.
 
 Everything is vectorised with numpy, in fixed chunks of patients, each with its own seed
-spawned from the master seed: the same seed gives identical tables, and a larger cohort with
-the same seed starts with the same patients.
+spawned from the master seed: the same seed gives identical tables, and cohorts of different
+sizes with the same seed share every complete chunk (the first 10,000 patients of a 25,000-patient
+cohort are the 10,000-patient cohort with that seed).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -37,7 +39,7 @@ from tqdm.auto import tqdm
 
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.cohort import Cohort, CohortTruth
-from footdrop_outcomes.cohort.schema import SCHEMA_VERSION
+from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, normalise_dtypes
 from footdrop_outcomes.cohort.vocabulary import AFO_TYPES, CAUSES, EXERCISES, SEVERITIES, SURGERIES
 from footdrop_outcomes.errors import ConfigError
 
@@ -202,8 +204,7 @@ class SimulationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-able data (as written into the manifest)."""
-        out = asdict(self)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+        return json.loads(json.dumps(asdict(self)))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SimulationConfig:
@@ -240,8 +241,8 @@ def simulate_cohort(
     n_patients : int
         Number of patients (>= 1).
     seed : int
-        Master seed (>= 0). The same seed and configuration give identical tables; a larger
-        cohort with the same seed starts with the same patients.
+        Master seed (>= 0). The same seed and configuration give identical tables; cohorts of
+        different sizes with the same seed share every complete chunk of 10,000 patients.
     config : SimulationConfig, optional
         Generator configuration; defaults are calibrated (see ``docs/simulation.md``).
     progress : bool
@@ -289,8 +290,8 @@ def simulate_cohort(
         tables[name]["patient_id"] = pd.Categorical.from_codes(tables[name].pop("_row").to_numpy(), dtype=ids)
         cols = ["patient_id"] + [c for c in tables[name].columns if c != "patient_id"]
         tables[name] = tables[name][cols]
-    for col in ("cause", "severity", "sex", "side", "smoking", "afo", "surgery", "site"):
-        tables["patients"][col] = tables["patients"][col].astype("category")
+    tables["patients"]["site"] = tables["patients"]["site"].astype("category")
+    normalise_dtypes(tables)
     truth = CohortTruth(parameters=_truth_parameters(cfg), patients=tables["truth"])
     metadata = {
         "schema_version": SCHEMA_VERSION,

@@ -1,0 +1,144 @@
+"""Command-line interface: ``footdrop-outcomes --help``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from footdrop_outcomes._version import __version__
+from footdrop_outcomes.errors import CohortValidationError, FootdropError
+
+app = typer.Typer(
+    help=(
+        "Outcomes research for foot drop: simulate calibrated cohorts with known truth, "
+        "validate real de-identified cohorts. Run 'footdrop-outcomes COMMAND --help' for details."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"footdrop-outcomes {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+) -> None:
+    """Outcomes research for foot drop."""
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the cohort to (Parquet tables + manifest.json). Must not exist unless --overwrite.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of patients.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Master seed; the same seed gives identical tables.")] = 2026,
+    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="JSON file of SimulationConfig overrides (see docs/simulation.md).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing cohort directory.")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="Also write the three tables as CSV files into the cohort directory's csv/ folder.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Simulate a synthetic cohort with known truth and save it.
+
+    Example: footdrop-outcomes simulate --n 2000 --seed 2026 --out data/synthetic/demo
+    """
+    from footdrop_outcomes.cohort.recovery import recovery_intervals
+    from footdrop_outcomes.cohort.simulate import SimulationConfig, simulate_cohort
+
+    try:
+        cfg = SimulationConfig()
+        if config is not None:
+            try:
+                overrides = json.loads(config.read_text())
+            except json.JSONDecodeError as e:
+                raise FootdropError(f"{config} is not valid JSON ({e})") from None
+            cfg = SimulationConfig.from_dict({**cfg.to_dict(), **overrides})
+        cohort = simulate_cohort(n, seed, cfg, progress=progress)
+        cohort.save(out_dir, overwrite=overwrite)
+        if csv:
+            cohort.to_csv(out_dir / "csv")
+    except FootdropError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    rec = recovery_intervals(cohort)
+    out.print(f"wrote {cohort!r} to {out_dir}")
+    out.print(f"recovery (MRC >= 4) seen in {int(rec.table['event'].sum())} of {cohort.n_patients} patients; "
+              f"seed {seed}, generator {cohort.metadata['generator']['version']}")
+
+
+@app.command()
+def validate(
+    path: Annotated[Optional[Path], typer.Argument(help="Cohort directory (manifest.json + Parquet tables).")] = None,
+    patients: Annotated[Optional[Path], typer.Option(help="patients CSV (instead of a cohort directory).")] = None,
+    visits: Annotated[Optional[Path], typer.Option(help="visits CSV.")] = None,
+    adherence: Annotated[Optional[Path], typer.Option(help="adherence CSV.")] = None,
+) -> None:
+    """Check a cohort against the data model and print a readable report.
+
+    Exit status 0 when valid, 1 when the cohort breaks the schema, 2 when it cannot be read.
+    Give either a cohort directory or all three CSV files.
+    """
+    from footdrop_outcomes.cohort.cohort import Cohort, load_cohort
+    from footdrop_outcomes.cohort.recovery import recovery_intervals
+
+    csvs = (patients, visits, adherence)
+    if (path is None) == all(c is None for c in csvs) or (path is None and any(c is None for c in csvs)):
+        err.print("[red]error:[/red] give a cohort directory, or all three of --patients, --visits and --adherence")
+        raise typer.Exit(2)
+    try:
+        cohort = load_cohort(path) if path is not None else Cohort.from_csv(patients, visits, adherence)  # type: ignore[arg-type]
+    except CohortValidationError as e:
+        table = Table(title=f"Problems in {e.source}", show_lines=False)
+        for col in ("table", "column", "problem", "rows", "patient_ids", "n_rows"):
+            table.add_column(col, overflow="fold")
+        for rec in e.failures.itertuples(index=False):
+            table.add_row(rec.table, rec.column, rec.problem, rec.rows, rec.patient_ids, str(rec.n_rows))
+        out.print(table)
+        out.print(f"[red]NOT VALID[/red]: {len(e.failures)} problem(s). Nothing was loaded.")
+        raise typer.Exit(1) from None
+    except FootdropError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    rec = recovery_intervals(cohort)
+    table = Table(title=f"{cohort!r}")
+    table.add_column("cause")
+    table.add_column("patients", justify="right")
+    table.add_column("recovered (MRC>=4) at a visit", justify="right")
+    merged = cohort.patients[["patient_id", "cause"]].assign(event=rec.table["event"].to_numpy())
+    for cause, g in merged.groupby("cause", observed=True):
+        table.add_row(str(cause), str(len(g)), f"{int(g['event'].sum())} ({g['event'].mean():.0%})")
+    out.print(table)
+    out.print(f"[green]VALID[/green]: schema {cohort.metadata.get('schema_version')}, "
+              f"{len(cohort.visits)} visits, {len(cohort.adherence)} adherence weeks.")
+
+
+@app.command("data-dictionary")
+def data_dictionary_cmd(
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write to this file (default: print).")] = None,
+) -> None:
+    """Print (or write) the data dictionary generated from the table schemas."""
+    from footdrop_outcomes.cohort.schema import data_dictionary
+
+    text = data_dictionary()
+    if out_file is None:
+        typer.echo(text)
+    else:
+        tmp = out_file.with_suffix(out_file.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(out_file)
+        out.print(f"wrote {out_file}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

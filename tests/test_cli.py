@@ -1,0 +1,74 @@
+"""The command line, as a newcomer uses it."""
+
+from __future__ import annotations
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from footdrop_outcomes import load_cohort
+from footdrop_outcomes.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in ("simulate", "validate", "data-dictionary"):
+        assert cmd in result.output
+    for cmd in ("simulate", "validate", "data-dictionary"):
+        assert runner.invoke(app, [cmd, "--help"]).exit_code == 0
+
+
+def test_simulate_then_validate(tmp_path):
+    out = tmp_path / "cohort"
+    result = runner.invoke(app, ["simulate", "--n", "150", "--seed", "4", "--out", str(out), "--no-progress", "--csv"])
+    assert result.exit_code == 0, result.output
+    assert "150 patients" in result.output
+    assert load_cohort(out).metadata["seed"] == 4
+    assert (out / "csv" / "visits.csv").is_file()
+    result = runner.invoke(app, ["validate", str(out)])
+    assert result.exit_code == 0 and "VALID" in result.output
+    csv = out / "csv"
+    result = runner.invoke(app, ["validate", "--patients", str(csv / "patients.csv"), "--visits", str(csv / "visits.csv"), "--adherence", str(csv / "adherence.csv")])
+    assert result.exit_code == 0, result.output
+
+
+def test_simulate_refuses_existing_directory(tmp_path):
+    out = tmp_path / "cohort"
+    assert runner.invoke(app, ["simulate", "--n", "50", "--out", str(out), "--no-progress"]).exit_code == 0
+    result = runner.invoke(app, ["simulate", "--n", "50", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 2 and "already exists" in result.output + (result.stderr or "")
+
+
+def test_simulate_with_config_overrides(tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text('{"followup_weeks": 52, "visit_weeks": [2, 6, 12, 26, 52]}')
+    out = tmp_path / "c"
+    result = runner.invoke(app, ["simulate", "--n", "80", "--out", str(out), "--config", str(cfg), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert load_cohort(out).visits["day"].max() <= 52 * 7 + 14
+    cfg.write_text('{"weibul_shape": 2}')
+    result = runner.invoke(app, ["simulate", "--n", "80", "--out", str(tmp_path / "d"), "--config", str(cfg), "--no-progress"])
+    assert result.exit_code == 2 and "unknown option" in result.output + (result.stderr or "")
+    assert not (tmp_path / "d").exists()
+
+
+def test_validate_reports_problems_and_exits_1(small_cohort, tmp_path):
+    files = small_cohort.to_csv(tmp_path)
+    v = pd.read_csv(files["visits"])
+    v.loc[2, "mrc"] = 8
+    v.to_csv(files["visits"], index=False)
+    result = runner.invoke(app, ["validate", "--patients", str(files["patients"]), "--visits", str(files["visits"]), "--adherence", str(files["adherence"])])
+    assert result.exit_code == 1
+    assert "NOT VALID" in result.output and "mrc" in result.output and "out of range" in result.output
+
+
+def test_validate_needs_a_source():
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 2
+
+
+def test_data_dictionary_command(tmp_path):
+    result = runner.invoke(app, ["data-dictionary", "--out", str(tmp_path / "dd.md")])
+    assert result.exit_code == 0 and "| `patient_id` |" in (tmp_path / "dd.md").read_text()
