@@ -1,0 +1,4 @@
+"""Survival layer: time to recovery (curves, tests, Cox, interval-censored models, cure, competing events).
+
+Imports the cohort layer, never the report layer.
+"""
