@@ -16,11 +16,13 @@ Design matrices come from a right-hand-side formula via ``formulaic``, as in
 :mod:`footdrop_outcomes.survival.parametric`: treatment coding with the first category as the
 reference (the order of a pandas categorical, else sorted), unused categories dropped, terms
 named ``age``, ``cause[stroke]``. The intercept is dropped (the baseline hazard absorbs it).
-lifelines (``CoxPHFitter`` / ``CoxTimeVaryingFitter``, Efron ties) maximises the partial
-likelihood; the estimate is then polished by exact Newton steps on the Efron score and
+lifelines (``CoxPHFitter``, Efron ties) maximises the partial likelihood of time-fixed models;
+the estimate is then polished by exact Newton steps on the Efron score and
 information computed here (lifelines stops at about 1e-8 relative; after polishing the
 coefficients agree with R to ~1e-13), and the model-based variance is the inverse information
-at that estimate.
+at that estimate. Counting-process models are fitted by Newton-Raphson from zero on the same
+vectorised Efron terms (lifelines' ``CoxTimeVaryingFitter`` loops over event times in Python and
+is kept as the cross-check in the tests).
 
 Cluster-robust variance (``cluster=``): ``D' D`` with ``D`` the ``dfbeta`` residuals (Efron score
 residuals times the model variance) summed within clusters, the sandwich of R's
@@ -270,7 +272,11 @@ def _lifelines(fitter: Any, terms: Sequence[str], *args: Any, **kwargs: Any) -> 
 
 
 def _polish(x: np.ndarray, beta: np.ndarray, rs: Any, max_steps: int = 5) -> tuple[np.ndarray, Any, np.ndarray]:
-    """Exact Newton steps on the Efron partial likelihood from lifelines' estimate; returns beta, Efron terms, information."""
+    """Exact Newton steps (with step halving) on the Efron partial likelihood; returns beta, Efron terms, information.
+
+    From lifelines' estimate a few steps polish it; from zero (``max_steps`` large) this is the
+    whole fit, as R's ``coxph`` does it.
+    """
     ef = _zph.efron(x, x @ beta, rs)
     info = _zph.information(x, ef)
     for _ in range(max_steps):
@@ -282,7 +288,12 @@ def _polish(x: np.ndarray, beta: np.ndarray, rs: Any, max_steps: int = 5) -> tup
         if not np.all(np.isfinite(step)):
             break
         ef_new = _zph.efron(x, x @ (beta + step), rs)
-        if ef_new.loglik < ef.loglik - 1e-9 * abs(ef.loglik):
+        halvings = 0
+        while not (ef_new.loglik >= ef.loglik - 1e-9 * abs(ef.loglik)) and halvings < 20:
+            step = step / 2
+            ef_new = _zph.efron(x, x @ (beta + step), rs)
+            halvings += 1
+        if not (ef_new.loglik >= ef.loglik - 1e-9 * abs(ef.loglik)):
             break  # no gain: already at the optimum to rounding
         beta = beta + step
         ef = ef_new
@@ -315,11 +326,11 @@ def _check_divergence(beta: np.ndarray, info: np.ndarray, x: np.ndarray, terms: 
 
 def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.ndarray, stop: np.ndarray,
             event: np.ndarray, start: np.ndarray | None, strata_cols: list[str], cluster: str | None,
-            alpha: float, concordance: Any, info: dict[str, Any]) -> CoxResult:
+            alpha: float, concordance: Any, info: dict[str, Any], newton_steps: int = 5) -> CoxResult:
     terms = list(design.terms)
     strata = _codes(frame, strata_cols)
     rs = _zph.risk_sets(stop, event, start, strata)
-    beta, ef, inf = _polish(x, beta0, rs)
+    beta, ef, inf = _polish(x, beta0, rs, max_steps=newton_steps)
     _check_divergence(beta, inf, x, terms)
     try:
         cov_model = linalg.inv(inf)
@@ -495,8 +506,6 @@ def fit_cox_time_varying(
     >>> fit_cox_time_varying(tv, "x").summary["term"].tolist()
     ['x']
     """
-    from lifelines import CoxTimeVaryingFitter
-
     _check_alpha(alpha)
     frame = data
     if not isinstance(frame, pd.DataFrame):
@@ -516,24 +525,20 @@ def fit_cox_time_varying(
     if not event.any():
         raise FootdropError(f"data.{event_col}: no recoveries (events), so a Cox model cannot be fitted")
     design, x = _design(frame, formula, f"{start_col!r}, {stop_col!r} and {event_col!r}", "data", event, strata_cols)
-    df = _x_frame(x)
-    df["__start"], df["__stop"], df["__E"] = start, stop, event.astype(int)
-    df["__id"] = frame[id_col].to_numpy()
-    codes = _codes(frame, strata_cols)
-    if codes is not None:
-        df["__strata"] = codes
-    ctv, texts = _lifelines(CoxTimeVaryingFitter(alpha=alpha), design.terms, df, event_col="__E", start_col="__start",
-                            stop_col="__stop", id_col="__id", strata=["__strata"] if codes is not None else None)
-    # lifelines reorders rows by id/strata; its coefficients follow our column names
-    beta0 = ctv.params_.reindex(df.columns[: x.shape[1]]).to_numpy(dtype=float)
+    # Newton-Raphson from zero on the vectorised Efron terms: lifelines' CoxTimeVaryingFitter
+    # loops over distinct event times in Python (34.7 s vs 0.22 s on 99,000 episodes with 6,000
+    # distinct times; same estimates to 1e-14); it stays the cross-check in the tests.
+    beta0 = np.zeros(x.shape[1])
+    texts: list[str] = []
     info: dict[str, Any] = {
         "method": "Cox proportional hazards, counting process (start, stop] (partial likelihood, Efron ties)",
-        "engine": "lifelines CoxTimeVaryingFitter, polished by exact Newton steps",
+        "engine": "Newton-Raphson on the Efron partial likelihood (footdrop_outcomes)",
         "formula": design.formula, "n": int(len(frame)), "n_subjects": int(frame[id_col].nunique()),
         "warnings": texts, "versions": {**_versions(), "lifelines": _lifelines_version()},
     }
     return _finish(frame=frame, design=design, x=x, beta0=beta0, stop=stop, event=event, start=start,
-                   strata_cols=strata_cols, cluster=clus[0] if clus else None, alpha=alpha, concordance=None, info=info)
+                   strata_cols=strata_cols, cluster=clus[0] if clus else None, alpha=alpha, concordance=None, info=info,
+                   newton_steps=100)
 
 
 def _lifelines_version() -> str:
