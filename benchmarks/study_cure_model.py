@@ -61,7 +61,7 @@ def analysis_frame(cohort) -> pd.DataFrame:
     df["age10"] = (df["age"] - 60) / 10
     df["delay30"] = df["days_to_treatment"] / 30
     df["hba1c7"] = np.where(df["diabetes"], np.maximum(df["hba1c"].fillna(0.0) - 7.0, 0.0), 0.0)
-    df["surgery_any"] = df["surgery"] != "none"
+    df["surgery_any"] = df["surgery"].isin(["decompression", "nerve_repair_graft"])  # as the generator
     return df
 
 

@@ -47,7 +47,7 @@ def test_simulate_with_config_overrides(tmp_path):
     out = tmp_path / "c"
     result = runner.invoke(app, ["simulate", "--n", "80", "--out", str(out), "--config", str(cfg), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert load_cohort(out).visits["day"].max() <= 52 * 7 + 14
+    assert load_cohort(out).visits["day"].max() <= 52 * 7 + 21
     cfg.write_text('{"weibul_shape": 2}')
     result = runner.invoke(app, ["simulate", "--n", "80", "--out", str(tmp_path / "d"), "--config", str(cfg), "--no-progress"])
     assert result.exit_code == 2 and "unknown option" in result.output + (result.stderr or "")

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.cohort import Cohort, CohortTruth
 from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, normalise_dtypes
-from footdrop_outcomes.cohort.vocabulary import AFO_TYPES, CAUSES, EXERCISES, SEVERITIES, SURGERIES
+from footdrop_outcomes.cohort.vocabulary import AFO_TYPES, CAUSES, EXERCISES, PROGRESSIVE_CAUSES, SEVERITIES, SURGERIES
 from footdrop_outcomes.errors import ConfigError
 
 __all__ = ["SimulationConfig", "simulate_cohort", "GENERATOR_VERSION"]
@@ -116,7 +116,7 @@ class SimulationConfig:
         "severity[moderate]": -0.5, "severity[severe]": -1.0, "age_per_10y": -0.10,
         "diabetes": -0.30, "hba1c_per_1pct_above_7": -0.10, "smoking[current]": -0.15,
         "smoking[former]": -0.05, "delay_per_30d": -0.08, "supervised_physio": 0.15,
-        "surgery": 0.25, "fes": 0.0, "afo": 0.0})
+        "surgery": 0.25, "fes": 0.0, "afo": 0.0})  # surgery: decompression or nerve repair (not tendon transfer)
     #: Log hazard ratio per unit (0 to 1) of cumulative adherence (lagged one week).
     adherence_log_hr: float = 10 * math.log(1.15)
     adherence_reference: float = 0.7
@@ -427,7 +427,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
           + lat["diabetes"] * diabetes + lat["hba1c_per_1pct_above_7"] * diabetes * np.maximum(hba1c - 7.0, 0)
           + lat["smoking[current]"] * (smoking == "current") + lat["smoking[former]"] * (smoking == "former")
           + lat["delay_per_30d"] * days_to_treatment / 30 + lat["supervised_physio"] * supervised
-          + lat["surgery"] * (surgery_i > 0) + lat["fes"] * fes + lat["afo"] * has_afo + np.log(site_frailty[site_i]))
+          + lat["surgery"] * np.isin(surgery_i, (1, 2)) + lat["fes"] * fes + lat["afo"] * has_afo + np.log(site_frailty[site_i]))
     gamma = cfg.adherence_log_hr
     mult = np.exp(lp[:, None] + gamma * (exposure - cfg.adherence_reference))
     edges = (np.arange(n_weeks + 1)[None, :] / lam[:, None]) ** k
@@ -442,10 +442,12 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     z = -ndtri(np.clip(1.0 - np.exp(-e), 1e-12, 1 - 1e-12))
 
     # ---------------------------------------------------------------- follow-up
-    study_end = cfg.followup_weeks * 7 + 14
+    # the study ends after the widest window of the last scheduled visit; dropout and ALS death
+    # run from presentation (patients who die or leave before presenting are never seen)
+    study_end = cfg.followup_weeks * 7 + 21
     drop_rate = -math.log(1 - cfg.dropout_by_end) / (cfg.followup_weeks * 7) if cfg.dropout_by_end > 0 else 0.0
-    dropout = rng.exponential(1 / drop_rate, n) if drop_rate > 0 else np.full(n, np.inf)
-    death = np.where(is_c["als"], rng.exponential(cfg.als_median_survival_years * 365.25 / math.log(2), n), np.inf)
+    dropout = days_to_treatment + (rng.exponential(1 / drop_rate, n) if drop_rate > 0 else np.full(n, np.inf))
+    death = np.where(is_c["als"], days_to_treatment + rng.exponential(cfg.als_median_survival_years * 365.25 / math.log(2), n), np.inf)
     followup_days = np.maximum(np.floor(np.minimum(np.minimum(dropout, death), study_end)), days_to_treatment).astype(np.int64)
 
     # ---------------------------------------------------------------- visits
@@ -475,7 +477,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     s_res = s0_v + (plateau[v_row] - s0_v) * (1 - np.exp(-(t_w / tau[v_row]) ** 1.5))
     decline_rate = np.where(is_c["als"], np.exp(rng.normal(math.log(1.2), 0.35, n)), np.exp(rng.normal(math.log(0.25), 0.5, n)))
     s_prog = np.maximum(s0_v - decline_rate[v_row] * v_day / 365.25, 0.0)
-    progressive_v = np.isin(cause[v_row], ("als", "multiple_sclerosis"))
+    progressive_v = np.isin(cause[v_row], PROGRESSIVE_CAUSES)
     strength = np.where(rec_v, s_rec, np.where(progressive_v, s_prog, s_res))
     mrc = np.clip(np.floor(strength), 0, 5).astype(np.int64)
 
@@ -555,7 +557,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
         "patient_id": ids, "will_recover": will_recover, "recovery_probability": p_recover,
         "latent_recovery_day": latent_day, "latency_linear_predictor": lp, "recovery_score_z": z,
         "strength_onset": s0, "strength_max_if_recovering": smax, "strength_plateau_if_not": plateau,
-        "decline_per_year_if_progressive": np.where(np.isin(cause, ("als", "multiple_sclerosis")), decline_rate, np.nan),
+        "decline_per_year_if_progressive": np.where(np.isin(cause, PROGRESSIVE_CAUSES), decline_rate, np.nan),
         "gait_u0": u0, "gait_u1": u1, "adherence_propensity": propensity,
         "afo_abandon_week": np.where(has_afo, afo_stop, np.nan), "fes_abandon_week": np.where(fes, fes_stop, np.nan),
         "dropout_day": dropout, "death_day": death,
@@ -574,11 +576,14 @@ def _truth_parameters(cfg: SimulationConfig) -> pd.DataFrame:
     rows.append(("recovery_latency", "weibull_shape", "shape", k, "Weibull shape, common to all causes"))
     for c in CAUSES:
         rows.append(("recovery_latency", f"median_weeks[{c}]", "weeks", cfg.median_recovery_weeks[c],
-                     "median latent recovery time among recovering patients, reference profile"))
+                     "median latent recovery time among recovering patients, reference profile, if cumulative "
+                     "adherence were 0.7 throughout (it is 0 until the first program week ends, so realised times are longer)"))
     terms = dict(cfg.latency_log_hr)
     terms["cumulative_adherence_per_10pct"] = cfg.adherence_log_hr / 10
     for term, b in terms.items():
         desc = "proportional hazards among recovering patients; time ratio = exp(-log HR / shape)"
+        if term == "surgery":
+            desc += "; decompression or nerve repair/graft only (a tendon transfer does not restore the nerve)"
         if term == "cumulative_adherence_per_10pct":
             desc = "time-varying: cumulative share of prescribed sessions completed in the weeks before, per 10 points"
         rows.append(("recovery_latency", term, "log_hazard_ratio", b, desc))
