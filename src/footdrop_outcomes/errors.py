@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["FootdropError", "CohortValidationError", "ConfigError", "CohortIOError"]
+__all__ = ["FootdropError", "CohortValidationError", "ConfigError", "CohortIOError", "ConvergenceError", "FootdropWarning"]
 
 
 class FootdropError(Exception):
@@ -17,6 +17,14 @@ class FootdropError(Exception):
 
 class ConfigError(FootdropError, ValueError):
     """An option or configuration value is not allowed (names the option and the allowed values)."""
+
+
+class ConvergenceError(FootdropError, RuntimeError):
+    """A model fit did not converge (names the model and what to try)."""
+
+
+class FootdropWarning(UserWarning):
+    """Base of statistical caveats (small groups, fits that needed help, boundary estimates)."""
 
 
 class CohortIOError(FootdropError, OSError):

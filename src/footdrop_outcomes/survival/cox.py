@@ -53,7 +53,7 @@ import pandas as pd
 from scipy import linalg
 
 from footdrop_outcomes._result import AnalysisResult
-from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.survival import _zph
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice, check_columns
 from footdrop_outcomes.survival.parametric import (
@@ -78,7 +78,7 @@ Ties = Literal["efron"]
 _PH_OK = "no evidence against PH"
 
 
-class CoxFitWarning(UserWarning):
+class CoxFitWarning(FootdropWarning):
     """A warning raised by lifelines while fitting a Cox model (low variance, slow convergence), passed on."""
 
 

@@ -50,7 +50,7 @@ from scipy.special import expit, log_ndtr, ndtri
 
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._version import __version__
-from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice, check_columns
 
 if TYPE_CHECKING:
@@ -769,7 +769,7 @@ def fit_interval_aft(
     try:
         theta, ll, _, h, iters = _maximise(fun, _aft_start(xk, o, d))
     except _NotConverged as exc:
-        raise FootdropError(f"{distribution} AFT fit did not converge: {exc}. Check for covariate levels with very few recoveries.") from exc
+        raise ConvergenceError(f"{distribution} AFT fit did not converge: {exc}. Check for covariate levels with very few recoveries.") from exc
     cov = _covariance(h, names)
     se = np.sqrt(np.diag(cov))
     _check_divergence(theta, se, names, _spans(xk))
@@ -1194,7 +1194,7 @@ def fit_cure_model(
     try:
         theta, ll, _, h, iters = _maximise(fun, np.r_[g0, lat0], max_iter=200)
     except _NotConverged as exc:
-        raise FootdropError(f"cure model did not converge: {exc}. Check for covariate levels with very few recoveries, "
+        raise ConvergenceError(f"cure model did not converge: {exc}. Check for covariate levels with very few recoveries, "
                             "and that follow-up is long enough for recoverers to recover.") from exc
     cov = _covariance(h, names)
     se = np.sqrt(np.diag(cov))
