@@ -449,6 +449,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     dropout = days_to_treatment + (rng.exponential(1 / drop_rate, n) if drop_rate > 0 else np.full(n, np.inf))
     death = np.where(is_c["als"], days_to_treatment + rng.exponential(cfg.als_median_survival_years * 365.25 / math.log(2), n), np.inf)
     followup_days = np.maximum(np.floor(np.minimum(np.minimum(dropout, death), study_end)), days_to_treatment).astype(np.int64)
+    followup_end = np.where(np.minimum(dropout, death) >= study_end, "study_end", np.where(death < dropout, "death", "dropout"))
 
     # ---------------------------------------------------------------- visits
     sched = np.array(cfg.visit_weeks) * 7
@@ -546,7 +547,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
         "severity": np.array(SEVERITIES)[sev_i], "baseline_mrc": baseline_mrc, "diabetes": diabetes, "hba1c": hba1c_obs,
         "smoking": smoking, "bmi": bmi, "days_to_treatment": days_to_treatment, "home_exercise": home_exercise,
         "supervised_physio": supervised, "afo": afo_type, "fes": fes, "surgery": surgery, "site": site,
-        "red_flag_cauda_equina": red_cauda, "red_flag_rapid_worsening": red_rapid, "followup_days": followup_days,
+        "red_flag_cauda_equina": red_cauda, "red_flag_rapid_worsening": red_rapid, "followup_days": followup_days, "followup_end": followup_end,
     })
     visits = pd.DataFrame({
         "_row": v_row + offset, "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,

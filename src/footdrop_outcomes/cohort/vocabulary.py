@@ -24,6 +24,7 @@ Side = Literal["left", "right", "bilateral"]
 Smoking = Literal["never", "former", "current"]
 AfoType = Literal["none", "rigid", "hinged", "carbon"]
 Surgery = Literal["none", "decompression", "nerve_repair_graft", "tendon_transfer"]
+FollowupEnd = Literal["study_end", "dropout", "death"]
 
 CAUSES: tuple[str, ...] = get_args(Cause)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -32,6 +33,7 @@ SIDES: tuple[str, ...] = get_args(Side)
 SMOKING: tuple[str, ...] = get_args(Smoking)
 AFO_TYPES: tuple[str, ...] = get_args(AfoType)
 SURGERIES: tuple[str, ...] = get_args(Surgery)
+FOLLOWUP_ENDS: tuple[str, ...] = get_args(FollowupEnd)
 
 #: Causes that progress rather than recover (decline of strength and gait over time).
 PROGRESSIVE_CAUSES: tuple[str, ...] = ("als", "multiple_sclerosis")
