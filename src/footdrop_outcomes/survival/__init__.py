@@ -1,4 +1,29 @@
-"""Survival layer: time to recovery (curves, tests, Cox, interval-censored models, cure, competing events).
+"""Survival layer: time to recovery (Cox, time-varying adherence, interval-censored AFT, cure
+model, competing events). Imports the cohort layer, never the report layer.
 
-Imports the cohort layer, never the report layer.
+>>> from footdrop_outcomes.survival import fit_cox, survival_frame
 """
+
+from footdrop_outcomes.survival._input import survival_frame
+from footdrop_outcomes.survival.competing import CompetingResult, competing_frame, cumulative_incidence
+from footdrop_outcomes.survival.cox import CoxFitWarning, CoxResult, fit_cox, fit_cox_time_varying
+from footdrop_outcomes.survival.parametric import AFTResult, CureResult, compare_distributions, fit_cure_model, fit_interval_aft
+from footdrop_outcomes.survival.timevarying import adherence_exposure, counting_process
+
+__all__ = [
+    "survival_frame",
+    "fit_cox",
+    "fit_cox_time_varying",
+    "CoxResult",
+    "CoxFitWarning",
+    "counting_process",
+    "adherence_exposure",
+    "fit_interval_aft",
+    "compare_distributions",
+    "AFTResult",
+    "fit_cure_model",
+    "CureResult",
+    "cumulative_incidence",
+    "competing_frame",
+    "CompetingResult",
+]
