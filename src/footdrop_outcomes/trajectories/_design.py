@@ -1,0 +1,446 @@
+"""Input layer of the trajectory models: the long (one row per visit) table, the time basis,
+formula expansion, design matrices and the checks that name the column at fault."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+
+from footdrop_outcomes._version import __version__
+from footdrop_outcomes.errors import ConfigError, FootdropError
+
+if TYPE_CHECKING:
+    from footdrop_outcomes.cohort.cohort import Cohort
+
+__all__ = ["TimeBasisKind", "trajectory_frame", "TimeBasis", "Design", "Prepared", "prepare"]
+
+TimeBasisKind = Literal["log", "spline"]
+RandomEffects = Literal["intercept", "slope", "basis"]
+
+#: Patient covariates carried into the long table (booleans as 0/1 floats, so terms are named plainly).
+_PATIENT_COLUMNS = ("cause", "severity", "baseline_mrc", "age", "sex", "diabetes", "smoking", "supervised_physio",
+                    "fes", "site")
+
+#: Knot quantiles of a natural (restricted) cubic spline with k knots (Harrell, Regression Modeling Strategies).
+_KNOT_QUANTILES = {3: (0.10, 0.50, 0.90), 4: (0.05, 0.35, 0.65, 0.95), 5: (0.05, 0.275, 0.50, 0.725, 0.95)}
+
+
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """Refuse a value outside a closed option set, naming the option and the allowed values."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def check_alpha(alpha: float) -> None:
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1:
+        raise ConfigError(f"alpha must be a number in (0, 1), got {alpha!r}")
+
+
+def versions() -> dict[str, str]:
+    import formulaic
+    import scipy
+    import statsmodels
+
+    return {"footdrop_outcomes": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "pandas": pd.__version__, "formulaic": formulaic.__version__, "statsmodels": statsmodels.__version__}
+
+
+# ------------------------------------------------------------------------------------------------
+# the long table
+
+
+def trajectory_frame(cohort: Cohort) -> pd.DataFrame:
+    """One row per visit with the outcomes, the time since onset and the patient's covariates.
+
+    Parameters
+    ----------
+    cohort : Cohort
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``day``, ``weeks`` (``day / 7``), ``lw`` (``log(1 + weeks)``), the
+        outcomes ``gait_speed`` (m/s), ``rom_deg`` and ``mrc`` (as a float), and the covariates
+        ``cause``, ``severity``, ``baseline_mrc``, ``age``, ``age_c`` (``(age - 60) / 10``, the
+        simulator's centring), ``sex``, ``diabetes``, ``smoking``, ``current_smoker``,
+        ``supervised_physio``, ``fes`` (0/1 floats), ``site`` and ``adherence`` (share of
+        prescribed home-exercise sessions completed over the whole follow-up: a naive summary,
+        see ``docs/survival.md``; 0 when nothing was prescribed). Missing outcome values stay
+        missing (the fits drop those rows and count them).
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> long = trajectory_frame(simulate_cohort(50, seed=3))
+    >>> list(long.columns[:6])
+    ['patient_id', 'day', 'weeks', 'lw', 'gait_speed', 'rom_deg']
+    """
+    from footdrop_outcomes.cohort.cohort import Cohort
+
+    if not isinstance(cohort, Cohort):
+        raise FootdropError(f"trajectory_frame needs a Cohort, got {type(cohort).__name__}")
+    v = cohort.visits
+    p = cohort.patients[["patient_id", *_PATIENT_COLUMNS]].copy()
+    for col in ("diabetes", "supervised_physio", "fes"):
+        p[col] = p[col].astype(float)
+    p["current_smoker"] = (p["smoking"].astype(object) == "current").astype(float)
+    p["age_c"] = (p["age"] - 60) / 10
+    a = cohort.adherence
+    done = sum(a[c].astype(np.int64) for c in a.columns if c.endswith("_completed"))
+    given = sum(a[c].astype(np.int64) for c in a.columns if c.endswith("_prescribed") and not c.endswith("hours_prescribed"))
+    by = pd.DataFrame({"pid": a["patient_id"].astype(str), "done": done, "given": given}).groupby("pid")[["done", "given"]].sum()
+    share = (by["done"] / by["given"].where(by["given"] > 0)).reindex(p["patient_id"].astype(str).to_numpy())
+    p["adherence"] = share.fillna(0.0).to_numpy()
+    out = pd.DataFrame({
+        "patient_id": v["patient_id"].astype(str).to_numpy(),
+        "day": v["day"].to_numpy(),
+        "weeks": v["day"].to_numpy() / 7.0,
+    })
+    out["lw"] = np.log1p(out["weeks"])
+    out["gait_speed"] = v["gait_speed"].to_numpy(dtype=float)
+    out["rom_deg"] = v["rom_deg"].to_numpy(dtype=float)
+    out["mrc"] = v["mrc"].to_numpy(dtype=float)
+    p["patient_id"] = p["patient_id"].astype(str)
+    out = out.merge(p, on="patient_id", how="left", validate="many_to_one")
+    out = out[["patient_id", "day", "weeks", "lw", "gait_speed", "rom_deg", "mrc", "cause", "severity", "baseline_mrc",
+               "age", "age_c", "sex", "diabetes", "smoking", "current_smoker", "supervised_physio", "fes", "site",
+               "adherence"]]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# time basis
+
+
+@dataclass(frozen=True)
+class TimeBasis:
+    """A basis in time since onset (weeks): ``log(1 + weeks)``, or a natural cubic spline in it.
+
+    The spline is the restricted cubic spline of Harrell (linear beyond the outer knots) in
+    ``lw = log(1 + weeks)``, columns ``lw, ns1, ..., ns{k-2}`` for ``k`` knots: its first column
+    is ``lw`` itself, so the log model is nested in every spline model (likelihood-ratio tests
+    between them are valid) and the random slope is on ``lw`` in both.
+    """
+
+    kind: str
+    knots_lw: tuple[float, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self.kind == "log":
+            return ("lw",)
+        return ("lw", *(f"ns{j + 1}" for j in range(len(self.knots_lw) - 2)))
+
+    @property
+    def expression(self) -> str:
+        names = self.names
+        return names[0] if len(names) == 1 else "(" + " + ".join(names) + ")"
+
+    @property
+    def knots_weeks(self) -> tuple[float, ...]:
+        return tuple(float(np.expm1(k)) for k in self.knots_lw)
+
+    def evaluate(self, weeks: np.ndarray) -> np.ndarray:
+        """Basis columns at ``weeks`` (n x d)."""
+        lw = np.log1p(np.asarray(weeks, dtype=float))
+        if self.kind == "log":
+            return lw[:, None]
+        t = np.asarray(self.knots_lw)
+        k = t.size
+        scale = (t[-1] - t[0]) ** 2
+        cols = [lw]
+        cube = lambda u: np.maximum(u, 0.0) ** 3  # noqa: E731
+        for j in range(k - 2):
+            cols.append((cube(lw - t[j]) - cube(lw - t[k - 2]) * (t[k - 1] - t[j]) / (t[k - 1] - t[k - 2])
+                         + cube(lw - t[k - 1]) * (t[k - 2] - t[j]) / (t[k - 1] - t[k - 2])) / scale)
+        return np.column_stack(cols)
+
+    def describe(self) -> str:
+        if self.kind == "log":
+            return "log(1 + weeks)"
+        return f"natural cubic spline in log(1 + weeks), {len(self.names)} df, knots at weeks {[round(k, 2) for k in self.knots_weeks]}"
+
+
+def make_basis(kind: str, weeks: np.ndarray, df: int, knots: Sequence[float] | None) -> TimeBasis:
+    check_choice("time", kind, get_args(TimeBasisKind))
+    if kind == "log":
+        return TimeBasis("log")
+    if knots is not None:
+        kw = np.sort(np.asarray(list(knots), dtype=float))
+        if kw.size < 3 or not np.all(np.isfinite(kw)) or np.any(kw < 0) or np.any(np.diff(kw) <= 0):
+            raise ConfigError(f"knots must be 3 or more distinct finite weeks >= 0, got {knots!r}")
+        return TimeBasis("spline", tuple(np.log1p(kw).tolist()))
+    if df not in (2, 3, 4):
+        raise ConfigError(f"df of the natural spline must be one of [2, 3, 4] (3 to 5 knots), got {df!r}; or give knots=")
+    q = _KNOT_QUANTILES[df + 1]
+    kl = np.quantile(np.log1p(weeks), q)
+    if np.any(np.diff(kl) <= 0):
+        raise FootdropError(f"time: too few distinct visit times for a natural spline with {df} df (knots at quantiles "
+                            f"{list(q)} coincide); use time='log' or fewer df")
+    return TimeBasis("spline", tuple(kl.tolist()))
+
+
+_TIME_TOKEN = re.compile(r"\btime\b")
+
+
+def expand_formula(formula: str, basis: TimeBasis, outcome: str) -> str:
+    """Right-hand side with the token ``time`` replaced by the basis columns."""
+    if not isinstance(formula, str) or not formula.strip():
+        raise ConfigError(f"formula must be a non-empty string such as 'time * (cause + severity) + age_c', got {formula!r}")
+    if "~" in formula:
+        lhs, rhs = formula.split("~", 1)
+        if lhs.strip():
+            raise ConfigError(f"formula takes the right-hand side only (the outcome is {outcome!r}); got {formula!r}")
+        formula = rhs
+    if "|" in formula:
+        raise ConfigError("formula takes the fixed effects only; choose the random effects with random= "
+                          "('intercept', 'slope' or 'basis'), not lme4's '(1 + lw | id)' syntax")
+    return _TIME_TOKEN.sub(basis.expression, formula.strip())
+
+
+# ------------------------------------------------------------------------------------------------
+# design matrices
+
+
+def _term_name(col: str) -> str:
+    return re.sub(r"\[T\.", "[", col)
+
+
+@dataclass(frozen=True)
+class Design:
+    """A fitted fixed-effects design: formulaic spec, term names, levels of non-numeric variables."""
+
+    formula: str
+    rhs: str
+    spec: Any
+    terms: tuple[str, ...]
+    variables: tuple[str, ...]  # data variables (time basis columns excluded)
+    levels: dict[str, tuple[Any, ...]]
+    basis: TimeBasis
+
+    def matrix(self, frame: pd.DataFrame, weeks: np.ndarray, table: str = "profile") -> np.ndarray:
+        missing = [v for v in self.variables if v not in frame.columns]
+        if missing:
+            raise FootdropError(f"{table} lacks column(s) {missing} needed by the formula {self.formula!r}")
+        check_missing(frame, self.variables, table)
+        for v, lev in self.levels.items():
+            vals = pd.Series(frame[v]).astype(object)
+            bad = sorted({str(x) for x in vals[~vals.isin(lev)]})
+            if bad:
+                raise FootdropError(f"{table}.{v}: value(s) {bad} were not in the fitted data (levels: {list(map(str, lev))})")
+        sub = frame[list(self.variables)].reset_index(drop=True).copy()
+        for v, lev in self.levels.items():
+            sub[v] = pd.Categorical(sub[v].astype(object), categories=list(lev))
+        tb = self.basis.evaluate(np.asarray(weeks, dtype=float))
+        for j, name in enumerate(self.basis.names):
+            sub[name] = tb[:, j]
+        return np.asarray(self.spec.get_model_matrix(sub, output="numpy"), dtype=float)
+
+
+def check_missing(frame: pd.DataFrame, cols: Sequence[str], table: str) -> None:
+    for v in cols:
+        miss = pd.isna(frame[v]).to_numpy()
+        if miss.any():
+            idx = frame.index[np.flatnonzero(miss)[:8]].tolist()
+            raise FootdropError(
+                f"{table}.{v} has {int(miss.sum())} missing value(s) (rows {idx}{', ...' if miss.sum() > 8 else ''}); "
+                "drop or impute those rows before fitting"
+            )
+
+
+def check_rank(x: np.ndarray, terms: Sequence[str], what: str) -> None:
+    """Refuse a design with constant-zero or linearly dependent columns, naming them."""
+    if x.shape[1] == 0:
+        raise ConfigError(f"{what} gives no columns (add terms or keep the intercept)")
+    norms = np.linalg.norm(x, axis=0)
+    zero = [terms[j] for j in np.flatnonzero(norms == 0)]
+    if zero:
+        raise FootdropError(f"{what}: column(s) {zero} are zero in every row (no variation); drop them")
+    xs = x / norms
+    w = np.linalg.eigvalsh(xs.T @ xs)
+    if w[0] > 1e-10 * w[-1]:
+        return
+    _, r, piv = linalg.qr(xs, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = min(int(np.sum(diag > diag[0] * 1e-7)), x.shape[1] - 1)
+    keep, dep = piv[:rank], piv[rank:]
+    parts = []
+    for j in dep:
+        coef, *_ = np.linalg.lstsq(xs[:, keep], xs[:, j], rcond=None)
+        with_ = [terms[keep[i]] for i in np.argsort(-np.abs(coef)) if abs(coef[i]) > 1e-6]
+        parts.append(f"{terms[j]!r} is (nearly) a linear combination of {with_}")
+    raise FootdropError(f"{what}: collinear terms: " + "; ".join(parts) + ". Drop one of each set of collinear terms.")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Rows used by a fit (sorted by patient, then time) with outcome, design and grouping."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    x: np.ndarray
+    zmat: np.ndarray
+    codes: np.ndarray
+    ids: np.ndarray  # one per group, in code order
+    design: Design
+    z_names: tuple[str, ...]
+    outcome: str
+    id_col: str
+    time_col: str
+    n_missing_outcome: int
+    dropped_levels: dict[str, list[str]]
+
+
+def as_long(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    from footdrop_outcomes.cohort.cohort import Cohort
+
+    if isinstance(data, Cohort):
+        return trajectory_frame(data)
+    raise FootdropError(f"expected a Cohort or a pandas DataFrame (one row per visit), got {type(data).__name__}")
+
+
+def prepare(data: Any, outcome: str, formula: str, *, time: str, df: int, knots: Sequence[float] | None,
+            random: str | None, id_col: str, time_col: str) -> Prepared:
+    """Check the input, drop rows without the outcome, build the design; every error names the column."""
+    from formulaic import Formula, model_matrix
+
+    frame = as_long(data)
+    table = "data"
+    for role, col in (("outcome", outcome), ("id_col", id_col), ("time_col", time_col)):
+        if not isinstance(col, str) or col not in frame.columns:
+            raise FootdropError(f"{table} has no column {col!r} given as {role} (columns: {list(frame.columns)[:20]})")
+    if len(frame) == 0:
+        raise FootdropError(f"{table} has no rows")
+    yall = pd.to_numeric(frame[outcome], errors="coerce")
+    bad_type = yall.isna() & frame[outcome].notna()
+    if bad_type.any():
+        raise FootdropError(f"{table}.{outcome}: the outcome must be numeric; rows {frame.index[bad_type.to_numpy()][:8].tolist()} are not")
+    observed = yall.notna().to_numpy() & np.isfinite(yall.to_numpy(dtype=float, na_value=np.nan))
+    if not observed.any():
+        raise FootdropError(f"{table}.{outcome} is missing in every row ({len(frame)} rows): nothing to fit")
+    t = pd.to_numeric(frame[time_col], errors="coerce").to_numpy(dtype=float)
+    bad_t = ~np.isfinite(t) | (t < 0)
+    if bad_t.any():
+        raise FootdropError(f"{table}.{time_col}: times since onset must be finite and >= 0 (weeks); rows "
+                            f"{frame.index[np.flatnonzero(bad_t)[:8]].tolist()} are not")
+    check_missing(frame, [id_col], table)
+    basis = make_basis(time, t[observed], df, knots)
+    rhs = expand_formula(formula, basis, outcome)
+    try:
+        variables_all = sorted(Formula(rhs).required_variables)
+    except Exception as exc:  # formulaic parse errors
+        raise ConfigError(f"formula {formula!r} could not be parsed: {exc}") from exc
+    variables = tuple(v for v in variables_all if v not in basis.names)
+    missing = [v for v in variables if v not in frame.columns]
+    if missing:
+        raise FootdropError(f"{table} has no column(s) {missing} used in the formula {formula!r} (columns: {list(frame.columns)[:20]})")
+    check_missing(frame, variables, table)
+    # levels: declared but absent are dropped (reported); present only where the outcome is missing is an error
+    levels: dict[str, tuple[Any, ...]] = {}
+    dropped: dict[str, list[str]] = {}
+    obs_frame = frame.loc[observed]
+    for v in variables:
+        s = frame[v]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            present = [c for c in s.cat.categories if (s == c).any()]
+            absent = [str(c) for c in s.cat.categories if c not in present]
+            if absent:
+                dropped[v] = absent
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            present = sorted(s.astype(object).unique(), key=str)
+        else:
+            continue
+        seen = set(obs_frame[v].astype(object).unique())
+        empty = [str(c) for c in present if c not in seen]
+        if empty:
+            n_rows = {c: int((s.astype(object) == c).sum()) for c in empty}
+            raise FootdropError(
+                f"{table}.{v}: level(s) {empty} have rows ({n_rows}) but no observed {outcome!r}, so their effects cannot be "
+                f"estimated; drop those rows (e.g. data[data['{v}'] != '{empty[0]}']) or merge the level with another"
+            )
+        levels[v] = tuple(present)
+    work = frame.loc[observed].copy()
+    work["__t"] = t[observed]
+    work["__y"] = yall[observed].to_numpy(dtype=float)
+    work = work.sort_values([id_col, "__t"], kind="stable")
+    codes, ids = pd.factorize(work[id_col], sort=False)
+    counts = np.bincount(codes)
+    if counts.max() < 2:
+        raise FootdropError(
+            f"{table}: every patient ({id_col}) has one visit with an observed {outcome!r}, so between-patient and "
+            "within-patient variation cannot be separated; a mixed model needs repeated visits (use an ordinary "
+            "regression, or add follow-up visits)"
+        )
+    sub = work[list(variables)].reset_index(drop=True).copy()
+    for v, lev in levels.items():
+        sub[v] = pd.Categorical(sub[v].astype(object), categories=list(lev))
+    tb = basis.evaluate(work["__t"].to_numpy())
+    for j, name in enumerate(basis.names):
+        sub[name] = tb[:, j]
+    try:
+        mm = model_matrix(rhs, sub, output="numpy")
+    except Exception as exc:
+        raise FootdropError(f"formula {formula!r} could not be evaluated on {table}: {exc}") from exc
+    x = np.asarray(mm, dtype=float)
+    terms = tuple(_term_name(c) for c in mm.model_spec.column_names)
+    check_rank(x, terms, f"formula {formula!r}")
+    design = Design(formula.strip(), rhs, mm.model_spec, terms, variables, levels, basis)
+    if random is None:
+        zmat, z_names = np.ones((len(work), 0)), ()
+    else:
+        check_choice("random", random, get_args(RandomEffects))
+        zcols = {"intercept": 0, "slope": 1, "basis": len(basis.names)}[random]
+        zmat = np.column_stack([np.ones(len(work)), tb[:, :zcols]])
+        z_names = ("Intercept", *basis.names[:zcols])
+        if zcols:
+            # a slope needs patients with visits at different times
+            span = pd.Series(work["__t"].to_numpy()).groupby(codes).agg(lambda s: s.max() - s.min()).to_numpy()
+            if not np.any(span > 0):
+                raise FootdropError(f"{table}.{time_col}: no patient has visits at two different times, so a random slope "
+                                    "cannot be estimated; use random='intercept'")
+    return Prepared(work.reset_index(drop=True), work["__y"].to_numpy(), x, zmat, codes, np.asarray(ids), design, z_names,
+                    outcome, id_col, time_col, int((~observed).sum()), dropped)
+
+
+def zq(alpha: float) -> float:
+    from scipy.special import ndtri
+
+    return float(-ndtri(alpha / 2))
+
+
+def p_value(z: np.ndarray) -> np.ndarray:
+    from scipy.stats import norm
+
+    return 2 * norm.sf(np.abs(z))
+
+
+def profile_frame(profile: Any) -> pd.DataFrame:
+    if isinstance(profile, dict):
+        profile = pd.DataFrame({k: [v] for k, v in profile.items()})
+    if isinstance(profile, pd.Series):
+        profile = profile.to_frame().T.infer_objects()
+    if not isinstance(profile, pd.DataFrame) or len(profile) == 0:
+        raise FootdropError(f"profile must be a dict or a non-empty pandas DataFrame (one row per covariate profile), got {type(profile).__name__}")
+    return profile.reset_index(drop=True)
+
+
+def weeks_grid(weeks: Any, default_max: float, n: int = 60) -> np.ndarray:
+    if weeks is None:
+        return np.unique(np.r_[np.linspace(0.0, default_max, n), [2, 6, 12, 26, 52, 78][: int(np.sum(np.array([2, 6, 12, 26, 52, 78]) <= default_max))]])
+    w = np.atleast_1d(np.asarray(weeks, dtype=float))
+    if w.ndim != 1 or w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ConfigError(f"weeks must be one or more finite numbers >= 0, got {weeks!r}")
+    return w
+
+
+def log_safe(x: float) -> float:
+    return math.log(x) if x > 0 else -math.inf

@@ -1,0 +1,291 @@
+"""Profiled (RE)ML for linear mixed models with one grouping factor and a few random effects.
+
+Model (lme4's parameterisation): ``y_i = X_i b + Z_i u_i + e_i``, ``u_i ~ N(0, sigma^2 D)``,
+``e_i ~ N(0, sigma^2 I)``, ``D = L L'`` with ``L`` lower triangular; ``theta`` holds the
+lower-triangular entries of ``L`` by column (lme4's ``theta``: for an intercept and a slope,
+``(L11, L21, L22)``). Groups are independent, so with ``V_i = I + Z_i D Z_i'`` everything the
+likelihood needs is a sum over groups of ``q x q`` and ``q x p`` pieces:
+
+* per group, once: ``S_i = Z_i'Z_i``, ``G_i = Z_i'X_i``, ``z_i = Z_i'y_i``; globally ``X'X``,
+  ``X'y``, ``y'y`` (the sufficient statistics; the rows are never touched again);
+* for a given ``theta``: ``M_i = I + D S_i``, ``H_i = M_i^{-1} D`` (symmetric, equal to
+  ``(D^{-1} + S_i)^{-1}`` when ``D`` is invertible), ``log|V_i| = log|M_i|`` and, by Woodbury,
+  ``X'V^{-1}X = X'X - sum G_i' H_i G_i``, ``X'V^{-1}y = X'y - sum G_i' H_i z_i``,
+  ``y'V^{-1}y = y'y - sum z_i' H_i z_i``.
+
+``b`` and ``sigma^2`` are profiled out: ``b(theta)`` solves the GLS equations,
+``r^2 = y'V^{-1}y - b'X'V^{-1}y`` and ``sigma^2 = r^2 / nu`` with ``nu = N`` (ML) or
+``N - p`` (REML). The profiled deviance (-2 log-likelihood) is
+
+* ML: ``sum log|M_i| + N (1 + log(2 pi r^2 / N))``,
+* REML: ``sum log|M_i| + log|X'V^{-1}X| + (N - p)(1 + log(2 pi r^2 / (N - p)))``,
+
+exactly lme4's criterion. The gradient in ``D`` is, with ``K_i = M_i^{-T} = (I + S_i D)^{-1}``,
+``w_i = z_i - G_i b`` and ``u_i = K_i w_i`` (= ``Z_i'V_i^{-1}(y_i - X_i b)``):
+
+``dDev/dD = sum K_i S_i - (nu / r^2) sum u_i u_i' [- sum K_i G_i (X'V^{-1}X)^{-1} G_i' K_i' for REML]``
+
+(the ``b`` and ``sigma`` terms vanish at the profiled optimum), and ``dDev/dL = 2 (dDev/dD) L``.
+For ``q <= 2`` the ``q x q`` inverses and determinants are closed-form and everything is
+vectorised over groups: one evaluation costs a few ``(groups q) x p`` matrix products.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import linalg, optimize
+
+__all__ = ["Blocks", "Evaluation", "blocks", "evaluate", "fit", "full_deviance", "theta_to_d", "d_to_theta"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """Sufficient statistics of one data set (rows sorted by group)."""
+
+    n_obs: int
+    n_groups: int
+    p: int
+    q: int
+    xtx: np.ndarray  # (p, p)
+    xty: np.ndarray  # (p,)
+    yty: float
+    s: np.ndarray  # (g, q, q)
+    g: np.ndarray  # (g, q, p)
+    z: np.ndarray  # (g, q)
+    starts: np.ndarray  # first row of each group
+    counts: np.ndarray
+
+
+def blocks(y: np.ndarray, x: np.ndarray, zmat: np.ndarray, codes: np.ndarray) -> Blocks:
+    """Per-group sums. ``codes`` are group numbers 0..g-1, non-decreasing along the rows."""
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)
+    zmat = np.asarray(zmat, dtype=float)
+    n, p = x.shape
+    q = zmat.shape[1]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    counts = np.diff(np.r_[starts, n])
+    s = np.empty((starts.size, q, q))
+    g = np.empty((starts.size, q, p))
+    zy = np.empty((starts.size, q))
+    for a in range(q):
+        za = zmat[:, a]
+        g[:, a, :] = np.add.reduceat(za[:, None] * x, starts, axis=0)
+        zy[:, a] = np.add.reduceat(za * y, starts)
+        for b in range(a, q):
+            s[:, a, b] = s[:, b, a] = np.add.reduceat(za * zmat[:, b], starts)
+    return Blocks(n, int(starts.size), p, q, x.T @ x, x.T @ y, float(y @ y), s, g, zy, starts, counts)
+
+
+def n_theta(q: int) -> int:
+    return q * (q + 1) // 2
+
+
+def _tri(theta: np.ndarray, q: int) -> np.ndarray:
+    lam = np.zeros((q, q))
+    k = 0
+    for j in range(q):  # by column, as lme4
+        for i in range(j, q):
+            lam[i, j] = theta[k]
+            k += 1
+    return lam
+
+
+def _tri_entries(mat: np.ndarray) -> np.ndarray:
+    q = mat.shape[0]
+    return np.array([mat[i, j] for j in range(q) for i in range(j, q)])
+
+
+def theta_to_d(theta: np.ndarray, q: int) -> np.ndarray:
+    lam = _tri(np.asarray(theta, dtype=float), q)
+    return lam @ lam.T
+
+
+def d_to_theta(d: np.ndarray) -> np.ndarray:
+    """Cholesky factor entries of a relative covariance (a PSD ``d`` on the boundary is handled)."""
+    q = d.shape[0]
+    try:
+        lam = np.linalg.cholesky(d)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(d)
+        lam = np.linalg.cholesky(v @ np.diag(np.maximum(w, 1e-12)) @ v.T)
+    return _tri_entries(lam) if q > 1 else lam.ravel()
+
+
+def lower_bounds(q: int) -> list[tuple[float | None, float | None]]:
+    """Diagonal entries of ``L`` are >= 0 (lme4's bounds), off-diagonal free."""
+    return [(0.0, None) if i == j else (None, None) for j in range(q) for i in range(j, q)]
+
+
+def _small_inv_det(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse and determinant of a stack of q x q matrices (closed form for q <= 2)."""
+    q = m.shape[-1]
+    if q == 1:
+        det = m[:, 0, 0]
+        return (1.0 / det)[:, None, None], det
+    if q == 2:
+        a, b, c, d = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
+        det = a * d - b * c
+        inv = np.empty_like(m)
+        inv[:, 0, 0] = d / det
+        inv[:, 0, 1] = -b / det
+        inv[:, 1, 0] = -c / det
+        inv[:, 1, 1] = a / det
+        return inv, det
+    return np.linalg.inv(m), np.linalg.det(m)
+
+
+@dataclass
+class Evaluation:
+    """Everything computed at one ``theta``."""
+
+    deviance: float
+    gradient: np.ndarray | None
+    beta: np.ndarray
+    r2: float
+    nu: int
+    a: np.ndarray  # X'V^-1 X (relative)
+    chol_a: np.ndarray  # upper Cholesky factor of a
+    h: np.ndarray  # (g, q, q)
+    k: np.ndarray  # (g, q, q)
+    logdet_v: float
+    logdet_a: float
+
+    @property
+    def sigma2(self) -> float:
+        return self.r2 / self.nu
+
+
+def evaluate(theta: np.ndarray, bl: Blocks, reml: bool, *, gradient: bool = True) -> Evaluation:
+    """Profiled deviance (and its gradient in ``theta``) at ``theta``; raises ``LinAlgError`` if singular."""
+    q, p, g = bl.q, bl.p, bl.n_groups
+    lam = _tri(np.asarray(theta, dtype=float), q)
+    d = lam @ lam.T
+    m = np.eye(q)[None] + np.einsum("ab,gbc->gac", d, bl.s)  # I + D S_i
+    minv, det = _small_inv_det(m)
+    if np.any(det <= 0) or not np.all(np.isfinite(det)):
+        raise np.linalg.LinAlgError("I + D S_i is not positive definite")
+    h = minv @ d  # (I + D S)^-1 D, symmetric
+    h = 0.5 * (h + np.swapaxes(h, 1, 2))
+    hg = h @ bl.g  # (g, q, p)
+    gq = bl.g.reshape(g * q, p)
+    a = bl.xtx - gq.T @ hg.reshape(g * q, p)
+    a = 0.5 * (a + a.T)
+    hz = np.einsum("gab,gb->ga", h, bl.z)
+    c = bl.xty - gq.T @ hz.reshape(g * q)
+    yvy = bl.yty - float(np.sum(bl.z * hz))
+    chol_a = linalg.cholesky(a, lower=False)
+    beta = linalg.cho_solve((chol_a, False), c)
+    r2 = float(yvy - beta @ c)
+    if not r2 > 0:
+        raise np.linalg.LinAlgError("non-positive residual sum of squares")
+    nu = bl.n_obs - p if reml else bl.n_obs
+    logdet_v = float(np.sum(np.log(det)))
+    logdet_a = float(2 * np.sum(np.log(np.diag(chol_a))))
+    dev = logdet_v + nu * (1 + _LOG_2PI + math.log(r2 / nu))
+    if reml:
+        dev += logdet_a
+    k = np.swapaxes(minv, 1, 2)  # (I + S D)^-1
+    grad = None
+    if gradient:
+        w = bl.z - bl.g @ beta  # (g, q)
+        u = np.einsum("gab,gb->ga", k, w)
+        gd = np.einsum("gab,gbc->ac", k, bl.s) - (nu / r2) * (u.T @ u)
+        if reml:
+            kg = (k @ bl.g).reshape(g * q, p)
+            t = linalg.solve_triangular(chol_a, kg.T, trans="T", lower=False)  # R^-T (KG)'  -> (p, g q)
+            t = t.reshape(p, g, q)
+            gd -= np.einsum("pga,pgb->ab", t, t)
+        gd = 0.5 * (gd + gd.T)
+        grad = _tri_entries(2 * gd @ lam)
+    return Evaluation(dev, grad, beta, r2, nu, a, chol_a, h, k, logdet_v, logdet_a)
+
+
+def full_deviance(theta: np.ndarray, sigma2: float, bl: Blocks, reml: bool) -> float:
+    """-2 log-likelihood (REML: restricted) at ``theta`` and a free ``sigma^2`` (``b`` profiled).
+
+    Equals the profiled deviance at ``sigma^2 = r^2 / nu``; used for the observed information of
+    the variance parameters.
+    """
+    ev = evaluate(theta, bl, reml, gradient=False)
+    dev = ev.logdet_v + bl.n_obs * math.log(sigma2) + ev.r2 / sigma2 + ev.nu * _LOG_2PI
+    if reml:
+        dev += ev.logdet_a - bl.p * math.log(sigma2)
+    return dev
+
+
+@dataclass
+class FitOutcome:
+    theta: np.ndarray
+    evaluation: Evaluation
+    optimizer: str
+    attempts: list[dict[str, Any]]
+    converged: bool
+    projected_gradient: float
+
+
+def _projected_gradient(theta: np.ndarray, grad: np.ndarray, q: int) -> np.ndarray:
+    pg = grad.copy()
+    for j, (lo, _) in enumerate(lower_bounds(q)):
+        if lo is not None and theta[j] <= lo + 1e-10 and grad[j] > 0:
+            pg[j] = 0.0
+    return pg
+
+
+def fit(bl: Blocks, reml: bool, theta0: np.ndarray | None = None, *, gtol: float = 1e-6,
+        callback: Any = None) -> FitOutcome:
+    """Minimise the profiled deviance over ``theta``: L-BFGS-B with the analytic gradient, then
+    fallbacks (L-BFGS-B from lme4's start ``L = I``, then Powell without gradients).
+
+    ``converged`` is True when the largest projected gradient (deviance per unit of ``theta``)
+    is below ``gtol * max(1, |deviance|)``.
+    """
+    q = bl.q
+    bounds = lower_bounds(q)
+    starts = []
+    if theta0 is not None:
+        starts.append(("L-BFGS-B", np.asarray(theta0, dtype=float)))
+    starts.append(("L-BFGS-B", _tri_entries(np.eye(q)) if q > 1 else np.ones(1)))
+    starts.append(("Powell", starts[0][1]))
+    attempts: list[dict[str, Any]] = []
+    best: tuple[float, np.ndarray, str] | None = None
+
+    def fun(th: np.ndarray) -> tuple[float, np.ndarray]:
+        if callback is not None:
+            callback(1)
+        try:
+            ev = evaluate(th, bl, reml)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+            return 1e300, np.zeros_like(th)
+        return ev.deviance, ev.gradient  # type: ignore[return-value]
+
+    for method, th0 in starts:
+        with np.errstate(all="ignore"):
+            if method == "L-BFGS-B":
+                res = optimize.minimize(fun, th0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                        options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-10, "maxls": 50})
+            else:
+                res = optimize.minimize(lambda t: fun(t)[0], th0, method="Powell", bounds=[(lo, 1e6) for lo, _ in bounds],
+                                        options={"maxiter": 20000, "xtol": 1e-10, "ftol": 1e-14})
+        th = np.asarray(res.x, dtype=float)
+        dev, grad = fun(th)
+        pg = float(np.max(np.abs(_projected_gradient(th, grad, q)))) if dev < 1e300 else math.inf
+        ok = bool(np.isfinite(dev) and dev < 1e300 and pg < gtol * max(1.0, abs(dev)))
+        attempts.append({"optimizer": method, "start": th0.tolist(), "deviance": dev, "projected_gradient": pg,
+                         "iterations": int(getattr(res, "nit", 0) or 0), "message": str(getattr(res, "message", ""))})
+        if best is None or dev < best[0]:
+            best = (dev, th, method)
+        if ok:
+            break
+    assert best is not None
+    dev, th, method = best
+    ev = evaluate(th, bl, reml)
+    pg = float(np.max(np.abs(_projected_gradient(th, ev.gradient, q))))  # type: ignore[arg-type]
+    converged = bool(pg < gtol * max(1.0, abs(dev)))
+    return FitOutcome(th, ev, method, attempts, converged, pg)
