@@ -1,4 +1,4 @@
-"""Survival layer: time to recovery (Cox, time-varying adherence, interval-censored AFT, cure
+"""Survival layer: time to recovery (Kaplan-Meier and Turnbull curves, log-rank tests, Cox, time-varying adherence, interval-censored AFT, cure
 model, competing events). Imports the cohort layer, never the report layer.
 
 >>> from footdrop_outcomes.survival import fit_cox, survival_frame
@@ -6,12 +6,19 @@ model, competing events). Imports the cohort layer, never the report layer.
 
 from footdrop_outcomes.survival._input import survival_frame
 from footdrop_outcomes.survival.competing import CompetingResult, competing_frame, cumulative_incidence
+from footdrop_outcomes.survival.curves import CurveResult, LogRankResult, kaplan_meier, logrank_test, number_at_risk, turnbull
 from footdrop_outcomes.survival.cox import CoxFitWarning, CoxResult, fit_cox, fit_cox_time_varying
 from footdrop_outcomes.survival.parametric import AFTResult, CureResult, compare_distributions, fit_cure_model, fit_interval_aft
 from footdrop_outcomes.survival.timevarying import adherence_exposure, counting_process
 
 __all__ = [
     "survival_frame",
+    "kaplan_meier",
+    "turnbull",
+    "logrank_test",
+    "number_at_risk",
+    "CurveResult",
+    "LogRankResult",
     "fit_cox",
     "fit_cox_time_varying",
     "CoxResult",
