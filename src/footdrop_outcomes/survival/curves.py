@@ -120,8 +120,9 @@ class CurveResult(AnalysisResult):
         import matplotlib.pyplot as plt
 
         check_choice("kind", kind, ("recovered", "survival"))
+        n_groups = self.curves["group"].nunique()
         if ax is None:
-            _, ax = plt.subplots(figsize=(7.5, 4.8 if at_risk else 4.2))
+            _, ax = plt.subplots(figsize=(7.5, 4.2 + (0.2 * n_groups + 0.6 if at_risk else 0.0)))
         linear = self.info["method"] == "turnbull"
         for group, g in self.curves.groupby("group", sort=False, observed=True):
             t = np.r_[0.0, g["time"].to_numpy()]
@@ -146,7 +147,10 @@ class CurveResult(AnalysisResult):
         ax.set_ylabel("probability recovered" if kind == "recovered" else "probability not yet recovered")
         ax.set_ylim(0, 1)
         ax.set_xlim(left=0)
-        ax.legend(frameon=False, fontsize="small", loc="upper left" if kind == "recovered" else "upper right")
+        if n_groups > 4:  # many curves: legend beside the axes, not over the curves
+            ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        else:
+            ax.legend(frameon=False, fontsize="small", loc="upper left" if kind == "recovered" else "upper right")
         method = "Turnbull NPMLE" if linear else "Kaplan-Meier"
         ax.set_title(f"{method}" + (f" by {self.info['group']}" if self.info.get("group") else ""), fontsize="medium")
         if at_risk:
@@ -900,13 +904,13 @@ def _draw_at_risk(ax: Any, result: CurveResult, times: Sequence[float] | None) -
         times = [x for x in ax.get_xticks() if lo <= x <= hi]
     table = number_at_risk(result, times)
     divider = make_axes_locatable(ax)
-    tab_ax = divider.append_axes("bottom", size=0.28 * len(table) + 0.3, pad=0.55, sharex=ax)
+    tab_ax = divider.append_axes("bottom", size=0.2 * len(table) + 0.2, pad=0.55, sharex=ax)
     tab_ax.set_ylim(len(table) - 0.5, -0.5)
     colours = {str(line.get_label()): line.get_color() for line in ax.get_lines()}
     for row, (group, counts) in enumerate(table.iterrows()):
         for x, c in zip(times, counts.to_numpy(), strict=True):
             tab_ax.text(x, row, f"{int(c)}", ha="center", va="center", fontsize="x-small")
-        tab_ax.text(-0.01, row, str(group), transform=tab_ax.get_yaxis_transform(), ha="right", va="center",
+        tab_ax.text(-0.05, row, str(group), transform=tab_ax.get_yaxis_transform(), ha="right", va="center",
                     fontsize="x-small", color=colours.get(str(group), "black"))
     tab_ax.set_yticks([])
     tab_ax.tick_params(axis="x", labelbottom=False, length=0)
