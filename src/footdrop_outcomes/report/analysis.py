@@ -1,0 +1,199 @@
+"""The time-to-recovery analysis behind the report notebooks, in one call.
+
+The outcome report and the time-to-recovery notebook both run the same fits on the same patients;
+:func:`analyse_recovery` does it once, records every choice it made (causes left out because no
+patient recovered, model terms dropped because they do not vary) in ``choices``, and returns the
+results that the tables, figures and the methods text are written from.
+
+>>> from footdrop_outcomes import simulate_cohort
+>>> res = analyse_recovery(simulate_cohort(300, seed=3))
+>>> sorted(res.results)
+['aft', 'cif', 'cox', 'cure']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from footdrop_outcomes.cohort.cohort import Cohort
+from footdrop_outcomes.cohort.vocabulary import CAUSES
+from footdrop_outcomes.errors import ConfigError
+
+__all__ = ["RecoveryAnalysis", "analyse_recovery", "restrict_causes", "EXPECTED_WINDOWS", "CAUSE_SHORT", "term_label"]
+
+#: Expected recovery windows from the clinical literature the report compares against, in weeks
+#: since onset: (cause, severity or None for all severities) -> (from, to, in words).
+EXPECTED_WINDOWS: dict[tuple[str, str | None], tuple[float, float, str]] = {
+    ("peroneal_compression", "mild"): (6.0, 12.0, "6-12 weeks"),
+    ("stroke", None): (26.0, 78.0, "6-18 months"),
+}
+
+#: Short cause labels for table headers and figure legends.
+CAUSE_SHORT: dict[str, str] = {
+    "peroneal_compression": "Peroneal compression",
+    "lumbar_radiculopathy": "L5 radiculopathy",
+    "stroke": "Stroke",
+    "multiple_sclerosis": "Multiple sclerosis",
+    "als": "ALS",
+    "peripheral_neuropathy": "Neuropathy",
+    "post_surgical_hip_knee": "After hip/knee surgery",
+    "post_surgical_spine": "After spine surgery",
+}
+
+
+def term_label(term: str) -> str:
+    """A model term as a reader sees it: ``cause[stroke]`` -> ``Cause: Stroke (vs Peroneal
+    compression)`` is too long for a forest plot, so ``Stroke``; ``severity[severe]`` -> ``Severe
+    severity``; ``age`` -> ``Age (per year)``.
+
+    >>> term_label("cause[post_surgical_spine]"), term_label("severity[severe]"), term_label("age")
+    ('After spine surgery', 'Severity: severe', 'Age (per year)')
+    """
+    m = re.fullmatch(r"(\w+)\[(?:T\.)?(.+)\]", term)
+    if m:
+        var, level = m.groups()
+        if var == "cause":
+            return CAUSE_SHORT.get(level, level)
+        return f"{var.replace('_', ' ').capitalize()}: {level.replace('_', ' ')}"
+    return {"age": "Age (per year)", "diabetes": "Diabetes", "bmi": "BMI (per kg/m2)", "hba1c": "HbA1c (per %)",
+            "days_to_treatment": "Days to treatment (per day)", "supervised_physio": "Supervised physiotherapy",
+            "fes": "Functional electrical stimulation", "baseline_mrc": "Baseline MRC (per grade)"}.get(term, term.replace("_", " "))
+
+
+@dataclass(frozen=True)
+class RecoveryAnalysis:
+    """Everything the report shows about time to recovery.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The survival frame of the patients analysed (one row per patient).
+    model_frame : pandas.DataFrame
+        ``frame`` without the causes in which nobody recovered (their effects are not estimable).
+    results : dict
+        ``cox`` (:class:`~footdrop_outcomes.survival.CoxResult`), ``aft``, ``cure``, ``cif``.
+    choices : dict
+        What was decided from the data: ``excluded_causes`` (no recovery seen), ``dropped_terms``
+        (constant in the data), ``cox_formula`` / ``aft_formula`` / ``cure_formula`` as fitted,
+        ``cluster``, ``threshold``, ``landmarks``, ``alpha``, ``distribution``.
+    """
+
+    frame: pd.DataFrame
+    model_frame: pd.DataFrame
+    results: dict[str, Any]
+    choices: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cox(self) -> Any:
+        return self.results["cox"]
+
+    @property
+    def aft(self) -> Any:
+        return self.results["aft"]
+
+    @property
+    def cure(self) -> Any:
+        return self.results["cure"]
+
+    @property
+    def cif(self) -> Any:
+        return self.results["cif"]
+
+
+def restrict_causes(cohort: Cohort, causes: Sequence[str] = ()) -> Cohort:
+    """The cohort restricted to ``causes`` (all when empty); the tables stay validated."""
+    causes = list(causes)
+    if not causes:
+        return cohort
+    unknown = sorted(set(causes) - set(CAUSES))
+    if unknown:
+        raise ConfigError(f"causes: {unknown} not known; allowed: {list(CAUSES)}")
+    keep = cohort.patients["cause"].astype(str).isin(causes).to_numpy()
+    if not keep.any():
+        raise ConfigError(f"no patient in the cohort has a cause in {causes}")
+    ids = set(cohort.patients.loc[keep, "patient_id"].astype(str))
+    sub = {}
+    for name, df in cohort.tables().items():
+        mask = df["patient_id"].astype(str).isin(ids).to_numpy()
+        sub[name] = df.loc[mask].reset_index(drop=True)
+    return Cohort(sub["patients"], sub["visits"], sub["adherence"], metadata={**cohort.metadata, "restricted_to_causes": causes},
+                  truth=None, source=cohort.source)
+
+
+def _usable_terms(formula: str, frame: pd.DataFrame) -> tuple[str, list[str]]:
+    """Drop plain column terms that do not vary in ``frame`` (e.g. ``cause`` when one cause is
+    analysed); return the formula kept and the terms dropped."""
+    terms = [t.strip() for t in formula.split("+") if t.strip()]
+    kept, dropped = [], []
+    for t in terms:
+        if t in frame.columns and frame[t].astype(str).nunique() < 2:
+            dropped.append(t)
+        else:
+            kept.append(t)
+    if not kept:
+        raise ConfigError(f"formula {formula!r}: every term is constant in the patients analysed ({dropped})")
+    return " + ".join(kept), dropped
+
+
+def analyse_recovery(
+    cohort: Cohort,
+    *,
+    causes: Sequence[str] = (),
+    threshold: int = 4,
+    landmarks: Sequence[float] = (6, 12, 26, 52, 78),
+    alpha: float = 0.05,
+    cox_formula: str = "cause + severity + age + diabetes",
+    cluster: str | None = "site",
+    distribution: str = "weibull",
+) -> RecoveryAnalysis:
+    """Fit the report's recovery models.
+
+    Cox (right-censored at the visit where recovery is seen, cluster-robust SEs, PH score test),
+    interval-censored AFT, mixture cure model (``cause + severity`` for incidence and latency),
+    and Aalen-Johansen cumulative incidence by cause with death competing. Causes in which no
+    patient was seen to recover are left out of the regression models (recorded in
+    ``choices["excluded_causes"]``) but stay in the cumulative incidence.
+
+    Returns
+    -------
+    RecoveryAnalysis
+    """
+    from footdrop_outcomes.survival import competing_frame, cumulative_incidence, fit_cox, fit_cure_model, fit_interval_aft, survival_frame
+
+    cohort = restrict_causes(cohort, causes)
+    frame = survival_frame(cohort, threshold=threshold)
+    events = frame.groupby(frame["cause"].astype(str), observed=True)["event"].sum()
+    excluded = sorted(c for c, e in events.items() if e == 0)
+    model_frame = frame[~frame["cause"].astype(str).isin(excluded)].copy()
+    for col in ("cause", "severity"):
+        if isinstance(model_frame[col].dtype, pd.CategoricalDtype):
+            model_frame[col] = model_frame[col].cat.remove_unused_categories()
+    cox_f, dropped_cox = _usable_terms(cox_formula, model_frame)
+    aft_f, dropped_aft = _usable_terms("cause + severity + age", model_frame)
+    cure_f, dropped_cure = _usable_terms("cause + severity", model_frame)
+    cluster = cluster or None
+    cox = fit_cox(model_frame, cox_f, cluster=cluster, alpha=alpha)
+    aft = fit_interval_aft(model_frame, aft_f, distribution=distribution, alpha=alpha)  # type: ignore[arg-type]
+    cure = fit_cure_model(model_frame, incidence_formula=cure_f, latency_formula=cure_f, distribution=distribution, alpha=alpha)  # type: ignore[arg-type]
+    cframe = competing_frame(cohort, threshold=threshold)
+    cframe["cause"] = cframe["cause"].astype(str)
+    cif = cumulative_incidence(cframe, group="cause", competing=("death",), landmarks=list(landmarks), alpha=alpha)
+    choices = {
+        "excluded_causes": excluded,
+        "dropped_terms": sorted(set(dropped_cox + dropped_aft + dropped_cure)),
+        "cox_formula": cox_f,
+        "aft_formula": aft_f,
+        "cure_formula": cure_f,
+        "cluster": cluster,
+        "threshold": threshold,
+        "landmarks": [float(x) for x in landmarks],
+        "alpha": alpha,
+        "distribution": distribution,
+        "causes": list(causes),
+    }
+    return RecoveryAnalysis(frame=frame, model_frame=model_frame, results={"cox": cox, "aft": aft, "cure": cure, "cif": cif}, choices=choices)

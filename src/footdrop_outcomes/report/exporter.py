@@ -1,0 +1,204 @@
+"""The ``footdrop_pdf`` nbconvert exporter: executed notebook → print HTML → WeasyPrint PDF.
+
+Registered through the ``nbconvert.exporters`` entry point, so ``jupyter nbconvert --to footdrop_pdf
+NOTEBOOK.ipynb`` works and JupyterLab lists it under File ▸ Save and Export Notebook As. The
+template (``templates/footdrop_pdf``, shipped as package data) extends nbconvert's ``lab`` cell
+markup but replaces all JupyterLab CSS and scripts with one print stylesheet: A4, a running header
+with the report title, "Page n of N", bookmarks from the headings, a table of contents, tables that
+flow across pages with repeated header rows, SVG figures kept whole.
+
+Code is hidden (``exclude_input``), stderr streams are dropped, tracebacks shrink to the error name
+and message, and cells tagged ``remove_cell`` / ``remove_input`` / ``remove_output`` lose what the
+tag says. A cell tagged ``landscape`` goes on a landscape page; ``new-page`` starts a new page.
+
+WeasyPrint is imported inside :func:`html_to_pdf`, never at module import: an exporter module that
+fails to import breaks every nbconvert format and empties JupyterLab's export menu.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import os
+import re
+from datetime import datetime, timezone
+from importlib import resources as _resources
+from pathlib import Path
+from typing import Any
+
+from nbconvert.exporters.html import HTMLExporter
+from traitlets import default
+from traitlets.config import Config
+
+from footdrop_outcomes._version import __version__
+from footdrop_outcomes.report._errors import ReportError
+
+__all__ = ["FootdropPDFExporter", "html_to_pdf", "local_url_fetcher", "EXPORTER_NAME", "TEMPLATE_DIR"]
+
+#: Name of the exporter: ``jupyter nbconvert --to footdrop_pdf``. Letters, digits, underscores only
+#: (JupyterLab builds a download URL from it).
+EXPORTER_NAME = "footdrop_pdf"
+TEMPLATE_DIR = Path(str(_resources.files("footdrop_outcomes.report") / "templates"))
+ALLOWED_URL_SCHEMES = ("data", "file")
+_TOC_MARKER = '<nav class="fd-toc"></nav>'
+_HEADING = re.compile(r'<h([23])\b[^>]*\bid="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _source_date() -> str | None:
+    """``SOURCE_DATE_EPOCH`` as an ISO date-time (UTC), or None when unset (no dates are written)."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if not raw:
+        return None
+    try:
+        stamp = int(raw)
+    except ValueError:
+        raise ReportError(f"SOURCE_DATE_EPOCH must be an integer number of seconds, got {raw!r}") from None
+    return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _heading_text(inner: str) -> str:
+    inner = re.sub(r'<a class="anchor-link".*?</a>', "", inner, flags=re.S)
+    return _html.unescape(_TAG.sub("", inner)).strip()
+
+
+def add_table_of_contents(html: str) -> str:
+    """Fill the table of contents from the ``h2`` / ``h3`` headings that have an ``id``.
+
+    The contents go where the title page left ``<nav class="fd-toc"></nav>``; without that marker
+    they go at the start of ``<main>`` (when there are at least two sections). Page numbers come
+    from CSS ``target-counter``.
+    """
+    marker = html.find(_TOC_MARKER)
+    body = html[marker + len(_TOC_MARKER):] if marker >= 0 else html
+    entries = []
+    for level, ident, inner in _HEADING.findall(body):
+        text = _heading_text(inner)
+        if text:
+            entries.append(f'<li class="fd-toc-{level}"><a href="#{ident}">{_html.escape(text)}</a></li>')
+    if marker < 0 and len(entries) < 2:
+        return html
+    nav = '<nav class="fd-toc"><h2 class="fd-toc-title">Contents</h2><ol>' + "".join(entries) + "</ol></nav>"
+    if marker >= 0:
+        return html.replace(_TOC_MARKER, nav, 1)
+    return html.replace("<main>", "<main>" + nav, 1)
+
+
+def local_url_fetcher(url: str, *args: Any, **kwargs: Any) -> Any:
+    """WeasyPrint URL fetcher that refuses every scheme but ``data:`` and ``file:``.
+
+    A report is built offline and must not depend on (or leak requests to) remote servers.
+
+    >>> local_url_fetcher("https://example.org/logo.png")
+    Traceback (most recent call last):
+    ...
+    footdrop_outcomes.report._errors.ReportError: refusing to fetch https://example.org/logo.png: reports may only embed data: and file: resources
+    """
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in ALLOWED_URL_SCHEMES:
+        raise ReportError(f"refusing to fetch {url}: reports may only embed data: and file: resources")
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols=ALLOWED_URL_SCHEMES).fetch(url, *args, **kwargs)
+
+
+def html_to_pdf(html: str, *, base_url: str | os.PathLike[str] | None = None) -> bytes:
+    """Typeset print HTML to PDF bytes with WeasyPrint (remote URLs refused, fixed metadata)."""
+    import logging
+
+    import weasyprint
+
+    # WeasyPrint logs (not warns) about harmless font-subsetting fallbacks; keep them off stderr.
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    doc = weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None, url_fetcher=local_url_fetcher)
+    return doc.write_pdf(pdf_identifier=b"footdrop-outcomes", uncompressed_pdf=False)
+
+
+class FootdropPDFExporter(HTMLExporter):
+    """Export a notebook to a clean PDF report (no code, A4, title page, contents, page numbers).
+
+    Use through ``jupyter nbconvert --to footdrop_pdf NB.ipynb``, JupyterLab's export menu, or
+    :func:`footdrop_outcomes.report.render_report` (which runs the notebook first).
+    """
+
+    export_from_notebook = "Footdrop PDF report"
+    output_mimetype = "application/pdf"
+
+    @default("file_extension")
+    def _file_extension_default(self) -> str:
+        return ".pdf"
+
+    @default("template_extension")
+    def _template_extension_default(self) -> str:
+        return ".html.j2"
+
+    @default("template_name")
+    def _template_name_default(self) -> str:
+        return EXPORTER_NAME
+
+    @default("extra_template_basedirs")
+    def _default_extra_template_basedirs(self) -> list[str]:
+        return [str(TEMPLATE_DIR), *super()._default_extra_template_basedirs()]
+
+    @default("exclude_input")
+    def _exclude_input_default(self) -> bool:
+        return True
+
+    @default("exclude_input_prompt")
+    def _exclude_input_prompt_default(self) -> bool:
+        return True
+
+    @default("exclude_output_prompt")
+    def _exclude_output_prompt_default(self) -> bool:
+        return True
+
+    @property
+    def default_config(self) -> Config:
+        c = Config(
+            {
+                "TagRemovePreprocessor": {
+                    "enabled": True,
+                    "remove_cell_tags": {"remove_cell"},
+                    "remove_input_tags": {"remove_input"},
+                    "remove_all_outputs_tags": {"remove_output"},
+                },
+                "CSSHTMLHeaderPreprocessor": {"enabled": False},
+            }
+        )
+        base = super().default_config.copy()
+        base.merge(c)
+        return base
+
+    @staticmethod
+    def report_title(nb: Any, resources: dict[str, Any]) -> str:
+        """The report's title: the ``title`` parameter, the notebook's title metadata, its first
+        level-1 heading, else the file name."""
+        params = nb.metadata.get("papermill", {}).get("parameters", {}) or {}
+        if isinstance(params.get("title"), str) and params["title"].strip():
+            return params["title"].strip()
+        if isinstance(nb.metadata.get("title"), str) and nb.metadata["title"].strip():
+            return nb.metadata["title"].strip()
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                m = re.search(r"^#\s+(.+)$", cell.source, re.M)
+                if m:
+                    return m.group(1).strip()
+        return str(resources.get("metadata", {}).get("name") or "Report")
+
+    def from_notebook_node(self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any) -> tuple[bytes, dict[str, Any]]:
+        """Render the notebook to PDF bytes; ``resources`` gains ``report_title``."""
+        resources = dict(resources or {})
+        resources.setdefault("metadata", {})
+        resources["report_title"] = self.report_title(nb, resources)
+        css_title = resources["report_title"].replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+        resources["report_css"] = ((TEMPLATE_DIR / EXPORTER_NAME / "print.css").read_text(encoding="utf-8")
+                                   + f'\n@page {{ @top-left {{ content: "{css_title}"; }} }}\n@page :first {{ @top-left {{ content: none; }} }}\n')
+        resources["report_generator"] = f"footdrop-outcomes {__version__}"
+        date = _source_date()
+        if date:
+            resources["report_date"] = date
+        html, resources = super().from_notebook_node(nb, resources=resources, **kw)
+        html = add_table_of_contents(html)
+        base = resources.get("metadata", {}).get("path") or os.getcwd()
+        pdf = html_to_pdf(html, base_url=Path(base).resolve().as_uri() + "/")
+        resources["output_extension"] = ".pdf"
+        return pdf, resources

@@ -1,0 +1,90 @@
+"""Report figures: views of the result tables, sized for an A4 page (vector SVG in the PDF)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, RecoveryAnalysis, term_label
+
+__all__ = ["forest_plot", "model_forest", "cumulative_incidence_plot", "cause_severity_plot"]
+
+
+def forest_plot(labels: list[str], est: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, xlabel: str, title: str, ax: Any = None) -> Any:
+    """Estimates with CIs on a log axis, one row per label (top to bottom), reference line at 1."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.3, 0.32 * len(labels) + 1.1))
+    y = np.arange(len(labels))[::-1]
+    est, lo, hi = map(np.asarray, (est, lo, hi))
+    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color="#0b2e4f", ecolor="#6b8799", capsize=2.5, markersize=4)
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, loc="left", fontsize="medium")
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def model_forest(analysis: RecoveryAnalysis) -> Any:
+    """Two panels: Cox hazard ratios (left; above 1 = faster recovery) and AFT time ratios
+    (right; above 1 = slower recovery). Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    cox, aft = analysis.cox, analysis.aft
+    level = round(100 * (1 - analysis.choices["alpha"]))
+    s = cox.summary
+    a = aft.summary[~aft.summary["term"].isin(["Intercept", "log(scale)"])]
+    n = max(len(s), len(a))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.0, 0.3 * n + 1.3), sharey=False)
+    forest_plot([term_label(t) for t in s["term"]], s["hr"], s["hr_lower"], s["hr_upper"],
+                xlabel=f"hazard ratio ({level}% CI)", title="Cox: rate of recovery", ax=ax1)
+    forest_plot([term_label(t) for t in a["term"]], a["time_ratio"], a["tr_lower"], a["tr_upper"],
+                xlabel=f"time ratio ({level}% CI)", title=f"{aft.distribution.capitalize()} AFT: time to recovery", ax=ax2)
+    fig.tight_layout()
+    return fig
+
+
+def cumulative_incidence_plot(analysis: RecoveryAnalysis) -> Any:
+    """Cumulative incidence of recovery by cause (death competing), with landmark guides."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    analysis.cif.plot(ax=ax, kind="recovery")
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: list(CAUSE_SHORT).index(labels[i]) if labels[i] in CAUSE_SHORT else len(CAUSE_SHORT))
+    ax.legend([handles[i] for i in order], [CAUSE_SHORT.get(labels[i], labels[i]) for i in order], frameon=False, fontsize="small",
+              loc="center left", bbox_to_anchor=(1.0, 0.5))
+    for lm in analysis.choices["landmarks"]:
+        ax.axvline(lm, color="#bbb", linewidth=0.6, zorder=0)
+    ax.set_xlabel("weeks since onset")
+    ax.set_ylabel("recovered (cumulative incidence)")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def cause_severity_plot(cohort: Any) -> Any:
+    """Patients by cause, stacked by severity at onset (horizontal bars). Returns the Figure."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from footdrop_outcomes.cohort.vocabulary import CAUSES, SEVERITIES
+
+    p = cohort.patients
+    tab = pd.crosstab(p["cause"].astype(str), p["severity"].astype(str))
+    tab = tab.reindex(index=[c for c in CAUSES if c in tab.index][::-1], columns=[s for s in SEVERITIES if s in tab.columns], fill_value=0)
+    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(tab) + 1.2))
+    left = np.zeros(len(tab))
+    for sev, color in zip(tab.columns, ("#9ecae1", "#4292c6", "#08306b")):
+        ax.barh([CAUSE_SHORT[c] for c in tab.index], tab[sev].to_numpy(), left=left, color=color, label=sev)
+        left += tab[sev].to_numpy()
+    ax.set_xlabel("patients")
+    ax.legend(title="severity at onset", frameon=False, fontsize="small", loc="lower right")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig

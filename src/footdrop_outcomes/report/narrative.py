@@ -1,0 +1,154 @@
+"""Report prose written from the analysis: key findings, methods and limitations.
+
+Each sentence states what was actually done and found in this run (counts, choices, test
+verdicts), so the text cannot drift from the numbers.
+"""
+
+from __future__ import annotations
+
+from footdrop_outcomes.cohort.cohort import Cohort
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
+from footdrop_outcomes.report.counts import count_percent, show_count
+from footdrop_outcomes.report.tables import fmt_p
+
+__all__ = ["cohort_description", "key_findings", "methods_text", "limitations_text", "expected_window_text"]
+
+
+def cohort_description(cohort: Cohort) -> str:
+    """One sentence: what the cohort is (synthetic with seed, or real with its source)."""
+    n = cohort.n_patients
+    causes = cohort.patients["cause"].astype(str).nunique()
+    sites = cohort.patients["site"].astype(str).nunique()
+    meta = cohort.metadata
+    if cohort.truth is not None or "generator" in meta:
+        gen = meta.get("generator", {})
+        what = (f"Synthetic cohort simulated by {gen.get('name', 'the footdrop-outcomes simulator')} "
+                f"(generator {gen.get('version', '?')}, seed {meta.get('seed', '?')})")
+    else:
+        what = "De-identified cohort"
+    extra = f", restricted to {', '.join(CAUSE_SHORT.get(c, c) for c in meta['restricted_to_causes'])}" if meta.get("restricted_to_causes") else ""
+    return (f"{what}{extra}: {show_count(n)} patients with foot drop from {causes} causes at {sites} sites, "
+            f"{show_count(len(cohort.visits))} strength and gait visits and {show_count(len(cohort.adherence))} weeks of home-exercise records.")
+
+
+def expected_window_text(analysis: RecoveryAnalysis) -> list[str]:
+    """For each expected window: the model's median among recoverers and the share recovered by the
+    window's end, beside the window."""
+    out = []
+    f = analysis.model_frame
+    if f.empty:
+        return out
+    by = ["cause", "severity"]
+    meds = analysis.cure.recovery_medians(by=by)
+    meds = meds.assign(cause=meds["cause"].astype(str), severity=meds["severity"].astype(str))
+    meds_c = analysis.cure.recovery_medians(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
+    cif = analysis.cif.summary
+    for (cause, sev), (lo, hi, words) in EXPECTED_WINDOWS.items():
+        if sev is None:
+            if cause not in meds_c.index:
+                continue
+            r = meds_c.loc[cause]
+            who = CAUSE_SHORT[cause]
+        else:
+            sel = meds[(meds["cause"] == cause) & (meds["severity"] == sev)]
+            if sel.empty:
+                continue
+            r = sel.iloc[0]
+            who = f"{CAUSE_SHORT[cause]} ({sev})"
+        inside = "inside" if lo <= r["median"] <= hi else ("before" if r["median"] < lo else "after")
+        line = (f"{who}: median time to recovery among those who recover {r['median']:.1f} weeks "
+                f"({r['lower']:.1f}-{r['upper']:.1f}), {inside} the expected window of {words}")
+        g = cif[(cif["kind"] == "recovery") & (cif["group"].astype(str) == cause)]
+        at = g[g["landmark"] <= hi].tail(1)
+        if not at.empty:
+            line += f"; {100 * at['cif'].iloc[0]:.0f}% of all {CAUSE_SHORT[cause]} patients recovered by week {at['landmark'].iloc[0]:g}"
+        out.append(line + ".")
+    return out
+
+
+def key_findings(analysis: RecoveryAnalysis) -> list[str]:
+    """Bullet sentences with the headline numbers."""
+    f = analysis.frame
+    out = [f"Recovery (MRC >= {analysis.choices['threshold']}) was seen at a visit in {count_percent(int(f['event'].sum()), len(f))} patients."]
+    cure = analysis.cure.cure_fractions(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str))
+    if not cure.empty:
+        lo, hi = cure.loc[cure["cure_fraction"].idxmin()], cure.loc[cure["cure_fraction"].idxmax()]
+        out.append(f"The share expected never to recover ranged from {100 * lo['cure_fraction']:.0f}% "
+                   f"({CAUSE_SHORT[lo['cause']]}) to {100 * hi['cure_fraction']:.0f}% ({CAUSE_SHORT[hi['cause']]}).")
+    s = analysis.cox.summary
+    sev = s[s["term"] == "severity[severe]"]
+    if not sev.empty:
+        r = sev.iloc[0]
+        out.append(f"Severe weakness at onset: hazard ratio of recovery {r['hr']:.2f} ({r['hr_lower']:.2f}-{r['hr_upper']:.2f}) "
+                   f"against mild, after adjusting for the other terms.")
+    out.extend(expected_window_text(analysis))
+    for c in analysis.choices["excluded_causes"]:
+        n = int((f["cause"].astype(str) == c).sum())
+        out.append(f"No recovery was seen in {CAUSE_SHORT[c]} ({show_count(n)} patients); it is left out of the regression models.")
+    return out
+
+
+def methods_text(analysis: RecoveryAnalysis) -> str:
+    """Markdown: outcome definition, censoring handling, models and their checks, as run."""
+    ch = analysis.choices
+    cox, aft, cure = analysis.cox, analysis.aft, analysis.cure
+    level = round(100 * (1 - ch["alpha"]))
+    i = aft.info
+    excluded = ", ".join(CAUSE_SHORT[c] for c in ch["excluded_causes"])
+    glob = cox.ph_test[cox.ph_test["term"] == "GLOBAL"].iloc[0]
+    violated = [term_label(t) for t, p in zip(cox.ph_test["term"], cox.ph_test["p"]) if t != "GLOBAL" and p < ch["alpha"]]
+    cs = analysis.cif.summary
+    deaths = int(cs[cs["kind"] == "death"].drop_duplicates("group")["events"].sum())
+    se = cox.info.get("se", "model-based")
+    parts = [
+        f"**Outcome.** Recovery is the first visit with dorsiflexion strength MRC >= {ch['threshold']}. Strength is measured only at "
+        f"visits, so the recovery time is interval-censored: of the {show_count(i['n'])} patients modelled, {show_count(i['n_interval'])} "
+        f"recovered between two visits, {show_count(i['n_left'])} were already recovered at their first visit (left-censored) and "
+        f"{show_count(i['n_right'])} were not seen recovered (right-censored at their last visit).",
+        f"**Patients modelled.** {show_count(len(analysis.model_frame))} of {show_count(len(analysis.frame))} patients"
+        + (f"; left out of the regression models because no patient recovered: {excluded}." if excluded else "; no cause was left out."),
+        f"**Cox model** ({cox.info['formula']}): recovery dated at the first visit where it is seen (a right-censored approximation that "
+        f"makes recovery look later than it is), Efron ties, standard errors {se}; {show_count(cox.info['events'])} recoveries. "
+        f"Proportional hazards were checked by the score test of R's cox.zph (Kaplan-Meier time transform): global chi-square "
+        f"{glob['chisq']:.1f} on {int(glob['df'])} df, p {fmt_p(glob['p'])} - {glob['verdict']}"
+        + (f"; terms with evidence against PH: {', '.join(violated)}." if violated else "."),
+        f"**Interval-censored AFT model** ({aft.info['formula']}, {aft.distribution}): uses the visit intervals directly by maximum "
+        f"likelihood; log-likelihood {aft.log_likelihood:.1f}, AIC {aft.aic:.1f}. A time ratio above 1 means slower recovery.",
+        f"**Mixture cure model** (incidence and latency: {ch['cure_formula']}, {cure.distribution} latency): separates who ever recovers "
+        f"(logistic) from when (AFT), because many patients with some causes never recover and a single survival curve cannot "
+        f"reach zero; the latency distribution at the end of follow-up (week {cure.info['max_followup']:g}) is "
+        f"{cure.info['latency_survival_at_end']:.3f}, so follow-up is long enough to tell the two apart.",
+        f"**Cumulative incidence** of recovery by cause with death as a competing event (Aalen-Johansen), at weeks "
+        f"{', '.join(f'{x:g}' for x in ch['landmarks'])}; {show_count(deaths)} patients died before recovery was seen.",
+        f"All intervals are {level}% confidence intervals. Software: footdrop-outcomes {cox.info['versions'].get('footdrop_outcomes')}, "
+        f"lifelines {cox.info['versions'].get('lifelines')}, pandas {cox.info['versions'].get('pandas')}.",
+    ]
+    if ch["dropped_terms"]:
+        parts.append(f"Terms dropped because they do not vary in the patients analysed: {', '.join(ch['dropped_terms'])}.")
+    return "\n\n".join(parts)
+
+
+def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort) -> str:
+    """Markdown bullets: what the numbers cannot say, from this run's checks."""
+    ch = analysis.choices
+    p = cohort.patients
+    n = len(p)
+    dropout = int((p["followup_end"].astype(str) == "dropout").sum())
+    glob = analysis.cox.ph_test[analysis.cox.ph_test["term"] == "GLOBAL"].iloc[0]
+    out = []
+    if glob["p"] < ch["alpha"]:
+        out.append("The proportional-hazards assumption is rejected globally (p " + fmt_p(glob["p"]) + "), so each Cox hazard ratio is an "
+                   "average over follow-up; the AFT and cure-model estimates do not rely on proportional hazards.")
+    else:
+        out.append("The proportional-hazards test found no evidence against the assumption (global p " + fmt_p(glob["p"]) + ").")
+    out.append("The Cox model and the cumulative incidence date recovery at the visit that sees it, so they place recovery later "
+               "than it happened; the interval-censored models do not.")
+    out.append(f"{count_percent(dropout, n)} patients dropped out; their censoring is assumed unrelated to their chance of recovery.")
+    if ch["excluded_causes"]:
+        out.append("Causes without any recovery (" + ", ".join(CAUSE_SHORT[c] for c in ch["excluded_causes"]) + ") have no hazard or time ratio.")
+    if cohort.truth is not None or "generator" in cohort.metadata:
+        out.append("The data are simulated: the numbers show what the methods recover, not clinical results.")
+    out.append("Counts are shown unsuppressed in this version: small-cell suppression is not yet applied, so do not share this "
+               "report outside the analysis team when built from real patients.")
+    out.append("Adherence and strength/gait trajectories are not analysed in this report yet.")
+    return "\n".join(f"- {x}" for x in out)

@@ -1,0 +1,268 @@
+"""Declared parameters of the report notebooks, checked before any notebook runs.
+
+Each shipped notebook has a schema: one :class:`Param` per name in its ``parameters`` cell (a test
+keeps the two in step). :func:`validate_parameters` refuses unknown names, wrong types and values
+outside the allowed set or range, naming the parameter, what it got and what is allowed, and
+returns the full set of values (defaults filled in) that is injected into the notebook and shown
+on the report's title page. A notebook without a declared schema gets one inferred from its
+``parameters`` cell (types from the default values).
+
+>>> from footdrop_outcomes.report.parameters import validate_parameters
+>>> validate_parameters("outcome_report", {"threshold": "5"}, from_text=True)["threshold"]
+5
+>>> validate_parameters("outcome_report", {"treshold": 5})
+Traceback (most recent call last):
+...
+footdrop_outcomes.report._errors.ReportParameterError: unknown parameter 'treshold' for notebook outcome_report; did you mean 'threshold'? Allowed: cohort_path, title, causes, threshold, landmarks, alpha, cox_formula, cluster, distribution
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from footdrop_outcomes.cohort.vocabulary import CAUSES
+from footdrop_outcomes.report._errors import ReportParameterError
+
+__all__ = ["Param", "SCHEMAS", "schema_for", "validate_parameters", "describe_schema", "ParamType"]
+
+ParamType = Literal["str", "int", "float", "bool", "list[str]", "list[float]"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared notebook parameter.
+
+    Attributes
+    ----------
+    name : str
+    type : {"str", "int", "float", "bool", "list[str]", "list[float]"}
+    default : object
+        The value in the notebook's ``parameters`` cell.
+    help : str
+    choices : tuple, optional
+        Allowed values (for lists: allowed items).
+    minimum, maximum : float, optional
+        Inclusive bounds for numbers (for lists: for each item).
+    """
+
+    name: str
+    type: ParamType
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def allowed(self) -> str:
+        """What is allowed, in words (used in error messages and ``--help``)."""
+        parts = [self.type]
+        if self.choices is not None:
+            parts.append("one of " + ", ".join(map(str, self.choices)) if not self.type.startswith("list") else
+                         "items from " + ", ".join(map(str, self.choices)))
+        if self.minimum is not None or self.maximum is not None:
+            lo = "-inf" if self.minimum is None else f"{self.minimum:g}"
+            hi = "inf" if self.maximum is None else f"{self.maximum:g}"
+            parts.append(f"between {lo} and {hi}")
+        return ", ".join(parts)
+
+
+_COHORT = Param("cohort_path", "str", "../data/synthetic/demo",
+                "Cohort directory (manifest.json + Parquet tables); relative paths are from the notebook's folder.")
+_CAUSES = Param("causes", "list[str]", [], "Causes to include (empty: all).", choices=CAUSES)
+_THRESHOLD = Param("threshold", "int", 4, "Dorsiflexion MRC grade that counts as recovery.", minimum=1, maximum=5)
+_LANDMARKS = Param("landmarks", "list[float]", [6.0, 12.0, 26.0, 52.0, 78.0],
+                   "Landmark times in weeks since onset for recovery probabilities.", minimum=0.5, maximum=260)
+_ALPHA = Param("alpha", "float", 0.05, "1 - confidence level of every interval.", minimum=0.001, maximum=0.5)
+_MODELS = (
+    Param("cox_formula", "str", "cause + severity + age + diabetes", "Right-hand side of the Cox model (columns of the survival frame)."),
+    Param("cluster", "str", "site", "Column for cluster-robust Cox standard errors (empty: model-based)."),
+    Param("distribution", "str", "weibull", "Latency distribution of the AFT and cure models.",
+          choices=("weibull", "lognormal", "loglogistic")),
+)
+
+#: Declared schema of each shipped notebook, by notebook name (file stem in ``notebooks/``).
+SCHEMAS: dict[str, tuple[Param, ...]] = {
+    "outcome_report": (_COHORT, Param("title", "str", "Foot drop outcome report", "Report title (title page, running header, PDF title)."),
+                       _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS),
+    "cohort_overview": (_COHORT, Param("title", "str", "Foot drop cohort overview", "Report title."),
+                        _CAUSES, _THRESHOLD),
+    "time_to_recovery": (_COHORT, Param("title", "str", "Foot drop: time to recovery", "Report title."),
+                         _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS),
+}
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def _infer_type(value: Any) -> ParamType:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, list | tuple):
+        return "list[float]" if value and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value) else "list[str]"
+    return "str"
+
+
+def schema_for(notebook: str | Path) -> tuple[Param, ...]:
+    """The declared schema of a shipped notebook (by name or path), else one inferred from the
+    notebook's ``parameters`` cell (each default must be a Python literal)."""
+    path = Path(notebook)
+    name = path.stem if path.suffix == ".ipynb" else str(notebook)
+    if name in SCHEMAS:
+        return SCHEMAS[name]
+    if path.suffix != ".ipynb" or not path.is_file():
+        raise ReportParameterError(f"no declared parameters for {notebook!r}: give a shipped notebook ({', '.join(SCHEMAS)}) or a path to an .ipynb file")
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ReportParameterError(f"{path} must have exactly one cell tagged 'parameters' (found {len(cells)})")
+    params = []
+    for node in ast.parse(cells[0].source).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        if not isinstance(target, ast.Name) or node.value is None:
+            continue
+        try:
+            default = ast.literal_eval(node.value)
+        except ValueError:
+            raise ReportParameterError(f"{path}: parameter {target.id!r} must default to a literal (number, string, list), not {ast.unparse(node.value)!r}") from None
+        params.append(Param(target.id, _infer_type(default), default, "(declared in the notebook's parameters cell)"))
+    return tuple(params)
+
+
+def _parse_text(p: Param, text: str) -> Any:
+    """Turn a command-line string into the parameter's type."""
+    t = text.strip()
+    if p.type == "str":
+        return text
+    if p.type == "bool":
+        if t.lower() in _TRUE:
+            return True
+        if t.lower() in _FALSE:
+            return False
+        raise ReportParameterError(f"parameter {p.name!r} must be true or false, got {text!r}")
+    if p.type in ("int", "float"):
+        try:
+            return int(t) if p.type == "int" else float(t)
+        except ValueError:
+            raise ReportParameterError(f"parameter {p.name!r} must be {'an integer' if p.type == 'int' else 'a number'}, got {text!r}") from None
+    # lists: JSON ("[6, 12]", '["stroke"]') or comma-separated ("6,12" / "stroke,als"); "" or "[]" is empty
+    if t.startswith("["):
+        try:
+            items = json.loads(t)
+        except json.JSONDecodeError:
+            raise ReportParameterError(f"parameter {p.name!r}: {text!r} is not a JSON list; write e.g. 6,12,26 or [6, 12, 26]") from None
+    else:
+        items = [s.strip() for s in t.split(",") if s.strip()]
+    if p.type == "list[float]":
+        try:
+            return [float(v) for v in items]
+        except (TypeError, ValueError):
+            raise ReportParameterError(f"parameter {p.name!r} must be a list of numbers, got {text!r}") from None
+    return [str(v) for v in items]
+
+
+def _check_value(p: Param, value: Any) -> Any:
+    """Check a Python value's type and range; return it normalised (tuples → lists, ints → floats)."""
+    def bad(what: str) -> ReportParameterError:
+        return ReportParameterError(f"parameter {p.name!r} must be {what}, got {value!r} ({type(value).__name__}); allowed: {p.allowed()}")
+
+    def number(v: Any, kind: str) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise bad("an integer" if kind == "int" else "a number")
+        if kind == "int":
+            if isinstance(v, float):
+                if not v.is_integer():
+                    raise bad("an integer")
+                v = int(v)
+        else:
+            v = float(v)
+            if not math.isfinite(v):
+                raise bad("a finite number")
+        if (p.minimum is not None and v < p.minimum) or (p.maximum is not None and v > p.maximum):
+            raise ReportParameterError(f"parameter {p.name!r} = {v!r} is out of range; allowed: {p.allowed()}")
+        return v
+
+    if p.type == "str":
+        if not isinstance(value, str):
+            raise bad("a string")
+        out: Any = value
+    elif p.type == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        out = value
+    elif p.type in ("int", "float"):
+        out = number(value, p.type)
+    else:
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise bad("a list")
+        if p.type == "list[float]":
+            out = [number(v, "float") for v in value]
+        else:
+            if not all(isinstance(v, str) for v in value):
+                raise bad("a list of strings")
+            out = list(value)
+    if p.choices is not None:
+        items = out if isinstance(out, list) else [out]
+        wrong = [v for v in items if v not in p.choices]
+        if wrong:
+            hint = difflib.get_close_matches(str(wrong[0]), list(map(str, p.choices)), n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else "."
+            raise ReportParameterError(f"parameter {p.name!r}: {wrong[0]!r} is not allowed{extra} Allowed: {', '.join(map(str, p.choices))}")
+    return out
+
+
+def validate_parameters(notebook: str | Path | Sequence[Param], values: Mapping[str, Any] | None = None, *,
+                        from_text: bool = False) -> dict[str, Any]:
+    """Check parameters against a notebook's schema; return every parameter's value.
+
+    Parameters
+    ----------
+    notebook : str, path or sequence of Param
+        A shipped notebook's name, a notebook path, or a schema.
+    values : mapping
+        Parameters to set; the others keep their declared defaults.
+    from_text : bool
+        Values are command-line strings (``-p threshold 5``, ``-p causes stroke,als``,
+        ``-p landmarks 6,12,26``) to convert to the declared types first.
+
+    Returns
+    -------
+    dict
+        Every declared parameter in schema order, validated.
+
+    Raises
+    ------
+    ReportParameterError
+        Unknown name (with the closest declared name), wrong type, value not allowed.
+    """
+    schema = tuple(notebook) if not isinstance(notebook, str | Path) else schema_for(notebook)
+    label = Path(notebook).stem if isinstance(notebook, str | Path) else "this notebook"
+    by_name = {p.name: p for p in schema}
+    out = {p.name: _check_value(p, p.default) if p.default is not None else None for p in schema}
+    for key, value in (values or {}).items():
+        if key not in by_name:
+            hint = difflib.get_close_matches(key, list(by_name), n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else "."
+            raise ReportParameterError(f"unknown parameter {key!r} for notebook {label}{extra} Allowed: {', '.join(by_name)}")
+        p = by_name[key]
+        if from_text and isinstance(value, str):
+            value = _parse_text(p, value)
+        out[key] = _check_value(p, value)
+    return out
+
+
+def describe_schema(notebook: str | Path) -> str:
+    """One line per parameter: name, type and allowed values, default, help (for ``--help`` and docs)."""
+    return "\n".join(f"{p.name} ({p.allowed()}; default {p.default!r}): {p.help}" for p in schema_for(notebook))

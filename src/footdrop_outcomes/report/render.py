@@ -1,0 +1,206 @@
+"""Run a report notebook with parameters and typeset it: papermill → ``footdrop_pdf`` exporter.
+
+:func:`render_report` validates the parameters against the notebook's declared schema before
+anything runs, executes the notebook with papermill, keeps the executed notebook beside the PDF
+(``NAME.ipynb`` next to ``NAME.pdf``), and writes the PDF through a temporary file renamed into
+place, so a failing cell or a typesetting error never leaves a half-written PDF.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from footdrop_outcomes.report._errors import NotebookExecutionError, ReportError
+from footdrop_outcomes.report.parameters import SCHEMAS, validate_parameters
+
+__all__ = ["ReportResult", "render_report", "export_pdf", "notebook_path", "NOTEBOOK_DIR", "run_demo"]
+
+#: Where the shipped notebooks live: ``notebooks/`` at the project root (source checkout or
+#: editable install). ``FOOTDROP_NOTEBOOKS`` overrides it.
+NOTEBOOK_DIR = Path(os.environ.get("FOOTDROP_NOTEBOOKS", Path(__file__).resolve().parents[3] / "notebooks"))
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What :func:`render_report` wrote.
+
+    Attributes
+    ----------
+    pdf, notebook : pathlib.Path
+        The PDF and the executed notebook beside it.
+    parameters : dict
+        Every parameter value the notebook ran with.
+    seconds : dict
+        ``execute`` and ``export`` wall times.
+    """
+
+    pdf: Path
+    notebook: Path
+    parameters: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def notebook_path(notebook: str | os.PathLike[str]) -> Path:
+    """A shipped notebook's path from its name (``outcome_report``), or the given ``.ipynb`` path."""
+    p = Path(notebook)
+    if p.suffix == ".ipynb":
+        if not p.is_file():
+            raise ReportError(f"notebook {p} does not exist")
+        return p
+    if str(notebook) in SCHEMAS:
+        found = NOTEBOOK_DIR / f"{notebook}.ipynb"
+        if not found.is_file():
+            raise ReportError(f"shipped notebook {notebook!r} not found at {found}; run from a source checkout "
+                              "(pip install -e .), set FOOTDROP_NOTEBOOKS, or pass a path to an .ipynb file")
+        return found
+    raise ReportError(f"unknown notebook {str(notebook)!r}: give one of {', '.join(SCHEMAS)} or a path to an .ipynb file")
+
+
+def export_pdf(executed: str | os.PathLike[str] | Any, out: str | os.PathLike[str]) -> Path:
+    """Typeset an executed notebook (path or NotebookNode) to ``out`` atomically (temp file, rename)."""
+    import nbformat
+
+    from footdrop_outcomes.report.exporter import FootdropPDFExporter
+
+    out = Path(out)
+    nb = executed if not isinstance(executed, str | os.PathLike) else nbformat.read(executed, as_version=4)
+    name = out.stem
+    pdf, _ = FootdropPDFExporter().from_notebook_node(nb, resources={"metadata": {"name": name, "path": str(out.parent.resolve())}})
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pdf)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_name: str | None, timeout: int) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    with warnings.catch_warnings():
+        # jupyter_client warns about its own deprecated paths and an event loop detail; not ours to fix.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(jupyter_client|jupyter_core|zmq|papermill|nbclient)")
+        try:
+            papermill.execute_notebook(
+                str(nb_in), str(nb_out), parameters=parameters, kernel_name=kernel_name, progress_bar=False,
+                log_output=False, cwd=str(nb_in.parent), execution_timeout=timeout,
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no "running over TCP" notice on stderr
+            )
+        except PapermillExecutionError as e:
+            import nbformat
+
+            execution_count = e.exec_count
+            cell_index = e.cell_index
+            # papermill puts an error banner cell first; name the cell by its position in the notebook as run
+            try:
+                nb = nbformat.read(nb_out, as_version=4)
+                cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+                for i, c in enumerate(cells):
+                    if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+                        cell_index = i
+                        break
+            except Exception:  # noqa: BLE001 - the message below still names the cell papermill reported
+                pass
+            raise NotebookExecutionError(notebook=nb_in.name, cell_index=cell_index, execution_count=execution_count,
+                                         ename=e.ename, evalue=e.evalue, source=e.source, executed_notebook=nb_out) from None
+
+
+def render_report(
+    notebook: str | os.PathLike[str] = "outcome_report",
+    out: str | os.PathLike[str] = "reports/outcome_report.pdf",
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    cohort: str | os.PathLike[str] | None = None,
+    from_text: bool = False,
+    kernel_name: str | None = None,
+    timeout: int = 900,
+) -> ReportResult:
+    """Execute a report notebook with parameters and write its PDF.
+
+    Parameters
+    ----------
+    notebook : str or path
+        A shipped notebook's name (``outcome_report``, ``cohort_overview``, ``time_to_recovery``)
+        or a path to an ``.ipynb`` file.
+    out : path
+        The PDF to write (``.pdf``); the executed notebook goes beside it with ``.ipynb``.
+    parameters : mapping
+        Parameter values (checked against the notebook's schema; see
+        :func:`footdrop_outcomes.report.parameters.validate_parameters`).
+    cohort : path, optional
+        Shortcut for the ``cohort_path`` parameter (made absolute).
+    from_text : bool
+        ``parameters`` are command-line strings to convert.
+    kernel_name : str, optional
+        Jupyter kernel (default: the notebook's, ``python3``).
+    timeout : int
+        Seconds allowed per cell.
+
+    Returns
+    -------
+    ReportResult
+
+    Raises
+    ------
+    ReportParameterError
+        Before anything runs, for an unknown or invalid parameter.
+    NotebookExecutionError
+        A cell failed: names the cell and its error; no PDF is written and the executed notebook
+        (with the error) is kept for inspection.
+    ReportError
+        Missing notebook or cohort, output not ending in ``.pdf``, typesetting failed.
+    """
+    nb_in = notebook_path(notebook)
+    out = Path(out)
+    if out.suffix.lower() != ".pdf":
+        raise ReportError(f"--out must name a .pdf file, got {out}")
+    values = dict(parameters or {})
+    if cohort is not None:
+        values["cohort_path"] = str(cohort)
+    params = validate_parameters(nb_in, values, from_text=from_text)
+    if "cohort_path" in params:
+        cp = Path(params["cohort_path"])
+        cp = cp if cp.is_absolute() or cohort is not None or "cohort_path" in (parameters or {}) else nb_in.parent / cp
+        cp = cp.resolve()
+        if not (cp / "manifest.json").is_file():
+            raise ReportError(f"cohort {cp} is not a cohort directory (no manifest.json); create one with "
+                              "'footdrop-outcomes simulate --out DIR' or check the path")
+        params["cohort_path"] = str(cp)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nb_out = out.with_suffix(".ipynb")
+    t0 = time.perf_counter()
+    _execute(nb_in, nb_out, params, kernel_name=kernel_name, timeout=timeout)
+    t1 = time.perf_counter()
+    try:
+        export_pdf(nb_out, out)
+    except ReportError:
+        raise
+    except Exception as e:  # typesetting problems: say where, keep the executed notebook
+        raise ReportError(f"typesetting {nb_out} to PDF failed: {type(e).__name__}: {e}. No PDF was written; the executed notebook is kept.") from e
+    t2 = time.perf_counter()
+    return ReportResult(pdf=out, notebook=nb_out, parameters=params, seconds={"execute": t1 - t0, "export": t2 - t1})
+
+
+def run_demo(out_dir: str | os.PathLike[str] = "reports", *, n: int = 2000, seed: int = 2026, title: str | None = None) -> ReportResult:
+    """Simulate a cohort into ``OUT_DIR/demo-cohort`` and write ``OUT_DIR/demo-outcome-report.pdf``."""
+    from footdrop_outcomes.cohort.simulate import simulate_cohort
+
+    out_dir = Path(out_dir)
+    cohort_dir = out_dir / "demo-cohort"
+    t0 = time.perf_counter()
+    simulate_cohort(n, seed, progress=False).save(cohort_dir, overwrite=True)
+    t1 = time.perf_counter()
+    params: dict[str, Any] = {"title": title or f"Foot drop outcome report: synthetic demo cohort ({n:,} patients)"}
+    res = render_report("outcome_report", out_dir / "demo-outcome-report.pdf", cohort=cohort_dir.resolve(), parameters=params)
+    return ReportResult(pdf=res.pdf, notebook=res.notebook, parameters=res.parameters, seconds={"simulate": t1 - t0, **res.seconds})

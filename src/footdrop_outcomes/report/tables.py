@@ -1,0 +1,216 @@
+"""Report tables: tidy DataFrames of text cells, ready for :func:`styled`.
+
+Every patient count goes through :mod:`footdrop_outcomes.report.counts`.
+
+>>> from footdrop_outcomes import simulate_cohort
+>>> t = table_one(simulate_cohort(200, seed=2))
+>>> t.columns[-1], t.index[0]
+('All', 'Patients')
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from footdrop_outcomes.cohort.cohort import Cohort
+from footdrop_outcomes.cohort.recovery import recovery_intervals
+from footdrop_outcomes.cohort.vocabulary import CAUSES
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
+from footdrop_outcomes.report.counts import count_percent, show_count
+
+__all__ = ["table_one", "recovery_table", "cumulative_incidence_table", "hazard_ratio_table", "time_ratio_table",
+           "cure_table", "ph_test_table", "followup_table", "styled", "fmt_p", "fmt_ci"]
+
+
+def fmt_p(p: float) -> str:
+    """A p-value as printed: ``<0.001`` below one in a thousand, else three decimals."""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_ci(est: float, lo: float, hi: float, *, digits: int = 2, pct: bool = False) -> str:
+    """``est (lo-hi)``; ``pct`` prints proportions as percentages."""
+    if pct:
+        return f"{100 * est:.0f}% ({100 * lo:.0f}-{100 * hi:.0f})"
+    return f"{est:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+
+
+def _median_iqr(x: pd.Series, digits: int = 0) -> str:
+    x = pd.to_numeric(x, errors="coerce").dropna()
+    if x.empty:
+        return "-"
+    q1, q2, q3 = np.percentile(x, [25, 50, 75])
+    return f"{q2:.{digits}f} ({q1:.{digits}f}-{q3:.{digits}f})"
+
+
+def table_one(cohort: Cohort, *, threshold: int = 4) -> pd.DataFrame:
+    """Baseline characteristics by cause (columns) and overall: Table 1.
+
+    Rows: patients, age, sex, severity, baseline MRC, diabetes, current smoking, BMI, days to
+    treatment, interventions, follow-up and how it ended, recovery seen at a visit.
+    """
+    p = cohort.patients.copy()
+    rec = recovery_intervals(cohort, threshold=threshold).table
+    p["recovered"] = rec["event"].to_numpy(bool)
+    p["followup_weeks"] = p["followup_days"] / 7.0
+    present = [c for c in CAUSES if (p["cause"].astype(str) == c).any()]
+    groups = [(CAUSE_SHORT[c], p[p["cause"].astype(str) == c]) for c in present] + [("All", p)]
+    rows: dict[str, list[str]] = {}
+
+    def add(label: str, fn: Any) -> None:
+        rows[label] = [fn(g) for _, g in groups]
+
+    def share(col: str, value: Any) -> Any:
+        return lambda g: count_percent(int((g[col].astype(str) == str(value)).sum()), len(g))
+
+    def flag(col: str) -> Any:
+        return lambda g: count_percent(int(g[col].astype(bool).sum()), len(g))
+
+    add("Patients", lambda g: show_count(len(g)))
+    add("Age, years, median (IQR)", lambda g: _median_iqr(g["age"]))
+    add("Female, n (%)", share("sex", "female"))
+    for sev in ("mild", "moderate", "severe"):
+        add(f"Severity {sev}, n (%)", share("severity", sev))
+    add("Baseline MRC, median (IQR)", lambda g: _median_iqr(g["baseline_mrc"]))
+    add("Diabetes, n (%)", flag("diabetes"))
+    add("Current smoker, n (%)", share("smoking", "current"))
+    add("BMI, median (IQR)", lambda g: _median_iqr(g["bmi"], 1))
+    add("Days to treatment, median (IQR)", lambda g: _median_iqr(g["days_to_treatment"]))
+    add("Supervised physiotherapy, n (%)", flag("supervised_physio"))
+    add("Ankle-foot orthosis, n (%)", lambda g: count_percent(int((g["afo"].astype(str) != "none").sum()), len(g)))
+    add("FES, n (%)", flag("fes"))
+    add("Surgery, n (%)", lambda g: count_percent(int((g["surgery"].astype(str) != "none").sum()), len(g)))
+    add("Follow-up, weeks, median (IQR)", lambda g: _median_iqr(g["followup_weeks"]))
+    add("Dropped out, n (%)", share("followup_end", "dropout"))
+    add("Died, n (%)", share("followup_end", "death"))
+    add(f"Recovered (MRC >= {threshold}) at a visit, n (%)", flag("recovered"))
+    return pd.DataFrame(rows, index=[name for name, _ in groups]).T
+
+
+def _causes_in(analysis: RecoveryAnalysis) -> list[str]:
+    present = set(analysis.frame["cause"].astype(str))
+    return [c for c in CAUSES if c in present]
+
+
+def _expected(cause: str) -> str:
+    out = [f"{txt}" + ("" if sev is None else f" ({sev})") for (c, sev), (_, _, txt) in EXPECTED_WINDOWS.items() if c == cause]
+    return "; ".join(out) or "-"
+
+
+def recovery_table(analysis: RecoveryAnalysis) -> pd.DataFrame:
+    """Recovery by cause: patients, recovery seen, share never recovering and median time to
+    recovery among those who recover (cure model), and the expected window."""
+    f = analysis.frame
+    alpha = analysis.choices["alpha"]
+    level = round(100 * (1 - alpha))
+    cure_by = analysis.cure.cure_fractions(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
+    med_by = analysis.cure.recovery_medians(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
+    rows = []
+    for c in _causes_in(analysis):
+        g = f[f["cause"].astype(str) == c]
+        never = fmt_ci(*cure_by.loc[c, ["cure_fraction", "lower", "upper"]], pct=True) if c in cure_by.index else "not estimable"
+        med = fmt_ci(*med_by.loc[c, ["median", "lower", "upper"]], digits=1) if c in med_by.index else "not estimable"
+        rows.append({"Cause": CAUSE_SHORT[c], "Patients": show_count(len(g)),
+                     "Recovery seen, n (%)": count_percent(int(g["event"].sum()), len(g)),
+                     f"Never recover, % ({level}% CI)": never,
+                     f"Median weeks if recovering ({level}% CI)": med,
+                     "Expected window": _expected(c)})
+    return pd.DataFrame(rows)
+
+
+def cumulative_incidence_table(analysis: RecoveryAnalysis) -> pd.DataFrame:
+    """Cumulative incidence of recovery (death competing) by cause at each landmark, % (CI)."""
+    s = analysis.cif.summary
+    s = s[s["kind"] == "recovery"]
+    rows = []
+    for c in _causes_in(analysis):
+        g = s[s["group"].astype(str) == c].set_index("landmark")
+        row = {"Cause": CAUSE_SHORT[c]}
+        for lm in analysis.choices["landmarks"]:
+            r = g.loc[lm] if lm in g.index else None
+            label = f"{lm:g} weeks"
+            if r is None:
+                row[label] = "-"
+            elif not np.isfinite(r["lower"]):
+                row[label] = f"{100 * r['cif']:.0f}%"
+            else:
+                row[label] = fmt_ci(r["cif"], r["lower"], r["upper"], pct=True)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def hazard_ratio_table(cox: Any) -> pd.DataFrame:
+    """Cox hazard ratios of recovery with CI, p and the term's PH test."""
+    level = round(100 * (1 - cox.alpha))
+    ph = cox.ph_test.set_index("term")
+    s = cox.summary
+    return pd.DataFrame({
+        "Term": [term_label(t) for t in s["term"]],
+        f"Hazard ratio ({level}% CI)": [fmt_ci(h, lo, hi) for h, lo, hi in zip(s["hr"], s["hr_lower"], s["hr_upper"])],
+        "p": [fmt_p(p) for p in s["p"]],
+        "PH test p": [fmt_p(ph.loc[t, "p"]) if t in ph.index else "-" for t in s["term"]],
+    })
+
+
+def time_ratio_table(aft: Any) -> pd.DataFrame:
+    """AFT time ratios (how much longer recovery takes) with CI and p; intercept left out."""
+    level = round(100 * (1 - aft.alpha))
+    s = aft.summary[aft.summary["term"] != "Intercept"]
+    return pd.DataFrame({
+        "Term": [term_label(t) if t != "log(scale)" else "Scale (Weibull: 1/shape)" for t in s["term"]],
+        f"Time ratio ({level}% CI)": [fmt_ci(e, lo, hi) for e, lo, hi in zip(s["time_ratio"], s["tr_lower"], s["tr_upper"])],
+        "p": [fmt_p(p) for p in s["p"]],
+    })
+
+
+def cure_table(cure: Any) -> pd.DataFrame:
+    """Cure model: odds ratios of ever recovering (incidence) and time ratios among recoverers
+    (latency), side by side per term."""
+    s = cure.summary
+    level = round(100 * (1 - cure.alpha))
+    inc = s[(s["component"] == "incidence") & (s["term"] != "Intercept")].set_index("term")
+    lat = s[(s["component"] == "latency") & (s["measure"] == "time_ratio") & (s["term"] != "Intercept")].set_index("term")
+    terms = list(dict.fromkeys([*inc.index, *lat.index]))
+    return pd.DataFrame({
+        "Term": [term_label(t) for t in terms],
+        f"Odds ratio of ever recovering ({level}% CI)": [fmt_ci(*inc.loc[t, ["estimate", "lower", "upper"]]) if t in inc.index else "-" for t in terms],
+        f"Time ratio if recovering ({level}% CI)": [fmt_ci(*lat.loc[t, ["estimate", "lower", "upper"]]) if t in lat.index else "-" for t in terms],
+    })
+
+
+def ph_test_table(cox: Any) -> pd.DataFrame:
+    """The proportional-hazards score test per term and globally."""
+    t = cox.ph_test
+    return pd.DataFrame({"Term": [term_label(x) if x != "GLOBAL" else "Global" for x in t["term"]],
+                         "Chi-square": [f"{v:.2f}" for v in t["chisq"]], "df": t["df"].astype(int).astype(str),
+                         "p": [fmt_p(p) for p in t["p"]], "Verdict": t["verdict"]})
+
+
+def styled(df: pd.DataFrame, caption: str, *, index: bool = False) -> Any:
+    """A pandas Styler with a caption, no index (unless asked) and a stable id (same HTML every run)."""
+    uuid = hashlib.sha1(caption.encode()).hexdigest()[:8]
+    sty = df.style.set_caption(caption).set_uuid(uuid)
+    if not index:
+        sty = sty.hide(axis="index")
+    return sty
+
+
+def followup_table(cohort: Cohort) -> pd.DataFrame:
+    """Follow-up by cause: visits per patient, weeks followed, how follow-up ended."""
+    p = cohort.patients
+    visits = cohort.visits.groupby(cohort.visits["patient_id"].astype(str), observed=True).size()
+    p = p.assign(n_visits=p["patient_id"].astype(str).map(visits).fillna(0).to_numpy(), weeks=p["followup_days"] / 7.0)
+    rows = []
+    for c in [c for c in CAUSES if (p["cause"].astype(str) == c).any()] + ["All"]:
+        g = p if c == "All" else p[p["cause"].astype(str) == c]
+        end = g["followup_end"].astype(str)
+        rows.append({"Cause": CAUSE_SHORT.get(c, c), "Patients": show_count(len(g)),
+                     "Visits per patient, median (IQR)": _median_iqr(g["n_visits"]),
+                     "Weeks followed, median (IQR)": _median_iqr(g["weeks"]),
+                     "Study end, n (%)": count_percent(int((end == "study_end").sum()), len(g)),
+                     "Dropout, n (%)": count_percent(int((end == "dropout").sum()), len(g)),
+                     "Death, n (%)": count_percent(int((end == "death").sum()), len(g))})
+    return pd.DataFrame(rows)
