@@ -403,7 +403,9 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str, df: int, knots:
         z_names = ("Intercept", *basis.names[:zcols])
         if zcols:
             # a slope needs patients with visits at different times
-            span = pd.Series(work["__t"].to_numpy()).groupby(codes).agg(lambda s: s.max() - s.min()).to_numpy()
+            tt = work["__t"].to_numpy()
+            starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+            span = np.maximum.reduceat(tt, starts) - np.minimum.reduceat(tt, starts)
             if not np.any(span > 0):
                 raise FootdropError(f"{table}.{time_col}: no patient has visits at two different times, so a random slope "
                                     "cannot be estimated; use random='intercept'")
