@@ -140,5 +140,88 @@ def data_dictionary_cmd(
         out.print(f"wrote {out_file}")
 
 
+def _parameter_pairs(args: list[str]) -> dict[str, str]:
+    """``-p KEY VALUE`` / ``--parameter KEY VALUE`` pairs from the extra command-line arguments."""
+    values: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        if args[i] not in ("-p", "--parameter"):
+            raise FootdropError(f"unexpected argument {args[i]!r}; give notebook parameters as -p KEY VALUE")
+        if len(args) - i < 3:
+            raise FootdropError(f"{args[i]} needs a KEY and a VALUE, e.g. -p threshold 5")
+        key, value = args[i + 1], args[i + 2]
+        if key in values:
+            raise FootdropError(f"parameter {key!r} is given twice with -p; give each once")
+        values[key] = value
+        i += 3
+    return values
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def report(
+    ctx: typer.Context,
+    cohort: Annotated[Optional[Path], typer.Option("--cohort", help="Cohort directory (manifest.json + Parquet tables). Required.")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="PDF to write, e.g. reports/NAME.pdf; the executed notebook goes beside it (NAME.ipynb). Required.")] = None,
+    notebook: Annotated[str, typer.Option("--notebook", help="Shipped notebook (outcome_report, cohort_overview, time_to_recovery) or a path to an .ipynb file.")] = "outcome_report",
+    list_parameters: Annotated[bool, typer.Option("--list-parameters", help="Print the notebook's parameters (type, allowed values, default) and exit.")] = False,
+) -> None:
+    """Run a report notebook on a cohort and write its PDF (no code in it).
+
+    Notebook parameters: -p KEY VALUE, repeatable; lists as -p causes stroke,als or -p landmarks 6,12,26 (see --list-parameters).
+
+    Parameters are checked against the notebook's declared schema before anything runs: an unknown or mistyped one exits 2. A failing cell exits 1 naming the cell and its error, and writes no PDF.
+
+    Example: footdrop-outcomes report --cohort data/synthetic/demo -p threshold 5 --out reports/outcome.pdf
+    """
+    from footdrop_outcomes.report import NotebookExecutionError, describe_schema, render_report
+
+    try:
+        if list_parameters:
+            out.print(describe_schema(notebook), markup=False, highlight=False)
+            raise typer.Exit()
+        if cohort is None or out_file is None:
+            raise FootdropError("give --cohort DIR and --out reports/NAME.pdf")
+        values = _parameter_pairs(list(ctx.args))
+        res = render_report(notebook, out_file, cohort=cohort, parameters=values, from_text=True)
+    except NotebookExecutionError as e:
+        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+    except FootdropError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    out.print(f"wrote {res.pdf} (executed notebook: {res.notebook}); "
+              f"ran in {res.seconds['execute']:.1f} s, typeset in {res.seconds['export']:.1f} s")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the demo cohort and report.")] = Path("reports"),
+    n: Annotated[int, typer.Option("--n", min=50, help="Number of patients to simulate.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Simulation seed.")] = 2026,
+) -> None:
+    """Simulate a cohort and write the full outcome report: OUT/demo-outcome-report.pdf.
+
+    The cohort goes to OUT/demo-cohort (replaced if present), the executed notebook beside the PDF.
+    """
+    import time
+
+    from footdrop_outcomes.report import NotebookExecutionError, run_demo
+
+    t0 = time.perf_counter()
+    try:
+        res = run_demo(out_dir, n=n, seed=seed)
+    except NotebookExecutionError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    except FootdropError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    s = res.seconds
+    out.print(f"simulated {n:,} patients (seed {seed}) into {out_dir / 'demo-cohort'}")
+    out.print(f"wrote {res.pdf} (executed notebook: {res.notebook})")
+    out.print(f"simulate {s['simulate']:.1f} s, run notebook {s['execute']:.1f} s, typeset {s['export']:.1f} s, "
+              f"total {time.perf_counter() - t0:.1f} s")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

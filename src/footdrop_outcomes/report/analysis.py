@@ -8,7 +8,7 @@ results that the tables, figures and the methods text are written from.
 >>> from footdrop_outcomes import simulate_cohort
 >>> res = analyse_recovery(simulate_cohort(300, seed=3))
 >>> sorted(res.results)
-['aft', 'cif', 'cox', 'cure']
+['aft', 'cif', 'cox', 'cure', 'km_cause', 'km_severity', 'logrank_cause', 'logrank_severity', 'turnbull_cause', 'turnbull_severity']
 """
 
 from __future__ import annotations
@@ -76,7 +76,10 @@ class RecoveryAnalysis:
     model_frame : pandas.DataFrame
         ``frame`` without the causes in which nobody recovered (their effects are not estimable).
     results : dict
-        ``cox`` (:class:`~footdrop_outcomes.survival.CoxResult`), ``aft``, ``cure``, ``cif``.
+        ``cox`` (:class:`~footdrop_outcomes.survival.CoxResult`), ``aft``, ``cure``, ``cif``,
+        ``turnbull_cause`` / ``turnbull_severity`` (interval-censored NPMLE curves),
+        ``km_cause`` / ``km_severity`` (Kaplan-Meier, visit-dated), ``logrank_cause`` /
+        ``logrank_severity`` (None when the group does not vary).
     choices : dict
         What was decided from the data: ``excluded_causes`` (no recovery seen), ``dropped_terms``
         (constant in the data), ``cox_formula`` / ``aft_formula`` / ``cure_formula`` as fitted,
@@ -163,7 +166,8 @@ def analyse_recovery(
     -------
     RecoveryAnalysis
     """
-    from footdrop_outcomes.survival import competing_frame, cumulative_incidence, fit_cox, fit_cure_model, fit_interval_aft, survival_frame
+    from footdrop_outcomes.survival import (competing_frame, cumulative_incidence, fit_cox, fit_cure_model, fit_interval_aft, kaplan_meier,
+                                            logrank_test, survival_frame, turnbull)
 
     cohort = restrict_causes(cohort, causes)
     frame = survival_frame(cohort, threshold=threshold)
@@ -183,6 +187,12 @@ def analyse_recovery(
     cframe = competing_frame(cohort, threshold=threshold)
     cframe["cause"] = cframe["cause"].astype(str)
     cif = cumulative_incidence(cframe, group="cause", competing=("death",), landmarks=list(landmarks), alpha=alpha)
+    curves: dict[str, Any] = {}
+    lm = [float(x) for x in landmarks]
+    for by in ("cause", "severity"):
+        curves[f"turnbull_{by}"] = turnbull(frame, group=by, landmarks=lm, alpha=alpha)
+        curves[f"km_{by}"] = kaplan_meier(frame, group=by, landmarks=lm, alpha=alpha)
+        curves[f"logrank_{by}"] = logrank_test(frame, group=by, pairwise=False) if frame[by].astype(str).nunique() > 1 else None
     choices = {
         "excluded_causes": excluded,
         "dropped_terms": sorted(set(dropped_cox + dropped_aft + dropped_cure)),
@@ -196,4 +206,4 @@ def analyse_recovery(
         "distribution": distribution,
         "causes": list(causes),
     }
-    return RecoveryAnalysis(frame=frame, model_frame=model_frame, results={"cox": cox, "aft": aft, "cure": cure, "cif": cif}, choices=choices)
+    return RecoveryAnalysis(frame=frame, model_frame=model_frame, results={"cox": cox, "aft": aft, "cure": cure, "cif": cif, **curves}, choices=choices)

@@ -8,7 +8,7 @@ import numpy as np
 
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, RecoveryAnalysis, term_label
 
-__all__ = ["forest_plot", "model_forest", "cumulative_incidence_plot", "cause_severity_plot"]
+__all__ = ["forest_plot", "model_forest", "cumulative_incidence_plot", "cause_severity_plot", "curve_plot"]
 
 
 def forest_plot(labels: list[str], est: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, xlabel: str, title: str, ax: Any = None) -> Any:
@@ -87,4 +87,18 @@ def cause_severity_plot(cohort: Any) -> Any:
     ax.legend(title="severity at onset", frameon=False, fontsize="small", loc="lower right")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
+    return fig
+
+
+def curve_plot(curves: Any, *, title: str) -> Any:
+    """Recovery curves by group with CI bands and the number-at-risk table under them (from
+    :meth:`CurveResult.plot`), group names as readers know them. Returns the Figure."""
+    ax = curves.plot(kind="recovered", at_risk=True)
+    fig = ax.figure
+    for text in [*(ax.get_legend().get_texts() if ax.get_legend() else []), *fig.findobj(lambda o: hasattr(o, "get_text") and hasattr(o, "set_text"))]:
+        t = text.get_text()
+        if t in CAUSE_SHORT:
+            text.set_text(CAUSE_SHORT[t])
+    ax.set_title(title, fontsize="medium")
+    ax.set_xlabel("weeks since onset")
     return fig

@@ -107,6 +107,9 @@ def methods_text(analysis: RecoveryAnalysis) -> str:
         f"{show_count(i['n_right'])} were not seen recovered (right-censored at their last visit).",
         f"**Patients modelled.** {show_count(len(analysis.model_frame))} of {show_count(len(analysis.frame))} patients"
         + (f"; left out of the regression models because no patient recovered: {excluded}." if excluded else "; no cause was left out."),
+        "**Recovery curves.** Turnbull's nonparametric maximum-likelihood estimate uses each patient's visit interval as it is; "
+        "Kaplan-Meier curves date recovery at the visit that sees it. Medians and the share recovered by each landmark come with "
+        f"pointwise {level}% intervals; groups are compared by the log-rank test (with a trend test across severity).",
         f"**Cox model** ({cox.info['formula']}): recovery dated at the first visit where it is seen (a right-censored approximation that "
         f"makes recovery look later than it is), Efron ties, standard errors {se}; {show_count(cox.info['events'])} recoveries. "
         f"Proportional hazards were checked by the score test of R's cox.zph (Kaplan-Meier time transform): global chi-square "

@@ -23,7 +23,7 @@ from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, Rec
 from footdrop_outcomes.report.counts import count_percent, show_count
 
 __all__ = ["table_one", "recovery_table", "cumulative_incidence_table", "hazard_ratio_table", "time_ratio_table",
-           "cure_table", "ph_test_table", "followup_table", "styled", "fmt_p", "fmt_ci"]
+           "cure_table", "ph_test_table", "followup_table", "curve_table", "logrank_text", "styled", "fmt_p", "fmt_ci"]
 
 
 def fmt_p(p: float) -> str:
@@ -214,3 +214,43 @@ def followup_table(cohort: Cohort) -> pd.DataFrame:
                      "Dropout, n (%)": count_percent(int((end == "dropout").sum()), len(g)),
                      "Death, n (%)": count_percent(int((end == "death").sum()), len(g))})
     return pd.DataFrame(rows)
+
+
+def curve_table(curves: Any, *, expected: bool = False) -> pd.DataFrame:
+    """Median time to recovery and the share recovered by each landmark, by group, from a
+    Kaplan-Meier or Turnbull :class:`~footdrop_outcomes.survival.CurveResult`; with
+    ``expected``, the expected window beside each cause."""
+    s = curves.summary
+    level = round(100 * (1 - curves.info["alpha"]))
+    rows = []
+    for group, g in s.groupby("group", sort=False, observed=True):
+        group = str(group)
+        med = g[g["statistic"] == "median"].iloc[0]
+        if np.isfinite(med["estimate"]):
+            hi = f"{med['upper']:.1f}" if np.isfinite(med["upper"]) else "NR"
+            lo = f"{med['lower']:.1f}" if np.isfinite(med["lower"]) else "NR"
+            mtxt = f"{med['estimate']:.1f} ({lo}-{hi})"
+        else:
+            mtxt = "not reached"
+        row = {"Group": CAUSE_SHORT.get(group, group.capitalize()), "Patients": show_count(int(med["n"])),
+               f"Median weeks ({level}% CI)": mtxt}
+        for _, r in g[g["statistic"] == "recovered_by"].iterrows():
+            row[f"By {r['time']:g} wk"] = fmt_ci(r["estimate"], r["lower"], r["upper"], pct=True) if np.isfinite(r["lower"]) and np.isfinite(r["upper"]) else (
+                f"{100 * r['estimate']:.0f}%" if np.isfinite(r["estimate"]) else "-")
+        if expected:
+            row["Expected window"] = _expected(group)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def logrank_text(result: Any, by: str) -> str:
+    """One sentence: the overall (and trend) log-rank test across the groups of ``by``."""
+    if result is None:
+        return f"Only one {by} group: no log-rank test."
+    s = result.summary
+    o = s[s["test"] == "overall"].iloc[0]
+    txt = f"Log-rank test across {by} groups: chi-square {o['chisq']:.1f} on {int(o['df'])} df, p {fmt_p(o['p'])}"
+    t = s[s["test"] == "trend"]
+    if not t.empty:
+        txt += f"; trend ({t.iloc[0]['comparison']}) chi-square {t.iloc[0]['chisq']:.1f}, p {fmt_p(t.iloc[0]['p'])}"
+    return txt + "."
