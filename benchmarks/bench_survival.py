@@ -23,6 +23,7 @@ from footdrop_outcomes.survival import _zph
 from footdrop_outcomes.survival._input import survival_frame
 from footdrop_outcomes.survival.cox import _design as cox_design
 from footdrop_outcomes.survival.cox import fit_cox, fit_cox_time_varying
+from footdrop_outcomes.survival.curves import kaplan_meier, logrank_test, turnbull
 from footdrop_outcomes.survival.parametric import fit_cure_model, fit_interval_aft
 from footdrop_outcomes.survival.timevarying import counting_process
 
@@ -61,6 +62,9 @@ def main() -> None:
         cox = fit_cox(frame, FORMULA)
         _, x = cox_design(frame, FORMULA, "time and event", "data", frame["event"].to_numpy(bool), [])
         jobs = {
+            "Kaplan-Meier by cause": lambda: kaplan_meier(frame, group="cause"),
+            "Turnbull NPMLE by cause": lambda: turnbull(frame, group="cause"),
+            "log-rank (overall, pairwise, trend)": lambda: logrank_test(frame, group="cause"),
             "Cox (incl. PH test)": lambda: fit_cox(frame, FORMULA),
             "time-varying Cox": lambda: fit_cox_time_varying(cp, FORMULA + " + cumulative_adherence"),
             "interval AFT (weibull)": lambda: fit_interval_aft(frame, FORMULA, distribution="weibull"),
