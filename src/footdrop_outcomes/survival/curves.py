@@ -228,7 +228,9 @@ def kaplan_meier(
         Times (in ``time_unit``) at which to report the probability of having recovered.
         Default: 6 and 12 weeks, 6, 12 and 18 months.
     tau : float, optional
-        Horizon of the restricted mean; default: the largest landmark.
+        Horizon of the restricted mean; default: the largest landmark. Where a group's
+        follow-up ends before tau with patients still unrecovered, the last estimate is carried
+        forward and the ``note`` says so (a tau given explicitly also warns).
     conf_type : {"log-log", "log"}
         Scale of the pointwise CIs (R ``conf.type``; lifelines uses log-log, R defaults to log).
     alpha : float
@@ -264,7 +266,8 @@ def kaplan_meier(
         c.insert(0, "group", label)
         curves.append(c)
         risk[label] = np.sort(t)
-        rows.extend(_summarise(c, label, t, e, landmarks_, tau_, method="kaplan_meier", alpha=alpha, risk=risk[label]))
+        rows.extend(_summarise(c, label, t, e, landmarks_, tau_, method="kaplan_meier", alpha=alpha, risk=risk[label],
+                               warn_tau=tau is not None))
     info = {"method": "kaplan_meier", "group": group, "n": len(df), "events": int(df[event_col].astype(bool).sum()),
             "groups": len(groups), "conf_type": conf_type, "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
             "time_unit": df.attrs.get("time_unit", time_unit)}
@@ -338,7 +341,8 @@ def turnbull(
         risk[label] = np.sort(lo)  # at risk at t: seen unrecovered at or after t
         # "events" for an interval-censored group: patients seen to recover (finite upper)
         rows.extend(_summarise(c, label, np.where(np.isfinite(up), up, lo), np.isfinite(up), landmarks_, tau_,
-                               method="turnbull", alpha=alpha, rmst=_turnbull_rmst(fit, tau_), risk=risk[label]))
+                               method="turnbull", alpha=alpha, rmst=_turnbull_rmst(fit, tau_), risk=risk[label],
+                               warn_tau=tau is not None))
     info = {"method": "turnbull", "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
             "groups": len(groups), "conf_type": "log-log", "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
             "time_unit": df.attrs.get("time_unit", time_unit), "innermost_intervals": inner, "iterations": iters}
@@ -802,7 +806,8 @@ def _km_rmst(curve: pd.DataFrame, tau: float) -> tuple[float, float]:
 
 
 def _summarise(curve: pd.DataFrame, label: str, t: np.ndarray, e: np.ndarray, landmarks: list[float], tau: float,
-               *, method: str, alpha: float, risk: np.ndarray, rmst: tuple[float, float] | None = None) -> list[dict[str, Any]]:
+               *, method: str, alpha: float, risk: np.ndarray, warn_tau: bool,
+               rmst: tuple[float, float] | None = None) -> list[dict[str, Any]]:
     n, events = int(t.size), int(e.sum())
     last = float(t.max()) if t.size else 0.0
     ct = curve["time"].to_numpy()
@@ -834,7 +839,7 @@ def _summarise(curve: pd.DataFrame, label: str, t: np.ndarray, e: np.ndarray, la
     s_last = curve["survival"].to_numpy()[-1] if len(curve) else 1.0
     beyond = tau > last and s_last > 0  # once everyone has recovered the area is exact
     note = "tau beyond follow-up: last estimate carried forward" if beyond else ""
-    if beyond:
+    if beyond and warn_tau:  # the default tau is stated in the note only
         warnings.warn(f"group {label!r}: tau = {tau:g} is beyond the last follow-up time {last:g}; "
                       "the restricted mean assumes the last estimate holds", CurveWarning, stacklevel=3)
     rows.append({**base, "statistic": "rmst", "time": tau, "estimate": area, "lower": area - z * se,
