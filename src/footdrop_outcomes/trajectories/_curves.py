@@ -185,7 +185,7 @@ class MeanCurves:
             est, sims = t_hit[0], t_hit[1:]
             row = prof.iloc[i].to_dict()
             row.update({"mcid": mcid, "from_week": from_week, "weeks": est,
-                        "lower": float(np.quantile(sims, q)), "upper": float(np.quantile(sims, 1 - q)),
+                        "lower": float(np.quantile(sims, q, method="lower")), "upper": float(np.quantile(sims, 1 - q, method="higher")),
                         "p_reached": float(np.mean(np.isfinite(sims))), "horizon": hz})
             rows.append(row)
         return pd.DataFrame(rows)
