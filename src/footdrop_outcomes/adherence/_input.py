@@ -1,0 +1,61 @@
+"""Checks and shared helpers for the adherence layer (private).
+
+Every public function takes either a :class:`~footdrop_outcomes.cohort.cohort.Cohort` (whose
+tables are already validated) or plain DataFrames (``adherence`` and, optionally, ``patients``)
+that may break the data model. Problems are reported with :class:`AdherenceInputError`, whose
+message names the table, the column, the rows (0-based positions) and the patient ids.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from footdrop_outcomes.cohort.vocabulary import EXERCISES
+from footdrop_outcomes.errors import ConfigError, FootdropError
+
+if TYPE_CHECKING:
+    from footdrop_outcomes.cohort.cohort import Cohort
+
+__all__ = ["AdherenceInputError", "check_choice", "split_input", "rows_text", "EXERCISE_COLUMNS"]
+
+EXERCISE_COLUMNS: tuple[str, ...] = tuple(f"{s}_{k}" for s in EXERCISES for k in ("prescribed", "completed"))
+
+
+class AdherenceInputError(FootdropError, ValueError):
+    """An adherence or patients table cannot be analysed as given.
+
+    The message names the table, the column, the rows (0-based positions in the table as
+    passed) and the patient ids, and says which option handles the case instead of raising.
+    """
+
+
+def check_choice(name: str, value: object, allowed: tuple[Any, ...]) -> None:
+    """Refuse a value outside a closed option set, naming the option and the allowed values."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def rows_text(df: pd.DataFrame, positions: np.ndarray, max_items: int = 8) -> str:
+    """``rows 3, 7 (patient_id P1, P2)``, shortened after ``max_items``."""
+    positions = np.asarray(positions, dtype=np.int64)
+    more = ", ..." if positions.size > max_items else ""
+    rows = ", ".join(map(str, positions[:max_items])) + more
+    text = f"{positions.size} row{'s' if positions.size != 1 else ''}: {rows}"
+    if "patient_id" in df.columns and positions.size:
+        ids = pd.unique(df["patient_id"].astype(str).to_numpy()[positions[:max_items]])
+        text += f" (patient_id {', '.join(ids)}{more})"
+    return text
+
+
+def split_input(data: Cohort | pd.DataFrame, patients: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The adherence table and the patients table (if any) of a cohort or of plain frames."""
+    if isinstance(data, pd.DataFrame):
+        return data, patients
+    from footdrop_outcomes.cohort.cohort import Cohort
+
+    if isinstance(data, Cohort):
+        return data.adherence, patients if patients is not None else data.patients
+    raise FootdropError(f"expected a Cohort or the adherence table as a pandas DataFrame, got {type(data).__name__}")
