@@ -72,3 +72,33 @@ def test_validate_needs_a_source():
 def test_data_dictionary_command(tmp_path):
     result = runner.invoke(app, ["data-dictionary", "--out", str(tmp_path / "dd.md")])
     assert result.exit_code == 0 and "| `patient_id` |" in (tmp_path / "dd.md").read_text()
+
+
+def test_report_command(tmp_path):
+    from footdrop_outcomes import simulate_cohort
+
+    cohort = simulate_cohort(300, 5, progress=False).save(tmp_path / "cohort")
+    out = tmp_path / "reports" / "overview.pdf"
+    result = runner.invoke(app, ["report", "--cohort", str(cohort), "--notebook", "cohort_overview", "-p", "title", "CLI overview",
+                                 "-p", "threshold", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and out.with_suffix(".ipynb").is_file()
+    assert "wrote" in result.output
+
+
+def test_report_command_refuses_bad_parameters(tmp_path):
+    cases = [(["-p", "treshold", "3"], "did you mean 'threshold'"), (["-p", "threshold", "x"], "must be an integer"),
+             (["-p", "threshold"], "needs a KEY and a VALUE"), (["stray"], "unexpected argument 'stray'")]
+    for extra, message in cases:
+        result = runner.invoke(app, ["report", "--cohort", str(tmp_path), "--out", str(tmp_path / "r.pdf"), *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert message in " ".join(result.output.split()), (extra, result.output)
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_report_and_demo_help():
+    for cmd in ("report", "demo"):
+        result = runner.invoke(app, [cmd, "--help"])
+        assert result.exit_code == 0
+    result = runner.invoke(app, ["report", "--list-parameters"])
+    assert result.exit_code == 0 and "cox_formula" in result.output

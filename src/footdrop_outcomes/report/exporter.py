@@ -83,10 +83,11 @@ def add_table_of_contents(html: str) -> str:
     return html.replace("<main>", "<main>" + nav, 1)
 
 
-def local_url_fetcher(url: str, *args: Any, **kwargs: Any) -> Any:
-    """WeasyPrint URL fetcher that refuses every scheme but ``data:`` and ``file:``.
+def local_url_fetcher(url: str) -> None:
+    """Refuse every URL scheme but ``data:`` and ``file:`` (raises :class:`ReportError`).
 
-    A report is built offline and must not depend on (or leak requests to) remote servers.
+    A report is built offline and must not depend on (or leak requests to) remote servers. The
+    WeasyPrint fetcher used by :func:`html_to_pdf` calls this before fetching anything.
 
     >>> local_url_fetcher("https://example.org/logo.png")
     Traceback (most recent call last):
@@ -96,21 +97,53 @@ def local_url_fetcher(url: str, *args: Any, **kwargs: Any) -> Any:
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme not in ALLOWED_URL_SCHEMES:
         raise ReportError(f"refusing to fetch {url}: reports may only embed data: and file: resources")
+
+
+def _fetcher() -> Any:
+    """A WeasyPrint ``URLFetcher`` that only opens ``data:`` and ``file:`` URLs."""
     from weasyprint.urls import URLFetcher
 
-    return URLFetcher(allowed_protocols=ALLOWED_URL_SCHEMES).fetch(url, *args, **kwargs)
+    class LocalURLFetcher(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            local_url_fetcher(url)
+            return super().fetch(url, headers)
+
+    return LocalURLFetcher(allowed_protocols=ALLOWED_URL_SCHEMES, timeout=5)
+
+
+class _SubsetNotice:
+    """Logging filter: drop WeasyPrint's notice that fontTools subsets fonts (HarfBuzz-Subset not installed)."""
+
+    def filter(self, record: Any) -> bool:
+        return not str(record.msg).startswith("Using fontTools instead of HarfBuzz-Subset")
 
 
 def html_to_pdf(html: str, *, base_url: str | os.PathLike[str] | None = None) -> bytes:
     """Typeset print HTML to PDF bytes with WeasyPrint (remote URLs refused, fixed metadata)."""
     import logging
+    import warnings
 
-    import weasyprint
-
-    # WeasyPrint logs (not warns) about harmless font-subsetting fallbacks; keep them off stderr.
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    doc = weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None, url_fetcher=local_url_fetcher)
-    return doc.write_pdf(pdf_identifier=b"footdrop-outcomes", uncompressed_pdf=False)
+    wlog = logging.getLogger("weasyprint")
+    if not any(isinstance(f, _SubsetNotice) for f in wlog.filters):
+        wlog.addFilter(_SubsetNotice())
+    with warnings.catch_warnings():
+        # Without the system HarfBuzz-Subset library WeasyPrint (at import) says it subsets fonts
+        # with fontTools; the PDF is the same (see docs/reports.md).
+        warnings.filterwarnings("ignore", message="HarfBuzz-Subset will be required", category=DeprecationWarning)
+        import weasyprint
+
+        doc = weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None, url_fetcher=_fetcher())
+        # Embedded font subsets carry a timestamp (fontTools reads SOURCE_DATE_EPOCH): fix it so the
+        # same HTML gives the same bytes. The document dates come from <meta> only.
+        unset = "SOURCE_DATE_EPOCH" not in os.environ
+        if unset:
+            os.environ["SOURCE_DATE_EPOCH"] = "0"
+        try:
+            return doc.write_pdf(pdf_identifier=b"footdrop-outcomes", uncompressed_pdf=False)
+        finally:
+            if unset:
+                os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
 class FootdropPDFExporter(HTMLExporter):

@@ -95,7 +95,11 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
             papermill.execute_notebook(
                 str(nb_in), str(nb_out), parameters=parameters, kernel_name=kernel_name, progress_bar=False,
                 log_output=False, cwd=str(nb_in.parent), execution_timeout=timeout,
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no "running over TCP" notice on stderr
+                extra_arguments=[
+                    "--IPKernelApp.log_level=ERROR",  # no "running over TCP" notice on stderr
+                    # tqdm.auto (imported by the simulator) warns in a kernel without ipywidgets
+                    "--IPKernelApp.exec_lines=['import warnings', \"warnings.filterwarnings('ignore', message='IProgress not found')\"]",
+                ],
             )
         except PapermillExecutionError as e:
             import nbformat
@@ -114,6 +118,17 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
                 pass
             raise NotebookExecutionError(notebook=nb_in.name, cell_index=cell_index, execution_count=execution_count,
                                          ename=e.ename, evalue=e.evalue, source=e.source, executed_notebook=nb_out) from None
+    import nbformat
+
+    # papermill gives its injected-parameters cell a random id (an anchor in the PDF): make it stable
+    nb = nbformat.read(nb_out, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []) and cell.get("id") != "injected-parameters":
+            cell["id"] = "injected-parameters"
+            changed = True
+    if changed:
+        nbformat.write(nb, nb_out)
 
 
 def render_report(

@@ -1,0 +1,146 @@
+"""Rendering pipeline: parameter schema, failing cells, exporter registration, typesetting details."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from _pdf import pdf_text
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.report import (NotebookExecutionError, ReportError, ReportParameterError, render_report, schema_for,
+                                      validate_parameters)
+from footdrop_outcomes.report.exporter import EXPORTER_NAME, FootdropPDFExporter, add_table_of_contents, html_to_pdf, local_url_fetcher
+
+
+def _notebook(path: Path, *cells) -> Path:
+    nb = new_notebook(cells=list(cells), metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, path)
+    return path
+
+
+# -- parameters ------------------------------------------------------------------------------------
+
+def test_defaults_and_text_conversion():
+    p = validate_parameters("outcome_report", {"threshold": "5", "causes": "stroke,als", "landmarks": "6, 12", "alpha": "0.1"}, from_text=True)
+    assert p["threshold"] == 5 and p["causes"] == ["stroke", "als"] and p["landmarks"] == [6.0, 12.0] and p["alpha"] == 0.1
+    assert p["title"] == "Foot drop outcome report"  # defaults filled in
+    assert validate_parameters("outcome_report", {"landmarks": "[6, 26]"}, from_text=True)["landmarks"] == [6.0, 26.0]
+    assert validate_parameters("outcome_report", {"landmarks": (6, 26)})["landmarks"] == [6.0, 26.0]
+
+
+@pytest.mark.parametrize(("values", "from_text", "message"), [
+    ({"treshold": 5}, False, "unknown parameter 'treshold' for notebook outcome_report; did you mean 'threshold'?"),
+    ({"colour": "red"}, False, "unknown parameter 'colour'"),
+    ({"threshold": "5"}, False, "parameter 'threshold' must be an integer, got '5' (str)"),
+    ({"threshold": True}, False, "must be an integer"),
+    ({"threshold": 2.5}, False, "must be an integer"),
+    ({"threshold": 9}, False, "out of range; allowed: int, between 1 and 5"),
+    ({"threshold": "four"}, True, "parameter 'threshold' must be an integer, got 'four'"),
+    ({"alpha": "nan"}, True, "must be a finite number"),
+    ({"causes": ["stroek"]}, False, "'stroek' is not allowed; did you mean 'stroke'?"),
+    ({"causes": "stroke"}, False, "must be a list"),
+    ({"landmarks": "6,x"}, True, "must be a list of numbers"),
+    ({"landmarks": "[6,"}, True, "is not a JSON list"),
+    ({"distribution": "gamma"}, False, "Allowed: weibull, lognormal, loglogistic"),
+    ({"title": 3}, False, "must be a string"),
+])
+def test_bad_parameters_are_refused(values, from_text, message):
+    with pytest.raises(ReportParameterError) as e:
+        validate_parameters("outcome_report", values, from_text=from_text)
+    assert message in str(e.value)
+    assert isinstance(e.value, ConfigError) and isinstance(e.value, FootdropError)
+
+
+def test_schema_inferred_from_a_custom_notebook(tmp_path):
+    nb = _notebook(tmp_path / "mine.ipynb", new_code_cell("n = 3\nname = 'x'\nxs = [1.0, 2.0]\nflag = False", metadata={"tags": ["parameters"]}))
+    assert [(p.name, p.type) for p in schema_for(nb)] == [("n", "int"), ("name", "str"), ("xs", "list[float]"), ("flag", "bool")]
+    assert validate_parameters(nb, {"flag": "yes", "n": "4"}, from_text=True) == {"n": 4, "name": "x", "xs": [1.0, 2.0], "flag": True}
+    with pytest.raises(ReportParameterError, match="unknown parameter 'm'"):
+        validate_parameters(nb, {"m": 1})
+    two = _notebook(tmp_path / "two.ipynb", new_code_cell("a = 1", metadata={"tags": ["parameters"]}), new_code_cell("b = 1", metadata={"tags": ["parameters"]}))
+    with pytest.raises(ReportParameterError, match="exactly one cell tagged 'parameters'"):
+        schema_for(two)
+
+
+def test_bad_parameter_is_refused_before_anything_runs(tmp_path, cohort_dir):
+    out = tmp_path / "r.pdf"
+    with pytest.raises(ReportParameterError):
+        render_report("outcome_report", out, cohort=cohort_dir, parameters={"threshold": 0})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_cohort_and_bad_out(tmp_path):
+    with pytest.raises(ReportError, match="not a cohort directory"):
+        render_report("cohort_overview", tmp_path / "r.pdf", cohort=tmp_path)
+    with pytest.raises(ReportError, match="must name a .pdf file"):
+        render_report("cohort_overview", tmp_path / "r.html", cohort=tmp_path)
+    with pytest.raises(ReportError, match="unknown notebook 'nope'"):
+        render_report("nope", tmp_path / "r.pdf")
+
+
+# -- a failing cell --------------------------------------------------------------------------------
+
+def test_failing_cell_names_the_cell_and_leaves_no_pdf(tmp_path):
+    nb = _notebook(tmp_path / "broken.ipynb",
+                   new_markdown_cell("# Broken"),
+                   new_code_cell("divisor = 0", metadata={"tags": ["parameters"]}),
+                   new_code_cell("x = 1"),
+                   new_code_cell("ratio = 10 / divisor"))
+    out = tmp_path / "out" / "broken.pdf"
+    out.parent.mkdir()
+    out.write_bytes(b"old report")  # a previous PDF is left as it was, never half-overwritten
+    with pytest.raises(NotebookExecutionError) as e:
+        render_report(nb, out, parameters={"divisor": 0})
+    err = e.value
+    assert err.ename == "ZeroDivisionError" and "division by zero" in err.evalue
+    assert err.cell_index == 4  # markdown, parameters, injected parameters, x = 1, the failing cell
+    assert "ratio = 10 / divisor" in str(err) and "ZeroDivisionError" in str(err) and "No PDF was written" in str(err)
+    assert out.read_bytes() == b"old report"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["broken.ipynb", "broken.pdf"]  # executed notebook kept, no temp files
+
+
+# -- exporter --------------------------------------------------------------------------------------
+
+def test_exporter_is_registered():
+    from nbconvert.exporters import get_export_names, get_exporter
+
+    assert EXPORTER_NAME in get_export_names()
+    assert get_exporter(EXPORTER_NAME) is FootdropPDFExporter
+    assert EXPORTER_NAME.replace("_", "").isalnum()
+
+
+def test_jupyter_nbconvert_to_footdrop_pdf(tmp_path):
+    """The command an analyst runs (and JupyterLab's menu) uses the entry point."""
+    nb = _notebook(tmp_path / "plain.ipynb", new_markdown_cell("# Plain notebook\n\n## First\n\nSome text.\n\n## Second\n\nMore."),
+                   new_code_cell("print('hello')", outputs=[nbformat.v4.new_output("stream", name="stdout", text="hello\n"),
+                                                            nbformat.v4.new_output("stream", name="stderr", text="SECRET-STDERR\n")]))
+    done = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", EXPORTER_NAME, str(nb)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pdf = tmp_path / "plain.pdf"
+    text = pdf_text(pdf)
+    assert "Plain notebook" in text and "hello" in text and "Contents" in text
+    assert "print(" not in text and "SECRET-STDERR" not in text
+
+
+def test_table_of_contents_and_remote_urls():
+    html = ('<html><body><main><h1 id="T">Title</h1><nav class="fd-toc"></nav>'
+            '<h2 id="A">Alpha<a class="anchor-link" href="#A">¶</a></h2><h3 id="B">Beta &amp; co</h3></main></body></html>')
+    out = add_table_of_contents(html)
+    assert '<li class="fd-toc-2"><a href="#A">Alpha</a></li>' in out and '<a href="#B">Beta &amp; co</a>' in out
+    with pytest.raises(ReportError, match="refusing to fetch http://example.org/x.png"):
+        local_url_fetcher("http://example.org/x.png")
+    pdf = html_to_pdf('<html><body><p>offline</p><img src="https://example.org/tracker.png"></body></html>')
+    assert pdf.startswith(b"%PDF")
+
+
+def test_same_cohort_and_parameters_give_the_same_pdf(rendered, report_dir, cohort_dir):
+    first = rendered("cohort_overview")
+    again = render_report("cohort_overview", report_dir / "again" / "cohort_overview.pdf", cohort=cohort_dir,
+                          parameters={"title": "Test cohort overview"})
+    assert again.pdf.read_bytes() == first.pdf.read_bytes()
