@@ -28,6 +28,7 @@ import pandas as pd
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, TABLES, validate_tables
 from footdrop_outcomes.errors import CohortIOError
+from footdrop_outcomes.privacy.guard import check_privacy  # privacy guard: runs on every load (docs/privacy.md)
 
 __all__ = ["Cohort", "CohortTruth", "load_cohort"]
 
@@ -108,6 +109,7 @@ class Cohort:
 
     def __post_init__(self) -> None:
         if not self._validated:
+            check_privacy({"patients": self.patients, "visits": self.visits, "adherence": self.adherence}, source=self.source)
             typed = validate_tables({"patients": self.patients, "visits": self.visits, "adherence": self.adherence}, source=self.source)
             for name in TABLES:
                 object.__setattr__(self, name, typed[name])
@@ -223,6 +225,7 @@ class Cohort:
             except pd.errors.EmptyDataError:
                 raise CohortIOError(f"{name} file {p} is empty (no header line)") from None
         source = ", ".join(f"{k}={v}" for k, v in paths.items())
+        check_privacy(frames, source=source, files=paths, row_offset=2)
         typed = validate_tables(frames, source=source, row_offset={k: 2 for k in paths})
         meta = {"source": {k: str(v) for k, v in paths.items()}, "source_sha256": {k: _sha256(v) for k, v in paths.items()}}
         meta.update(metadata or {})
@@ -280,6 +283,7 @@ def load_cohort(path: str | os.PathLike[str]) -> Cohort:
             frames[name] = pd.read_parquet(f)
         except Exception as err:  # pyarrow raises several types for corrupt files
             raise CohortIOError(f"{f} could not be read as Parquet ({type(err).__name__}: {err})") from None
+    check_privacy(frames, source=str(root), files={name: root / f"{name}.parquet" for name in TABLES})
     typed = validate_tables(frames, source=str(root))
     truth = None
     if (root / "truth_parameters.parquet").is_file() and (root / "truth_patients.parquet").is_file():
