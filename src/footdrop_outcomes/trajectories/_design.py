@@ -264,7 +264,9 @@ def check_rank(x: np.ndarray, terms: Sequence[str], what: str) -> None:
     if zero:
         raise FootdropError(f"{what}: column(s) {zero} are zero in every row (no variation); drop them")
     xs = x / norms
-    w = np.linalg.eigvalsh(xs.T @ xs)
+    from footdrop_outcomes.trajectories._fast import _cross
+
+    w = np.linalg.eigvalsh(_cross(xs, xs))
     if w[0] > 1e-10 * w[-1]:
         return
     _, r, piv = linalg.qr(xs, mode="economic", pivoting=True)
