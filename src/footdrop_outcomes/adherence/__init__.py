@@ -2,12 +2,14 @@
 
 Imports the cohort and survival layers, never the report layer.
 
->>> from footdrop_outcomes.adherence import adherence_metrics
+>>> from footdrop_outcomes.adherence import adherence_metrics, fit_propensity
 """
 
 from footdrop_outcomes.adherence._input import AdherenceInputError
 from footdrop_outcomes.adherence.metrics import (AdherenceMetrics, adherence_metrics, intervention_membership, patient_adherence,
                                                  weekly_adherence)
+from footdrop_outcomes.adherence.weighting import (PropensityResult, WeightedComparison, WeightingWarning, balance_table,
+                                                   fit_propensity, weighted_comparison, weighted_kaplan_meier)
 
 __all__ = [
     "AdherenceInputError",
@@ -16,4 +18,11 @@ __all__ = [
     "adherence_metrics",
     "intervention_membership",
     "AdherenceMetrics",
+    "fit_propensity",
+    "PropensityResult",
+    "balance_table",
+    "weighted_comparison",
+    "weighted_kaplan_meier",
+    "WeightedComparison",
+    "WeightingWarning",
 ]
