@@ -8,6 +8,7 @@ Imports the cohort and survival layers, never the report layer.
 from footdrop_outcomes.adherence._input import AdherenceInputError
 from footdrop_outcomes.adherence.metrics import (AdherenceMetrics, adherence_metrics, intervention_membership, patient_adherence,
                                                  weekly_adherence)
+from footdrop_outcomes.adherence.table1 import TableOne, table_one
 from footdrop_outcomes.adherence.weighting import (PropensityResult, WeightedComparison, WeightingWarning, balance_table,
                                                    fit_propensity, weighted_comparison, weighted_kaplan_meier)
 
@@ -25,4 +26,6 @@ __all__ = [
     "weighted_kaplan_meier",
     "WeightedComparison",
     "WeightingWarning",
+    "table_one",
+    "TableOne",
 ]
