@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from _pdf import pdf_text, text_outside_page
 from pypdf import PdfReader
 
 from footdrop_outcomes import load_cohort
@@ -22,7 +21,7 @@ def _norm(s: str) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
-def test_notebook_runs_and_pdf_is_clean(rendered, name):
+def test_notebook_runs_and_pdf_is_clean(rendered, name, pdf_text, text_outside_page):
     res = rendered(name)
     assert res.pdf.is_file() and res.notebook.is_file()
     assert res.notebook.parent == res.pdf.parent and res.notebook.stem == res.pdf.stem
@@ -46,7 +45,7 @@ def test_notebook_runs_and_pdf_is_clean(rendered, name):
         assert sorted((round(w), round(h))) == [595, 842]  # A4 (portrait or landscape)
 
 
-def test_outcome_report_sections_and_numbers(rendered, cohort_dir):
+def test_outcome_report_sections_and_numbers(rendered, cohort_dir, pdf_text):
     res = rendered("outcome_report")
     text = pdf_text(res.pdf)
     for section in ("Summary", "Cohort", "Time to recovery", "Recovery curves by cause", "Recovery curves by severity",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from _pdf import pdf_text
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from footdrop_outcomes.errors import ConfigError, FootdropError
@@ -114,7 +113,7 @@ def test_exporter_is_registered():
     assert EXPORTER_NAME.replace("_", "").isalnum()
 
 
-def test_jupyter_nbconvert_to_footdrop_pdf(tmp_path):
+def test_jupyter_nbconvert_to_footdrop_pdf(tmp_path, pdf_text):
     """The command an analyst runs (and JupyterLab's menu) uses the entry point."""
     nb = _notebook(tmp_path / "plain.ipynb", new_markdown_cell("# Plain notebook\n\n## First\n\nSome text.\n\n## Second\n\nMore."),
                    new_code_cell("print('hello')", outputs=[nbformat.v4.new_output("stream", name="stdout", text="hello\n"),
