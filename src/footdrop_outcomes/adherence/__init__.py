@@ -6,6 +6,7 @@ Imports the cohort and survival layers, never the report layer.
 """
 
 from footdrop_outcomes.adherence._input import AdherenceInputError
+from footdrop_outcomes.adherence.discontinuation import DiscontinuationResult, discontinuation, discontinuation_times
 from footdrop_outcomes.adherence.metrics import (AdherenceMetrics, adherence_metrics, intervention_membership, patient_adherence,
                                                  weekly_adherence)
 from footdrop_outcomes.adherence.table1 import TableOne, table_one
@@ -28,4 +29,7 @@ __all__ = [
     "WeightingWarning",
     "table_one",
     "TableOne",
+    "discontinuation_times",
+    "discontinuation",
+    "DiscontinuationResult",
 ]
