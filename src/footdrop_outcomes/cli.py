@@ -83,11 +83,13 @@ def validate(
     patients: Annotated[Optional[Path], typer.Option(help="patients CSV (instead of a cohort directory).")] = None,
     visits: Annotated[Optional[Path], typer.Option(help="visits CSV.")] = None,
     adherence: Annotated[Optional[Path], typer.Option(help="adherence CSV.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, help="k-anonymity: classes of (age band, sex, site, cause) with fewer patients are at risk.")] = 5,
 ) -> None:
-    """Check a cohort against the data model and print a readable report.
+    """Check a cohort against the data model and privacy rules, and print a readable report.
 
-    Exit status 0 when valid, 1 when the cohort breaks the schema, 2 when it cannot be read.
-    Give either a cohort directory or all three CSV files.
+    Exit status 0 when valid, 1 when the cohort breaks the schema or the privacy guard, 2 when it
+    cannot be read. Give either a cohort directory or all three CSV files. The report ends with
+    the quasi-identifier risk (k-anonymity over age band, sex, site and cause).
     """
     from footdrop_outcomes.cohort.cohort import Cohort, load_cohort
     from footdrop_outcomes.cohort.recovery import recovery_intervals
@@ -121,6 +123,76 @@ def validate(
     out.print(table)
     out.print(f"[green]VALID[/green]: schema {cohort.metadata.get('schema_version')}, "
               f"{len(cohort.visits)} visits, {len(cohort.adherence)} adherence weeks.")
+    _print_kanonymity(cohort, k)
+
+
+def _print_kanonymity(cohort: object, k: int) -> None:
+    """Privacy section of ``validate``: k-anonymity summary (never the small classes themselves)."""
+    from footdrop_outcomes.privacy import AGE_TOP_CODE, kanonymity
+
+    report = kanonymity(cohort.patients, k=k)  # type: ignore[attr-defined]
+    table = Table(title=f"Quasi-identifier risk: classes of ({', '.join(report.quasi_identifiers)}) by size")
+    for col in ("class size", "classes", "patients"):
+        table.add_column(col, justify="right")
+    for rec in report.size_distribution.itertuples(index=False):
+        table.add_row(str(rec.class_size), str(rec.classes), str(rec.patients))
+    out.print(table)
+    colour = "green" if report.is_k_anonymous else "yellow"
+    out.print(f"[{colour}]privacy[/{colour}]: {report.summary()}")
+    if report.n_ages_over_top_code:
+        kind = "synthetic" if getattr(cohort, "truth", None) is not None else "real"
+        out.print(f"[yellow]privacy[/yellow]: {report.n_ages_over_top_code} ages above {AGE_TOP_CODE} are not top-coded "
+                  f"({kind} cohort); 'footdrop-outcomes import' top-codes them for real data (docs/privacy.md).")
+
+
+@app.command("import")
+def import_cmd(
+    mapping: Annotated[Path, typer.Option("--mapping", help="Mapping file (TOML): the site's columns, codes and units -> the data model. Template: data/examples/mapping_template.toml.")],
+    patients: Annotated[Path, typer.Option("--patients", help="patients file of the extract (.csv, .csv.gz or .parquet).")],
+    visits: Annotated[Path, typer.Option("--visits", help="visits file (streamed: any size).")],
+    adherence: Annotated[Path, typer.Option("--adherence", help="adherence file (streamed: any size).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Cohort directory to write (atomically). Must not exist unless --overwrite.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing cohort directory.")] = False,
+) -> None:
+    """Import a de-identified site extract with a mapping file into a validated cohort.
+
+    Refuses direct identifiers and calendar dates (privacy guard), top-codes ages of 90 and over,
+    and writes nothing unless every check passes. Exit status 0 when written, 1 when the extract
+    is refused (privacy or data model), 2 when a file or the mapping cannot be read.
+
+    Example: footdrop-outcomes import --mapping data/examples/mapping_example.toml
+    --patients data/examples/site_extract/patients.csv --visits data/examples/site_extract/visits.csv
+    --adherence data/examples/site_extract/adherence.csv --out reports/example-import
+    """
+    from footdrop_outcomes.privacy import PrivacyError, import_cohort
+
+    try:
+        result = import_cohort(mapping, patients=patients, visits=visits, adherence=adherence, out=out_dir, overwrite=overwrite)
+    except PrivacyError as e:
+        table = Table(title="Refused by the privacy guard (values are never shown)")
+        for col in ("file", "table", "column", "reason", "rows", "n_rows"):
+            table.add_column(col, overflow="fold")
+        for rec in e.failures.itertuples(index=False):
+            table.add_row(rec.file, rec.table, rec.column, rec.problem, rec.rows, str(rec.n_rows))
+        out.print(table)
+        out.print(f"[red]REFUSED[/red]: {len(e.failures)} column(s) look like direct identifiers or calendar dates. Nothing was written.")
+        raise typer.Exit(1) from None
+    except CohortValidationError as e:
+        table = Table(title=f"Problems in {e.source} (rows are line numbers in CSV files)")
+        for col in ("table", "column", "problem", "rows", "n_rows"):
+            table.add_column(col, overflow="fold")
+        for rec in e.failures.itertuples(index=False):
+            table.add_row(rec.table, rec.column, rec.problem, rec.rows, str(rec.n_rows))
+        out.print(table)
+        out.print(f"[red]NOT VALID[/red]: {len(e.failures)} problem(s). Nothing was written.")
+        raise typer.Exit(1) from None
+    except FootdropError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    h = result.handled
+    out.print(f"wrote {result!r}")
+    out.print(f"handled: {h['ages_top_coded']} ages top-coded to 90, duplicate rows dropped {h['duplicate_rows_dropped']}, "
+              f"{h['mrc_modifiers']} MRC grades with +/- read as documented; details in {out_dir / 'manifest.json'}")
 
 
 @app.command("data-dictionary")

@@ -128,10 +128,10 @@ _CONTENT_RULES: list[tuple[str, re.Pattern[str], str]] = [
     ("values look like UK national insurance numbers", re.compile(r"^\s*[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\s*$", re.I), "any"),
     ("values look like calendar dates (give days since onset)", re.compile(_DATE, re.I), "any"),
     ("values look like phone numbers", re.compile(r"^\s*(?:\+|00)?\(?\d[\d\s().\-/]{7,}\d\s*$"), "phone"),
-    ("values look like record or national ID numbers (7 or more digits)", re.compile(r"^\s*\d{7,}\s*$|^\s*[a-z]{1,4}[-\s]?\d{7,}\s*$", re.I), "any"),
+    ("values look like record or national ID numbers (7 or more digits)", re.compile(r"^\s*\d{7,}\s*$|^\s*(?:mrn|nhs|hosp|urn|ur|rn|chi|pas|ssn|nin)\s*[-:#]?\s*\d{5,}\s*$", re.I), "any"),
     ("values look like full postcodes", re.compile(r"^\s*(?:[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}|\d{5}-\d{4}|[A-Z]\d[A-Z]\s?\d[A-Z]\d|\d{4}\s?[A-Z]{2})\s*$", re.I), "any"),
     ("values look like street addresses", re.compile(r"\b\d+[a-z]?,?\s+(?:[a-z'.]+\s+){0,4}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|boulevard|blvd|court|ct|place|pl|terrace|crescent|gardens|square|sq|strasse|straße|weg|rue|via|calle)\b\.?", re.I), "any"),
-    ("values look like personal names", re.compile(r"^\s*(?:mr|mrs|ms|miss|dr|prof|sir)\.?\s+[A-Z][a-z]|^\s*[A-Z][a-z'’\-]+,\s*[A-Z][a-z'’\-]+\s*$"), "any"),
+    ("values look like personal names", re.compile(r"^\s*(?i:mr|mrs|ms|miss|dr|prof|sir)\.?\s+[A-Z][a-z]|^\s*[A-Z][a-z'’\-]+,\s*[A-Z][a-z'’\-]+\s*$"), "any"),
     ("values look like personal names", re.compile(r"^\s*[A-Z][a-z'’\-]+(?:\s+[A-Z]\.?)?\s+[A-Z][a-z'’\-]+(?:\s+[A-Z][a-z'’\-]+)?\s*$"), "share"),
     ("values look like free-text notes", re.compile(r"^\s*\S+(?:\s+\S+){5,}|^(?=.{60,})", re.S), "any"),
 ]

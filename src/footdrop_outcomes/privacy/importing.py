@@ -185,9 +185,12 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         arr = values.to_numpy(dtype="float64", na_value=np.nan)
         return arr, np.array([], dtype=np.int64)
-    text = values.astype("string").str.strip()
-    arr = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    bad = np.flatnonzero(np.isnan(arr) & text.notna().to_numpy(bool) & (text != "").fillna(False).to_numpy(bool))
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    num = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    unparsable = np.isnan(num) & (text != "").to_numpy(bool)
+    arr = np.where(codes >= 0, num[np.maximum(codes, 0)] if len(num) else np.nan, np.nan)
+    bad = np.flatnonzero((codes >= 0) & (unparsable[np.maximum(codes, 0)] if len(num) else False))
     return arr, bad
 
 
@@ -231,64 +234,105 @@ def _unit_hint(table: str, col: str, unit: str, raw: np.ndarray, converted: np.n
     return None
 
 
+def _by_uniques(values: pd.Series, fn: Any) -> pd.Series:
+    """Apply ``fn`` (Series -> Series) to the distinct values only, then spread back (fast on big chunks)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = fn(pd.Series(uniques, dtype=object)).reset_index(drop=True)
+    out = mapped.take(np.where(codes < 0, 0, codes)).reset_index(drop=True) if len(mapped) else pd.Series([None] * len(values), dtype=object)
+    if (codes < 0).any():
+        out = out.astype(object).where(codes >= 0, None)
+    return out
+
+
+def _parse_mrc(uniques: pd.Series, minus: str) -> pd.Series:
+    parts = uniques.astype(str).str.extract(_MRC)
+    grade = pd.to_numeric(parts[0], errors="coerce")
+    if minus == "lower":
+        grade = grade - (parts[1] == "-").fillna(False).astype(int)
+    return grade.astype("float64")
+
+
 def _map_chunk(name: str, raw: pd.DataFrame, tm: TableMapping, mapping: CohortMapping, lines: np.ndarray,
                problems: _Problems, handled: dict[str, Any]) -> pd.DataFrame:
-    """Rename, recode, convert units and MRC notations; returns cohort columns (not yet typed)."""
-    out: dict[str, Any] = {}
+    """Rename, recode, convert units and MRC notations; returns cohort columns (not yet typed).
+
+    Columns come back as float (numbers) or text, the same in every chunk.
+    """
+    out: dict[str, pd.Series] = {}
     n = len(raw)
     for target in SCHEMAS[name].columns:
         if target in tm.constants:
-            out[target] = pd.Series([tm.constants[target]] * n, dtype=object)
+            const = tm.constants[target]
+            out[target] = pd.Series(np.full(n, float(const)) if isinstance(const, (int, float)) and not isinstance(const, bool)
+                                    else [str(const)] * n, dtype="float64" if isinstance(const, (int, float)) and not isinstance(const, bool) else "string")
             continue
         values = raw[tm.columns[target]].reset_index(drop=True)
+        numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+        if not numeric:
+            values = _by_uniques(values, lambda u: u.astype(str).str.strip())
         if target in tm.codes:
             codes = tm.codes[target]
-            key = values.astype("string").str.strip().str.casefold()
-            known = key.isin(list(codes)).fillna(False).to_numpy(bool)
-            allowed = _allowed(name, target)
-            already = values.astype("string").isin(allowed).fillna(False).to_numpy(bool) if allowed else np.zeros(n, bool)
-            unknown = np.flatnonzero(~known & ~already & values.notna().to_numpy(bool))
+            allowed = set(_allowed(name, target) or [])
+            key = values.astype("string").str.casefold() if numeric else None
+
+            def recode(u: pd.Series) -> pd.Series:
+                k = u.astype(str).str.strip().str.casefold()
+                return pd.Series([codes[x] if x in codes else (v if str(v) in allowed else _UNKNOWN) for x, v in zip(k, u)], dtype=object)
+
+            mapped = _by_uniques(values if key is None else values.astype("string"), recode)
+            unknown = np.flatnonzero(mapped.map(lambda v: v is _UNKNOWN).to_numpy(bool))
             if unknown.size:
                 examples = ", ".join(repr(str(v)[:20]) for v in pd.unique(values.iloc[unknown].astype(str))[:3])
                 problems.add(name, target, f"code not in [{name}.codes.{target}] of the mapping (e.g. {examples}); "
-                                           "add it to the mapping or fix the extract", lines[unknown])
-            mapped = key.map(codes).astype(object)
-            values = pd.Series(np.where(known, mapped.to_numpy(object), values.astype(object).to_numpy()), dtype=object)
-        if MRC_COLUMNS.get(name) == target and not pd.api.types.is_numeric_dtype(values.dtype):
-            text = values.astype("string")
-            parts = text.str.extract(_MRC)
-            grade = pd.to_numeric(parts[0], errors="coerce")
-            if mapping.mrc_minus == "lower":
-                grade = grade - (parts[1] == "-").fillna(False).astype(int)
-            ok = grade.notna().to_numpy(bool)
-            handled["mrc_modifiers"] = handled.get("mrc_modifiers", 0) + int((parts[1].fillna("") != "").sum())
-            values = pd.Series(np.where(ok, grade.to_numpy(dtype="float64", na_value=np.nan), values.astype(object)), dtype=object)
+                                           "add it to the mapping or fix the extract", lines[unknown], int(unknown.size))
+                mapped = mapped.where(~mapped.map(lambda v: v is _UNKNOWN).to_numpy(bool), values.astype(object))
+            values = mapped
+            numeric = False
+        if MRC_COLUMNS.get(name) == target and not numeric:
+            grade = _by_uniques(values, lambda u: _parse_mrc(u, mapping.mrc_minus)).astype("float64")
+            present = values.notna().to_numpy(bool)
+            bad = np.flatnonzero(grade.isna().to_numpy() & present)
+            if bad.size:
+                problems.add(name, target, "not an MRC grade (0-5, optionally with +, - or /5)", lines[bad], int(bad.size))
+            modified = _by_uniques(values, lambda u: u.astype(str).str.contains(r"[+-]\s*$", regex=True))
+            handled["mrc_modifiers"] = handled.get("mrc_modifiers", 0) + int(modified.fillna(False).astype(bool).sum())
+            values, numeric = grade, True
         if target in tm.units:
             arr, bad = _numbers(values)
             if bad.size:
-                problems.add(name, target, "not a number", lines[bad])
+                problems.add(name, target, "not a number", lines[bad], int(bad.size))
             conv = _convert_unit(name, target, tm.units[target], arr)
             hint = _unit_hint(name, target, tm.units[target], arr, conv)
             if hint:
                 problems.add(name, target, hint, lines[np.flatnonzero(np.isfinite(arr))][:8], int(np.isfinite(arr).sum()))
-            values = pd.Series(conv)
+            values, numeric = pd.Series(conv), True
         elif target in ("hba1c", "gait_speed"):  # default units: still catch the common mix-ups
             arr, _ = _numbers(values)
             hint = _unit_hint(name, target, next(iter(UNITS[name][target])), arr, arr)
             if hint:
                 problems.add(name, target, hint + " (no unit declared; the default is assumed)",
                              lines[np.flatnonzero(np.isfinite(arr))][:8], int(np.isfinite(arr).sum()))
-        out[target] = values
-    frame = pd.DataFrame(out)
-    # one storage type per column, whatever the chunk: numbers as float, everything else as text
-    for col in frame.columns:
-        s = frame[col]
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            frame[col] = s.astype("float64")
+        if not numeric and str(SCHEMAS[name].columns[target].dtype) == "bool":
+            flags = _by_uniques(values, _yes_no)
+            if flags.notna().all():  # every value a yes/no: store as bool (else the schema names the rows)
+                values, numeric = flags.astype(bool), None
+        if numeric is None:
+            out[target] = values
+        elif numeric:
+            out[target] = values.astype("float64")
         else:
-            asnum = pd.to_numeric(s, errors="coerce") if s.dtype == object and s.map(lambda v: isinstance(v, float)).all() else None
-            frame[col] = asnum.astype("float64") if asnum is not None else s.astype("string")
-    return frame
+            out[target] = values.astype("string")
+    return pd.DataFrame(out)
+
+
+_UNKNOWN = object()
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+def _yes_no(u: pd.Series) -> pd.Series:
+    k = u.astype(str).str.strip().str.lower()
+    return pd.Series([True if x in _TRUE else False if x in _FALSE else None for x in k], dtype=object)
 
 
 def _allowed(table: str, col: str) -> list[str] | None:
@@ -485,8 +529,7 @@ def import_cohort(
                 if not (mapping_ok and not scanner.found):
                     continue  # keep scanning for identifiers; nothing more is mapped
                 frame = _map_chunk(name, chunk, tm, m, lines, problems, handled)
-                pid = frame["patient_id"].astype("string").str.strip()
-                pidx = index_of.get_indexer(pid.to_numpy(dtype=object))
+                pidx = index_of.get_indexer(frame["patient_id"].to_numpy(dtype=object, na_value=None))
                 unknown = np.flatnonzero(pidx < 0)
                 if unknown.size:
                     problems.add(name, "patient_id", "patient not in the patients table", lines[unknown])
