@@ -67,11 +67,11 @@ def bullets(lines: list[str]) -> None:
     markdown("\n".join(f"- {x}" for x in lines))
 
 
-def show_table(df: pd.DataFrame, caption: str, *, index: bool = False) -> None:
+def show_table(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False) -> None:
     """Show a table with a caption (see :func:`footdrop_outcomes.report.tables.styled`)."""
     from footdrop_outcomes.report.tables import styled
 
-    _display(styled(df, caption, index=index))
+    _display(styled(df, caption, index=index, nowrap=nowrap))
 
 
 def show_figure(fig: Any) -> None:
@@ -142,8 +142,10 @@ def title_page(title: str, cohort: Any, *, cohort_path: str, parameters: Mapping
         from datetime import datetime, timezone
 
         rows.append(("Date", datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%d")))
-    meta = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-    params = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_param_text(v))}</td></tr>" for k, v in parameters.items() if k != "title")
+    meta = "".join(f'<tr><th>{html.escape(k)}</th><td{" class=fd-hash" if k == "Data SHA-256" else ""}>{html.escape(v)}</td></tr>' for k, v in rows)
+    # the cohort's folder name only: the same data give the same page wherever they are stored
+    shown = {k: (Path(v).name if k == "cohort_path" else v) for k, v in parameters.items() if k != "title"}
+    params = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_param_text(v))}</td></tr>" for k, v in shown.items())
     _display(HTML(
         f'<section class="fd-title-page"><p class="fd-kicker">{html.escape(kicker)}</p>'
         f'<h1 class="fd-title">{html.escape(title)}</h1><p class="fd-subtitle">{html.escape(desc)}</p>'

@@ -189,10 +189,13 @@ def ph_test_table(cox: Any) -> pd.DataFrame:
                          "p": [fmt_p(p) for p in t["p"]], "Verdict": t["verdict"]})
 
 
-def styled(df: pd.DataFrame, caption: str, *, index: bool = False) -> Any:
-    """A pandas Styler with a caption, no index (unless asked) and a stable id (same HTML every run)."""
+def styled(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False) -> Any:
+    """A pandas Styler with a caption, no index (unless asked) and a stable id (same HTML every run);
+    ``nowrap`` keeps each cell on one line (for tables of short cells that are known to fit)."""
     uuid = hashlib.sha1(caption.encode()).hexdigest()[:8]
     sty = df.style.set_caption(caption).set_uuid(uuid)
+    if nowrap:
+        sty = sty.set_table_attributes('class="fd-nowrap"')
     if not index:
         sty = sty.hide(axis="index")
     return sty
@@ -235,8 +238,9 @@ def curve_table(curves: Any, *, expected: bool = False) -> pd.DataFrame:
         row = {"Group": CAUSE_SHORT.get(group, group.capitalize()), "Patients": show_count(int(med["n"])),
                f"Median weeks ({level}% CI)": mtxt}
         for _, r in g[g["statistic"] == "recovered_by"].iterrows():
-            row[f"By {r['time']:g} wk"] = fmt_ci(r["estimate"], r["lower"], r["upper"], pct=True) if np.isfinite(r["lower"]) and np.isfinite(r["upper"]) else (
-                f"{100 * r['estimate']:.0f}%" if np.isfinite(r["estimate"]) else "-")
+            est, lo, hi = (100 * r[c] for c in ("estimate", "lower", "upper"))
+            row[f"% by {r['time']:g} wk"] = (f"{est:.0f} ({lo:.0f}-{hi:.0f})" if np.isfinite(lo) and np.isfinite(hi)
+                                             else (f"{est:.0f}" if np.isfinite(est) else "-"))
         if expected:
             row["Expected window"] = _expected(group)
         rows.append(row)
@@ -251,6 +255,6 @@ def logrank_text(result: Any, by: str) -> str:
     o = s[s["test"] == "overall"].iloc[0]
     txt = f"Log-rank test across {by} groups: chi-square {o['chisq']:.1f} on {int(o['df'])} df, p {fmt_p(o['p'])}"
     t = s[s["test"] == "trend"]
-    if not t.empty:
+    if not t.empty and by == "severity":  # a trend test needs ordered groups
         txt += f"; trend ({t.iloc[0]['comparison']}) chi-square {t.iloc[0]['chisq']:.1f}, p {fmt_p(t.iloc[0]['p'])}"
     return txt + "."
