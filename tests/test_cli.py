@@ -18,6 +18,7 @@ def test_help_lists_commands():
         assert cmd in result.output
     for cmd in ("simulate", "validate", "data-dictionary"):
         assert runner.invoke(app, [cmd, "--help"]).exit_code == 0
+    assert runner.invoke(app, ["import", "--help"]).exit_code == 0
 
 
 def test_simulate_then_validate(tmp_path):
@@ -102,3 +103,41 @@ def test_report_and_demo_help():
         assert result.exit_code == 0
     result = runner.invoke(app, ["report", "--list-parameters"])
     assert result.exit_code == 0 and "cox_formula" in result.output
+
+
+def test_import_worked_example_then_validate_reports_kanonymity(tmp_path):
+    ex = "data/examples/site_extract"
+    out = tmp_path / "imported"
+    result = runner.invoke(app, ["import", "--mapping", "data/examples/mapping_example.toml", "--patients", f"{ex}/patients.csv",
+                                 "--visits", f"{ex}/visits.csv", "--adherence", f"{ex}/adherence.csv", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "120 patients" in result.output and "top-coded" in result.output
+    result = runner.invoke(app, ["validate", str(out), "--k", "3"])
+    assert result.exit_code == 0 and "VALID" in result.output
+    assert "k-anonymity" in result.output and "k=3" in result.output
+
+
+def test_import_refuses_identifiers_with_exit_1_and_writes_nothing(tmp_path):
+    import shutil
+
+    src = tmp_path / "x"
+    shutil.copytree("data/examples/site_extract", src)
+    v = pd.read_csv(src / "visits.csv", dtype=str)
+    v["Falls"] = "jo@example.org"
+    v.to_csv(src / "visits.csv", index=False)
+    result = runner.invoke(app, ["import", "--mapping", "data/examples/mapping_example.toml", "--patients", str(src / "patients.csv"),
+                                 "--visits", str(src / "visits.csv"), "--adherence", str(src / "adherence.csv"), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 1 and "REFUSED" in result.output and "e-mail" in result.output
+    assert "jo@example" not in result.output and not (tmp_path / "c").exists()
+    result = runner.invoke(app, ["import", "--mapping", str(tmp_path / "none.toml"), "--patients", str(src / "patients.csv"),
+                                 "--visits", str(src / "visits.csv"), "--adherence", str(src / "adherence.csv"), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2
+
+
+def test_validate_refuses_identifiers_in_csv(small_cohort, tmp_path):
+    files = small_cohort.to_csv(tmp_path)
+    p = pd.read_csv(files["patients"])
+    p["dob"] = "1961-03-15"
+    p.to_csv(files["patients"], index=False)
+    result = runner.invoke(app, ["validate", "--patients", str(files["patients"]), "--visits", str(files["visits"]), "--adherence", str(files["adherence"])])
+    assert result.exit_code == 1 and "dob" in result.output and "1961" not in result.output

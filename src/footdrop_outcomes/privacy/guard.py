@@ -274,6 +274,11 @@ class PrivacyScanner:
         if exempt and not uniques.empty:
             uniques = uniques[~uniques.astype(str).str.strip().str.casefold().isin(exempt)]
         out = []
+        as_numbers = pd.to_numeric(uniques.astype(str), errors="coerce") if not uniques.empty else uniques
+        if not uniques.empty and as_numbers.notna().all():  # numbers written as text: the number rules apply
+            src = codes_of if codes_of is not None else values.astype("string")
+            found = self._column_findings(col, as_numbers.astype("float64").reset_index(drop=True))
+            return [(reason, np.flatnonzero(src.isin(uniques.to_numpy()[pos]).fillna(False).to_numpy(bool))) for reason, pos in found]
         for reason, matched in _text_findings(uniques.reset_index(drop=True), column=col):
             src = codes_of if codes_of is not None else values.astype("string")
             out.append((reason, np.flatnonzero(src.isin(matched).fillna(False).to_numpy(bool))))

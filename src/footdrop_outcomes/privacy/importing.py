@@ -222,7 +222,7 @@ def _unit_hint(table: str, col: str, unit: str, raw: np.ndarray, converted: np.n
         return None
     lo, hi = bounds
     out_declared = ((converted[finite] < lo) | (converted[finite] > hi)).mean()
-    if out_declared < 0.5:
+    if out_declared < 0.05:
         return None
     for other in UNITS[table][col]:
         if other == unit:
@@ -312,7 +312,12 @@ def _map_chunk(name: str, raw: pd.DataFrame, tm: TableMapping, mapping: CohortMa
             if hint:
                 problems.add(name, target, hint + " (no unit declared; the default is assumed)",
                              lines[np.flatnonzero(np.isfinite(arr))][:8], int(np.isfinite(arr).sum()))
-        if not numeric and str(SCHEMAS[name].columns[target].dtype) == "bool":
+        dtype = str(SCHEMAS[name].columns[target].dtype)
+        if not numeric and (dtype.startswith("int") or dtype.startswith("float")):
+            arr, bad = _numbers(values)
+            if bad.size == 0:  # every value a number: store as float (else the schema names the rows)
+                values, numeric = pd.Series(arr), True
+        if not numeric and dtype == "bool":
             flags = _by_uniques(values, _yes_no)
             if flags.notna().all():  # every value a yes/no: store as bool (else the schema names the rows)
                 values, numeric = flags.astype(bool), None
@@ -383,7 +388,12 @@ class _Partitions:
         if not f.exists():
             return None
         with pa.memory_map(str(f)) as source:
-            df = pa.ipc.open_file(source).read_all().to_pandas()
+            tbl = pa.ipc.open_file(source).read_all()
+        # text columns as categoricals: the schema's type step takes them as they are (fast)
+        for i, fld in enumerate(tbl.schema):
+            if pa.types.is_string(fld.type) or pa.types.is_large_string(fld.type):
+                tbl = tbl.set_column(i, fld.name, tbl.column(i).dictionary_encode())
+        df = tbl.to_pandas()
         f.unlink()
         return df
 
@@ -522,7 +532,11 @@ def import_cohort(
             for chunk in _read_chunks(paths[name], m, usecols[name] or None, chunk_rows, seps[name]):
                 chunk = chunk.reset_index(drop=True)
                 lines = np.arange(len(chunk)) + start + offset[name]
-                scanner.scan(name, chunk.rename(columns={v: k for k, v in tm.columns.items()}), file=str(paths[name]),
+                renamed = chunk.rename(columns={v: k for k, v in tm.columns.items()})
+                if mapping_ok and "patient_id" in renamed:  # ids of known patients were scanned with the patients file
+                    ids = renamed["patient_id"]
+                    renamed["patient_id"] = ids.where(~_by_uniques(ids, lambda u: u.astype(str).str.strip().isin(index_of)).astype(bool).to_numpy())
+                scanner.scan(name, renamed, file=str(paths[name]),
                              row_offset=start + offset[name], names=False,
                              skip={"patient_id"} if m.pseudonymise_ids else set(), exempt=_exempt(tm))
                 start += len(chunk)
@@ -544,8 +558,9 @@ def import_cohort(
         scanner.raise_if_any()
         if total_rows["visits"] == 0:
             problems.add("visits", "", "table is empty", None, 0)
-        if problems.rows:
+        if not header_ok or total_rows["visits"] == 0 or len(pmap) == 0:
             raise CohortValidationError(problems.frame(), source)
+        # problems found so far do not stop the schema checks below: every problem is reported at once
 
         # ---------------------------------------------------------------- validate partition by partition
         import pyarrow as pa
