@@ -10,6 +10,7 @@ from footdrop_outcomes.survival.curves import CurveResult, LogRankResult, kaplan
 from footdrop_outcomes.survival.cox import CoxFitWarning, CoxResult, fit_cox, fit_cox_time_varying
 from footdrop_outcomes.survival.parametric import AFTResult, CureResult, compare_distributions, fit_cure_model, fit_interval_aft
 from footdrop_outcomes.survival.timevarying import adherence_exposure, counting_process
+from footdrop_outcomes.survival.tv_cure import TimeVaryingCureResult, exposure_matrix, fit_time_varying_cure
 
 __all__ = [
     "survival_frame",
@@ -29,6 +30,9 @@ __all__ = [
     "compare_distributions",
     "AFTResult",
     "fit_cure_model",
+    "fit_time_varying_cure",
+    "TimeVaryingCureResult",
+    "exposure_matrix",
     "CureResult",
     "cumulative_incidence",
     "competing_frame",
