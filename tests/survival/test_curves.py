@@ -301,3 +301,20 @@ def test_logrank_with_no_recoveries_is_refused():
 def test_p_values_are_chi_square_tails(surv):
     s = logrank_test(surv, group="severity", duration_col="time_weeks").summary
     assert np.allclose(s["p"], chi2.sf(s["chisq"], s["df"]))
+
+
+def test_at_risk_table_protects_small_cells():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame({"time": np.r_[np.arange(1.0, 31), np.arange(1.0, 8)], "event": 1,
+                       "g": ["big"] * 30 + ["small"] * 7})
+    res = kaplan_meier(df, group="g", landmarks=[5], tau=5)
+    shown = {t.get_text() for t in res.plot(at_risk_times=[0, 10, 20]).figure.axes[1].texts}
+    assert {"30", "20", "≤10", "0"} <= shown  # 21 at risk at 10 weeks shows rounded as 20
+    assert not shown & {str(k) for k in range(1, 11)}
+    exact = {t.get_text() for t in res.plot(at_risk_times=[0, 10, 20], small_cells=None).figure.axes[1].texts}
+    assert {"21", "7", "11"} <= exact
+    plt.close("all")

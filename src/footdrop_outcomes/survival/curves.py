@@ -37,6 +37,7 @@ from scipy.stats import chi2, norm
 
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError, FootdropWarning
+from footdrop_outcomes.privacy.suppression import DEFAULT_THRESHOLD, at_risk_labels
 from footdrop_outcomes.survival._input import DAYS_PER, TimeUnit, as_frame, check_choice, check_columns
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ class CurveResult(AnalysisResult):
         return _evaluate(g, np.asarray(times, dtype=float), self.info["method"]).assign(group=str(group) if group is not None else g["group"].iloc[0])
 
     def plot(self, ax: Any = None, *, kind: Literal["recovered", "survival"] = "recovered", ci: bool = True,
-             at_risk: bool = True, at_risk_times: Sequence[float] | None = None, landmarks: bool = False) -> Any:
+             at_risk: bool = True, at_risk_times: Sequence[float] | None = None, landmarks: bool = False,
+             small_cells: int | None = DEFAULT_THRESHOLD) -> Any:
         """Draw the curves by group, with pointwise CI bands and a number-at-risk table under them.
 
         Parameters
@@ -112,6 +114,11 @@ class CurveResult(AnalysisResult):
             Times of the table's columns (default: the x tick positions).
         landmarks : bool
             Mark the landmark times of the summary with dotted vertical lines.
+        small_cells : int or None
+            Small-cell protection of the at-risk numbers (:func:`~footdrop_outcomes.privacy.at_risk_labels`):
+            counts 1..``small_cells`` show as "≤N" and the others are rounded to 5, so that
+            differences between columns cannot reveal a few patients. None shows exact counts
+            (for analysts' own eyes only).
 
         Returns
         -------
@@ -154,7 +161,7 @@ class CurveResult(AnalysisResult):
         method = "Turnbull NPMLE" if linear else "Kaplan-Meier"
         ax.set_title(f"{method}" + (f" by {self.info['group']}" if self.info.get("group") else ""), fontsize="medium")
         if at_risk:
-            _draw_at_risk(ax, self, at_risk_times)
+            _draw_at_risk(ax, self, at_risk_times, small_cells)
         return ax
 
     def _one_group(self, group: object | None) -> pd.DataFrame:
@@ -900,7 +907,7 @@ def _holm(p: Sequence[float]) -> np.ndarray:
 # plotting helpers
 
 
-def _draw_at_risk(ax: Any, result: CurveResult, times: Sequence[float] | None) -> None:
+def _draw_at_risk(ax: Any, result: CurveResult, times: Sequence[float] | None, small_cells: int | None) -> None:
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
     ax.figure.canvas.draw_idle()
@@ -908,20 +915,22 @@ def _draw_at_risk(ax: Any, result: CurveResult, times: Sequence[float] | None) -
         lo, hi = ax.get_xlim()
         times = [x for x in ax.get_xticks() if lo <= x <= hi]
     table = number_at_risk(result, times)
+    labels = table.astype(int).astype(str) if small_cells is None else at_risk_labels(table, small_cells)
     divider = make_axes_locatable(ax)
     tab_ax = divider.append_axes("bottom", size=0.2 * len(table) + 0.2, pad=0.55, sharex=ax)
     tab_ax.set_ylim(len(table) - 0.5, -0.5)
     colours = {str(line.get_label()): line.get_color() for line in ax.get_lines()}
-    for row, (group, counts) in enumerate(table.iterrows()):
+    for row, (group, counts) in enumerate(labels.iterrows()):
         for x, c in zip(times, counts.to_numpy(), strict=True):
-            tab_ax.text(x, row, f"{int(c)}", ha="center", va="center", fontsize="x-small")
+            tab_ax.text(x, row, str(c), ha="center", va="center", fontsize="x-small")
         tab_ax.text(-0.05, row, str(group), transform=tab_ax.get_yaxis_transform(), ha="right", va="center",
                     fontsize="x-small", color=colours.get(str(group), "black"))
     tab_ax.set_yticks([])
     tab_ax.tick_params(axis="x", labelbottom=False, length=0)
     for side in ("top", "right", "left", "bottom"):
         tab_ax.spines[side].set_visible(False)
-    tab_ax.set_title("number at risk", fontsize="x-small", loc="left")
+    note = "" if small_cells is None else f" (counts 1-{small_cells} hidden, others rounded to 5)"
+    tab_ax.set_title("number at risk" + note, fontsize="x-small", loc="left")
 
 
 def _fmt_num(x: float) -> str:
