@@ -108,7 +108,7 @@ def test_cox_zph_verdict_uses_alpha(surv):
 
 def test_cox_time_varying_against_R(tv, r_fits):
     r = r_fits["cox_tv"]["values"]
-    fit = fit_cox_time_varying(tv, TV_FORMULA)
+    fit = fit_cox_time_varying(tv, TV_FORMULA, id_col="id")
     s = fit.summary.set_index("term")
     keys = [_r_key(t) for t in s.index]
     assert _rel(s["log_hr"], [r[f"coef[{k}]"] for k in keys]) < 1e-6
@@ -130,12 +130,12 @@ def _split(d: pd.DataFrame, at: float) -> pd.DataFrame:
 def test_counting_process_without_change_equals_fit_cox(surv, cox_fit):
     """Cutting follow-up into episodes changes nothing: estimates, SEs, loglik, PH test, robust SEs."""
     split = _split(surv, 12.0)
-    fit = fit_cox_time_varying(split, FORMULA)
+    fit = fit_cox_time_varying(split, FORMULA, id_col="id")
     np.testing.assert_allclose(fit.params, cox_fit.params, rtol=1e-9)
     np.testing.assert_allclose(fit.summary["se"], cox_fit.summary["se"], rtol=1e-8)
     assert fit.log_likelihood == pytest.approx(cox_fit.log_likelihood, rel=1e-12)
     np.testing.assert_allclose(fit.ph_test["chisq"], cox_fit.ph_test["chisq"], rtol=1e-7)
-    rob_split = fit_cox_time_varying(split, FORMULA, cluster="id")
+    rob_split = fit_cox_time_varying(split, FORMULA, cluster="id", id_col="id")
     rob = fit_cox(surv, FORMULA, duration_col="time_weeks", cluster="id")
     np.testing.assert_allclose(rob_split.summary["se"], rob.summary["se"], rtol=1e-8)
 
@@ -241,7 +241,7 @@ def test_strata_against_lifelines(surv):
     assert fit.concordance == pytest.approx(ref.concordance_index_, rel=1e-9)
     assert fit.info["strata"] == ["severity"]
     # counting-process version with the same strata
-    tvfit = fit_cox_time_varying(_split(surv, 20.0), "cause + age + diabetes + smoker + adherence", strata="severity")
+    tvfit = fit_cox_time_varying(_split(surv, 20.0), "cause + age + diabetes + smoker + adherence", strata="severity", id_col="id")
     np.testing.assert_allclose(tvfit.params, fit.params, rtol=1e-9)
     np.testing.assert_allclose(tvfit.ph_test["chisq"], fit.ph_test["chisq"], rtol=1e-7)
 
@@ -332,11 +332,11 @@ def test_missing_columns_and_values(surv, tv):
     with pytest.raises(FootdropError, match="cluster"):
         fit_cox(surv, "age", duration_col="time_weeks", cluster="site")
     with pytest.raises(FootdropError, match="id_col"):
-        fit_cox_time_varying(tv.drop(columns="id"), "age")
+        fit_cox_time_varying(tv.drop(columns="id"), "age", id_col="id")
     bad = tv.copy()
     bad.loc[2, "start"] = bad.loc[2, "stop"]
     with pytest.raises(FootdropError, match=r"start < stop; rows \[2\]"):
-        fit_cox_time_varying(bad, "age")
+        fit_cox_time_varying(bad, "age", id_col="id")
 
 
 def test_level_without_recoveries_is_named(surv):

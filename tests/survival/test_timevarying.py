@@ -69,7 +69,8 @@ def test_time_varying_cox_recovers_true_adherence_effect():
         fit = CoxTimeVaryingFitter().fit(x, id_col="id", start_col="start", stop_col="stop", event_col="event")
     est, se = fit.params_["cum"], fit.standard_errors_["cum"]
     # the toolkit's own counting-process fit agrees with lifelines on the same design
-    ours = fit_cox_time_varying(x.rename(columns={"cum": "cumulative"}), " + ".join(c if c != "cum" else "cumulative" for c in x.columns[4:]))
+    ours = fit_cox_time_varying(x.rename(columns={"cum": "cumulative"}), " + ".join(c if c != "cum" else "cumulative" for c in x.columns[4:]),
+                                id_col="id")
     assert np.allclose(ours.params.to_numpy(), fit.params_.to_numpy(), rtol=1e-4, atol=1e-6)
     truth = cohort.truth.value("recovery_latency", "cumulative_adherence_per_10pct", "log_hazard_ratio") * 10
     assert abs(est - truth) < 3 * se, (est, se, truth)

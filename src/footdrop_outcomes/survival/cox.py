@@ -464,7 +464,7 @@ def fit_cox_time_varying(
     data: pd.DataFrame,
     formula: str,
     *,
-    id_col: str = "id",
+    id_col: str = "patient_id",
     start_col: str = "start",
     stop_col: str = "stop",
     event_col: str = "event",
@@ -483,7 +483,8 @@ def fit_cox_time_varying(
     formula : str
         Right-hand side, e.g. ``"severity + age + current_adherence"``.
     id_col, start_col, stop_col, event_col : str
-        Subject id, episode bounds and event flag.
+        Subject id (default ``patient_id``, as in every cohort table and in
+        :func:`~footdrop_outcomes.survival.counting_process`), episode bounds and event flag.
     cluster : str, optional
         Column of cluster ids for cluster-robust SEs (``id_col`` gives R's
         ``coxph(..., cluster = id)``); default model-based SEs, as R.
@@ -500,7 +501,7 @@ def fit_cox_time_varying(
     Examples
     --------
     >>> import pandas as pd
-    >>> tv = pd.DataFrame({"id": [1, 1, 2, 3, 3, 4, 5, 6], "start": [0, 2, 0, 0, 3, 0, 0, 0],
+    >>> tv = pd.DataFrame({"patient_id": [1, 1, 2, 3, 3, 4, 5, 6], "start": [0, 2, 0, 0, 3, 0, 0, 0],
     ...                    "stop": [2, 5, 4, 3, 6, 1, 7, 2.5], "event": [0, 1, 1, 0, 1, 1, 0, 1],
     ...                    "x": [0.1, 0.9, 0.4, 0.2, 0.5, 0.8, 0.3, 0.2]})
     >>> fit_cox_time_varying(tv, "x").summary["term"].tolist()
