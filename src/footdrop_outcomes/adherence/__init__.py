@@ -9,7 +9,7 @@ from footdrop_outcomes.adherence._input import AdherenceInputError
 from footdrop_outcomes.adherence.discontinuation import DiscontinuationResult, discontinuation, discontinuation_times
 from footdrop_outcomes.adherence.metrics import (AdherenceMetrics, adherence_metrics, intervention_membership, patient_adherence,
                                                  weekly_adherence)
-from footdrop_outcomes.adherence.outcome import AdherenceEffect, adherence_effect
+from footdrop_outcomes.adherence.outcome import AdherenceEffect, DoseResponse, adherence_effect, dose_response, natural_spline_basis
 from footdrop_outcomes.adherence.table1 import TableOne, table_one
 from footdrop_outcomes.adherence.weighting import (PropensityResult, WeightedComparison, WeightingWarning, balance_table,
                                                    fit_propensity, weighted_comparison, weighted_kaplan_meier)
@@ -35,4 +35,7 @@ __all__ = [
     "DiscontinuationResult",
     "adherence_effect",
     "AdherenceEffect",
+    "dose_response",
+    "DoseResponse",
+    "natural_spline_basis",
 ]
