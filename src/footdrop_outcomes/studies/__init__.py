@@ -12,6 +12,8 @@ curves and the smallest sample size reaching a target power.
 
 from footdrop_outcomes.studies.analyses import available_analyses, register_analysis, run_analysis
 from footdrop_outcomes.studies.designs import ReplicateData, available_designs, generate, register_design
+from footdrop_outcomes.studies.measures import MEASURES, measures, performance
+from footdrop_outcomes.studies.power import plot_power_curves, power_curve, sample_size, schoenfeld_events, schoenfeld_power, trial_expected_events
 from footdrop_outcomes.studies.runner import StudyRun, completed_replicates, load_results, load_study_spec, plan_chunks, run_chunk, run_replicate, run_study
 from footdrop_outcomes.studies.spec import AnalysisSpec, StudySpec, load_spec, replicate_seed, replicate_seed_sequence
 
@@ -36,4 +38,13 @@ __all__ = [
     "load_study_spec",
     "completed_replicates",
     "StudyRun",
+    "performance",
+    "measures",
+    "MEASURES",
+    "power_curve",
+    "sample_size",
+    "plot_power_curves",
+    "schoenfeld_power",
+    "schoenfeld_events",
+    "trial_expected_events",
 ]
