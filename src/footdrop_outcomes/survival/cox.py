@@ -56,7 +56,7 @@ from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.survival import _zph
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice, check_columns
-from footdrop_outcomes.survival.parametric import (
+from footdrop_outcomes.survival._design import (
     _build_design,
     _check_alpha,
     _check_events_by_indicator,

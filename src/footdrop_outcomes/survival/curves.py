@@ -674,7 +674,7 @@ def _turnbull_rmst(fit: dict[str, Any], tau: float) -> tuple[float, float]:
 
 
 def _turnbull_curve(fit: dict[str, Any], lo: np.ndarray, up: np.ndarray, z: float) -> pd.DataFrame:
-    left, right, p = fit["left"], fit["right"], fit["p"]
+    left, right = fit["left"], fit["right"]
     # identified points: both ends of every innermost interval with mass (finite ends only)
     pts = np.unique(np.r_[left[fit["support"]], right[fit["support"]]])
     pts = pts[np.isfinite(pts) & (pts > 0)]

@@ -33,8 +33,8 @@ from scipy.special import expit, log_expit
 
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
-from footdrop_outcomes.survival._input import TimeUnit, check_choice, survival_frame
-from footdrop_outcomes.survival.parametric import (
+from footdrop_outcomes.survival._input import check_choice, survival_frame
+from footdrop_outcomes.survival._design import (
     _build_design,
     _check_alpha,
     _check_events_by_indicator,
@@ -204,7 +204,7 @@ def fit_time_varying_cure(
     x = exposure_matrix(exposure_table, frame[id_col].to_numpy(), weeks, column=exposure, id_col=id_col) / per
 
     model = _Model(z, v, x, lo, up)
-    pz, pv = z.shape[1], v.shape[1]
+    pv = v.shape[1]
     # start: logistic on "recovered during follow-up"; Weibull shape 2, scale near the median of the recovered
     a0 = _logistic_start(z, event.astype(float))
     med = float(np.median(up[event]))

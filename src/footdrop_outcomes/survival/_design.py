@@ -1,0 +1,256 @@
+"""Shared pieces of the survival models: formula designs with clear errors, interval outcomes,
+inverse information, Wald tables and forest plots.
+
+Every model module (Cox, AFT, cure models) builds its design here, so a missing column, a
+collinear term or a level without recoveries gets the same message wherever it is fitted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+from scipy.special import expit, ndtri
+
+from footdrop_outcomes._version import __version__
+from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.survival._input import check_columns
+
+
+def _covariance(h: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Inverse observed information; a clear error naming the terms when it is singular."""
+    neg = -h
+    d = np.sqrt(np.abs(np.diag(neg)))
+    d[d == 0] = 1.0
+    scaled = neg / np.outer(d, d)
+    w, v = np.linalg.eigh(scaled)
+    if not np.all(np.isfinite(w)) or w[0] <= 1e-10 * max(w[-1], 1e-300):
+        load = np.abs(v[:, 0])
+        worst = [names[i] for i in np.argsort(-load)[:4] if load[i] > 0.1]
+        raise FootdropError(
+            "the information matrix is singular at the maximum: the model is not identifiable from these data "
+            f"(terms involved: {worst}). Check for covariate levels without recoveries, or drop or merge those terms."
+        )
+    return (v / w) @ v.T / np.outer(d, d)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1:
+        raise ConfigError(f"alpha must be a number in (0, 1), got {alpha!r}")
+
+
+def _rhs(formula: str, what: str) -> str:
+    if not isinstance(formula, str) or not formula.strip():
+        raise ConfigError(f"{what} must be a non-empty formula string such as 'cause + severity + age', got {formula!r}")
+    if "~" in formula:
+        lhs, rhs = formula.split("~", 1)
+        if lhs.strip():
+            raise ConfigError(f"{what} takes the right-hand side only (the outcome comes from the lower/upper columns); got {formula!r}")
+        formula = rhs
+    return formula.strip()
+
+
+def _term_name(col: str) -> str:
+    return re.sub(r"\[T\.", "[", col)
+
+
+@dataclass(frozen=True)
+class _Design:
+    """A fitted design: formulaic spec, term names and the levels of non-numeric variables."""
+
+    formula: str
+    spec: Any
+    terms: tuple[str, ...]
+    variables: tuple[str, ...]
+    levels: dict[str, tuple[Any, ...]]
+
+    def matrix(self, frame: pd.DataFrame, table: str = "profile") -> np.ndarray:
+        missing = [v for v in self.variables if v not in frame.columns]
+        if missing:
+            raise FootdropError(f"{table} lacks column(s) {missing} needed by the formula {self.formula!r}")
+        _check_missing(frame, self.variables, table)
+        for v, lev in self.levels.items():
+            vals = pd.Series(frame[v]).astype(object)
+            bad = sorted({str(x) for x in vals[~vals.isin(lev)]})
+            if bad:
+                raise FootdropError(f"{table}.{v}: value(s) {bad} were not in the fitted data (levels: {list(map(str, lev))})")
+        sub = frame[list(self.variables)].copy()
+        for v, lev in self.levels.items():
+            sub[v] = pd.Categorical(sub[v].astype(object), categories=list(lev))
+        x = np.asarray(self.spec.get_model_matrix(sub, output="numpy"), dtype=float)
+        return x
+
+
+def _check_missing(frame: pd.DataFrame, cols: Sequence[str], table: str) -> None:
+    for v in cols:
+        miss = pd.isna(frame[v]).to_numpy()
+        if miss.any():
+            idx = frame.index[np.flatnonzero(miss)[:8]].tolist()
+            raise FootdropError(
+                f"{table}.{v} has {int(miss.sum())} missing value(s) (rows {idx}{', ...' if miss.sum() > 8 else ''}); "
+                "drop or impute those rows before fitting"
+            )
+
+
+def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str) -> tuple[_Design, np.ndarray]:
+    from formulaic import Formula, model_matrix
+
+    rhs = _rhs(formula, what)
+    try:
+        variables = tuple(sorted(Formula(rhs).required_variables))
+    except Exception as exc:  # formulaic parse errors
+        raise ConfigError(f"{what} {formula!r} could not be parsed: {exc}") from exc
+    missing = [v for v in variables if v not in frame.columns]
+    if missing:
+        raise FootdropError(f"{table} has no column(s) {missing} used in {what} {formula!r} (columns: {list(frame.columns)[:15]})")
+    _check_missing(frame, variables, table)
+    sub = frame[list(variables)].copy()
+    levels: dict[str, tuple[Any, ...]] = {}
+    for v in variables:
+        s = sub[v]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.cat.remove_unused_categories()
+            levels[v] = tuple(s.cat.categories)
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            levels[v] = tuple(sorted(s.astype(object).unique(), key=str))
+        else:
+            continue
+        sub[v] = pd.Categorical(s.astype(object), categories=list(levels[v]))
+    try:
+        mm = model_matrix(rhs, sub, output="numpy")
+    except Exception as exc:
+        raise FootdropError(f"{what} {formula!r} could not be evaluated on {table}: {exc}") from exc
+    x = np.asarray(mm, dtype=float)
+    terms = tuple(_term_name(c) for c in mm.model_spec.column_names)
+    _check_rank(x, terms, what)
+    return _Design(rhs, mm.model_spec, terms, variables, levels), x
+
+
+def _check_rank(x: np.ndarray, terms: Sequence[str], what: str) -> None:
+    """Refuse a design with constant-zero or linearly dependent columns, naming them."""
+    if x.shape[1] == 0:
+        raise ConfigError(f"{what} gives no columns (add terms or keep the intercept)")
+    norms = np.linalg.norm(x, axis=0)
+    zero = [terms[j] for j in np.flatnonzero(norms == 0)]
+    if zero:
+        raise FootdropError(f"{what}: column(s) {zero} are zero in every row (no variation); drop them")
+    xs = x / norms
+    gram = xs.T @ xs
+    w = np.linalg.eigvalsh(gram)
+    if w[0] > 1e-10 * w[-1]:
+        return  # well conditioned (cheap check on the p x p cross-product); otherwise locate the dependence
+    _, r, piv = linalg.qr(xs, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = int(np.sum(diag > diag[0] * 1e-7))
+    rank = min(rank, x.shape[1] - 1)
+    keep, dep = piv[:rank], piv[rank:]
+    parts = []
+    for j in dep:
+        coef, *_ = np.linalg.lstsq(xs[:, keep], xs[:, j], rcond=None)
+        with_ = [terms[keep[i]] for i in np.argsort(-np.abs(coef)) if abs(coef[i]) > 1e-6]
+        parts.append(f"{terms[j]!r} is (nearly) a linear combination of {with_}")
+    raise FootdropError(f"{what}: collinear covariates: " + "; ".join(parts) + ". Drop one of each set of collinear columns.")
+
+
+def _outcome(frame: pd.DataFrame, lower_col: str, upper_col: str, table: str) -> tuple[np.ndarray, np.ndarray]:
+    check_columns(frame, lower_col=lower_col, upper_col=upper_col, table=table)
+    lo = pd.to_numeric(frame[lower_col], errors="coerce").to_numpy(dtype=float)
+    up = pd.to_numeric(frame[upper_col], errors="coerce").to_numpy(dtype=float)
+    up = np.where(np.isnan(up), np.inf, up)
+    return lo, up
+
+
+def _check_events_by_indicator(x: np.ndarray, terms: Sequence[str], event: np.ndarray, what: str) -> None:
+    """A 0/1 column with no recoveries among its 1s has a coefficient at infinity."""
+    for j, t in enumerate(terms):
+        col = x[:, j]
+        if t == "Intercept" or not np.all((col == 0) | (col == 1)):
+            continue
+        on = col == 1
+        if on.any() and not event[on].any():
+            raise FootdropError(
+                f"{what}: no recoveries observed where {t} = 1 ({int(on.sum())} rows), so its coefficient is not "
+                "estimable; drop those rows or merge that level with another"
+            )
+
+
+def _check_divergence(theta: np.ndarray, se: np.ndarray, names: Sequence[str], spans: np.ndarray) -> None:
+    """Refuse estimates that ran off to infinity (separation: e.g. a level where everyone recovered).
+
+    ``spans``: the range of each design column (1 for the intercept and the log scale), so the
+    check is on the change of the linear predictor across the data, not on raw units.
+    """
+    effect = np.abs(theta) * spans
+    bad = np.flatnonzero(~np.isfinite(theta) | ~np.isfinite(se) | (effect > 25))
+    if bad.size:
+        parts = [f"{names[j]} (coef {theta[j]:.3g}, SE {se[j]:.3g})" for j in bad[:6]]
+        raise FootdropError(
+            "estimates ran off to infinity, so the model is not identifiable from these data: " + ", ".join(parts)
+            + ". This happens when a covariate level has only recoveries, or only non-recoveries (separation); "
+            "drop or merge that level, or remove the term."
+        )
+
+
+def _spans(*xs: np.ndarray) -> np.ndarray:
+    out = [np.where(np.ptp(x, axis=0) > 0, np.ptp(x, axis=0), 1.0) for x in xs]
+    return np.concatenate([*out, [1.0]])
+
+
+def _versions() -> dict[str, str]:
+    import formulaic
+    import scipy
+
+    return {"footdrop_outcomes": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "pandas": pd.__version__, "formulaic": formulaic.__version__}
+
+
+def _counts(lo: np.ndarray, up: np.ndarray) -> dict[str, int]:
+    fin = np.isfinite(up)
+    return {"n": int(lo.size), "events": int(fin.sum()), "n_interval": int((fin & (lo > 0)).sum()),
+            "n_left": int((fin & (lo == 0)).sum()), "n_right": int((~fin & (lo > 0)).sum()),
+            "n_uninformative": int((~fin & (lo == 0)).sum())}
+
+
+def _zq(alpha: float) -> float:
+    return float(-ndtri(alpha / 2))
+
+
+def _p_value(z: np.ndarray) -> np.ndarray:
+    from scipy.stats import norm
+
+    return 2 * norm.sf(np.abs(z))
+
+
+def _forest(ax: Any, labels: Sequence[str], est: np.ndarray, lo: np.ndarray, hi: np.ndarray, xlabel: str, title: str) -> Any:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6.0, 0.35 * len(labels) + 1.2))
+    y = np.arange(len(labels))[::-1]
+    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color="black", ecolor="grey", capsize=3)
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return ax
+
+
+def _logistic_start(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A few ridge-stabilised IRLS steps of a logistic regression (start values only)."""
+    g = np.zeros(z.shape[1])
+    for _ in range(25):
+        p = expit(z @ g)
+        w = np.maximum(p * (1 - p), 1e-6)
+        h = (z.T * w) @ z + 1e-6 * np.eye(z.shape[1])
+        step = np.linalg.solve(h, z.T @ (y - p))
+        g = np.clip(g + step, -15, 15)
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return g
