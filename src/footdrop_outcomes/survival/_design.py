@@ -7,17 +7,18 @@ collinear term or a level without recoveries gets the same message wherever it i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
-from scipy.special import expit, ndtri
+from scipy.special import expit
 
 from footdrop_outcomes._version import __version__
+from footdrop_outcomes._checks import check_missing as _check_missing
+from footdrop_outcomes._checks import check_rank as _check_rank
+from footdrop_outcomes._checks import term_name as _term_name
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.survival._input import check_columns
 
@@ -39,11 +40,6 @@ def _covariance(h: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return (v / w) @ v.T / np.outer(d, d)
 
 
-def _check_alpha(alpha: float) -> None:
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1:
-        raise ConfigError(f"alpha must be a number in (0, 1), got {alpha!r}")
-
-
 def _rhs(formula: str, what: str) -> str:
     if not isinstance(formula, str) or not formula.strip():
         raise ConfigError(f"{what} must be a non-empty formula string such as 'cause + severity + age', got {formula!r}")
@@ -53,10 +49,6 @@ def _rhs(formula: str, what: str) -> str:
             raise ConfigError(f"{what} takes the right-hand side only (the outcome comes from the lower/upper columns); got {formula!r}")
         formula = rhs
     return formula.strip()
-
-
-def _term_name(col: str) -> str:
-    return re.sub(r"\[T\.", "[", col)
 
 
 @dataclass(frozen=True)
@@ -84,17 +76,6 @@ class _Design:
             sub[v] = pd.Categorical(sub[v].astype(object), categories=list(lev))
         x = np.asarray(self.spec.get_model_matrix(sub, output="numpy"), dtype=float)
         return x
-
-
-def _check_missing(frame: pd.DataFrame, cols: Sequence[str], table: str) -> None:
-    for v in cols:
-        miss = pd.isna(frame[v]).to_numpy()
-        if miss.any():
-            idx = frame.index[np.flatnonzero(miss)[:8]].tolist()
-            raise FootdropError(
-                f"{table}.{v} has {int(miss.sum())} missing value(s) (rows {idx}{', ...' if miss.sum() > 8 else ''}); "
-                "drop or impute those rows before fitting"
-            )
 
 
 def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str) -> tuple[_Design, np.ndarray]:
@@ -129,32 +110,6 @@ def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str) -> t
     terms = tuple(_term_name(c) for c in mm.model_spec.column_names)
     _check_rank(x, terms, what)
     return _Design(rhs, mm.model_spec, terms, variables, levels), x
-
-
-def _check_rank(x: np.ndarray, terms: Sequence[str], what: str) -> None:
-    """Refuse a design with constant-zero or linearly dependent columns, naming them."""
-    if x.shape[1] == 0:
-        raise ConfigError(f"{what} gives no columns (add terms or keep the intercept)")
-    norms = np.linalg.norm(x, axis=0)
-    zero = [terms[j] for j in np.flatnonzero(norms == 0)]
-    if zero:
-        raise FootdropError(f"{what}: column(s) {zero} are zero in every row (no variation); drop them")
-    xs = x / norms
-    gram = xs.T @ xs
-    w = np.linalg.eigvalsh(gram)
-    if w[0] > 1e-10 * w[-1]:
-        return  # well conditioned (cheap check on the p x p cross-product); otherwise locate the dependence
-    _, r, piv = linalg.qr(xs, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(r))
-    rank = int(np.sum(diag > diag[0] * 1e-7))
-    rank = min(rank, x.shape[1] - 1)
-    keep, dep = piv[:rank], piv[rank:]
-    parts = []
-    for j in dep:
-        coef, *_ = np.linalg.lstsq(xs[:, keep], xs[:, j], rcond=None)
-        with_ = [terms[keep[i]] for i in np.argsort(-np.abs(coef)) if abs(coef[i]) > 1e-6]
-        parts.append(f"{terms[j]!r} is (nearly) a linear combination of {with_}")
-    raise FootdropError(f"{what}: collinear covariates: " + "; ".join(parts) + ". Drop one of each set of collinear columns.")
 
 
 def _outcome(frame: pd.DataFrame, lower_col: str, upper_col: str, table: str) -> tuple[np.ndarray, np.ndarray]:
@@ -214,16 +169,6 @@ def _counts(lo: np.ndarray, up: np.ndarray) -> dict[str, int]:
     return {"n": int(lo.size), "events": int(fin.sum()), "n_interval": int((fin & (lo > 0)).sum()),
             "n_left": int((fin & (lo == 0)).sum()), "n_right": int((~fin & (lo > 0)).sum()),
             "n_uninformative": int((~fin & (lo == 0)).sum())}
-
-
-def _zq(alpha: float) -> float:
-    return float(-ndtri(alpha / 2))
-
-
-def _p_value(z: np.ndarray) -> np.ndarray:
-    from scipy.stats import norm
-
-    return 2 * norm.sf(np.abs(z))
 
 
 def _forest(ax: Any, labels: Sequence[str], est: np.ndarray, lo: np.ndarray, hi: np.ndarray, xlabel: str, title: str) -> Any:

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from footdrop_outcomes.cohort.recovery import RightCensoredTime, recovery_intervals
-from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes._checks import check_choice
+from footdrop_outcomes.errors import FootdropError
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
@@ -30,12 +31,6 @@ COVARIATES = (
     "cause", "severity", "baseline_mrc", "age", "sex", "diabetes", "hba1c", "smoking", "bmi",
     "days_to_treatment", "supervised_physio", "afo", "fes", "surgery", "site",
 )
-
-
-def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    """Refuse a value outside a closed option set, naming the option and the allowed values."""
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
 def survival_frame(

@@ -52,20 +52,20 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from footdrop_outcomes._checks import check_alpha as _check_alpha
+from footdrop_outcomes._checks import p_value as _p_value
+from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.survival import _zph
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice, check_columns
 from footdrop_outcomes.survival._design import (
     _build_design,
-    _check_alpha,
     _check_events_by_indicator,
     _check_rank,
     _Design,
     _forest,
-    _p_value,
     _versions,
-    _zq,
 )
 
 if TYPE_CHECKING:

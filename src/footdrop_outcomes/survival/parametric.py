@@ -47,12 +47,14 @@ import pandas as pd
 from scipy import linalg
 from scipy.special import expit, log_ndtr, ndtri
 
+from footdrop_outcomes._checks import check_alpha as _check_alpha
+from footdrop_outcomes._checks import p_value as _p_value
+from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice
 from footdrop_outcomes.survival._design import (
     _build_design,
-    _check_alpha,
     _check_divergence,
     _check_events_by_indicator,
     _counts,
@@ -61,10 +63,8 @@ from footdrop_outcomes.survival._design import (
     _forest,
     _logistic_start,
     _outcome,
-    _p_value,
     _spans,
     _versions,
-    _zq,
 )
 
 if TYPE_CHECKING:

@@ -31,21 +31,21 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
+from footdrop_outcomes._checks import check_alpha as _check_alpha
+from footdrop_outcomes._checks import p_value as _p_value
+from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
 from footdrop_outcomes.survival._input import check_choice, survival_frame
 from footdrop_outcomes.survival._design import (
     _build_design,
-    _check_alpha,
     _check_events_by_indicator,
     _counts,
     _covariance,
     _forest,
     _logistic_start,
     _outcome,
-    _p_value,
     _versions,
-    _zq,
 )
 from footdrop_outcomes.survival.timevarying import adherence_exposure
 

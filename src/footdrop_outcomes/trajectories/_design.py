@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
 from footdrop_outcomes._version import __version__
+from footdrop_outcomes._checks import check_choice, check_missing, check_rank
+from footdrop_outcomes._checks import term_name as _term_name
 from footdrop_outcomes.errors import ConfigError, FootdropError
 
 if TYPE_CHECKING:
@@ -30,17 +31,6 @@ _PATIENT_COLUMNS = ("cause", "severity", "baseline_mrc", "age", "sex", "diabetes
 
 #: Knot quantiles of a natural (restricted) cubic spline with k knots (Harrell, Regression Modeling Strategies).
 _KNOT_QUANTILES = {3: (0.10, 0.50, 0.90), 4: (0.05, 0.35, 0.65, 0.95), 5: (0.05, 0.275, 0.50, 0.725, 0.95)}
-
-
-def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    """Refuse a value outside a closed option set, naming the option and the allowed values."""
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
-
-
-def check_alpha(alpha: float) -> None:
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1:
-        raise ConfigError(f"alpha must be a number in (0, 1), got {alpha!r}")
 
 
 def versions() -> dict[str, str]:
@@ -209,10 +199,6 @@ def expand_formula(formula: str, basis: TimeBasis, outcome: str) -> str:
 # design matrices
 
 
-def _term_name(col: str) -> str:
-    return re.sub(r"\[T\.", "[", col)
-
-
 @dataclass(frozen=True)
 class Design:
     """A fitted fixed-effects design: formulaic spec, term names, levels of non-numeric variables."""
@@ -242,43 +228,6 @@ class Design:
         for j, name in enumerate(self.basis.names):
             sub[name] = tb[:, j]
         return np.asarray(self.spec.get_model_matrix(sub, output="numpy"), dtype=float)
-
-
-def check_missing(frame: pd.DataFrame, cols: Sequence[str], table: str) -> None:
-    for v in cols:
-        miss = pd.isna(frame[v]).to_numpy()
-        if miss.any():
-            idx = frame.index[np.flatnonzero(miss)[:8]].tolist()
-            raise FootdropError(
-                f"{table}.{v} has {int(miss.sum())} missing value(s) (rows {idx}{', ...' if miss.sum() > 8 else ''}); "
-                "drop or impute those rows before fitting"
-            )
-
-
-def check_rank(x: np.ndarray, terms: Sequence[str], what: str) -> None:
-    """Refuse a design with constant-zero or linearly dependent columns, naming them."""
-    if x.shape[1] == 0:
-        raise ConfigError(f"{what} gives no columns (add terms or keep the intercept)")
-    norms = np.linalg.norm(x, axis=0)
-    zero = [terms[j] for j in np.flatnonzero(norms == 0)]
-    if zero:
-        raise FootdropError(f"{what}: column(s) {zero} are zero in every row (no variation); drop them")
-    xs = x / norms
-    from footdrop_outcomes.trajectories._fast import _cross
-
-    w = np.linalg.eigvalsh(_cross(xs, xs))
-    if w[0] > 1e-10 * w[-1]:
-        return
-    _, r, piv = linalg.qr(xs, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(r))
-    rank = min(int(np.sum(diag > diag[0] * 1e-7)), x.shape[1] - 1)
-    keep, dep = piv[:rank], piv[rank:]
-    parts = []
-    for j in dep:
-        coef, *_ = np.linalg.lstsq(xs[:, keep], xs[:, j], rcond=None)
-        with_ = [terms[keep[i]] for i in np.argsort(-np.abs(coef)) if abs(coef[i]) > 1e-6]
-        parts.append(f"{terms[j]!r} is (nearly) a linear combination of {with_}")
-    raise FootdropError(f"{what}: collinear terms: " + "; ".join(parts) + ". Drop one of each set of collinear terms.")
 
 
 @dataclass(frozen=True)
@@ -413,18 +362,6 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str, df: int, knots:
                                     "cannot be estimated; use random='intercept'")
     return Prepared(work.reset_index(drop=True), work["__y"].to_numpy(), x, zmat, codes, np.asarray(ids), design, z_names,
                     outcome, id_col, time_col, int((~observed).sum()), dropped)
-
-
-def zq(alpha: float) -> float:
-    from scipy.special import ndtri
-
-    return float(-ndtri(alpha / 2))
-
-
-def p_value(z: np.ndarray) -> np.ndarray:
-    from scipy.stats import norm
-
-    return 2 * norm.sf(np.abs(z))
 
 
 def profile_frame(profile: Any) -> pd.DataFrame:

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from scipy import linalg, optimize
 
+from footdrop_outcomes._checks import cross as _cross  # chunked a'b: see its docstring
+
 __all__ = ["Blocks", "Evaluation", "blocks", "evaluate", "fit", "full_deviance", "theta_to_d", "d_to_theta"]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -87,18 +89,6 @@ def blocks(y: np.ndarray, x: np.ndarray, zmat: np.ndarray, codes: np.ndarray) ->
 
 
 _CHUNK = 512
-
-
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a' b`` for tall arrays, summed over row chunks.
-
-    One BLAS call on a tall-and-skinny product lets OpenBLAS start its threads, which on a
-    loaded machine costs 10-30x the work itself; chunks of 512 rows stay single-threaded.
-    """
-    out = np.zeros((a.shape[1], b.shape[1]))
-    for s in range(0, a.shape[0], _CHUNK):
-        out += a[s:s + _CHUNK].T @ b[s:s + _CHUNK]
-    return out
 
 
 def _rows_times(a: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
+from footdrop_outcomes._checks import check_alpha, p_value, zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import FootdropError
 from footdrop_outcomes.trajectories._curves import MeanCurves
@@ -29,12 +30,9 @@ from footdrop_outcomes.trajectories._design import (
     Design,
     Prepared,
     TimeBasisKind,
-    check_alpha,
     check_choice,
-    p_value,
     prepare,
     versions,
-    zq,
 )
 from footdrop_outcomes.trajectories.mixed import DEFAULT_FORMULA, TrajectoryFitWarning
 

@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import linalg
 from scipy.stats import chi2
 
+from footdrop_outcomes._checks import check_alpha, p_value, zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.trajectories import _fast
@@ -60,13 +61,10 @@ from footdrop_outcomes.trajectories._design import (
     Prepared,
     RandomEffects,
     TimeBasisKind,
-    check_alpha,
     check_choice,
-    p_value,
     prepare,
     versions,
     weeks_grid,
-    zq,
 )
 
 if TYPE_CHECKING:
