@@ -10,6 +10,8 @@ from footdrop_outcomes.adherence.discontinuation import DiscontinuationResult, d
 from footdrop_outcomes.adherence.metrics import (AdherenceMetrics, adherence_metrics, intervention_membership, patient_adherence,
                                                  weekly_adherence)
 from footdrop_outcomes.adherence.outcome import AdherenceEffect, DoseResponse, adherence_effect, dose_response, natural_spline_basis
+from footdrop_outcomes.adherence.perprotocol import ITTPerProtocol, itt_per_protocol
+from footdrop_outcomes.adherence.trend import AdherenceTrend, adherence_trend, marginal_truth
 from footdrop_outcomes.adherence.table1 import TableOne, table_one
 from footdrop_outcomes.adherence.weighting import (PropensityResult, WeightedComparison, WeightingWarning, balance_table,
                                                    fit_propensity, weighted_comparison, weighted_kaplan_meier)
@@ -38,4 +40,9 @@ __all__ = [
     "dose_response",
     "DoseResponse",
     "natural_spline_basis",
+    "adherence_trend",
+    "AdherenceTrend",
+    "marginal_truth",
+    "itt_per_protocol",
+    "ITTPerProtocol",
 ]
