@@ -295,5 +295,93 @@ def demo(
               f"total {time.perf_counter() - t0:.1f} s")
 
 
+# ------------------------------------------------------------------------------------------------
+# simulation studies (docs/studies.md)
+
+study_app = typer.Typer(help="Simulation studies and power analysis on Dask: run a study specification, report on its results.",
+                        no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("run")
+def study_run(
+    spec_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Study specification (.toml or .json; see docs/studies.md).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Study folder: study.json and results/*.parquet. Finished replicates in it are not run again (resume).")],
+    scheduler: Annotated[str, typer.Option("--scheduler", help="'local' (start a local Dask cluster) or the address of a running scheduler, e.g. tcp://10.0.0.5:8786.")] = "local",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Workers of the local cluster (one thread each).")] = 2,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Replicates per task and per result file.")] = 25,
+    threads: Annotated[bool, typer.Option("--threads/--processes", help="Local workers as threads of this process instead of processes.")] = False,
+    max_chunks: Annotated[Optional[int], typer.Option("--max-chunks", min=1, help="Stop after this many chunks (run again to finish).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Run (or resume) a simulation study and print its performance table.
+
+    Example: footdrop-outcomes study run study.toml --workers 2 --out studies/logrank
+    """
+    from footdrop_outcomes.studies import load_spec, performance, run_study
+
+    try:
+        spec = load_spec(spec_file)
+        run = run_study(spec, out_dir, scheduler=scheduler, workers=workers, processes=not threads, chunk_size=chunk_size,
+                        progress=progress, max_chunks=max_chunks)
+    except FootdropError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    info = run.info
+    out.print(f"{spec.name}: ran {info['replicates_run']} replicates in {info['seconds']:.1f} s on {info['scheduler']}; "
+              f"{info['replicates_skipped']} were already finished; complete: {info['complete']}")
+    _print_performance(performance(run))
+    out.print(f"results in {out_dir / 'results'}; report: footdrop-outcomes study report {out_dir}")
+
+
+def _print_performance(perf: object) -> None:
+    import pandas as pd
+
+    assert isinstance(perf, pd.DataFrame)
+    cols = [c for c in ("analysis", "truth", "n_ok", "n_failed", "bias", "empse", "modse", "coverage", "power") if c in perf]
+    grid = [c for c in perf.columns if c not in {"point", "method", "n_rep", "mse", "relerr_modse"} and c not in cols and not c.endswith("_mcse")]
+    table = Table(title="performance (Monte Carlo SE)")
+    for c in ["analysis", *grid, *cols[1:]]:
+        table.add_column(c, justify="left" if c == "analysis" else "right")
+    for _, r in perf.iterrows():
+        cells = [str(r["analysis"]), *[str(r[g]) for g in grid]]
+        for c in cols[1:]:
+            v = r[c]
+            if c in {"n_ok", "n_failed"}:
+                cells.append(str(int(v)))
+            elif pd.isna(v):
+                cells.append("-")
+            elif f"{c}_mcse" in perf and pd.notna(r[f"{c}_mcse"]):
+                cells.append(f"{v:.4g} ({r[f'{c}_mcse']:.2g})")
+            else:
+                cells.append(f"{v:.4g}")
+        table.add_row(*cells)
+    out.print(table)
+
+
+@study_app.command("report")
+def study_report(
+    study_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A study folder written by 'study run'.")],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Folder for the report files (default STUDY/report).")] = None,
+    target: Annotated[float, typer.Option("--target", min=0.01, max=0.99, help="Target power for the sample-size table.")] = 0.8,
+    size: Annotated[Optional[str], typer.Option("--size", help="Grid column of the sample size (default n_per_arm or n).")] = None,
+    effect: Annotated[Optional[str], typer.Option("--effect", help="Grid column of the effect size (default the other grid column).")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also typeset report.pdf (WeasyPrint).")] = True,
+) -> None:
+    """Write the study report: performance.csv, power.csv, sample_size.csv, power curves (SVG), report.html and report.pdf.
+
+    Example: footdrop-outcomes study report studies/logrank
+    """
+    from footdrop_outcomes.studies.report import write_study_report
+
+    try:
+        paths = write_study_report(study_dir, out_dir, target=target, size=size, effect=effect, pdf=pdf)
+    except FootdropError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    for name, path in paths.items():
+        out.print(f"{name}: {path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
