@@ -12,6 +12,10 @@ from footdrop_outcomes.report.analysis import CAUSE_SHORT, analyse_recovery
 from footdrop_outcomes.report.narrative import key_findings
 from footdrop_outcomes.report.tables import curve_table, hazard_ratio_table, table_one
 from footdrop_outcomes.report.render import NOTEBOOK_DIR
+from footdrop_outcomes.report import adherence_section as ads
+from footdrop_outcomes.report import trajectory_section as ts
+from footdrop_outcomes.report.adherence_section import analyse_adherence
+from footdrop_outcomes.report.trajectory_section import analyse_trajectories
 
 CODE_MARKERS = ("import ", "nbh.", "analyse_recovery(", "show_table(", "cohort_path =", "def ", "Traceback", "papermill")
 
@@ -50,8 +54,10 @@ def test_outcome_report_sections_and_numbers(rendered, cohort_dir, pdf_text):
     text = pdf_text(res.pdf)
     for section in ("Summary", "Cohort", "Time to recovery", "Recovery curves by cause", "Recovery curves by severity",
                     "Models", "Strength and gait trajectories", "Adherence and interventions", "Methods", "Limitations",
-                    "Table 1. Patients by cause of foot drop", "Not yet available"):
+                    "Table 1. Patients by cause of foot drop", "Stopping home exercise", "Adherence and recovery",
+                    "Table 10. Trajectory models: fixed effects", "Table 14. Adherence and recovery, model by model"):
         assert section in text, section
+    assert "Not yet available" not in text
     reader = PdfReader(res.pdf)
     outline = [o.title for o in reader.outline if not isinstance(o, list)]
     assert {"Summary", "Cohort", "Models", "Methods", "Limitations"} <= set(outline)
@@ -74,6 +80,28 @@ def test_outcome_report_sections_and_numbers(rendered, cohort_dir, pdf_text):
     assert t1.loc["Recovered (MRC >= 4) at a visit, n (%)", "All"] in text
     assert rec.cox.info["formula"] in text
     assert f"global chi-square {rec.cox.ph_test['chisq'].iloc[-1]:.1f}" in text
+
+    # trajectories: the same fits, MCID and variance components as the library gives
+    traj = analyse_trajectories(cohort, alpha=p["alpha"], mcid=p["mcid"], mcid_cause=p["mcid_cause"], mcid_severity=p["mcid_severity"])
+    assert _norm(ts.mcid_text(traj)) in text
+    for col in ts.variance_table(traj).columns[1:]:
+        for value in ts.variance_table(traj)[col]:
+            assert _norm(value) in text, value
+    gait = traj.fits["gait_speed"].summary.set_index("term")
+    assert f"{gait.loc['lw', 'estimate']:.3f} ({gait.loc['lw', 'lower']:.3f} to {gait.loc['lw', 'upper']:.3f})" in text
+    assert traj.fits["gait_speed"].info["converged"] and traj.fits["mrc"].info["converged"]
+    assert "The fit converged" in text and "no variance component at its boundary" in text
+
+    # adherence: the same comparison and adherence-effect estimates (incl. the visit-interval cure model)
+    adh = analyse_adherence(cohort, threshold=p["threshold"], alpha=p["alpha"])
+    assert adh.failed == {}
+    for value in ads.recovery_effect_table(adh).iloc[:, 2]:
+        assert value in text, value
+    for value in ads.comparison_table(adh).iloc[:, 1]:
+        assert value in text, value
+    assert any("Mixture cure model" in m for m in ads.recovery_effect_table(adh)["Model"])
+    for sentence in ads.key_findings(adh):
+        assert _norm(sentence) in text, sentence
 
 
 def test_export_is_reproducible(rendered, report_dir):

@@ -47,6 +47,10 @@ def test_defaults_and_text_conversion():
     ({"landmarks": "[6,"}, True, "is not a JSON list"),
     ({"distribution": "gamma"}, False, "Allowed: weibull, lognormal, loglogistic"),
     ({"title": 3}, False, "must be a string"),
+    ({"small_cell_threshold": 0}, False, "'small_cell_threshold' = 0 is out of range; allowed: int, between 1 and 100"),
+    ({"small_cell_threshold": "ten"}, True, "parameter 'small_cell_threshold' must be an integer"),
+    ({"mcid_cause": "strok"}, False, "did you mean 'stroke'?"),
+    ({"mcid_severity": "mid"}, False, "Allowed: mild, moderate, severe"),
 ])
 def test_bad_parameters_are_refused(values, from_text, message):
     with pytest.raises(ReportParameterError) as e:

@@ -1,27 +1,127 @@
-"""The one place where patient counts become text in a report.
+"""The one place where patient counts become text in a report, with small-cell protection.
 
-Every table and sentence of the report layer formats a count of patients through
-:func:`show_count` or :func:`count_percent`. Small-cell suppression (any count from 1 to 10 shown
-as "<11", a separate issue) plugs in here, so no table can bypass it.
+Every table, sentence and figure annotation of the report layer formats a count of patients
+through this module, which uses the privacy module's public API
+(:func:`footdrop_outcomes.privacy.format_count`, :func:`~footdrop_outcomes.privacy.suppress_counts`,
+:func:`~footdrop_outcomes.privacy.at_risk_labels`):
+
+* a count from 1 to the threshold (report parameter ``small_cell_threshold``, default 10) is
+  shown as ``≤10`` and never with a percentage (the percentage would give the count back);
+* tables of counts with known totals (a cause x category breakdown) are protected together
+  with their margins by :func:`protect`, so that a hidden cell cannot be worked out from the
+  totals (complementary suppression): such further hidden cells show as ``*``;
+* numbers at risk under curves go through ``at_risk_labels`` (rounded to 5).
+
+The threshold is set once per report by :func:`set_threshold` (``notebook.setup`` does it from
+the report parameter).
 
 >>> count_percent(37, 200)
 '37 (18.5%)'
->>> show_count(1234)
-'1,234'
+>>> show_count(1234), show_count(7), count_percent(7, 200)
+('1,234', '≤10', '≤10')
 """
 
 from __future__ import annotations
 
-__all__ = ["show_count", "count_percent"]
+from typing import Any
+
+import pandas as pd
+
+from footdrop_outcomes.privacy import DEFAULT_THRESHOLD, format_count, suppress_counts
+
+__all__ = ["show_count", "count_percent", "is_small", "set_threshold", "get_threshold", "protect", "Protected", "HIDDEN", "footnote",
+           "DEFAULT_THRESHOLD"]
+
+#: Marker of a cell hidden by complementary suppression (its count is above the threshold).
+HIDDEN = "*"
+
+_state = {"threshold": DEFAULT_THRESHOLD}
 
 
-def show_count(n: int) -> str:
-    """A count of patients (or events) as shown in a report."""
-    return f"{int(n):,}"
+def set_threshold(threshold: int) -> None:
+    """Set the small-cell threshold for the report being built (counts 1..threshold hidden)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+        raise ValueError(f"small-cell threshold must be a whole number >= 1, got {threshold!r}")
+    _state["threshold"] = int(threshold)
 
 
-def count_percent(n: int, total: int, *, digits: int = 1) -> str:
-    """``n (p%)`` with ``p = 100 n / total``; ``total = 0`` gives ``n (-)``."""
+def get_threshold() -> int:
+    """The small-cell threshold in force."""
+    return _state["threshold"]
+
+
+def footnote() -> str:
+    """The sentence explaining the markers, for captions and the limitations."""
+    t = get_threshold()
+    return (f"Counts from 1 to {t} are shown as ≤{t} and without a percentage; {HIDDEN} marks a count hidden so that "
+            "a small count cannot be worked out from the totals.")
+
+
+def is_small(n: Any) -> bool:
+    """True for a count from 1 to the threshold."""
+    return 1 <= int(n) <= get_threshold()
+
+
+def show_count(n: int, *, hidden: bool = False) -> str:
+    """A count of patients (or events) as shown in a report: ``≤10`` when small, ``*`` when
+    hidden by complementary suppression, else with thousands separators."""
+    n = int(n)
+    if is_small(n):
+        return format_count(n, get_threshold())
+    if hidden:
+        return HIDDEN
+    return f"{n:,}"
+
+
+def count_percent(n: int, total: int, *, digits: int = 1, hidden: bool = False, total_hidden: bool = False) -> str:
+    """``n (p%)`` with ``p = 100 n / total``; a small or hidden count is shown without its
+    percentage, and so is any count whose denominator is hidden; ``total = 0`` gives ``n (-)``."""
+    if is_small(n) or hidden:
+        return show_count(n, hidden=hidden)
     if total <= 0:
         return f"{show_count(n)} (-)"
+    if total_hidden or is_small(total):
+        return show_count(n)
     return f"{show_count(n)} ({100.0 * n / total:.{digits}f}%)"
+
+
+class Protected:
+    """A table of counts protected with its margins (rows = groups, columns = categories).
+
+    ``hidden(row, col)`` tells whether a cell may not be shown (``"Total"`` names a margin);
+    ``count(row, col)`` is the true count (for percentages of shown cells only).
+
+    >>> t = pd.DataFrame({"yes": [3, 40], "no": [50, 60]}, index=["a", "b"])
+    >>> p = protect(t)
+    >>> p.text("a", "yes"), p.hidden("b", "yes"), p.text("Total", "yes")
+    ('≤10', True, '43')
+    """
+
+    def __init__(self, counts: pd.DataFrame) -> None:
+        self.counts = counts
+        self.result = suppress_counts(counts, threshold=get_threshold(), margins=True)
+        full = counts.copy()
+        full["Total"] = full.sum(axis=1)
+        full.loc["Total"] = full.sum(axis=0)
+        self.full = full
+
+    def hidden(self, row: Any, col: Any) -> bool:
+        return bool(self.result.hidden.loc[row, col])
+
+    def count(self, row: Any, col: Any) -> int:
+        return int(self.full.loc[row, col])
+
+    def text(self, row: Any, col: Any) -> str:
+        return show_count(self.count(row, col), hidden=self.hidden(row, col))
+
+    def percent(self, row: Any, col: Any, *, digits: int = 1) -> str:
+        """``n (p%)`` of the row's total (the row total's own hiding removes the percentage)."""
+        return count_percent(self.count(row, col), self.count(row, "Total"), digits=digits, hidden=self.hidden(row, col),
+                             total_hidden=self.hidden(row, "Total"))
+
+
+def protect(counts: pd.DataFrame | pd.Series) -> Protected:
+    """Protect a table of counts (groups x categories, no totals; a Series is one column)."""
+    if isinstance(counts, pd.Series):
+        counts = counts.to_frame(name="n")
+    return Protected(counts.astype("int64"))

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, RecoveryAnalysis, term_label
+from footdrop_outcomes.report.counts import get_threshold
 
 __all__ = ["forest_plot", "model_forest", "cumulative_incidence_plot", "cause_severity_plot", "curve_plot"]
 
@@ -93,7 +94,7 @@ def cause_severity_plot(cohort: Any) -> Any:
 def curve_plot(curves: Any, *, title: str) -> Any:
     """Recovery curves by group with CI bands and the number-at-risk table under them (from
     :meth:`CurveResult.plot`), group names as readers know them. Returns the Figure."""
-    ax = curves.plot(kind="recovered", at_risk=True)
+    ax = curves.plot(kind="recovered", at_risk=True, small_cells=get_threshold())  # at-risk numbers: privacy.at_risk_labels
     fig = ax.figure
     for text in [*(ax.get_legend().get_texts() if ax.get_legend() else []), *fig.findobj(lambda o: hasattr(o, "get_text") and hasattr(o, "set_text"))]:
         t = text.get_text()

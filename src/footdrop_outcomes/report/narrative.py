@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
-from footdrop_outcomes.report.counts import count_percent, show_count
+from footdrop_outcomes.report.counts import HIDDEN, count_percent, get_threshold, show_count
 from footdrop_outcomes.report.tables import fmt_p
 
-__all__ = ["cohort_description", "key_findings", "methods_text", "limitations_text", "expected_window_text"]
+__all__ = ["cohort_description", "key_findings", "methods_text", "limitations_text", "expected_window_text", "small_cell_text"]
 
 
 def cohort_description(cohort: Cohort) -> str:
@@ -88,6 +88,16 @@ def key_findings(analysis: RecoveryAnalysis) -> list[str]:
     return out
 
 
+def small_cell_text() -> str:
+    """The small-cell protection applied, and what it does not cover."""
+    t = get_threshold()
+    return (f"Small cells: every count of patients from 1 to {t} is shown as ≤{t} (without a percentage); breakdowns by "
+            f"cause are protected with their totals, so cells that would let a hidden count be worked out are also hidden "
+            f"({HIDDEN}); numbers at risk under the curves are rounded to 5, and estimates for groups of {t} or fewer patients "
+            "are not shown. Each table is protected on its own: medians, model estimates and curves are not counts and are "
+            "shown as estimated.")
+
+
 def methods_text(analysis: RecoveryAnalysis) -> str:
     """Markdown: outcome definition, censoring handling, models and their checks, as run."""
     ch = analysis.choices
@@ -131,8 +141,11 @@ def methods_text(analysis: RecoveryAnalysis) -> str:
     return "\n\n".join(parts)
 
 
-def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort) -> str:
-    """Markdown bullets: what the numbers cannot say, from this run's checks."""
+def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort, *, extra: list[str] | None = None,
+                     pending: str | None = None) -> str:
+    """Markdown bullets: what the numbers cannot say, from this run's checks; ``extra`` adds the
+    limitations of other sections (trajectories, adherence), ``pending`` names analyses not in
+    this report."""
     ch = analysis.choices
     p = cohort.patients
     n = len(p)
@@ -151,7 +164,8 @@ def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort) -> str:
         out.append("Causes without any recovery (" + ", ".join(CAUSE_SHORT[c] for c in ch["excluded_causes"]) + ") have no hazard or time ratio.")
     if cohort.truth is not None or "generator" in cohort.metadata:
         out.append("The data are simulated: the numbers show what the methods recover, not clinical results.")
-    out.append("Counts are shown unsuppressed in this version: small-cell suppression is not yet applied, so do not share this "
-               "report outside the analysis team when built from real patients.")
-    out.append("Adherence and strength/gait trajectories are not analysed in this report yet.")
+    out.extend(extra or [])
+    out.append(small_cell_text())
+    if pending:
+        out.append(pending)
     return "\n".join(f"- {x}" for x in out)

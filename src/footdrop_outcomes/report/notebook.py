@@ -24,10 +24,16 @@ __all__ = ["setup", "title_page", "show_table", "show_figure", "markdown", "bull
            "load_report_cohort"]
 
 
-def setup() -> None:
+def setup(small_cell_threshold: int | None = None) -> None:
     """Figures as vector SVG with searchable text, stable ids and no dates (reproducible PDFs);
-    quiet pandas. Call in the first code cell."""
+    quiet pandas; the small-cell threshold of every count shown (report parameter
+    ``small_cell_threshold``; default that of :mod:`footdrop_outcomes.privacy`). Call in the
+    first code cell."""
     import matplotlib
+
+    from footdrop_outcomes.report.counts import DEFAULT_THRESHOLD, set_threshold
+
+    set_threshold(DEFAULT_THRESHOLD if small_cell_threshold is None else small_cell_threshold)
 
     matplotlib.rcParams.update({
         "svg.fonttype": "none",          # text stays text in the PDF (searchable, extractable)

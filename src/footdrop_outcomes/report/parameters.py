@@ -13,7 +13,7 @@ on the report's title page. A notebook without a declared schema gets one inferr
 >>> validate_parameters("outcome_report", {"treshold": 5})
 Traceback (most recent call last):
 ...
-footdrop_outcomes.report._errors.ReportParameterError: unknown parameter 'treshold' for notebook outcome_report; did you mean 'threshold'? Allowed: cohort_path, title, causes, threshold, landmarks, alpha, cox_formula, cluster, distribution
+footdrop_outcomes.report._errors.ReportParameterError: unknown parameter 'treshold' for notebook outcome_report; did you mean 'threshold'? Allowed: cohort_path, title, causes, threshold, landmarks, alpha, cox_formula, cluster, distribution, mcid, mcid_cause, mcid_severity, small_cell_threshold
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from footdrop_outcomes.cohort.vocabulary import CAUSES
+from footdrop_outcomes.cohort.vocabulary import CAUSES, SEVERITIES
 from footdrop_outcomes.report._errors import ReportParameterError
 
 __all__ = ["Param", "SCHEMAS", "schema_for", "validate_parameters", "describe_schema", "ParamType"]
@@ -79,6 +79,9 @@ _CAUSES = Param("causes", "list[str]", [], "Causes to include (empty: all).", ch
 _THRESHOLD = Param("threshold", "int", 4, "Dorsiflexion MRC grade that counts as recovery.", minimum=1, maximum=5)
 _LANDMARKS = Param("landmarks", "list[float]", [6.0, 12.0, 26.0, 52.0, 78.0],
                    "Landmark times in weeks since onset for recovery probabilities.", minimum=0.5, maximum=260)
+_SMALL = Param("small_cell_threshold", "int", 10,
+               "Small-cell protection: patient counts from 1 to this are shown as '≤N' (and cells that would reveal them as '*').",
+               minimum=1, maximum=100)
 _ALPHA = Param("alpha", "float", 0.05, "1 - confidence level of every interval.", minimum=0.001, maximum=0.5)
 _MODELS = (
     Param("cox_formula", "str", "cause + severity + age + diabetes", "Right-hand side of the Cox model (columns of the survival frame)."),
@@ -87,14 +90,24 @@ _MODELS = (
           choices=("weibull", "lognormal", "loglogistic")),
 )
 
+_MCID = Param("mcid", "float", 0.10, "Minimal clinically important gain in gait speed, m/s (time to MCID).", minimum=0.01, maximum=1.0)
+_MCID_PROFILE = (Param("mcid_cause", "str", "stroke", "Cause of the profile whose time to the gait-speed MCID is reported.", choices=CAUSES),
+                 Param("mcid_severity", "str", "moderate", "Severity at onset of that profile.", choices=SEVERITIES))
+_PS_FORMULA = Param("propensity_formula", "str", "C(cause) + C(severity) + age + diabetes",
+                    "Propensity model of supervised physiotherapy (patsy right-hand side, survival-frame columns).")
+
 #: Declared schema of each shipped notebook, by notebook name (file stem in ``notebooks/``).
 SCHEMAS: dict[str, tuple[Param, ...]] = {
     "outcome_report": (_COHORT, Param("title", "str", "Foot drop outcome report", "Report title (title page, running header, PDF title)."),
-                       _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS),
+                       _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _MCID, *_MCID_PROFILE, _SMALL),
     "cohort_overview": (_COHORT, Param("title", "str", "Foot drop cohort overview", "Report title."),
-                        _CAUSES, _THRESHOLD),
+                        _CAUSES, _THRESHOLD, _SMALL),
     "time_to_recovery": (_COHORT, Param("title", "str", "Foot drop: time to recovery", "Report title."),
-                         _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS),
+                         _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _SMALL),
+    "trajectories": (_COHORT, Param("title", "str", "Foot drop: strength and gait trajectories", "Report title."),
+                     _CAUSES, _ALPHA, _MCID, *_MCID_PROFILE, _SMALL),
+    "adherence_interventions": (_COHORT, Param("title", "str", "Foot drop: adherence and interventions", "Report title."),
+                                _CAUSES, _THRESHOLD, _ALPHA, _PS_FORMULA, _SMALL),
 }
 
 _TRUE = {"true", "yes", "1", "on"}

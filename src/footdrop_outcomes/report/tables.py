@@ -20,7 +20,7 @@ from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.cohort.recovery import recovery_intervals
 from footdrop_outcomes.cohort.vocabulary import CAUSES
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
-from footdrop_outcomes.report.counts import count_percent, show_count
+from footdrop_outcomes.report.counts import count_percent, is_small, protect, show_count
 
 __all__ = ["table_one", "recovery_table", "cumulative_incidence_table", "hazard_ratio_table", "time_ratio_table",
            "cure_table", "ph_test_table", "followup_table", "curve_table", "logrank_text", "styled", "fmt_p", "fmt_ci"]
@@ -50,44 +50,53 @@ def table_one(cohort: Cohort, *, threshold: int = 4) -> pd.DataFrame:
     """Baseline characteristics by cause (columns) and overall: Table 1.
 
     Rows: patients, age, sex, severity, baseline MRC, diabetes, current smoking, BMI, days to
-    treatment, interventions, follow-up and how it ended, recovery seen at a visit.
+    treatment, interventions, follow-up and how it ended, recovery seen at a visit. Every count
+    is protected (:mod:`~footdrop_outcomes.report.counts`): each categorical breakdown is one
+    cause x category table with its margins, so no small cell follows from the totals.
     """
     p = cohort.patients.copy()
     rec = recovery_intervals(cohort, threshold=threshold).table
     p["recovered"] = rec["event"].to_numpy(bool)
     p["followup_weeks"] = p["followup_days"] / 7.0
-    present = [c for c in CAUSES if (p["cause"].astype(str) == c).any()]
-    groups = [(CAUSE_SHORT[c], p[p["cause"].astype(str) == c]) for c in present] + [("All", p)]
+    p["cause"] = p["cause"].astype(str)
+    present = [c for c in CAUSES if (p["cause"] == c).any()]
+    keys = present + ["Total"]
+    names = [CAUSE_SHORT[c] for c in present] + ["All"]
+    groups = [p[p["cause"] == c] for c in present] + [p]
     rows: dict[str, list[str]] = {}
 
-    def add(label: str, fn: Any) -> None:
-        rows[label] = [fn(g) for _, g in groups]
+    def add(label: str, fn: Any) -> None:  # summaries of a handful of patients are not shown
+        rows[label] = ["-" if is_small(len(g)) else fn(g) for g in groups]
 
-    def share(col: str, value: Any) -> Any:
-        return lambda g: count_percent(int((g[col].astype(str) == str(value)).sum()), len(g))
+    def block(values: pd.Series, categories: list[tuple[str, Any]]) -> None:
+        """One protected cause x category table; show the rows for ``categories`` (label, value)."""
+        tab = pd.crosstab(p["cause"], values.astype(str)).reindex(index=present, fill_value=0)
+        prot = protect(tab)
+        for label, value in categories:
+            col = str(value)
+            if col not in tab.columns:
+                rows[label] = [count_percent(0, prot.count(k, "Total")) for k in keys]
+            else:
+                rows[label] = [prot.percent(k, col) for k in keys]
 
-    def flag(col: str) -> Any:
-        return lambda g: count_percent(int(g[col].astype(bool).sum()), len(g))
-
-    add("Patients", lambda g: show_count(len(g)))
+    patients = protect(p["cause"].value_counts().reindex(present, fill_value=0))
+    rows["Patients"] = [patients.text(k, "n") for k in keys]
     add("Age, years, median (IQR)", lambda g: _median_iqr(g["age"]))
-    add("Female, n (%)", share("sex", "female"))
-    for sev in ("mild", "moderate", "severe"):
-        add(f"Severity {sev}, n (%)", share("severity", sev))
+    block(p["sex"], [("Female, n (%)", "female")])
+    block(p["severity"], [(f"Severity {sev}, n (%)", sev) for sev in ("mild", "moderate", "severe")])
     add("Baseline MRC, median (IQR)", lambda g: _median_iqr(g["baseline_mrc"]))
-    add("Diabetes, n (%)", flag("diabetes"))
-    add("Current smoker, n (%)", share("smoking", "current"))
+    block(p["diabetes"].astype(bool), [("Diabetes, n (%)", True)])
+    block(p["smoking"].astype(str) == "current", [("Current smoker, n (%)", True)])
     add("BMI, median (IQR)", lambda g: _median_iqr(g["bmi"], 1))
     add("Days to treatment, median (IQR)", lambda g: _median_iqr(g["days_to_treatment"]))
-    add("Supervised physiotherapy, n (%)", flag("supervised_physio"))
-    add("Ankle-foot orthosis, n (%)", lambda g: count_percent(int((g["afo"].astype(str) != "none").sum()), len(g)))
-    add("FES, n (%)", flag("fes"))
-    add("Surgery, n (%)", lambda g: count_percent(int((g["surgery"].astype(str) != "none").sum()), len(g)))
+    block(p["supervised_physio"].astype(bool), [("Supervised physiotherapy, n (%)", True)])
+    block(p["afo"].astype(str) != "none", [("Ankle-foot orthosis, n (%)", True)])
+    block(p["fes"].astype(bool), [("FES, n (%)", True)])
+    block(p["surgery"].astype(str) != "none", [("Surgery, n (%)", True)])
     add("Follow-up, weeks, median (IQR)", lambda g: _median_iqr(g["followup_weeks"]))
-    add("Dropped out, n (%)", share("followup_end", "dropout"))
-    add("Died, n (%)", share("followup_end", "death"))
-    add(f"Recovered (MRC >= {threshold}) at a visit, n (%)", flag("recovered"))
-    return pd.DataFrame(rows, index=[name for name, _ in groups]).T
+    block(p["followup_end"], [("Dropped out, n (%)", "dropout"), ("Died, n (%)", "death")])
+    block(p["recovered"], [(f"Recovered (MRC >= {threshold}) at a visit, n (%)", True)])
+    return pd.DataFrame(rows, index=names).T
 
 
 def _causes_in(analysis: RecoveryAnalysis) -> list[str]:
@@ -109,12 +118,13 @@ def recovery_table(analysis: RecoveryAnalysis) -> pd.DataFrame:
     cure_by = analysis.cure.cure_fractions(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
     med_by = analysis.cure.recovery_medians(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
     rows = []
-    for c in _causes_in(analysis):
-        g = f[f["cause"].astype(str) == c]
+    causes = _causes_in(analysis)
+    seen = protect(pd.crosstab(f["cause"].astype(str), f["event"].astype(bool)).reindex(index=causes, columns=[True, False], fill_value=0))
+    for c in causes:
         never = fmt_ci(*cure_by.loc[c, ["cure_fraction", "lower", "upper"]], pct=True) if c in cure_by.index else "not estimable"
         med = fmt_ci(*med_by.loc[c, ["median", "lower", "upper"]], digits=1) if c in med_by.index else "not estimable"
-        rows.append({"Cause": CAUSE_SHORT[c], "Patients": show_count(len(g)),
-                     "Recovery seen, n (%)": count_percent(int(g["event"].sum()), len(g)),
+        rows.append({"Cause": CAUSE_SHORT[c], "Patients": seen.text(c, "Total"),
+                     "Recovery seen, n (%)": seen.percent(c, True),
                      f"Never recover, % ({level}% CI)": never,
                      f"Median weeks if recovering ({level}% CI)": med,
                      "Expected window": _expected(c)})
@@ -207,15 +217,18 @@ def followup_table(cohort: Cohort) -> pd.DataFrame:
     visits = cohort.visits.groupby(cohort.visits["patient_id"].astype(str), observed=True).size()
     p = p.assign(n_visits=p["patient_id"].astype(str).map(visits).fillna(0).to_numpy(), weeks=p["followup_days"] / 7.0)
     rows = []
-    for c in [c for c in CAUSES if (p["cause"].astype(str) == c).any()] + ["All"]:
+    present = [c for c in CAUSES if (p["cause"].astype(str) == c).any()]
+    ends = protect(pd.crosstab(p["cause"].astype(str), p["followup_end"].astype(str))
+                   .reindex(index=present, columns=["study_end", "dropout", "death"], fill_value=0))
+    for c in present + ["All"]:
         g = p if c == "All" else p[p["cause"].astype(str) == c]
-        end = g["followup_end"].astype(str)
-        rows.append({"Cause": CAUSE_SHORT.get(c, c), "Patients": show_count(len(g)),
-                     "Visits per patient, median (IQR)": _median_iqr(g["n_visits"]),
-                     "Weeks followed, median (IQR)": _median_iqr(g["weeks"]),
-                     "Study end, n (%)": count_percent(int((end == "study_end").sum()), len(g)),
-                     "Dropout, n (%)": count_percent(int((end == "dropout").sum()), len(g)),
-                     "Death, n (%)": count_percent(int((end == "death").sum()), len(g))})
+        k = "Total" if c == "All" else c
+        rows.append({"Cause": CAUSE_SHORT.get(c, c), "Patients": ends.text(k, "Total"),
+                     "Visits per patient, median (IQR)": "-" if is_small(len(g)) else _median_iqr(g["n_visits"]),
+                     "Weeks followed, median (IQR)": "-" if is_small(len(g)) else _median_iqr(g["weeks"]),
+                     "Study end, n (%)": ends.percent(k, "study_end"),
+                     "Dropout, n (%)": ends.percent(k, "dropout"),
+                     "Death, n (%)": ends.percent(k, "death")})
     return pd.DataFrame(rows)
 
 
@@ -226,6 +239,8 @@ def curve_table(curves: Any, *, expected: bool = False) -> pd.DataFrame:
     s = curves.summary
     level = round(100 * (1 - curves.info["alpha"]))
     rows = []
+    sizes = {str(k): int(g[g["statistic"] == "median"]["n"].iloc[0]) for k, g in s.groupby("group", sort=False, observed=True)}
+    sizes_p = protect(pd.Series(sizes, dtype="int64"))
     for group, g in s.groupby("group", sort=False, observed=True):
         group = str(group)
         med = g[g["statistic"] == "median"].iloc[0]
@@ -235,12 +250,14 @@ def curve_table(curves: Any, *, expected: bool = False) -> pd.DataFrame:
             mtxt = f"{med['estimate']:.1f} ({lo}-{hi})"
         else:
             mtxt = "not reached"
-        row = {"Group": CAUSE_SHORT.get(group, group.capitalize()), "Patients": show_count(int(med["n"])),
+        row = {"Group": CAUSE_SHORT.get(group, group.capitalize()), "Patients": sizes_p.text(group, "n"),
                f"Median weeks ({level}% CI)": mtxt}
         for _, r in g[g["statistic"] == "recovered_by"].iterrows():
             est, lo, hi = (100 * r[c] for c in ("estimate", "lower", "upper"))
             row[f"% by {r['time']:g} wk"] = (f"{est:.0f} ({lo:.0f}-{hi:.0f})" if np.isfinite(lo) and np.isfinite(hi)
                                              else (f"{est:.0f}" if np.isfinite(est) else "-"))
+        if is_small(sizes[group]):  # shares of a handful of patients give their counts back
+            row = {k: (v if k in ("Group", "Patients") else "-") for k, v in row.items()}
         if expected:
             row["Expected window"] = _expected(group)
         rows.append(row)

@@ -1,0 +1,387 @@
+"""The adherence and interventions section: analyses through the adherence layer's public API,
+tables, figures and prose from the run.
+
+* adherence by intervention (:func:`footdrop_outcomes.adherence.adherence_metrics`) and its mean
+  weekly course over the programme;
+* discontinuation of home exercise by supervised physiotherapy
+  (:func:`~footdrop_outcomes.adherence.discontinuation`, Kaplan-Meier and Cox);
+* supervised physiotherapy vs none, adjusted by inverse probability of treatment weighting
+  (:func:`~footdrop_outcomes.adherence.fit_propensity`, :func:`~footdrop_outcomes.adherence.weighted_comparison`),
+  with the balance before and after weighting (love plot);
+* adherence and recovery: the naive and time-varying Cox models of
+  :func:`~footdrop_outcomes.adherence.adherence_effect`, and the interval-censored mixture cure
+  model with time-varying cumulative adherence
+  (:func:`footdrop_outcomes.survival.fit_time_varying_cure`, called directly: the adherence
+  layer does not wrap it).
+
+An analysis that cannot be fitted on the cohort (e.g. too few patients) is reported as such with
+the reason; nothing is filled in.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, term_label
+from footdrop_outcomes.report.counts import count_percent, get_threshold, is_small, protect, show_count
+from footdrop_outcomes.report.tables import fmt_ci, fmt_p
+
+__all__ = ["AdherenceAnalysis", "analyse_adherence", "adherence_table", "adherence_figure", "discontinuation_figure",
+           "discontinuation_table", "comparison_table", "love_plot", "recovery_effect_table", "key_findings", "methods_text",
+           "limitations", "GROUP_LABELS"]
+
+GROUP_LABELS = {
+    "home_exercise": "Home exercise", "supervised_physio": "Supervised physiotherapy", "afo_carbon": "AFO, carbon",
+    "afo_rigid": "AFO, rigid", "afo_hinged": "AFO, hinged", "afo_posterior_leaf": "AFO, posterior leaf", "fes": "FES",
+    "surgery_decompression": "Surgery: decompression", "surgery_nerve_repair_graft": "Surgery: nerve repair/graft",
+    "surgery_tendon_transfer": "Surgery: tendon transfer",
+}
+DISCONTINUATION_FORMULA = "supervised_physio + severity + smoking"
+TV_CURE_FORMULA = "cause + severity"
+
+
+def _ordinal(x: float) -> str:
+    """1 -> 1st, 99 -> 99th, 2.5 -> 2.5th."""
+    if float(x).is_integer():
+        n = int(x)
+        suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        return f"{n}{suffix}"
+    return f"{x:g}th"
+
+
+def _label(group: str) -> str:
+    return GROUP_LABELS.get(group, group.replace("_", " ").capitalize())
+
+
+@dataclass(frozen=True)
+class AdherenceAnalysis:
+    """Results of the adherence section; an entry of ``failed`` (name -> reason) replaces a result
+    that could not be fitted."""
+
+    metrics: Any
+    discontinuation: Any | None
+    propensity: Any | None
+    comparison: Any | None
+    effect: Any | None
+    tv_cure: Any | None
+    choices: dict[str, Any] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _attempt(name: str, fn: Any, failed: dict[str, str], warned: dict[str, list[str]]) -> Any:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = fn()
+        except Exception as e:  # reported in the section, never hidden
+            failed[name] = f"{type(e).__name__}: {e}"
+            out = None
+    msgs = list(dict.fromkeys(str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, FutureWarning))))
+    if msgs:
+        warned[name] = msgs
+    return out
+
+
+def analyse_adherence(cohort: Any, *, threshold: int = 4, alpha: float = 0.05,
+                      propensity_formula: str = "C(cause) + C(severity) + age + diabetes") -> AdherenceAnalysis:
+    """Run every analysis of the section on ``cohort``."""
+    from footdrop_outcomes.adherence import adherence_effect, adherence_metrics, discontinuation, fit_propensity, weighted_comparison
+    failed: dict[str, str] = {}
+    warned: dict[str, list[str]] = {}
+    metrics = adherence_metrics(cohort)
+    disc = _attempt("discontinuation", lambda: discontinuation(cohort, group="supervised_physio", formula=DISCONTINUATION_FORMULA),
+                    failed, warned)
+    ps = _attempt("propensity", lambda: fit_propensity(cohort, "supervised_physio", propensity_formula), failed, warned)
+    wc = _attempt("comparison", lambda: weighted_comparison(ps, alpha=alpha), failed, warned) if ps is not None else None
+    eff = _attempt("effect", lambda: adherence_effect(cohort, outcome="observed", alpha=alpha), failed, warned)
+
+    cure_name = "interval-censored cure: cumulative (tv)"
+    if eff is not None and cure_name in getattr(eff, "fits", {}):
+        # the adherence layer fits the visit-interval cure model itself (recommended on visit data)
+        tvc = eff.fits[cure_name]
+        excluded = ["als"]
+        formula = None
+    else:
+        tvc, excluded, formula = _direct_tv_cure(cohort, threshold, alpha, failed, warned)
+    truth = None
+    if cohort.truth is not None:
+        try:
+            truth = float(cohort.truth.value("recovery_latency", "cumulative_adherence_per_10pct", "log_hazard_ratio"))
+        except Exception:  # a cohort without this truth entry
+            truth = None
+    choices = {"threshold": threshold, "alpha": alpha, "propensity_formula": propensity_formula, "tv_formula": formula,
+               "tv_excluded_causes": excluded, "warnings": warned, "truth_log_hr_per_10": truth,
+               "tv_from_adherence_effect": formula is None,
+               "synthetic": cohort.truth is not None or "generator" in cohort.metadata}
+    return AdherenceAnalysis(metrics=metrics, discontinuation=disc, propensity=ps, comparison=wc, effect=eff, tv_cure=tvc,
+                             choices=choices, failed=failed)
+
+
+def _direct_tv_cure(cohort: Any, threshold: int, alpha: float, failed: dict[str, str], warned: dict[str, list[str]]) -> tuple[Any, list[str], str]:
+    """The visit-interval cure model with time-varying adherence, fitted directly (for an adherence
+    layer whose ``adherence_effect`` does not include it)."""
+    from footdrop_outcomes.survival import adherence_exposure, fit_time_varying_cure, survival_frame
+
+    frame = survival_frame(cohort, threshold=threshold, time_unit="weeks")
+    events = frame.groupby(frame["cause"].astype(str), observed=True)["event"].sum()
+    excluded = sorted(c for c, e in events.items() if e == 0)
+    frame = frame[~frame["cause"].astype(str).isin(excluded)].copy()
+    for col in ("cause", "severity"):
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].cat.remove_unused_categories()
+    terms = [t for t in ("cause", "severity") if frame[t].astype(str).nunique() > 1]
+    formula = " + ".join(terms) or "1"
+    tvc = _attempt("tv_cure", lambda: fit_time_varying_cure(frame, incidence_formula=formula, latency_formula=formula,
+                                                             exposure_table=adherence_exposure(cohort.adherence), alpha=alpha),
+                   failed, warned)
+    return tvc, excluded, formula
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+def adherence_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+    """Adherence by intervention: patients, session share, weeks adherent, patients by category."""
+    s = aa.metrics.summary
+    per = aa.metrics.per_patient
+    prot = protect(s.set_index("group")["n_patients"].astype("int64"))
+    cats = [c for c in s.columns if c.startswith("cat: ") and c != "cat: nothing prescribed"]
+    thr = aa.metrics.info["threshold"]
+    rows = []
+    for _, r in s.iterrows():
+        n = int(r["n_patients"])
+        row = {"Intervention": _label(str(r["group"])), "Patients": prot.text(r["group"], "n")}
+        if is_small(n):
+            row.update({"Sessions done, mean / median": "-", f"Weeks >= {100 * thr:.0f}% done, mean": "-"})
+            row.update({f"{c[5:]} of sessions, n (%)": "-" for c in cats})
+        else:
+            row["Sessions done, mean / median"] = f"{100 * r['session_share_mean']:.0f}% / {100 * r['session_share_median']:.0f}%"
+            row[f"Weeks >= {100 * thr:.0f}% done, mean"] = f"{100 * r['weeks_adherent_share_mean']:.0f}%"
+            for c in cats:
+                row[f"{c[5:]} of sessions, n (%)"] = count_percent(int(round(r[c] * n)), n)
+        rows.append(row)
+    del per
+    return pd.DataFrame(rows)
+
+
+def discontinuation_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+    """Stopping home exercise, by supervised physiotherapy: median weeks and share stopped by week."""
+    d = aa.discontinuation
+    s = d.summary
+    sizes = {str(g): int(x["n"].iloc[0]) for g, x in s.groupby("group", sort=False, observed=True)}
+    prot = protect(pd.Series(sizes, dtype="int64"))
+    rows = []
+    for g, x in s.groupby("group", sort=False, observed=True):
+        g = str(g)
+        med = x[x["statistic"] == "median"].iloc[0]
+        row = {"Supervised physiotherapy": "yes" if g == "True" else "no", "Patients": prot.text(g, "n"),
+               "Stopped, n (%)": count_percent(int(med["events"]), int(med["n"])),
+               "Median weeks to stopping (95% CI)": (fmt_ci(med["estimate"], med["lower"], med["upper"], digits=0)
+                                                     if np.isfinite(med["estimate"]) and np.isfinite(med["upper"])
+                                                     else (f"{med['estimate']:.0f}" if np.isfinite(med["estimate"]) else "not reached"))}
+        for _, r in x[x["statistic"] == "discontinued_by"].iterrows():
+            row[f"Stopped by week {r['time']:g}, %"] = fmt_ci(r["estimate"], r["lower"], r["upper"], pct=True)
+        if is_small(sizes[g]):
+            row = {k: (v if k in ("Supervised physiotherapy", "Patients") else "-") for k, v in row.items()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def discontinuation_cox_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+    """Hazard ratios of stopping home exercise."""
+    cox = aa.discontinuation.cox
+    s = cox.summary
+    level = round(100 * (1 - cox.alpha))
+    return pd.DataFrame({"Term": [term_label(t).replace("Supervised physio: True", "Supervised physiotherapy") for t in s["term"]],
+                         f"Hazard ratio of stopping ({level}% CI)": [fmt_ci(h, lo, hi) for h, lo, hi in zip(s["hr"], s["hr_lower"], s["hr_upper"])],
+                         "p": [fmt_p(p) for p in s["p"]]})
+
+
+def comparison_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+    """Supervised physiotherapy vs none: crude and weighted hazard ratio of recovery."""
+    s = aa.comparison.summary
+    level = round(100 * (1 - aa.choices["alpha"]))
+    s = s[s["estimand"] == "log_hr"]
+    return pd.DataFrame({"Analysis": [("Crude" if a == "crude" else "Weighted (IPTW, ATE)") for a in s["analysis"]],
+                         f"Hazard ratio of recovery ({level}% CI)": [fmt_ci(np.exp(e), np.exp(lo), np.exp(hi))
+                                                                     for e, lo, hi in zip(s["estimate"], s["lower"], s["upper"])],
+                         "Patients": [show_count(n) for n in s["n"]]})
+
+
+def recovery_effect_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+    """Hazard ratio of recovery per 10 points of adherence, model by model (observed recovery)."""
+    level = round(100 * (1 - aa.choices["alpha"]))
+    names = {"naive: mean adherence over follow-up": "Cox, adherence averaged over follow-up (naive)",
+             "time-varying: cumulative": "Cox, cumulative adherence (time-varying)",
+             "time-varying: cumulative + current": "Cox, cumulative + last week (time-varying)",
+             "interval-censored cure: cumulative (tv)": "Mixture cure model on the visit intervals, cumulative adherence (time-varying)"}
+    terms = {"mean_adherence": "mean", "cumulative_adherence": "cumulative", "current_adherence": "last week"}
+    truth = aa.choices["truth_log_hr_per_10"]
+    rows = []
+    if aa.effect is not None:
+        for _, r in aa.effect.summary.iterrows():
+            rec = " (recommended)" if bool(r.get("recommended", False)) else ""
+            rows.append({"Model": names.get(r["model"], r["model"]) + rec, "Adherence term": terms.get(r["term"], r["term"]),
+                         f"HR per 10 points ({level}% CI)": fmt_ci(r["hr_per_10pct"], r["lower"], r["upper"], digits=3),
+                         "Patients": show_count(aa.effect.info["n"]), "Recoveries": show_count(r["events"]),
+                         "_truth": (0.0 if r["term"] == "current_adherence" else truth)})
+    if aa.tv_cure is not None and not aa.choices["tv_from_adherence_effect"]:
+        s = aa.tv_cure.summary
+        r = s[(s["component"] == "latency") & s["term"].str.startswith("cumulative_adherence")].iloc[0]
+        rows.append({"Model": "Mixture cure model on the visit intervals, cumulative adherence (time-varying)",
+                     "Adherence term": "cumulative",
+                     f"HR per 10 points ({level}% CI)": fmt_ci(r["estimate"], r["lower"], r["upper"], digits=3),
+                     "Patients": show_count(aa.tv_cure.info["n"]), "Recoveries": show_count(aa.tv_cure.info["events"]), "_truth": truth})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    if truth is not None:
+        out["Simulated truth"] = [f"{np.exp(t):.3f}" if t is not None else "-" for t in out["_truth"]]
+    return out.drop(columns="_truth")
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+def adherence_figure(aa: AdherenceAnalysis, *, max_week: int = 52, min_patients: int = 20) -> Any:
+    """Mean weekly share of sessions completed over programme weeks, by intervention (groups of at
+    least ``min_patients`` patients in a week), with 95% bands."""
+    import matplotlib.pyplot as plt
+
+    cur = aa.metrics.curves(max_week)
+    cur = cur[cur["n"] >= max(min_patients, 2 * get_threshold())]
+    keep = ["home_exercise", "supervised_physio", "afo_carbon", "afo_rigid", "afo_hinged", "fes"]
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
+    for i, g in enumerate(k for k in keep if k in set(cur["group"].astype(str))):
+        d = cur[cur["group"].astype(str) == g]
+        line = ax.plot(d["program_week"], 100 * d["mean"], color=f"C{i}", linewidth=1.3, label=_label(g))[0]
+        ax.fill_between(d["program_week"], 100 * d["lower"], 100 * d["upper"], color=line.get_color(), alpha=0.15, linewidth=0)
+    ax.axhline(100 * aa.metrics.info["threshold"], color="grey", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("weeks since the start of the home-exercise programme")
+    ax.set_ylabel("sessions completed, % (mean)")
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def discontinuation_figure(aa: AdherenceAnalysis) -> Any:
+    """Share still doing home exercise by supervised physiotherapy, with protected numbers at risk."""
+    ax = aa.discontinuation.plot(kind="survival", small_cells=get_threshold())
+    fig = ax.figure
+    for text in fig.findobj(lambda o: hasattr(o, "get_text") and hasattr(o, "set_text")):
+        t = text.get_text()
+        if t in ("True", "False"):
+            text.set_text("supervised physiotherapy" if t == "True" else "no supervised physiotherapy")
+    ax.set_title("Still doing home exercise (Kaplan-Meier, 95% CI)", fontsize="medium")
+    ax.set_ylabel("still on the programme")
+    return fig
+
+
+def love_plot(aa: AdherenceAnalysis) -> Any:
+    """Absolute standardised mean differences before and after weighting."""
+    import matplotlib.pyplot as plt
+
+    s = aa.propensity.summary.copy()
+    s["label"] = [(CAUSE_SHORT.get(lv, lv.replace("_", " ")) if cov == "cause" else
+                   f"{cov.replace('_', ' ').capitalize()}: {lv.replace('_', ' ')}" if lv else cov.replace("_", " ").capitalize())
+                  for cov, lv in zip(s["covariate"], s["level"].astype(str))]
+    s = s.iloc[np.argsort(np.abs(s["smd_unweighted"].to_numpy()))]
+    fig, ax = plt.subplots(figsize=(6.0, 0.22 * len(s) + 1.2))
+    y = np.arange(len(s))
+    ax.scatter(np.abs(s["smd_unweighted"]), y, marker="o", facecolors="none", edgecolors="#b2182b", label="before weighting")
+    ax.scatter(np.abs(s["smd_weighted"]), y, marker="o", color="#2166ac", label="after weighting")
+    ax.axvline(0.1, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_yticks(y, s["label"])
+    ax.set_xlabel("absolute standardised mean difference (supervised vs not)")
+    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+# -- prose ----------------------------------------------------------------------------------------
+
+def key_findings(aa: AdherenceAnalysis) -> list[str]:
+    """Bullet sentences with the section's headline numbers."""
+    out = []
+    s = aa.metrics.summary.set_index("group")
+    if "home_exercise" in s.index:
+        out.append(f"Patients completed on average {100 * s.loc['home_exercise', 'session_share_mean']:.0f}% of prescribed home-exercise sessions"
+                   + (f" ({100 * s.loc['supervised_physio', 'session_share_mean']:.0f}% with supervised physiotherapy)."
+                      if "supervised_physio" in s.index else "."))
+    if aa.comparison is not None:
+        c = aa.comparison.summary.set_index("analysis")
+        if "weighted" in c.index:
+            w, cr = c.loc["weighted"], c.loc["crude"]
+            out.append(f"Supervised physiotherapy: hazard ratio of recovery {np.exp(cr['estimate']):.2f} crude and "
+                       f"{np.exp(w['estimate']):.2f} ({np.exp(w['lower']):.2f}-{np.exp(w['upper']):.2f}) after weighting for "
+                       f"{aa.choices['propensity_formula']}.")
+    if aa.tv_cure is not None:
+        s2 = aa.tv_cure.summary
+        r = s2[(s2["component"] == "latency") & s2["term"].str.startswith("cumulative_adherence")].iloc[0]
+        out.append(f"Among patients who recover, each 10 more points of cumulative adherence raise the rate of recovery by a factor "
+                   f"{r['estimate']:.2f} ({r['lower']:.2f}-{r['upper']:.2f}) in the mixture cure model with time-varying adherence.")
+    return out
+
+
+def methods_text(aa: AdherenceAnalysis) -> str:
+    """Markdown: how each adherence analysis was done, as run."""
+    ch = aa.choices
+    m = aa.metrics.info
+    parts = [f"**Adherence** is the share of prescribed home-exercise sessions completed, summed over exercises and weeks; a week "
+             f"counts as adherent when at least {100 * m['threshold']:.0f}% of its sessions were done; weeks with nothing prescribed are "
+             f"left out and missing weeks skipped. A patient counts in every intervention received."]
+    if aa.discontinuation is not None:
+        d = aa.discontinuation.info
+        parts.append(f"**Discontinuation**: stopping home exercise is the first run of {d['consecutive']} recorded weeks below "
+                     f"{100 * d['threshold']:.0f}% of sessions; patients who never stop are censored at their last recorded week. "
+                     f"Kaplan-Meier curves by supervised physiotherapy and a Cox model ({DISCONTINUATION_FORMULA}).")
+    if aa.propensity is not None:
+        p = aa.propensity.info
+        ess = p["effective_sample_size"]
+        parts.append(f"**Adjusted comparison**: a logistic propensity model of supervised physiotherapy ({p['formula']}) gives "
+                     f"stabilised inverse-probability weights for the average treatment effect, truncated at the "
+                     f"{_ordinal(100 * p['trim'])}/{_ordinal(100 - 100 * p['trim'])} percentiles ({p['weight_bounds'][0]:.2f}-{p['weight_bounds'][1]:.2f}); "
+                     f"effective sample sizes {ess['treated']:.0f} treated and {ess['control']:.0f} controls. The largest absolute "
+                     f"standardised mean difference fell from {p['max_abs_smd_unweighted']:.3f} to {p['max_abs_smd_weighted']:.3f} "
+                     f"({'balanced' if p['max_abs_smd_weighted'] < 0.1 else 'NOT balanced'} by the 0.1 rule). Weighted Cox model "
+                     "with robust standard errors; recovery dated at the visit that sees it; standard errors ignore the "
+                     "estimation of the propensity score (conservative).")
+    if aa.effect is not None:
+        parts.append(f"**Adherence and recovery (Cox)**: recovery dated at the first visit with MRC >= 4, all causes but ALS, "
+                     f"adjusted for {aa.effect.info['covariates']}: adherence averaged over the whole follow-up (naive: it uses "
+                     f"adherence after the time compared, an immortal-time bias) against lagged cumulative adherence as a "
+                     f"time-varying covariate in weekly episodes ({show_count(aa.effect.info['episodes'])} episodes).")
+    if aa.tv_cure is not None:
+        i = aa.tv_cure.info
+        excl = ", ".join(CAUSE_SHORT.get(c, c) for c in ch["tv_excluded_causes"])
+        parts.append(f"**Mixture cure model with time-varying adherence**: uses the visit intervals directly (recovery between the "
+                     f"last visit below MRC {ch['threshold']} and the first at or above it): logistic incidence ({i['incidence_formula']}) "
+                     f"and Weibull proportional-hazards latency ({i['latency_formula']}) with the weekly lagged cumulative adherence; "
+                     f"maximum likelihood, {i['iterations']} BFGS iterations, largest gradient {i['max_abs_gradient']:.1e}"
+                     + (f"; causes left out (no recovery possible or seen): {excl}" if excl else "") + ".")
+    for name, reason in aa.failed.items():
+        parts.append(f"**Not fitted ({name})**: {reason}")
+    warned = ch["warnings"]
+    if warned:
+        parts.append("Warnings from the fits: " + "; ".join(f"{k}: {' / '.join(v)}" for k, v in warned.items()) + ".")
+    return "\n\n".join(parts)
+
+
+def limitations(aa: AdherenceAnalysis) -> list[str]:
+    """Limitation sentences for the adherence analyses of this run."""
+    out = ["Adherence comparisons are observational: the weighted comparison removes imbalance only in the covariates of the "
+           "propensity model; unmeasured confounding (e.g. motivation) remains possible."]
+    if aa.effect is not None:
+        out.append("The Cox models of adherence and recovery date recovery at the visit that sees it, so their adherence effect is "
+                   "attenuated; the mixture cure model with time-varying adherence uses the visit intervals and is the estimate to read.")
+    out.append("Not shown yet: intention-to-treat vs per-protocol comparisons, a model of weekly adherence over time (GEE or "
+               "mixed) and a dose-response curve of adherence (still being added to the adherence module).")
+    if aa.failed:
+        out.append("Some adherence analyses could not be fitted on this cohort (see Methods).")
+    return out
