@@ -26,8 +26,8 @@ def test_measures_by_hand():
     emp = math.sqrt(ss / (n - 1))
     assert m["empse"] == pytest.approx(emp) and m["empse"] == pytest.approx(math.sqrt(0.412 / 4))
     assert m["empse_mcse"] == pytest.approx(emp / math.sqrt(2 * (n - 1)))
-    mse = sum((e - TRUTH) ** 2 for e in EST) / n  # 0.1548
-    assert m["mse"] == pytest.approx(0.1548)
+    mse = sum((e - TRUTH) ** 2 for e in EST) / n  # (0.01 + 0.09 + 0.01 + 0.16 + 0.16) / 5 = 0.086
+    assert m["mse"] == pytest.approx(0.086)
     assert m["mse_mcse"] == pytest.approx(math.sqrt(sum(((e - TRUTH) ** 2 - mse) ** 2 for e in EST) / (n * (n - 1))))
     s2 = [s**2 for s in SE]
     mod = math.sqrt(sum(s2) / n)
