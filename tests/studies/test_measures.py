@@ -31,7 +31,7 @@ def test_measures_by_hand():
     assert m["mse_mcse"] == pytest.approx(math.sqrt(sum(((e - TRUTH) ** 2 - mse) ** 2 for e in EST) / (n * (n - 1))))
     s2 = [s**2 for s in SE]
     mod = math.sqrt(sum(s2) / n)
-    assert m["modse"] == pytest.approx(mod) and m["modse"] == pytest.approx(math.sqrt(0.40375 / 5))
+    assert m["modse"] == pytest.approx(mod) and m["modse"] == pytest.approx(math.sqrt((0.09 + 0.04 + 0.0625 + 0.1225 + 0.09) / 5))
     var_s2 = sum((v - sum(s2) / n) ** 2 for v in s2) / (n - 1)
     assert m["modse_mcse"] == pytest.approx(math.sqrt(var_s2 / (4 * n * mod**2)))
     assert m["relerr_modse"] == pytest.approx(100 * (mod / emp - 1))
