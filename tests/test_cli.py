@@ -141,3 +141,69 @@ def test_validate_refuses_identifiers_in_csv(small_cohort, tmp_path):
     p.to_csv(files["patients"], index=False)
     result = runner.invoke(app, ["validate", "--patients", str(files["patients"]), "--visits", str(files["visits"]), "--adherence", str(files["adherence"])])
     assert result.exit_code == 1 and "dob" in result.output and "1961" not in result.output
+
+
+# -- study sub-app (docs/studies.md) ---------------------------------------------------------------
+
+STUDY_TOML = """
+name = "cli power"
+replicates = 20
+seed = 3
+
+[design]
+kind = "trial"
+visit_weeks = []
+followup_weeks = 26
+
+[grid]
+n_per_arm = [30, 60, 120]
+log_hr = [-0.7]
+
+[[analyses]]
+label = "logrank"
+method = "logrank"
+
+[[analyses]]
+label = "aft"
+method = "interval_aft"
+truth = "log_hr"
+truth_multiplier = -1.0
+options = { formula = "arm", term = "arm[treatment]" }
+"""
+
+
+def test_study_run_then_report(tmp_path):
+    from pypdf import PdfReader
+
+    spec = tmp_path / "study.toml"
+    spec.write_text(STUDY_TOML)
+    out = tmp_path / "study"
+    args = ["study", "run", str(spec), "--out", str(out), "--workers", "1", "--threads", "--chunk-size", "10", "--no-progress"]
+    result = runner.invoke(app, [*args, "--max-chunks", "2"])
+    assert result.exit_code == 0, result.output
+    assert "complete: False" in result.output
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "ran 40 replicates" in result.output and "complete: True" in result.output
+    assert "performance" in result.output and "aft" in result.output
+    result = runner.invoke(app, ["study", "report", str(out)])
+    assert result.exit_code == 0, result.output
+    rep = out / "report"
+    for name in ("performance.csv", "power.csv", "sample_size.csv", "power_logrank.svg", "power_aft.svg", "report.html", "report.pdf"):
+        assert (rep / name).is_file(), name
+    perf = pd.read_csv(rep / "performance.csv")
+    assert set(perf["analysis"]) == {"logrank", "aft"} and (perf["n_rep"] == 20).all()
+    text = "\n".join(page.extract_text() for page in PdfReader(rep / "report.pdf").pages)
+    assert "Simulation study: cli power" in text and "60 of 60 replicates finished" in text
+    for section in ("Performance", "Power curves", "Smallest sample size for power 0.8"):
+        assert section in text
+    assert "import " not in text and "def " not in text
+
+
+def test_study_errors_exit_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(STUDY_TOML.replace('method = "logrank"', 'method = "t_test"'))
+    result = runner.invoke(app, ["study", "run", str(bad), "--out", str(tmp_path / "x"), "--no-progress"])
+    assert result.exit_code == 2 and "method must be one of" in result.output
+    result = runner.invoke(app, ["study", "report", str(tmp_path)])
+    assert result.exit_code == 2 and "no study.json" in result.output

@@ -241,7 +241,8 @@ def _client(scheduler: Any, workers: int, processes: bool) -> Iterator[tuple[Any
         yield scheduler, "client"
         return
     if scheduler in (None, "local"):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None) as cluster, \
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                          dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             yield client, f"local ({workers} worker{'s' if workers != 1 else ''}, {'processes' if processes else 'threads'})"
         return
