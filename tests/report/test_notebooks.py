@@ -55,7 +55,8 @@ def test_outcome_report_sections_and_numbers(rendered, cohort_dir, pdf_text):
     for section in ("Summary", "Cohort", "Time to recovery", "Recovery curves by cause", "Recovery curves by severity",
                     "Models", "Strength and gait trajectories", "Adherence and interventions", "Methods", "Limitations",
                     "Table 1. Patients by cause of foot drop", "Stopping home exercise", "Adherence and recovery",
-                    "Table 10. Trajectory models: fixed effects", "Table 14. Adherence and recovery, model by model"):
+                    "Table 10. Trajectory models: fixed effects", "Table 16. Adherence and recovery, model by model",
+                    "Weekly adherence over time", "Ankle-foot orthosis: intention to treat and per protocol"):
         assert section in text, section
     assert "Not yet available" not in text
     reader = PdfReader(res.pdf)
@@ -100,6 +101,9 @@ def test_outcome_report_sections_and_numbers(rendered, cohort_dir, pdf_text):
     for value in ads.comparison_table(adh).iloc[:, 1]:
         assert value in text, value
     assert any("Mixture cure model" in m for m in ads.recovery_effect_table(adh)["Model"])
+    assert adh.trend is not None and adh.itt is not None
+    for value in [*ads.trend_table(adh).iloc[:, 1], *ads.itt_table(adh).iloc[:, 1]]:
+        assert value in text, value
     for sentence in ads.key_findings(adh):
         assert _norm(sentence) in text, sentence
 

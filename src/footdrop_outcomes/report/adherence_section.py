@@ -20,6 +20,7 @@ the reason; nothing is filled in.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ from footdrop_outcomes.report.tables import fmt_ci, fmt_p
 
 __all__ = ["AdherenceAnalysis", "analyse_adherence", "adherence_table", "adherence_figure", "discontinuation_figure",
            "discontinuation_table", "comparison_table", "love_plot", "recovery_effect_table", "key_findings", "methods_text",
-           "limitations", "GROUP_LABELS"]
+           "limitations", "GROUP_LABELS", "trend_table", "trend_figure", "itt_table", "unavailable"]
 
 GROUP_LABELS = {
     "home_exercise": "Home exercise", "supervised_physio": "Supervised physiotherapy", "afo_carbon": "AFO, carbon",
@@ -69,6 +70,8 @@ class AdherenceAnalysis:
     comparison: Any | None
     effect: Any | None
     tv_cure: Any | None
+    trend: Any | None = None
+    itt: Any | None = None
     choices: dict[str, Any] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 
@@ -99,6 +102,14 @@ def analyse_adherence(cohort: Any, *, threshold: int = 4, alpha: float = 0.05,
     ps = _attempt("propensity", lambda: fit_propensity(cohort, "supervised_physio", propensity_formula), failed, warned)
     wc = _attempt("comparison", lambda: weighted_comparison(ps, alpha=alpha), failed, warned) if ps is not None else None
     eff = _attempt("effect", lambda: adherence_effect(cohort, outcome="observed", alpha=alpha), failed, warned)
+    trend = itt = None
+    try:  # added to the adherence layer later: used when present
+        from footdrop_outcomes.adherence import adherence_trend, itt_per_protocol
+    except ImportError:
+        failed["trend / ITT"] = "this version of footdrop_outcomes.adherence has no adherence_trend / itt_per_protocol"
+    else:
+        trend = _attempt("trend", lambda: adherence_trend(cohort, group="supervised_physio", alpha=alpha), failed, warned)
+        itt = _attempt("itt", lambda: itt_per_protocol(cohort, device="afo", outcome="observed", alpha=alpha), failed, warned)
 
     cure_name = "interval-censored cure: cumulative (tv)"
     if eff is not None and cure_name in getattr(eff, "fits", {}):
@@ -119,7 +130,7 @@ def analyse_adherence(cohort: Any, *, threshold: int = 4, alpha: float = 0.05,
                "tv_from_adherence_effect": formula is None,
                "synthetic": cohort.truth is not None or "generator" in cohort.metadata}
     return AdherenceAnalysis(metrics=metrics, discontinuation=disc, propensity=ps, comparison=wc, effect=eff, tv_cure=tvc,
-                             choices=choices, failed=failed)
+                             trend=trend, itt=itt, choices=choices, failed=failed)
 
 
 def _direct_tv_cure(cohort: Any, threshold: int, alpha: float, failed: dict[str, str], warned: dict[str, list[str]]) -> tuple[Any, list[str], str]:
@@ -140,6 +151,12 @@ def _direct_tv_cure(cohort: Any, threshold: int, alpha: float, failed: dict[str,
                                                              exposure_table=adherence_exposure(cohort.adherence), alpha=alpha),
                    failed, warned)
     return tvc, excluded, formula
+
+
+def unavailable(aa: AdherenceAnalysis, name: str) -> str:
+    """A sentence for an analysis that could not be fitted on this cohort (with the reason)."""
+    reason = aa.failed.get(name) or aa.failed.get("trend / ITT") or "not available"
+    return f"Not fitted on this cohort: {reason}"
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -215,16 +232,16 @@ def comparison_table(aa: AdherenceAnalysis) -> pd.DataFrame:
 def recovery_effect_table(aa: AdherenceAnalysis) -> pd.DataFrame:
     """Hazard ratio of recovery per 10 points of adherence, model by model (observed recovery)."""
     level = round(100 * (1 - aa.choices["alpha"]))
-    names = {"naive: mean adherence over follow-up": "Cox, adherence averaged over follow-up (naive)",
-             "time-varying: cumulative": "Cox, cumulative adherence (time-varying)",
-             "time-varying: cumulative + current": "Cox, cumulative + last week (time-varying)",
-             "interval-censored cure: cumulative (tv)": "Mixture cure model on the visit intervals, cumulative adherence (time-varying)"}
+    names = {"naive: mean adherence over follow-up": "Cox, mean over follow-up (naive)",
+             "time-varying: cumulative": "Cox, time-varying",
+             "time-varying: cumulative + current": "Cox, time-varying, two terms",
+             "interval-censored cure: cumulative (tv)": "Cure model on visit intervals, time-varying"}
     terms = {"mean_adherence": "mean", "cumulative_adherence": "cumulative", "current_adherence": "last week"}
     truth = aa.choices["truth_log_hr_per_10"]
     rows = []
     if aa.effect is not None:
         for _, r in aa.effect.summary.iterrows():
-            rec = " (recommended)" if bool(r.get("recommended", False)) else ""
+            rec = ", recommended" if bool(r.get("recommended", False)) else ""
             rows.append({"Model": names.get(r["model"], r["model"]) + rec, "Adherence term": terms.get(r["term"], r["term"]),
                          f"HR per 10 points ({level}% CI)": fmt_ci(r["hr_per_10pct"], r["lower"], r["upper"], digits=3),
                          "Patients": show_count(aa.effect.info["n"]), "Recoveries": show_count(r["events"]),
@@ -232,7 +249,7 @@ def recovery_effect_table(aa: AdherenceAnalysis) -> pd.DataFrame:
     if aa.tv_cure is not None and not aa.choices["tv_from_adherence_effect"]:
         s = aa.tv_cure.summary
         r = s[(s["component"] == "latency") & s["term"].str.startswith("cumulative_adherence")].iloc[0]
-        rows.append({"Model": "Mixture cure model on the visit intervals, cumulative adherence (time-varying)",
+        rows.append({"Model": "Cure model on visit intervals, time-varying",
                      "Adherence term": "cumulative",
                      f"HR per 10 points ({level}% CI)": fmt_ci(r["estimate"], r["lower"], r["upper"], digits=3),
                      "Patients": show_count(aa.tv_cure.info["n"]), "Recoveries": show_count(aa.tv_cure.info["events"]), "_truth": truth})
@@ -244,7 +261,59 @@ def recovery_effect_table(aa: AdherenceAnalysis) -> pd.DataFrame:
     return out.drop(columns="_truth")
 
 
+def trend_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+    """GEE of weekly adherence: odds ratios of completing a session (population-averaged)."""
+    s = aa.trend.summary
+    s = s[s["term"] != "Intercept"]
+    level = round(100 * (1 - aa.choices["alpha"]))
+
+    def label(t: str) -> str:
+        t = t.replace("C(supervised_physio)[T.True]", "Supervised physiotherapy").replace("program_week", "Per programme week")
+        t = re.sub(r"C\((\w+)\)\[T\.([^\]]+)\]", lambda m: f"{m.group(1).capitalize()}: {m.group(2)}", t)
+        return t.replace(":", " x ", 1) if t.startswith("Supervised physiotherapy:per") else t
+
+    return pd.DataFrame({"Term": [label(t).replace("Supervised physiotherapy:Per programme week", "Supervised physiotherapy x week")
+                                  for t in s["term"]],
+                         f"Odds ratio ({level}% CI)": [fmt_ci(np.exp(e), np.exp(lo), np.exp(hi), digits=3)
+                                                       for e, lo, hi in zip(s["estimate"], s["lower"], s["upper"])],
+                         "p": [fmt_p(p) for p in s["p"]]})
+
+
+def itt_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+    """Ankle-foot orthosis vs none: intention-to-treat and per-protocol hazard ratios of recovery."""
+    s = aa.itt.summary
+    level = round(100 * (1 - aa.choices["alpha"]))
+    out = pd.DataFrame({"Analysis": s["analysis"].str.replace("PP", "per protocol").str.replace("ITT", "Intention to treat"),
+                        f"Hazard ratio ({level}% CI)": [fmt_ci(h, lo, hi) for h, lo, hi in zip(s["hr"], s["lower"], s["upper"])],
+                        "Patients": [show_count(n) for n in s["n_patients"]],
+                        "Recoveries": [show_count(n) for n in s["events"]],
+                        "Source of bias": s["bias_source"].str.replace("_", " ")})
+    return out
+
+
 # -- figures ------------------------------------------------------------------------------------
+
+def trend_figure(aa: AdherenceAnalysis) -> Any:
+    """GEE curves of weekly adherence by supervised physiotherapy (bands: 95% CI; points:
+    observed weekly means of weeks with enough patients)."""
+    import matplotlib.pyplot as plt
+
+    cur = aa.trend.curves
+    fig, ax = plt.subplots(figsize=(6.6, 3.2))
+    for i, (g, d) in enumerate(cur.groupby(cur["group"].astype(str), sort=True)):
+        label = "supervised physiotherapy" if g == "True" else "no supervised physiotherapy"
+        line = ax.plot(d["program_week"], 100 * d["mean"], color=f"C{i}", linewidth=1.4, label=label)[0]
+        ax.fill_between(d["program_week"], 100 * d["lower"], 100 * d["upper"], color=line.get_color(), alpha=0.2, linewidth=0)
+        ok = d["n"] > 2 * get_threshold()
+        ax.plot(d["program_week"][ok], 100 * d["observed_mean"][ok], "o", color=line.get_color(), markersize=2.2, alpha=0.6)
+    ax.set_xlabel("weeks since the start of the home-exercise programme")
+    ax.set_ylabel("sessions completed, %")
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False, fontsize="small", loc="lower left")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
 
 def adherence_figure(aa: AdherenceAnalysis, *, max_week: int = 52, min_patients: int = 20) -> Any:
     """Mean weekly share of sessions completed over programme weeks, by intervention (groups of at
@@ -365,6 +434,18 @@ def methods_text(aa: AdherenceAnalysis) -> str:
                      f"and Weibull proportional-hazards latency ({i['latency_formula']}) with the weekly lagged cumulative adherence; "
                      f"maximum likelihood, {i['iterations']} BFGS iterations, largest gradient {i['max_abs_gradient']:.1e}"
                      + (f"; causes left out (no recovery possible or seen): {excl}" if excl else "") + ".")
+    if aa.trend is not None:
+        t = aa.trend.info
+        parts.append(f"**Weekly adherence over time** ({t['method']}): {t['formula']}, weeks 0-{t['max_week'] - 1} of the programme, "
+                     f"{show_count(t['patient_weeks'])} patient-weeks; {t['working_correlation'].lower()}. Curves are standardised "
+                     "over the covariates of all patients analysed.")
+    if aa.itt is not None:
+        t = aa.itt.info
+        parts.append(f"**Intention to treat vs per protocol** (ankle-foot orthosis vs none, {t['outcome']} recovery, all causes but "
+                     f"ALS): IPT weights for the prescription ({t['confounders']}); deviation = {t['deviation']} "
+                     f"({show_count(t['n_deviated'])} patients deviated); per-protocol analyses: completers only (biased by "
+                     f"immortal time, shown for contrast), censoring at deviation, and censoring with inverse-probability-of-censoring "
+                     f"weights from {t['censoring_covariates']} (weights {t['ipcw_range'][0]:.2f}-{t['ipcw_range'][1]:.2f}).")
     for name, reason in aa.failed.items():
         parts.append(f"**Not fitted ({name})**: {reason}")
     warned = ch["warnings"]
@@ -380,8 +461,8 @@ def limitations(aa: AdherenceAnalysis) -> list[str]:
     if aa.effect is not None:
         out.append("The Cox models of adherence and recovery date recovery at the visit that sees it, so their adherence effect is "
                    "attenuated; the mixture cure model with time-varying adherence uses the visit intervals and is the estimate to read.")
-    out.append("Not shown yet: intention-to-treat vs per-protocol comparisons, a model of weekly adherence over time (GEE or "
-               "mixed) and a dose-response curve of adherence (still being added to the adherence module).")
+    out.append("Not shown: a dose-response curve of adherence (its Cox spline is attenuated on visit-dated recovery) and "
+               "intention-to-treat vs per-protocol comparisons for FES and supervised physiotherapy (only AFO is shown).")
     if aa.failed:
         out.append("Some adherence analyses could not be fitted on this cohort (see Methods).")
     return out

@@ -73,11 +73,11 @@ def bullets(lines: list[str]) -> None:
     markdown("\n".join(f"- {x}" for x in lines))
 
 
-def show_table(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False) -> None:
+def show_table(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None) -> None:
     """Show a table with a caption (see :func:`footdrop_outcomes.report.tables.styled`)."""
     from footdrop_outcomes.report.tables import styled
 
-    _display(styled(df, caption, index=index, nowrap=nowrap))
+    _display(styled(df, caption, index=index, nowrap=nowrap, left=left))
 
 
 def show_figure(fig: Any) -> None:

@@ -199,11 +199,14 @@ def ph_test_table(cox: Any) -> pd.DataFrame:
                          "p": [fmt_p(p) for p in t["p"]], "Verdict": t["verdict"]})
 
 
-def styled(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False) -> Any:
+def styled(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None) -> Any:
     """A pandas Styler with a caption, no index (unless asked) and a stable id (same HTML every run);
-    ``nowrap`` keeps each cell on one line (for tables of short cells that are known to fit)."""
+    ``nowrap`` keeps each cell on one line (for tables of short cells that are known to fit);
+    ``left`` lists text columns to align left."""
     uuid = hashlib.sha1(caption.encode()).hexdigest()[:8]
     sty = df.style.set_caption(caption).set_uuid(uuid)
+    if left:
+        sty = sty.set_properties(subset=[c for c in left if c in df.columns], **{"text-align": "left"})
     if nowrap:
         sty = sty.set_table_attributes('class="fd-nowrap"')
     if not index:
