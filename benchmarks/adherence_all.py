@@ -10,7 +10,8 @@ import time
 import warnings
 
 from footdrop_outcomes import simulate_cohort
-from footdrop_outcomes.adherence import adherence_effect, adherence_metrics, discontinuation, fit_propensity, table_one, weighted_comparison
+from footdrop_outcomes.adherence import (adherence_effect, adherence_metrics, adherence_trend, discontinuation, dose_response, fit_propensity,
+                                         itt_per_protocol, table_one, weighted_comparison)
 
 
 def main() -> None:
@@ -28,7 +29,10 @@ def main() -> None:
         "discontinuation (AFO) KM by type": lambda: discontinuation(c, kind="afo", group="afo"),
         "propensity + weights + balance": lambda: fit_propensity(c, "supervised_physio", "C(cause) + C(severity) + age + diabetes"),
         "weighted comparison (Cox, KM)": lambda: weighted_comparison(fit_propensity(c, "supervised_physio", "C(cause) + C(severity) + age + diabetes")),
-        "adherence effect, observed (naive + 2 time-varying Cox)": lambda: adherence_effect(c),
+        "adherence effect, observed (naive + 2 tv Cox + tv cure)": lambda: adherence_effect(c),
+        "adherence trend GEE (binomial, exchangeable, 52 weeks)": lambda: adherence_trend(c),
+        "dose-response spline (tv Cox, latent)": lambda: dose_response(c),
+        "ITT vs per-protocol (AFO, latent; IPTW + IPCW)": lambda: itt_per_protocol(c),
     }
     for name, fn in steps.items():
         t0 = time.perf_counter()

@@ -42,13 +42,13 @@ def test_real_cohorts_need_the_observed_outcome(declining):
 
 
 @pytest.fixture(scope="module")
-def default_3000():
-    return simulate_cohort(3000, seed=2026)
+def default_2500():
+    return simulate_cohort(2500, seed=2026)
 
 
-def test_cure_model_recovers_truth_on_visit_dated_recovery(default_3000):
+def test_cure_model_recovers_truth_on_visit_dated_recovery(default_2500):
     """Visit-dated recovery: both Cox models are attenuated, the interval-censored cure model is not."""
-    e = adherence_effect(default_3000)
+    e = adherence_effect(default_2500, covariates="cause + severity + age + diabetes + supervised_physio")
     s = e.summary.set_index(["model", "term"])
     cure = s.loc[("interval-censored cure: cumulative (tv)", "cumulative_adherence")]
     assert bool(cure["recommended"]) and e.summary["recommended"].sum() == 1
@@ -56,7 +56,7 @@ def test_cure_model_recovers_truth_on_visit_dated_recovery(default_3000):
     assert s.loc[("time-varying: cumulative", "cumulative_adherence"), "bias_in_se"] < -4
     assert e.fits["interval-censored cure: cumulative (tv)"].info["max_abs_gradient"] < 1e-2
     with pytest.raises(AdherenceInputError, match="cure_model=True needs"):
-        adherence_effect(default_3000, outcome="latent", cure_model=True)
+        adherence_effect(default_2500, outcome="latent", cure_model=True)
 
 
 def test_dose_response_spline_matches_the_linear_truth(declining):

@@ -47,12 +47,12 @@ def test_gee_recovers_the_population_averaged_truth(cohort):
 
 
 def test_gaussian_ar1_and_options(cohort):
-    t = adherence_trend(cohort, family="gaussian", cov_struct="ar1", covariates="", max_week=20, interaction=False)
+    t = adherence_trend(cohort, family="gaussian", cov_struct="ar1", covariates="", max_week=12, interaction=False)
     s = t.summary.set_index("term")
     assert "truth_marginal" not in s.columns  # only on the logit scale
     assert -0.01 < s.loc["program_week", "estimate"] < 0  # share points per week
     assert np.isfinite(s["se"]).all() and t.info["cov_struct"] == "ar1"
-    t2 = adherence_trend(cohort, group="afo", covariates="severity", max_week=10, cov_struct="independence")
+    t2 = adherence_trend(cohort, group="afo", covariates="severity", max_week=6, cov_struct="independence")
     assert t2.curves["group"].nunique() == cohort.patients["afo"].nunique()
 
 

@@ -173,7 +173,7 @@ def itt_per_protocol(
     censoring_covariates: str = "cumulative_adherence + current_adherence + wear_cumulative + wear_last",
     consecutive: int = 2,
     threshold: float | None = None,
-    trim: float = 0.01,
+    trim: float | None = 0.01,
     alpha: float = 0.05,
 ) -> ITTPerProtocol:
     """Intention-to-treat and per-protocol effects of a device on recovery, with the biases shown.
@@ -200,8 +200,9 @@ def itt_per_protocol(
         (hours worn / prescribed over the weeks before) and ``wear_last`` (last week's).
     consecutive, threshold
         Definition of stopping the device.
-    trim : float
-        Truncation quantile of the IPT and of the combined weights.
+    trim : float or None
+        Truncation quantile of the IPT and of the combined weights (None: no truncation).
+        Truncation trades variance for a little residual confounding (see docs/adherence.md).
     alpha : float
 
     Returns
@@ -296,8 +297,7 @@ def itt_per_protocol(
     ep["ipcw"] = ep.groupby("patient_id")["ipcw"].ffill().fillna(1.0)  # after the record ends: the last weight
     pp = ep[ep["on_protocol"]].copy()
     w = pp["iptw"] * pp["ipcw"]
-    lo, hi = np.quantile(w, [trim, 1 - trim])
-    pp["w_ipcw"] = np.clip(w, lo, hi)
+    pp["w_ipcw"] = np.clip(w, *np.quantile(w, [trim, 1 - trim])) if trim else w
 
     # patient-level data for ITT and completers
     pat = pd.DataFrame({"stop": frame["time"].to_numpy(float), "event": frame["event"].to_numpy(bool), "treated": treated,
