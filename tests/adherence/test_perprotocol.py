@@ -42,3 +42,31 @@ def test_fes_and_bad_options(cohort):
     assert len(r.summary) == 4 and r.info["n"] < len(cohort.patients) / 3  # stroke and MS only
     with pytest.raises(ConfigError, match="device"):
         itt_per_protocol(cohort, device="surgery")
+
+
+def test_weighted_cox_matches_lifelines_and_ignores_episode_splits():
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    from lifelines import CoxPHFitter
+
+    from footdrop_outcomes.adherence.perprotocol import _cox
+
+    rng = np.random.default_rng(1)
+    n = 400
+    x = rng.integers(0, 2, n)
+    t = rng.exponential(1 / np.exp(0.5 * x))
+    c = rng.exponential(1.5, n)
+    df = pd.DataFrame({"stop": np.minimum(t, c), "event": t <= c, "treated": x.astype(bool), "w": rng.uniform(0.5, 2, n),
+                       "cluster": np.arange(n)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = CoxPHFitter().fit(df, "stop", "event", weights_col="w", cluster_col="cluster", robust=True)
+    b, se = _cox(df, weights="w")
+    assert b == pytest.approx(ref.params_["treated"], abs=1e-6)
+    assert se == pytest.approx(ref.standard_errors_["treated"], rel=1e-5)
+    first = df.assign(start=0.0, stop=df["stop"] / 2, event=False)
+    second = df.assign(start=df["stop"] / 2)
+    b2, se2 = _cox(pd.concat([first, second], ignore_index=True), weights="w", entry="start")
+    assert (b2, se2) == pytest.approx((b, se), rel=1e-9)  # same patients, split in two episodes
