@@ -311,7 +311,11 @@ class DoseResponse(AnalysisResult):
             ax.axvline(100 * kn, color="grey", linewidth=0.5, alpha=0.5)
         ax.axhline(1.0, color="grey", linewidth=0.8)
         ax.set_yscale("log")
-        ax.set_xlabel("cumulative adherence (% of prescribed sessions completed)")
+        from matplotlib.ticker import FuncFormatter
+
+        for which in ("major", "minor"):
+            getattr(ax.yaxis, f"set_{which}_formatter")(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.set_xlabel("cumulative adherence (% of sessions completed, lagged)")
         ax.set_ylabel(f"hazard ratio of recovery vs {100 * self.info['reference']:.0f}%")
         ax.legend(fontsize="small")
         return ax

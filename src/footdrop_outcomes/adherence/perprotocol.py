@@ -85,6 +85,10 @@ class ITTPerProtocol(AnalysisResult):
             ax.legend(fontsize="small")
         ax.axvline(1.0, color="grey", linewidth=0.8)
         ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter
+
+        for which in ("major", "minor"):
+            getattr(ax.xaxis, f"set_{which}_formatter")(FuncFormatter(lambda v, _: f"{v:.3g}"))
         ax.set_yticks(y, s["analysis"], fontsize="small")
         ax.set_xlabel(f"hazard ratio of recovery, {self.info['device']} vs none (IPT-weighted)")
         return ax
