@@ -112,3 +112,20 @@ def test_bad_input(setup):
     with pytest.raises(FootdropError, match="no recoveries in the data"):
         fit_time_varying_cure(f.assign(upper=np.inf), incidence_formula="cause", latency_formula="severity",
                               exposure_table=expo)
+
+
+def test_raw_covariate_scales_fit_without_warnings_and_match_standardised(setup):
+    """Raw age and delay (large values) fit as well as pre-scaled ones: estimates map back exactly."""
+    _, f, expo = setup
+    raw = fit_time_varying_cure(f, incidence_formula="cause + severity + age + days_to_treatment",
+                                latency_formula="cause + severity + age + days_to_treatment", exposure_table=expo)
+    scaled = fit_time_varying_cure(f.assign(age=f["age"] / 10, days_to_treatment=f["days_to_treatment"] / 30),
+                                   incidence_formula="cause + severity + age + days_to_treatment",
+                                   latency_formula="cause + severity + age + days_to_treatment", exposure_table=expo)
+    a, b = raw.params, scaled.params
+    assert a["latency:age"] * 10 == pytest.approx(b["latency:age"], rel=1e-3)
+    assert a["incidence:days_to_treatment"] * 30 == pytest.approx(b["incidence:days_to_treatment"], rel=1e-3, abs=1e-4)
+    g = "latency:cumulative_adherence per 0.1"
+    assert a[g] == pytest.approx(b[g], rel=1e-4)
+    assert raw.cov.loc[g, g] == pytest.approx(scaled.cov.loc[g, g], rel=1e-3)
+    assert raw.log_likelihood == pytest.approx(scaled.log_likelihood, rel=1e-9)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
@@ -203,26 +204,31 @@ def fit_time_varying_cure(
     weeks = int(np.ceil(t_end.max())) + 1
     x = exposure_matrix(exposure_table, frame[id_col].to_numpy(), weeks, column=exposure, id_col=id_col) / per
 
-    model = _Model(z, v, x, lo, up)
+    # optimise on centred and scaled covariates (raw age or days to treatment make BFGS crawl or
+    # overflow); the estimates and their covariance are mapped back exactly (linear map `back`)
+    zs, back_z = _standardise(z, inc_design.terms)
+    vs, back_v = _standardise(v, lat_design.terms)
+    model = _Model(zs, vs, x, lo, up)
     pv = v.shape[1]
     # start: logistic on "recovered during follow-up"; Weibull shape 2, scale near the median of the recovered
-    a0 = _logistic_start(z, event.astype(float))
+    a0 = _logistic_start(zs, event.astype(float))
     med = float(np.median(up[event]))
     b0 = np.zeros(pv)
     if "Intercept" in lat_design.terms:
         b0[lat_design.terms.index("Intercept")] = -2.0 * math.log(med) + math.log(math.log(2))
     theta0 = np.r_[a0, b0, 0.0, math.log(2.0)]
-    res = minimize(lambda th: model.negloglik(th), theta0, jac=True, method="BFGS",
+    res = minimize(model.negloglik, theta0, jac=True, method="BFGS",
                    options={"maxiter": max_iter, "gtol": 1e-6 * max(1.0, len(frame) / 1000)})
     grad_norm = float(np.max(np.abs(res.jac)))
     if not np.isfinite(res.fun) or grad_norm > 1e-2:
         raise ConvergenceError(f"time-varying cure model did not converge ({res.message}; largest gradient "
                                f"{grad_norm:.3g}); check levels with few recoveries and the follow-up length")
-    theta = res.x
+    back = linalg.block_diag(back_z, back_v, np.eye(2))
+    theta = back @ res.x
     names = [*(f"incidence:{t}" for t in inc_design.terms), *(f"latency:{t}" for t in lat_design.terms),
              f"latency:{exposure} per {per:g}", "latency:log(shape)"]
-    h = _hessian(model, theta)
-    cov = _covariance(h, names)
+    h = _hessian(model, res.x)
+    cov = back @ _covariance(h, names) @ back.T
     se = np.sqrt(np.diag(cov))
     zq = _zq(alpha)
     rows = []
@@ -243,6 +249,25 @@ def fit_time_varying_cure(
     }
     return TimeVaryingCureResult(summary=summary, info=info, params=pd.Series(theta, index=names),
                                  cov=pd.DataFrame(cov, index=names, columns=names), log_likelihood=-float(res.fun))
+
+
+def _standardise(x: np.ndarray, terms: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Centre (when there is an intercept) and scale the non-constant columns.
+
+    Returns the new design and the matrix ``back`` with ``coef = back @ coef_standardised``.
+    """
+    p = x.shape[1]
+    has_int = "Intercept" in terms
+    i0 = terms.index("Intercept") if has_int else -1
+    mean = np.where(np.arange(p) == i0, 0.0, x.mean(axis=0) if has_int else 0.0)
+    sd = x.std(axis=0)
+    scale = np.where((np.arange(p) == i0) | (sd == 0), 1.0, sd)
+    xs = (x - mean) / scale
+    back = np.diag(1 / scale)
+    if has_int:
+        back[i0, :] -= mean / scale
+        back[i0, i0] = 1.0
+    return xs, back
 
 
 class _Model:
@@ -273,6 +298,15 @@ class _Model:
         return hz, d_g, d_k
 
     def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        # a trial step of the optimiser can overflow exp(); report it as an infinite cost so the
+        # line search steps back, instead of warning
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+            f, g = self._negloglik(theta)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return np.inf, np.zeros_like(theta)
+        return f, g
+
+    def _negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         pz, pv = self.pz, self.pv
         a, b, g, logk = theta[:pz], theta[pz:pz + pv], theta[pz + pv], theta[-1]
         k = math.exp(logk)
