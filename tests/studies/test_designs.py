@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from footdrop_outcomes.studies import generate, replicate_seed_sequence, run_analysis
 
@@ -36,3 +37,17 @@ def test_trial_adherence_and_gait_effects_recovered():
     assert abs(adh["estimate"] - 0.1) < 3 * adh["se"]
     slope = run_analysis("mixed_slope", d, formula="time * arm", term="lw:arm[treatment]")
     assert abs(slope["estimate"] - 0.03) < 3 * slope["se"]
+
+
+def test_cohort_design_with_generator_truth():
+    from footdrop_outcomes.studies import StudySpec, run_replicate
+
+    spec = StudySpec.from_dict({"name": "cohort", "replicates": 1, "seed": 3, "design": {"kind": "cohort", "n": 400},
+                                "analyses": [{"label": "severe", "method": "cox", "truth": "config.latency_log_hr.severity[severe]",
+                                              "options": {"formula": "severity + age", "term": "severity[severe]"}},
+                                             {"label": "adh", "method": "cox_time_varying", "truth": "config.adherence_log_hr",
+                                              "options": {"formula": "severity + cumulative_adherence", "term": "cumulative_adherence"}}]})
+    res = run_replicate(spec, 0, 0).set_index("analysis")
+    assert (res["status"] == "ok").all(), res["error"].tolist()
+    assert res.loc["severe", "truth"] == -1.0 and res.loc["adh", "truth"] == pytest.approx(10 * math.log(1.15))
+    assert res.loc["severe", "estimate"] < 0 and res.loc["severe", "n"] < 400  # ALS left out

@@ -140,3 +140,12 @@ def test_results_folder_layout(cheap_spec, tmp_path):
     names = sorted(p.name for p in Path(tmp_path / "l" / "results").iterdir())
     assert names == ["p0000_r0000000_0000005.parquet", "p0000_r0000006_0000011.parquet",
                      "p0001_r0000000_0000005.parquet", "p0001_r0000006_0000011.parquet"]
+
+
+def test_existing_scheduler_address(cheap_spec, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        run = run_study(cheap_spec, tmp_path / "a", scheduler=cluster.scheduler_address, chunk_size=6, progress=False)
+    assert run.info["complete"] and run.info["scheduler"] == cluster.scheduler_address
+    assert len(run.results) == 2 * 12 * 3
