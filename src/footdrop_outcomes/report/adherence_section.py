@@ -34,7 +34,7 @@ from footdrop_outcomes.report.tables import fmt_ci, fmt_p
 
 __all__ = ["AdherenceAnalysis", "analyse_adherence", "adherence_table", "adherence_figure", "discontinuation_figure",
            "discontinuation_table", "comparison_table", "love_plot", "recovery_effect_table", "key_findings", "methods_text",
-           "limitations", "GROUP_LABELS", "trend_table", "trend_figure", "itt_table", "unavailable"]
+           "limitations", "GROUP_LABELS", "trend_table", "trend_figure", "itt_table", "unavailable", "effect_text"]
 
 GROUP_LABELS = {
     "home_exercise": "Home exercise", "supervised_physio": "Supervised physiotherapy", "afo_carbon": "AFO, carbon",
@@ -396,6 +396,28 @@ def key_findings(aa: AdherenceAnalysis) -> list[str]:
         out.append(f"Among patients who recover, each 10 more points of cumulative adherence raise the rate of recovery by a factor "
                    f"{r['estimate']:.2f} ({r['lower']:.2f}-{r['upper']:.2f}) in the mixture cure model with time-varying adherence.")
     return out
+
+
+def effect_text(aa: AdherenceAnalysis) -> str:
+    """How to read the adherence-and-recovery table, with this run's numbers."""
+    if aa.effect is None:
+        return unavailable(aa, "effect")
+    s = aa.effect.summary
+    best = s[s["recommended"]] if "recommended" in s.columns else s.iloc[0:0]
+    cox = s[(s["model"] == "time-varying: cumulative") & (s["term"] == "cumulative_adherence")]
+    parts = []
+    if not best.empty:
+        b = best.iloc[0]
+        parts.append(f"The estimate to read is the recommended one: {b['hr_per_10pct']:.3f} ({b['lower']:.3f}-{b['upper']:.3f}) per 10 points "
+                     "of cumulative adherence.")
+    if not cox.empty:
+        c = cox.iloc[0]
+        parts.append(f"The time-varying Cox model on visit-dated recovery gives {c['hr_per_10pct']:.3f}: dating recovery at the visit "
+                     "that sees it, and mixing in patients who never recover, pull it towards 1.")
+    truth = aa.choices["truth_log_hr_per_10"]
+    if truth is not None:
+        parts.append(f"The simulated truth is {np.exp(truth):.3f} (last week's adherence has no direct effect: 1.000).")
+    return " ".join(parts)
 
 
 def methods_text(aa: AdherenceAnalysis) -> str:
