@@ -234,7 +234,7 @@ def report(
     ctx: typer.Context,
     cohort: Annotated[Optional[Path], typer.Option("--cohort", help="Cohort directory (manifest.json + Parquet tables). Required.")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="PDF to write, e.g. reports/NAME.pdf; the executed notebook goes beside it (NAME.ipynb). Required.")] = None,
-    notebook: Annotated[str, typer.Option("--notebook", help="Shipped notebook (outcome_report, cohort_overview, time_to_recovery) or a path to an .ipynb file.")] = "outcome_report",
+    notebook: Annotated[str, typer.Option("--notebook", help="Shipped notebook (outcome_report, cohort_overview, time_to_recovery, trajectories, adherence_interventions) or a path to an .ipynb file.")] = "outcome_report",
     list_parameters: Annotated[bool, typer.Option("--list-parameters", help="Print the notebook's parameters (type, allowed values, default) and exit.")] = False,
 ) -> None:
     """Run a report notebook on a cohort and write its PDF (no code in it).
