@@ -23,6 +23,7 @@ import pandas as pd
 from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.cohort.vocabulary import CAUSES
 from footdrop_outcomes.errors import ConfigError
+from footdrop_outcomes.report.counts import get_threshold
 
 __all__ = ["RecoveryAnalysis", "analyse_recovery", "restrict_causes", "EXPECTED_WINDOWS", "CAUSE_SHORT", "term_label"]
 
@@ -189,12 +190,20 @@ def analyse_recovery(
     cif = cumulative_incidence(cframe, group="cause", competing=("death",), landmarks=list(landmarks), alpha=alpha)
     curves: dict[str, Any] = {}
     lm = [float(x) for x in landmarks]
+    small_groups: dict[str, list[str]] = {}
     for by in ("cause", "severity"):
-        curves[f"turnbull_{by}"] = turnbull(frame, group=by, landmarks=lm, alpha=alpha)
-        curves[f"km_{by}"] = kaplan_meier(frame, group=by, landmarks=lm, alpha=alpha)
-        curves[f"logrank_{by}"] = logrank_test(frame, group=by, pairwise=False) if frame[by].astype(str).nunique() > 1 else None
+        # a curve of a handful of patients shows each of them (every step is one person): such groups are not drawn
+        sizes = frame[by].astype(str).value_counts()
+        small_groups[by] = sorted(g for g, n in sizes.items() if 1 <= n <= get_threshold())
+        cf = frame[~frame[by].astype(str).isin(small_groups[by])].copy()
+        if isinstance(cf[by].dtype, pd.CategoricalDtype):
+            cf[by] = cf[by].cat.remove_unused_categories()
+        curves[f"turnbull_{by}"] = turnbull(cf, group=by, landmarks=lm, alpha=alpha)
+        curves[f"km_{by}"] = kaplan_meier(cf, group=by, landmarks=lm, alpha=alpha)
+        curves[f"logrank_{by}"] = logrank_test(cf, group=by, pairwise=False) if cf[by].astype(str).nunique() > 1 else None
     choices = {
         "excluded_causes": excluded,
+        "small_groups_not_drawn": small_groups,
         "dropped_terms": sorted(set(dropped_cox + dropped_aft + dropped_cure)),
         "cox_formula": cox_f,
         "aft_formula": aft_f,

@@ -70,22 +70,35 @@ def cumulative_incidence_plot(analysis: RecoveryAnalysis) -> Any:
 
 
 def cause_severity_plot(cohort: Any) -> Any:
-    """Patients by cause, stacked by severity at onset (horizontal bars). Returns the Figure."""
+    """Patients by cause, stacked by severity at onset (horizontal bars), drawn from the protected
+    cause x severity table (:func:`footdrop_outcomes.report.counts.protect`): the hidden cells of a
+    cause are drawn together as one hatched segment (their sum follows from the shown cells and the
+    cause's total anyway), and a cause whose total is hidden gets no bar. Returns the Figure."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
     from footdrop_outcomes.cohort.vocabulary import CAUSES, SEVERITIES
+    from footdrop_outcomes.report.counts import protect
 
     p = cohort.patients
     tab = pd.crosstab(p["cause"].astype(str), p["severity"].astype(str))
     tab = tab.reindex(index=[c for c in CAUSES if c in tab.index][::-1], columns=[s for s in SEVERITIES if s in tab.columns], fill_value=0)
+    prot = protect(tab)
     fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(tab) + 1.2))
+    labels = [CAUSE_SHORT[c] for c in tab.index]
     left = np.zeros(len(tab))
     for sev, color in zip(tab.columns, ("#9ecae1", "#4292c6", "#08306b")):
-        ax.barh([CAUSE_SHORT[c] for c in tab.index], tab[sev].to_numpy(), left=left, color=color, label=sev)
-        left += tab[sev].to_numpy()
+        widths = np.array([0 if prot.hidden(c, sev) or prot.hidden(c, "Total") else tab.loc[c, sev] for c in tab.index], dtype=float)
+        ax.barh(labels, widths, left=left, color=color, label=sev)
+        left += widths
+    hidden = np.array([0 if prot.hidden(c, "Total") else sum(tab.loc[c, s] for s in tab.columns if prot.hidden(c, s)) for c in tab.index], dtype=float)
+    if hidden.any():
+        ax.barh(labels, hidden, left=left, color="white", edgecolor="#777", hatch="////", linewidth=0.5, label="hidden (small numbers)")
+    for y, c in enumerate(tab.index):
+        if prot.hidden(c, "Total"):
+            ax.text(0, y, "  not shown (small numbers)", va="center", fontsize="small", color="#555")
     ax.set_xlabel("patients")
-    ax.legend(title="severity at onset", frameon=False, fontsize="small", loc="lower right")
+    ax.legend(title="severity at onset", frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig

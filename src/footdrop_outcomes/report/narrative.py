@@ -93,8 +93,8 @@ def small_cell_text() -> str:
     t = get_threshold()
     return (f"Small cells: every count of patients from 1 to {t} is shown as ≤{t} (without a percentage); breakdowns by "
             f"cause are protected with their totals, so cells that would let a hidden count be worked out are also hidden "
-            f"({HIDDEN}); numbers at risk under the curves are rounded to 5, and estimates for groups of {t} or fewer patients "
-            "are not shown. Each table is protected on its own: medians, model estimates and curves are not counts and are "
+            f"({HIDDEN}); numbers at risk under the curves are rounded to 5; recovery curves, medians and shares of groups of "
+            f"{t} or fewer patients are not shown. Each table is protected on its own; model estimates are not counts and are "
             "shown as estimated.")
 
 
@@ -165,6 +165,10 @@ def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort, *, extra: list[
     if cohort.truth is not None or "generator" in cohort.metadata:
         out.append("The data are simulated: the numbers show what the methods recover, not clinical results.")
     out.extend(extra or [])
+    for by, groups in ch.get("small_groups_not_drawn", {}).items():
+        if groups:
+            out.append(f"Groups of {get_threshold()} or fewer patients are left out of the recovery curves by {by} and their tables "
+                       f"and log-rank test: {', '.join(CAUSE_SHORT.get(g, g) for g in groups)}.")
     out.append(small_cell_text())
     if pending:
         out.append(pending)
