@@ -100,7 +100,10 @@ def analyse_trajectories(cohort: Any, *, alpha: float = 0.05, mcid: float = 0.10
     first = long.groupby("patient_id", observed=True)["weeks"].min()
     from_week = float(np.round(first.median(), 1))
     gait = fits["gait_speed"]
-    profile = _profile(gait, mcid_cause, mcid_severity)
+    present = set(gait.prepared.frame["cause"].astype(str)) if "cause" in gait.prepared.frame.columns else set(long["cause"].astype(str))
+    sev_present = set(long["severity"].astype(str))
+    # a profile outside the patients analysed is not estimable (also when the model has no cause or severity term)
+    profile = _profile(gait, mcid_cause, mcid_severity) if mcid_cause in present and mcid_severity in sev_present else None
     table = None
     if profile is not None:
         table = gait.time_to_mcid(profile, mcid=mcid, from_week=from_week)

@@ -1,0 +1,39 @@
+"""The trajectories and adherence sections on cohorts where some analyses cannot run as usual."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from footdrop_outcomes import simulate_cohort
+from footdrop_outcomes.report import adherence_section as ads
+from footdrop_outcomes.report import trajectory_section as ts
+from footdrop_outcomes.report.analysis import restrict_causes
+
+
+@pytest.fixture(scope="module")
+def stroke_only():
+    return restrict_causes(simulate_cohort(600, 11, progress=False), ["stroke"])
+
+
+def test_trajectories_drop_constant_terms_and_report_the_mcid(stroke_only):
+    t = ts.analyse_trajectories(stroke_only, mcid_cause="stroke", mcid_severity="moderate")
+    assert "cause" in t.choices["dropped_terms"] and "cause" not in t.choices["formulas"]["gait_speed"]
+    assert np.isfinite(t.mcid["weeks"].iloc[0]) and "gains the minimal clinically important difference" in ts.mcid_text(t)
+    # a profile outside the patients analysed is said to be not estimable, not invented
+    other = ts.analyse_trajectories(stroke_only, mcid_cause="als")
+    assert other.mcid is None and "not estimable" in ts.mcid_text(other)
+    assert "cause" in ts.methods_text(t)  # the dropped term is named
+    ts.trajectory_figure(t)
+
+
+def test_adherence_falls_back_to_the_direct_cure_fit_and_reports_failures(stroke_only):
+    a = ads.analyse_adherence(stroke_only)
+    # adherence_effect's default covariates include cause, constant here: reported, not hidden
+    assert "effect" in a.failed and a.effect is None
+    assert "Not fitted (effect)" in ads.methods_text(a)
+    # the visit-interval cure model with time-varying adherence is then fitted directly
+    assert a.tv_cure is not None and not a.choices["tv_from_adherence_effect"]
+    table = ads.recovery_effect_table(a)
+    assert list(table["Model"]) == ["Cure model on visit intervals, time-varying"]
+    assert ads.effect_text(a).startswith("Not fitted on this cohort")
