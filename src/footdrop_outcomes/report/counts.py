@@ -29,7 +29,7 @@ import pandas as pd
 
 from footdrop_outcomes.privacy import DEFAULT_THRESHOLD, format_count, suppress_counts
 
-__all__ = ["show_count", "count_percent", "is_small", "set_threshold", "get_threshold", "protect", "Protected", "HIDDEN", "footnote",
+__all__ = ["show_count", "count_percent", "is_small", "group_sizes", "set_threshold", "get_threshold", "protect", "Protected", "HIDDEN", "footnote",
            "DEFAULT_THRESHOLD"]
 
 #: Marker of a cell hidden by complementary suppression (its count is above the threshold).
@@ -120,8 +120,17 @@ class Protected:
                              total_hidden=self.hidden(row, "Total"))
 
 
+def group_sizes(values: pd.Series) -> Protected:
+    """Patients per group (e.g. per cause) protected with the grand total, always the same way:
+    every table that prints these sizes must use this, so that a size hidden in one table (a
+    complementary cell) is not printed by another. Look up with ``.text(group, "n")``."""
+    return protect(values.astype(str).value_counts().astype("int64"))
+
+
 def protect(counts: pd.DataFrame | pd.Series) -> Protected:
     """Protect a table of counts (groups x categories, no totals; a Series is one column)."""
     if isinstance(counts, pd.Series):
         counts = counts.to_frame(name="n")
+    # rows and columns in label order: the same counts give the same hidden cells in every table
+    counts = counts.sort_index(axis=0, key=lambda i: i.astype(str)).sort_index(axis=1, key=lambda i: i.astype(str))
     return Protected(counts.astype("int64"))

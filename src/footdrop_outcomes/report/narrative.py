@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
-from footdrop_outcomes.report.counts import HIDDEN, count_percent, get_threshold, show_count
+from footdrop_outcomes.report.counts import HIDDEN, count_percent, get_threshold, group_sizes, show_count
 from footdrop_outcomes.report.tables import fmt_p
 
 __all__ = ["cohort_description", "key_findings", "methods_text", "limitations_text", "expected_window_text", "small_cell_text"]
@@ -82,9 +82,9 @@ def key_findings(analysis: RecoveryAnalysis) -> list[str]:
         out.append(f"Severe weakness at onset: hazard ratio of recovery {r['hr']:.2f} ({r['hr_lower']:.2f}-{r['hr_upper']:.2f}) "
                    f"against mild, after adjusting for the other terms.")
     out.extend(expected_window_text(analysis))
+    sizes = group_sizes(f["cause"])  # the same protected cause sizes as the tables
     for c in analysis.choices["excluded_causes"]:
-        n = int((f["cause"].astype(str) == c).sum())
-        out.append(f"No recovery was seen in {CAUSE_SHORT[c]} ({show_count(n)} patients); it is left out of the regression models.")
+        out.append(f"No recovery was seen in {CAUSE_SHORT[c]} ({sizes.text(c, 'n')} patients); it is left out of the regression models.")
     return out
 
 

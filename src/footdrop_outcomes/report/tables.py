@@ -20,7 +20,7 @@ from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.cohort.recovery import recovery_intervals
 from footdrop_outcomes.cohort.vocabulary import CAUSES
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
-from footdrop_outcomes.report.counts import count_percent, is_small, protect, show_count
+from footdrop_outcomes.report.counts import count_percent, group_sizes, is_small, protect, show_count
 
 __all__ = ["table_one", "recovery_table", "cumulative_incidence_table", "hazard_ratio_table", "time_ratio_table",
            "cure_table", "ph_test_table", "followup_table", "curve_table", "logrank_text", "styled", "fmt_p", "fmt_ci"]
@@ -77,9 +77,10 @@ def table_one(cohort: Cohort, *, threshold: int = 4) -> pd.DataFrame:
             if col not in tab.columns:
                 rows[label] = [count_percent(0, prot.count(k, "Total")) for k in keys]
             else:
-                rows[label] = [prot.percent(k, col) for k in keys]
+                rows[label] = [count_percent(prot.count(k, col), prot.count(k, "Total"), hidden=prot.hidden(k, col),
+                                             total_hidden=prot.hidden(k, "Total") or patients.hidden(k, "n")) for k in keys]
 
-    patients = protect(p["cause"].value_counts().reindex(present, fill_value=0))
+    patients = group_sizes(p["cause"])
     rows["Patients"] = [patients.text(k, "n") for k in keys]
     add("Age, years, median (IQR)", lambda g: _median_iqr(g["age"]))
     block(p["sex"], [("Female, n (%)", "female")])
@@ -120,11 +121,13 @@ def recovery_table(analysis: RecoveryAnalysis) -> pd.DataFrame:
     rows = []
     causes = _causes_in(analysis)
     seen = protect(pd.crosstab(f["cause"].astype(str), f["event"].astype(bool)).reindex(index=causes, columns=[True, False], fill_value=0))
+    sizes = group_sizes(f["cause"])  # the same protected cause sizes as Table 1
     for c in causes:
         never = fmt_ci(*cure_by.loc[c, ["cure_fraction", "lower", "upper"]], pct=True) if c in cure_by.index else "not estimable"
         med = fmt_ci(*med_by.loc[c, ["median", "lower", "upper"]], digits=1) if c in med_by.index else "not estimable"
-        rows.append({"Cause": CAUSE_SHORT[c], "Patients": seen.text(c, "Total"),
-                     "Recovery seen, n (%)": seen.percent(c, True),
+        rows.append({"Cause": CAUSE_SHORT[c], "Patients": sizes.text(c, "n"),
+                     "Recovery seen, n (%)": count_percent(seen.count(c, True), seen.count(c, "Total"), hidden=seen.hidden(c, True),
+                                                           total_hidden=sizes.hidden(c, "n") or seen.hidden(c, "Total")),
                      f"Never recover, % ({level}% CI)": never,
                      f"Median weeks if recovering ({level}% CI)": med,
                      "Expected window": _expected(c)})
@@ -223,27 +226,35 @@ def followup_table(cohort: Cohort) -> pd.DataFrame:
     present = [c for c in CAUSES if (p["cause"].astype(str) == c).any()]
     ends = protect(pd.crosstab(p["cause"].astype(str), p["followup_end"].astype(str))
                    .reindex(index=present, columns=["study_end", "dropout", "death"], fill_value=0))
+    sizes = group_sizes(p["cause"])  # the same protected cause sizes as Table 1
+
+    def pct(k: str, col: str) -> str:
+        return count_percent(ends.count(k, col), ends.count(k, "Total"), hidden=ends.hidden(k, col),
+                             total_hidden=ends.hidden(k, "Total") or sizes.hidden(k, "n"))
+
     for c in present + ["All"]:
         g = p if c == "All" else p[p["cause"].astype(str) == c]
         k = "Total" if c == "All" else c
-        rows.append({"Cause": CAUSE_SHORT.get(c, c), "Patients": ends.text(k, "Total"),
+        rows.append({"Cause": CAUSE_SHORT.get(c, c), "Patients": sizes.text(k, "n"),
                      "Visits per patient, median (IQR)": "-" if is_small(len(g)) else _median_iqr(g["n_visits"]),
                      "Weeks followed, median (IQR)": "-" if is_small(len(g)) else _median_iqr(g["weeks"]),
-                     "Study end, n (%)": ends.percent(k, "study_end"),
-                     "Dropout, n (%)": ends.percent(k, "dropout"),
-                     "Death, n (%)": ends.percent(k, "death")})
+                     "Study end, n (%)": pct(k, "study_end"),
+                     "Dropout, n (%)": pct(k, "dropout"),
+                     "Death, n (%)": pct(k, "death")})
     return pd.DataFrame(rows)
 
 
-def curve_table(curves: Any, *, expected: bool = False) -> pd.DataFrame:
+def curve_table(curves: Any, *, expected: bool = False, groups: pd.Series | None = None) -> pd.DataFrame:
     """Median time to recovery and the share recovered by each landmark, by group, from a
     Kaplan-Meier or Turnbull :class:`~footdrop_outcomes.survival.CurveResult`; with
-    ``expected``, the expected window beside each cause."""
+    ``expected``, the expected window beside each cause. ``groups`` (every patient's group, e.g.
+    ``rec.frame["cause"]``, including groups left out of the curves) makes the patient counts the
+    same protected sizes as Table 1's."""
     s = curves.summary
     level = round(100 * (1 - curves.info["alpha"]))
     rows = []
     sizes = {str(k): int(g[g["statistic"] == "median"]["n"].iloc[0]) for k, g in s.groupby("group", sort=False, observed=True)}
-    sizes_p = protect(pd.Series(sizes, dtype="int64"))
+    sizes_p = group_sizes(groups) if groups is not None else protect(pd.Series(sizes, dtype="int64"))
     for group, g in s.groupby("group", sort=False, observed=True):
         group = str(group)
         med = g[g["statistic"] == "median"].iloc[0]
