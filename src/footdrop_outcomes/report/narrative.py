@@ -94,8 +94,8 @@ def small_cell_text() -> str:
     return (f"Small cells: every count of patients from 1 to {t} is shown as ≤{t} (without a percentage); breakdowns by "
             f"cause are protected with their totals, so cells that would let a hidden count be worked out are also hidden "
             f"({HIDDEN}); numbers at risk under the curves are rounded to 5; recovery curves, medians and shares of groups of "
-            f"{t} or fewer patients are not shown. Each table is protected on its own; model estimates are not counts and are "
-            "shown as estimated.")
+            f"{t} or fewer patients are not shown. Patients per cause are hidden the same way in every table; other breakdowns "
+            "are protected table by table; model estimates are not counts and are shown as estimated.")
 
 
 def methods_text(analysis: RecoveryAnalysis) -> str:
