@@ -389,7 +389,7 @@ def key_findings(aa: AdherenceAnalysis) -> list[str]:
             w, cr = c.loc["weighted"], c.loc["crude"]
             out.append(f"Supervised physiotherapy: hazard ratio of recovery {np.exp(cr['estimate']):.2f} crude and "
                        f"{np.exp(w['estimate']):.2f} ({np.exp(w['lower']):.2f}-{np.exp(w['upper']):.2f}) after weighting for "
-                       f"{aa.choices['propensity_formula']}.")
+                       f"{_formula_words(aa.choices['propensity_formula'])}.")
     if aa.tv_cure is not None:
         s2 = aa.tv_cure.summary
         r = s2[(s2["component"] == "latency") & s2["term"].str.startswith("cumulative_adherence")].iloc[0]
@@ -488,3 +488,11 @@ def limitations(aa: AdherenceAnalysis) -> list[str]:
     if aa.failed:
         out.append("Some adherence analyses could not be fitted on this cohort (see Methods).")
     return out
+
+
+def _formula_words(formula: str) -> str:
+    """``C(cause) + C(severity) + age + diabetes`` as "cause, severity, age and diabetes"."""
+    import re
+
+    terms = [re.sub(r"^C\((\w+)\)$", r"\1", t.strip()).replace("_", " ") for t in formula.split("+")]
+    return terms[0] if len(terms) == 1 else ", ".join(terms[:-1]) + " and " + terms[-1]

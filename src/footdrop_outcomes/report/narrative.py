@@ -42,7 +42,7 @@ def expected_window_text(analysis: RecoveryAnalysis) -> list[str]:
     meds = analysis.cure.recovery_medians(by=by)
     meds = meds.assign(cause=meds["cause"].astype(str), severity=meds["severity"].astype(str))
     meds_c = analysis.cure.recovery_medians(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
-    cif = analysis.cif.summary
+    turnbull = analysis.results.get("turnbull_cause")
     for (cause, sev), (lo, hi, words) in EXPECTED_WINDOWS.items():
         if sev is None:
             if cause not in meds_c.index:
@@ -58,10 +58,15 @@ def expected_window_text(analysis: RecoveryAnalysis) -> list[str]:
         inside = "inside" if lo <= r["median"] <= hi else ("before" if r["median"] < lo else "after")
         line = (f"{who}: median time to recovery among those who recover {r['median']:.1f} weeks "
                 f"({r['lower']:.1f}-{r['upper']:.1f}), {inside} the expected window of {words}")
-        g = cif[(cif["kind"] == "recovery") & (cif["group"].astype(str) == cause)]
-        at = g[g["landmark"] <= hi].tail(1)
-        if not at.empty:
-            line += f"; {100 * at['cif'].iloc[0]:.0f}% of all {CAUSE_SHORT[cause]} patients recovered by week {at['landmark'].iloc[0]:g}"
+        # the share recovered by the window's end: the Turnbull estimate, as in the curve tables
+        # (the competing-risks CIF dates recovery at the visit that sees it, so it is lower)
+        tb = turnbull.summary if turnbull is not None else None
+        at = (tb[(tb["group"].astype(str) == cause) & (tb["statistic"] == "recovered_by") & (tb["time"] <= hi)].tail(1)
+              if tb is not None else None)
+        if at is not None and not at.empty and at["n"].iloc[0] > get_threshold():
+            r2 = at.iloc[0]
+            line += (f"; {100 * r2['estimate']:.0f}% ({100 * r2['lower']:.0f}-{100 * r2['upper']:.0f}) of all "
+                     f"{CAUSE_SHORT[cause]} patients had recovered by week {r2['time']:g}")
         out.append(line + ".")
     return out
 

@@ -77,6 +77,7 @@ def export_pdf(executed: str | os.PathLike[str] | Any, out: str | os.PathLike[st
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(pdf)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the report gets a normal file's mode
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -219,3 +220,9 @@ def run_demo(out_dir: str | os.PathLike[str] = "reports", *, n: int = 2000, seed
     params: dict[str, Any] = {"title": title or f"Foot drop outcome report: synthetic demo cohort ({n:,} patients)"}
     res = render_report("outcome_report", out_dir / "demo-outcome-report.pdf", cohort=cohort_dir.resolve(), parameters=params)
     return ReportResult(pdf=res.pdf, notebook=res.notebook, parameters=res.parameters, seconds={"simulate": t1 - t0, **res.seconds})
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
