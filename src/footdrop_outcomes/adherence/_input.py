@@ -8,13 +8,14 @@ message names the table, the column, the rows (0-based positions) and the patien
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from footdrop_outcomes._checks import check_choice  # noqa: F401 - re-exported to the adherence modules
 from footdrop_outcomes.cohort.vocabulary import EXERCISES
-from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.errors import FootdropError
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
@@ -30,12 +31,6 @@ class AdherenceInputError(FootdropError, ValueError):
     The message names the table, the column, the rows (0-based positions in the table as
     passed) and the patient ids, and says which option handles the case instead of raising.
     """
-
-
-def check_choice(name: str, value: object, allowed: tuple[Any, ...]) -> None:
-    """Refuse a value outside a closed option set, naming the option and the allowed values."""
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
 def rows_text(df: pd.DataFrame, positions: np.ndarray, max_items: int = 8) -> str:
