@@ -20,7 +20,7 @@ from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.cohort.recovery import recovery_intervals
 from footdrop_outcomes.cohort.vocabulary import CAUSES
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
-from footdrop_outcomes.report.counts import count_percent, group_sizes, is_small, protect, show_count
+from footdrop_outcomes.report.counts import count_percent, group_sizes, is_small, protect
 
 __all__ = ["table_one", "recovery_table", "cumulative_incidence_table", "hazard_ratio_table", "time_ratio_table",
            "cure_table", "ph_test_table", "followup_table", "curve_table", "logrank_text", "styled", "fmt_p", "fmt_ci"]
