@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from footdrop_outcomes._files import move_into_place
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, TABLES, validate_tables
 from footdrop_outcomes.errors import CohortIOError
@@ -175,14 +176,7 @@ class Cohort:
                 "files_sha256": files,
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-            if target.exists():
-                old = target.with_name(f".{target.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                target.rename(old)
-                tmp.rename(target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(target)
+            move_into_place(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
