@@ -198,6 +198,19 @@ def test_study_run_then_report(tmp_path):
     for section in ("Performance", "Power curves", "Smallest sample size for power 0.8"):
         assert section in text
     assert "import " not in text and "def " not in text
+    # wide tables must fit: WeasyPrint clips at the page edge silently and the clipped text is still
+    # in the text layer, so check the laid-out table cells against the page width
+    from weasyprint import HTML
+
+    over = []
+    for page in HTML(filename=str(rep / "report.html")).render().pages:
+        stack = [page._page_box]
+        while stack:
+            box = stack.pop()
+            stack.extend(getattr(box, "children", None) or [])
+            if getattr(box, "element_tag", None) in ("td", "th") and box.position_x + box.margin_width() > page.width + 0.5:
+                over.append(box.element_tag)
+    assert not over, f"{len(over)} table cells run off the page"
 
 
 def test_study_errors_exit_2(tmp_path):

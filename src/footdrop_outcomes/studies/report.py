@@ -31,13 +31,16 @@ __all__ = ["write_study_report", "SIZE_COLUMNS"]
 SIZE_COLUMNS = ("n_per_arm", "n")
 
 _CSS = """
-@page { size: A4; margin: 18mm 15mm 20mm 15mm; @bottom-center { content: "Page " counter(page) " of " counter(pages); font-size: 8pt; color: #555; } }
+@page { size: A4 landscape; margin: 15mm 15mm 18mm 15mm; @bottom-center { content: "Page " counter(page) " of " counter(pages); font-size: 8pt; color: #555; } }
 body { font-family: "DejaVu Sans", sans-serif; font-size: 9pt; color: #111; }
 h1 { font-size: 16pt; margin-bottom: 2mm; } h2 { font-size: 12pt; margin-top: 6mm; border-bottom: 1px solid #999; }
 table { border-collapse: collapse; margin: 2mm 0 4mm 0; font-size: 7.5pt; }
 th, td { padding: 1mm 1.6mm; border-bottom: 0.5px solid #ccc; text-align: right; white-space: nowrap; }
+tr { page-break-inside: avoid; } thead { display: table-header-group; }
+table.keep { page-break-inside: avoid; }
 th:first-child, td:first-child { text-align: left; }
-.note { color: #444; font-size: 8pt; } figure { margin: 2mm 0; page-break-inside: avoid; } img { width: 150mm; }
+.note { color: #444; font-size: 8pt; } figure { margin: 2mm 0; page-break-inside: avoid; } img { width: 115mm; }
+h2, h2 + p.note { page-break-after: avoid; }
 """
 
 
@@ -54,11 +57,12 @@ def _est_mcse(df: pd.DataFrame, measure: str) -> pd.Series:
                       for v, s in zip(df[measure], df[f"{measure}_mcse"], strict=True)], index=df.index)
 
 
-def _table(df: pd.DataFrame) -> str:
+def _table(df: pd.DataFrame, keep: bool = False) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(v) if not isinstance(v, str) else html.escape(v)}</td>" for v in row) + "</tr>"
                    for row in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    cls = " class='keep'" if keep else ""  # a short table stays on one page
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _svg(fig: Any) -> str:
@@ -141,7 +145,7 @@ def write_study_report(study: str | os.PathLike[str], out: str | os.PathLike[str
         parts.append(f"<h2>Smallest sample size for power {target:g}</h2><p class='note'>n_grid: smallest grid value with "
                      "simulated power at least the target (n_grid_sure / n_grid_possible: with the Wilson lower / upper bound); "
                      "n_interp: probit fit of rejection on sqrt(n), with a delta-method 95% interval.</p>")
-        parts.append(_table(sizes_df))
+        parts.append(_table(sizes_df, keep=True))
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Simulation study {html.escape(spec.name)}</title>"
             f"<meta name='generator' content='footdrop-outcomes'><style>{_CSS}</style></head><body><main>{''.join(parts)}</main></body></html>")
     (out / "report.html").write_text(page)
