@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -108,3 +109,51 @@ def pdf_text():
 def text_outside_page():
     """``text_outside_page(path)``: text runs whose origin lies outside the page box."""
     return find_text_outside_page
+
+
+def find_boxes_off_page(notebook: Path, tol: float = 0.5) -> list[tuple[int, str, float, float]]:
+    """Table cells and figures whose laid-out right edge runs past their page.
+
+    WeasyPrint clips at the page edge without a word, and pypdf reports a table row as one text
+    run from the row's start, so an overflowing column is invisible to text checks. This lays the
+    report's HTML out again with WeasyPrint and checks the boxes themselves.
+    """
+    import nbformat
+
+    import footdrop_outcomes.report.exporter as ex
+
+    captured: dict[str, object] = {}
+
+    def capture(html: str, *, base_url=None) -> bytes:
+        captured.update(html=html, base_url=base_url)
+        return b""
+
+    original = ex.html_to_pdf
+    ex.html_to_pdf = capture
+    try:
+        ex.FootdropPDFExporter().from_notebook_node(nbformat.read(notebook, as_version=4),
+                                                    resources={"metadata": {"name": notebook.stem, "path": str(notebook.parent)}})
+    finally:
+        ex.html_to_pdf = original
+    with warnings.catch_warnings():
+        # the same notice the exporter silences: font subsetting falls back to fontTools
+        warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
+        import weasyprint
+
+        doc = weasyprint.HTML(string=captured["html"], base_url=captured["base_url"]).render()
+    bad = []
+    for i, page in enumerate(doc.pages):
+        stack = [page._page_box]
+        while stack:
+            box = stack.pop()
+            stack.extend(getattr(box, "children", None) or [])
+            tag = getattr(box, "element_tag", None)
+            if tag in ("td", "th", "img", "svg") and box.position_x + box.margin_width() > page.width + tol:
+                bad.append((i + 1, tag, round(box.position_x + box.margin_width(), 1), round(page.width, 1)))
+    return bad
+
+
+@pytest.fixture(scope="session")
+def boxes_off_page():
+    """``boxes_off_page(executed_notebook)``: table cells / figures laid out past the page edge."""
+    return find_boxes_off_page

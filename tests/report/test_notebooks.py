@@ -25,7 +25,7 @@ def _norm(s: str) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
-def test_notebook_runs_and_pdf_is_clean(rendered, name, pdf_text, text_outside_page):
+def test_notebook_runs_and_pdf_is_clean(rendered, name, pdf_text, text_outside_page, boxes_off_page):
     res = rendered(name)
     assert res.pdf.is_file() and res.notebook.is_file()
     assert res.notebook.parent == res.pdf.parent and res.notebook.stem == res.pdf.stem
@@ -39,6 +39,7 @@ def test_notebook_runs_and_pdf_is_clean(rendered, name, pdf_text, text_outside_p
         assert marker not in text, f"code leaked into the {name} PDF: {marker!r}"
     assert "remove_cell" not in text and "This cell is removed" not in text
     assert text_outside_page(res.pdf) == []
+    assert boxes_off_page(res.notebook) == []
     reader = PdfReader(res.pdf)
     n = len(reader.pages)
     assert f"Page 1 of {n}" in text and f"Page {n} of {n}" in text
