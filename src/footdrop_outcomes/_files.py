@@ -1,11 +1,22 @@
-"""Atomic writes: nothing half-written is ever left where a user would read it."""
+"""Files: atomic directory swaps (nothing half-written is ever left where a user would read it) and checksums."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from pathlib import Path
 
-__all__ = ["move_into_place"]
+__all__ = ["move_into_place", "sha256_file"]
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (cohort files can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def move_into_place(tmp: Path, target: Path) -> None:

@@ -14,7 +14,6 @@ renamed into place, so an interrupted or refused write never leaves a half-writt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from footdrop_outcomes._files import move_into_place
+from footdrop_outcomes._files import sha256_file as _sha256
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, TABLES, validate_tables
 from footdrop_outcomes.errors import CohortIOError
@@ -289,11 +289,4 @@ def load_cohort(path: str | os.PathLike[str]) -> Cohort:
     meta["source"] = str(root)
     return Cohort(**typed, metadata=meta, truth=truth, source=str(root), _validated=True)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 

@@ -20,7 +20,6 @@ source rows (line numbers for CSV files, the header being line 1).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -36,6 +35,7 @@ import pandas as pd
 
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes._files import move_into_place
+from footdrop_outcomes._files import sha256_file as _sha256
 from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, SCHEMAS, TABLES, validate_tables
 from footdrop_outcomes.errors import CohortIOError, CohortValidationError
 from footdrop_outcomes.privacy.guard import PrivacyScanner
@@ -697,10 +697,3 @@ def _typed_empty(name: str) -> pd.DataFrame:
         cols[c] = pd.Series([], dtype="string" if dtype == "category" else dtype)
     return pd.DataFrame(cols)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

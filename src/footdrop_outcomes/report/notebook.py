@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from footdrop_outcomes._files import sha256_file
 from footdrop_outcomes._version import __version__
 
-__all__ = ["setup", "title_page", "show_table", "show_figure", "markdown", "bullets", "pending_section", "data_fingerprint",
+__all__ = ["setup", "title_page", "show_table", "show_figure", "markdown", "bullets", "data_fingerprint",
            "load_report_cohort"]
 
 
@@ -89,14 +90,6 @@ def show_figure(fig: Any) -> None:
     plt.close(fig)
 
 
-def pending_section(what: str, issue: str) -> None:
-    """A visible placeholder for a section whose analysis has not landed yet (never fake results)."""
-    from IPython.display import HTML
-
-    _display(HTML(f'<div class="fd-placeholder"><strong>Not yet available.</strong> {html.escape(what)} '
-                  f'will appear here when {html.escape(issue)} lands.</div>'))
-
-
 def data_fingerprint(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a cohort's data: over the sorted names and contents of its data files
     (``*.parquet``, ``*.csv``), so the same data give the same fingerprint wherever they are."""
@@ -105,7 +98,7 @@ def data_fingerprint(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     for f in files:
         h.update(str(f.relative_to(root)).encode())
-        h.update(hashlib.sha256(f.read_bytes()).digest())
+        h.update(bytes.fromhex(sha256_file(f)))
     return h.hexdigest()
 
 
