@@ -69,7 +69,8 @@ def test_recovers_the_generators_adherence_effect(setup):
         assert abs(inc.loc[term, "coef"] - truth) < 3 * inc.loc[term, "se"], term
     assert fit.info["max_abs_gradient"] < 1e-2
     ax = fit.plot()
-    assert "HR" in ax.get_yticklabels()[0].get_text() or ax.get_yticklabels()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "latency: cumulative_adherence per 0.1 (HR)" in labels and any(lab.endswith("(OR)") for lab in labels)
     import matplotlib.pyplot as plt
 
     plt.close("all")
