@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
 import pytest
 from pypdf import PdfReader
@@ -136,3 +138,16 @@ def test_cause_labels_cover_vocabulary():
     from footdrop_outcomes.cohort.vocabulary import CAUSES
 
     assert set(CAUSE_SHORT) == set(CAUSES)
+
+
+def test_shipped_notebooks_are_package_data():
+    """demo/report work from a wheel: the notebooks are package data (a link to notebooks/ here)."""
+    from importlib.resources import files
+
+    root = Path(__file__).resolve().parents[2]
+    shipped = files("footdrop_outcomes.report") / "notebooks"
+    assert sorted(p.name for p in shipped.iterdir() if p.name.endswith(".ipynb")) == sorted(f"{n}.ipynb" for n in SCHEMAS)
+    for name in SCHEMAS:
+        assert (shipped / f"{name}.ipynb").read_bytes() == (root / "notebooks" / f"{name}.ipynb").read_bytes()
+    pyproject = (root / "pyproject.toml").read_text()
+    assert '"report/notebooks/*.ipynb"' in pyproject

@@ -22,9 +22,10 @@ from footdrop_outcomes.report.parameters import SCHEMAS, validate_parameters
 
 __all__ = ["ReportResult", "render_report", "export_pdf", "notebook_path", "NOTEBOOK_DIR", "run_demo"]
 
-#: Where the shipped notebooks live: ``notebooks/`` at the project root (source checkout or
-#: editable install). ``FOOTDROP_NOTEBOOKS`` overrides it.
-NOTEBOOK_DIR = Path(os.environ.get("FOOTDROP_NOTEBOOKS", Path(__file__).resolve().parents[3] / "notebooks"))
+#: Where the shipped notebooks live: package data ``report/notebooks/`` (in a source checkout a
+#: link to ``notebooks/`` at the project root; a wheel carries copies). ``FOOTDROP_NOTEBOOKS``
+#: overrides it.
+NOTEBOOK_DIR = Path(os.environ.get("FOOTDROP_NOTEBOOKS", Path(__file__).resolve().parent / "notebooks"))
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ def notebook_path(notebook: str | os.PathLike[str]) -> Path:
     if str(notebook) in SCHEMAS:
         found = NOTEBOOK_DIR / f"{notebook}.ipynb"
         if not found.is_file():
-            raise ReportError(f"shipped notebook {notebook!r} not found at {found}; run from a source checkout "
-                              "(pip install -e .), set FOOTDROP_NOTEBOOKS, or pass a path to an .ipynb file")
+            raise ReportError(f"shipped notebook {notebook!r} not found at {found}; reinstall the package, "
+                              "set FOOTDROP_NOTEBOOKS, or pass a path to an .ipynb file")
         return found
     raise ReportError(f"unknown notebook {str(notebook)!r}: give one of {', '.join(SCHEMAS)} or a path to an .ipynb file")
 
