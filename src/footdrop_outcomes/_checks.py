@@ -18,7 +18,7 @@ from scipy.stats import norm
 
 from footdrop_outcomes.errors import ConfigError, FootdropError
 
-__all__ = ["check_choice", "check_alpha", "check_missing", "check_rank", "cross", "zq", "p_value", "term_name"]
+__all__ = ["check_choice", "check_alpha", "check_missing", "check_rank", "cross", "formula_rhs", "zq", "p_value", "term_name"]
 
 _CHUNK = 512
 
@@ -81,6 +81,22 @@ def check_rank(x: np.ndarray, terms: Sequence[str], what: str) -> None:
         with_ = [terms[keep[i]] for i in np.argsort(-np.abs(coef)) if abs(coef[i]) > 1e-6]
         parts.append(f"{terms[j]!r} is (nearly) a linear combination of {with_}")
     raise FootdropError(f"{what}: collinear terms: " + "; ".join(parts) + ". Drop one of each set of collinear terms.")
+
+
+def formula_rhs(formula: str, *, what: str = "formula", outcome: str = "the outcome columns",
+                example: str = "cause + severity + age") -> str:
+    """The right-hand side of a model formula; ``y ~ x`` is refused because the outcome is fixed.
+
+    ``what`` names the argument and ``outcome`` says where the outcome comes from, for the message.
+    """
+    if not isinstance(formula, str) or not formula.strip():
+        raise ConfigError(f"{what} must be a non-empty formula string such as {example!r}, got {formula!r}")
+    if "~" in formula:
+        lhs, rhs = formula.split("~", 1)
+        if lhs.strip():
+            raise ConfigError(f"{what} takes the right-hand side only (the outcome comes from {outcome}); got {formula!r}")
+        formula = rhs
+    return formula.strip()
 
 
 def zq(alpha: float) -> float:

@@ -17,6 +17,7 @@ from scipy.special import expit
 
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes._checks import check_missing as _check_missing
+from footdrop_outcomes._checks import formula_rhs
 from footdrop_outcomes._checks import check_rank as _check_rank
 from footdrop_outcomes._checks import term_name as _term_name
 from footdrop_outcomes.errors import ConfigError, FootdropError
@@ -41,14 +42,7 @@ def _covariance(h: np.ndarray, names: Sequence[str]) -> np.ndarray:
 
 
 def _rhs(formula: str, what: str) -> str:
-    if not isinstance(formula, str) or not formula.strip():
-        raise ConfigError(f"{what} must be a non-empty formula string such as 'cause + severity + age', got {formula!r}")
-    if "~" in formula:
-        lhs, rhs = formula.split("~", 1)
-        if lhs.strip():
-            raise ConfigError(f"{what} takes the right-hand side only (the outcome comes from the lower/upper columns); got {formula!r}")
-        formula = rhs
-    return formula.strip()
+    return formula_rhs(formula, what=what, outcome="the lower/upper columns")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ import pandas as pd
 from scipy import linalg
 
 from footdrop_outcomes._checks import check_alpha as _check_alpha
+from footdrop_outcomes._checks import formula_rhs
 from footdrop_outcomes._checks import p_value as _p_value
 from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
@@ -164,16 +165,6 @@ class CoxResult(AnalysisResult):
 # input
 
 
-def _rhs(formula: str, outcome: str) -> str:
-    if not isinstance(formula, str) or not formula.strip():
-        raise ConfigError(f"formula must be a non-empty string such as 'cause + severity + age', got {formula!r}")
-    if "~" in formula:
-        lhs, formula = formula.split("~", 1)
-        if lhs.strip():
-            raise ConfigError(f"formula takes the right-hand side only (the outcome comes from {outcome}); got {formula!r}")
-    return formula.strip()
-
-
 def _columns(frame: pd.DataFrame, cols: str | Sequence[str] | None, option: str, table: str) -> list[str]:
     if cols is None:
         return []
@@ -200,7 +191,7 @@ def _design(frame: pd.DataFrame, formula: str, outcome: str, table: str, event: 
     """Design without intercept; refuses constant covariates, collinear terms (also within strata) and levels without events."""
     from formulaic import Formula
 
-    rhs = _rhs(formula, outcome)
+    rhs = formula_rhs(formula, outcome=outcome)
     what = f"formula {rhs!r}"
     try:
         variables = sorted(Formula(rhs).required_variables)

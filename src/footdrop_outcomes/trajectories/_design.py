@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from footdrop_outcomes._version import __version__
-from footdrop_outcomes._checks import check_choice, check_missing, check_rank
+from footdrop_outcomes._checks import check_choice, check_missing, check_rank, formula_rhs
 from footdrop_outcomes._checks import term_name as _term_name
 from footdrop_outcomes.errors import ConfigError, FootdropError
 
@@ -182,13 +182,7 @@ _TIME_TOKEN = re.compile(r"\btime\b")
 
 def expand_formula(formula: str, basis: TimeBasis, outcome: str) -> str:
     """Right-hand side with the token ``time`` replaced by the basis columns."""
-    if not isinstance(formula, str) or not formula.strip():
-        raise ConfigError(f"formula must be a non-empty string such as 'time * (cause + severity) + age_c', got {formula!r}")
-    if "~" in formula:
-        lhs, rhs = formula.split("~", 1)
-        if lhs.strip():
-            raise ConfigError(f"formula takes the right-hand side only (the outcome is {outcome!r}); got {formula!r}")
-        formula = rhs
+    formula = formula_rhs(formula, outcome=f"the outcome argument, {outcome!r}", example="time * (cause + severity) + age_c")
     if "|" in formula:
         raise ConfigError("formula takes the fixed effects only; choose the random effects with random= "
                           "('intercept', 'slope' or 'basis'), not lme4's '(1 + lw | id)' syntax")
