@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -101,13 +101,8 @@ def validate(
     try:
         cohort = load_cohort(path) if path is not None else Cohort.from_csv(patients, visits, adherence)  # type: ignore[arg-type]
     except CohortValidationError as e:
-        table = Table(title=f"Problems in {e.source}", show_lines=False)
-        for col in ("table", "column", "problem", "rows", "patient_ids", "n_rows"):
-            table.add_column(col, overflow="fold")
-        for rec in e.failures.itertuples(index=False):
-            table.add_row(rec.table, rec.column, rec.problem, rec.rows, rec.patient_ids, str(rec.n_rows))
-        out.print(table)
-        out.print(f"[red]NOT VALID[/red]: {len(e.failures)} problem(s). Nothing was loaded.")
+        _print_failures(e.failures, f"Problems in {e.source}", ("table", "column", "problem", "rows", "patient_ids", "n_rows"),
+                        f"[red]NOT VALID[/red]: {len(e.failures)} problem(s). Nothing was loaded.")
         raise typer.Exit(1) from None
     except FootdropError as e:
         err.print(f"[red]error:[/red] {e}")
@@ -124,6 +119,17 @@ def validate(
     out.print(f"[green]VALID[/green]: schema {cohort.metadata.get('schema_version')}, "
               f"{len(cohort.visits)} visits, {len(cohort.adherence)} adherence weeks.")
     _print_kanonymity(cohort, k)
+
+
+def _print_failures(failures: Any, title: str, columns: tuple[str, ...], verdict: str) -> None:
+    """One table of every problem (a ``CohortValidationError.failures`` frame), then the verdict."""
+    table = Table(title=title, show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for rec in failures[list(columns)].itertuples(index=False):
+        table.add_row(*(str(v) for v in rec))
+    out.print(table)
+    out.print(verdict)
 
 
 def _print_kanonymity(cohort: object, k: int) -> None:
@@ -169,22 +175,15 @@ def import_cmd(
     try:
         result = import_cohort(mapping, patients=patients, visits=visits, adherence=adherence, out=out_dir, overwrite=overwrite)
     except PrivacyError as e:
-        table = Table(title="Refused by the privacy guard (values are never shown)")
-        for col in ("file", "table", "column", "reason", "rows", "n_rows"):
-            table.add_column(col, overflow="fold")
-        for rec in e.failures.itertuples(index=False):
-            table.add_row(rec.file, rec.table, rec.column, rec.problem, rec.rows, str(rec.n_rows))
-        out.print(table)
-        out.print(f"[red]REFUSED[/red]: {len(e.failures)} column(s) look like direct identifiers or calendar dates. Nothing was written.")
+        _print_failures(e.failures, "Refused by the privacy guard (values are never shown)",
+                        ("file", "table", "column", "problem", "rows", "n_rows"),
+                        f"[red]REFUSED[/red]: {len(e.failures)} column(s) look like direct identifiers or calendar dates. "
+                        "Nothing was written.")
         raise typer.Exit(1) from None
     except CohortValidationError as e:
-        table = Table(title=f"Problems in {e.source} (rows are line numbers in CSV files)")
-        for col in ("table", "column", "problem", "rows", "n_rows"):
-            table.add_column(col, overflow="fold")
-        for rec in e.failures.itertuples(index=False):
-            table.add_row(rec.table, rec.column, rec.problem, rec.rows, str(rec.n_rows))
-        out.print(table)
-        out.print(f"[red]NOT VALID[/red]: {len(e.failures)} problem(s). Nothing was written.")
+        _print_failures(e.failures, f"Problems in {e.source} (rows are line numbers in CSV files)",
+                        ("table", "column", "problem", "rows", "n_rows"),
+                        f"[red]NOT VALID[/red]: {len(e.failures)} problem(s). Nothing was written.")
         raise typer.Exit(1) from None
     except FootdropError as e:
         err.print(f"[red]error:[/red] {e}")
