@@ -202,9 +202,8 @@ def _design(frame: pd.DataFrame, formula: str, outcome: str, table: str, event: 
         raise FootdropError(f"{table} has no column(s) {missing} used in {what} (columns: {list(frame.columns)[:15]})")
     constant = [v for v in variables if frame[v].nunique(dropna=True) <= 1 and frame[v].notna().any()]
     if constant:
-        vals = {v: frame[v].dropna().iloc[0] for v in constant}
-        raise FootdropError(
-            f"{what}: covariate(s) {constant} are constant in {table} (values {vals}), so their hazard ratios "
+        raise FootdropError(  # the constant value itself is data: never shown
+            f"{what}: covariate(s) {constant} are constant in {table}, so their hazard ratios "
             "cannot be estimated (a Cox model has no intercept); drop them from the formula"
         )
     design, x = _build_design(frame, rhs, what, table)  # missing values, rank (with the intercept)
