@@ -18,10 +18,12 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from footdrop_outcomes._files import move_into_place
@@ -29,6 +31,7 @@ from footdrop_outcomes._files import sha256_file as _sha256
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, TABLES, validate_tables
 from footdrop_outcomes.errors import CohortIOError
+from footdrop_outcomes.errors import ConfigError
 from footdrop_outcomes.privacy.guard import check_privacy  # privacy guard: runs on every load (docs/privacy.md)
 
 __all__ = ["Cohort", "CohortTruth", "load_cohort"]
@@ -134,6 +137,110 @@ class Cohort:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The three tables by name."""
         return {name: getattr(self, name) for name in TABLES}
+
+    # -- selection ------------------------------------------------------------------------------
+    def subset(
+        self,
+        patients: Sequence[Any] | np.ndarray | pd.Series | None = None,
+        *,
+        causes: Sequence[str] | str | None = None,
+        severities: Sequence[str] | str | None = None,
+        sites: Sequence[str] | str | None = None,
+        label: str | None = None,
+    ) -> Cohort:
+        """The cohort restricted to some patients, with its metadata and (synthetic) truth.
+
+        The criteria are combined with *and*. Visits and adherence weeks follow their patients;
+        categorical columns keep their declared levels (so codes and reference levels are the
+        same as in the full cohort); the per-patient truth of a synthetic cohort is restricted to
+        the kept patients and its parameters are kept. ``metadata["subset"]`` records every
+        selection applied (a list, oldest first): the criteria, the patients before and after.
+
+        Parameters
+        ----------
+        patients : boolean array or sequence of patient ids, optional
+            A boolean mask aligned with the rows of :attr:`patients`, or the ids to keep.
+        causes, severities, sites : str or sequence of str, optional
+            Keep patients with these values of ``cause``, ``severity``, ``site``.
+        label : str, optional
+            A short description kept in the metadata (e.g. ``"stroke only"``).
+
+        Returns
+        -------
+        Cohort
+            A new, validated cohort; the original is unchanged.
+
+        Raises
+        ------
+        ConfigError
+            A mask of the wrong length, ids or values not in the cohort (counted, not listed),
+            or a selection that keeps no patient.
+
+        Examples
+        --------
+        >>> from footdrop_outcomes import simulate_cohort
+        >>> c = simulate_cohort(200, seed=1)
+        >>> s = c.subset(causes="stroke", severities=["moderate", "severe"])
+        >>> set(s.patients["cause"].astype(str)) == {"stroke"}, len(s.truth.patients) == s.n_patients
+        (True, True)
+        """
+        keep = np.ones(self.n_patients, dtype=bool)
+        criteria: dict[str, Any] = {}
+        if patients is not None:
+            keep &= self._subset_mask(patients)
+            criteria["patients"] = int(keep.sum())
+        for arg, column, values in (("causes", "cause", causes), ("severities", "severity", severities), ("sites", "site", sites)):
+            if values is None:
+                continue
+            wanted = [values] if isinstance(values, str) else list(values)
+            col = self.patients[column]
+            allowed = [str(c) for c in col.cat.categories] if isinstance(col.dtype, pd.CategoricalDtype) else sorted(set(col.astype(str)))
+            unknown = [v for v in wanted if not isinstance(v, str) or v not in allowed]
+            if unknown or not wanted:
+                shown = allowed if column != "site" else f"{len(allowed)} site codes"
+                raise ConfigError(f"subset: {arg} must be one or more of {shown}; {len(unknown) or 'no'} value(s) given are not")
+            keep &= col.astype(str).isin(wanted).to_numpy()
+            criteria[arg] = sorted(wanted)
+        if label is not None:
+            if not isinstance(label, str):
+                raise ConfigError(f"subset: label must be a string, got {type(label).__name__}")
+            criteria["label"] = label
+        if not keep.any():
+            raise ConfigError("subset: the selection keeps no patient; widen the criteria")
+        ids = self.patients["patient_id"].astype(str)
+        kept = set(ids[keep])
+        tables = {"patients": self.patients.loc[keep]}
+        for name in ("visits", "adherence"):
+            t = getattr(self, name)
+            tables[name] = t.loc[t["patient_id"].astype(str).isin(kept).to_numpy()]
+        tables = {k: v.reset_index(drop=True) for k, v in tables.items()}
+        truth = None
+        if self.truth is not None:
+            tp = self.truth.patients
+            tp = tp.loc[tp["patient_id"].astype(str).isin(kept).to_numpy()].reset_index(drop=True)
+            truth = CohortTruth(parameters=self.truth.parameters.copy(), patients=tp)
+        record = {**criteria, "n_patients_before": self.n_patients, "n_patients_after": int(keep.sum()),
+                  "visits_after": len(tables["visits"]), "adherence_weeks_after": len(tables["adherence"])}
+        meta = dict(self.metadata)
+        meta["subset"] = [*list(self.metadata.get("subset", [])), record]
+        return Cohort(**tables, metadata=meta, truth=truth, source=f"{self.source} (subset)")
+
+    def _subset_mask(self, patients: Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
+        """A boolean mask over :attr:`patients` from a mask or from ids (errors count, never list, ids)."""
+        arr = np.asarray(patients.to_numpy() if isinstance(patients, pd.Series) else list(patients)
+                         if not isinstance(patients, np.ndarray) else patients)
+        if arr.dtype == bool:
+            if arr.shape != (self.n_patients,):
+                raise ConfigError(f"subset: a boolean mask needs one value per patient ({self.n_patients}), got shape {arr.shape}")
+            return arr
+        if isinstance(patients, str) or arr.ndim != 1:
+            raise ConfigError("subset: patients must be a boolean mask or a sequence of patient ids")
+        ids = self.patients["patient_id"].astype(str)
+        wanted = pd.Index(arr.astype(str))
+        unknown = int((~wanted.isin(ids)).sum())
+        if unknown:
+            raise ConfigError(f"subset: {unknown} of the {len(wanted)} patient ids given are not in the cohort")
+        return ids.isin(wanted).to_numpy()
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
