@@ -80,7 +80,7 @@ class Recovery:
             raise FootdropError(f"lower must be finite and >= 0; rows {bad[:8].tolist()} are not")
         bad = np.flatnonzero(~(up > lo))
         if bad.size:
-            raise FootdropError(f"upper must be greater than lower; rows {bad[:8].tolist()} are not (lower={lo[bad[:3]].tolist()}, upper={up[bad[:3]].tolist()})")
+            raise FootdropError(f"upper must be greater than lower; rows {bad[:8].tolist()} are not")
         kind = np.where(np.isinf(up), "right", np.where(lo == 0, "left", "interval"))
         pid = np.asarray(patient_id) if patient_id is not None else np.arange(lo.size).astype(str)
         table = pd.DataFrame(
@@ -186,8 +186,9 @@ def recovery_intervals(data: Cohort | pd.DataFrame, *, threshold: int = 4) -> Re
     at_zero = np.flatnonzero(recovered & (upper <= 0))
     if at_zero.size:
         raise FootdropError(
-            f"patient(s) {ids[at_zero[:5]].tolist()} already have MRC >= {threshold} at a visit on day 0, "
-            "so they have no foot drop by this definition; check those visits or raise the threshold"
+            f"{at_zero.size} patient(s) already have MRC >= {threshold} at a visit on day 0 (visits-table rows "
+            f"{sorted(order[hit[at_zero[:5]]].tolist())}, 0-based), so they have no foot drop by this definition; "
+            "check those visits or raise the threshold"
         )
     table = pd.DataFrame({"patient_id": ids, "lower_day": lower, "upper_day": upper, "n_visits": n_visits})
     if all_ids is not None:
