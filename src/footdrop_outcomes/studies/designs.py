@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from footdrop_outcomes.errors import ConfigError
-from footdrop_outcomes.studies.spec import replicate_seed_sequence
+from footdrop_outcomes.studies._seeds import replicate_seed_sequence
 
 __all__ = ["ReplicateData", "TRIAL_DEFAULTS", "available_designs", "check_design", "generate", "register_design", "resolved_parameter"]
 

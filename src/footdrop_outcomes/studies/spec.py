@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from footdrop_outcomes.errors import ConfigError
+from footdrop_outcomes.studies._seeds import replicate_seed, replicate_seed_sequence  # re-exported (spec API)
 
 __all__ = ["AnalysisSpec", "StudySpec", "replicate_seed", "replicate_seed_sequence", "load_spec"]
 
@@ -293,18 +294,3 @@ def _set_path(d: dict[str, Any], path: str, value: Any) -> None:
         if not isinstance(cur, dict):
             raise ConfigError(f"grid key {path!r}: {p!r} is not a table")
     cur[parts[-1]] = value
-
-
-def replicate_seed_sequence(seed: int, replicate: int) -> np.random.SeedSequence:
-    """The seed sequence of one replicate: child ``replicate`` of ``SeedSequence(seed)``.
-
-    >>> s = replicate_seed_sequence(7, 3)
-    >>> bool((s.generate_state(2) == np.random.SeedSequence(7).spawn(4)[3].generate_state(2)).all())
-    True
-    """
-    return np.random.SeedSequence(entropy=int(seed), spawn_key=(int(replicate),))
-
-
-def replicate_seed(seed: int, replicate: int) -> int:
-    """An integer seed (63 bits) for one replicate, for functions that take an int seed."""
-    return int(replicate_seed_sequence(seed, replicate).generate_state(1, np.uint64)[0] >> np.uint64(1))
