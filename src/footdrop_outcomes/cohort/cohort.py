@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes._files import move_into_place
+from footdrop_outcomes._files import refuse_symlink, staged_directory
 from footdrop_outcomes._files import sha256_file as _sha256
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, TABLES, validate_tables
@@ -259,14 +258,15 @@ class Cohort:
             The directory written.
         """
         target = Path(path)
+        refuse_symlink(target)
         if target.exists():
             if not overwrite:
                 raise CohortIOError(f"{target} already exists; choose another path, or replace it with overwrite=True (CLI: --overwrite)")
             if not (target / MANIFEST).exists():
                 raise CohortIOError(f"{target} exists and is not a cohort directory (no {MANIFEST}); refusing to replace it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        # a temporary directory beside the target, renamed into place; removed (with any parent
+        # folders created for it) on error or interruption (footdrop_outcomes._files)
+        with staged_directory(target) as tmp:
             files = {}
             for name, df in self.tables().items():
                 df.to_parquet(tmp / f"{name}.parquet", index=False)
@@ -283,10 +283,6 @@ class Cohort:
                 "files_sha256": files,
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-            move_into_place(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     @classmethod
@@ -325,6 +321,10 @@ class Cohort:
                 frames[name] = pd.read_csv(p, dtype={"patient_id": str, "site": str}, keep_default_na=False, na_values=[""])
             except pd.errors.EmptyDataError:
                 raise CohortIOError(f"{name} file {p} is empty (no header line)") from None
+            except (EOFError, OSError, UnicodeDecodeError, pd.errors.ParserError, zlib.error) as err:
+                # a truncated .gz ends in EOFError; the reader's own text may quote the data: not shown
+                raise CohortIOError(f"{name} file {p} could not be read as CSV ({type(err).__name__}); "
+                                    "check that it is complete and not damaged") from None
         source = ", ".join(f"{k}={v}" for k, v in paths.items())
         check_privacy(frames, source=source, files=paths, row_offset=2)
         typed = validate_tables(frames, source=source, row_offset={k: 2 for k in paths})
@@ -383,7 +383,7 @@ def load_cohort(path: str | os.PathLike[str]) -> Cohort:
         try:
             frames[name] = pd.read_parquet(f)
         except Exception as err:  # pyarrow raises several types for corrupt files
-            raise CohortIOError(f"{f} could not be read as Parquet ({type(err).__name__}: {err})") from None
+            raise CohortIOError(f"{f} could not be read as Parquet ({type(err).__name__})") from None
     check_privacy(frames, source=str(root), files={name: root / f"{name}.parquet" for name in TABLES})
     typed = validate_tables(frames, source=str(root))
     truth = None

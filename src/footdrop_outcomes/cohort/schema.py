@@ -36,7 +36,7 @@ from footdrop_outcomes.cohort.vocabulary import (
     SMOKING,
     SURGERIES,
 )
-from footdrop_outcomes.errors import CohortValidationError
+from footdrop_outcomes.errors import CohortValidationError, safe_column_name
 
 __all__ = ["SCHEMA_VERSION", "TABLES", "SCHEMAS", "validate_tables", "data_dictionary"]
 
@@ -136,6 +136,8 @@ ADHERENCE = pa.DataFrameSchema(
 SCHEMAS: dict[str, pa.DataFrameSchema] = {"patients": PATIENTS, "visits": VISITS, "adherence": ADHERENCE}
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+#: Columns of the failures table of a :class:`~footdrop_outcomes.errors.CohortValidationError`.
+FAILURE_COLUMNS = ("table", "column", "problem", "rows", "n_rows")
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
 
@@ -150,20 +152,17 @@ class _Problems:
         self.rows: list[dict[str, object]] = []
         self.row_offset = row_offset
 
-    def add(self, table: str, column: str, problem: str, positions: np.ndarray, df: pd.DataFrame | None) -> None:
+    def add(self, table: str, column: str, problem: str, positions: np.ndarray, df: pd.DataFrame | None = None) -> None:
+        """One problem: where it is (table, column, row numbers), never the values (nor patient ids)."""
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size == 0:
             return
         shown = positions[:8] + self.row_offset.get(table, 0)
         rows = ", ".join(map(str, shown)) + (", ..." if positions.size > 8 else "")
-        ids = ""
-        if df is not None and "patient_id" in df.columns and column != "patient_id":
-            pid = pd.Series(df["patient_id"].to_numpy()[positions[:5]]).astype("string")
-            ids = ", ".join(pid.fillna("<missing>")) + (", ..." if positions.size > 5 else "")
-        self.rows.append({"table": table, "column": column, "problem": problem, "rows": rows, "patient_ids": ids, "n_rows": int(positions.size)})
+        self.rows.append({"table": table, "column": column, "problem": problem, "rows": rows, "n_rows": int(positions.size)})
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=["table", "column", "problem", "rows", "patient_ids", "n_rows"])
+        return pd.DataFrame(self.rows, columns=list(FAILURE_COLUMNS))
 
 
 def _coerce_column(values: pd.Series, dtype: str) -> tuple[pd.Series, np.ndarray, str]:
@@ -229,36 +228,40 @@ def _check_with_pandera(name: str, df: pd.DataFrame, skip_rows: set[int], proble
     except pa.errors.SchemaErrors as err:
         fc = err.failure_cases
         for (column, check), group in fc.groupby([fc["column"].fillna(""), fc["check"].astype(str)], sort=False):
+            # pandera's own messages and failure cases hold the values: only the check's name and
+            # the row positions are used, and a column name only as safe_column_name shows it
             if check == "column_in_schema":
+                header = [str(c) for c in df.columns]
                 for case in group["failure_case"]:
-                    problems.rows.append({"table": name, "column": str(case), "problem": "column not in the data model (remove or rename it)", "rows": "all", "patient_ids": "", "n_rows": len(df)})
+                    where = safe_column_name(case, header.index(str(case)) if str(case) in header else None)
+                    problems.rows.append({"table": name, "column": where, "problem": "column not in the data model (remove or rename it)", "rows": "all", "n_rows": len(df)})
                 continue
             if check == "column_in_dataframe":
                 for case in group["failure_case"]:
-                    problems.rows.append({"table": name, "column": str(case), "problem": "required column is missing", "rows": "all", "patient_ids": "", "n_rows": len(df)})
+                    problems.rows.append({"table": name, "column": str(case), "problem": "required column is missing", "rows": "all", "n_rows": len(df)})
                 continue
             positions = pd.to_numeric(group["index"], errors="coerce").dropna().astype(np.int64).to_numpy()
             positions = np.unique(np.array([p for p in positions if p not in skip_rows], dtype=np.int64))
             if check.startswith("dtype("):
                 continue  # reported by the type step
-            problem = _describe_check(check, group["failure_case"])
+            problem = _describe_check(check)
             if check == "multiple_fields_uniqueness" or check == "field_uniqueness":
                 problem = f"duplicate key ({', '.join(schema.unique or [column])})"
                 column = ", ".join(schema.unique or [column])
             problems.add(name, column, problem, positions, df)
 
 
-def _describe_check(check: str, cases: pd.Series) -> str:
-    examples = ", ".join(map(repr, pd.unique(cases.astype(str))[:3]))
+def _describe_check(check: str) -> str:
+    """The rule a value breaks, from the check's name and the schema's bounds (never the value)."""
     if check == "not_nullable":
         return "missing value not allowed"
     if check.startswith("isin("):
-        return f"unknown category (e.g. {examples}); allowed: {check[len('isin('):-1]}"
+        return f"unknown category; allowed: {check[len('isin('):-1]}"
     if check.startswith("in_range("):
-        return f"out of range {check[len('in_range'):]} (e.g. {examples})"
+        return f"out of range {check[len('in_range'):]}"
     if check.startswith("str_length("):
         return f"text length out of range {check[len('str_length'):]}"
-    return f"fails check {check} (e.g. {examples})"
+    return f"fails check {check.split('(')[0]}"
 
 
 def _order_and_key_checks(name: str, df: pd.DataFrame, time_col: str, problems: _Problems, patients: pd.DataFrame | None) -> None:
@@ -389,13 +392,13 @@ def validate_tables(
     missing = [t for t in TABLES if t not in tables]
     if missing:
         for t in missing:
-            problems.rows.append({"table": t, "column": "", "problem": "table is missing", "rows": "all", "patient_ids": "", "n_rows": 0})
+            problems.rows.append({"table": t, "column": "", "problem": "table is missing", "rows": "all", "n_rows": 0})
         raise CohortValidationError(problems.frame(), source)
     typed: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         df = tables[name]
         if len(df) == 0 and name != "adherence":
-            problems.rows.append({"table": name, "column": "", "problem": "table is empty", "rows": "none", "patient_ids": "", "n_rows": 0})
+            problems.rows.append({"table": name, "column": "", "problem": "table is empty", "rows": "none", "n_rows": 0})
         typed[name], bad = _coerce_table(name, df, problems)
         _check_with_pandera(name, typed[name], bad, problems)
     _cross_table_checks(typed, problems)

@@ -24,7 +24,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +35,10 @@ import numpy as np
 import pandas as pd
 
 from footdrop_outcomes._version import __version__
-from footdrop_outcomes._files import move_into_place
+from footdrop_outcomes._files import pause_point, refuse_symlink, staged_directory
 from footdrop_outcomes._files import sha256_file as _sha256
-from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, SCHEMAS, TABLES, validate_tables
-from footdrop_outcomes.errors import CohortIOError, CohortValidationError
+from footdrop_outcomes.cohort.schema import FAILURE_COLUMNS, SCHEMA_VERSION, SCHEMAS, TABLES, validate_tables
+from footdrop_outcomes.errors import CohortIOError, CohortValidationError, safe_column_name
 from footdrop_outcomes.privacy.guard import PrivacyScanner
 from footdrop_outcomes.privacy.kanonymity import AGE_TOP_CODE, top_code_ages
 from footdrop_outcomes.privacy.mapping import MRC_COLUMNS, UNITS, WHOLE_DAY_COLUMNS, CohortMapping, TableMapping, load_mapping
@@ -96,8 +97,8 @@ class _Problems:
         for rec in self.rows.values():
             rows = ", ".join(map(str, rec["lines"])) + (", ..." if rec["n_rows"] > len(rec["lines"]) else "") if rec["lines"] else "all"
             out.append({"table": rec["table"], "column": rec["column"], "problem": rec["problem"], "rows": rows,
-                        "patient_ids": "", "n_rows": rec["n_rows"]})
-        return pd.DataFrame(out, columns=["table", "column", "problem", "rows", "patient_ids", "n_rows"])
+                        "n_rows": rec["n_rows"]})
+        return pd.DataFrame(out, columns=list(FAILURE_COLUMNS))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -135,6 +136,20 @@ def _read_chunks(path: Path, mapping: CohortMapping, usecols: list[str] | None, 
     except (UnicodeDecodeError, pd.errors.ParserError) as err:
         raise CohortIOError(f"{path} could not be read as CSV with delimiter {sep!r} and encoding "
                             f"{mapping.encoding!r} ({type(err).__name__}); check [read] in the mapping") from None
+    except _DAMAGED as err:
+        raise _damaged(path, err) from None
+
+
+# a truncated or damaged .gz/.zip ends in EOFError, zlib.error, BadGzipFile or BadZipFile (an
+# OSError or not); click would print "Aborted!" for EOFError. The reader's text is never shown.
+_DAMAGED = (EOFError, OSError, zlib.error, zipfile.BadZipFile)
+
+
+def _damaged(path: Path, err: BaseException) -> CohortIOError:
+    if isinstance(err, OSError) and err.errno is not None and err.strerror:
+        return CohortIOError(f"{path} could not be read ({err.strerror.lower()})")
+    return CohortIOError(f"{path} could not be read ({type(err).__name__}): the file is truncated or damaged "
+                         "(a compressed file cut short?); export it again")
 
 
 def _header(path: Path, mapping: CohortMapping, sep: str) -> list[str]:
@@ -155,6 +170,8 @@ def _header(path: Path, mapping: CohortMapping, sep: str) -> list[str]:
         raise CohortIOError(f"{path} is empty (no header line)") from None
     except (UnicodeDecodeError, pd.errors.ParserError) as err:
         raise CohortIOError(f"{path} could not be read as CSV ({type(err).__name__}); check [read] in the mapping") from None
+    except _DAMAGED as err:
+        raise _damaged(path, err) from None
 
 
 def _check_header(name: str, header: list[str], tm: TableMapping, mapping: CohortMapping, path: Path,
@@ -162,14 +179,14 @@ def _check_header(name: str, header: list[str], tm: TableMapping, mapping: Cohor
     """Column names: identifiers, unmapped and missing columns. Returns the columns to read."""
     dup = sorted({c for c in header if header.count(c) > 1})
     for c in dup:
-        problems.add(name, c, f"column name appears more than once in {path.name}", None, 0)
+        problems.add(name, safe_column_name(c, header.index(c)), f"column name appears more than once in {path.name}", None, 0)
     id_col = tm.columns["patient_id"]
     guarded = [c for c in header if c not in tm.drop and not (mapping.pseudonymise_ids and c == id_col)]
     scanner.scan_names(name, guarded, file=str(path))
     mapped = set(tm.columns.values())
-    for c in header:
+    for i, c in enumerate(header):
         if c not in mapped and c not in tm.drop:
-            problems.add(name, c, f"column of {path.name} is neither mapped nor dropped (add it under [{name}.columns] "
+            problems.add(name, safe_column_name(c, i), f"column of {path.name} is neither mapped nor dropped (add it under [{name}.columns] "
                                   f"or to [{name}] drop)", None, 0)
     for target, src in tm.columns.items():
         if src not in header:
@@ -282,9 +299,8 @@ def _map_chunk(name: str, raw: pd.DataFrame, tm: TableMapping, mapping: CohortMa
 
             mapped = _by_uniques(values if key is None else values.astype("string"), recode)
             unknown = np.flatnonzero(mapped.map(lambda v: v is _UNKNOWN).to_numpy(bool))
-            if unknown.size:
-                examples = ", ".join(repr(str(v)[:20]) for v in pd.unique(values.iloc[unknown].astype(str))[:3])
-                problems.add(name, target, f"code not in [{name}.codes.{target}] of the mapping (e.g. {examples}); "
+            if unknown.size:  # the codes themselves are data: the rows say where to look
+                problems.add(name, target, f"code not in [{name}.codes.{target}] of the mapping; "
                                            "add it to the mapping or fix the extract", lines[unknown], int(unknown.size))
                 mapped = mapped.where(~mapped.map(lambda v: v is _UNKNOWN).to_numpy(bool), values.astype(object))
             values = mapped
@@ -487,6 +503,7 @@ def import_cohort(
     m = load_mapping(mapping)
     paths = {"patients": Path(patients), "visits": Path(visits), "adherence": Path(adherence)}
     target = Path(out)
+    refuse_symlink(target)
     if target.exists():
         if not overwrite:
             raise CohortIOError(f"{target} already exists; choose another path, or replace it with overwrite=True (CLI: --overwrite)")
@@ -502,9 +519,9 @@ def import_cohort(
     handled: dict[str, Any] = {"ages_top_coded": 0, "duplicate_rows_dropped": {t: 0 for t in TABLES},
                                "rows_sorted": {t: 0 for t in TABLES}, "mrc_modifiers": 0}
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    # everything goes to a temporary directory beside the target, renamed into place at the end;
+    # on a refusal, an error or an interruption it is removed, with any parent folders made for it
+    with staged_directory(target) as tmp:
         stage = tmp / "_stage"
         stage.mkdir()
         # ---------------------------------------------------------------- patients (whole)
@@ -530,6 +547,7 @@ def import_cohort(
         for name in ("visits", "adherence"):
             tm = m.tables[name]
             start = 0
+            pause_point(f"import-{name}")
             for chunk in _read_chunks(paths[name], m, usecols[name] or None, chunk_rows, seps[name]):
                 chunk = chunk.reset_index(drop=True)
                 lines = np.arange(len(chunk)) + start + offset[name]
@@ -637,10 +655,6 @@ def import_cohort(
             "files_sha256": files,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-        move_into_place(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ImportResult(path=target, rows=rows_out, handled=handled)
 
 
