@@ -124,7 +124,7 @@ def test_bad_counts_are_refused(bad):
 def test_plot_annotations():
     assert format_count(0) == "0" and format_count(10) == "≤10" and format_count(11) == "11"
     assert format_count(4, threshold=5) == "≤5"
-    assert at_risk_labels([212, 150, 37, 12, 9, 0]) == ["210", "150", "35", "11", "≤10", "0"]
+    assert at_risk_labels([212, 150, 37, 12, 11, 9, 0]) == ["210", "150", "35", "15", "15", "≤10", "0"]
     labels = at_risk_labels(pd.DataFrame({"stroke": [120, 60, 8], "als": [30, 3, 0]}), round_to=1)
     assert labels["als"].tolist() == ["30", "≤10", "0"] and labels["stroke"].tolist() == ["120", "60", "≤10"]
 

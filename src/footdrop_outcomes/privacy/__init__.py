@@ -16,7 +16,7 @@ from footdrop_outcomes.privacy.guard import PrivacyError, PrivacyScanner, check_
 from footdrop_outcomes.privacy.importing import ImportResult, import_cohort
 from footdrop_outcomes.privacy.kanonymity import AGE_TOP_CODE, KAnonymityReport, age_band, kanonymity, top_code_ages
 from footdrop_outcomes.privacy.mapping import CohortMapping, TableMapping, load_mapping
-from footdrop_outcomes.privacy.suppression import (
+from footdrop_outcomes.release.suppression import (  # moved to the release-control layer; re-exported here
     DEFAULT_THRESHOLD,
     SuppressedCounts,
     at_risk_labels,

@@ -37,7 +37,7 @@ from scipy.stats import chi2, norm
 
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError, FootdropWarning
-from footdrop_outcomes.privacy.suppression import DEFAULT_THRESHOLD, at_risk_labels
+from footdrop_outcomes.release.suppression import DEFAULT_THRESHOLD, at_risk_labels
 from footdrop_outcomes.survival._input import DAYS_PER, TimeUnit, as_frame, check_choice, check_columns
 
 if TYPE_CHECKING:

@@ -13,9 +13,13 @@
    *bridge* of that graph (it lies on no cycle); on a cycle, adding +1, -1, +1 ... around it
    keeps every total. So while some hidden cell is a bridge, the cheapest path of published
    non-zero cells that closes a cycle through it is hidden as well (Dijkstra, cost = the count,
-   so as few people as possible disappear from the table). Every hidden cell is at least 1, so
-   each hidden cell can be moved by 1 either way: it always has at least three values consistent
-   with everything published.
+   so as few people as possible disappear from the table).
+3. **Audit with non-negativity.** A cycle of small cells alone is not enough: counts cannot be
+   negative, so a reader can bound every cell of a cycle of small counts inside 1..threshold.
+   For each primary cell a linear program finds the smallest and largest value consistent with
+   the published cells, the totals and non-negativity; while some primary cell is pinned inside
+   1..threshold, the smallest published count above the threshold in its row or column is
+   hidden too, and steps 2-3 repeat.
 
 Totals are assumed known to a reader even when a table is printed without them (cohort sizes
 are public elsewhere), so protection always covers them.
@@ -185,10 +189,72 @@ def _close_cycle(counts: np.ndarray, hidden: np.ndarray, cell: tuple[int, int], 
     return [c for c in path if not hidden[c]]
 
 
+def _pinned(counts: np.ndarray, hidden: np.ndarray, primary: np.ndarray, threshold: int) -> list[tuple[int, int]]:
+    """Primary cells whose every value consistent with the published cells, the totals and
+    non-negativity lies in 1..``threshold`` (linear programs: min and max of each cell)."""
+    from scipy.optimize import linprog
+
+    cells = list(zip(*np.nonzero(hidden)))
+    if not cells:
+        return []
+    pos = {c: k for k, c in enumerate(cells)}
+    n_rows, n_cols = counts.shape
+    eq, rhs = [], []
+    # augmented table: the body cells of each line sum to its total (last row / column)
+    for by_row, lines, size in ((True, range(n_rows), n_cols), (False, range(n_cols), n_rows)):
+        for line in lines:
+            a, b = np.zeros(len(cells)), 0.0
+            for k in range(size):
+                c = (line, k) if by_row else (k, line)
+                sign = -1.0 if k == size - 1 else 1.0
+                if hidden[c]:
+                    a[pos[c]] += sign
+                else:
+                    b -= sign * counts[c]
+            eq.append(a)
+            rhs.append(b)
+    out = []
+    for c in cells:
+        if not primary[c]:
+            continue
+        obj = np.zeros(len(cells))
+        obj[pos[c]] = 1.0
+        lo = linprog(obj, A_eq=np.array(eq), b_eq=np.array(rhs), bounds=(0, None), method="highs")
+        hi = linprog(-obj, A_eq=np.array(eq), b_eq=np.array(rhs), bounds=(0, None), method="highs")
+        top = np.inf if hi.status == 3 else -hi.fun
+        if lo.status == 0 and lo.fun > 0.5 and top < threshold + 0.5:
+            out.append((int(c[0]), int(c[1])))
+    return out
+
+
+def _widen(counts: np.ndarray, hidden: np.ndarray, cell: tuple[int, int], threshold: int) -> bool:
+    """Hide the smallest published count above ``threshold`` in the row or column of ``cell``
+    (so that the cell can be traded against a large count); False when there is none."""
+    i, j = cell
+    line = [(i, k) for k in range(counts.shape[1])] + [(k, j) for k in range(counts.shape[0])]
+    options = [c for c in line if not hidden[c] and counts[c] > threshold]
+    if not options:
+        options = [c for c in zip(*np.nonzero(~hidden)) if counts[c] > threshold]
+    if not options:
+        return False
+    hidden[min(options, key=lambda c: (counts[c], c))] = True
+    return True
+
+
 def _protect(counts: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
     """Primary and complementary masks for an augmented table (body plus totals)."""
     primary = (counts >= 1) & (counts <= threshold)
     hidden = primary.copy()
+    for _ in range(counts.size + 1):
+        _close_all_cycles(counts, hidden)
+        pinned = _pinned(counts, hidden, primary, threshold)
+        if not pinned or not _widen(counts, hidden, pinned[0], threshold):
+            break
+    return primary, hidden
+
+
+def _close_all_cycles(counts: np.ndarray, hidden: np.ndarray) -> None:
+    """Hide further cells until no hidden cell is a bridge (so none follows exactly from the totals)."""
     for _ in range(counts.size + 1):
         bridges = _bridges(*counts.shape, hidden)
         if not bridges:
@@ -199,10 +265,9 @@ def _protect(counts: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray
             path = _close_cycle(counts, hidden, (i, j), allow_zero=True)
         if path is None:  # cannot happen: hiding everything always works for 2 x 2 and larger
             hidden[:] = True
-            break
+            return
         for c in path:
             hidden[c] = True
-    return primary, hidden
 
 
 def suppress_counts(
@@ -320,7 +385,10 @@ def at_risk_labels(
         if 1 <= v <= threshold:
             return f"≤{threshold}"
         r = int(round(v / round_to) * round_to) if v > 0 else 0
-        return str(max(r, threshold + 1) if v > threshold and r <= threshold else r)
+        # a count just above the threshold goes up to the first multiple of round_to above it
+        # (showing it as threshold + 1 would be an unrounded count: 11 under a "rounded to 5" note)
+        first = (threshold // round_to + 1) * round_to
+        return str(max(r, first) if v > threshold else r)
 
     if isinstance(counts, pd.DataFrame):
         return counts.apply(lambda col: col.map(one))
