@@ -209,10 +209,10 @@ def staging_dir(target: Path, *, error: type[FootdropError] = CohortIOError) -> 
         raise error(f"cannot write in {target.parent} ({describe_os_error(err)}); nothing was written") from None
 
 
-def staging_file(target: Path, *, error: type[FootdropError] = CohortIOError) -> Path:
+def staging_file(target: Path, *, suffix: str = ".tmp", error: type[FootdropError] = CohortIOError) -> Path:
     """A new, empty, hidden temporary file beside ``target`` with a normal file's mode."""
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     except OSError as err:
         raise error(f"cannot write in {target.parent} ({describe_os_error(err)}); nothing was written") from None
     os.close(fd)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from footdrop_outcomes._files import describe_os_error, signals_raise
 from footdrop_outcomes._version import __version__
-from footdrop_outcomes.errors import CohortValidationError, FootdropError
+from footdrop_outcomes.errors import CohortValidationError, FootdropError, Interrupted, safe_column_name
 
 app = typer.Typer(
     help=(
@@ -22,8 +26,51 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# no rich markup, emoji codes or highlighting: text from files (a code such as "[/x]", a path)
+# is printed as it is and can never break the output; colour comes from styles only
+out = Console(markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+#: Exit status of every command (README, "Command line").
+EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _error(message: object) -> None:
+    """``error: MESSAGE`` on stderr (never parsed as markup)."""
+    err.print(Text.assemble(("error:", "red"), " ", str(message)))
+
+
+def _verdict(word: str, style: str, rest: str) -> None:
+    out.print(Text.assemble((word, style), rest))
+
+
+def _guarded(fn: _F) -> _F:
+    """Run a command with SIGTERM/SIGINT raising (so clean-up runs), and one-line errors for interruptions and OS errors.
+
+    Exit status: 130 after SIGINT (Ctrl-C), 143 after SIGTERM, 2 for a file that cannot be read or
+    written; the commands themselves map refused data to 1 and other errors to 2.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            with signals_raise():
+                return fn(*args, **kwargs)
+        except KeyboardInterrupt as e:  # also Interrupted (SIGTERM, or SIGINT under our handler)
+            name = e.signal_name if isinstance(e, Interrupted) else "SIGINT"
+            _error(f"interrupted by {name}; temporary output was removed and nothing half-written was left")
+            raise typer.Exit(EXIT_SIGTERM if name == "SIGTERM" else EXIT_SIGINT) from None
+        except FootdropError as e:  # not handled by the command itself
+            _error(e)
+            raise typer.Exit(EXIT_UNREADABLE) from None
+        except OSError as e:
+            where = f" {e.filename}" if e.filename else ""
+            _error(f"cannot read or write{where}: {describe_os_error(e)}")
+            raise typer.Exit(EXIT_UNREADABLE) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
@@ -40,6 +87,7 @@ def main(
 
 
 @app.command()
+@_guarded
 def simulate(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the cohort to (Parquet tables + manifest.json). Must not exist unless --overwrite.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Number of patients.")] = 2000,
@@ -65,11 +113,9 @@ def simulate(
                 raise FootdropError(f"{config} is not valid JSON ({e})") from None
             cfg = SimulationConfig.from_dict({**cfg.to_dict(), **overrides})
         cohort = simulate_cohort(n, seed, cfg, progress=progress)
-        cohort.save(out_dir, overwrite=overwrite)
-        if csv:
-            cohort.to_csv(out_dir / "csv")
+        cohort.save(out_dir, overwrite=overwrite, csv=csv)
     except FootdropError as e:
-        err.print(f"[red]error:[/red] {e}")
+        _error(e)
         raise typer.Exit(2) from None
     rec = recovery_intervals(cohort)
     out.print(f"wrote {cohort!r} to {out_dir}")
@@ -78,6 +124,7 @@ def simulate(
 
 
 @app.command()
+@_guarded
 def validate(
     path: Annotated[Optional[Path], typer.Argument(help="Cohort directory (manifest.json + Parquet tables).")] = None,
     patients: Annotated[Optional[Path], typer.Option(help="patients CSV (instead of a cohort directory).")] = None,
@@ -96,16 +143,16 @@ def validate(
 
     csvs = (patients, visits, adherence)
     if (path is None) == all(c is None for c in csvs) or (path is None and any(c is None for c in csvs)):
-        err.print("[red]error:[/red] give a cohort directory, or all three of --patients, --visits and --adherence")
+        _error("give a cohort directory, or all three of --patients, --visits and --adherence")
         raise typer.Exit(2)
     try:
         cohort = load_cohort(path) if path is not None else Cohort.from_csv(patients, visits, adherence)  # type: ignore[arg-type]
     except CohortValidationError as e:
-        _print_failures(e.failures, f"Problems in {e.source}", ("table", "column", "problem", "rows", "patient_ids", "n_rows"),
-                        f"[red]NOT VALID[/red]: {len(e.failures)} problem(s). Nothing was loaded.")
+        _print_failures(e.failures, f"Problems in {e.source}", ("table", "column", "problem", "rows", "n_rows"),
+                        ("NOT VALID", "red", f": {len(e.failures)} problem(s). Nothing was loaded."))
         raise typer.Exit(1) from None
     except FootdropError as e:
-        err.print(f"[red]error:[/red] {e}")
+        _error(e)
         raise typer.Exit(2) from None
     rec = recovery_intervals(cohort)
     table = Table(title=f"{cohort!r}")
@@ -116,20 +163,26 @@ def validate(
     for cause, g in merged.groupby("cause", observed=True):
         table.add_row(str(cause), str(len(g)), f"{int(g['event'].sum())} ({g['event'].mean():.0%})")
     out.print(table)
-    out.print(f"[green]VALID[/green]: schema {cohort.metadata.get('schema_version')}, "
-              f"{len(cohort.visits)} visits, {len(cohort.adherence)} adherence weeks.")
+    _verdict("VALID", "green", f": schema {cohort.metadata.get('schema_version')}, "
+                               f"{len(cohort.visits)} visits, {len(cohort.adherence)} adherence weeks.")
     _print_kanonymity(cohort, k)
 
 
-def _print_failures(failures: Any, title: str, columns: tuple[str, ...], verdict: str) -> None:
-    """One table of every problem (a ``CohortValidationError.failures`` frame), then the verdict."""
-    table = Table(title=title, show_lines=False)
+def _print_failures(failures: Any, title: str, columns: tuple[str, ...], verdict: tuple[str, str, str]) -> None:
+    """One table of every problem (a ``CohortValidationError.failures`` frame), then the verdict.
+
+    Only the location columns are printed (file, table, column, problem, rows, counts), never a
+    value; a column name is shown only as :func:`~footdrop_outcomes.errors.safe_column_name`
+    allows, and nothing is read as markup.
+    """
+    table = Table(title=Text(title), show_lines=False)
     for col in columns:
         table.add_column(col, overflow="fold")
-    for rec in failures[list(columns)].itertuples(index=False):
-        table.add_row(*(str(v) for v in rec))
+    for rec in failures.reindex(columns=list(columns)).fillna("").itertuples(index=False):
+        cells = [safe_column_name(v) if c == "column" and v else str(v) for c, v in zip(columns, rec)]
+        table.add_row(*(Text(c) for c in cells))
     out.print(table)
-    out.print(verdict)
+    _verdict(*verdict)
 
 
 def _print_kanonymity(cohort: object, k: int) -> None:
@@ -144,14 +197,15 @@ def _print_kanonymity(cohort: object, k: int) -> None:
         table.add_row(str(rec.class_size), str(rec.classes), str(rec.patients))
     out.print(table)
     colour = "green" if report.is_k_anonymous else "yellow"
-    out.print(f"[{colour}]privacy[/{colour}]: {report.summary()}")
+    _verdict("privacy", colour, f": {report.summary()}")
     if report.n_ages_over_top_code:
         kind = "synthetic" if getattr(cohort, "truth", None) is not None else "real"
-        out.print(f"[yellow]privacy[/yellow]: {report.n_ages_over_top_code} ages above {AGE_TOP_CODE} are not top-coded "
-                  f"({kind} cohort); 'footdrop-outcomes import' top-codes them for real data (docs/privacy.md).")
+        _verdict("privacy", "yellow", f": {report.n_ages_over_top_code} ages above {AGE_TOP_CODE} are not top-coded "
+                                      f"({kind} cohort); 'footdrop-outcomes import' top-codes them for real data (docs/privacy.md).")
 
 
 @app.command("import")
+@_guarded
 def import_cmd(
     mapping: Annotated[Path, typer.Option("--mapping", help="Mapping file (TOML): the site's columns, codes and units -> the data model. Template: data/examples/mapping_template.toml.")],
     patients: Annotated[Path, typer.Option("--patients", help="patients file of the extract (.csv, .csv.gz or .parquet).")],
@@ -177,16 +231,16 @@ def import_cmd(
     except PrivacyError as e:
         _print_failures(e.failures, "Refused by the privacy guard (values are never shown)",
                         ("file", "table", "column", "problem", "rows", "n_rows"),
-                        f"[red]REFUSED[/red]: {len(e.failures)} column(s) look like direct identifiers or calendar dates. "
-                        "Nothing was written.")
+                        ("REFUSED", "red", f": {len(e.failures)} column(s) look like direct identifiers or calendar dates. "
+                                           "Nothing was written."))
         raise typer.Exit(1) from None
     except CohortValidationError as e:
         _print_failures(e.failures, f"Problems in {e.source} (rows are line numbers in CSV files)",
                         ("table", "column", "problem", "rows", "n_rows"),
-                        f"[red]NOT VALID[/red]: {len(e.failures)} problem(s). Nothing was written.")
+                        ("NOT VALID", "red", f": {len(e.failures)} problem(s). Nothing was written."))
         raise typer.Exit(1) from None
     except FootdropError as e:
-        err.print(f"[red]error:[/red] {e}")
+        _error(e)
         raise typer.Exit(2) from None
     h = result.handled
     out.print(f"wrote {result!r}")
@@ -195,6 +249,7 @@ def import_cmd(
 
 
 @app.command("data-dictionary")
+@_guarded
 def data_dictionary_cmd(
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write to this file (default: print).")] = None,
 ) -> None:
@@ -205,10 +260,26 @@ def data_dictionary_cmd(
     if out_file is None:
         typer.echo(text)
     else:
-        tmp = out_file.with_suffix(out_file.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(out_file)
+        from footdrop_outcomes._files import discard, move_into_place, refuse_symlink, staging_file
+
+        refuse_symlink(out_file)
+        if not out_file.parent.is_dir():
+            raise FootdropError(f"folder {out_file.parent} does not exist; create it first")
+        tmp = staging_file(out_file)
+        try:
+            tmp.write_text(text)
+            move_into_place(tmp, out_file)
+        except BaseException:
+            discard(tmp)
+            raise
         out.print(f"wrote {out_file}")
+
+
+def _notebook_failed(e: Any) -> None:
+    """A failing cell, named by position and error class; the error's text (which may quote data) stays in the executed notebook."""
+    count = f", execution count {e.execution_count}" if e.execution_count is not None else ""
+    kept = f" The executed notebook, with the full error, is at {e.executed_notebook}." if e.executed_notebook else ""
+    _error(f"notebook {e.notebook} failed in cell {e.cell_index}{count}: {e.ename}. No PDF was written.{kept}")
 
 
 def _parameter_pairs(args: list[str]) -> dict[str, str]:
@@ -229,6 +300,7 @@ def _parameter_pairs(args: list[str]) -> dict[str, str]:
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@_guarded
 def report(
     ctx: typer.Context,
     cohort: Annotated[Optional[Path], typer.Option("--cohort", help="Cohort directory (manifest.json + Parquet tables). Required.")] = None,
@@ -255,16 +327,17 @@ def report(
         values = _parameter_pairs(list(ctx.args))
         res = render_report(notebook, out_file, cohort=cohort, parameters=values, from_text=True)
     except NotebookExecutionError as e:
-        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        _notebook_failed(e)
         raise typer.Exit(1) from None
     except FootdropError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        _error(e)
         raise typer.Exit(2) from None
     out.print(f"wrote {res.pdf} (executed notebook: {res.notebook}); "
               f"ran in {res.seconds['execute']:.1f} s, typeset in {res.seconds['export']:.1f} s")
 
 
 @app.command()
+@_guarded
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the demo cohort and report.")] = Path("reports"),
     n: Annotated[int, typer.Option("--n", min=50, help="Number of patients to simulate.")] = 2000,
@@ -282,10 +355,10 @@ def demo(
     try:
         res = run_demo(out_dir, n=n, seed=seed)
     except NotebookExecutionError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        _notebook_failed(e)
         raise typer.Exit(1) from None
     except FootdropError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        _error(e)
         raise typer.Exit(2) from None
     s = res.seconds
     out.print(f"simulated {n:,} patients (seed {seed}) into {out_dir / 'demo-cohort'}")
@@ -303,6 +376,7 @@ app.add_typer(study_app, name="study")
 
 
 @study_app.command("run")
+@_guarded
 def study_run(
     spec_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Study specification (.toml or .json; see docs/studies.md).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Study folder: study.json and results/*.parquet. Finished replicates in it are not run again (resume).")],
@@ -324,7 +398,7 @@ def study_run(
         run = run_study(spec, out_dir, scheduler=scheduler, workers=workers, processes=not threads, chunk_size=chunk_size,
                         progress=progress, max_chunks=max_chunks)
     except FootdropError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        _error(e)
         raise typer.Exit(2) from None
     info = run.info
     out.print(f"{spec.name}: ran {info['replicates_run']} replicates in {info['seconds']:.1f} s on {info['scheduler']}; "
@@ -359,6 +433,7 @@ def _print_performance(perf: object) -> None:
 
 
 @study_app.command("report")
+@_guarded
 def study_report(
     study_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A study folder written by 'study run'.")],
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Folder for the report files (default STUDY/report).")] = None,
@@ -376,7 +451,7 @@ def study_report(
     try:
         paths = write_study_report(study_dir, out_dir, target=target, size=size, effect=effect, pdf=pdf)
     except FootdropError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        _error(e)
         raise typer.Exit(2) from None
     for name, path in paths.items():
         out.print(f"{name}: {path}")

@@ -242,7 +242,7 @@ class Cohort:
         return ids.isin(wanted).to_numpy()
 
     # -- persistence ----------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False, csv: bool = False) -> Path:
         """Write the cohort to a directory of Parquet files plus ``manifest.json``, atomically.
 
         Parameters
@@ -251,11 +251,20 @@ class Cohort:
             Target directory. It must not exist unless ``overwrite=True``.
         overwrite : bool
             Replace an existing cohort directory (only if it holds a ``manifest.json``).
+        csv : bool
+            Also write the three tables as CSV files into the directory's ``csv/`` folder.
 
         Returns
         -------
         pathlib.Path
             The directory written.
+
+        Raises
+        ------
+        CohortIOError
+            ``path`` exists (without ``overwrite``), is a symbolic link, or cannot be written. On
+            any error or interruption the previous directory is unchanged and nothing is left
+            behind (no temporary directory, no parent folder created for it).
         """
         target = Path(path)
         refuse_symlink(target)
@@ -283,6 +292,8 @@ class Cohort:
                 "files_sha256": files,
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+            if csv:
+                self.to_csv(tmp / "csv")
         return target
 
     @classmethod

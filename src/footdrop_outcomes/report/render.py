@@ -2,14 +2,15 @@
 
 :func:`render_report` validates the parameters against the notebook's declared schema before
 anything runs, executes the notebook with papermill, keeps the executed notebook beside the PDF
-(``NAME.ipynb`` next to ``NAME.pdf``), and writes the PDF through a temporary file renamed into
-place, so a failing cell or a typesetting error never leaves a half-written PDF.
+(``NAME.ipynb`` next to ``NAME.pdf``). Both are written to hidden temporary files beside the
+targets and renamed into place together at the end (:mod:`footdrop_outcomes._files`), so a failing
+cell, a typesetting error or an interruption never leaves a half-written PDF or notebook, nor a
+temporary file or a parent folder made for the run; a symbolic link as output is refused.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -17,6 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from footdrop_outcomes._files import (
+    blocked_signals,
+    discard,
+    make_parents,
+    move_into_place,
+    pause_point,
+    refuse_symlink,
+    remove_created,
+    staging_file,
+)
 from footdrop_outcomes.report._errors import NotebookExecutionError, ReportError
 from footdrop_outcomes.report.parameters import SCHEMAS, validate_parameters
 
@@ -64,29 +75,38 @@ def notebook_path(notebook: str | os.PathLike[str]) -> Path:
     raise ReportError(f"unknown notebook {str(notebook)!r}: give one of {', '.join(SCHEMAS)} or a path to an .ipynb file")
 
 
-def export_pdf(executed: str | os.PathLike[str] | Any, out: str | os.PathLike[str]) -> Path:
-    """Typeset an executed notebook (path or NotebookNode) to ``out`` atomically (temp file, rename)."""
+def _typeset(executed: str | os.PathLike[str] | Any, out: Path) -> bytes:
+    """The PDF of an executed notebook (path or NotebookNode), as bytes."""
     import nbformat
 
     from footdrop_outcomes.report.exporter import FootdropPDFExporter
 
-    out = Path(out)
     nb = executed if not isinstance(executed, str | os.PathLike) else nbformat.read(executed, as_version=4)
-    name = out.stem
-    pdf, _ = FootdropPDFExporter().from_notebook_node(nb, resources={"metadata": {"name": name, "path": str(out.parent.resolve())}})
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    pdf, _ = FootdropPDFExporter().from_notebook_node(nb, resources={"metadata": {"name": out.stem, "path": str(out.parent.resolve())}})
+    return pdf
+
+
+def export_pdf(executed: str | os.PathLike[str] | Any, out: str | os.PathLike[str]) -> Path:
+    """Typeset an executed notebook (path or NotebookNode) to ``out`` atomically (temp file, rename).
+
+    ``out`` must not be a symbolic link and its folder must exist.
+    """
+    out = Path(out)
+    refuse_symlink(out, error=ReportError)
+    pdf = _typeset(executed, out)
+    tmp = staging_file(out, error=ReportError)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pdf)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the report gets a normal file's mode
-        os.replace(tmp, out)
+        tmp.write_bytes(pdf)
+        move_into_place(tmp, out, error=ReportError)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        discard(tmp)
         raise
     return out
 
 
-def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_name: str | None, timeout: int) -> None:
+def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_name: str | None, timeout: int,
+             final_path: Path | None = None) -> None:
+    """Run ``nb_in`` into ``nb_out`` (a temporary file that will be renamed to ``final_path``)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -125,6 +145,10 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
     # papermill gives its injected-parameters cell a random id (an anchor in the PDF): make it stable
     nb = nbformat.read(nb_out, as_version=4)
     changed = False
+    pm = nb.metadata.get("papermill", {})
+    if final_path is not None and pm.get("output_path") not in (None, str(final_path)):
+        pm["output_path"] = str(final_path)  # the name it will have, not the temporary one
+        changed = True
     for cell in nb.cells:
         if "injected-parameters" in cell.metadata.get("tags", []) and cell.get("id") != "injected-parameters":
             cell["id"] = "injected-parameters"
@@ -194,18 +218,42 @@ def render_report(
             raise ReportError(f"cohort {cp} is not a cohort directory (no manifest.json); create one with "
                               "'footdrop-outcomes simulate --out DIR' or check the path")
         params["cohort_path"] = str(cp)
-    out.parent.mkdir(parents=True, exist_ok=True)
     nb_out = out.with_suffix(".ipynb")
-    t0 = time.perf_counter()
-    _execute(nb_in, nb_out, params, kernel_name=kernel_name, timeout=timeout)
-    t1 = time.perf_counter()
+    for target in (out, nb_out):
+        refuse_symlink(target, error=ReportError)
+    created = make_parents(out, error=ReportError)
+    tmp_nb = tmp_pdf = None
     try:
-        export_pdf(nb_out, out)
-    except ReportError:
+        # both files are written beside their targets and renamed into place together at the end
+        tmp_nb = staging_file(nb_out, suffix=".ipynb", error=ReportError)
+        tmp_pdf = staging_file(out, error=ReportError)
+        t0 = time.perf_counter()
+        try:
+            _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
+        except NotebookExecutionError as e:  # keep the executed notebook, with the error, for inspection
+            move_into_place(tmp_nb, nb_out, error=ReportError)
+            raise NotebookExecutionError(notebook=e.notebook, cell_index=e.cell_index, execution_count=e.execution_count,
+                                         ename=e.ename, evalue=e.evalue, source=e.source, executed_notebook=nb_out) from None
+        pause_point("report-executed")
+        t1 = time.perf_counter()
+        try:
+            tmp_pdf.write_bytes(_typeset(tmp_nb, out))
+        except ReportError:
+            raise
+        except Exception as e:  # typesetting problems: say where (the exporter's own text may quote the notebook)
+            raise ReportError(f"typesetting {out.with_suffix('.ipynb').name} to PDF failed ({type(e).__name__}); "
+                              "no PDF and no notebook were written") from e
+        t2 = time.perf_counter()
+        pause_point("report-typeset")
+        with blocked_signals():  # both or neither
+            move_into_place(tmp_nb, nb_out, error=ReportError)
+            move_into_place(tmp_pdf, out, error=ReportError)
+    except BaseException:
+        for tmp in (tmp_nb, tmp_pdf):
+            if tmp is not None:
+                discard(tmp)
+        remove_created(created)
         raise
-    except Exception as e:  # typesetting problems: say where, keep the executed notebook
-        raise ReportError(f"typesetting {nb_out} to PDF failed: {type(e).__name__}: {e}. No PDF was written; the executed notebook is kept.") from e
-    t2 = time.perf_counter()
     return ReportResult(pdf=out, notebook=nb_out, parameters=params, seconds={"execute": t1 - t0, "export": t2 - t1})
 
 
@@ -223,7 +271,3 @@ def run_demo(out_dir: str | os.PathLike[str] = "reports", *, n: int = 2000, seed
     return ReportResult(pdf=res.pdf, notebook=res.notebook, parameters=res.parameters, seconds={"simulate": t1 - t0, **res.seconds})
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

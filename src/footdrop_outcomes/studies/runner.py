@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from footdrop_outcomes._files import describe_os_error, discard, make_parents, move_into_place, refuse_symlink, remove_created, staging_file
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.studies.analyses import RESULT_FIELDS, run_analysis
@@ -181,14 +182,41 @@ def plan_chunks(spec: StudySpec, chunk_size: int, done: set[tuple[int, int]] | N
 
 
 def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    tmp = staging_file(path, error=FootdropError)
+    try:
+        df.to_parquet(tmp, index=False)
+        move_into_place(tmp, path, error=FootdropError)
+    except BaseException:
+        discard(tmp)  # an interrupted write leaves nothing (a killed process: removed by the next run)
+        raise
 
 
 def _prepare_folder(spec: StudySpec, out: Path) -> None:
-    (out / "results").mkdir(parents=True, exist_ok=True)
+    """Create (or check, to resume) a study folder. A refused folder is left as it was; folders made for it are removed."""
+    refuse_symlink(out, error=FootdropError)
     manifest = out / "study.json"
+    if out.exists() and not out.is_dir():
+        raise FootdropError(f"{out} exists and is not a folder; choose another --out")
+    created = make_parents(out, error=FootdropError)
+    try:
+        for d in (out, out / "results"):
+            refuse_symlink(d, error=FootdropError)
+            if not d.exists():
+                d.mkdir()
+                created.append(d)
+    except OSError as err:
+        remove_created(created)
+        raise FootdropError(f"cannot create the study folder {out} ({describe_os_error(err)})") from None
+    try:
+        _check_or_write_manifest(spec, out, manifest)
+    except BaseException:
+        remove_created(created)
+        raise
+    for stale in (out / "results").glob(".*.tmp"):  # partial writes of a killed run
+        stale.unlink(missing_ok=True)
+
+
+def _check_or_write_manifest(spec: StudySpec, out: Path, manifest: Path) -> None:
     if manifest.exists():
         try:
             old = json.loads(manifest.read_text())
@@ -200,11 +228,13 @@ def _prepare_folder(spec: StudySpec, out: Path) -> None:
     else:
         body = {"spec": spec.to_dict(), "spec_sha256": spec.sha256(), "package_version": __version__,
                 "result_columns": list(RESULT_COLUMNS)}
-        tmp = manifest.with_name(".study.json.tmp")
-        tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, manifest)
-    for stale in (out / "results").glob(".*.tmp"):  # partial writes of a killed run
-        stale.unlink(missing_ok=True)
+        tmp = staging_file(manifest, error=FootdropError)
+        try:
+            tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+            move_into_place(tmp, manifest, error=FootdropError)
+        except BaseException:
+            discard(tmp)
+            raise
 
 
 def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:
