@@ -1,0 +1,10 @@
+"""Missing data: multiple imputation by chained equations and Rubin's rules.
+
+An analysis layer: imports the cohort and survival layers, never the report layer.
+
+>>> from footdrop_outcomes.imputation import impute, pool, fit_imputed
+"""
+
+from footdrop_outcomes.imputation.pooling import PooledResult, barnard_rubin_df, pool
+
+__all__ = ["PooledResult", "barnard_rubin_df", "pool"]
