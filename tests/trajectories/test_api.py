@@ -97,8 +97,8 @@ def test_option_errors(long):
         fit_trajectory(long, engine="lme4")
     with pytest.raises(ConfigError, match=r"random must be one of"):
         fit_trajectory(long, random="slopes")
-    with pytest.raises(ConfigError, match=r"time must be one of \['log', 'spline'\]"):
-        fit_trajectory(long, time="linear")
+    with pytest.raises(ConfigError, match=r"time must be one of \['log', 'linear', 'months', 'spline'\]"):
+        fit_trajectory(long, time="quadratic")
     with pytest.raises(ConfigError, match="df of the natural spline"):
         fit_trajectory(long, time="spline", df=7)
     with pytest.raises(ConfigError, match="random effects with random="):

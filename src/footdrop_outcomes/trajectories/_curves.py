@@ -76,9 +76,9 @@ class MeanCurves:
         Returns
         -------
         pandas.DataFrame
-            ``profile`` (row number), the profile columns, ``weeks``, ``mean``, ``se``, ``lower``,
-            ``upper`` (Wald CI of the mean at level ``1 - alpha``, from the fixed effects'
-            covariance).
+            ``profile`` (row number), the profile columns, ``weeks`` (and ``months`` for the
+            months basis), ``mean``, ``se``, ``lower``, ``upper`` (Wald CI of the mean at level
+            ``1 - alpha``, from the fixed effects' covariance).
         """
         prof = profile_frame(profile)
         w = weeks_grid(weeks, float(self.prepared.frame["__t"].max()))
@@ -93,6 +93,8 @@ class MeanCurves:
         out = rep.copy()
         out.insert(0, "profile", np.repeat(np.arange(len(prof)), w.size))
         out["weeks"] = ww
+        if self.design.basis.unit != "weeks":
+            out[self.design.basis.unit] = self.design.basis.in_unit(ww)
         out["mean"], out["se"] = mean, se
         out["lower"], out["upper"] = mean - q * se, mean + q * se
         return out
@@ -138,8 +140,9 @@ class MeanCurves:
         """Weeks until the population-mean outcome of a profile has improved by ``mcid``.
 
         The estimate is the first time ``t > from_week`` with ``mean(t) - mean(from_week) >=
-        mcid`` (on a fine grid in ``log(1 + weeks)``, linearly interpolated; exact for the log
-        basis up to the grid). Its CI is the percentile interval over ``n_draws`` draws of the
+        mcid`` (on a fine grid in ``log(1 + weeks)``, linearly interpolated: exact for the linear
+        and months bases, and for the log basis up to the grid), whatever the time basis of the
+        fit. Its CI is the percentile interval over ``n_draws`` draws of the
         fixed effects from their estimated normal distribution (a parametric bootstrap of the
         mean curve); draws that never reach the MCID by ``horizon`` count as ``inf``.
 
@@ -162,7 +165,9 @@ class MeanCurves:
         pandas.DataFrame
             Profile columns, ``mcid``, ``from_week``, ``weeks`` (``inf`` if not reached by the
             horizon), ``lower``, ``upper``, ``p_reached`` (share of draws reaching the MCID by
-            the horizon), ``horizon``.
+            the horizon), ``horizon``; for the months basis also ``months``, ``months_lower``,
+            ``months_upper``. Times are weeks since onset whatever the basis, so fits on
+            different bases can be compared.
         """
         if not isinstance(mcid, (int, float)) or isinstance(mcid, bool) or not np.isfinite(mcid) or mcid <= 0:
             raise ConfigError(f"mcid must be a positive number (an improvement in the outcome's units), got {mcid!r}")
@@ -188,6 +193,10 @@ class MeanCurves:
             row.update({"mcid": mcid, "from_week": from_week, "weeks": est,
                         "lower": float(np.quantile(sims, q, method="lower")), "upper": float(np.quantile(sims, 1 - q, method="higher")),
                         "p_reached": float(np.mean(np.isfinite(sims))), "horizon": hz})
+            if self.design.basis.unit != "weeks":
+                u = self.design.basis.unit
+                row.update({u: float(self.design.basis.in_unit(row["weeks"])), f"{u}_lower": float(self.design.basis.in_unit(row["lower"])),
+                            f"{u}_upper": float(self.design.basis.in_unit(row["upper"]))})
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -212,13 +221,14 @@ class MeanCurves:
         sub = frame[frame[id_col].isin(pick)]
         for pid, rows in sub.groupby(id_col, sort=False):
             j = levels.index(rows[by_cols[0]].iloc[0]) if by_cols else 0
-            ax.plot(rows["__t"], rows["__y"], color=colours(j % 10), alpha=0.35, linewidth=0.8, marker=".", markersize=3)
+            ax.plot(self.design.basis.in_unit(rows["__t"].to_numpy()), rows["__y"], color=colours(j % 10), alpha=0.35, linewidth=0.8, marker=".", markersize=3)
         for j, lev in enumerate(levels):
             c = curves if lev is None else curves[curves[by_cols[0]].astype(object) == lev]
-            ax.fill_between(c["weeks"], c["lower"], c["upper"], color=colours(j % 10), alpha=0.25, linewidth=0)
-            ax.plot(c["weeks"], c["mean"], color=colours(j % 10), linewidth=2.2, label="all" if lev is None else str(lev))
+            x = self.design.basis.in_unit(c["weeks"].to_numpy())
+            ax.fill_between(x, c["lower"], c["upper"], color=colours(j % 10), alpha=0.25, linewidth=0)
+            ax.plot(x, c["mean"], color=colours(j % 10), linewidth=2.2, label="all" if lev is None else str(lev))
         level = round(100 * (1 - self.alpha))
-        ax.set_xlabel("weeks since onset")
+        ax.set_xlabel(self.design.basis.axis_label)
         ax.set_ylabel(self.prepared.outcome)
         ax.set_title(title)
         ax.legend(title=f"mean ({level}% CI)" + (f" by {by_cols[0]}" if by_cols else ""), fontsize=7, title_fontsize=8,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TimeBasisKind", "trajectory_frame", "TimeBasis", "Design", "Prepared", "prepare"]
 
-TimeBasisKind = Literal["log", "spline"]
+TimeBasisKind = Literal["log", "linear", "months", "spline"]
 RandomEffects = Literal["intercept", "slope", "basis"]
 
 #: Patient covariates carried into the long table (booleans as 0/1 floats, so terms are named plainly).
@@ -109,14 +109,24 @@ def trajectory_frame(cohort: Cohort) -> pd.DataFrame:
 # time basis
 
 
+#: Days in a month (a Julian year / 12), for the months basis.
+DAYS_PER_MONTH = 30.4375
+
+#: Time variables a formula may name, and the basis each stands for.
+_TIME_VARIABLES = {"lw": "log", "weeks": "linear", "months": "months"}
+
+
 @dataclass(frozen=True)
 class TimeBasis:
-    """A basis in time since onset (weeks): ``log(1 + weeks)``, or a natural cubic spline in it.
+    """A basis in time since onset: ``log(1 + weeks)``, linear weeks, linear months, or a natural
+    cubic spline in ``log(1 + weeks)``.
 
-    The spline is the restricted cubic spline of Harrell (linear beyond the outer knots) in
-    ``lw = log(1 + weeks)``, columns ``lw, ns1, ..., ns{k-2}`` for ``k`` knots: its first column
-    is ``lw`` itself, so the log model is nested in every spline model (likelihood-ratio tests
-    between them are valid) and the random slope is on ``lw`` in both.
+    Columns (and fixed-effect term names): ``lw`` (``time="log"``), ``weeks`` (``"linear"``),
+    ``months`` (``"months"``, weeks x 7 / 30.4375), or ``lw, ns1, ..., ns{k-2}`` for a spline with
+    ``k`` knots: the restricted cubic spline of Harrell (linear beyond the outer knots) in
+    ``lw``. Its first column is ``lw`` itself, so the log model is nested in every spline model
+    (likelihood-ratio tests between them are valid). The random slope is always on the first
+    column, so it follows the basis.
     """
 
     kind: str
@@ -124,8 +134,8 @@ class TimeBasis:
 
     @property
     def names(self) -> tuple[str, ...]:
-        if self.kind == "log":
-            return ("lw",)
+        if self.kind in ("log", "linear", "months"):
+            return ({"log": "lw", "linear": "weeks", "months": "months"}[self.kind],)
         return ("lw", *(f"ns{j + 1}" for j in range(len(self.knots_lw) - 2)))
 
     @property
@@ -134,12 +144,29 @@ class TimeBasis:
         return names[0] if len(names) == 1 else "(" + " + ".join(names) + ")"
 
     @property
+    def unit(self) -> str:
+        """Unit in which curves are plotted: ``"months"`` for the months basis, else ``"weeks"``."""
+        return "months" if self.kind == "months" else "weeks"
+
+    def in_unit(self, weeks: np.ndarray) -> np.ndarray:
+        """Weeks since onset expressed in :attr:`unit`."""
+        w = np.asarray(weeks, dtype=float)
+        return w * 7.0 / DAYS_PER_MONTH if self.kind == "months" else w
+
+    @property
+    def axis_label(self) -> str:
+        return f"{self.unit} since onset"
+
+    @property
     def knots_weeks(self) -> tuple[float, ...]:
         return tuple(float(np.expm1(k)) for k in self.knots_lw)
 
     def evaluate(self, weeks: np.ndarray) -> np.ndarray:
         """Basis columns at ``weeks`` (n x d)."""
-        lw = np.log1p(np.asarray(weeks, dtype=float))
+        w = np.asarray(weeks, dtype=float)
+        if self.kind in ("linear", "months"):
+            return self.in_unit(w)[:, None]
+        lw = np.log1p(w)
         if self.kind == "log":
             return lw[:, None]
         t = np.asarray(self.knots_lw)
@@ -155,13 +182,17 @@ class TimeBasis:
     def describe(self) -> str:
         if self.kind == "log":
             return "log(1 + weeks)"
+        if self.kind == "linear":
+            return "linear in weeks since onset"
+        if self.kind == "months":
+            return "linear in months since onset"
         return f"natural cubic spline in log(1 + weeks), {len(self.names)} df, knots at weeks {[round(k, 2) for k in self.knots_weeks]}"
 
 
 def make_basis(kind: str, weeks: np.ndarray, df: int, knots: Sequence[float] | None) -> TimeBasis:
     check_choice("time", kind, get_args(TimeBasisKind))
-    if kind == "log":
-        return TimeBasis("log")
+    if kind in ("log", "linear", "months"):
+        return TimeBasis(kind)
     if knots is not None:
         kw = np.sort(np.asarray(list(knots), dtype=float))
         if kw.size < 3 or not np.all(np.isfinite(kw)) or np.any(kw < 0) or np.any(np.diff(kw) <= 0):
@@ -180,13 +211,72 @@ def make_basis(kind: str, weeks: np.ndarray, df: int, knots: Sequence[float] | N
 _TIME_TOKEN = re.compile(r"\btime\b")
 
 
-def expand_formula(formula: str, basis: TimeBasis, outcome: str) -> str:
-    """Right-hand side with the token ``time`` replaced by the basis columns."""
-    formula = formula_rhs(formula, outcome=f"the outcome argument, {outcome!r}", example="time * (cause + severity) + age_c")
-    if "|" in formula:
+def _rhs(formula: str, outcome: str) -> str:
+    rhs = formula_rhs(formula, outcome=f"the outcome argument, {outcome!r}", example="time * (cause + severity) + age_c")
+    if "|" in rhs:
         raise ConfigError("formula takes the fixed effects only; choose the random effects with random= "
-                          "('intercept', 'slope' or 'basis'), not lme4's '(1 + lw | id)' syntax")
-    return _TIME_TOKEN.sub(basis.expression, formula.strip())
+                          "('intercept', 'slope' or 'basis'), not lme4's '(1 | id)' syntax")
+    return rhs
+
+
+def _formula_variables(rhs: str, formula: str) -> set[str]:
+    from formulaic import Formula
+
+    try:
+        return set(Formula(rhs).required_variables)
+    except Exception as exc:  # formulaic parse errors
+        raise ConfigError(f"formula {formula!r} could not be parsed: {exc}") from exc
+
+
+def choose_time(formula: str, time: str | None, time_col: str, outcome: str) -> str:
+    """The time basis of a fit: ``time`` if given, else the one the formula's time variable names.
+
+    Time variables in the formula are ``time`` (the basis, whatever it is), ``lw``
+    (``log(1 + weeks)``), ``weeks`` or the ``time_col`` column (linear weeks) and ``months``; one
+    that disagrees with ``time=``, two different ones, or ``day`` are refused with a reason naming
+    the term, so the random slope, the curves and :meth:`time_to_mcid` always use the time the
+    formula models.
+    """
+    if time is not None:
+        check_choice("time", time, get_args(TimeBasisKind))
+    rhs = _rhs(formula, outcome)
+    named = _formula_variables(rhs, formula)
+    meaning = dict(_TIME_VARIABLES)
+    if time_col not in meaning and time_col != "day":
+        meaning[time_col] = "linear"
+    if "day" in named:
+        raise ConfigError(f"formula term 'day' is a time variable in days, which is not a time basis here; write 'weeks' "
+                          f"(time='linear'), 'months', 'lw' (log(1 + weeks)) or 'time' (the basis chosen with time=) in {formula!r}")
+    used = sorted(v for v in named if v in meaning)
+    kinds = {meaning[v] for v in used}
+    if len(kinds) > 1:
+        raise ConfigError(f"formula {formula!r} names time variables of different bases ({used}); the model has one time "
+                          "basis (random slope, curves and time to MCID use it): keep one, or write 'time' and choose time=")
+    if time is None:
+        return kinds.pop() if kinds else "log"
+    for v in used:
+        k = meaning[v]
+        if k == time or (time == "spline" and k == "log" and "time" in named):
+            continue
+        if time == "spline" and k == "log":
+            raise ConfigError(f"formula term {v!r} is only the first column of the spline (time='spline'), so the model "
+                              f"would not use the spline; write 'time' for the whole basis in {formula!r}")
+        raise ConfigError(f"formula term {v!r} is {_KIND_TEXT[k]}, but time={time!r} models {_KIND_TEXT[time]} (the random "
+                          f"slope, curves and time to MCID follow time=); write 'time' for the chosen basis, choose "
+                          f"time={k!r}, or leave time= out so the formula's {v!r} sets it")
+    return time
+
+
+_KIND_TEXT = {"log": "log(1 + weeks)", "linear": "weeks since onset", "months": "months since onset",
+              "spline": "a natural spline in log(1 + weeks)"}
+
+
+def expand_formula(formula: str, basis: TimeBasis, outcome: str, time_col: str = "weeks") -> str:
+    """Right-hand side with the token ``time`` (and a ``time_col`` other than the basis column) as the basis columns."""
+    rhs = _TIME_TOKEN.sub(basis.expression, _rhs(formula, outcome))
+    if basis.kind == "linear" and time_col not in _TIME_VARIABLES and time_col != "day":
+        rhs = re.sub(rf"\b{re.escape(time_col)}\b", basis.expression, rhs)
+    return rhs
 
 
 # ------------------------------------------------------------------------------------------------
@@ -253,10 +343,10 @@ def as_long(data: Any) -> pd.DataFrame:
     raise FootdropError(f"expected a Cohort or a pandas DataFrame (one row per visit), got {type(data).__name__}")
 
 
-def prepare(data: Any, outcome: str, formula: str, *, time: str, df: int, knots: Sequence[float] | None,
+def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int, knots: Sequence[float] | None,
             random: str | None, id_col: str, time_col: str) -> Prepared:
     """Check the input, drop rows without the outcome, build the design; every error names the column."""
-    from formulaic import Formula, model_matrix
+    from formulaic import model_matrix
 
     frame = as_long(data)
     table = "data"
@@ -278,12 +368,10 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str, df: int, knots:
         raise FootdropError(f"{table}.{time_col}: times since onset must be finite and >= 0 (weeks); rows "
                             f"{frame.index[np.flatnonzero(bad_t)[:8]].tolist()} are not")
     check_missing(frame, [id_col], table)
-    basis = make_basis(time, t[observed], df, knots)
-    rhs = expand_formula(formula, basis, outcome)
-    try:
-        variables_all = sorted(Formula(rhs).required_variables)
-    except Exception as exc:  # formulaic parse errors
-        raise ConfigError(f"formula {formula!r} could not be parsed: {exc}") from exc
+    kind = choose_time(formula, time, time_col, outcome)
+    basis = make_basis(kind, t[observed], df, knots)
+    rhs = expand_formula(formula, basis, outcome, time_col)
+    variables_all = sorted(_formula_variables(rhs, formula))
     variables = tuple(v for v in variables_all if v not in basis.names)
     missing = [v for v in variables if v not in frame.columns]
     if missing:

@@ -89,7 +89,7 @@ def fit_trajectory_gee(
     outcome: str = "gait_speed",
     formula: str = DEFAULT_FORMULA,
     *,
-    time: TimeBasisKind = "log",
+    time: TimeBasisKind | None = None,
     df: int = 3,
     knots: Sequence[float] | None = None,
     correlation: Correlation = "exchangeable",
@@ -153,7 +153,7 @@ def fit_trajectory_gee(
     info: dict[str, Any] = {
         "method": "GEE (Gaussian, identity link, robust SEs)", "correlation": correlation, "working_correlation": dep,
         "scale": float(res.scale), "formula": pr.design.formula, "formula_expanded": pr.design.rhs,
-        "time_basis": pr.design.basis.describe(), "outcome": pr.outcome, "n": int(pr.y.size),
+        "time": pr.design.basis.kind, "time_basis": pr.design.basis.describe(), "outcome": pr.outcome, "n": int(pr.y.size),
         "groups": int(pr.ids.size), "n_missing_outcome": pr.n_missing_outcome, "dropped_levels": pr.dropped_levels,
         "converged": converged, "fit_seconds": seconds, "warnings": texts, "versions": versions(),
     }

@@ -76,7 +76,7 @@ Method = Literal["reml", "ml"]
 Engine = Literal["fast", "statsmodels"]
 
 DEFAULT_FORMULA = "time * (cause + severity) + age_c + diabetes + current_smoker + fes"
-_BOUNDARY_SD = 1e-4  # relative SD (random-effect SD / residual SD) below which a component is at 0
+_BOUNDARY_SD = 1e-4  # relative SD (random-effect SD x RMS of its column / residual SD) below which a component is at 0
 _BOUNDARY_CORR = 0.999
 
 
@@ -312,9 +312,9 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
             a.set_xlabel("normal quantile")
             a.set_title(title)
         ax = axes[1, 0]
-        ax.scatter(r["weeks"], r["residual"], s=3, alpha=0.3, color="black")
+        ax.scatter(self.design.basis.in_unit(r["weeks"].to_numpy()), r["residual"], s=3, alpha=0.3, color="black")
         ax.axhline(0, color="red", linewidth=1)
-        ax.set_xlabel("weeks since onset")
+        ax.set_xlabel(self.design.basis.axis_label)
         ax.set_ylabel("residual")
         ax.set_title("residuals vs time")
         fig.suptitle(f"{self.prepared.outcome}: residual diagnostics")
@@ -331,7 +331,7 @@ def fit_trajectory(
     outcome: str = "gait_speed",
     formula: str = DEFAULT_FORMULA,
     *,
-    time: TimeBasisKind = "log",
+    time: TimeBasisKind | None = None,
     df: int = 3,
     knots: Sequence[float] | None = None,
     random: RandomEffects = "slope",
@@ -354,18 +354,26 @@ def fit_trajectory(
         are dropped and counted (``info["n_missing_outcome"]``).
     formula : str
         Fixed effects, right-hand side; ``time`` stands for the time basis, e.g.
-        ``"time * (cause + severity) + age_c + diabetes"``. Categorical levels are compared
-        with the first (a pandas categorical's order, else sorted).
-    time : {"log", "spline"}
-        ``log(1 + weeks)`` (column ``lw``), or a natural cubic spline in it with ``df``
-        columns (``lw``, ``ns1``, ...), knots at quantiles of the visit times or at ``knots``
-        (weeks).
+        ``"time * (cause + severity) + age_c + diabetes"``. A time variable may be written
+        instead: ``lw`` (log basis), ``weeks`` (or ``time_col``: linear weeks) or ``months``;
+        it sets the basis when ``time`` is not given, and must agree with it when it is (else
+        :class:`~footdrop_outcomes.ConfigError` naming the term). Categorical columns are
+        detected from their dtype; levels are compared with the first (a pandas categorical's
+        order, else sorted); terms are named ``severity[moderate]``, ``lw:cause[stroke]``.
+    time : {"log", "linear", "months", "spline"}, optional
+        Time basis: ``log(1 + weeks)`` (column ``lw``); weeks since onset (column ``weeks``);
+        months since onset (column ``months``, 30.4375 days); or a natural cubic spline in
+        ``lw`` with ``df`` columns (``lw``, ``ns1``, ...), knots at quantiles of the visit
+        times or at ``knots`` (weeks). Default: the basis of the formula's time variable,
+        ``"log"`` when it only writes ``time``. The random slope, the curves, the plots and
+        :meth:`~TrajectoryResult.time_to_mcid` all use this basis.
     df : int
         Degrees of freedom of the spline (2 to 4).
     knots : sequence of float, optional
         Spline knots in weeks (3 or more), instead of quantiles.
     random : {"intercept", "slope", "basis"}
-        Random intercept; intercept and slope on ``lw``; or intercept and every basis column.
+        Random intercept; intercept and slope on the first basis column (``lw``, ``weeks`` or
+        ``months``); or intercept and every basis column.
     method : {"reml", "ml"}
         REML (default) or maximum likelihood (needed to compare fixed effects by LR test).
     engine : {"fast", "statsmodels"}
@@ -404,7 +412,7 @@ def fit_trajectory(
     texts: list[str] = []
     if engine == "fast":
         show = bool(progress)
-        theta, ev, opt = _fit_fast(bl, reml, show)
+        theta, ev, opt = _fit_fast(bl, reml, show, pr)
     else:
         show = progress if progress is not None else bl.n_groups > 2000
         theta, ev, opt, texts = _fit_statsmodels(pr, bl, reml, show)
@@ -432,20 +440,39 @@ def _moment_start(bl: _fast.Blocks) -> np.ndarray:
     return th if np.all(np.isfinite(th)) else _fast._tri_entries(np.eye(q))
 
 
-def _fit_fast(bl: _fast.Blocks, reml: bool, progress: bool) -> tuple[np.ndarray, _fast.Evaluation, dict[str, Any]]:
+def _z_scale(zmat: np.ndarray) -> np.ndarray:
+    """Root mean square of each random-effect column, or all ones when the columns are on similar scales.
+
+    A random slope on weeks (0 to ~80) beside an intercept gives a relative covariance whose
+    entries differ by orders of magnitude, which the optimiser handles badly; it works on
+    ``Z / scale`` instead (the profiled deviance is invariant to that reparametrisation).
+    """
+    rms = np.sqrt(np.mean(zmat**2, axis=0)) if zmat.size else np.ones(zmat.shape[1])
+    rms = np.where(rms > 0, rms, 1.0)
+    return rms if np.any((rms < 0.25) | (rms > 4.0)) else np.ones(zmat.shape[1])
+
+
+def _fit_fast(bl: _fast.Blocks, reml: bool, progress: bool,
+              pr: Prepared | None = None) -> tuple[np.ndarray, _fast.Evaluation, dict[str, Any]]:
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(desc="fitting mixed model (deviance evaluations)", unit="eval", leave=False)
+    scale = _z_scale(pr.zmat) if pr is not None else np.ones(bl.q)
+    work = bl if np.all(scale == 1.0) else _fast.blocks(pr.y, pr.x, pr.zmat / scale, pr.codes)  # type: ignore[union-attr]
     try:
-        out = _fast.fit(bl, reml, _moment_start(bl), callback=(bar.update if bar is not None else None))
+        out = _fast.fit(work, reml, _moment_start(work), callback=(bar.update if bar is not None else None))
     finally:
         if bar is not None:
             bar.close()
+    theta, ev = out.theta, out.evaluation
+    if work is not bl:
+        theta = _fast._tri_entries(_fast._tri(theta, bl.q) / scale[:, None])  # Lambda = S^-1 Lambda*, still lower triangular
+        ev = _fast.evaluate(theta, bl, reml)
     opt = {"optimizer": out.optimizer, "converged": out.converged, "projected_gradient": out.projected_gradient,
-           "attempts": out.attempts}
-    return out.theta, out.evaluation, opt
+           "attempts": out.attempts, "z_scale": scale.tolist()}
+    return theta, ev, opt
 
 
 def _fit_statsmodels(pr: Prepared, bl: _fast.Blocks, reml: bool,
@@ -502,7 +529,7 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
                             "z": beta / se})
     summary["p"] = p_value(summary["z"].to_numpy())
     sds = np.sqrt(np.diag(cov_re))
-    rel_sd = sds / math.sqrt(sigma2)
+    rel_sd = sds * np.sqrt(np.mean(pr.zmat**2, axis=0)) / math.sqrt(sigma2)  # per unit of the column's typical size
     boundary_parts = [f"SD of the random {name} is {sds[j]:.3g} (at 0)" for j, name in enumerate(pr.z_names) if rel_sd[j] < _BOUNDARY_SD]
     for i in range(bl.q):
         for j in range(i):
@@ -519,7 +546,8 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
                    "statsmodels": "statsmodels MixedLM"}[engine],
         "optimizer": opt["optimizer"], "converged": bool(opt["converged"]), "boundary": boundary,
         "boundary_detail": boundary_parts, "projected_gradient": opt["projected_gradient"], "attempts": opt["attempts"],
-        "formula": pr.design.formula, "formula_expanded": pr.design.rhs, "time_basis": pr.design.basis.describe(),
+        "formula": pr.design.formula, "formula_expanded": pr.design.rhs, "time": pr.design.basis.kind,
+        "time_basis": pr.design.basis.describe(),
         "random": random, "random_effects": list(pr.z_names), "outcome": pr.outcome, "n": bl.n_obs, "groups": bl.n_groups,
         "visits_per_patient": float(bl.n_obs / bl.n_groups), "n_missing_outcome": pr.n_missing_outcome,
         "dropped_levels": pr.dropped_levels, "log_likelihood": log_lik, "n_params": n_par,
@@ -557,7 +585,7 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
 
 def _component_names(z_names: Sequence[str]) -> list[tuple[str, str, str | None]]:
     """(component, var1, var2) in lme4's VarCorr order: SDs, then correlations."""
-    label = {"Intercept": "intercept", "lw": "slope"}
+    label = {"Intercept": "intercept", **({z_names[1]: "slope"} if len(z_names) > 1 else {})}
     out = [(f"sd_{label.get(n, n)}", n, None) for n in z_names]
     for j in range(len(z_names)):
         for i in range(j + 1, len(z_names)):
