@@ -326,7 +326,7 @@ def test_missing_columns_and_values(surv, tv):
     d = surv.copy()
     d.loc[3, "age"] = np.nan
     with pytest.raises(FootdropError, match="missing"):
-        fit_cox(d, "age", duration_col="time_weeks")
+        fit_cox(d, "age", duration_col="time_weeks", missing="raise")
     with pytest.raises(FootdropError, match="strata"):
         fit_cox(surv, "age", duration_col="time_weeks", strata="region")
     with pytest.raises(FootdropError, match="cluster"):

@@ -250,7 +250,7 @@ def test_other_bad_input(interval_data, weibull_fit):
     miss = interval_data.copy()
     miss.loc[3, "age"] = np.nan
     with pytest.raises(FootdropError, match=r"data\.age has 1 missing value\(s\) \(rows \[3\]"):
-        fit_interval_aft(miss, FORMULA)
+        fit_interval_aft(miss, FORMULA, missing="raise")
     profile = pd.DataFrame({"cause": ["tumour"], "severity": ["mild"], "age": [60], "diabetes": [0], "smoker": [0], "adherence": [0.5]})
     with pytest.raises(FootdropError, match=r"profile\.cause: value\(s\) \['tumour'\] were not in the fitted data"):
         weibull_fit.predict_median(profile)

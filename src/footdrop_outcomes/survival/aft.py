@@ -17,6 +17,7 @@ from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice
+from footdrop_outcomes.survival._missing import Missing, drop_incomplete, formula_variables
 from footdrop_outcomes.survival._design import (
     _build_design,
     _check_divergence,
@@ -38,8 +39,10 @@ from footdrop_outcomes.survival._likelihood import (
     _SCALE_TERM,
     _check_times,
     _interval_terms,
+    _derivs,
     _log_bounds,
     _maximise,
+    _parts,
     _median_table,
     _profile_frame,
     _repr,
@@ -154,16 +157,38 @@ def _aft_start(x: np.ndarray, o: _Outcome, d: _Dist) -> np.ndarray:
     return np.r_[b, math.log(sigma)]
 
 
-def _aft_fun(x: np.ndarray, o: _Outcome, d: _Dist) -> Callable[[np.ndarray, int], Any]:
+def _aft_fun(x: np.ndarray, o: _Outcome, d: _Dist, entry: np.ndarray | None = None) -> Callable[[np.ndarray, int], Any]:
+    """Log-likelihood (order 0) or it with gradient and Hessian (order 2) in (b, log sigma).
+
+    ``entry`` (rows as in ``o``; 0 = at risk from onset): late entry, each row's likelihood is
+    divided by ``S(entry | x)`` (left truncation: recovery is seen only in patients still
+    unrecovered at first contact).
+    """
     p = x.shape[1]
+    tr = np.zeros(0, dtype=np.int64) if entry is None else np.flatnonzero(entry > 0)
+    log_e = np.log(entry[tr]) if entry is not None else np.zeros(0)
+
+    def truncation(eta: np.ndarray, sigma: float, order: int) -> tuple[np.ndarray, ...]:
+        ze = (log_e - eta[tr]) / sigma
+        fe, se_, _, pe = _parts(d, ze, True, False)
+        if order == 0:
+            return (se_,)
+        return (se_, *_derivs(ze, np.exp(fe - se_), pe, 0.0, 0.0, 0.0, sigma))
 
     def fun(theta: np.ndarray, order: int) -> Any:
         b, s = theta[:p], theta[p]
         sigma = math.exp(s)
+        eta = x @ b
         with np.errstate(all="ignore"):
             if order == 0:
-                return float(np.sum(_interval_terms(d, o, x @ b, sigma, 0)[0]))
-            log_a, l_e, l_s, l_ee, l_es, l_ss = _interval_terms(d, o, x @ b, sigma, 2)
+                ll0 = float(np.sum(_interval_terms(d, o, eta, sigma, 0)[0]))
+                return ll0 - float(np.sum(truncation(eta, sigma, 0)[0])) if tr.size else ll0
+            log_a, l_e, l_s, l_ee, l_es, l_ss = _interval_terms(d, o, eta, sigma, 2)
+            if tr.size:  # subtract log S(entry) and its derivatives on the late-entry rows
+                t_a, t_e, t_s, t_ee, t_es, t_ss = truncation(eta, sigma, 2)
+                log_a, l_e, l_s, l_ee, l_es, l_ss = (v.copy() for v in (log_a, l_e, l_s, l_ee, l_es, l_ss))
+                for v, w in ((log_a, t_a), (l_e, t_e), (l_s, t_s), (l_ee, t_ee), (l_es, t_es), (l_ss, t_ss)):
+                    v[tr] -= w
             ll = float(np.sum(log_a))
             g = np.r_[x.T @ l_e, l_s.sum()]
             h = np.empty((p + 1, p + 1))
@@ -173,6 +198,22 @@ def _aft_fun(x: np.ndarray, o: _Outcome, d: _Dist) -> Callable[[np.ndarray, int]
         return ll, g, h
 
     return fun
+
+
+def _entry(frame: pd.DataFrame, entry_col: str, upper_col: str, up: np.ndarray) -> np.ndarray:
+    """Entry times: finite, >= 0 and below the upper bound (errors name rows, never values)."""
+    if entry_col not in frame.columns:
+        raise FootdropError(f"data has no column {entry_col!r} given as entry_col (columns: {list(frame.columns)[:15]})")
+    e = pd.to_numeric(frame[entry_col], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(e) | (e < 0)
+    if bad.any():
+        raise FootdropError(f"data.{entry_col}: entry times must be finite and >= 0; rows "
+                            f"{frame.index[np.flatnonzero(bad)[:8]].tolist()} are not (missing entry: drop or fill those rows)")
+    bad = ~(up > e)
+    if bad.any():
+        raise FootdropError(f"data: {upper_col} must be above {entry_col} (a patient recovered before entry is not in a "
+                            f"left-truncated sample); rows {frame.index[np.flatnonzero(bad)[:8]].tolist()} are not")
+    return e
 
 
 def _prepare(data: Cohort | pd.DataFrame, time_unit: str) -> pd.DataFrame:
@@ -190,6 +231,8 @@ def fit_interval_aft(
     distribution: Distribution = "weibull",
     lower_col: str = "lower",
     upper_col: str = "upper",
+    entry_col: str | None = None,
+    missing: Missing = "drop",
     alpha: float = 0.05,
     time_unit: TimeUnit = "weeks",
 ) -> AFTResult:
@@ -212,6 +255,16 @@ def fit_interval_aft(
     distribution : {"weibull", "lognormal", "loglogistic"}
     lower_col, upper_col : str
         Interval bounds: recovery in ``(lower, upper]``.
+    entry_col : str, optional
+        Time of entry under observation (late entry, e.g. first contact), same unit as the
+        bounds. The sample is then left-truncated: only patients not yet recovered at entry are
+        seen, so each patient's likelihood is conditioned on ``T > entry`` (divided by
+        ``S(entry | x)``). Needs ``upper > entry`` on every row; a lower bound below entry is raised to
+        entry (recovery before entry is impossible given inclusion). None: at risk from onset.
+    missing : {"drop", "raise"}
+        Rows with a missing covariate: left out with a
+        :class:`~footdrop_outcomes.survival.MissingDataWarning` and counted in
+        ``info["n_dropped_missing"]`` (``"drop"``), or refused with an error naming the rows.
     alpha : float
         1 - confidence level of the intervals.
     time_unit : {"days", "weeks"}
@@ -239,7 +292,12 @@ def fit_interval_aft(
     check_choice("distribution", distribution, get_args(Distribution))
     _check_alpha(alpha)
     frame = _prepare(data, time_unit)
+    frame, dropped = drop_incomplete(frame, formula_variables(formula, "the lower/upper columns"), missing=missing,
+                                     model="fit_interval_aft")
     lo, up = _outcome(frame, lower_col, upper_col, "data")
+    entry = None if entry_col is None else _entry(frame, entry_col, upper_col, up)
+    if entry is not None:
+        lo = np.maximum(lo, entry)  # given inclusion, recovery is after entry
     counts = _counts(lo, up)
     if counts["events"] == 0:
         raise FootdropError(f"no recoveries in the data (every {upper_col} is missing or inf): the AFT model cannot be fitted")
@@ -251,7 +309,7 @@ def fit_interval_aft(
     o = _log_bounds(lo, up)
     xk = x[o.perm]
     names = [*design.terms, _SCALE_TERM]
-    fun = _aft_fun(xk, o, d)
+    fun = _aft_fun(xk, o, d, None if entry is None else entry[o.perm])
     try:
         theta, ll, _, h, iters = _maximise(fun, _aft_start(xk, o, d))
     except _NotConverged as exc:
@@ -270,6 +328,9 @@ def fit_interval_aft(
         "formula": design.formula, **counts, "terms": list(design.terms), "reference_levels": {v: lev[0] for v, lev in design.levels.items()},
         "iterations": iters, "log_likelihood": ll, "alpha": alpha, "time_unit": time_unit,
         "lower_col": lower_col, "upper_col": upper_col, "se": "inverse observed information (b, log scale)",
+        "entry_col": entry_col, "late_entry": ("none: every patient at risk from onset" if entry is None else
+                                               f"left truncation at {entry_col}: likelihood divided by S({entry_col} | x)"),
+        "n_late_entry": 0 if entry is None else int((entry > 0).sum()), **dropped,
         "warnings": [], "versions": _versions(),
     }
     return AFTResult(summary=summary, info=info, distribution=distribution, params=pd.Series(theta, index=names),

@@ -60,6 +60,7 @@ from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.survival import _zph
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice, check_columns
+from footdrop_outcomes.survival._missing import Missing, drop_incomplete, formula_variables
 from footdrop_outcomes.survival._design import (
     _build_design,
     _check_events_by_indicator,
@@ -364,6 +365,22 @@ def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.nd
     )
 
 
+def _entry(frame: pd.DataFrame, entry_col: str, duration_col: str, stop: np.ndarray) -> np.ndarray:
+    """Entry times: finite, >= 0 and below the exit time on every row (errors name rows, not values)."""
+    if entry_col not in frame.columns:
+        raise FootdropError(f"data has no column {entry_col!r} given as entry_col (columns: {list(frame.columns)[:15]})")
+    start = pd.to_numeric(frame[entry_col], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(start) | (start < 0)
+    if bad.any():
+        raise FootdropError(f"data.{entry_col}: entry times must be finite and >= 0; rows "
+                            f"{frame.index[np.flatnonzero(bad)[:8]].tolist()} are not (missing entry: drop or fill those rows)")
+    bad = ~(start < stop)
+    if bad.any():
+        raise FootdropError(f"data: {entry_col} must be below {duration_col} (a patient recovered or censored before entry is "
+                            f"not in a left-truncated sample); rows {frame.index[np.flatnonzero(bad)[:8]].tolist()} are not")
+    return start
+
+
 def _x_frame(x: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(x, columns=[f"__x{j}" for j in range(x.shape[1])])
 
@@ -377,6 +394,8 @@ def fit_cox(
     ties: Ties = "efron",
     duration_col: str = "time",
     event_col: str = "event",
+    entry_col: str | None = None,
+    missing: Missing = "drop",
     alpha: float = 0.05,
     time_unit: TimeUnit = "weeks",
 ) -> CoxResult:
@@ -399,6 +418,15 @@ def fit_cox(
         Handling of tied times.
     duration_col, event_col : str
         Outcome columns (a cohort's view has ``time`` and ``event``).
+    entry_col : str, optional
+        Time of entry under observation (late entry, left truncation: e.g. weeks from onset
+        to first contact), same unit as ``duration_col`` and below it on every row. A patient
+        is then in the risk sets only after entry, as R ``coxph(Surv(entry, time, event) ~
+        ...)``. None: every patient at risk from time 0.
+    missing : {"drop", "raise"}
+        Rows with a missing covariate (formula, strata or cluster variable): left out with a
+        :class:`~footdrop_outcomes.survival.MissingDataWarning` and counted in
+        ``info["n_dropped_missing"]`` (``"drop"``), or refused with an error naming the rows.
     alpha : float
         1 - confidence level of the hazard-ratio CIs, and level of the PH-test verdict.
     time_unit : {"days", "weeks"}
@@ -407,6 +435,9 @@ def fit_cox(
     Returns
     -------
     CoxResult
+        With ``entry_col``, ``concordance`` is None (Harrell's C is not defined here for
+        left-truncated data) and the fit is Newton-Raphson from zero on the Efron partial
+        likelihood with delayed-entry risk sets (the path of ``fit_cox_time_varying``).
 
     Examples
     --------
@@ -424,13 +455,30 @@ def fit_cox(
     _check_alpha(alpha)
     frame = as_frame(data, time_unit=time_unit)
     check_columns(frame, duration_col=duration_col, event_col=event_col, table="data")
+    extra = [c for c in ([strata] if isinstance(strata, str) else list(strata or [])) + ([cluster] if cluster else [])]
+    frame, dropped = drop_incomplete(frame, [*formula_variables(formula, f"{duration_col!r} and {event_col!r}"), *extra],
+                                     missing=missing, model="fit_cox")
     strata_cols = _columns(frame, strata, "strata", "data")
     clus = _columns(frame, cluster, "cluster", "data")
     stop = pd.to_numeric(frame[duration_col]).to_numpy(dtype=float)
     event = frame[event_col].to_numpy().astype(bool)
     if not event.any():
         raise FootdropError(f"data.{event_col}: no recoveries (events), so a Cox model cannot be fitted")
+    start = None if entry_col is None else _entry(frame, entry_col, duration_col, stop)
     design, x = _design(frame, formula, f"{duration_col!r} and {event_col!r}", "data", event, strata_cols)
+    if start is not None:
+        info_lt: dict[str, Any] = {
+            "method": "Cox proportional hazards with late entry (left truncation; partial likelihood, Efron ties)",
+            "engine": "Newton-Raphson on the Efron partial likelihood with delayed-entry risk sets (footdrop_outcomes)",
+            "formula": design.formula, "n": int(len(frame)), "time_unit": frame.attrs.get("time_unit"),
+            "entry_col": entry_col, "late_entry": f"at risk from {entry_col} (left truncation), as R Surv({entry_col}, "
+                                                  f"{duration_col}, {event_col})",
+            "n_late_entry": int((start > 0).sum()), **dropped, "warnings": [],
+            "versions": {**_versions(), "lifelines": _lifelines_version()},
+        }
+        return _finish(frame=frame, design=design, x=x, beta0=np.zeros(x.shape[1]), stop=stop, event=event, start=start,
+                       strata_cols=strata_cols, cluster=clus[0] if clus else None, alpha=alpha, concordance=None,
+                       info=info_lt, newton_steps=100)
     df = _x_frame(x)
     df["__T"], df["__E"] = stop, event.astype(int)
     codes = _codes(frame, strata_cols)
@@ -443,6 +491,7 @@ def fit_cox(
         "method": "Cox proportional hazards (partial likelihood, Efron ties)",
         "engine": "lifelines CoxPHFitter, polished by exact Newton steps",
         "formula": design.formula, "n": int(len(frame)), "time_unit": frame.attrs.get("time_unit"),
+        "entry_col": None, "late_entry": "none: every patient at risk from time 0", **dropped,
         "warnings": texts, "versions": {**_versions(), "lifelines": _lifelines_version()},
     }
     return _finish(frame=frame, design=design, x=x, beta0=cph.params_.to_numpy(dtype=float), stop=stop, event=event,
