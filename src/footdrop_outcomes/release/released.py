@@ -221,7 +221,9 @@ def term_support(term: str, frame: pd.DataFrame) -> int:
         col = frame[m.group(1)]
         level = m.group(2)
         values = col.astype(str)
-        if col.dtype == bool or set(values.unique()) <= {"True", "False"}:
-            values = values.str.replace("1.0", "True")
+        if level in ("True", "1", "1.0") and set(values.unique()) <= {"True", "False", "1", "0", "1.0", "0.0"}:
+            return int(values.isin(["True", "1", "1.0"]).sum())
         return int((values == level).sum())
+    if term in frame.columns and frame[term].nunique(dropna=True) == 2:
+        return int(frame[term].value_counts().min())  # a yes/no term contrasts the smaller of its two groups
     return len(frame)

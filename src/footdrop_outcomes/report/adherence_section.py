@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, term_label
-from footdrop_outcomes.report.counts import count_percent, get_threshold, is_small, protect, show_count
+from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedText, term_support
+from footdrop_outcomes.report.counts import count_percent, figure, get_threshold, is_small, protect, show_count, table, text
 from footdrop_outcomes.report.tables import fmt_ci, fmt_p
 
 __all__ = ["AdherenceAnalysis", "analyse_adherence", "adherence_table", "adherence_figure", "discontinuation_figure",
@@ -74,6 +75,24 @@ class AdherenceAnalysis:
     itt: Any | None = None
     choices: dict[str, Any] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    patients: pd.DataFrame | None = None
+
+
+def _pats(aa: AdherenceAnalysis) -> pd.DataFrame:
+    """The patients analysed (one row each): the groups behind every estimate."""
+    if aa.patients is None:
+        return pd.DataFrame({"patient_id": aa.metrics.per_patient.index})
+    return aa.patients
+
+
+def _sizes(aa: AdherenceAnalysis, column: str) -> dict[str, int]:
+    p = _pats(aa)
+    return {str(k): int(v) for k, v in p[column].astype(str).value_counts().items()} if column in p.columns else {}
+
+
+def _terms_support(terms: Any, aa: AdherenceAnalysis) -> list[int]:
+    p = _pats(aa)
+    return [min(term_support(x, p) for x in str(t).split(":") if x) for t in terms]
 
 
 def _attempt(name: str, fn: Any, failed: dict[str, str], warned: dict[str, list[str]]) -> Any:
@@ -130,7 +149,7 @@ def analyse_adherence(cohort: Any, *, threshold: int = 4, alpha: float = 0.05,
                "tv_from_adherence_effect": formula is None,
                "synthetic": cohort.truth is not None or "generator" in cohort.metadata}
     return AdherenceAnalysis(metrics=metrics, discontinuation=disc, propensity=ps, comparison=wc, effect=eff, tv_cure=tvc,
-                             trend=trend, itt=itt, choices=choices, failed=failed)
+                             trend=trend, itt=itt, choices=choices, failed=failed, patients=cohort.patients.copy())
 
 
 def _direct_tv_cure(cohort: Any, threshold: int, alpha: float, failed: dict[str, str], warned: dict[str, list[str]]) -> tuple[Any, list[str], str]:
@@ -153,15 +172,23 @@ def _direct_tv_cure(cohort: Any, threshold: int, alpha: float, failed: dict[str,
     return tvc, excluded, formula
 
 
-def unavailable(aa: AdherenceAnalysis, name: str) -> str:
+def unavailable(aa: AdherenceAnalysis, name: str) -> ReleasedText:
     """A sentence for an analysis that could not be fitted on this cohort (with the reason)."""
     reason = aa.failed.get(name) or aa.failed.get("trend / ITT") or "not available"
-    return f"Not fitted on this cohort: {reason}"
+    return text(f"Not fitted on this cohort: {_no_numbers(reason)}", [])
+
+
+def _no_numbers(message: str) -> str:
+    """A fit's error or warning message with its numbers replaced by ``#``: such messages may count
+    the patients of a group, and they do not go through release control otherwise."""
+    import re
+
+    return re.sub(r"\d+(?:[.,]\d+)*(?:e[-+]?\d+)?", "#", str(message))
 
 
 # -- tables ------------------------------------------------------------------------------------
 
-def adherence_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+def adherence_table(aa: AdherenceAnalysis) -> ReleasedTable:
     """Adherence by intervention: patients, session share, weeks adherent, patients by category."""
     s = aa.metrics.summary
     per = aa.metrics.per_patient
@@ -182,10 +209,10 @@ def adherence_table(aa: AdherenceAnalysis) -> pd.DataFrame:
                 row[f"{c[5:]} of sessions, n (%)"] = count_percent(int(round(r[c] * n)), n)
         rows.append(row)
     del per
-    return pd.DataFrame(rows)
+    return table(pd.DataFrame(rows), [int(n) for n in s["n_patients"]], keep=["Intervention"])
 
 
-def discontinuation_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+def discontinuation_table(aa: AdherenceAnalysis) -> ReleasedTable:
     """Stopping home exercise, by supervised physiotherapy: median weeks and share stopped by week."""
     d = aa.discontinuation
     s = d.summary
@@ -205,31 +232,35 @@ def discontinuation_table(aa: AdherenceAnalysis) -> pd.DataFrame:
         if is_small(sizes[g]):
             row = {k: (v if k in ("Supervised physiotherapy", "Patients") else "-") for k, v in row.items()}
         rows.append(row)
-    return pd.DataFrame(rows)
+    return table(pd.DataFrame(rows), [sizes[str(g)] for g, _ in s.groupby("group", sort=False, observed=True)],
+                 keep=["Supervised physiotherapy"])
 
 
-def discontinuation_cox_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+def discontinuation_cox_table(aa: AdherenceAnalysis) -> ReleasedTable:
     """Hazard ratios of stopping home exercise."""
     cox = aa.discontinuation.cox
     s = cox.summary
     level = round(100 * (1 - cox.alpha))
-    return pd.DataFrame({"Term": [term_label(t).replace("Supervised physio: True", "Supervised physiotherapy") for t in s["term"]],
-                         f"Hazard ratio of stopping ({level}% CI)": [fmt_ci(h, lo, hi) for h, lo, hi in zip(s["hr"], s["hr_lower"], s["hr_upper"])],
-                         "p": [fmt_p(p) for p in s["p"]]})
+    out = pd.DataFrame({"Term": [term_label(t).replace("Supervised physio: True", "Supervised physiotherapy") for t in s["term"]],
+                        f"Hazard ratio of stopping ({level}% CI)": [fmt_ci(h, lo, hi) for h, lo, hi in zip(s["hr"], s["hr_lower"], s["hr_upper"])],
+                        "p": [fmt_p(p) for p in s["p"]]})
+    return table(out, _terms_support(s["term"], aa), keep=["Term"])
 
 
-def comparison_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+def comparison_table(aa: AdherenceAnalysis) -> ReleasedTable:
     """Supervised physiotherapy vs none: crude and weighted hazard ratio of recovery."""
     s = aa.comparison.summary
     level = round(100 * (1 - aa.choices["alpha"]))
     s = s[s["estimand"] == "log_hr"]
-    return pd.DataFrame({"Analysis": [("Crude" if a == "crude" else "Weighted (IPTW, ATE)") for a in s["analysis"]],
-                         f"Hazard ratio of recovery ({level}% CI)": [fmt_ci(np.exp(e), np.exp(lo), np.exp(hi))
-                                                                     for e, lo, hi in zip(s["estimate"], s["lower"], s["upper"])],
-                         "Patients": [show_count(n) for n in s["n"]]})
+    out = pd.DataFrame({"Analysis": [("Crude" if a == "crude" else "Weighted (IPTW, ATE)") for a in s["analysis"]],
+                        f"Hazard ratio of recovery ({level}% CI)": [fmt_ci(np.exp(e), np.exp(lo), np.exp(hi))
+                                                                    for e, lo, hi in zip(s["estimate"], s["lower"], s["upper"])],
+                        "Patients": [show_count(n) for n in s["n"]]})
+    arms = _sizes(aa, "supervised_physio")
+    return table(out, min(arms.values()) if arms else int(s["n"].min()), keep=["Analysis"])
 
 
-def recovery_effect_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+def recovery_effect_table(aa: AdherenceAnalysis) -> ReleasedTable:
     """Hazard ratio of recovery per 10 points of adherence, model by model (observed recovery)."""
     level = round(100 * (1 - aa.choices["alpha"]))
     names = {"naive: mean adherence over follow-up": "Cox, mean over follow-up (naive)",
@@ -255,13 +286,13 @@ def recovery_effect_table(aa: AdherenceAnalysis) -> pd.DataFrame:
                      "Patients": show_count(aa.tv_cure.info["n"]), "Recoveries": show_count(aa.tv_cure.info["events"]), "_truth": truth})
     out = pd.DataFrame(rows)
     if out.empty:
-        return out
+        return table(out, 0)
     if truth is not None:
         out["Simulated truth"] = [f"{np.exp(t):.3f}" if t is not None else "-" for t in out["_truth"]]
-    return out.drop(columns="_truth")
+    return table(out.drop(columns="_truth"), len(_pats(aa)), keep=["Model", "Adherence term"])
 
 
-def trend_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+def trend_table(aa: AdherenceAnalysis) -> ReleasedTable:
     """GEE of weekly adherence: odds ratios of completing a session (population-averaged)."""
     s = aa.trend.summary
     s = s[s["term"] != "Intercept"]
@@ -272,14 +303,15 @@ def trend_table(aa: AdherenceAnalysis) -> pd.DataFrame:
         t = re.sub(r"C\((\w+)\)\[T\.([^\]]+)\]", lambda m: f"{m.group(1).capitalize()}: {m.group(2)}", t)
         return t.replace(":", " x ", 1) if t.startswith("Supervised physiotherapy:per") else t
 
-    return pd.DataFrame({"Term": [label(t).replace("Supervised physiotherapy:Per programme week", "Supervised physiotherapy x week")
-                                  for t in s["term"]],
-                         f"Odds ratio ({level}% CI)": [fmt_ci(np.exp(e), np.exp(lo), np.exp(hi), digits=3)
-                                                       for e, lo, hi in zip(s["estimate"], s["lower"], s["upper"])],
-                         "p": [fmt_p(p) for p in s["p"]]})
+    out = pd.DataFrame({"Term": [label(t).replace("Supervised physiotherapy:Per programme week", "Supervised physiotherapy x week")
+                                 for t in s["term"]],
+                        f"Odds ratio ({level}% CI)": [fmt_ci(np.exp(e), np.exp(lo), np.exp(hi), digits=3)
+                                                      for e, lo, hi in zip(s["estimate"], s["lower"], s["upper"])],
+                        "p": [fmt_p(p) for p in s["p"]]})
+    return table(out, _terms_support(s["term"], aa), keep=["Term"])
 
 
-def itt_table(aa: AdherenceAnalysis) -> pd.DataFrame:
+def itt_table(aa: AdherenceAnalysis) -> ReleasedTable:
     """Ankle-foot orthosis vs none: intention-to-treat and per-protocol hazard ratios of recovery."""
     s = aa.itt.summary
     level = round(100 * (1 - aa.choices["alpha"]))
@@ -288,12 +320,15 @@ def itt_table(aa: AdherenceAnalysis) -> pd.DataFrame:
                         "Patients": [show_count(n) for n in s["n_patients"]],
                         "Recoveries": [show_count(n) for n in s["events"]],
                         "Source of bias": s["bias_source"].str.replace("_", " ")})
-    return out
+    afo = _pats(aa)["afo"].astype(str) if "afo" in _pats(aa).columns else pd.Series([], dtype=str)
+    arms = [int((afo == "none").sum()), int((afo != "none").sum())] if len(afo) else []
+    support = [min([int(n), *arms]) for n in s["n_patients"]]
+    return table(out, support, keep=["Analysis", "Source of bias"])
 
 
 # -- figures ------------------------------------------------------------------------------------
 
-def trend_figure(aa: AdherenceAnalysis) -> Any:
+def trend_figure(aa: AdherenceAnalysis) -> ReleasedFigure:
     """GEE curves of weekly adherence by supervised physiotherapy (bands: 95% CI; points:
     observed weekly means of weeks with enough patients)."""
     import matplotlib.pyplot as plt
@@ -312,10 +347,10 @@ def trend_figure(aa: AdherenceAnalysis) -> Any:
     ax.legend(frameon=False, fontsize="small", loc="lower left")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    return fig
+    return figure(fig, _sizes(aa, "supervised_physio"))
 
 
-def adherence_figure(aa: AdherenceAnalysis, *, max_week: int = 52, min_patients: int = 20) -> Any:
+def adherence_figure(aa: AdherenceAnalysis, *, max_week: int = 52, min_patients: int = 20) -> ReleasedFigure:
     """Mean weekly share of sessions completed over programme weeks, by intervention (groups of at
     least ``min_patients`` patients in a week), with 95% bands."""
     import matplotlib.pyplot as plt
@@ -324,7 +359,9 @@ def adherence_figure(aa: AdherenceAnalysis, *, max_week: int = 52, min_patients:
     cur = cur[cur["n"] >= max(min_patients, 2 * get_threshold())]
     keep = ["home_exercise", "supervised_physio", "afo_carbon", "afo_rigid", "afo_hinged", "fes"]
     fig, ax = plt.subplots(figsize=(7.0, 3.4))
-    for i, g in enumerate(k for k in keep if k in set(cur["group"].astype(str))):
+    n_group = {str(g): int(n) for g, n in zip(aa.metrics.summary["group"], aa.metrics.summary["n_patients"])}
+    drawn = [k for k in keep if k in set(cur["group"].astype(str))]
+    for i, g in enumerate(drawn):
         d = cur[cur["group"].astype(str) == g]
         line = ax.plot(d["program_week"], 100 * d["mean"], color=f"C{i}", linewidth=1.3, label=_label(g))[0]
         ax.fill_between(d["program_week"], 100 * d["lower"], 100 * d["upper"], color=line.get_color(), alpha=0.15, linewidth=0)
@@ -335,10 +372,10 @@ def adherence_figure(aa: AdherenceAnalysis, *, max_week: int = 52, min_patients:
     ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    return fig
+    return figure(fig, {g: n_group.get(g, 0) for g in drawn})
 
 
-def discontinuation_figure(aa: AdherenceAnalysis) -> Any:
+def discontinuation_figure(aa: AdherenceAnalysis) -> ReleasedFigure:
     """Share still doing home exercise by supervised physiotherapy, with protected numbers at risk."""
     ax = aa.discontinuation.plot(kind="survival", small_cells=get_threshold())
     fig = ax.figure
@@ -348,10 +385,11 @@ def discontinuation_figure(aa: AdherenceAnalysis) -> Any:
             text.set_text("supervised physiotherapy" if t == "True" else "no supervised physiotherapy")
     ax.set_title("Still doing home exercise (Kaplan-Meier, 95% CI)", fontsize="medium")
     ax.set_ylabel("still on the programme")
-    return fig
+    s = aa.discontinuation.summary
+    return figure(fig, {str(g): int(x["n"].iloc[0]) for g, x in s.groupby("group", sort=False, observed=True)})
 
 
-def love_plot(aa: AdherenceAnalysis) -> Any:
+def love_plot(aa: AdherenceAnalysis) -> ReleasedFigure:
     """Absolute standardised mean differences before and after weighting."""
     import matplotlib.pyplot as plt
 
@@ -370,35 +408,43 @@ def love_plot(aa: AdherenceAnalysis) -> Any:
     ax.legend(frameon=False, fontsize="small", loc="lower right")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    return fig
+    p = _pats(aa)
+    support = {f"{cov}={lv}": (int((p[cov].astype(str) == lv).sum()) if lv and cov in p.columns else len(p))
+               for cov, lv in zip(s["covariate"], s["level"].astype(str))}
+    arms = _sizes(aa, "supervised_physio")
+    return figure(fig, {**support, **{f"supervised_physio={k}": v for k, v in arms.items()}})
 
 
 # -- prose ----------------------------------------------------------------------------------------
 
-def key_findings(aa: AdherenceAnalysis) -> list[str]:
+def key_findings(aa: AdherenceAnalysis) -> list[ReleasedText]:
     """Bullet sentences with the section's headline numbers."""
     out = []
     s = aa.metrics.summary.set_index("group")
+    arms = list(_sizes(aa, "supervised_physio").values())
     if "home_exercise" in s.index:
-        out.append(f"Patients completed on average {100 * s.loc['home_exercise', 'session_share_mean']:.0f}% of prescribed home-exercise sessions"
+        out.append(text(f"Patients completed on average {100 * s.loc['home_exercise', 'session_share_mean']:.0f}% of prescribed home-exercise sessions"
                    + (f" ({100 * s.loc['supervised_physio', 'session_share_mean']:.0f}% with supervised physiotherapy)."
-                      if "supervised_physio" in s.index else "."))
+                      if "supervised_physio" in s.index else "."),
+                        [int(s.loc["home_exercise", "n_patients"]), *([int(s.loc["supervised_physio", "n_patients"])]
+                                                                      if "supervised_physio" in s.index else [])], replacement=""))
     if aa.comparison is not None:
         c = aa.comparison.summary.set_index("analysis")
         if "weighted" in c.index:
             w, cr = c.loc["weighted"], c.loc["crude"]
-            out.append(f"Supervised physiotherapy: hazard ratio of recovery {np.exp(cr['estimate']):.2f} crude and "
-                       f"{np.exp(w['estimate']):.2f} ({np.exp(w['lower']):.2f}-{np.exp(w['upper']):.2f}) after weighting for "
-                       f"{_formula_words(aa.choices['propensity_formula'])}.")
+            out.append(text(f"Supervised physiotherapy: hazard ratio of recovery {np.exp(cr['estimate']):.2f} crude and "
+                            f"{np.exp(w['estimate']):.2f} ({np.exp(w['lower']):.2f}-{np.exp(w['upper']):.2f}) after weighting for "
+                            f"{_formula_words(aa.choices['propensity_formula'])}.", arms, replacement=""))
     if aa.tv_cure is not None:
         s2 = aa.tv_cure.summary
         r = s2[(s2["component"] == "latency") & s2["term"].str.startswith("cumulative_adherence")].iloc[0]
-        out.append(f"Among patients who recover, each 10 more points of cumulative adherence raise the rate of recovery by a factor "
-                   f"{r['estimate']:.2f} ({r['lower']:.2f}-{r['upper']:.2f}) in the mixture cure model with time-varying adherence.")
+        out.append(text(f"Among patients who recover, each 10 more points of cumulative adherence raise the rate of recovery by a factor "
+                        f"{r['estimate']:.2f} ({r['lower']:.2f}-{r['upper']:.2f}) in the mixture cure model with time-varying adherence.",
+                        int(aa.tv_cure.info["n"]), replacement=""))
     return out
 
 
-def effect_text(aa: AdherenceAnalysis) -> str:
+def effect_text(aa: AdherenceAnalysis) -> ReleasedText:
     """How to read the adherence-and-recovery table, with this run's numbers."""
     if aa.effect is None:
         return unavailable(aa, "effect")
@@ -417,10 +463,10 @@ def effect_text(aa: AdherenceAnalysis) -> str:
     truth = aa.choices["truth_log_hr_per_10"]
     if truth is not None:
         parts.append(f"The simulated truth is {np.exp(truth):.3f} (last week's adherence has no direct effect: 1.000).")
-    return " ".join(parts)
+    return text(" ".join(parts), int(aa.effect.info["n"]))
 
 
-def methods_text(aa: AdherenceAnalysis) -> str:
+def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
     """Markdown: how each adherence analysis was done, as run."""
     ch = aa.choices
     m = aa.metrics.info
@@ -469,14 +515,15 @@ def methods_text(aa: AdherenceAnalysis) -> str:
                      f"immortal time, shown for contrast), censoring at deviation, and censoring with inverse-probability-of-censoring "
                      f"weights from {t['censoring_covariates']} (weights {t['ipcw_range'][0]:.2f}-{t['ipcw_range'][1]:.2f}).")
     for name, reason in aa.failed.items():
-        parts.append(f"**Not fitted ({name})**: {reason}")
+        parts.append(f"**Not fitted ({name})**: {_no_numbers(reason)}")
     warned = ch["warnings"]
     if warned:
-        parts.append("Warnings from the fits: " + "; ".join(f"{k}: {' / '.join(v)}" for k, v in warned.items()) + ".")
-    return "\n\n".join(parts)
+        parts.append("Warnings from the fits (numbers replaced by #): "
+                     + "; ".join(f"{k}: {' / '.join(_no_numbers(x) for x in v)}" for k, v in warned.items()) + ".")
+    return text("\n\n".join(parts), len(_pats(aa)))
 
 
-def limitations(aa: AdherenceAnalysis) -> list[str]:
+def limitations(aa: AdherenceAnalysis) -> list[ReleasedText]:
     """Limitation sentences for the adherence analyses of this run."""
     out = ["Adherence comparisons are observational: the weighted comparison removes imbalance only in the covariates of the "
            "propensity model; unmeasured confounding (e.g. motivation) remains possible."]
@@ -487,7 +534,7 @@ def limitations(aa: AdherenceAnalysis) -> list[str]:
                "intention-to-treat vs per-protocol comparisons for FES and supervised physiotherapy (only AFO is shown).")
     if aa.failed:
         out.append("Some adherence analyses could not be fitted on this cohort (see Methods).")
-    return out
+    return [text(x, []) for x in out]
 
 
 def _formula_words(formula: str) -> str:

@@ -2,8 +2,8 @@
 
 Every table, sentence and figure annotation of the report layer formats a count of patients
 through this module, which uses the privacy module's public API
-(:func:`footdrop_outcomes.privacy.format_count`, :func:`~footdrop_outcomes.privacy.suppress_counts`,
-:func:`~footdrop_outcomes.privacy.at_risk_labels`):
+(:func:`footdrop_outcomes.release.format_count`, :func:`~footdrop_outcomes.release.suppress_counts`,
+:func:`~footdrop_outcomes.release.at_risk_labels`):
 
 * a count from 1 to the threshold (report parameter ``small_cell_threshold``, default 10) is
   shown as ``≤10`` and never with a percentage (the percentage would give the count back);
@@ -12,8 +12,10 @@ through this module, which uses the privacy module's public API
   totals (complementary suppression): such further hidden cells show as ``*``;
 * numbers at risk under curves go through ``at_risk_labels`` (rounded to 5).
 
-The threshold is set once per report by :func:`set_threshold` (``notebook.setup`` does it from
-the report parameter).
+The policy (threshold, internal use) is set once per report by :func:`set_policy` /
+:func:`set_threshold` (``notebook.setup`` does it from the report parameter). :func:`table`,
+:func:`text` and :func:`figure` release a view under that policy
+(:mod:`footdrop_outcomes.release`): the report's pages accept nothing else.
 
 >>> count_percent(37, 200)
 '37 (18.5%)'
@@ -27,27 +29,70 @@ from typing import Any
 
 import pandas as pd
 
-from footdrop_outcomes.privacy import DEFAULT_THRESHOLD, format_count, suppress_counts
+from footdrop_outcomes.release import (
+    DEFAULT_THRESHOLD,
+    ReleasedFigure,
+    ReleasedTable,
+    ReleasedText,
+    ReleaseError,
+    ReleasePolicy,
+    format_count,
+    release_figure,
+    release_table,
+    release_text,
+    suppress_counts,
+)
 
-__all__ = ["show_count", "count_percent", "is_small", "group_sizes", "set_threshold", "get_threshold", "protect", "Protected", "HIDDEN", "footnote",
-           "DEFAULT_THRESHOLD"]
+__all__ = ["show_count", "count_percent", "is_small", "group_sizes", "set_threshold", "get_threshold", "set_policy", "get_policy",
+           "protect", "Protected", "HIDDEN", "footnote", "DEFAULT_THRESHOLD", "table", "text", "figure", "static"]
 
 #: Marker of a cell hidden by complementary suppression (its count is above the threshold).
 HIDDEN = "*"
 
-_state = {"threshold": DEFAULT_THRESHOLD}
+_state: dict[str, Any] = {"policy": ReleasePolicy()}
 
 
-def set_threshold(threshold: int) -> None:
-    """Set the small-cell threshold for the report being built (counts 1..threshold hidden)."""
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-        raise ValueError(f"small-cell threshold must be a whole number >= 1, got {threshold!r}")
-    _state["threshold"] = int(threshold)
+def set_policy(policy: ReleasePolicy) -> None:
+    """Set the release policy of the report being built (``notebook.setup`` does it)."""
+    if not isinstance(policy, ReleasePolicy):
+        raise ReleaseError(f"set_policy needs a ReleasePolicy, got {type(policy).__name__}")
+    _state["policy"] = policy
+
+
+def get_policy() -> ReleasePolicy:
+    """The release policy in force."""
+    return _state["policy"]
+
+
+def set_threshold(threshold: int, *, internal_use: bool = False) -> None:
+    """Set the small-cell threshold for the report being built (counts 1..threshold hidden); below
+    :data:`~footdrop_outcomes.release.MIN_THRESHOLD` only with ``internal_use`` (pages stamped)."""
+    set_policy(ReleasePolicy(threshold, internal_use=internal_use))
 
 
 def get_threshold() -> int:
     """The small-cell threshold in force."""
-    return _state["threshold"]
+    return get_policy().threshold
+
+
+def table(df: pd.DataFrame, support: Any, *, keep: Any = ()) -> ReleasedTable:
+    """:func:`~footdrop_outcomes.release.release_table` under the report's policy."""
+    return release_table(df, get_policy(), support=support, keep=keep)
+
+
+def text(s: str, support: Any, *, replacement: str | None = None) -> ReleasedText:
+    """:func:`~footdrop_outcomes.release.release_text` under the report's policy."""
+    return release_text(s, get_policy(), support=support, replacement=replacement)
+
+
+def static(s: str) -> ReleasedText:
+    """Text that states no number derived from the data (refused if it holds a digit)."""
+    return release_text(s, get_policy(), support=None)
+
+
+def figure(fig: Any, support: Any) -> ReleasedFigure:
+    """:func:`~footdrop_outcomes.release.release_figure` under the report's policy."""
+    return release_figure(fig, get_policy(), support=support)
 
 
 def footnote() -> str:

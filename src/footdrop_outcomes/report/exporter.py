@@ -56,6 +56,15 @@ def _source_date() -> str | None:
     return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _not_for_release(nb: Any) -> bool:
+    """True when a cell output carries the "NOT FOR RELEASE" marker of ``report.notebook.stamp``."""
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            if 'class="fd-not-for-release"' in str((out.get("data") or {}).get("text/html", "")):
+                return True
+    return False
+
+
 def _heading_text(inner: str) -> str:
     inner = re.sub(r'<a class="anchor-link".*?</a>', "", inner, flags=re.S)
     return _html.unescape(_TAG.sub("", inner)).strip()
@@ -225,6 +234,9 @@ class FootdropPDFExporter(HTMLExporter):
         css_title = resources["report_title"].replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
         resources["report_css"] = ((TEMPLATE_DIR / EXPORTER_NAME / "print.css").read_text(encoding="utf-8")
                                    + f'\n@page {{ @top-left {{ content: "{css_title}"; }} }}\n@page :first {{ @top-left {{ content: none; }} }}\n')
+        if _not_for_release(nb):  # an internal-use report (release.ReleasePolicy(internal_use=True)): every page says so
+            resources["report_css"] += ('\n@page { @top-center { content: "NOT FOR RELEASE"; color: #b00000; font-weight: bold; '
+                                        'font-size: 10pt; letter-spacing: 0.15em; } }\n')
         resources["report_generator"] = f"footdrop-outcomes {__version__}"
         date = _source_date()
         if date:

@@ -1,4 +1,7 @@
-"""Report figures: views of the result tables, sized for an A4 page (vector SVG in the PDF)."""
+"""Report figures: views of the result tables, sized for an A4 page (vector SVG in the PDF).
+
+Each figure a page shows leaves as a :class:`~footdrop_outcomes.release.ReleasedFigure` with the
+patients behind every group it draws: a group of 1 to threshold patients is refused."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, RecoveryAnalysis, term_label
-from footdrop_outcomes.report.counts import get_threshold
+from footdrop_outcomes.release import ReleasedFigure, term_support
+from footdrop_outcomes.report.counts import figure, get_threshold
 
 __all__ = ["forest_plot", "model_forest", "cumulative_incidence_plot", "cause_severity_plot", "curve_plot"]
 
@@ -31,7 +35,7 @@ def forest_plot(labels: list[str], est: np.ndarray, lo: np.ndarray, hi: np.ndarr
     return ax
 
 
-def model_forest(analysis: RecoveryAnalysis) -> Any:
+def model_forest(analysis: RecoveryAnalysis) -> ReleasedFigure:
     """Two panels: Cox hazard ratios (left; above 1 = faster recovery) and AFT time ratios
     (right; above 1 = slower recovery). Returns the Figure."""
     import matplotlib.pyplot as plt
@@ -47,10 +51,11 @@ def model_forest(analysis: RecoveryAnalysis) -> Any:
     forest_plot([term_label(t) for t in a["term"]], a["time_ratio"], a["tr_lower"], a["tr_upper"],
                 xlabel=f"time ratio ({level}% CI)", title=f"{aft.distribution.capitalize()} AFT: time to recovery", ax=ax2)
     fig.tight_layout()
-    return fig
+    terms = [*s["term"], *a["term"]]
+    return figure(fig, {t: term_support(t, analysis.model_frame) for t in terms})
 
 
-def cumulative_incidence_plot(analysis: RecoveryAnalysis) -> Any:
+def cumulative_incidence_plot(analysis: RecoveryAnalysis) -> ReleasedFigure:
     """Cumulative incidence of recovery by cause (death competing), with landmark guides."""
     import matplotlib.pyplot as plt
 
@@ -66,10 +71,12 @@ def cumulative_incidence_plot(analysis: RecoveryAnalysis) -> Any:
     ax.set_ylabel("recovered (cumulative incidence)")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    return fig
+    sizes = analysis.frame["cause"].astype(str).value_counts()
+    drawn = set(analysis.cif.summary["group"].astype(str))
+    return figure(fig, {g: int(sizes.get(g, 0)) for g in drawn})
 
 
-def cause_severity_plot(cohort: Any) -> Any:
+def cause_severity_plot(cohort: Any) -> ReleasedFigure:
     """Patients by cause, stacked by severity at onset (horizontal bars), drawn from the protected
     cause x severity table (:func:`footdrop_outcomes.report.counts.protect`): the hidden cells of a
     cause are drawn together as one hatched segment (their sum follows from the shown cells and the
@@ -101,10 +108,11 @@ def cause_severity_plot(cohort: Any) -> Any:
     ax.legend(title="severity at onset", frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    return fig
+    # bars are protected counts (hidden cells drawn as one segment); a cause with a hidden total has none
+    return figure(fig, {c: int(tab.loc[c].sum()) for c in tab.index if not prot.hidden(c, "Total")})
 
 
-def curve_plot(curves: Any, *, title: str) -> Any:
+def curve_plot(curves: Any, *, title: str) -> ReleasedFigure:
     """Recovery curves by group with CI bands and the number-at-risk table under them (from
     :meth:`CurveResult.plot`), group names as readers know them. Returns the Figure."""
     ax = curves.plot(kind="recovered", at_risk=True, small_cells=get_threshold())  # at-risk numbers: privacy.at_risk_labels
@@ -115,4 +123,5 @@ def curve_plot(curves: Any, *, title: str) -> Any:
             text.set_text(CAUSE_SHORT[t])
     ax.set_title(title, fontsize="medium")
     ax.set_xlabel("weeks since onset")
-    return fig
+    s = curves.summary
+    return figure(fig, {str(g): int(x["n"].iloc[0]) for g, x in s.groupby("group", sort=False, observed=True)})

@@ -1,14 +1,16 @@
 """Report prose written from the analysis: key findings, methods and limitations.
 
 Each sentence states what was actually done and found in this run (counts, choices, test
-verdicts), so the text cannot drift from the numbers.
+verdicts), so the text cannot drift from the numbers. Every sentence leaves as a
+:class:`~footdrop_outcomes.release.ReleasedText` with the patients behind its numbers.
 """
 
 from __future__ import annotations
 
 from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
-from footdrop_outcomes.report.counts import HIDDEN, count_percent, get_threshold, group_sizes, show_count
+from footdrop_outcomes.release import ReleasedText
+from footdrop_outcomes.report.counts import HIDDEN, count_percent, get_policy, get_threshold, group_sizes, show_count, text
 from footdrop_outcomes.report.tables import fmt_p
 
 __all__ = ["cohort_description", "key_findings", "methods_text", "limitations_text", "expected_window_text", "small_cell_text"]
@@ -31,7 +33,7 @@ def cohort_description(cohort: Cohort) -> str:
             f"{show_count(len(cohort.visits))} strength and gait visits and {show_count(len(cohort.adherence))} weeks of home-exercise records.")
 
 
-def expected_window_text(analysis: RecoveryAnalysis) -> list[str]:
+def expected_window_text(analysis: RecoveryAnalysis) -> list[ReleasedText]:
     """For each expected window: the model's median among recoverers and the share recovered by the
     window's end, beside the window."""
     out = []
@@ -43,6 +45,8 @@ def expected_window_text(analysis: RecoveryAnalysis) -> list[str]:
     meds = meds.assign(cause=meds["cause"].astype(str), severity=meds["severity"].astype(str))
     meds_c = analysis.cure.recovery_medians(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
     turnbull = analysis.results.get("turnbull_cause")
+    cause_n = f["cause"].astype(str).value_counts()
+    cell_n = f.groupby([f["cause"].astype(str), f["severity"].astype(str)]).size()
     for (cause, sev), (lo, hi, words) in EXPECTED_WINDOWS.items():
         if sev is None:
             if cause not in meds_c.index:
@@ -67,43 +71,56 @@ def expected_window_text(analysis: RecoveryAnalysis) -> list[str]:
             r2 = at.iloc[0]
             line += (f"; {100 * r2['estimate']:.0f}% ({100 * r2['lower']:.0f}-{100 * r2['upper']:.0f}) of all "
                      f"{CAUSE_SHORT[cause]} patients had recovered by week {r2['time']:g}")
-        out.append(line + ".")
+        support = [int(cause_n.get(cause, 0))] + ([] if sev is None else [int(cell_n.get((cause, sev), 0))])
+        out.append(text(line + ".", support, replacement=""))
     return out
 
 
-def key_findings(analysis: RecoveryAnalysis) -> list[str]:
+def key_findings(analysis: RecoveryAnalysis) -> list[ReleasedText]:
     """Bullet sentences with the headline numbers."""
     f = analysis.frame
-    out = [f"Recovery (MRC >= {analysis.choices['threshold']}) was seen at a visit in {count_percent(int(f['event'].sum()), len(f))} patients."]
+    mf = analysis.model_frame
+    cause_n = mf["cause"].astype(str).value_counts()
+    out = [text(f"Recovery (MRC >= {analysis.choices['threshold']}) was seen at a visit in {count_percent(int(f['event'].sum()), len(f))} "
+                "patients.", len(f))]
     cure = analysis.cure.cure_fractions(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str))
     if not cure.empty:
         lo, hi = cure.loc[cure["cure_fraction"].idxmin()], cure.loc[cure["cure_fraction"].idxmax()]
-        out.append(f"The share expected never to recover ranged from {100 * lo['cure_fraction']:.0f}% "
-                   f"({CAUSE_SHORT[lo['cause']]}) to {100 * hi['cure_fraction']:.0f}% ({CAUSE_SHORT[hi['cause']]}).")
+        out.append(text(f"The share expected never to recover ranged from {100 * lo['cure_fraction']:.0f}% "
+                        f"({CAUSE_SHORT[lo['cause']]}) to {100 * hi['cure_fraction']:.0f}% ({CAUSE_SHORT[hi['cause']]}).",
+                        [int(cause_n.get(lo["cause"], 0)), int(cause_n.get(hi["cause"], 0))], replacement=""))
     s = analysis.cox.summary
     sev = s[s["term"] == "severity[severe]"]
     if not sev.empty:
         r = sev.iloc[0]
-        out.append(f"Severe weakness at onset: hazard ratio of recovery {r['hr']:.2f} ({r['hr_lower']:.2f}-{r['hr_upper']:.2f}) "
-                   f"against mild, after adjusting for the other terms.")
+        sev_n = mf["severity"].astype(str).value_counts()
+        out.append(text(f"Severe weakness at onset: hazard ratio of recovery {r['hr']:.2f} ({r['hr_lower']:.2f}-{r['hr_upper']:.2f}) "
+                        f"against mild, after adjusting for the other terms.", [int(sev_n.get("severe", 0)), int(sev_n.get("mild", 0))],
+                        replacement=""))
     out.extend(expected_window_text(analysis))
     sizes = group_sizes(f["cause"])  # the same protected cause sizes as the tables
     for c in analysis.choices["excluded_causes"]:
-        out.append(f"No recovery was seen in {CAUSE_SHORT[c]} ({sizes.text(c, 'n')} patients); it is left out of the regression models.")
+        n_c = int((f["cause"].astype(str) == c).sum())
+        out.append(text(f"No recovery was seen in {CAUSE_SHORT[c]} ({sizes.text(c, 'n')} patients); it is left out of the regression "
+                        "models.", n_c, replacement=""))
     return out
 
 
-def small_cell_text() -> str:
+def small_cell_text() -> ReleasedText:
     """The small-cell protection applied, and what it does not cover."""
     t = get_threshold()
-    return (f"Small cells: every count of patients from 1 to {t} is shown as ≤{t} (without a percentage); breakdowns by "
-            f"cause are protected with their totals, so cells that would let a hidden count be worked out are also hidden "
-            f"({HIDDEN}); numbers at risk under the curves are rounded to 5; recovery curves, medians and shares of groups of "
-            f"{t} or fewer patients are not shown. Patients per cause are hidden the same way in every table; other breakdowns "
-            "are protected table by table; model estimates are not counts and are shown as estimated.")
+    stamp = get_policy().stamp
+    internal = (f" This report was made for internal use with a threshold below the minimum for release and is stamped "
+                f"'{stamp}'." if stamp else "")
+    return text(f"Small cells: groups (by cause, severity at onset, sex, side, smoking, diabetes, intervention, orthosis, surgery "
+                f"and site) of {t} or fewer patients are left out of the whole report before any analysis, so no curve, median, "
+                f"share or model estimate of such a group is shown; every count of patients from 1 to {t} is shown as ≤{t} "
+                f"(without a percentage); breakdowns are protected with their totals, so cells that would let a hidden count be "
+                f"worked out are also hidden ({HIDDEN}); numbers at risk under the curves are rounded to 5. Patients per cause are "
+                f"hidden the same way in every table; other breakdowns are protected table by table.{internal}", [])
 
 
-def methods_text(analysis: RecoveryAnalysis) -> str:
+def methods_text(analysis: RecoveryAnalysis) -> ReleasedText:
     """Markdown: outcome definition, censoring handling, models and their checks, as run."""
     ch = analysis.choices
     cox, aft, cure = analysis.cox, analysis.aft, analysis.cure
@@ -143,11 +160,11 @@ def methods_text(analysis: RecoveryAnalysis) -> str:
     ]
     if ch["dropped_terms"]:
         parts.append(f"Terms dropped because they do not vary in the patients analysed: {', '.join(ch['dropped_terms'])}.")
-    return "\n\n".join(parts)
+    return text("\n\n".join(parts), len(analysis.frame))
 
 
-def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort, *, extra: list[str] | None = None,
-                     pending: str | None = None) -> str:
+def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort, *, extra: list[ReleasedText] | None = None,
+                     pending: str | None = None) -> ReleasedText:
     """Markdown bullets: what the numbers cannot say, from this run's checks; ``extra`` adds the
     limitations of other sections (trajectories, adherence), ``pending`` names analyses not in
     this report."""
@@ -169,7 +186,7 @@ def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort, *, extra: list[
         out.append("Causes without any recovery (" + ", ".join(CAUSE_SHORT[c] for c in ch["excluded_causes"]) + ") have no hazard or time ratio.")
     if cohort.truth is not None or "generator" in cohort.metadata:
         out.append("The data are simulated: the numbers show what the methods recover, not clinical results.")
-    out.extend(extra or [])
+    out.extend(str(x) for x in (extra or []) if x)
     for by, groups in ch.get("small_groups_not_drawn", {}).items():
         if groups:
             out.append(f"Groups of {get_threshold()} or fewer patients are left out of the recovery curves by {by} and their tables "
@@ -177,4 +194,4 @@ def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort, *, extra: list[
     out.append(small_cell_text())
     if pending:
         out.append(pending)
-    return "\n".join(f"- {x}" for x in out)
+    return text("\n".join(f"- {x}" for x in out), n)

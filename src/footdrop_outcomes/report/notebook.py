@@ -20,21 +20,26 @@ import pandas as pd
 
 from footdrop_outcomes._files import sha256_file
 from footdrop_outcomes._version import __version__
+from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedText, ReleaseError
+
+_state: dict[str, Any] = {}
 
 __all__ = ["setup", "title_page", "show_table", "show_figure", "markdown", "bullets", "data_fingerprint",
-           "load_report_cohort"]
+           "load_report_cohort", "left_out_text", "stamp"]
 
 
-def setup(small_cell_threshold: int | None = None) -> None:
+def setup(small_cell_threshold: int | None = None, *, internal_use: bool = False) -> None:
     """Figures as vector SVG with searchable text, stable ids and no dates (reproducible PDFs);
-    quiet pandas; the small-cell threshold of every count shown (report parameter
-    ``small_cell_threshold``; default that of :mod:`footdrop_outcomes.privacy`). Call in the
-    first code cell."""
+    quiet pandas; the release policy of every number shown (report parameters
+    ``small_cell_threshold`` and ``internal_use``; see :class:`footdrop_outcomes.release.ReleasePolicy`:
+    a threshold under 5 needs ``internal_use``, which stamps every page "NOT FOR RELEASE").
+    Call in the first code cell."""
     import matplotlib
 
     from footdrop_outcomes.report.counts import DEFAULT_THRESHOLD, set_threshold
 
-    set_threshold(DEFAULT_THRESHOLD if small_cell_threshold is None else small_cell_threshold)
+    set_threshold(DEFAULT_THRESHOLD if small_cell_threshold is None else small_cell_threshold, internal_use=bool(internal_use))
+    _state.pop("released", None)
 
     matplotlib.rcParams.update({
         "svg.fonttype": "none",          # text stays text in the PDF (searchable, extractable)
@@ -62,32 +67,66 @@ def _display(obj: Any) -> None:
     display(obj)
 
 
-def markdown(text: str) -> None:
-    """Show Markdown (headings become PDF bookmarks and contents entries)."""
+def _refuse(func: str, wanted: str, obj: Any) -> ReleaseError:
+    return ReleaseError(f"{func} shows released objects only ({wanted}, made by footdrop_outcomes.release or "
+                        f"footdrop_outcomes.report.counts), not a {type(obj).__name__}: pass the view through release control "
+                        "with the number of patients behind it")
+
+
+def stamp() -> None:
+    """Show the "NOT FOR RELEASE" stamp (repeated on every PDF page by the print stylesheet) when
+    the report's policy is for internal use; nothing otherwise."""
+    from IPython.display import HTML
+
+    from footdrop_outcomes.report.counts import get_policy
+
+    mark = get_policy().stamp
+    if mark:
+        _display(HTML(f'<div class="fd-not-for-release">{html.escape(mark)}</div>'))
+
+
+def markdown(text: ReleasedText) -> None:
+    """Show released Markdown (headings become PDF bookmarks and contents entries); text withheld
+    to nothing is not shown."""
     from IPython.display import Markdown
 
-    _display(Markdown(text))
+    if not isinstance(text, ReleasedText):
+        raise _refuse("markdown", "a ReleasedText", text)
+    if text:
+        _display(Markdown(str(text)))
 
 
-def bullets(lines: list[str]) -> None:
-    """Show a bulleted list."""
-    markdown("\n".join(f"- {x}" for x in lines))
+def bullets(lines: list[ReleasedText]) -> None:
+    """Show a bulleted list of released sentences (those withheld to nothing are left out)."""
+    from IPython.display import Markdown
+
+    for line in lines:
+        if not isinstance(line, ReleasedText):
+            raise _refuse("bullets", "ReleasedText items", line)
+    shown = [str(x) for x in lines if x]
+    if shown:
+        _display(Markdown("\n".join(f"- {x}" for x in shown)))
 
 
-def show_table(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None) -> None:
-    """Show a table with a caption (see :func:`footdrop_outcomes.report.tables.styled`)."""
+def show_table(table: ReleasedTable, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None) -> None:
+    """Show a released table with a caption (see :func:`footdrop_outcomes.report.tables.styled`)."""
     from footdrop_outcomes.report.tables import styled
 
-    _display(styled(df, caption, index=index, nowrap=nowrap, left=left))
+    if not isinstance(table, ReleasedTable):
+        raise _refuse("show_table", "a ReleasedTable", table)
+    _display(styled(table.frame, caption, index=index, nowrap=nowrap, left=left))
 
 
-def show_figure(fig: Any) -> None:
-    """Show a matplotlib Figure (or the Figure of an Axes) once, then close it."""
+def show_figure(fig: ReleasedFigure) -> None:
+    """Show a released matplotlib Figure once, then close it."""
     import matplotlib.pyplot as plt
 
-    fig = getattr(fig, "figure", fig)
-    _display(fig)
-    plt.close(fig)
+    if not isinstance(fig, ReleasedFigure):
+        if hasattr(getattr(fig, "figure", fig), "savefig"):
+            plt.close(getattr(fig, "figure", fig))
+        raise _refuse("show_figure", "a ReleasedFigure", fig)
+    _display(fig.figure)
+    plt.close(fig.figure)
 
 
 def data_fingerprint(path: str | os.PathLike[str]) -> str:
@@ -103,11 +142,27 @@ def data_fingerprint(path: str | os.PathLike[str]) -> str:
 
 
 def load_report_cohort(cohort_path: str, causes: list[str] | None = None) -> Any:
-    """Load (and validate) the cohort named by the ``cohort_path`` parameter, restricted to ``causes``."""
+    """Load (and validate) the cohort named by the ``cohort_path`` parameter, restricted to ``causes``,
+    then released (:func:`footdrop_outcomes.release.release_cohort`): the patients of every group of
+    1 to threshold patients are left out of the whole report. Call after :func:`setup`."""
     from footdrop_outcomes.cohort.cohort import load_cohort
+    from footdrop_outcomes.release import release_cohort
     from footdrop_outcomes.report.analysis import restrict_causes
+    from footdrop_outcomes.report.counts import get_policy
 
-    return restrict_causes(load_cohort(cohort_path), causes or [])
+    released = release_cohort(restrict_causes(load_cohort(cohort_path), causes or []), get_policy())
+    _state["released"] = released
+    return released.cohort
+
+
+def left_out_text() -> ReleasedText:
+    """The sentence naming the groups left out of this report (empty when none was)."""
+    from footdrop_outcomes.report.analysis import CAUSE_SHORT
+    from footdrop_outcomes.report.counts import text
+
+    released = _state.get("released")
+    sentence = released.left_out_text(CAUSE_SHORT) if released is not None else None
+    return text(sentence or "", None if not sentence else [])
 
 
 def _param_text(value: Any) -> str:
@@ -145,9 +200,17 @@ def title_page(title: str, cohort: Any, *, cohort_path: str, parameters: Mapping
     # the cohort's folder name only: the same data give the same page wherever they are stored
     shown = {k: (Path(v).name if k == "cohort_path" else v) for k, v in parameters.items() if k != "title"}
     params = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_param_text(v))}</td></tr>" for k, v in shown.items())
+    from footdrop_outcomes.report.counts import get_policy
+
+    mark = get_policy().stamp
+    banner = (f'<p class="fd-release-banner">{html.escape(mark)}: internal use only, small-cell threshold '
+              f'{get_policy().threshold} is below the minimum for release.</p>' if mark else "")
+    left = left_out_text()
+    left_html = f'<p class="fd-subtitle">{html.escape(str(left))}</p>' if left else ""
+    stamp()
     _display(HTML(
-        f'<section class="fd-title-page"><p class="fd-kicker">{html.escape(kicker)}</p>'
-        f'<h1 class="fd-title">{html.escape(title)}</h1><p class="fd-subtitle">{html.escape(desc)}</p>'
+        f'<section class="fd-title-page">{banner}<p class="fd-kicker">{html.escape(kicker)}</p>'
+        f'<h1 class="fd-title">{html.escape(title)}</h1><p class="fd-subtitle">{html.escape(desc)}</p>{left_html}'
         f'<table class="fd-meta"><tbody>{meta}</tbody></table>'
         f'<h2>Parameters</h2><table class="fd-meta"><tbody>{params}</tbody></table></section>'
         '<nav class="fd-toc"></nav>'

@@ -13,7 +13,7 @@ on the report's title page. A notebook without a declared schema gets one inferr
 >>> validate_parameters("outcome_report", {"treshold": 5})
 Traceback (most recent call last):
 ...
-footdrop_outcomes.report._errors.ReportParameterError: unknown parameter 'treshold' for notebook outcome_report; did you mean 'threshold'? Allowed: cohort_path, title, causes, threshold, landmarks, alpha, cox_formula, cluster, distribution, mcid, mcid_cause, mcid_severity, small_cell_threshold
+footdrop_outcomes.report._errors.ReportParameterError: unknown parameter 'treshold' for notebook outcome_report; did you mean 'threshold'? Allowed: cohort_path, title, causes, threshold, landmarks, alpha, cox_formula, cluster, distribution, mcid, mcid_cause, mcid_severity, small_cell_threshold, internal_use
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ _LANDMARKS = Param("landmarks", "list[float]", [6.0, 12.0, 26.0, 52.0, 78.0],
                    "Landmark times in weeks since onset for recovery probabilities.", minimum=0.5, maximum=260)
 _SMALL = Param("small_cell_threshold", "int", 10,
                "Small-cell protection: patient counts from 1 to this are shown as '≤N' (and cells that would reveal them as '*').",
-               minimum=1, maximum=100)
+               minimum=5, maximum=100)
+_INTERNAL = Param("internal_use", "bool", False,
+                  "Internal use only, from Python: allows small_cell_threshold below 5 and stamps every page 'NOT FOR RELEASE'.")
 _ALPHA = Param("alpha", "float", 0.05, "1 - confidence level of every interval.", minimum=0.001, maximum=0.5)
 _MODELS = (
     Param("cox_formula", "str", "cause + severity + age + diabetes", "Right-hand side of the Cox model (columns of the survival frame)."),
@@ -99,15 +101,15 @@ _PS_FORMULA = Param("propensity_formula", "str", "C(cause) + C(severity) + age +
 #: Declared schema of each shipped notebook, by notebook name (file stem in ``notebooks/``).
 SCHEMAS: dict[str, tuple[Param, ...]] = {
     "outcome_report": (_COHORT, Param("title", "str", "Foot drop outcome report", "Report title (title page, running header, PDF title)."),
-                       _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _MCID, *_MCID_PROFILE, _SMALL),
+                       _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _MCID, *_MCID_PROFILE, _SMALL, _INTERNAL),
     "cohort_overview": (_COHORT, Param("title", "str", "Foot drop cohort overview", "Report title."),
-                        _CAUSES, _THRESHOLD, _SMALL),
+                        _CAUSES, _THRESHOLD, _SMALL, _INTERNAL),
     "time_to_recovery": (_COHORT, Param("title", "str", "Foot drop: time to recovery", "Report title."),
-                         _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _SMALL),
+                         _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _SMALL, _INTERNAL),
     "trajectories": (_COHORT, Param("title", "str", "Foot drop: strength and gait trajectories", "Report title."),
-                     _CAUSES, _ALPHA, _MCID, *_MCID_PROFILE, _SMALL),
+                     _CAUSES, _ALPHA, _MCID, *_MCID_PROFILE, _SMALL, _INTERNAL),
     "adherence_interventions": (_COHORT, Param("title", "str", "Foot drop: adherence and interventions", "Report title."),
-                                _CAUSES, _THRESHOLD, _ALPHA, _PS_FORMULA, _SMALL),
+                                _CAUSES, _THRESHOLD, _ALPHA, _PS_FORMULA, _SMALL, _INTERNAL),
 }
 
 _TRUE = {"true", "yes", "1", "on"}
@@ -264,14 +266,26 @@ def validate_parameters(notebook: str | Path | Sequence[Param], values: Mapping[
     label = Path(notebook).stem if isinstance(notebook, str | Path) else "this notebook"
     by_name = {p.name: p for p in schema}
     out = {p.name: _check_value(p, p.default) if p.default is not None else None for p in schema}
-    for key, value in (values or {}).items():
+    values = dict(values or {})
+    if "internal_use" in values and from_text:
+        raise ReportParameterError("parameter 'internal_use' cannot be set from the command line: a report with a small-cell threshold "
+                                   "below 5 is for internal use only, made from Python (render_report(..., parameters={'internal_use': "
+                                   "True, ...})), and every page is stamped 'NOT FOR RELEASE'")
+    internal = values.get("internal_use") is True
+    for key, value in values.items():
         if key not in by_name:
             hint = difflib.get_close_matches(key, list(by_name), n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else "."
             raise ReportParameterError(f"unknown parameter {key!r} for notebook {label}{extra} Allowed: {', '.join(by_name)}")
         p = by_name[key]
+        if key == "small_cell_threshold" and internal:
+            p = Param(p.name, p.type, p.default, p.help, minimum=1, maximum=p.maximum)  # internal use: may go under 5
         if from_text and isinstance(value, str):
             value = _parse_text(p, value)
+        if key == "small_cell_threshold" and p.minimum == 5 and isinstance(value, int) and not isinstance(value, bool) and value < 5:
+            raise ReportParameterError(f"parameter 'small_cell_threshold' = {value} is below the minimum of 5 for a report that can be "
+                                       "released; allowed: int, between 5 and 100. A lower threshold is for internal use only, "
+                                       "from Python with internal_use=True, and stamps every page 'NOT FOR RELEASE'")
         out[key] = _check_value(p, value)
     return out
 

@@ -1,9 +1,11 @@
 """Report tables: tidy DataFrames of text cells, ready for :func:`styled`.
 
-Every patient count goes through :mod:`footdrop_outcomes.report.counts`.
+Every patient count goes through :mod:`footdrop_outcomes.report.counts`, and every table leaves as a
+:class:`~footdrop_outcomes.release.ReleasedTable` with the patients behind each row or cell (its
+support), so a statistic of a group of 1 to threshold patients is masked.
 
 >>> from footdrop_outcomes import simulate_cohort
->>> t = table_one(simulate_cohort(200, seed=2))
+>>> t = table_one(simulate_cohort(200, seed=2)).frame
 >>> t.columns[-1], t.index[0]
 ('All', 'Patients')
 """
@@ -20,7 +22,8 @@ from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.cohort.recovery import recovery_intervals
 from footdrop_outcomes.cohort.vocabulary import CAUSES
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
-from footdrop_outcomes.report.counts import count_percent, group_sizes, is_small, protect
+from footdrop_outcomes.release import ReleasedTable, ReleasedText, term_support
+from footdrop_outcomes.report.counts import count_percent, group_sizes, is_small, protect, table, text
 
 __all__ = ["table_one", "recovery_table", "cumulative_incidence_table", "hazard_ratio_table", "time_ratio_table",
            "cure_table", "ph_test_table", "followup_table", "curve_table", "logrank_text", "styled", "fmt_p", "fmt_ci"]
@@ -46,7 +49,7 @@ def _median_iqr(x: pd.Series, digits: int = 0) -> str:
     return f"{q2:.{digits}f} ({q1:.{digits}f}-{q3:.{digits}f})"
 
 
-def table_one(cohort: Cohort, *, threshold: int = 4) -> pd.DataFrame:
+def table_one(cohort: Cohort, *, threshold: int = 4) -> ReleasedTable:
     """Baseline characteristics by cause (columns) and overall: Table 1.
 
     Rows: patients, age, sex, severity, baseline MRC, diabetes, current smoking, BMI, days to
@@ -97,7 +100,9 @@ def table_one(cohort: Cohort, *, threshold: int = 4) -> pd.DataFrame:
     add("Follow-up, weeks, median (IQR)", lambda g: _median_iqr(g["followup_weeks"]))
     block(p["followup_end"], [("Dropped out, n (%)", "dropout"), ("Died, n (%)", "death")])
     block(p["recovered"], [(f"Recovered (MRC >= {threshold}) at a visit, n (%)", True)])
-    return pd.DataFrame(rows, index=names).T
+    out = pd.DataFrame(rows, index=names).T
+    support = pd.DataFrame([[len(g) for g in groups]] * len(out), index=out.index, columns=out.columns)
+    return table(out, support)
 
 
 def _causes_in(analysis: RecoveryAnalysis) -> list[str]:
@@ -110,7 +115,7 @@ def _expected(cause: str) -> str:
     return "; ".join(out) or "-"
 
 
-def recovery_table(analysis: RecoveryAnalysis) -> pd.DataFrame:
+def recovery_table(analysis: RecoveryAnalysis) -> ReleasedTable:
     """Recovery by cause: patients, recovery seen, share never recovering and median time to
     recovery among those who recover (cure model), and the expected window."""
     f = analysis.frame
@@ -131,10 +136,11 @@ def recovery_table(analysis: RecoveryAnalysis) -> pd.DataFrame:
                      f"Never recover, % ({level}% CI)": never,
                      f"Median weeks if recovering ({level}% CI)": med,
                      "Expected window": _expected(c)})
-    return pd.DataFrame(rows)
+    n = f["cause"].astype(str).value_counts()
+    return table(pd.DataFrame(rows), [int(n[c]) for c in causes], keep=["Cause", "Expected window"])
 
 
-def cumulative_incidence_table(analysis: RecoveryAnalysis) -> pd.DataFrame:
+def cumulative_incidence_table(analysis: RecoveryAnalysis) -> ReleasedTable:
     """Cumulative incidence of recovery (death competing) by cause at each landmark, % (CI)."""
     s = analysis.cif.summary
     s = s[s["kind"] == "recovery"]
@@ -152,34 +158,38 @@ def cumulative_incidence_table(analysis: RecoveryAnalysis) -> pd.DataFrame:
             else:
                 row[label] = fmt_ci(r["cif"], r["lower"], r["upper"], pct=True)
         rows.append(row)
-    return pd.DataFrame(rows)
+    n = analysis.frame["cause"].astype(str).value_counts()
+    return table(pd.DataFrame(rows), [int(n.get(c, 0)) for c in _causes_in(analysis)], keep=["Cause"])
 
 
-def hazard_ratio_table(cox: Any) -> pd.DataFrame:
-    """Cox hazard ratios of recovery with CI, p and the term's PH test."""
+def hazard_ratio_table(cox: Any, frame: pd.DataFrame) -> ReleasedTable:
+    """Cox hazard ratios of recovery with CI, p and the term's PH test; ``frame`` (the patients
+    fitted) gives each term's support (the patients at a factor level)."""
     level = round(100 * (1 - cox.alpha))
     ph = cox.ph_test.set_index("term")
     s = cox.summary
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "Term": [term_label(t) for t in s["term"]],
         f"Hazard ratio ({level}% CI)": [fmt_ci(h, lo, hi) for h, lo, hi in zip(s["hr"], s["hr_lower"], s["hr_upper"])],
         "p": [fmt_p(p) for p in s["p"]],
         "PH test p": [fmt_p(ph.loc[t, "p"]) if t in ph.index else "-" for t in s["term"]],
     })
+    return table(out, [term_support(t, frame) for t in s["term"]], keep=["Term"])
 
 
-def time_ratio_table(aft: Any) -> pd.DataFrame:
+def time_ratio_table(aft: Any, frame: pd.DataFrame) -> ReleasedTable:
     """AFT time ratios (how much longer recovery takes) with CI and p; intercept left out."""
     level = round(100 * (1 - aft.alpha))
     s = aft.summary[aft.summary["term"] != "Intercept"]
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "Term": [term_label(t) if t != "log(scale)" else "Scale (Weibull: 1/shape)" for t in s["term"]],
         f"Time ratio ({level}% CI)": [fmt_ci(e, lo, hi) for e, lo, hi in zip(s["time_ratio"], s["tr_lower"], s["tr_upper"])],
         "p": [fmt_p(p) for p in s["p"]],
     })
+    return table(out, [term_support(t, frame) for t in s["term"]], keep=["Term"])
 
 
-def cure_table(cure: Any) -> pd.DataFrame:
+def cure_table(cure: Any, frame: pd.DataFrame) -> ReleasedTable:
     """Cure model: odds ratios of ever recovering (incidence) and time ratios among recoverers
     (latency), side by side per term."""
     s = cure.summary
@@ -187,19 +197,21 @@ def cure_table(cure: Any) -> pd.DataFrame:
     inc = s[(s["component"] == "incidence") & (s["term"] != "Intercept")].set_index("term")
     lat = s[(s["component"] == "latency") & (s["measure"] == "time_ratio") & (s["term"] != "Intercept")].set_index("term")
     terms = list(dict.fromkeys([*inc.index, *lat.index]))
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "Term": [term_label(t) for t in terms],
         f"Odds ratio of ever recovering ({level}% CI)": [fmt_ci(*inc.loc[t, ["estimate", "lower", "upper"]]) if t in inc.index else "-" for t in terms],
         f"Time ratio if recovering ({level}% CI)": [fmt_ci(*lat.loc[t, ["estimate", "lower", "upper"]]) if t in lat.index else "-" for t in terms],
     })
+    return table(out, [term_support(t, frame) for t in terms], keep=["Term"])
 
 
-def ph_test_table(cox: Any) -> pd.DataFrame:
+def ph_test_table(cox: Any, frame: pd.DataFrame) -> ReleasedTable:
     """The proportional-hazards score test per term and globally."""
     t = cox.ph_test
-    return pd.DataFrame({"Term": [term_label(x) if x != "GLOBAL" else "Global" for x in t["term"]],
+    out = pd.DataFrame({"Term": [term_label(x) if x != "GLOBAL" else "Global" for x in t["term"]],
                          "Chi-square": [f"{v:.2f}" for v in t["chisq"]], "df": t["df"].astype(int).astype(str),
-                         "p": [fmt_p(p) for p in t["p"]], "Verdict": t["verdict"]})
+                         "p": [fmt_p(p) for p in t["p"]], "Verdict": t["verdict"].astype(str)})
+    return table(out, [term_support(x, frame) for x in t["term"]], keep=["Term", "Verdict"])
 
 
 def styled(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None) -> Any:
@@ -217,7 +229,7 @@ def styled(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool 
     return sty
 
 
-def followup_table(cohort: Cohort) -> pd.DataFrame:
+def followup_table(cohort: Cohort) -> ReleasedTable:
     """Follow-up by cause: visits per patient, weeks followed, how follow-up ended."""
     p = cohort.patients
     visits = cohort.visits.groupby(cohort.visits["patient_id"].astype(str), observed=True).size()
@@ -241,10 +253,11 @@ def followup_table(cohort: Cohort) -> pd.DataFrame:
                      "Study end, n (%)": pct(k, "study_end"),
                      "Dropout, n (%)": pct(k, "dropout"),
                      "Death, n (%)": pct(k, "death")})
-    return pd.DataFrame(rows)
+    n = p["cause"].astype(str).value_counts()
+    return table(pd.DataFrame(rows), [int(n[c]) for c in present] + [len(p)], keep=["Cause"])
 
 
-def curve_table(curves: Any, *, expected: bool = False, groups: pd.Series | None = None) -> pd.DataFrame:
+def curve_table(curves: Any, *, expected: bool = False, groups: pd.Series | None = None) -> ReleasedTable:
     """Median time to recovery and the share recovered by each landmark, by group, from a
     Kaplan-Meier or Turnbull :class:`~footdrop_outcomes.survival.CurveResult`; with
     ``expected``, the expected window beside each cause. ``groups`` (every patient's group, e.g.
@@ -275,17 +288,20 @@ def curve_table(curves: Any, *, expected: bool = False, groups: pd.Series | None
         if expected:
             row["Expected window"] = _expected(group)
         rows.append(row)
-    return pd.DataFrame(rows)
+    support = [sizes[str(g)] for g, _ in s.groupby("group", sort=False, observed=True)]
+    return table(pd.DataFrame(rows), support, keep=["Group", "Expected window"] if expected else ["Group"])
 
 
-def logrank_text(result: Any, by: str) -> str:
-    """One sentence: the overall (and trend) log-rank test across the groups of ``by``."""
+def logrank_text(result: Any, by: str, groups: pd.Series) -> ReleasedText:
+    """One sentence: the overall (and trend) log-rank test across the groups of ``by``; ``groups``
+    (every tested patient's group) gives the support."""
     if result is None:
-        return f"Only one {by} group: no log-rank test."
+        return text(f"Only one {by} group: no log-rank test.", [])
     s = result.summary
     o = s[s["test"] == "overall"].iloc[0]
     txt = f"Log-rank test across {by} groups: chi-square {o['chisq']:.1f} on {int(o['df'])} df, p {fmt_p(o['p'])}"
     t = s[s["test"] == "trend"]
     if not t.empty and by == "severity":  # a trend test needs ordered groups
         txt += f"; trend ({t.iloc[0]['comparison']}) chi-square {t.iloc[0]['chisq']:.1f}, p {fmt_p(t.iloc[0]['p'])}"
-    return txt + "."
+    tested = groups.astype(str).value_counts()
+    return text(txt + ".", [int(n) for n in tested.to_numpy() if n > 0])

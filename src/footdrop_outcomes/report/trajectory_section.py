@@ -17,6 +17,7 @@ fit warnings (boundary, non-convergence) are captured and reported in the text, 
 from __future__ import annotations
 
 import re
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,8 @@ import pandas as pd
 
 from footdrop_outcomes.cohort.vocabulary import CAUSES
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, term_label
-from footdrop_outcomes.report.counts import protect, show_count
+from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedText, term_support
+from footdrop_outcomes.report.counts import figure, protect, show_count, table, text
 
 __all__ = ["TrajectoryAnalysis", "analyse_trajectories", "fixed_effects_table", "variance_table", "trajectory_figure",
            "mcid_text", "methods_text", "limitations", "key_findings", "patients_table", "OUTCOMES"]
@@ -156,7 +158,21 @@ def _level_label(term: str) -> str:
     return {"age_c": "Age (per 10 years)", "current_smoker": "Current smoker", "diabetes": "Diabetes", "fes": "FES"}.get(term, term_label(term))
 
 
-def fixed_effects_table(ta: TrajectoryAnalysis) -> pd.DataFrame:
+def _patients(ta: TrajectoryAnalysis) -> pd.DataFrame:
+    """One row per patient of the visit table (the groups behind every estimate)."""
+    long = ta.long
+    cols = [c for c in ("patient_id", "cause", "severity", "diabetes", "current_smoker", "fes") if c in long.columns]
+    return long[cols].drop_duplicates("patient_id")
+
+
+def _term_support(term: str, patients: pd.DataFrame) -> int:
+    """Patients behind a trajectory-model term: the smallest factor level it involves (an interaction
+    ``time:cause[stroke]`` is the stroke patients), else all patients."""
+    parts = [x for x in str(term).split(":") if x]
+    return min(term_support(x, patients) for x in parts) if parts else len(patients)
+
+
+def fixed_effects_table(ta: TrajectoryAnalysis) -> ReleasedTable:
     """Fixed effects of both models side by side: estimate (CI) per outcome."""
     level = round(100 * (1 - ta.choices["alpha"]))
     cols: dict[str, dict[str, str]] = {}
@@ -165,11 +181,13 @@ def fixed_effects_table(ta: TrajectoryAnalysis) -> pd.DataFrame:
         s = ta.fits[outcome].summary
         cols[outcome] = {t: _ci(e, lo, hi, digits) for t, e, lo, hi in zip(s["term"], s["estimate"], s["lower"], s["upper"])}
         order += [t for t in s["term"] if t not in order]
-    return pd.DataFrame({"Term": [_term(t) for t in order],
-                         **{f"{OUTCOMES[o][0]}, {OUTCOMES[o][1]} ({level}% CI)": [cols[o].get(t, "-") for t in order] for o in OUTCOMES}})
+    out = pd.DataFrame({"Term": [_term(t) for t in order],
+                        **{f"{OUTCOMES[o][0]}, {OUTCOMES[o][1]} ({level}% CI)": [cols[o].get(t, "-") for t in order] for o in OUTCOMES}})
+    pats = _patients(ta)
+    return table(out, [_term_support(t, pats) for t in order], keep=["Term"])
 
 
-def variance_table(ta: TrajectoryAnalysis) -> pd.DataFrame:
+def variance_table(ta: TrajectoryAnalysis) -> ReleasedTable:
     """Variance components (SDs, correlation, residual SD, ICC at onset) and fit facts per outcome."""
     level = round(100 * (1 - ta.choices["alpha"]))
     names = {"sd_intercept": "SD of patient intercepts", "sd_slope": "SD of patient slopes", "corr_intercept_slope": "Correlation intercept-slope",
@@ -186,11 +204,12 @@ def variance_table(ta: TrajectoryAnalysis) -> pd.DataFrame:
         rows.setdefault("Patients / visits", {})[outcome] = f"{show_count(fit.info['groups'])} / {show_count(fit.info['n'])}"
         rows.setdefault("Converged; boundary fit", {})[outcome] = (f"{'yes' if fit.info['converged'] else 'NO'}; "
                                                                    f"{'YES' if fit.info['boundary'] else 'no'}")
-    return pd.DataFrame({"Component": list(rows),
-                         **{f"{OUTCOMES[o][0]} ({level}% CI)": [rows[k].get(o, "-") for k in rows] for o in OUTCOMES}})
+    out = pd.DataFrame({"Component": list(rows),
+                        **{f"{OUTCOMES[o][0]} ({level}% CI)": [rows[k].get(o, "-") for k in rows] for o in OUTCOMES}})
+    return table(out, len(_patients(ta)), keep=["Component"])
 
 
-def patients_table(ta: TrajectoryAnalysis) -> pd.DataFrame:
+def patients_table(ta: TrajectoryAnalysis) -> ReleasedTable:
     """Patients with at least one measurement of each outcome, by cause (protected counts)."""
     long = ta.long
     present = [c for c in CAUSES if (long["cause"].astype(str) == c).any()]
@@ -199,10 +218,11 @@ def patients_table(ta: TrajectoryAnalysis) -> pd.DataFrame:
         has = long[long[outcome].notna()].groupby(long["cause"].astype(str), observed=True)["patient_id"].nunique()
         prot = protect(has.reindex(present, fill_value=0).astype("int64"))
         out[f"Patients with {name.lower()}"] = [prot.text(c, "n") for c in present] + [prot.text("Total", "n")]
-    return pd.DataFrame(out)
+    n = _patients(ta)["cause"].astype(str).value_counts()
+    return table(pd.DataFrame(out), [int(n[c]) for c in present] + [int(n.sum())], keep=["Cause"])
 
 
-def trajectory_figure(ta: TrajectoryAnalysis) -> Any:
+def trajectory_figure(ta: TrajectoryAnalysis) -> ReleasedFigure:
     """Two panels: population-mean gait speed and strength by cause with CI bands, for a patient
     of the profile's severity, mean age, no diabetes, smoking or FES. Returns the Figure."""
     import matplotlib.pyplot as plt
@@ -231,11 +251,22 @@ def trajectory_figure(ta: TrajectoryAnalysis) -> Any:
     fig.legend([handles[c] for c in order], [CAUSE_SHORT[c] for c in order], loc="lower center", ncol=4, frameon=False,
                fontsize="small", bbox_to_anchor=(0.5, -0.01))
     fig.tight_layout(rect=(0, 0.12, 1, 1))
-    return fig
+    n = _patients(ta)["cause"].astype(str).value_counts()
+    return figure(fig, {c: int(n.get(c, 0)) for c in handles})
 
 
-def mcid_text(ta: TrajectoryAnalysis) -> str:
-    """One sentence: weeks until the profile's mean gait speed has gained the MCID."""
+def mcid_text(ta: TrajectoryAnalysis) -> ReleasedText:
+    """One sentence: weeks until the profile's mean gait speed has gained the MCID (withheld when the
+    profile's cause, or its cause and severity together, has 1 to threshold patients)."""
+    ch = ta.choices
+    prof = ch["profile"]
+    pats = _patients(ta)
+    in_cause = pats["cause"].astype(str) == prof["cause"]
+    support = [int(in_cause.sum()), int((in_cause & (pats["severity"].astype(str) == prof["severity"])).sum())]
+    return text(_mcid_sentence(ta), [n for n in support if n > 0])
+
+
+def _mcid_sentence(ta: TrajectoryAnalysis) -> str:
     ch = ta.choices
     prof = ch["profile"]
     who = f"{CAUSE_SHORT.get(prof['cause'], prof['cause'])}, {prof['severity']} severity"
@@ -253,21 +284,24 @@ def mcid_text(ta: TrajectoryAnalysis) -> str:
             f"{100 * r['p_reached']:.0f}% of simulated draws reach it by week {r['horizon']:.0f}).")
 
 
-def key_findings(ta: TrajectoryAnalysis) -> list[str]:
+def key_findings(ta: TrajectoryAnalysis) -> list[ReleasedText]:
     """Bullet sentences: how fast each outcome improves, by cause, and the time to MCID."""
     out = []
+    pats = _patients(ta)
+    ref = int(((pats["cause"].astype(str) == "peroneal_compression") & (pats["severity"].astype(str) == "mild")).sum())
     for outcome, (name, unit, digits) in OUTCOMES.items():
         fit = ta.fits[outcome]
         s = fit.summary.set_index("term")
         if "lw" in s.index:
             r = s.loc["lw"]
-            out.append(f"{name}: the reference group (peroneal compression, mild) gains {r['estimate']:.{digits}f} {unit} per unit of "
-                       f"log(1 + weeks) ({r['lower']:.{digits}f} to {r['upper']:.{digits}f}); the ICC at onset is {fit.info['icc']:.2f}.")
+            out.append(text(f"{name}: the reference group (peroneal compression, mild) gains {r['estimate']:.{digits}f} {unit} per unit of "
+                       f"log(1 + weeks) ({r['lower']:.{digits}f} to {r['upper']:.{digits}f}); the ICC at onset is {fit.info['icc']:.2f}.",
+                            [len(pats), *([ref] if ref else [])], replacement=""))
     out.append(mcid_text(ta))
     return out
 
 
-def methods_text(ta: TrajectoryAnalysis) -> str:
+def methods_text(ta: TrajectoryAnalysis) -> ReleasedText:
     """Markdown: the models as fitted, with their convergence and boundary checks."""
     ch = ta.choices
     level = round(100 * (1 - ch["alpha"]))
@@ -288,21 +322,22 @@ def methods_text(ta: TrajectoryAnalysis) -> str:
             + (f"; causes without any measurement left out: {', '.join(CAUSE_SHORT.get(c, c) for c in excl)}" if excl else "")
             + f". The fit {checks}, with {boundary}. AIC {i['aic']:.1f}.")
         if ch["warnings"][outcome]:
-            parts.append(f"Fit warnings for {name.lower()}: " + "; ".join(ch["warnings"][outcome]) + ".")
+            parts.append(f"Fit warnings for {name.lower()} (numbers replaced by #): "
+                         + "; ".join(re.sub(r"\d+(?:[.,]\d+)*(?:e[-+]?\d+)?", "#", str(w)) for w in ch["warnings"][outcome]) + ".")
     parts.append(f"Fixed-effect intervals are Wald {level}% intervals (p-values use the normal reference); variance-component "
                  "intervals are Wald intervals on the log-SD and Fisher-z scales. Mean curves set the random effects to 0 (a typical "
                  "patient, not the average of patients). The time to the MCID is the first week at which the profile's mean curve "
                  "has risen by the MCID, with a percentile interval over 2,000 draws of the fixed effects.")
     if ch["dropped_terms"]:
         parts.append(f"Terms dropped because they do not vary in the patients analysed: {', '.join(ch['dropped_terms'])}.")
-    return "\n\n".join(parts)
+    return text("\n\n".join(parts), len(_patients(ta)))
 
 
-def limitations(ta: TrajectoryAnalysis) -> list[str]:
+def limitations(ta: TrajectoryAnalysis) -> list[ReleasedText]:
     """Limitation sentences from this fit."""
     out = ["Trajectories: MRC strength is an ordinal 0-5 grade modelled as a continuous score; gait speed is clipped at a "
            "floor and rounded, and treated as observed; dropout is assumed ignorable given the measurements seen (missing at random)."]
     bad = [OUTCOMES[o][0] for o, f in ta.fits.items() if not f.info["converged"] or f.info["boundary"]]
     if bad:
         out.append(f"The trajectory model of {', '.join(bad)} reached a boundary or did not converge (see Methods).")
-    return out
+    return [text(x, len(_patients(ta))) for x in out]
