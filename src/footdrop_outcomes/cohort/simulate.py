@@ -233,6 +233,7 @@ def simulate_cohort(
     config: SimulationConfig | None = None,
     *,
     progress: bool = False,
+    version: int | None = None,
 ) -> Cohort:
     """Simulate a synthetic foot-drop cohort with known truth.
 
@@ -247,6 +248,10 @@ def simulate_cohort(
         Generator configuration; defaults are calibrated (see ``docs/simulation.md``).
     progress : bool
         Show a progress bar over chunks of 10,000 patients.
+    version : {1, 2}, optional
+        Generator version. 1 (the default) is the model below; 2 is
+        ``cohort/simulate_v2.py`` (treatment clock, stroke walking, attrition by arm, rater
+        error, missing data), also chosen by passing a ``SimulationConfigV2``.
 
     Returns
     -------
@@ -264,6 +269,14 @@ def simulate_cohort(
         raise ConfigError(f"n_patients must be a positive whole number, got {n_patients!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    if version not in (None, 1, 2):
+        raise ConfigError(f"version must be 1 or 2, got {version!r}")
+    if version == 2 or getattr(config, "GENERATOR", 1) == 2:
+        if version == 1:
+            raise ConfigError("version=1 cannot run a SimulationConfigV2; pass a SimulationConfig or version=2")
+        from footdrop_outcomes.cohort.simulate_v2 import simulate_cohort_v2  # noqa: PLC0415 (v2 imports this module)
+
+        return simulate_cohort_v2(n_patients, seed, config, progress=progress)  # type: ignore[arg-type]
     cfg = config if config is not None else SimulationConfig()
     if not isinstance(cfg, SimulationConfig):
         raise ConfigError(f"config must be a SimulationConfig, got {type(cfg).__name__}")

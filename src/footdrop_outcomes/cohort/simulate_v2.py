@@ -1,0 +1,808 @@
+"""Generator version 2: a treatment clock, stroke walking, attrition by arm, rater error, missing data.
+
+Select it with ``simulate_cohort(n, seed, version=2)`` or by passing a :class:`SimulationConfigV2`.
+Version 1 (``simulate.py``) is untouched and stays the default. The model is written up in
+``docs/simulation.md`` (section 11) with the published figures it was calibrated to and the ones
+kept aside to validate it (``cohort/calibration/targets.toml``).
+
+What changes against version 1, in short:
+
+1. **Treatment clock.** For decompression and nerve repair, ``days_to_treatment`` is the day of
+   surgery (the deficit duration before it), drawn from an early/late mixture; recovery is timed
+   from surgery, and whether and how fast a patient recovers depends on the pre-operative strength
+   and on the deficit duration. Follow-up visits are scheduled from the treatment day.
+2. **Stroke walking** is its own process: a low subacute speed, a steep early recovery to a
+   plateau (Weibull-shaped in time), a slow chronic change, an orthotic effect (device on minus
+   device off at the same visit) and a training effect that builds up over weeks of device use.
+   The visit records the speed walked with the device in use (device on); the device-off speed is
+   in the truth.
+3. **Attrition** depends on the device arm and the patient, with a recorded reason (withdrawal,
+   protocol deviation, lost to follow-up; death for stroke and ALS); informative dropout is an
+   option. Device use follows Weibull times over years.
+4. **Measurement.** The MRC grade at every visit (baseline included) is rated with rater error;
+   severity is the band of the recorded baseline grade (mild may be MRC 3 or 4).
+5. **Missing data and late referral.** Covariates are missing at configurable rates under MCAR,
+   MAR or MNAR. HbA1c and BMI may be empty in the tables; smoking, diabetes and the time to
+   treatment may not (schema 1.0), so for them the truth records which values would be missing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit, ndtri
+from tqdm.auto import tqdm
+
+from footdrop_outcomes._version import __version__
+from footdrop_outcomes.cohort.cohort import Cohort, CohortTruth
+from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, normalise_dtypes
+from footdrop_outcomes.cohort.simulate import _CHUNK, _CENTRAL, SimulationConfig, _by_cause, _choice_rows, _truth_parameters
+from footdrop_outcomes.cohort.vocabulary import AFO_TYPES, CAUSES, EXERCISES, PROGRESSIVE_CAUSES, SEVERITIES, SURGERIES
+from footdrop_outcomes.errors import ConfigError
+
+__all__ = ["SimulationConfigV2", "SimulatedTruth", "simulate_cohort_v2", "latent_strength", "latent_stroke_gait", "GENERATOR_VERSION_2", "DROPOUT_REASONS",
+           "MISSING_COVARIATES"]
+
+#: Version of the v2 generative model; any change that alters the output for a seed bumps it.
+GENERATOR_VERSION_2 = "2.0"
+
+MissingMechanism = Literal["MCAR", "MAR", "MNAR"]
+#: Why a patient left before the study end (``truth.patients["end_reason"]``); the patients table
+#: stores all of them but death as ``followup_end = "dropout"`` (schema 1.0 vocabulary).
+DROPOUT_REASONS: tuple[str, ...] = ("withdrawal", "protocol_deviation", "lost_to_follow_up")
+#: Covariates that can be missing, with where the missingness is stored.
+MISSING_COVARIATES: dict[str, str] = {
+    "smoking": "truth only (column not nullable in schema 1.0)",
+    "diabetes": "truth only (column not nullable in schema 1.0)",
+    "hba1c": "table (empty value) and truth",
+    "bmi": "table (empty value) and truth",
+    "days_to_treatment": "truth only (column not nullable in schema 1.0)",
+}
+_SURGICAL_CLOCK = ("peroneal_compression", "lumbar_radiculopathy", "post_surgical_spine", "post_surgical_hip_knee")
+_MAX_FOLLOWUP_WEEKS = 260
+
+
+@dataclass(frozen=True)
+class SimulationConfigV2(SimulationConfig):
+    """Configuration of generator version 2: every version-1 option plus the v2 model.
+
+    Version-1 options keep their meaning where v2 uses them (case mix, covariates, adherence,
+    the conservative recovery model, non-stroke gait). Options marked *calibrated* were set to
+    reproduce the calibration targets in ``cohort/calibration/targets.toml``; the others are
+    stated assumptions (``docs/simulation.md``, section 11).
+    """
+
+    GENERATOR: ClassVar[int] = 2
+
+    # -- v1 defaults that v2 changes ------------------------------------------------------------
+    #: Stroke dorsiflexion strength recovers within months, as motor recovery does (assumption).
+    median_recovery_weeks: Mapping[str, float] = field(default_factory=lambda: _by_cause(
+        peroneal_compression=7.5, lumbar_radiculopathy=11.0, stroke=12.0, multiple_sclerosis=10.0,
+        als=30.0, peripheral_neuropathy=30.0, post_surgical_hip_knee=24.0, post_surgical_spine=12.0))
+
+    # -- treatment clock -------------------------------------------------------------------------
+    #: Peroneal decompression (logit): intercept and effects of recorded moderate / severe grade
+    #: and of rapid worsening (calibrated: baseline grades of operated patients).
+    peroneal_decompression_logit: tuple[float, float, float, float] = (-2.6, 0.3, 2.9, 2.0)
+    #: Peroneal decompression timing: P(early), median days early, median days late, SD of log.
+    peroneal_surgery_delay: tuple[float, float, float, float] = (0.45, 30.0, 200.0, 0.7)
+    #: Lumbar decompression timing: median days, SD of log.
+    lumbar_surgery_delay: tuple[float, float] = (21.0, 1.0)
+    #: Longest deficit before surgery or first contact (days).
+    max_days_to_treatment: int = 1095
+    #: P(ever reaching MRC 4 after surgery), reference: pre-op strength 1.0, 30 days of deficit,
+    #: age 60, no diabetes (calibrated).
+    surgical_recovery_probability: Mapping[str, float] = field(default_factory=lambda: {
+        "peroneal_compression": 0.90, "lumbar_radiculopathy": 0.75, "post_surgical_spine": 0.75,
+        "post_surgical_hip_knee": 0.45})
+    #: Log ORs of recovering after surgery: per grade of pre-op latent strength, per doubling of
+    #: the deficit duration (days / 30), per 10 years of age, diabetes (calibrated).
+    surgical_incidence_log_or: Mapping[str, float] = field(default_factory=lambda: {
+        "preop_strength_per_grade": 1.0, "duration_per_doubling": -0.35, "age_per_10y": -0.15, "diabetes": -1.0})
+    #: Median weeks from surgery to MRC 4 (reference profile) and Weibull shape (calibrated).
+    surgical_median_recovery_weeks: Mapping[str, float] = field(default_factory=lambda: {
+        "peroneal_compression": 8.0, "lumbar_radiculopathy": 6.0, "post_surgical_spine": 8.0,
+        "post_surgical_hip_knee": 30.0})
+    surgical_weibull_shape: float = 1.3
+    #: Log HRs of recovering sooner after surgery (calibrated).
+    surgical_latency_log_hr: Mapping[str, float] = field(default_factory=lambda: {
+        "preop_strength_per_grade": 0.35, "duration_per_doubling": -0.25, "age_per_10y": -0.10, "diabetes": -0.30,
+        "supervised_physio": 0.15})
+    #: Logit of reaching full strength (MRC 5) among recovering patients: intercept, per grade of
+    #: onset strength above 1, per doubling of the deficit before surgery (calibrated).
+    full_strength_logit: tuple[float, float, float] = (0.9, 0.3, -0.25)
+
+    # -- stroke walking ---------------------------------------------------------------------------
+    #: Device-off plateau of natural walking recovery (m/s) by latent severity (mild, moderate,
+    #: severe), for a stroke patient aged 60 whose dorsiflexion does not recover (calibrated).
+    stroke_gait_plateau: tuple[float, float, float] = (0.50, 0.40, 0.28)
+    #: Plateau: + m/s when dorsiflexion recovers, per 10 years of age, between-patient SD.
+    stroke_gait_plateau_effects: tuple[float, float, float] = (0.10, -0.04, 0.14)
+    #: Speed at onset: uniform (low, high) m/s.
+    stroke_gait_onset: tuple[float, float] = (0.0, 0.08)
+    #: Time course: median weeks, SD of log, Weibull-type shape (calibrated: 95% of the plateau
+    #: reached by week 11 in 95% of patients; mean speeds at days 20 and 60).
+    stroke_gait_time: tuple[float, float, float] = (5.0, 0.25, 2.0)
+    #: Chronic change after week 26 (m/s per year; assumption).
+    stroke_gait_chronic_per_year: float = -0.01
+    #: Orthotic effect (relative, device on vs off) and training effect (relative, maximum) by device.
+    device_orthotic_relative: Mapping[str, float] = field(default_factory=lambda: {"afo": 0.17, "fes": 0.17})
+    device_training_relative: Mapping[str, float] = field(default_factory=lambda: {"afo": 0.26, "fes": 0.26})
+    #: Weeks of use for the training effect to build up to 63% of its maximum.
+    device_training_weeks: float = 8.0
+    #: Gait speed measurement error (coefficient of variation) and the speed below which a
+    #: patient cannot do the walk test (recorded empty).
+    gait_measurement_cv: float = 0.07
+    gait_unable_below: float = 0.05
+
+    # -- devices over years -----------------------------------------------------------------------
+    #: Weibull (shape, scale in weeks) of time to stopping the AFO and FES (calibrated).
+    afo_use_weibull: tuple[float, float] = (0.40, 380.0)
+    fes_use_weibull: tuple[float, float] = (0.80, 300.0)
+
+    # -- attrition ---------------------------------------------------------------------------------
+    #: Log HRs of dropout: FES, AFO without FES, per 10 years of age, informative (per SD of slow
+    #: recovery, -recovery_score_z; 0 = not informative) (FES and AFO calibrated).
+    dropout_log_hr: Mapping[str, float] = field(default_factory=lambda: {
+        "fes": 1.2, "afo": 0.55, "age_per_10y": 0.0, "informative_per_sd": 0.0})
+    #: P(withdrawal, protocol deviation, lost to follow-up) given dropout, for FES users and others.
+    dropout_reason_probabilities: Mapping[str, tuple[float, float, float]] = field(default_factory=lambda: {
+        "fes": (0.50, 0.25, 0.25), "other": (0.35, 0.10, 0.55)})
+    #: Yearly mortality after stroke (exponential, from presentation; assumption).
+    stroke_death_per_year: float = 0.06
+
+    # -- measurement -------------------------------------------------------------------------------
+    #: SD of the rater error on the latent strength before flooring to a grade (calibrated).
+    mrc_rater_sd: float = 0.35
+
+    # -- missing data and referral ------------------------------------------------------------------
+    missing_rates: Mapping[str, float] = field(default_factory=lambda: {
+        "smoking": 0.10, "diabetes": 0.03, "hba1c": 0.20, "bmi": 0.15, "days_to_treatment": 0.05})
+    missing_mechanism: MissingMechanism = "MAR"
+    #: Log OR of missingness for MAR (per 10 years of age above 60) and MNAR (per SD of the value).
+    missing_strength: float = 0.5
+    #: Share of conservatively treated patients first seen late, and their extra delay (days, uniform).
+    late_referral_probability: float = 0.10
+    late_referral_days: tuple[float, float] = (28.0, 120.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ConfigError(f"SimulationConfigV2: {msg}")
+
+        need(self.followup_weeks <= _MAX_FOLLOWUP_WEEKS, f"followup_weeks must be <= {_MAX_FOLLOWUP_WEEKS} (5 years)")
+        need(self.missing_mechanism in ("MCAR", "MAR", "MNAR"), "missing_mechanism must be one of ['MCAR', 'MAR', 'MNAR']")
+        need(set(self.missing_rates) == set(MISSING_COVARIATES), f"missing_rates must have exactly the keys {sorted(MISSING_COVARIATES)}")
+        need(all(0 <= v < 1 for v in self.missing_rates.values()), "missing_rates values must be in [0, 1)")
+        need(set(self.surgical_recovery_probability) == set(_SURGICAL_CLOCK), f"surgical_recovery_probability must have the causes {list(_SURGICAL_CLOCK)}")
+        need(all(0 <= v < 1 for v in self.surgical_recovery_probability.values()), "surgical_recovery_probability values must be in [0, 1)")
+        need(set(self.surgical_median_recovery_weeks) == set(_SURGICAL_CLOCK), f"surgical_median_recovery_weeks must have the causes {list(_SURGICAL_CLOCK)}")
+        need(all(v > 0 for v in self.surgical_median_recovery_weeks.values()), "surgical_median_recovery_weeks must be > 0")
+        need(set(self.device_orthotic_relative) == {"afo", "fes"} and set(self.device_training_relative) == {"afo", "fes"},
+             "device_orthotic_relative and device_training_relative must have the keys ['afo', 'fes']")
+        need(set(self.dropout_reason_probabilities) == {"fes", "other"}, "dropout_reason_probabilities must have the keys ['fes', 'other']")
+        for key, probs in self.dropout_reason_probabilities.items():
+            need(len(probs) == 3 and min(probs) >= 0 and abs(sum(probs) - 1) < 1e-9,
+                 f"dropout_reason_probabilities[{key!r}] must be three probabilities summing to 1")
+        need(set(self.dropout_log_hr) == {"fes", "afo", "age_per_10y", "informative_per_sd"},
+             "dropout_log_hr must have exactly the keys ['afo', 'age_per_10y', 'fes', 'informative_per_sd']")
+        for name in ("afo_use_weibull", "fes_use_weibull"):
+            need(min(getattr(self, name)) > 0, f"{name} must be two positive numbers (shape, scale in weeks)")
+        for name in ("surgical_weibull_shape", "device_training_weeks"):
+            need(getattr(self, name) > 0, f"{name} must be > 0")
+        for name in ("mrc_rater_sd", "gait_measurement_cv", "gait_unable_below", "stroke_death_per_year"):
+            need(getattr(self, name) >= 0, f"{name} must be >= 0")
+        need(0 <= self.late_referral_probability < 1, "late_referral_probability must be in [0, 1)")
+        need(0 <= self.late_referral_days[0] <= self.late_referral_days[1], "late_referral_days must be (low, high) with 0 <= low <= high")
+        need(0 <= self.peroneal_surgery_delay[0] <= 1, "peroneal_surgery_delay[0] (P(early)) must be in [0, 1]")
+        need(1 <= self.max_days_to_treatment <= 3650, "max_days_to_treatment must be 1 to 3650")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SimulationConfigV2:
+        """Rebuild a configuration from :meth:`to_dict` output (unknown keys are refused)."""
+        clean = dict(data)
+        for name in ("peroneal_decompression_logit", "peroneal_surgery_delay", "lumbar_surgery_delay", "full_strength_logit",
+                     "stroke_gait_plateau", "stroke_gait_plateau_effects", "stroke_gait_onset", "stroke_gait_time",
+                     "afo_use_weibull", "fes_use_weibull", "late_referral_days"):
+            if name in clean:
+                clean[name] = tuple(clean[name])
+        if "dropout_reason_probabilities" in clean:
+            clean["dropout_reason_probabilities"] = {k: tuple(v) for k, v in clean["dropout_reason_probabilities"].items()}
+        return super().from_dict(clean)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SimulatedTruth(CohortTruth):
+    """The truth of a v2 cohort: :class:`CohortTruth` plus one row per visit.
+
+    Attributes
+    ----------
+    visits : pandas.DataFrame or None
+        Aligned with the rows of ``cohort.visits``: ``patient_id``, ``day``, ``strength`` (latent),
+        ``mrc_true`` (floor of the latent strength), ``mrc_second_rater`` (an independent second
+        rating of the same visit), ``device_in_use`` (``none``, ``afo``, ``fes``),
+        ``gait_off`` and ``gait_on`` (latent speeds without and with the device; ``gait_on`` is
+        empty when no device is in use; stroke only, else empty), ``training_gain`` (m/s).
+        Not saved by :meth:`Cohort.save` nor kept by :meth:`Cohort.subset` (schema 1.0 stores
+        per-patient truth only).
+    """
+
+    visits: pd.DataFrame | None = None
+
+
+def simulate_cohort_v2(
+    n_patients: int,
+    seed: int,
+    config: SimulationConfigV2 | None = None,
+    *,
+    progress: bool = False,
+) -> Cohort:
+    """Simulate a cohort with generator version 2 (see the module docstring).
+
+    Parameters
+    ----------
+    n_patients : int
+        Number of patients (>= 1).
+    seed : int
+        Master seed (>= 0); same seed and configuration, same tables and truth. Cohorts of
+        different sizes with the same seed share every complete chunk of 10,000 patients.
+    config : SimulationConfigV2, optional
+        Defaults are the calibrated v2 model.
+    progress : bool
+        Show a progress bar over chunks.
+
+    Returns
+    -------
+    Cohort
+        Tables valid under schema 1.0; ``truth`` is a :class:`SimulatedTruth`.
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> c = simulate_cohort(300, seed=1, version=2)
+    >>> c.metadata["generator"]["version"]
+    '2.0'
+    """
+    if isinstance(n_patients, bool) or not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
+        raise ConfigError(f"n_patients must be a positive whole number, got {n_patients!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    cfg = config if config is not None else SimulationConfigV2()
+    if not isinstance(cfg, SimulationConfigV2):
+        raise ConfigError(f"generator version 2 needs a SimulationConfigV2 (or none), got {type(cfg).__name__}")
+
+    root = np.random.SeedSequence([int(seed), 2])  # a different stream from version 1
+    site_seq, chunk_root = root.spawn(2)
+    site_rng = np.random.default_rng(site_seq)
+    site_weights = site_rng.dirichlet(np.full(cfg.n_sites, 2.0), size=len(CAUSES))
+    site_frailty = np.exp(site_rng.normal(0.0, cfg.site_frailty_sd, size=cfg.n_sites)) if cfg.site_frailty_sd > 0 else np.ones(cfg.n_sites)
+
+    n_chunks = -(-int(n_patients) // _CHUNK)
+    chunk_seqs = chunk_root.spawn(n_chunks)
+    width = max(6, len(str(int(n_patients))))
+    parts: list[dict[str, pd.DataFrame]] = []
+    for k in tqdm(range(n_chunks), desc="simulating (v2)", unit="chunk", disable=not progress or n_chunks < 2):
+        start = k * _CHUNK
+        size = min(_CHUNK, int(n_patients) - start)
+        parts.append(_simulate_chunk_v2(np.random.default_rng(chunk_seqs[k]), start, size, width, cfg, site_weights, site_frailty))
+
+    names = ("patients", "visits", "adherence", "truth", "truth_visits")
+    tables = {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in names}
+    ids = pd.CategoricalDtype(tables["patients"]["patient_id"].to_numpy())
+    for name in ("patients", "visits", "adherence"):
+        tables[name]["patient_id"] = pd.Categorical.from_codes(tables[name].pop("_row").to_numpy(), dtype=ids)
+        cols = ["patient_id"] + [c for c in tables[name].columns if c != "patient_id"]
+        tables[name] = tables[name][cols]
+    tables["patients"]["site"] = tables["patients"]["site"].astype("category")
+    truth_visits = tables.pop("truth_visits")
+    truth_patients = tables.pop("truth")
+    normalise_dtypes(tables)
+    truth_visits.insert(0, "patient_id", tables["visits"]["patient_id"].astype(str).to_numpy())
+    truth_visits.insert(1, "day", tables["visits"]["day"].to_numpy())
+    truth = SimulatedTruth(parameters=_truth_parameters_v2(cfg), patients=truth_patients, visits=truth_visits)
+    gait = tables["visits"]["gait_speed"]
+    metadata = {
+        "schema_version": SCHEMA_VERSION,
+        "generator": {"name": "footdrop_outcomes.simulate_cohort", "version": GENERATOR_VERSION_2, "package_version": __version__},
+        "seed": int(seed),
+        "n_patients": int(n_patients),
+        "config": cfg.to_dict(),
+        "gait_speed_floor_fraction": float((gait <= cfg.gait_unable_below).mean()),
+    }
+    return Cohort(patients=tables["patients"], visits=tables["visits"], adherence=tables["adherence"],
+                  metadata=metadata, truth=truth, source=f"simulate_cohort(seed={seed}, version=2)", _validated=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# one chunk
+
+
+def _weibull_draw(rng: np.random.Generator, shape: float, scale: np.ndarray | float, n: int) -> np.ndarray:
+    return np.asarray(scale) * rng.weibull(shape, n)
+
+
+def _missing_flags(rng: np.random.Generator, cfg: SimulationConfigV2, n: int, values: dict[str, np.ndarray], age: np.ndarray) -> dict[str, np.ndarray]:
+    """Which covariate values are missing, under the configured mechanism."""
+    out = {}
+    for name, rate in cfg.missing_rates.items():
+        if rate <= 0:
+            out[name] = np.zeros(n, dtype=bool)
+            continue
+        base = logit(rate)
+        if cfg.missing_mechanism == "MCAR":
+            shift = np.zeros(n)
+        elif cfg.missing_mechanism == "MAR":
+            shift = cfg.missing_strength * (age - 60) / 10  # on an always-observed covariate
+        else:  # MNAR: on the value itself, standardised
+            v = values[name].astype(float)
+            sd = np.nanstd(v)
+            shift = cfg.missing_strength * np.nan_to_num((v - np.nanmean(v)) / (sd if sd > 0 else 1.0))
+        # recentre so that the marginal rate stays close to the configured one
+        p = expit(base + shift - np.mean(shift))
+        out[name] = rng.random(n) < p
+    return out
+
+
+def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int, cfg: SimulationConfigV2,
+                       site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, pd.DataFrame]:
+    causes = np.array(CAUSES)
+    idx = np.arange(n)
+    # ---------------------------------------------------------------- baseline covariates
+    cause_i = rng.choice(len(CAUSES), size=n, p=np.array([cfg.cause_mix[c] for c in CAUSES]))
+    cause = causes[cause_i]
+    is_c = {c: cause == c for c in CAUSES}
+    sev_probs = np.array([cfg.severity_mix[c] for c in CAUSES])[cause_i]
+    sev_lat = _choice_rows(rng, sev_probs)  # latent severity band: 0 mild, 1 moderate, 2 severe
+    lo_band = np.array([3.0, 2.0, 0.0])[sev_lat]
+    hi_band = np.array([4.0, 3.0, 2.0])[sev_lat]
+    s0 = lo_band + (hi_band - lo_band) * rng.uniform(0.02, 0.98, size=n)
+    # recorded baseline grade: rated with error; 5 is not a foot drop, so at most 4
+    baseline_mrc = np.clip(np.floor(s0 + rng.normal(0, cfg.mrc_rater_sd, n)), 0, 4).astype(np.int64)
+    sev_i = np.where(baseline_mrc <= 1, 2, np.where(baseline_mrc == 2, 1, 0))  # recorded severity
+    moderate, severe = sev_i == 1, sev_i == 2
+    lat_moderate, lat_severe = sev_lat == 1, sev_lat == 2
+
+    age_mean = np.array([cfg.age[c][0] for c in CAUSES])[cause_i]
+    age_sd = np.array([cfg.age[c][1] for c in CAUSES])[cause_i]
+    age = np.clip(np.round(rng.normal(age_mean, age_sd)), 18, 95).astype(np.int64)
+    p_female = np.select([is_c["post_surgical_hip_knee"], is_c["multiple_sclerosis"], is_c["als"]], [0.85, 0.70, 0.40], 0.45)
+    sex = np.where(rng.random(n) < p_female, "female", "male")
+    p_bilateral = np.select([is_c["peripheral_neuropathy"], is_c["als"], is_c["multiple_sclerosis"]], [0.5, 0.2, 0.15], 0.03)
+    u = rng.random(n)
+    side = np.where(u < p_bilateral, "bilateral", np.where(rng.random(n) < 0.5, "left", "right"))
+    diabetes = rng.random(n) < np.array([cfg.diabetes_prevalence[c] for c in CAUSES])[cause_i]
+    hba1c = np.where(diabetes, np.clip(rng.normal(7.6, 1.3, n), 5.5, 14.0), np.clip(rng.normal(5.4, 0.3, n), 4.0, 6.4))
+    hba1c = np.round(hba1c, 1)
+    smoking_i = _choice_rows(rng, np.where(is_c["stroke"][:, None], [0.50, 0.28, 0.22], [0.55, 0.27, 0.18]))
+    smoking = np.array(["never", "former", "current"])[smoking_i]
+    bmi = np.round(np.clip(rng.normal(27.5, 5.0, n), 16, 55), 1)
+    red_cauda = rng.random(n) < np.select([is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]], [0.03, 0.02], 0.0)
+    red_rapid = rng.random(n) < np.select([is_c["post_surgical_hip_knee"], is_c["post_surgical_spine"], is_c["peroneal_compression"]], [0.05, 0.05, 0.02], 0.0)
+    med_delay = np.array([cfg.median_days_to_treatment[c] for c in CAUSES])[cause_i]
+    first_contact = np.exp(np.log(med_delay) + rng.normal(0, cfg.sd_log_days_to_treatment, n))
+    first_contact = np.where(red_cauda | red_rapid, rng.uniform(0, 2, n), first_contact)
+    late_referral = ~(red_cauda | red_rapid) & (rng.random(n) < cfg.late_referral_probability)
+    first_contact = first_contact + np.where(late_referral, rng.uniform(*cfg.late_referral_days, n), 0.0)
+    site_i = _choice_rows(rng, site_weights[cause_i])
+    site = np.array([f"S{j + 1:02d}" for j in range(cfg.n_sites)])[site_i]
+
+    # ---------------------------------------------------------------- interventions (confounded by recorded grade)
+    central = np.isin(cause, _CENTRAL)
+    supervised = rng.random(n) < expit(-0.4 + 0.6 * moderate + 1.0 * severe + 0.8 * (is_c["stroke"] | is_c["post_surgical_hip_knee"] | is_c["post_surgical_spine"]))
+    has_afo = rng.random(n) < expit(-1.0 + 1.5 * moderate + 2.8 * severe + 0.5 * central)
+    afo_type_probs = np.where(central[:, None], [0.3, 0.5, 0.2], [0.25, 0.30, 0.45])
+    afo_type = np.where(has_afo, np.array(AFO_TYPES[1:])[_choice_rows(rng, afo_type_probs)], "none")
+    fes = (is_c["stroke"] | is_c["multiple_sclerosis"]) & (rng.random(n) < expit(-1.5 + 0.8 * moderate + 1.5 * severe))
+    a0, a_mod, a_sev, a_rapid = cfg.peroneal_decompression_logit
+    p_decompress = np.select(
+        [is_c["peroneal_compression"], is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]],
+        [expit(a0 + a_mod * moderate + a_sev * severe + a_rapid * red_rapid),
+         expit(-0.5 + 1.0 * moderate + 2.0 * severe + 5.0 * red_cauda),
+         expit(-1.5 + 1.0 * severe + 3.0 * red_rapid)], 0.0)
+    p_repair = np.where(is_c["post_surgical_hip_knee"], expit(-3.0 + 1.5 * severe + 2.0 * red_rapid), 0.0)
+    u = rng.random(n)
+    surgery_i = np.where(u < p_decompress, 1, np.where(u < p_decompress + p_repair, 2, 0))
+    tendon = (surgery_i == 0) & severe & ~central & (rng.random(n) < 0.03)
+    surgery_i = np.where(tendon, 3, surgery_i)
+    surgery = np.array(SURGERIES)[surgery_i]
+    operated = np.isin(surgery_i, (1, 2))  # the treatment clock: nerve decompression or repair
+    home_exercise = np.ones(n, dtype=bool)
+
+    # surgery timing = deficit duration before surgery; for the others, the first contact
+    p_early, med_early, med_late, sd_log = cfg.peroneal_surgery_delay
+    early = rng.random(n) < p_early
+    per_delay = np.exp(np.where(early, math.log(med_early), math.log(med_late)) + rng.normal(0, sd_log, n))
+    lum_delay = np.exp(math.log(cfg.lumbar_surgery_delay[0]) + rng.normal(0, cfg.lumbar_surgery_delay[1], n))
+    surg_delay = np.select([is_c["peroneal_compression"], is_c["lumbar_radiculopathy"]], [per_delay, lum_delay], first_contact)
+    surg_delay = np.where(red_cauda | red_rapid, rng.uniform(0, 2, n), surg_delay)
+    delay = np.where(operated, surg_delay, first_contact)
+    days_to_treatment = np.clip(np.round(delay), 0, cfg.max_days_to_treatment).astype(np.int64)
+    dur_doublings = np.log2(np.maximum(days_to_treatment, 3) / 30.0)
+
+    # ---------------------------------------------------------------- adherence, weekly matrix in program weeks
+    n_prog = cfg.followup_weeks + 4
+    prog = np.arange(n_prog)
+    w_start = -(-days_to_treatment // 7)
+    eff = cfg.adherence_logit_effects
+    propensity = (cfg.adherence_logit_mean + eff["supervised_physio"] * supervised + eff["smoking[current]"] * (smoking == "current")
+                  + eff["severity[severe]"] * severe + rng.normal(0, cfg.adherence_logit_sd, n))
+    weekly = (propensity[:, None] - cfg.adherence_decline_per_week * prog[None, :] + rng.normal(0, cfg.adherence_weekly_sd, (n, n_prog)))
+    twice = {s: rng.random(n) < 0.5 for s in ("toe_lifts", "ankle_alphabet", "calf_stretch")}
+    prescribed_per_week = {
+        "toe_lifts": np.where(twice["toe_lifts"], 14, 7),
+        "ankle_alphabet": np.where(twice["ankle_alphabet"], 14, 7),
+        "towel_slides": np.full(n, 7),
+        "band_dorsiflexion": np.where(rng.random(n) < 0.5, 4, 3),
+        "heel_walking": np.where(baseline_mrc >= 3, 7, 0),
+        "calf_stretch": np.where(twice["calf_stretch"], 14, 7),
+    }
+    prescribed: dict[str, np.ndarray] = {}
+    completed: dict[str, np.ndarray] = {}
+    total_p = np.zeros((n, n_prog))
+    total_c = np.zeros((n, n_prog))
+    for stem in EXERCISES:
+        p_mat = np.broadcast_to(np.where(home_exercise, prescribed_per_week[stem], 0)[:, None], (n, n_prog)).astype(np.int8)
+        c_mat = rng.binomial(p_mat, expit(weekly + cfg.exercise_logit_offsets[stem])).astype(np.int8)
+        prescribed[stem], completed[stem] = p_mat, c_mat
+        total_p += p_mat
+        total_c += c_mat
+    cum_p = np.cumsum(total_p, axis=1) - total_p
+    cum_c = np.cumsum(total_c, axis=1) - total_c
+    exposure_prog = np.divide(cum_c, cum_p, out=np.zeros_like(cum_c), where=cum_p > 0)
+    exposure_end = np.divide(cum_c[:, -1] + total_c[:, -1], cum_p[:, -1] + total_p[:, -1], out=np.zeros(n), where=(cum_p[:, -1] + total_p[:, -1]) > 0)
+
+    # ---------------------------------------------------------------- conservative recovery (v1 model, from onset)
+    inc = cfg.incidence_log_or
+    p_ref = np.array([cfg.recovery_probability[c] for c in CAUSES])[cause_i]
+    lin_inc = (inc["severity[moderate]"] * lat_moderate + inc["severity[severe]"] * lat_severe + inc["age_per_10y"] * (age - 60) / 10
+               + inc["diabetes"] * diabetes + inc["delay_per_30d"] * days_to_treatment / 30)
+    with np.errstate(divide="ignore"):
+        p_cons = np.where(p_ref <= 0, 0.0, np.where(p_ref >= 1, 1.0, expit(logit(np.clip(p_ref, 1e-12, 1 - 1e-12)) + lin_inc)))
+    lat = cfg.latency_log_hr
+    k = cfg.weibull_shape
+    lam = np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i] / math.log(2) ** (1 / k)
+    lp = (lat["severity[moderate]"] * lat_moderate + lat["severity[severe]"] * lat_severe + lat["age_per_10y"] * (age - 60) / 10
+          + lat["diabetes"] * diabetes + lat["hba1c_per_1pct_above_7"] * diabetes * np.maximum(hba1c - 7.0, 0)
+          + lat["smoking[current]"] * (smoking == "current") + lat["smoking[former]"] * (smoking == "former")
+          + lat["delay_per_30d"] * days_to_treatment / 30 + lat["supervised_physio"] * supervised
+          + lat["fes"] * fes + lat["afo"] * has_afo + np.log(site_frailty[site_i]))
+    gamma = cfg.adherence_log_hr
+    # exact inversion of the cumulative hazard (as in v1): before the program (weeks < w0) the
+    # cumulative adherence is 0, so the hazard there has a closed form; then program weeks
+    m0 = np.exp(lp - gamma * cfg.adherence_reference)
+    w0f = w_start.astype(float)
+    h0 = m0 * (w0f / lam) ** k
+    mult = np.exp(lp[:, None] + gamma * (exposure_prog - cfg.adherence_reference))
+    edges = ((w0f[:, None] + np.arange(n_prog + 1)[None, :]) / lam[:, None]) ** k
+    cum_h = h0[:, None] + np.cumsum(mult * np.diff(edges, axis=1), axis=1)
+    e = rng.exponential(1.0, n)
+    j = (cum_h < e[:, None]).sum(axis=1)
+    h_before = np.where(j > 0, cum_h[idx, np.maximum(j - 1, 0)], h0)
+    mult_j = np.where(j < n_prog, mult[idx, np.minimum(j, n_prog - 1)], np.exp(lp + gamma * (exposure_end - cfg.adherence_reference)))
+    t_prog = lam * (((w0f + np.minimum(j, n_prog)) / lam) ** k + np.maximum(e - h_before, 0.0) / mult_j) ** (1 / k)
+    t_cons = np.where(e <= h0, lam * (e / m0) ** (1 / k), t_prog)
+
+    # ---------------------------------------------------------------- surgical recovery (treatment clock, from surgery)
+    clock_i = np.array([_SURGICAL_CLOCK.index(c) if c in _SURGICAL_CLOCK else 0 for c in CAUSES])[cause_i]
+    p_s_ref = np.array([cfg.surgical_recovery_probability[c] for c in _SURGICAL_CLOCK])[clock_i]
+    si = cfg.surgical_incidence_log_or
+    lin_s = (si["preop_strength_per_grade"] * (s0 - 1.0) + si["duration_per_doubling"] * dur_doublings
+             + si["age_per_10y"] * (age - 60) / 10 + si["diabetes"] * diabetes)
+    p_surg = expit(logit(np.clip(p_s_ref, 1e-12, 1 - 1e-12)) + lin_s)
+    sl = cfg.surgical_latency_log_hr
+    lp_s = (sl["preop_strength_per_grade"] * (s0 - 1.0) + sl["duration_per_doubling"] * dur_doublings
+            + sl["age_per_10y"] * (age - 60) / 10 + sl["diabetes"] * diabetes + sl["supervised_physio"] * supervised)
+    ks = cfg.surgical_weibull_shape
+    lam_s = np.array([cfg.surgical_median_recovery_weeks[c] for c in _SURGICAL_CLOCK])[clock_i] / math.log(2) ** (1 / ks)
+    t_post = lam_s * (e / np.exp(lp_s)) ** (1 / ks)  # same E: the recovery-speed score keeps its meaning
+
+    p_recover = np.where(operated, p_surg, p_cons)
+    will_recover = rng.random(n) < p_recover
+    latent_day = np.where(will_recover, np.where(operated, days_to_treatment + 7.0 * t_post, 7.0 * t_cons), np.inf)
+    z = -ndtri(np.clip(1.0 - np.exp(-e), 1e-12, 1 - 1e-12))
+
+    # full strength (MRC 5) reached by a share of recovering patients
+    f0, f_grade, f_dur = cfg.full_strength_logit
+    p_full = expit(f0 + f_grade * (s0 - 1.0) + f_dur * np.where(operated, dur_doublings, 0.0))
+    full = rng.random(n) < p_full
+    smax = np.where(full, rng.uniform(5.0, 5.5, n), rng.uniform(4.1, 4.95, n))
+
+    # ---------------------------------------------------------------- devices over years (weeks since program start)
+    afo_k, afo_scale = cfg.afo_use_weibull
+    afo_stop = _weibull_draw(rng, afo_k, afo_scale * np.exp(0.4 * (propensity - cfg.adherence_logit_mean) / afo_k), n)
+    fes_k, fes_scale = cfg.fes_use_weibull
+    fes_stop = _weibull_draw(rng, fes_k, fes_scale, n)
+
+    # ---------------------------------------------------------------- follow-up: dropout with reasons, death
+    study_end = days_to_treatment + cfg.followup_weeks * 7 + 21
+    dl = cfg.dropout_log_hr
+    base_rate = -math.log(1 - cfg.dropout_by_end) / (cfg.followup_weeks * 7) if cfg.dropout_by_end > 0 else 0.0
+    drop_lp = dl["fes"] * fes + dl["afo"] * (has_afo & ~fes) + dl["age_per_10y"] * (age - 60) / 10 + dl["informative_per_sd"] * (-z)
+    drop_rate = base_rate * np.exp(drop_lp)
+    dropout = days_to_treatment + np.where(drop_rate > 0, rng.exponential(1.0, n) / np.maximum(drop_rate, 1e-300), np.inf)
+    reason_p = np.where(fes[:, None], cfg.dropout_reason_probabilities["fes"], cfg.dropout_reason_probabilities["other"])
+    reason = np.array(DROPOUT_REASONS)[_choice_rows(rng, reason_p)]
+    death_rate_year = np.where(is_c["als"], math.log(2) / cfg.als_median_survival_years, np.where(is_c["stroke"], cfg.stroke_death_per_year, 0.0))
+    death = np.where(death_rate_year > 0, days_to_treatment + rng.exponential(1.0, n) * 365.25 / np.maximum(death_rate_year, 1e-300), np.inf)
+    end = np.minimum(np.minimum(dropout, death), study_end)
+    followup_days = np.maximum(np.floor(end), days_to_treatment).astype(np.int64)
+    followup_end = np.where(np.minimum(dropout, death) >= study_end, "study_end", np.where(death < dropout, "death", "dropout"))
+    end_reason = np.where(followup_end == "dropout", reason, followup_end)
+    # protocol deviation: the device stopped before the study end while still followed
+    device_stop_day = np.where(fes, days_to_treatment + 7 * fes_stop, np.where(has_afo, days_to_treatment + 7 * afo_stop, np.inf))
+    deviation_day = np.where(device_stop_day < np.minimum(followup_days, study_end), device_stop_day, np.inf)
+
+    # ---------------------------------------------------------------- visits, scheduled from the treatment day
+    sched = np.array(cfg.visit_weeks) * 7
+    jitter_max = np.minimum(np.maximum(3, np.round(0.1 * sched)), 21).astype(np.int64)
+    jit = rng.integers(-jitter_max, jitter_max + 1, size=(n, sched.size))
+    vday = np.concatenate([days_to_treatment[:, None], days_to_treatment[:, None] + sched[None, :] + jit], axis=1)
+    missed = rng.random((n, sched.size)) < cfg.visit_miss_probability
+    keep = np.ones_like(vday, dtype=bool)
+    keep[:, 1:] = (vday[:, 1:] >= days_to_treatment[:, None] + 7) & ~missed
+    keep &= vday <= followup_days[:, None]
+    visits_missed = (missed & (vday[:, 1:] <= followup_days[:, None])).sum(axis=1)
+    v_row, v_col = np.nonzero(keep)
+    v_day = vday[v_row, v_col].astype(np.int64)
+    t_w = v_day / 7.0
+
+    # latent strength at each visit
+    plateau = s0 + (3.97 - s0) * rng.beta(2, 3, n)
+    tau = np.where(operated, np.array([cfg.surgical_median_recovery_weeks.get(c, 8.0) for c in CAUSES])[cause_i],
+                   np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i]) * rng.uniform(0.5, 1.5, n)
+    decline_rate = np.where(is_c["als"], np.exp(rng.normal(math.log(1.2), 0.35, n)), np.exp(rng.normal(math.log(0.25), 0.5, n)))
+    progressive = np.isin(cause, PROGRESSIVE_CAUSES)
+    clock_start = np.where(operated, days_to_treatment.astype(float), 0.0)
+    strength = _strength_at(v_day.astype(float), s0[v_row], smax[v_row], latent_day[v_row], clock_start[v_row], operated[v_row],
+                            will_recover[v_row], plateau[v_row], tau[v_row], progressive[v_row], decline_rate[v_row])
+    mrc_true = np.clip(np.floor(strength), 0, 5).astype(np.int64)
+    rated = np.clip(np.floor(strength + rng.normal(0, cfg.mrc_rater_sd, v_row.size)), 0, 5).astype(np.int64)
+    second = np.clip(np.floor(strength + rng.normal(0, cfg.mrc_rater_sd, v_row.size)), 0, 5).astype(np.int64)
+    is_base = v_col == 0
+    mrc = np.where(is_base, baseline_mrc[v_row], rated)  # the baseline visit records the baseline grade
+
+    rom_offset = rng.normal(0, 4.0, n)
+    rom = np.clip(np.round(-12 + 6.5 * strength + rom_offset[v_row] + rng.normal(0, 3.0, v_row.size)), -30, 30)
+
+    # devices in use at each visit (weeks since program start)
+    since_v = t_w - w_start[v_row]
+    fes_on = fes[v_row] & (since_v >= 0) & (since_v < fes_stop[v_row])
+    afo_on = has_afo[v_row] & (since_v >= 0) & (since_v < afo_stop[v_row]) & ~fes_on
+    device = np.where(fes_on, "fes", np.where(afo_on, "afo", "none"))
+
+    # gait speed: v1 mixed model for every cause but stroke
+    g = cfg.gait_fixed
+    lw = np.log1p(t_w)
+    eps1 = rng.normal(size=n)
+    eps0 = rng.normal(size=n)
+    rho = cfg.gait_recovery_link
+    u1 = cfg.gait_sd_slope * (rho * z + math.sqrt(1 - rho**2) * eps1)
+    u0 = cfg.gait_sd_intercept * (cfg.gait_corr * (u1 / cfg.gait_sd_slope if cfg.gait_sd_slope > 0 else 0) + math.sqrt(1 - cfg.gait_corr**2) * eps0)
+    cause_int = np.array([g.get(f"cause[{c}]", 0.0) for c in CAUSES])[cause_i]
+    cause_slope = np.array([g.get(f"lw:cause[{c}]", 0.0) for c in CAUSES])[cause_i]
+    sev_int = np.array([0.0, g["severity[moderate]"], g["severity[severe]"]])[sev_lat]
+    sev_slope = np.array([0.0, g["lw:severity[moderate]"], g["lw:severity[severe]"]])[sev_lat]
+    intercept_i = (g["Intercept"] + cause_int + sev_int + g["age_c"] * (age - 60) / 10 + g["diabetes"] * diabetes
+                   + g["current_smoker"] * (smoking == "current") + g["fes"] * fes + u0)
+    slope_i = g["lw"] + cause_slope + sev_slope + u1
+    gait_v1 = intercept_i[v_row] + slope_i[v_row] * lw + rng.normal(0, cfg.gait_sd_residual, v_row.size)
+
+    # stroke walking: natural recovery to a plateau, chronic change, training and orthotic effects
+    pl_rec, pl_age, pl_sd = cfg.stroke_gait_plateau_effects
+    g_plateau = np.maximum(np.array(cfg.stroke_gait_plateau)[sev_lat] + pl_rec * will_recover + pl_age * (age - 60) / 10
+                           + pl_sd * rng.normal(size=n), 0.1)
+    g_onset = rng.uniform(*cfg.stroke_gait_onset, n)
+    g_med, g_sdlog, g_shape = cfg.stroke_gait_time
+    g_tau = np.exp(math.log(g_med) - g_sdlog * (0.6 * z + 0.8 * rng.normal(size=n)))  # faster walkers recover strength faster
+    natural = g_onset[v_row] + (g_plateau[v_row] - g_onset[v_row]) * (1 - np.exp(-(t_w / g_tau[v_row]) ** g_shape))
+    natural = np.maximum(natural + cfg.stroke_gait_chronic_per_year * np.maximum(t_w - 26, 0) / 52.18, 0.0)
+    weeks_used = np.where(fes[v_row], np.clip(since_v, 0, fes_stop[v_row]), np.where(has_afo[v_row], np.clip(since_v, 0, afo_stop[v_row]), 0.0))
+    train_max = np.where(fes[v_row], cfg.device_training_relative["fes"], np.where(has_afo[v_row], cfg.device_training_relative["afo"], 0.0))
+    training_rel = train_max * (1 - np.exp(-weeks_used / cfg.device_training_weeks))
+    gait_off = natural * (1 + training_rel)
+    orthotic = np.where(fes_on, cfg.device_orthotic_relative["fes"], np.where(afo_on, cfg.device_orthotic_relative["afo"], 0.0))
+    gait_on = np.where(device != "none", gait_off * (1 + orthotic), np.nan)
+    walked = np.where(device != "none", gait_on, gait_off)
+    gait_stroke = walked * (1 + cfg.gait_measurement_cv * rng.normal(size=v_row.size))
+    stroke_v = is_c["stroke"][v_row]
+    gait = np.where(stroke_v, np.where(gait_off < cfg.gait_unable_below, np.nan, gait_stroke), gait_v1)
+    gait = np.round(np.clip(gait, 0.05, 2.5), 2)
+    gait = np.where(rng.random(v_row.size) < cfg.gait_missing_probability, np.nan, gait)
+
+    # falls and AFO needed (v1 rules, with the AFO worn as simulated here)
+    first = np.r_[True, v_row[1:] != v_row[:-1]]
+    prev_day = np.where(first, 0, np.r_[0, v_day[:-1]])
+    weeks_between = np.maximum((v_day - prev_day) / 7.0, 1.0)
+    fall_rate = 0.03 * np.exp(-0.45 * (strength - 2.0)) * np.where(afo_on, 0.6, 1.0)
+    falls = rng.poisson(fall_rate * weeks_between).astype(np.int64)
+    afo_needed = rng.random(v_row.size) < np.array([1.0, 1.0, 0.97, 0.75, 0.15, 0.02])[mrc]
+
+    # ---------------------------------------------------------------- missing covariates
+    miss = _missing_flags(rng, cfg, n, {"smoking": (smoking == "current").astype(float), "diabetes": diabetes.astype(float),
+                                        "hba1c": hba1c, "bmi": bmi, "days_to_treatment": np.log1p(days_to_treatment)}, age)
+    hba1c_obs = np.where(miss["hba1c"], np.nan, hba1c)
+    bmi_obs = np.where(miss["bmi"], np.nan, bmi)
+
+    # ---------------------------------------------------------------- adherence table rows (calendar weeks since onset)
+    discharge_week = np.where(will_recover, np.floor((latent_day + 42) / 7), np.inf)
+    a_row, a_prog = np.nonzero(np.ones((n, n_prog), dtype=bool))
+    a_week = w_start[a_row] + a_prog
+    ok = (7 * a_week + 6 <= followup_days[a_row]) & (a_week <= discharge_week[a_row]) & (a_week <= 520)
+    a_row, a_prog, a_week = a_row[ok], a_prog[ok], a_week[ok]
+    afo_p = np.where(has_afo, rng.choice([8.0, 10.0, 12.0], n) * 7, np.nan)
+    afo_frac = np.clip(expit(0.8 * propensity[a_row] + 0.3 + rng.normal(0, 0.5, a_row.size)) * 1.1, 0, 1.15)
+    afo_hours = np.where(has_afo[a_row], np.where(a_prog < afo_stop[a_row], np.round(afo_p[a_row] * afo_frac * 2) / 2, 0.0), np.nan)
+    fes_p = np.where(fes, rng.choice([4.0, 6.0, 8.0], n) * 7, np.nan)
+    fes_frac = np.clip(expit(0.8 * propensity[a_row] + 0.5 + rng.normal(0, 0.5, a_row.size)) * 1.05, 0, 1.1)
+    fes_hours = np.where(fes[a_row], np.where(a_prog < fes_stop[a_row], np.round(fes_p[a_row] * fes_frac * 2) / 2, 0.0), np.nan)
+    adherence: dict[str, Any] = {"_row": a_row + start, "week": a_week.astype(np.int16)}
+    for stem in EXERCISES:
+        adherence[f"{stem}_prescribed"] = prescribed[stem][a_row, a_prog]
+        adherence[f"{stem}_completed"] = completed[stem][a_row, a_prog]
+    adherence.update({
+        "afo_hours_prescribed": afo_p[a_row].astype(np.float32), "afo_hours": afo_hours.astype(np.float32),
+        "fes_hours_prescribed": fes_p[a_row].astype(np.float32), "fes_hours": fes_hours.astype(np.float32),
+    })
+
+    ids = np.char.add("P", np.char.zfill(np.arange(start + 1, start + n + 1).astype(str), width))
+    patients = pd.DataFrame({
+        "_row": idx + start, "patient_id": ids, "age": age, "sex": sex, "side": side, "cause": cause,
+        "severity": np.array(SEVERITIES)[sev_i], "baseline_mrc": baseline_mrc, "diabetes": diabetes, "hba1c": hba1c_obs,
+        "smoking": smoking, "bmi": bmi_obs, "days_to_treatment": days_to_treatment, "home_exercise": home_exercise,
+        "supervised_physio": supervised, "afo": afo_type, "fes": fes, "surgery": surgery, "site": site,
+        "red_flag_cauda_equina": red_cauda, "red_flag_rapid_worsening": red_rapid, "followup_days": followup_days, "followup_end": followup_end,
+    })
+    visits = pd.DataFrame({
+        "_row": v_row + start, "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,
+        "falls": falls, "afo_needed": afo_needed,
+    })
+    truth = pd.DataFrame({
+        "patient_id": ids, "will_recover": will_recover, "recovery_probability": p_recover,
+        "latent_recovery_day": latent_day, "latency_linear_predictor": np.where(operated, lp_s, lp), "recovery_score_z": z,
+        "strength_onset": s0, "strength_max_if_recovering": smax, "strength_plateau_if_not": plateau,
+        "decline_per_year_if_progressive": np.where(np.isin(cause, PROGRESSIVE_CAUSES), decline_rate, np.nan),
+        "gait_u0": u0, "gait_u1": u1, "adherence_propensity": propensity,
+        "afo_abandon_week": np.where(has_afo, afo_stop, np.nan), "fes_abandon_week": np.where(fes, fes_stop, np.nan),
+        "dropout_day": dropout, "death_day": death,
+        # version 2
+        "severity_latent": np.array(SEVERITIES)[sev_lat], "treatment_clock": np.where(operated, "surgery", "onset"),
+        "surgery_day": np.where(operated, days_to_treatment.astype(float), np.nan),
+        "first_contact_day": np.round(first_contact), "late_referral": late_referral,
+        "reaches_full_strength": will_recover & full, "strength_tau_weeks": tau,
+        "stroke_gait_onset": np.where(is_c["stroke"], g_onset, np.nan), "stroke_gait_plateau": np.where(is_c["stroke"], g_plateau, np.nan),
+        "stroke_gait_tau_weeks": np.where(is_c["stroke"], g_tau, np.nan), "program_start_week": w_start,
+        "end_reason": end_reason, "protocol_deviation_day": deviation_day, "visits_missed": visits_missed,
+        "smoking_true": smoking, "diabetes_true": diabetes, "hba1c_true": hba1c, "bmi_true": bmi,
+        **{f"missing_{name}": miss[name] for name in MISSING_COVARIATES},
+    })
+    truth_visits = pd.DataFrame({
+        "strength": strength, "mrc_true": mrc_true, "mrc_second_rater": second, "device_in_use": device,
+        "gait_off": np.where(stroke_v, gait_off, np.nan), "gait_on": np.where(stroke_v, gait_on, np.nan),
+        "training_gain": np.where(stroke_v, natural * training_rel, np.nan),
+    })
+    return {"patients": patients, "visits": visits, "adherence": pd.DataFrame(adherence), "truth": truth, "truth_visits": truth_visits}
+
+
+def _strength_at(day: np.ndarray, s0: np.ndarray, smax: np.ndarray, latent_day: np.ndarray, clock_start: np.ndarray,
+                 operated: np.ndarray, will_recover: np.ndarray, plateau: np.ndarray, tau: np.ndarray,
+                 progressive: np.ndarray, decline_rate: np.ndarray) -> np.ndarray:
+    """Latent dorsiflexion strength (continuous MRC scale) on ``day`` (days since onset), elementwise."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.clip((4.0 - s0) / (smax - s0), 1e-9, 1 - 1e-9)
+        c_shape = -np.log1p(-q)
+        span = latent_day - clock_start
+        ratio = np.where(will_recover, np.maximum(day - clock_start, 0.0) / np.where(will_recover, span, 1.0), 0.0)
+    power = np.where(operated, 1.0, 2.5)  # after surgery strength comes back early (concave), else sigmoid
+    s_rec = s0 + (smax - s0) * (1 - np.exp(-c_shape * ratio ** power))
+    s_rec = np.where(will_recover & (day >= latent_day), np.maximum(s_rec, 4.0), np.minimum(s_rec, np.nextafter(4.0, 0)))
+    t_res = np.maximum(day - clock_start, 0.0) / 7.0
+    s_res = s0 + (plateau - s0) * (1 - np.exp(-(t_res / tau) ** 1.5))
+    s_prog = np.maximum(s0 - decline_rate * day / 365.25, 0.0)
+    return np.where(will_recover, s_rec, np.where(progressive, s_prog, s_res))
+
+
+def latent_strength(cohort: Cohort, day: np.ndarray | float) -> np.ndarray:
+    """Latent strength of every patient of a v2 cohort on ``day`` (days since onset).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Simulated with version 2 (its truth holds the strength curve of every patient).
+    day : float or array
+        One day for everyone, or one day per patient (aligned with ``cohort.patients``).
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per patient, on the continuous MRC scale (grade = floor).
+    """
+    tp = _v2_truth(cohort).patients
+    cause = cohort.patients["cause"].astype(str).to_numpy()
+    operated = (tp["treatment_clock"] == "surgery").to_numpy()
+    day_arr = np.broadcast_to(np.asarray(day, dtype=float), (len(tp),))
+    return _strength_at(day_arr, tp["strength_onset"].to_numpy(), tp["strength_max_if_recovering"].to_numpy(),
+                        tp["latent_recovery_day"].to_numpy(), np.where(operated, tp["surgery_day"].to_numpy(), 0.0), operated,
+                        tp["will_recover"].to_numpy(bool), tp["strength_plateau_if_not"].to_numpy(), tp["strength_tau_weeks"].to_numpy(),
+                        np.isin(cause, PROGRESSIVE_CAUSES), np.nan_to_num(tp["decline_per_year_if_progressive"].to_numpy()))
+
+
+def latent_stroke_gait(cohort: Cohort, day: np.ndarray | float, *, with_training: bool = True) -> np.ndarray:
+    """Latent device-off gait speed (m/s) of every stroke patient on ``day``; empty for other causes.
+
+    ``with_training=False`` gives the natural recovery alone (no training effect of device use).
+    """
+    tp = _v2_truth(cohort).patients
+    cfg = SimulationConfigV2.from_dict(cohort.metadata["config"])
+    p = cohort.patients
+    t_w = np.broadcast_to(np.asarray(day, dtype=float), (len(tp),)) / 7.0
+    g0, gp, tau = (tp[c].to_numpy() for c in ("stroke_gait_onset", "stroke_gait_plateau", "stroke_gait_tau_weeks"))
+    natural = g0 + (gp - g0) * (1 - np.exp(-(t_w / tau) ** cfg.stroke_gait_time[2]))
+    natural = np.maximum(natural + cfg.stroke_gait_chronic_per_year * np.maximum(t_w - 26, 0) / 52.18, 0.0)
+    if not with_training:
+        return natural
+    fes = p["fes"].to_numpy(bool)
+    afo = (p["afo"].astype(str) != "none").to_numpy()
+    since = t_w - tp["program_start_week"].to_numpy()
+    used = np.where(fes, np.clip(since, 0, np.nan_to_num(tp["fes_abandon_week"].to_numpy())),
+                    np.where(afo, np.clip(since, 0, np.nan_to_num(tp["afo_abandon_week"].to_numpy())), 0.0))
+    th = np.where(fes, cfg.device_training_relative["fes"], np.where(afo, cfg.device_training_relative["afo"], 0.0))
+    return natural * (1 + th * (1 - np.exp(-used / cfg.device_training_weeks)))
+
+
+def _v2_truth(cohort: Cohort) -> SimulatedTruth:
+    truth = cohort.truth
+    if truth is None or "treatment_clock" not in truth.patients.columns:
+        raise ConfigError("this needs a cohort simulated with generator version 2 (simulate_cohort(..., version=2))")
+    return truth  # type: ignore[return-value]
+
+
+def _truth_parameters_v2(cfg: SimulationConfigV2) -> pd.DataFrame:
+    base = _truth_parameters(cfg)
+    base = base[~((base["component"] == "recovery_latency") & (base["term"] == "surgery"))]  # operated patients follow the surgical clock
+    rows: list[tuple[str, str, str, float, str]] = []
+    desc_i = "logistic model of ever reaching MRC 4 after surgery (decompression or nerve repair); reference: pre-op strength 1, 30 days of deficit, age 60"
+    for c, p in cfg.surgical_recovery_probability.items():
+        rows.append(("surgical_incidence", f"p_recover[{c}]", "probability", p, desc_i))
+    for term, b in cfg.surgical_incidence_log_or.items():
+        rows.append(("surgical_incidence", term, "log_odds_ratio", b, desc_i))
+        rows.append(("surgical_incidence", term, "odds_ratio", math.exp(b), desc_i))
+    ks = cfg.surgical_weibull_shape
+    desc_l = "Weibull proportional hazards in weeks since surgery among recovering operated patients"
+    rows.append(("surgical_latency", "weibull_shape", "shape", ks, desc_l))
+    for c, m in cfg.surgical_median_recovery_weeks.items():
+        rows.append(("surgical_latency", f"median_weeks[{c}]", "weeks", m, desc_l + "; reference profile"))
+    for term, b in cfg.surgical_latency_log_hr.items():
+        rows.append(("surgical_latency", term, "log_hazard_ratio", b, desc_l))
+        rows.append(("surgical_latency", term, "hazard_ratio", math.exp(b), desc_l))
+        rows.append(("surgical_latency", term, "time_ratio", math.exp(-b / ks), desc_l))
+    for i, sev in enumerate(SEVERITIES):
+        rows.append(("stroke_walking", f"plateau[{sev}]", "m/s", cfg.stroke_gait_plateau[i], "device-off plateau, dorsiflexion not recovering, age 60"))
+    for term, v in zip(("plateau_if_recovering", "plateau_age_per_10y", "plateau_sd"), cfg.stroke_gait_plateau_effects):
+        rows.append(("stroke_walking", term, "m/s", v, "natural walking recovery after stroke"))
+    for term, v in zip(("median_weeks", "sd_log_weeks", "shape"), cfg.stroke_gait_time):
+        rows.append(("stroke_walking", f"time_{term}", "weeks" if term == "median_weeks" else "shape", v, "time course 1 - exp(-(t/tau)^shape)"))
+    rows.append(("stroke_walking", "chronic_change_per_year", "m/s", cfg.stroke_gait_chronic_per_year, "after week 26"))
+    for dev in ("afo", "fes"):
+        rows.append(("devices", f"orthotic_relative[{dev}]", "proportion", cfg.device_orthotic_relative[dev], "device on vs off at the same visit"))
+        rows.append(("devices", f"training_relative_max[{dev}]", "proportion", cfg.device_training_relative[dev], "device-off speed gain after long use"))
+    rows.append(("devices", "training_weeks", "weeks", cfg.device_training_weeks, "time constant of the training effect"))
+    for dev, (shape, scale) in (("afo", cfg.afo_use_weibull), ("fes", cfg.fes_use_weibull)):
+        rows.append(("devices", f"use_shape[{dev}]", "shape", shape, "Weibull time to stopping the device"))
+        rows.append(("devices", f"use_scale_weeks[{dev}]", "weeks", scale, "Weibull time to stopping the device"))
+    for term, b in cfg.dropout_log_hr.items():
+        rows.append(("dropout", term, "log_hazard_ratio", b, "exponential dropout from the treatment day"))
+    rows.append(("dropout", "stroke_death_per_year", "rate", cfg.stroke_death_per_year, "exponential from presentation"))
+    rows.append(("measurement", "mrc_rater_sd", "MRC grades", cfg.mrc_rater_sd, "normal error added to latent strength before flooring"))
+    rows.append(("measurement", "gait_measurement_cv", "proportion", cfg.gait_measurement_cv, "stroke gait speed"))
+    for name, rate in cfg.missing_rates.items():
+        rows.append(("missing_data", f"rate[{name}]", "probability", rate, f"mechanism {cfg.missing_mechanism}; stored: {MISSING_COVARIATES[name]}"))
+    rows.append(("missing_data", "late_referral_probability", "probability", cfg.late_referral_probability, "conservatively treated patients"))
+    extra = pd.DataFrame(rows, columns=["component", "term", "scale", "value", "description"])
+    return pd.concat([base, extra], ignore_index=True)
