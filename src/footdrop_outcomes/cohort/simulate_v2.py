@@ -88,7 +88,7 @@ class SimulationConfigV2(SimulationConfig):
     # -- treatment clock -------------------------------------------------------------------------
     #: Peroneal decompression (logit): intercept and effects of recorded moderate / severe grade
     #: and of rapid worsening (calibrated: baseline grades of operated patients).
-    peroneal_decompression_logit: tuple[float, float, float, float] = (-2.6, 0.3, 2.9, 2.0)
+    peroneal_decompression_logit: tuple[float, float, float, float] = (-2.6, -0.3, 2.9, 2.0)
     #: Peroneal decompression timing: P(early), median days early, median days late, SD of log.
     peroneal_surgery_delay: tuple[float, float, float, float] = (0.45, 30.0, 200.0, 0.7)
     #: Lumbar decompression timing: median days, SD of log.
@@ -98,15 +98,15 @@ class SimulationConfigV2(SimulationConfig):
     #: P(ever reaching MRC 4 after surgery), reference: pre-op strength 1.0, 30 days of deficit,
     #: age 60, no diabetes (calibrated).
     surgical_recovery_probability: Mapping[str, float] = field(default_factory=lambda: {
-        "peroneal_compression": 0.90, "lumbar_radiculopathy": 0.75, "post_surgical_spine": 0.75,
+        "peroneal_compression": 0.90, "lumbar_radiculopathy": 0.25, "post_surgical_spine": 0.75,
         "post_surgical_hip_knee": 0.45})
     #: Log ORs of recovering after surgery: per grade of pre-op latent strength, per doubling of
     #: the deficit duration (days / 30), per 10 years of age, diabetes (calibrated).
     surgical_incidence_log_or: Mapping[str, float] = field(default_factory=lambda: {
-        "preop_strength_per_grade": 1.0, "duration_per_doubling": -0.35, "age_per_10y": -0.15, "diabetes": -1.0})
+        "preop_strength_per_grade": 1.3, "duration_per_doubling": -0.35, "age_per_10y": -0.15, "diabetes": -1.0})
     #: Median weeks from surgery to MRC 4 (reference profile) and Weibull shape (calibrated).
     surgical_median_recovery_weeks: Mapping[str, float] = field(default_factory=lambda: {
-        "peroneal_compression": 8.0, "lumbar_radiculopathy": 6.0, "post_surgical_spine": 8.0,
+        "peroneal_compression": 8.0, "lumbar_radiculopathy": 10.0, "post_surgical_spine": 8.0,
         "post_surgical_hip_knee": 30.0})
     surgical_weibull_shape: float = 1.3
     #: Log HRs of recovering sooner after surgery (calibrated).
@@ -120,14 +120,14 @@ class SimulationConfigV2(SimulationConfig):
     # -- stroke walking ---------------------------------------------------------------------------
     #: Device-off plateau of natural walking recovery (m/s) by latent severity (mild, moderate,
     #: severe), for a stroke patient aged 60 whose dorsiflexion does not recover (calibrated).
-    stroke_gait_plateau: tuple[float, float, float] = (0.50, 0.40, 0.28)
+    stroke_gait_plateau: tuple[float, float, float] = (0.46, 0.36, 0.24)
     #: Plateau: + m/s when dorsiflexion recovers, per 10 years of age, between-patient SD.
     stroke_gait_plateau_effects: tuple[float, float, float] = (0.10, -0.04, 0.14)
     #: Speed at onset: uniform (low, high) m/s.
     stroke_gait_onset: tuple[float, float] = (0.0, 0.08)
     #: Time course: median weeks, SD of log, Weibull-type shape (calibrated: 95% of the plateau
     #: reached by week 11 in 95% of patients; mean speeds at days 20 and 60).
-    stroke_gait_time: tuple[float, float, float] = (5.0, 0.25, 2.0)
+    stroke_gait_time: tuple[float, float, float] = (4.2, 0.25, 2.0)
     #: Chronic change after week 26 (m/s per year; assumption).
     stroke_gait_chronic_per_year: float = -0.01
     #: Orthotic effect (relative, device on vs off) and training effect (relative, maximum) by device.
@@ -158,7 +158,7 @@ class SimulationConfigV2(SimulationConfig):
 
     # -- measurement -------------------------------------------------------------------------------
     #: SD of the rater error on the latent strength before flooring to a grade (calibrated).
-    mrc_rater_sd: float = 0.35
+    mrc_rater_sd: float = 0.27
 
     # -- missing data and referral ------------------------------------------------------------------
     missing_rates: Mapping[str, float] = field(default_factory=lambda: {
