@@ -18,7 +18,7 @@ a ``kill`` as for Ctrl-C.
 
 Test hook (test-only, documented in ``docs/privacy.md``): when the environment variable
 ``FOOTDROP_TEST_PAUSE`` is ``STAGE=MARKER_FILE``, :func:`pause_point` at that stage creates
-``MARKER_FILE`` and waits (up to 60 s, or until a signal is pending) so that a test can send a
+``MARKER_FILE`` and waits (up to 60 s, or until a held-back signal arrives) so that a test can send a
 signal at a known point. It is read nowhere else and does nothing when unset.
 """
 
@@ -82,22 +82,43 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+_held: list[list[int]] = []  # signals caught inside blocked_signals blocks (innermost last)
+
+
 @contextlib.contextmanager
 def blocked_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back (they are delivered at the end of the block).
+    """Hold SIGINT and SIGTERM back: they are noted, and acted on at the end of the block.
 
     Used around the renames of :func:`move_into_place` and around clean-up, so an interruption
-    can neither leave the target missing nor stop a clean-up half-way. Does nothing outside the
-    main thread (signals are only handled there).
+    can neither leave the target missing nor stop a clean-up half-way. The handlers are swapped
+    for the block (a process-directed signal may reach any thread, so masking the main thread
+    is not enough; Python runs handlers in the main thread only). Does nothing outside the
+    main thread.
     """
     if not _main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    held: list[int] = []
+    previous = {s: signal.getsignal(s) for s in _SIGNALS}
+
+    def hold(signum: int, frame: object) -> None:
+        held.append(signum)
+
+    for s in _SIGNALS:
+        signal.signal(s, hold)
+    _held.append(held)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _held.pop()
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        if held:  # now act on the first one as it would have been
+            handler = previous[held[0]]
+            if callable(handler):
+                handler(held[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(held[0])
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:
@@ -137,8 +158,8 @@ def pause_point(stage: str) -> None:
         Path(marker).write_text(stage)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if _main_thread() and set(signal.sigpending()) & set(_SIGNALS):
-            return  # signals are held back here (blocked_signals): go on, they arrive when unblocked
+        if _held and _held[-1]:
+            return  # a signal is held back here (blocked_signals): go on, it is acted on at the block's end
         time.sleep(0.02)
 
 

@@ -39,7 +39,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def _error(message: object) -> None:
     """``error: MESSAGE`` on stderr (never parsed as markup)."""
-    err.print(Text.assemble(("error:", "red"), " ", str(message)))
+    err.print(Text.assemble(("error:", "red"), " ", str(message)), soft_wrap=True)  # one line, never wrapped
 
 
 def _verdict(word: str, style: str, rest: str) -> None:
