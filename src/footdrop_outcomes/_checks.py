@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ from scipy.stats import norm
 
 from footdrop_outcomes.errors import ConfigError, FootdropError
 
-__all__ = ["check_choice", "check_alpha", "check_missing", "check_rank", "cross", "formula_rhs", "zq", "p_value", "term_name"]
+__all__ = ["check_choice", "check_alpha", "check_missing", "check_rank", "cross", "formula_rhs", "formula_design", "FormulaDesign",
+           "zq", "p_value", "term_name"]
 
 _CHUNK = 512
 
@@ -112,3 +114,108 @@ def p_value(z: np.ndarray) -> np.ndarray:
 def term_name(col: str) -> str:
     """formulaic's ``cause[T.stroke]`` as ``cause[stroke]``."""
     return re.sub(r"\[T\.", "[", col)
+
+
+# ------------------------------------------------------------------------------------------------
+# one formula dialect for every analysis layer
+
+_C_CALL = re.compile(r"\bC\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)")
+
+
+@dataclass(frozen=True)
+class FormulaDesign:
+    """A fitted design of a right-hand-side formula: formulaic spec, term names, categorical levels.
+
+    Term names follow one scheme in every layer: ``Intercept``, a numeric or boolean column by its
+    name (``age``, ``diabetes``), a categorical level as ``severity[moderate]`` (treatment
+    coding, reference = first level), interactions joined by ``:``.
+    """
+
+    formula: str
+    rhs: str
+    spec: Any
+    terms: tuple[str, ...]
+    variables: tuple[str, ...]
+    levels: dict[str, tuple[Any, ...]]
+
+    def frame(self, data: pd.DataFrame, table: str = "data") -> pd.DataFrame:
+        """The design matrix on new rows (same columns and levels as the fit), named by term."""
+        missing = [v for v in self.variables if v not in data.columns]
+        if missing:
+            raise FootdropError(f"{table} lacks column(s) {missing} needed by the formula {self.formula!r}")
+        check_missing(data, self.variables, table)
+        sub = data[list(self.variables)].reset_index(drop=True).copy()
+        for v, lev in self.levels.items():
+            vals = sub[v].astype(object)
+            bad = int((~vals.isin(lev)).sum())
+            if bad:
+                raise FootdropError(f"{table}.{v}: {bad} row(s) have a level that was not in the fitted data "
+                                    f"(levels: {list(map(str, lev))})")
+            sub[v] = pd.Categorical(vals, categories=list(lev))
+        x = np.asarray(self.spec.get_model_matrix(sub, output="numpy"), dtype=float)
+        return pd.DataFrame(x, columns=list(self.terms), index=data.index)
+
+
+def formula_design(data: pd.DataFrame, formula: str, *, what: str = "formula", table: str = "data",
+                   outcome: str = "the outcome columns", rank: bool = True) -> tuple[FormulaDesign, pd.DataFrame]:
+    """Build a design from a right-hand-side formula in the package's one dialect (formulaic).
+
+    Categorical columns are detected from their dtype (pandas categorical, text); numeric and
+    boolean columns enter as numbers. ``C(x)`` is accepted for backward compatibility (patsy
+    style) and means "treat ``x`` as categorical"; its terms are named ``x[level]`` like every
+    other categorical. Declared but absent levels are dropped. Missing values, unknown columns
+    and (with ``rank``) constant or collinear terms are refused, naming the columns.
+
+    Returns
+    -------
+    (FormulaDesign, pandas.DataFrame)
+        The design and its matrix on ``data`` (columns named by term, index of ``data``).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"severity": pd.Categorical(["mild", "severe", "mild"]), "age": [50, 60, 70]})
+    >>> formula_design(d, "C(severity) + age")[0].terms
+    ('Intercept', 'severity[severe]', 'age')
+    """
+    from formulaic import Formula, model_matrix
+
+    rhs = formula_rhs(formula, what=what, outcome=outcome)
+    forced = set(_C_CALL.findall(rhs))
+    rhs = _C_CALL.sub(r"\1", rhs)
+    if re.search(r"\bC\(", rhs):
+        raise ConfigError(f"{what} {formula!r}: C(...) takes a column name only (categorical columns are detected from "
+                          "their type, so plain 'cause + severity' works)")
+    try:
+        required = set(Formula(rhs).required_variables)
+    except Exception as exc:  # formulaic parse errors
+        raise ConfigError(f"{what} {formula!r} could not be parsed: {exc}") from exc
+    # formulaic 1.2 leaves out a transform's arguments (``bs(program_week, df=4)``): add named data columns
+    required |= {t for t in re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", rhs) if t in data.columns}
+    variables = tuple(sorted(required))
+    missing = [v for v in variables if v not in data.columns]
+    if missing:
+        raise FootdropError(f"{table} has no column(s) {missing} used in {what} {formula!r} (columns: {list(data.columns)[:15]})")
+    check_missing(data, variables, table)
+    sub = data[list(variables)].reset_index(drop=True).copy()
+    levels: dict[str, tuple[Any, ...]] = {}
+    for v in variables:
+        s = sub[v]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            levels[v] = tuple(s.cat.remove_unused_categories().cat.categories)
+        elif v in forced or s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            levels[v] = tuple(sorted(s.astype(object).unique(), key=str))
+        else:
+            if pd.api.types.is_bool_dtype(s.dtype):
+                sub[v] = s.astype(float)
+            continue
+        sub[v] = pd.Categorical(s.astype(object), categories=list(levels[v]))
+    try:
+        mm = model_matrix(rhs, sub, output="numpy")
+    except Exception as exc:
+        raise FootdropError(f"{what} {formula!r} could not be evaluated on {table}: {exc}") from exc
+    x = np.asarray(mm, dtype=float)
+    terms = tuple(term_name(c) for c in mm.model_spec.column_names)
+    if rank:
+        check_rank(x, terms, f"{what} {formula!r}")
+    design = FormulaDesign(formula, rhs, mm.model_spec, terms, variables, levels)
+    return design, pd.DataFrame(x, columns=list(terms), index=data.index)

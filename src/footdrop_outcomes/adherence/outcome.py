@@ -81,6 +81,13 @@ class AdherenceEffect(AnalysisResult):
         return ax
 
 
+def default_outcome(cohort: Cohort, outcome: str | None) -> str:
+    """``outcome`` if given, else ``"latent"`` for a cohort with truth and ``"observed"`` without."""
+    if outcome is not None:
+        return outcome
+    return "latent" if getattr(cohort, "truth", None) is not None else "observed"
+
+
 def _prepare(cohort: Cohort, outcome: str, population: str | None) -> tuple[pd.DataFrame, pd.DataFrame, float, str]:
     """Patient frame and weekly counting-process episodes of the analysed patients, the truth and the population."""
     from footdrop_outcomes.survival import counting_process, survival_frame
@@ -325,7 +332,7 @@ def dose_response(
     cohort: Cohort,
     *,
     covariates: str = DEFAULT_COVARIATES,
-    outcome: Outcome = "latent",
+    outcome: Outcome | None = None,
     population: Population | None = None,
     knots: int | Any = 4,
     reference: float = 0.7,
@@ -346,9 +353,11 @@ def dose_response(
     covariates : str
         Baseline covariates (formula right-hand side).
     outcome, population
-        As :func:`adherence_effect`. The default is the latent outcome: on visit-dated recovery
-        every Cox model of adherence is attenuated (see :func:`adherence_effect`), and the
-        interval-censored cure model takes a single linear exposure.
+        As :func:`adherence_effect`. The default is the latent outcome when the cohort has
+        one (synthetic cohorts): on visit-dated recovery every Cox model of adherence is
+        attenuated (see :func:`adherence_effect`), and the interval-censored cure model takes a
+        single linear exposure. On a cohort without truth (real data) the default is the
+        observed, visit-dated outcome (``info["outcome"]`` says which was used).
     knots : int or array_like
         Number of knots (at least 3), placed at Harrell's default quantiles of cumulative
         adherence over the episodes that end in recovery with adherence > 0; or the knots.
@@ -371,6 +380,7 @@ def dose_response(
 
     if not 0 <= reference <= 1:
         raise AdherenceInputError(f"reference must be an adherence share in [0, 1], got {reference!r}")
+    outcome = default_outcome(cohort, outcome)
     _, cp, truth, population = _prepare(cohort, outcome, population)
     x = cp["cumulative_adherence"].to_numpy(float)
     at_event = x[cp["event"].to_numpy(bool) & (x > 0)]

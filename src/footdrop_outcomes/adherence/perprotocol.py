@@ -42,6 +42,7 @@ from scipy.stats import norm
 
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.adherence._input import AdherenceInputError, check_choice
+from footdrop_outcomes.errors import FootdropError
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
@@ -172,8 +173,8 @@ def itt_per_protocol(
     cohort: Cohort,
     *,
     device: Device = "afo",
-    confounders: str = "C(cause) + C(severity)",
-    outcome: Literal["observed", "latent"] = "latent",
+    confounders: str = "cause + severity",
+    outcome: Literal["observed", "latent"] | None = None,
     censoring_covariates: str = "cumulative_adherence + current_adherence + wear_cumulative + wear_last",
     consecutive: int = 2,
     threshold: float | None = None,
@@ -193,11 +194,14 @@ def itt_per_protocol(
         (:func:`~footdrop_outcomes.adherence.discontinuation_times`). FES is analysed among
         stroke and MS patients only (the only ones offered it).
     confounders : str
-        Propensity model of the prescription (patsy), also the baseline part of the censoring
-        models.
-    outcome : {"latent", "observed"}
+        Propensity model of the prescription (formula dialect of
+        :func:`~footdrop_outcomes.adherence.fit_propensity`; ``C(x)`` still accepted), also the
+        baseline part of the censoring models.
+    outcome : {"latent", "observed"}, optional
         True latent recovery time (synthetic cohorts: the check against the truth) or recovery
-        dated at the first visit with MRC >= 4. ALS patients are left out.
+        dated at the first visit with MRC >= 4. ALS patients are left out. Default: latent
+        when the cohort has truth (synthetic), observed otherwise (real cohorts);
+        ``info["outcome"]`` says which was used.
     censoring_covariates : str
         Time-varying predictors of deviation, known at the start of each week (lagged):
         ``cumulative_adherence``, ``current_adherence`` (exercise sessions), ``wear_cumulative``
@@ -219,14 +223,14 @@ def itt_per_protocol(
     >>> r = itt_per_protocol(simulate_cohort(3000, seed=2026))  # doctest: +SKIP
     >>> r.summary[["analysis", "hr", "bias_in_se"]]  # doctest: +SKIP
     """
-    import patsy
-
+    from footdrop_outcomes._checks import formula_design
     from footdrop_outcomes.adherence.discontinuation import discontinuation_times
     from footdrop_outcomes.adherence.metrics import weekly_adherence
-    from footdrop_outcomes.adherence.outcome import _prepare
+    from footdrop_outcomes.adherence.outcome import _prepare, default_outcome
     from footdrop_outcomes.adherence.weighting import fit_propensity
 
     check_choice("device", device, get_args(Device))
+    outcome = default_outcome(cohort, outcome)
     frame, cp, _, _ = _prepare(cohort, outcome, "all_but_als")
     if device == "fes":
         keep = frame["cause"].astype(str).isin(["stroke", "multiple_sclerosis"]).to_numpy()
@@ -284,9 +288,10 @@ def itt_per_protocol(
     at["program_week"] = at["week"] - first.reindex(at["patient_id"]).to_numpy()
     time_terms = "bs(program_week, df=4)"
     try:
-        xd = patsy.dmatrix(f"{confounders} + {time_terms} + {censoring_covariates}", at, return_type="dataframe")
-        xn = patsy.dmatrix(f"{confounders} + {time_terms}", at, return_type="dataframe")
-    except patsy.PatsyError as exc:
+        _, xd = formula_design(at, f"{confounders} + {time_terms} + {censoring_covariates}", what="censoring model",
+                               table="episodes")
+        _, xn = formula_design(at, f"{confounders} + {time_terms}", what="censoring model", table="episodes")
+    except FootdropError as exc:
         raise AdherenceInputError(f"censoring model cannot be built: {exc}") from exc
     y = at["deviates_now"].to_numpy()
     if y.sum() < 10:

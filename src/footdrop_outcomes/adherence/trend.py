@@ -29,6 +29,7 @@ model). Measured on 10,000 patients with the default generator, the bias is not 
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -154,27 +155,34 @@ def adherence_trend(
     True
     """
     import statsmodels.api as sm
-    from patsy import build_design_matrices, dmatrix
+
+    from footdrop_outcomes._checks import formula_design
+    from footdrop_outcomes.errors import FootdropError
 
     check_choice("family", family, get_args(Family))
     check_choice("cov_struct", cov_struct, get_args(CovStruct))
     if not (isinstance(max_week, (int, np.integer)) and max_week >= 2):
         raise AdherenceInputError(f"max_week must be an integer >= 2, got {max_week!r}")
-    covs = [c.strip() for c in covariates.split("+") if c.strip()]
+    covs = [re.sub(r"^C\(\s*(\w+)\s*\)$", r"\1", c.strip()) for c in covariates.split("+") if c.strip()]  # C(x): as x
     w = _patient_weeks(cohort, group, covs, int(max_week))
     if w[group].isna().any():
         raise AdherenceInputError(f"patients.{group} is missing for some patients with adherence weeks")
     if w[group].nunique() < 2:
         raise AdherenceInputError(f"patients.{group}: everyone with adherence weeks is in one group; nothing to compare")
-    gterm = f"C({group})"
+    # one dialect with survival and trajectories: categoricals detected from their type (terms ``afo[standard]``),
+    # booleans as 0/1 (``supervised_physio``); a numeric group of codes is made categorical
+    numeric_codes = pd.api.types.is_numeric_dtype(w[group]) and not pd.api.types.is_bool_dtype(w[group])
+    gterm = f"C({group})" if numeric_codes else group
     rhs = f"{gterm} * program_week" if interaction else f"{gterm} + program_week"
-    rhs += "".join(f" + C({c})" if not pd.api.types.is_numeric_dtype(w[c]) or w[c].dtype == bool else f" + {c}" for c in covs)
+    rhs += "".join(f" + {c}" for c in covs)
     fam = sm.families.Binomial() if family == "binomial" else sm.families.Gaussian()
     struct = {"exchangeable": sm.cov_struct.Exchangeable(), "ar1": sm.cov_struct.Autoregressive(grid=True),
               "independence": sm.cov_struct.Independence()}[cov_struct]
     time_arg = w["program_week"].to_numpy() if cov_struct == "ar1" else None
-    xdf = dmatrix(rhs, w, return_type="dataframe")
-    di = xdf.design_info
+    try:
+        design, xdf = formula_design(w, rhs, what="adherence trend model", table="patient-weeks", outcome="the weekly share")
+    except FootdropError as exc:
+        raise AdherenceInputError(f"the trend model cannot be built: {exc}") from exc
     model = sm.GEE(w["weekly_share"].to_numpy(float), xdf, groups=w["patient_id"].to_numpy(), family=fam, cov_struct=struct,
                    time=time_arg)
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -209,7 +217,7 @@ def adherence_trend(
     for lev in levels:
         base = pat.assign(**{group: lev})
         for t in weeks:
-            x = np.asarray(build_design_matrices([di], base.assign(program_week=t), return_type="matrix")[0])
+            x = design.frame(base.assign(program_week=t), table="standardisation rows").to_numpy()
             eta = x @ beta
             if family == "binomial":
                 mu = expit(eta)
@@ -226,7 +234,7 @@ def adherence_trend(
     corr = fit.model.cov_struct.summary() if hasattr(fit.model.cov_struct, "summary") else ""
     info = {"method": f"GEE, {family} family, {cov_struct} working correlation, robust SEs", "n": int(w["patient_id"].nunique()),
             "patient_weeks": len(w), "group": group, "covariates": covs, "family": family, "cov_struct": cov_struct,
-            "max_week": int(max_week), "formula": f"weekly_share ~ {rhs}", "working_correlation": str(corr),
+            "max_week": int(max_week), "formula": f"weekly_share ~ {design.rhs}", "working_correlation": str(corr),
             "scale": "log odds (population-averaged)" if family == "binomial" else "share (population-averaged)"}
     return AdherenceTrend(summary=summ, info=info, curves=curves, fit=fit)
 
@@ -236,12 +244,11 @@ def _conditional_truth(cohort: Cohort, group: str) -> dict[str, float]:
     assert cohort.truth is not None
     v = cohort.truth.parameters
     a = v[v["component"] == "adherence"].set_index("term")["value"]
-    out = {"program_week": float(a["decline_per_week"]), "smoking[T.current]": float(a["smoking[current]"]),
-           "C(smoking)[T.current]": float(a["smoking[current]"]), "C(smoking)[T.former]": 0.0,
-           "C(severity)[T.severe]": float(a["severity[severe]"]), "C(severity)[T.moderate]": 0.0}
+    out = {"program_week": float(a["decline_per_week"]), "smoking[current]": float(a["smoking[current]"]),
+           "smoking[former]": 0.0, "severity[severe]": float(a["severity[severe]"]), "severity[moderate]": 0.0}
     if group == "supervised_physio":
-        out[f"C({group})[T.True]"] = float(a["supervised_physio"])
-        out[f"C({group})[T.True]:program_week"] = 0.0
+        out[group] = float(a["supervised_physio"])
+        out[f"{group}:program_week"] = 0.0
     return out
 
 

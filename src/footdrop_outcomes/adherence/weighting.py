@@ -211,8 +211,10 @@ def fit_propensity(
     treatment : str
         0/1 or boolean column (e.g. ``"supervised_physio"``).
     formula : str
-        Right-hand side of the propensity model in patsy syntax, e.g.
-        ``"C(cause) + C(severity) + age + diabetes"``.
+        Right-hand side of the propensity model in the package's formula dialect (as
+        :func:`footdrop_outcomes.survival.fit_cox`), e.g. ``"cause + severity + age + diabetes"``:
+        categorical columns are detected from their type and their terms named
+        ``severity[moderate]``. ``C(cause)`` is still accepted (same terms).
     stabilized : bool
         Multiply by the marginal probability of the patient's arm.
     trim : float or None
@@ -233,12 +235,14 @@ def fit_propensity(
     Examples
     --------
     >>> from footdrop_outcomes import simulate_cohort
-    >>> ps = fit_propensity(simulate_cohort(1000, seed=4), "supervised_physio", "C(cause) + C(severity)")
+    >>> ps = fit_propensity(simulate_cohort(1000, seed=4), "supervised_physio", "cause + severity")
     >>> bool(ps.summary["smd_weighted"].abs().max() < ps.summary["smd_unweighted"].abs().max())
     True
     """
-    import patsy
     import statsmodels.api as sm
+
+    from footdrop_outcomes._checks import formula_design
+    from footdrop_outcomes.errors import FootdropError
 
     if trim is not None and not 0 <= trim < 0.5:
         raise ConfigError(f"trim must be None or in [0, 0.5), got {trim!r}")
@@ -248,8 +252,10 @@ def fit_propensity(
         if isinstance(df[col].dtype, pd.CategoricalDtype):
             df[col] = df[col].cat.remove_unused_categories()
     try:
-        x = patsy.dmatrix(formula, df, return_type="dataframe", NA_action="raise")
-    except patsy.PatsyError as exc:
+        _, x = formula_design(df, formula, what="propensity formula", outcome=f"the treatment argument, {treatment!r}")
+    except ConfigError:
+        raise
+    except FootdropError as exc:
         raise ConfigError(f"propensity formula {formula!r} cannot be built from the data: {exc}") from exc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels convergence chatter is checked below instead
