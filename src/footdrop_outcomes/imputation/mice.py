@@ -1,0 +1,561 @@
+"""Multiple imputation by chained equations (MICE) on an analysis frame.
+
+:func:`impute` fills the missing covariates of a one-row-per-patient frame (such as
+:func:`~footdrop_outcomes.survival.survival_frame` of a cohort) m times and returns the m
+completed frames; :func:`fit_imputed` fits a model on each and pools the fits by Rubin's rules
+(:func:`~footdrop_outcomes.imputation.pool`).
+
+Method (van Buuren & Groothuis-Oudshoorn 2011, the defaults of R's ``mice``)
+---------------------------------------------------------------------------
+Each incomplete variable is imputed in turn from all the others (fully conditional
+specification), starting from random draws of its observed values, for ``iterations`` sweeps:
+
+* continuous: predictive mean matching (``"pmm"``): a Bayesian linear regression draw
+  (``sigma*^2 = SSE / chi^2(n_obs - p)``, ``beta* ~ N(beta_hat, sigma*^2 (X'X)^-1)``), then each
+  missing value takes the observed value of one of the ``donors`` (5) rows whose predicted mean
+  under ``beta_hat`` is nearest to its own under ``beta*`` (type-1 matching, as
+  ``mice.impute.pmm``). Imputed values are always values seen in the data (integers stay
+  integers, no impossible BMIs);
+* binary: logistic regression (``"logistic"``), coefficients drawn from their approximate
+  posterior ``N(beta_hat, (X'WX)^-1)``, then a Bernoulli draw (``mice.impute.logreg``);
+* categorical with more than two levels: multinomial logistic regression (``"multinomial"``),
+  same drawing (``mice.impute.polyreg`` with a normal posterior draw of the coefficients).
+
+Linear systems carry mice's ridge of ``1e-5`` times the diagonal. Continuous predictors are
+standardised, categorical ones enter as treatment-coded indicators.
+
+The outcome in the imputation model
+-----------------------------------
+Leaving the outcome out of the imputation model biases the analysis towards no association.
+For time to recovery (``outcome="right"``) the event indicator and the Nelson--Aalen estimate
+of the cumulative hazard at each patient's time enter as predictors (White & Royston 2009,
+*Stat Med* 28:1982): under proportional hazards with modest effects, ``log p(x | T, D)`` is
+approximately linear in ``D`` and ``H0(T)``. For interval-censored recovery
+(``outcome="interval"``) the exact recovery time is unknown; we use the event indicator
+(``upper`` finite) and the Nelson--Aalen cumulative hazard of a single-point summary of each
+interval: its midpoint (``upper / 2`` when recovery was seen at the first visit, ``lower`` when
+not recovered). The midpoint is within half a visit gap of the true time, small against the
+spread of recovery times (weeks to months), so ``H0`` at the midpoint carries nearly the same
+information as ``H0(T)``; imputing ``T`` inside its interval jointly with the covariates would
+be exact but needs the outcome model inside the imputation loop, for little gain here.
+``outcome="none"`` imputes from the covariates alone (then put the outcome in ``predictors``
+yourself).
+
+Seeds: imputation ``l`` uses the ``l``-th child of ``numpy.random.SeedSequence(seed)``, so each
+completed frame depends only on ``(seed, l)`` and the options, not on ``m``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+from scipy.special import expit
+
+from footdrop_outcomes._checks import check_choice, cross
+from footdrop_outcomes._result import AnalysisResult
+from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.imputation.pooling import PooledResult, pool
+
+__all__ = ["Method", "Outcome", "ImputationResult", "impute", "fit_imputed", "nelson_aalen_at"]
+
+Method = Literal["pmm", "logistic", "multinomial"]
+Outcome = Literal["right", "interval", "none"]
+
+_RIDGE = 1e-5
+_MAX_LEVELS = 12  # a complete categorical predictor with more levels (ids, free text) is not used by default
+
+
+@dataclass(frozen=True, repr=False, kw_only=True)
+class ImputationResult(AnalysisResult):
+    """m completed copies of an analysis frame.
+
+    Iterating gives the frames; ``len`` is m.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per imputed variable: ``variable``, ``method``, ``n_missing``,
+        ``share_missing``, ``n_predictors`` (design columns of its imputation model).
+    info : dict
+        ``method``, ``m``, ``seed``, ``iterations``, ``donors``, ``outcome`` (how the outcome
+        entered the imputation models), ``columns``, ``predictors``, ``n``,
+        ``n_incomplete_rows``, ``complete_case_n``.
+    frames : tuple of pandas.DataFrame
+        The completed frames (same index, columns and dtypes as the input).
+    """
+
+    frames: tuple[pd.DataFrame, ...]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return iter(self.frames)
+
+    def __getitem__(self, i: int) -> pd.DataFrame:
+        return self.frames[i]
+
+    def __repr__(self) -> str:
+        i = self.info
+        return (f"ImputationResult(m={i['m']}, n={i['n']}, incomplete rows={i['n_incomplete_rows']}, "
+                f"variables={list(self.summary['variable'])}, outcome={i['outcome_kind']})")
+
+    def fit(self, fit_fn: Callable[[pd.DataFrame], Any], **pool_options: Any) -> PooledResult:
+        """Fit ``fit_fn`` on every completed frame and pool by Rubin's rules (see :func:`fit_imputed`)."""
+        return fit_imputed(self, fit_fn, **pool_options)
+
+
+# ------------------------------------------------------------------------------------------------
+# outcome summaries
+
+
+def nelson_aalen_at(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """Nelson--Aalen cumulative hazard evaluated at each row's own time (ties: all events at t counted).
+
+    Examples
+    --------
+    >>> nelson_aalen_at(np.array([1.0, 2.0, 2.0, 3.0]), np.array([1, 1, 0, 1])).round(3).tolist()
+    [0.25, 0.583, 0.583, 1.583]
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    ut, inv = np.unique(time, return_inverse=True)
+    d = np.bincount(inv, weights=event.astype(float), minlength=ut.size)
+    n_at = np.bincount(inv, minlength=ut.size)
+    at_risk = n_at[::-1].cumsum()[::-1]
+    return np.cumsum(d / at_risk)[inv]
+
+
+def _outcome_block(frame: pd.DataFrame, outcome: str, duration_col: str, event_col: str, lower_col: str,
+                   upper_col: str) -> tuple[np.ndarray, list[str], str]:
+    if outcome == "none":
+        return np.zeros((len(frame), 0)), [], "not in the imputation models (outcome='none')"
+    if outcome == "right":
+        cols = [duration_col, event_col]
+        _need(frame, cols, "outcome='right'")
+        t = pd.to_numeric(frame[duration_col], errors="coerce").to_numpy(dtype=float)
+        ev = frame[event_col]
+        bad = ~np.isfinite(t) | ~ev.isin([0, 1, True, False]).to_numpy() | ev.isna().to_numpy()
+        _rows_error(frame, bad, f"{duration_col}/{event_col} must be complete (finite times, 0/1 events) to enter the imputation model")
+        e = ev.to_numpy().astype(float)
+        how = (f"event indicator ({event_col}) and Nelson-Aalen cumulative hazard at {duration_col} as predictors "
+               "(White & Royston 2009)")
+    else:
+        cols = [lower_col, upper_col]
+        _need(frame, cols, "outcome='interval'")
+        lo = pd.to_numeric(frame[lower_col], errors="coerce").to_numpy(dtype=float)
+        up = pd.to_numeric(frame[upper_col], errors="coerce").to_numpy(dtype=float)
+        up = np.where(np.isnan(up), np.inf, up)
+        bad = ~np.isfinite(lo) | (lo < 0) | ~(up > lo)
+        _rows_error(frame, bad, f"{lower_col}/{upper_col} must be complete intervals to enter the imputation model")
+        e = np.isfinite(up).astype(float)
+        t = np.where(np.isfinite(up), np.where(lo > 0, 0.5 * (lo + up), 0.5 * up), lo)
+        how = (f"recovery indicator ({upper_col} finite) and Nelson-Aalen cumulative hazard at the interval midpoint "
+               "as predictors (White & Royston 2009, midpoint for the unknown time within the interval)")
+    h = nelson_aalen_at(t, e.astype(bool))
+    return np.column_stack([e, (h - h.mean()) / (h.std() or 1.0)]), cols, how
+
+
+def _need(frame: pd.DataFrame, cols: Sequence[str], what: str) -> None:
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise FootdropError(f"data has no column(s) {missing} needed by {what} (columns: {list(frame.columns)[:15]})")
+
+
+def _rows_error(frame: pd.DataFrame, bad: np.ndarray, what: str) -> None:
+    if bad.any():
+        raise FootdropError(f"data: {what}; rows {frame.index[np.flatnonzero(bad)[:8]].tolist()} are not")
+
+
+# ------------------------------------------------------------------------------------------------
+# variables: encoding, kinds
+
+
+@dataclass
+class _Var:
+    name: str
+    kind: str                  # "numeric", "binary", "categorical"
+    levels: tuple[Any, ...]    # binary / categorical levels (codes index them)
+    values: np.ndarray         # float (numeric) or codes as float (binary 0/1, categorical 0..K-1); NaN = missing
+    miss: np.ndarray           # bool
+    mean: float = 0.0
+    sd: float = 1.0
+
+    def block(self, cur: np.ndarray) -> np.ndarray:
+        if self.kind == "numeric":
+            return ((cur - self.mean) / self.sd)[:, None]
+        if self.kind == "binary":
+            return cur[:, None]
+        k = len(self.levels)
+        codes = cur.astype(np.int64)
+        out = np.zeros((cur.size, k - 1))
+        on = codes > 0
+        out[np.flatnonzero(on), codes[on] - 1] = 1.0
+        return out
+
+
+def _encode(frame: pd.DataFrame, name: str) -> _Var:
+    s = frame[name]
+    miss = pd.isna(s).to_numpy()
+    dt = s.dtype
+    if isinstance(dt, pd.CategoricalDtype) or dt == object or pd.api.types.is_string_dtype(dt) or pd.api.types.is_bool_dtype(dt):
+        if isinstance(dt, pd.CategoricalDtype):
+            levels = tuple(c for c in dt.categories if (s == c).any())
+        else:
+            levels = tuple(sorted(s.dropna().unique(), key=lambda v: (str(type(v)), v)))
+        codes = np.full(len(s), np.nan)
+        obs = ~miss
+        lookup = {v: i for i, v in enumerate(levels)}
+        codes[obs] = [lookup[v] for v in s[obs]]
+        kind = "binary" if len(levels) == 2 else "categorical"
+        return _Var(name, kind, levels, codes, miss)
+    if not pd.api.types.is_numeric_dtype(dt):
+        raise FootdropError(f"data.{name}: columns of type {dt} cannot be imputed or used as predictors; convert or exclude it")
+    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    obs = v[~miss]
+    if not np.all(np.isfinite(obs)):
+        raise FootdropError(f"data.{name}: infinite values cannot be imputed or used as predictors; rows "
+                            f"{frame.index[np.flatnonzero(~miss & ~np.isfinite(v))[:8]].tolist()}")
+    if obs.size and np.all((obs == 0) | (obs == 1)):
+        return _Var(name, "binary", (0, 1), v, miss)
+    mean = float(obs.mean()) if obs.size else 0.0
+    sd = float(obs.std()) if obs.size > 1 and obs.std() > 0 else 1.0
+    return _Var(name, "numeric", (), v, miss, mean, sd)
+
+
+def _default_method(v: _Var) -> str:
+    return {"numeric": "pmm", "binary": "logistic", "categorical": "multinomial"}[v.kind]
+
+
+# ------------------------------------------------------------------------------------------------
+# the three imputation models
+
+
+def _solve_pd(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
+    c = linalg.cho_factor(a + _RIDGE * np.diag(np.maximum(np.diag(a), 1e-8)), check_finite=False)
+    return linalg.cho_solve(c, b, check_finite=False), c
+
+
+def _draw_normal(rng: np.random.Generator, mean: np.ndarray, prec: np.ndarray) -> np.ndarray:
+    """A draw from N(mean, prec^-1)."""
+    c = linalg.cholesky(prec + _RIDGE * np.diag(np.maximum(np.diag(prec), 1e-8)), lower=False, check_finite=False)
+    return mean + linalg.solve_triangular(c, rng.standard_normal(mean.size), lower=False, check_finite=False)
+
+
+def _pmm(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray, x_mis: np.ndarray, donors: int) -> np.ndarray:
+    xtx = cross(x_obs, x_obs)
+    beta, _ = _solve_pd(xtx, cross(x_obs, y_obs[:, None])[:, 0])
+    resid = y_obs - x_obs @ beta
+    df = max(y_obs.size - x_obs.shape[1], 1)
+    sigma = math.sqrt(float(resid @ resid) / rng.chisquare(df))
+    z = rng.standard_normal(beta.size)
+    c = linalg.cholesky(xtx + _RIDGE * np.diag(np.maximum(np.diag(xtx), 1e-8)), lower=False, check_finite=False)
+    beta_star = beta + sigma * linalg.solve_triangular(c, z, lower=False, check_finite=False)
+    yhat_obs = x_obs @ beta
+    yhat_mis = x_mis @ beta_star
+    order = np.argsort(yhat_obs, kind="stable")
+    sorted_hat = yhat_obs[order]
+    k = min(donors, y_obs.size)
+    pos = np.searchsorted(sorted_hat, yhat_mis)
+    lo = np.clip(pos - k, 0, max(y_obs.size - 2 * k, 0))
+    window = lo[:, None] + np.arange(min(2 * k, y_obs.size))[None, :]
+    dist = np.abs(sorted_hat[window] - yhat_mis[:, None])
+    nearest = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    pick = nearest[np.arange(yhat_mis.size), rng.integers(0, k, yhat_mis.size)]
+    return y_obs[order[window[np.arange(yhat_mis.size), pick]]]
+
+
+def _logistic(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray, x_mis: np.ndarray,
+              start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    b = np.zeros(x_obs.shape[1]) if start is None else start.copy()
+    for _ in range(30):
+        p = expit(x_obs @ b)
+        w = np.maximum(p * (1 - p), 1e-10)
+        h = cross(x_obs * w[:, None], x_obs)
+        step, _ = _solve_pd(h, cross(x_obs, (y_obs - p)[:, None])[:, 0] - _RIDGE * np.maximum(np.diag(h), 1e-8) * b)
+        b = np.clip(b + step, -30, 30)
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    p = expit(x_obs @ b)
+    h = cross(x_obs * np.maximum(p * (1 - p), 1e-10)[:, None], x_obs)
+    b_star = _draw_normal(rng, b, h)
+    return (rng.random(x_mis.shape[0]) < expit(x_mis @ b_star)).astype(float), b
+
+
+def _multinomial(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray, x_mis: np.ndarray, k: int,
+                 start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logit (reference level 0) by Newton; draws the categories of the missing rows."""
+    n, p = x_obs.shape
+    y = np.zeros((n, k))
+    y[np.arange(n), y_obs.astype(np.int64)] = 1.0
+    b = np.zeros((p, k - 1)) if start is None else start.copy()
+
+    def probs(x: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        eta = np.column_stack([np.zeros(x.shape[0]), x @ coef])
+        eta -= eta.max(axis=1, keepdims=True)
+        e = np.exp(eta)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def hessian(pr: np.ndarray) -> np.ndarray:
+        q = pr[:, 1:]
+        h = np.empty(((k - 1) * p, (k - 1) * p))
+        for a in range(k - 1):
+            for c in range(a, k - 1):
+                w = q[:, a] * ((a == c) - q[:, c])
+                blk = cross(x_obs * w[:, None], x_obs)
+                h[a * p:(a + 1) * p, c * p:(c + 1) * p] = blk
+                h[c * p:(c + 1) * p, a * p:(a + 1) * p] = blk
+        return h
+
+    for _ in range(30):
+        pr = probs(x_obs, b)
+        g = cross(x_obs, y[:, 1:] - pr[:, 1:]).T.ravel()  # level-major: (k-1) blocks of p
+        h = hessian(pr)
+        flat = b.T.ravel()
+        step, _ = _solve_pd(h, g - _RIDGE * np.maximum(np.diag(h), 1e-8) * flat)
+        flat = np.clip(flat + step, -30, 30)
+        b = flat.reshape(k - 1, p).T
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    h = hessian(probs(x_obs, b))
+    b_star = _draw_normal(rng, b.T.ravel(), h).reshape(k - 1, p).T
+    pm = probs(x_mis, b_star)
+    u = rng.random(x_mis.shape[0])[:, None]
+    return np.minimum((pm.cumsum(axis=1) < u).sum(axis=1), k - 1).astype(float), b
+
+
+# ------------------------------------------------------------------------------------------------
+# public
+
+
+def impute(
+    frame: pd.DataFrame,
+    *,
+    m: int = 5,
+    seed: int,
+    columns: Sequence[str] | None = None,
+    predictors: Sequence[str] | None = None,
+    methods: dict[str, Method] | None = None,
+    outcome: Outcome = "right",
+    duration_col: str = "time",
+    event_col: str = "event",
+    lower_col: str = "lower",
+    upper_col: str = "upper",
+    iterations: int = 10,
+    donors: int = 5,
+) -> ImputationResult:
+    """Multiple imputation of missing covariates by chained equations (MICE).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per patient, e.g. ``survival_frame(cohort)``.
+    m : int
+        Number of completed frames (imputations).
+    seed : int
+        Seed (>= 0): the same seed and options give the same frames.
+    columns : sequence of str, optional
+        Variables to impute; default every column with missing values other than the outcome
+        and id columns.
+    predictors : sequence of str, optional
+        Variables used to predict the others (the imputed ones are always included); default
+        every complete column that is numeric, boolean, or categorical with at most 12 levels,
+        except ``*_id`` columns and the outcome columns (``duration_col``, ``event_col``,
+        ``lower_col``, ``upper_col``, ``kind``), which enter only as ``outcome`` says.
+    methods : dict, optional
+        Per-variable method, ``"pmm"``, ``"logistic"`` or ``"multinomial"``; default by type
+        (numeric: pmm; two levels: logistic; more: multinomial).
+    outcome : {"right", "interval", "none"}
+        How the outcome enters each imputation model (see the module notes): ``"right"``
+        (``duration_col`` and ``event_col``), ``"interval"`` (``lower_col`` and ``upper_col``)
+        or ``"none"``.
+    duration_col, event_col, lower_col, upper_col : str
+        Outcome columns.
+    iterations : int
+        Sweeps over the incomplete variables (mice's ``maxit``).
+    donors : int
+        Donor pool of predictive mean matching.
+
+    Returns
+    -------
+    ImputationResult
+        The m completed frames with the input's index, columns and dtypes.
+
+    Raises
+    ------
+    FootdropError
+        Missing columns, incomplete outcome rows (named by row), a variable with no observed
+        value, a type that cannot be imputed.
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> from footdrop_outcomes.survival import survival_frame
+    >>> frame = survival_frame(simulate_cohort(300, seed=1))
+    >>> imp = impute(frame, m=3, seed=7, columns=["hba1c", "bmi"], iterations=3)
+    >>> len(imp), int(imp[0]["bmi"].isna().sum())
+    (3, 0)
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise FootdropError(f"impute needs a pandas DataFrame (e.g. survival_frame(cohort)), got {type(frame).__name__}")
+    for name, val, least in (("m", m, 1), ("seed", seed, 0), ("iterations", iterations, 1), ("donors", donors, 1)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < least:
+            raise ConfigError(f"{name} must be a whole number >= {least}, got {val!r}")
+    check_choice("outcome", outcome, get_args(Outcome))
+    out_block, out_cols, how = _outcome_block(frame, outcome, duration_col, event_col, lower_col, upper_col)
+    # outcome columns never predict by default (outcome='none': name them in predictors to use them)
+    reserved = {c for c in (duration_col, event_col, lower_col, upper_col, "kind") if c in frame.columns}
+    is_id = {c for c in frame.columns if str(c) == "id" or str(c).endswith("_id")}
+    if columns is None:
+        targets = [c for c in frame.columns if c not in reserved and c not in is_id and frame[c].isna().any()]
+    else:
+        _need(frame, list(columns), "columns")
+        targets = [c for c in columns if frame[c].isna().any()]
+    if predictors is None:
+        preds = []
+        for c in frame.columns:
+            if c in reserved or c in is_id or c in targets or frame[c].isna().any():
+                continue
+            s = frame[c]
+            if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+                preds.append(c)
+            elif s.nunique() <= _MAX_LEVELS:
+                preds.append(c)
+    else:
+        _need(frame, list(predictors), "predictors")
+        incomplete = [c for c in predictors if c not in targets and frame[c].isna().any()]
+        if incomplete:
+            raise FootdropError(f"predictor(s) {incomplete} have missing values: impute them too (add them to columns)")
+        preds = [c for c in predictors if c not in targets]
+    vars_ = {c: _encode(frame, c) for c in [*targets, *preds]}
+    for c in targets:
+        if vars_[c].miss.all():
+            raise FootdropError(f"data.{c}: no observed value, so it cannot be imputed; drop the column")
+        if vars_[c].kind != "numeric" and len(vars_[c].levels) < 2:
+            raise FootdropError(f"data.{c}: a single observed level, so there is nothing to impute from; drop or fill it")
+    meth = {c: _default_method(vars_[c]) for c in targets}
+    for c, mth in (methods or {}).items():
+        if c not in meth:
+            raise ConfigError(f"methods names {c!r}, which is not imputed (imputed: {targets})")
+        check_choice(f"methods[{c!r}]", mth, get_args(Method))
+        fits = {"pmm": ("numeric", "binary"), "logistic": ("binary",), "multinomial": ("binary", "categorical")}[mth]
+        if vars_[c].kind not in fits:
+            raise ConfigError(f"methods[{c!r}] = {mth!r} does not fit a {vars_[c].kind} variable")
+        meth[c] = mth
+    children = np.random.SeedSequence(int(seed)).spawn(int(m))
+    frames = tuple(_chain(frame, vars_, targets, preds, meth, out_block, np.random.default_rng(ch), iterations, donors)
+                   for ch in children)
+    n_pred = 1 + out_block.shape[1] + sum(vars_[c].block(np.nan_to_num(vars_[c].values)).shape[1] for c in [*targets, *preds])
+    summary = pd.DataFrame({
+        "variable": targets, "method": [meth[c] for c in targets],
+        "n_missing": [int(vars_[c].miss.sum()) for c in targets],
+        "share_missing": [float(vars_[c].miss.mean()) for c in targets],
+        "n_predictors": [n_pred - vars_[c].block(np.nan_to_num(vars_[c].values)).shape[1] for c in targets],
+    })
+    incomplete_rows = np.zeros(len(frame), dtype=bool)
+    for c in targets:
+        incomplete_rows |= vars_[c].miss
+    info = {
+        "method": "multiple imputation by chained equations (pmm / logistic / multinomial, as R mice)", "m": int(m),
+        "seed": int(seed), "iterations": int(iterations), "donors": int(donors), "outcome_kind": outcome, "outcome": how,
+        "columns": targets, "predictors": preds, "n": int(len(frame)), "n_incomplete_rows": int(incomplete_rows.sum()),
+        "complete_case_n": int((~incomplete_rows).sum()),
+    }
+    return ImputationResult(summary=summary, info=info, frames=frames)
+
+
+def _chain(frame: pd.DataFrame, vars_: dict[str, _Var], targets: list[str], preds: list[str], meth: dict[str, str],
+           out_block: np.ndarray, rng: np.random.Generator, iterations: int, donors: int) -> pd.DataFrame:
+    """One chain of chained equations; returns a completed copy of ``frame``."""
+    cur = {c: v.values.copy() for c, v in vars_.items()}
+    for c in targets:  # start: random draws of observed values
+        v = vars_[c]
+        obs = v.values[~v.miss]
+        cur[c][v.miss] = obs[rng.integers(0, obs.size, int(v.miss.sum()))]
+    blocks = {c: vars_[c].block(cur[c]) for c in vars_}
+    starts: dict[str, np.ndarray | None] = {c: None for c in targets}
+    n = len(frame)
+    for _ in range(iterations):
+        for c in targets:
+            v = vars_[c]
+            x = np.hstack([np.ones((n, 1)), out_block, *(blocks[o] for o in vars_ if o != c)])
+            obs = ~v.miss
+            x_obs, x_mis, y_obs = x[obs], x[v.miss], v.values[obs]
+            if meth[c] == "pmm":
+                new = _pmm(rng, x_obs, y_obs, x_mis, donors)
+            elif meth[c] == "logistic":
+                y01 = y_obs if v.kind == "binary" else (y_obs > 0).astype(float)
+                new, starts[c] = _logistic(rng, x_obs, y01, x_mis, starts[c])
+            else:
+                new, starts[c] = _multinomial(rng, x_obs, y_obs, x_mis, len(v.levels), starts[c])
+            cur[c][v.miss] = new
+            blocks[c] = v.block(cur[c])
+    out = frame.copy()
+    for c in targets:
+        v = vars_[c]
+        idx = np.flatnonzero(v.miss)
+        if v.kind == "numeric":
+            vals: Any = cur[c][idx]
+        else:
+            vals = [v.levels[int(k)] for k in cur[c][idx]]
+        col = out[c].copy()
+        if pd.api.types.is_integer_dtype(col.dtype) or (v.kind == "numeric" and pd.api.types.is_integer_dtype(frame[c].dropna().dtype)):
+            vals = np.round(np.asarray(vals, dtype=float)).astype(np.int64)
+        col.iloc[idx] = vals
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            col = col.astype(frame[c].dtype)
+        elif frame[c].dtype == object and not v.miss.all():
+            obs_types = {type(x) for x in frame[c].dropna()}
+            if obs_types <= {bool, np.bool_}:
+                col = col.astype(bool)
+        out[c] = col
+    return out
+
+
+def fit_imputed(
+    imputed: ImputationResult | Sequence[pd.DataFrame],
+    fit_fn: Callable[[pd.DataFrame], Any],
+    *,
+    dfcom: float | None = None,
+    alpha: float = 0.05,
+    exponentiate: bool = False,
+) -> PooledResult:
+    """Fit a model on each completed frame and pool the fits by Rubin's rules.
+
+    Parameters
+    ----------
+    imputed : ImputationResult or sequence of pandas.DataFrame
+        The output of :func:`impute`, or completed frames made elsewhere.
+    fit_fn : callable
+        ``frame -> fitted result`` (e.g. ``lambda d: fit_cox(d, "age + severity")``).
+    dfcom, alpha, exponentiate
+        Passed to :func:`~footdrop_outcomes.imputation.pool`.
+
+    Returns
+    -------
+    PooledResult
+        ``info`` also carries the imputation's ``info`` (as ``imputation``) when given an
+        :class:`ImputationResult`.
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> from footdrop_outcomes.survival import fit_cox, survival_frame
+    >>> frame = survival_frame(simulate_cohort(300, seed=1))
+    >>> imp = impute(frame, m=2, seed=7, columns=["bmi"], iterations=2)
+    >>> fit_imputed(imp, lambda d: fit_cox(d, "severity + bmi")).summary["term"].tolist()
+    ['severity[moderate]', 'severity[severe]', 'bmi']
+    """
+    frames = list(imputed.frames if isinstance(imputed, ImputationResult) else imputed)
+    if not frames or not all(isinstance(f, pd.DataFrame) for f in frames):
+        raise ConfigError("imputed must be an ImputationResult or a non-empty list of completed DataFrames")
+    res = pool([fit_fn(f) for f in frames], dfcom=dfcom, alpha=alpha, exponentiate=exponentiate)
+    if isinstance(imputed, ImputationResult):
+        res.info["imputation"] = dict(imputed.info)
+    return res
