@@ -356,3 +356,30 @@ def test_report_interrupted_under_a_missing_parent_leaves_no_folder(tmp_path):
                      "report-typeset", tmp_path, signal.SIGINT)
     _assert_interrupted(res, signal.SIGINT)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_report_interrupted_while_a_cell_runs(tmp_path):
+    """SIGTERM while the kernel executes a cell: one line, exit 143, no temporary files, previous outputs kept."""
+    import json
+
+    marker = tmp_path / "cell-started"
+    nb = json.loads(_NOTEBOOK)
+    nb["cells"][2]["source"] = [f"import pathlib, time\npathlib.Path({str(marker)!r}).write_text('x')\ntime.sleep(60)"]
+    (tmp_path / "slow.ipynb").write_text(json.dumps(nb))
+    cohort = tmp_path / "cohort"
+    simulate_cohort(50, seed=1, progress=False).save(cohort)
+    work = tmp_path / "reports"
+    work.mkdir()
+    (work / "r.pdf").write_bytes(b"previous pdf")
+    before = _snapshot(work)
+    proc = subprocess.Popen([sys.executable, "-m", "footdrop_outcomes.cli", "report", "--notebook", str(tmp_path / "slow.ipynb"),
+                             "--cohort", str(cohort), "--out", str(work / "r.pdf")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    _assert_interrupted(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), signal.SIGTERM)
+    assert _snapshot(work) == before

@@ -118,7 +118,9 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
                 str(nb_in), str(nb_out), parameters=parameters, kernel_name=kernel_name, progress_bar=False,
                 log_output=False, cwd=str(nb_in.parent), execution_timeout=timeout,
                 extra_arguments=[
-                    "--IPKernelApp.log_level=ERROR",  # no "running over TCP" notice on stderr
+                    # no "running over TCP" notice on stderr, and no kernel log noise when a run is
+                    # interrupted (the kernel's sockets close under it); cell errors still come back
+                    "--IPKernelApp.log_level=CRITICAL",
                     # tqdm.auto (imported by the simulator) warns in a kernel without ipywidgets
                     "--IPKernelApp.exec_lines=['import warnings', \"warnings.filterwarnings('ignore', message='IProgress not found')\"]",
                 ],
