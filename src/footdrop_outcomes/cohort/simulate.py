@@ -274,7 +274,7 @@ def simulate_cohort(
     if version == 2 or getattr(config, "GENERATOR", 1) == 2:
         if version == 1:
             raise ConfigError("version=1 cannot run a SimulationConfigV2; pass a SimulationConfig or version=2")
-        from footdrop_outcomes.cohort.simulate_v2 import simulate_cohort_v2  # noqa: PLC0415 (v2 imports this module)
+        from footdrop_outcomes.cohort.simulate_v2 import simulate_cohort_v2  # here: v2 imports this module
 
         return simulate_cohort_v2(n_patients, seed, config, progress=progress)  # type: ignore[arg-type]
     cfg = config if config is not None else SimulationConfig()

@@ -41,12 +41,34 @@ from tqdm.auto import tqdm
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.cohort import Cohort, CohortTruth
 from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, normalise_dtypes
-from footdrop_outcomes.cohort.simulate import _CHUNK, _CENTRAL, SimulationConfig, _by_cause, _choice_rows, _truth_parameters
-from footdrop_outcomes.cohort.vocabulary import AFO_TYPES, CAUSES, EXERCISES, PROGRESSIVE_CAUSES, SEVERITIES, SURGERIES
+from footdrop_outcomes.cohort.simulate import (
+    _CENTRAL,
+    _CHUNK,
+    SimulationConfig,
+    _by_cause,
+    _choice_rows,
+    _truth_parameters,
+)
+from footdrop_outcomes.cohort.vocabulary import (
+    AFO_TYPES,
+    CAUSES,
+    EXERCISES,
+    PROGRESSIVE_CAUSES,
+    SEVERITIES,
+    SURGERIES,
+)
 from footdrop_outcomes.errors import ConfigError
 
-__all__ = ["SimulationConfigV2", "SimulatedTruth", "simulate_cohort_v2", "latent_strength", "latent_stroke_gait", "GENERATOR_VERSION_2", "DROPOUT_REASONS",
-           "MISSING_COVARIATES"]
+__all__ = [
+    "DROPOUT_REASONS",
+    "GENERATOR_VERSION_2",
+    "MISSING_COVARIATES",
+    "SimulatedTruth",
+    "SimulationConfigV2",
+    "latent_strength",
+    "latent_stroke_gait",
+    "simulate_cohort_v2",
+]
 
 #: Version of the v2 generative model; any change that alters the output for a seed bumps it.
 GENERATOR_VERSION_2 = "2.0"
@@ -566,7 +588,9 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     rated = np.clip(np.floor(strength + rng.normal(0, cfg.mrc_rater_sd, v_row.size)), 0, 5).astype(np.int64)
     second = np.clip(np.floor(strength + rng.normal(0, cfg.mrc_rater_sd, v_row.size)), 0, 5).astype(np.int64)
     is_base = v_col == 0
-    mrc = np.where(is_base, baseline_mrc[v_row], rated)  # the baseline visit records the baseline grade
+    # for operated patients the baseline visit is the pre-operative assessment that recorded the
+    # baseline grade (strength is flat until surgery); elsewhere the visit has its own rating
+    mrc = np.where(is_base & operated[v_row], baseline_mrc[v_row], rated)
 
     rom_offset = rng.normal(0, 4.0, n)
     rom = np.clip(np.round(-12 + 6.5 * strength + rom_offset[v_row] + rng.normal(0, 3.0, v_row.size)), -30, 30)

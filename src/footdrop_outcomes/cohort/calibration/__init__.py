@@ -32,7 +32,7 @@ import pandas as pd
 from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.errors import ConfigError
 
-__all__ = ["load_targets", "calibration_check", "pass_counts", "METRICS", "weighted_kappa"]
+__all__ = ["METRICS", "calibration_check", "load_targets", "pass_counts", "weighted_kappa"]
 
 _TARGET_COLUMNS = ["id", "feature", "set", "source", "citation", "url", "population", "outcome", "metric",
                    "value", "ci_low", "ci_high", "n", "tolerance", "low", "high"]
@@ -89,7 +89,11 @@ class _View:
     """Per-patient and per-visit frames of one v2 cohort, built once for every metric."""
 
     def __init__(self, cohort: Cohort):
-        from footdrop_outcomes.cohort.simulate_v2 import SimulationConfigV2, latent_strength, latent_stroke_gait
+        from footdrop_outcomes.cohort.simulate_v2 import (
+            SimulationConfigV2,
+            latent_strength,
+            latent_stroke_gait,
+        )
 
         truth = cohort.truth
         if truth is None or getattr(truth, "visits", None) is None or "treatment_clock" not in truth.patients.columns:
@@ -422,8 +426,8 @@ def calibration_check(
     per: dict[str, list[tuple[float, float]]] = {m: [] for m in targets["metric"].unique()}
     for c in cohorts:
         view = _View(c)
-        for m in per:
-            per[m].append(METRICS[m](view))
+        for m, values in per.items():
+            values.append(METRICS[m](view))
     out = targets.copy()
     lat = [_mc([x[0] for x in per[m]]) for m in out["metric"]]
     obs = [_mc([x[1] for x in per[m]]) for m in out["metric"]]
