@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from footdrop_outcomes import Cohort, ConfigError, load_cohort
+from footdrop_outcomes import Cohort, ConfigError, FootdropError, load_cohort
 from footdrop_outcomes.cohort.schema import validate_tables
 from footdrop_outcomes.survival import fit_cox, survival_frame
 from footdrop_outcomes.trajectories import fit_trajectory
@@ -96,3 +96,42 @@ def test_subset_errors_name_the_argument_not_the_data(small_cohort, kwargs, matc
     with pytest.raises(ConfigError, match=match) as err:
         small_cohort.subset(**kwargs)
     assert "P0000" not in str(err.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# recovery threshold checks (report parameters validated against the data)
+
+
+def test_threshold_check_counts_match_recovery_intervals(small_cohort):
+    from footdrop_outcomes import recovery_intervals
+    from footdrop_outcomes.cohort.recovery import check_recovery_threshold
+
+    usable = []
+    for t in (1, 2, 3, 4, 5):
+        chk = check_recovery_threshold(small_cohort, t)
+        if chk.at_onset:  # exactly the thresholds recovery_intervals refuses
+            assert not chk.usable
+            with pytest.raises(FootdropError, match=f"{chk.at_onset} patient\\(s\\) already have MRC >= {t}"):
+                recovery_intervals(small_cohort, threshold=t)
+            continue
+        usable.append(t)
+        rec = recovery_intervals(small_cohort, threshold=t).table
+        assert chk.usable and not chk.reasons
+        assert chk.events == int(rec["event"].sum()) and chk.censored == int((~rec["event"]).sum())
+        assert chk.at_first_visit == int((rec["kind"] == "left").sum())
+        assert chk.by_group["events"].sum() == chk.events and chk.by_group["n_patients"].sum() == small_cohort.n_patients
+    assert 4 in usable and 5 in usable
+    # ALS never recovers: a caveat, not a reason to refuse the threshold
+    assert any("als" in c for c in check_recovery_threshold(small_cohort, 4).caveats)
+
+
+def test_threshold_check_refuses_thresholds_the_data_reject(small_cohort):
+    from footdrop_outcomes.cohort.recovery import check_recovery_threshold
+
+    low = check_recovery_threshold(small_cohort, 1)
+    assert not low.usable and low.at_onset > 0 and "on day 0" in low.reasons[0]
+    stroke = small_cohort.subset(causes="stroke")
+    high = check_recovery_threshold(stroke, 5, min_events=50)
+    assert not high.usable and any("during follow-up" in r for r in high.reasons)
+    with pytest.raises(ConfigError, match="threshold must be an MRC grade"):
+        check_recovery_threshold(small_cohort, 6)

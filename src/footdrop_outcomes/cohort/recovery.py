@@ -25,7 +25,7 @@ from footdrop_outcomes.errors import ConfigError, FootdropError
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["Recovery", "recovery_intervals", "CensoringKind", "RightCensoredTime"]
+__all__ = ["Recovery", "recovery_intervals", "CensoringKind", "RightCensoredTime", "ThresholdCheck", "check_recovery_threshold"]
 
 CensoringKind = Literal["interval", "left", "right"]
 RightCensoredTime = Literal["first_visit", "midpoint"]
@@ -200,3 +200,123 @@ def recovery_intervals(data: Cohort | pd.DataFrame, *, threshold: int = 4) -> Re
     rec = Recovery.from_arrays(table["lower_day"], table["upper_day"], patient_id=table["patient_id"].to_numpy(), threshold=int(threshold))
     rec.table["n_visits"] = table["n_visits"].astype("Int64").to_numpy()
     return rec
+
+
+@dataclass(frozen=True)
+class ThresholdCheck:
+    """Whether a recovery threshold is usable on a cohort, with the counts behind the verdict.
+
+    Attributes
+    ----------
+    threshold : int
+        The MRC grade checked.
+    usable : bool
+        True when no patient is at or above the threshold on day 0 and enough patients reach it
+        during follow-up (``min_events``) and enough do not (``min_censored``).
+    reasons : list of str
+        Plain-language reasons it is not usable (empty when usable). They give counts of
+        patients, never patient values.
+    caveats : list of str
+        Levels of ``by`` where every patient or no patient recovers: the threshold is usable,
+        but a model term for those levels is not estimable (merge or leave them out).
+    n_patients, at_onset, at_first_visit, events, censored : int
+        Patients; patients at or above the threshold at a visit on day 0 (they have no foot drop
+        by this definition, so :func:`recovery_intervals` refuses them); patients at or above it
+        at their first visit (left-censored recovery); patients who reach it during follow-up
+        (after day 0); patients never seen at or above it.
+    by_group : pandas.DataFrame
+        The same counts per level of ``by`` (default ``cause``): ``group``, ``n_patients``,
+        ``at_onset``, ``events``, ``censored``. A level where every patient recovers, or none
+        does, makes the level's effect on recovery (or on the cure fraction) not estimable.
+    """
+
+    threshold: int
+    usable: bool
+    reasons: list[str]
+    caveats: list[str]
+    n_patients: int
+    at_onset: int
+    at_first_visit: int
+    events: int
+    censored: int
+    by_group: pd.DataFrame
+
+
+def check_recovery_threshold(cohort: Cohort, threshold: int = 4, *, by: str | None = "cause", min_events: int = 10,
+                             min_censored: int = 1) -> ThresholdCheck:
+    """Can recovery be defined as ``MRC >= threshold`` on this cohort? Counts and plain reasons.
+
+    For validating a report parameter before any model runs: a threshold is not usable when
+    patients are already at or above it on day 0, when too few patients reach it during
+    follow-up, or when every patient reaches it (nothing to compare; a cure fraction is not
+    estimable). Levels of ``by`` where all or none recover are listed in ``by_group`` and in
+    ``caveats`` for models with that term, without making the threshold unusable.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    threshold : int
+        MRC grade from 1 to 5.
+    by : str or None
+        Patients column to count by (``"cause"`` by default); None for no breakdown.
+    min_events, min_censored : int
+        Fewest recoveries, and fewest patients never recovering, for a usable threshold.
+
+    Returns
+    -------
+    ThresholdCheck
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> check_recovery_threshold(simulate_cohort(300, seed=3), 4).usable
+    True
+    """
+    if not isinstance(threshold, (int, np.integer)) or isinstance(threshold, bool) or not 1 <= threshold <= 5:
+        raise ConfigError(f"threshold must be an MRC grade from 1 to 5, got {threshold!r}")
+    for name, v in (("min_events", min_events), ("min_censored", min_censored)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+            raise ConfigError(f"{name} must be an integer >= 0, got {v!r}")
+    patients = cohort.patients
+    if by is not None and by not in patients.columns:
+        raise ConfigError(f"by: the patients table has no column {by!r}")
+    ids = patients["patient_id"].astype(str)
+    v = cohort.visits
+    vid = v["patient_id"].astype(str)
+    reached = pd.to_numeric(v["mrc"], errors="coerce").to_numpy(dtype=float) >= threshold
+    day = v["day"].to_numpy(dtype=float)
+    onset = set(vid[reached & (day <= 0)])
+    later = set(vid[reached & (day > 0)]) - onset
+    order = np.lexsort((day, vid.to_numpy()))
+    first = pd.DataFrame({"pid": vid.to_numpy()[order], "hit": reached[order]}).drop_duplicates("pid")
+    at_first = set(first.loc[first["hit"], "pid"])
+    flags = pd.DataFrame({"group": patients[by].astype(str).to_numpy() if by is not None else "all",
+                          "at_onset": ids.isin(onset).to_numpy(), "event": ids.isin(later).to_numpy()})
+    flags["censored"] = ~flags["at_onset"] & ~flags["event"]
+    by_group = (flags.groupby("group", sort=False)
+                .agg(n_patients=("event", "size"), at_onset=("at_onset", "sum"), events=("event", "sum"),
+                     censored=("censored", "sum")).reset_index())
+    n, n_onset, n_events, n_cens = len(flags), int(flags["at_onset"].sum()), int(flags["event"].sum()), int(flags["censored"].sum())
+    reasons = []
+    if n_onset:
+        reasons.append(f"{n_onset} of {n} patients are already at MRC >= {threshold} on day 0, so they have no foot drop "
+                       "by this definition; choose a higher threshold or leave those patients out")
+    if n_events < min_events:
+        reasons.append(f"only {n_events} of {n} patients reach MRC >= {threshold} during follow-up (fewer than {min_events}); "
+                       "choose a lower threshold")
+    if n_cens < min_censored:
+        reasons.append(f"every patient without MRC >= {threshold} on day 0 reaches it, so there is no one who does not recover "
+                       "to compare with; choose a higher threshold")
+    usable = not reasons
+    caveats: list[str] = []
+    if by is not None:
+        all_rec = by_group.loc[(by_group["censored"] == 0) & (by_group["events"] > 0), "group"].tolist()
+        none_rec = by_group.loc[(by_group["events"] == 0), "group"].tolist()
+        if all_rec:
+            caveats.append(f"{by} level(s) {all_rec}: every patient recovers, so a model term for them is not estimable "
+                           "(separation); merge or leave out those levels")
+        if none_rec:
+            caveats.append(f"{by} level(s) {none_rec}: no patient recovers, so a model term for them is not estimable; "
+                           "merge or leave out those levels")
+    return ThresholdCheck(threshold=int(threshold), usable=usable, reasons=reasons, caveats=caveats, n_patients=n, at_onset=n_onset,
+                          at_first_visit=len(at_first & set(ids)), events=n_events, censored=n_cens, by_group=by_group)
