@@ -55,3 +55,46 @@ def test_truth_dependent_defaults_say_which_outcome_they_used(real, cohort_small
     assert r_real.info["outcome"] == "observed" and r_syn.info["outcome"] == "latent"
     assert np.isfinite(r_real.summary["log_hr"]).all()
     assert A.dose_response(real).info["outcome"] == "observed"
+
+
+def test_default_cure_model_that_cannot_be_fitted_is_left_out_with_a_reason(real, monkeypatch):
+    import footdrop_outcomes.survival as survival
+    from footdrop_outcomes import FootdropError
+
+    def not_identifiable(*args, **kwargs):
+        raise FootdropError("the information matrix is singular at the maximum (terms involved: ['incidence:cause[stroke]'])")
+
+    monkeypatch.setattr(survival, "fit_time_varying_cure", not_identifiable)
+    with pytest.warns(A.AdherenceWarning, match="cure model could not be fitted"):
+        e = A.adherence_effect(real)
+    assert A.outcome.CURE_MODEL not in set(e.summary["model"])
+    assert e.info["recommended"] == "time-varying: cumulative" and "singular" in e.info["cure_model_skipped"]
+    assert e.summary["recommended"].sum() == 1
+    with pytest.raises(FootdropError, match="singular"):
+        A.adherence_effect(real, cure_model=True)  # asked for explicitly: the error is not hidden
+
+
+def test_the_imported_worked_example_runs_with_defaults(tmp_path):
+    """The README's worked example (data/examples), imported as a real cohort."""
+    from pathlib import Path
+
+    from footdrop_outcomes import load_cohort
+    from footdrop_outcomes.privacy import import_cohort
+
+    ex = Path(__file__).resolve().parents[2] / "data" / "examples"
+    import_cohort(ex / "mapping_example.toml", patients=ex / "site_extract" / "patients.csv",
+                  visits=ex / "site_extract" / "visits.csv", adherence=ex / "site_extract" / "adherence.csv", out=tmp_path / "c")
+    c = load_cohort(tmp_path / "c")
+    assert c.truth is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        itt = A.itt_per_protocol(c, device="afo")
+        eff = A.adherence_effect(c)
+        dose = A.dose_response(c)
+    assert itt.info["outcome"] == "observed" and np.isfinite(itt.summary["log_hr"]).all()
+    assert eff.summary["recommended"].sum() == 1 and dose.info["outcome"] == "observed"
+    fit = fit_trajectory(c, "gait_speed", "weeks * severity + age_c")
+    assert fit.info["time"] == "linear"
+    assert np.isfinite(fit.time_to_mcid({"severity": "moderate", "age_c": 0.0}, mcid=0.1)["weeks"]).all()
+    stroke = c.subset(causes="stroke")
+    assert stroke.truth is None and stroke.metadata["subset"][0]["n_patients_after"] == stroke.n_patients

@@ -9,7 +9,8 @@ from footdrop_outcomes.adherence._input import AdherenceInputError
 from footdrop_outcomes.adherence.discontinuation import DiscontinuationResult, discontinuation, discontinuation_times
 from footdrop_outcomes.adherence.metrics import (AdherenceMetrics, adherence_metrics, intervention_membership, patient_adherence,
                                                  weekly_adherence)
-from footdrop_outcomes.adherence.outcome import AdherenceEffect, DoseResponse, adherence_effect, dose_response, natural_spline_basis
+from footdrop_outcomes.adherence.outcome import (AdherenceEffect, AdherenceWarning, DoseResponse, adherence_effect, dose_response,
+                                                natural_spline_basis)
 from footdrop_outcomes.adherence.perprotocol import ITTPerProtocol, itt_per_protocol
 from footdrop_outcomes.adherence.trend import AdherenceTrend, adherence_trend, marginal_truth
 from footdrop_outcomes.adherence.table1 import TableOne, table_one
@@ -30,6 +31,7 @@ __all__ = [
     "weighted_kaplan_meier",
     "WeightedComparison",
     "WeightingWarning",
+    "AdherenceWarning",
     "table_one",
     "TableOne",
     "discontinuation_times",

@@ -25,6 +25,7 @@ adherence and draws the hazard-ratio curve with its confidence band.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -34,11 +35,16 @@ from scipy.stats import norm
 
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.adherence._input import AdherenceInputError, check_choice
+from footdrop_outcomes.errors import FootdropError, FootdropWarning
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["adherence_effect", "AdherenceEffect", "dose_response", "DoseResponse", "natural_spline_basis"]
+__all__ = ["adherence_effect", "AdherenceEffect", "AdherenceWarning", "dose_response", "DoseResponse", "natural_spline_basis"]
+
+
+class AdherenceWarning(FootdropWarning):
+    """A model of the default set could not be fitted on the data and was left out (the reason is given)."""
 
 Outcome = Literal["observed", "latent"]
 Population = Literal["recovering", "all_but_als"]
@@ -168,7 +174,11 @@ def adherence_effect(
         adherence (:func:`footdrop_outcomes.survival.fit_time_varying_cure`) on the visit
         intervals. Default: yes for ``outcome="observed"`` with ``population="all_but_als"``
         (where it is the recommended estimator); it needs visit intervals and patients who never
-        recover, so it is refused with the latent outcome or the recovering population.
+        recover, so it is refused with the latent outcome or the recovering population. When
+        the default cannot be fitted on the data (e.g. a small real cohort where nearly every
+        patient of a cause recovers, so the incidence part is not identifiable) it is left out
+        with an :class:`AdherenceWarning`, the time-varying Cox model is recommended instead,
+        and ``info["cure_model_skipped"]`` gives the reason; ``cure_model=True`` raises.
     incidence : str, optional
         Right-hand side of the cure model's incidence part (who ever recovers); default
         ``covariates``.
@@ -194,6 +204,7 @@ def adherence_effect(
     from footdrop_outcomes.survival import adherence_exposure, fit_cox, fit_cox_time_varying, fit_time_varying_cure
 
     frame, cp, truth, population = _prepare(cohort, outcome, population)
+    auto_cure = cure_model is None
     if cure_model is None:
         cure_model = outcome == "observed" and population == "all_but_als"
     if cure_model and (outcome != "observed" or population != "all_but_als"):
@@ -215,11 +226,24 @@ def adherence_effect(
             rows.append({"model": name, "term": term, "log_hr_per_10pct": b, "se": se,
                          "truth": truth if term != "current_adherence" else (0.0 if np.isfinite(truth) else np.nan),
                          "n": res.info["n"], "events": res.info["events"]})
+    cure_skipped = None
     if cure_model:
         # BFGS line searches may try steps where a mixture likelihood underflows; convergence is checked by the fit
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            cure = fit_time_varying_cure(frame, incidence_formula=incidence or covariates, latency_formula=covariates,
-                                         exposure_table=adherence_exposure(cohort.adherence), alpha=alpha)
+        try:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                cure = fit_time_varying_cure(frame, incidence_formula=incidence or covariates, latency_formula=covariates,
+                                             exposure_table=adherence_exposure(cohort.adherence), alpha=alpha)
+        except FootdropError as exc:
+            if not auto_cure:
+                raise
+            # the default (cure_model=None) asks for the cure model where it can be fitted: small, lopsided real
+            # cohorts (a cause where nearly everyone recovers) often cannot identify its incidence part
+            cure_skipped = str(exc)
+            cure_model = False
+            warnings.warn(f"adherence_effect: the interval-censored cure model could not be fitted on these data, so the "
+                          f"time-varying Cox model is reported instead ({exc}); pass cure_model=False to skip it, or a "
+                          "simpler incidence= formula", AdherenceWarning, stacklevel=2)
+    if cure_model:
         fits[CURE_MODEL] = cure
         g = cure.summary.set_index("term").loc["cumulative_adherence per 0.1"]
         rows.append({"model": CURE_MODEL, "term": "cumulative_adherence", "log_hr_per_10pct": float(g["coef"]),
@@ -237,6 +261,7 @@ def adherence_effect(
             "n": len(frame), "events": int(frame["event"].sum()),
             "outcome": outcome, "population": population, "covariates": covariates, "episodes": len(cp),
             "incidence": (incidence or covariates) if cure_model else None, "recommended": best,
+            "cure_model_skipped": cure_skipped,
             "truth_note": "log HR per 10 points of lagged cumulative adherence among recovering patients (current: no direct effect)"}
     return AdherenceEffect(summary=out, info=info, fits=fits)
 
