@@ -1,7 +1,7 @@
 """Population-averaged trajectories by generalised estimating equations (GEE).
 
 :func:`fit_trajectory_gee` fits the same mean model as :func:`~footdrop_outcomes.trajectories.fit_trajectory`
-(formula with the ``time`` token, log or spline basis) with statsmodels ``GEE`` (Gaussian,
+(formula with the ``time`` token or a time variable; log, linear weeks, months or spline basis) with statsmodels ``GEE`` (Gaussian,
 identity link), a working correlation within patients (exchangeable by default, or
 independence) and cluster-robust (sandwich) standard errors, which stay valid when the working
 correlation is wrong. For a linear model the population-averaged and the mixed model's

@@ -6,10 +6,13 @@
 
 with one row per visit ``j`` of patient ``i``. Fixed effects come from a right-hand-side
 formula in which the token ``time`` stands for the time basis (``log(1 + weeks)``, column
-``lw``, or a natural cubic spline in it, columns ``lw``, ``ns1``, ...), so
-``"time * (cause + severity) + age_c + diabetes"`` gives cause x time and severity x time
-terms. Random effects per patient: an intercept, an intercept and a slope on ``lw`` (the first
-basis column), or an intercept and every basis column. REML (default) or ML.
+``lw``; linear weeks, ``weeks``; linear months, ``months``; or a natural cubic spline in
+``lw``, columns ``lw``, ``ns1``, ...), so ``"time * (cause + severity) + age_c + diabetes"``
+gives cause x time and severity x time terms; writing the basis column itself
+(``"weeks * severity"``) chooses that basis, and a time variable of another basis is refused.
+The random slope, the curves, the plots and the time to an MCID all follow the basis.
+Random effects per patient: an intercept, an intercept and a slope on the first basis
+column, or an intercept and every basis column. REML (default) or ML.
 
 Engines
 -------
