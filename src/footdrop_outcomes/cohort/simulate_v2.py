@@ -372,6 +372,23 @@ def _missing_flags(rng: np.random.Generator, cfg: SimulationConfigV2, n: int, va
     return out
 
 
+def _binomial_sessions(rng: np.random.Generator, per_week: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """Completed sessions ~ Binomial(per_week[i], prob[i, w]) for every patient-week, as int8.
+
+    A sum of Bernoulli sessions against float32 uniforms (at most 14 a week): about 2.5 times
+    faster than numpy's binomial with a different probability in every cell.
+    """
+    prob32 = prob.astype(np.float32, copy=False)
+    out = np.zeros(prob.shape, dtype=np.int8)
+    low = int(per_week.min(initial=0))
+    for session in range(int(per_week.max(initial=0))):
+        hit = rng.random(prob.shape, dtype=np.float32) < prob32
+        if session >= low:
+            hit &= (session < per_week)[:, None]
+        out += hit
+    return out
+
+
 def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int, cfg: SimulationConfigV2,
                        site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, pd.DataFrame]:
     causes = np.array(CAUSES)
@@ -455,7 +472,8 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     eff = cfg.adherence_logit_effects
     propensity = (cfg.adherence_logit_mean + eff["supervised_physio"] * supervised + eff["smoking[current]"] * (smoking == "current")
                   + eff["severity[severe]"] * severe + rng.normal(0, cfg.adherence_logit_sd, n))
-    weekly = (propensity[:, None] - cfg.adherence_decline_per_week * prog[None, :] + rng.normal(0, cfg.adherence_weekly_sd, (n, n_prog)))
+    weekly = (propensity[:, None] - cfg.adherence_decline_per_week * prog[None, :]
+              + cfg.adherence_weekly_sd * rng.standard_normal((n, n_prog), dtype=np.float32))
     twice = {s: rng.random(n) < 0.5 for s in ("toe_lifts", "ankle_alphabet", "calf_stretch")}
     prescribed_per_week = {
         "toe_lifts": np.where(twice["toe_lifts"], 14, 7),
@@ -465,15 +483,16 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
         "heel_walking": np.where(baseline_mrc >= 3, 7, 0),
         "calf_stretch": np.where(twice["calf_stretch"], 14, 7),
     }
-    prescribed: dict[str, np.ndarray] = {}
+    prescribed_week: dict[str, np.ndarray] = {}
     completed: dict[str, np.ndarray] = {}
     total_p = np.zeros((n, n_prog))
     total_c = np.zeros((n, n_prog))
     for stem in EXERCISES:
-        p_mat = np.broadcast_to(np.where(home_exercise, prescribed_per_week[stem], 0)[:, None], (n, n_prog)).astype(np.int8)
-        c_mat = rng.binomial(p_mat, expit(weekly + cfg.exercise_logit_offsets[stem])).astype(np.int8)
-        prescribed[stem], completed[stem] = p_mat, c_mat
-        total_p += p_mat
+        per_week = np.where(home_exercise, prescribed_per_week[stem], 0).astype(np.int8)
+        prob = expit(weekly + cfg.exercise_logit_offsets[stem])
+        c_mat = _binomial_sessions(rng, per_week, prob)
+        prescribed_week[stem], completed[stem] = per_week, c_mat
+        total_p += per_week[:, None]
         total_c += c_mat
     cum_p = np.cumsum(total_p, axis=1) - total_p
     cum_c = np.cumsum(total_c, axis=1) - total_c
@@ -656,10 +675,10 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
 
     # ---------------------------------------------------------------- adherence table rows (calendar weeks since onset)
     discharge_week = np.where(will_recover, np.floor((latent_day + 42) / 7), np.inf)
-    a_row, a_prog = np.nonzero(np.ones((n, n_prog), dtype=bool))
+    cal_week = w_start[:, None] + prog[None, :]
+    a_row, a_prog = np.nonzero((7 * cal_week + 6 <= followup_days[:, None]) & (cal_week <= discharge_week[:, None]) & (cal_week <= 520))
     a_week = w_start[a_row] + a_prog
-    ok = (7 * a_week + 6 <= followup_days[a_row]) & (a_week <= discharge_week[a_row]) & (a_week <= 520)
-    a_row, a_prog, a_week = a_row[ok], a_prog[ok], a_week[ok]
+    flat = a_row * n_prog + a_prog
     afo_p = np.where(has_afo, rng.choice([8.0, 10.0, 12.0], n) * 7, np.nan)
     afo_frac = np.clip(expit(0.8 * propensity[a_row] + 0.3 + rng.normal(0, 0.5, a_row.size)) * 1.1, 0, 1.15)
     afo_hours = np.where(has_afo[a_row], np.where(a_prog < afo_stop[a_row], np.round(afo_p[a_row] * afo_frac * 2) / 2, 0.0), np.nan)
@@ -668,8 +687,8 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     fes_hours = np.where(fes[a_row], np.where(a_prog < fes_stop[a_row], np.round(fes_p[a_row] * fes_frac * 2) / 2, 0.0), np.nan)
     adherence: dict[str, Any] = {"_row": a_row + start, "week": a_week.astype(np.int16)}
     for stem in EXERCISES:
-        adherence[f"{stem}_prescribed"] = prescribed[stem][a_row, a_prog]
-        adherence[f"{stem}_completed"] = completed[stem][a_row, a_prog]
+        adherence[f"{stem}_prescribed"] = prescribed_week[stem][a_row]
+        adherence[f"{stem}_completed"] = completed[stem].ravel()[flat]
     adherence.update({
         "afo_hours_prescribed": afo_p[a_row].astype(np.float32), "afo_hours": afo_hours.astype(np.float32),
         "fes_hours_prescribed": fes_p[a_row].astype(np.float32), "fes_hours": fes_hours.astype(np.float32),
