@@ -69,7 +69,10 @@ class AFTResult(AnalysisResult):
         ``time_ratio`` (``exp(coef)``), ``tr_lower``, ``tr_upper``, ``z``, ``p``. For the
         ``log(scale)`` row the exponentiated columns hold the scale and its CI.
     info : dict
-        Method, distribution, formula, counts by censoring kind, iterations, versions.
+        Method, distribution, formula, counts by censoring kind, iterations, versions;
+        ``entry_col``, ``late_entry``, ``n_late_entry`` (left truncation); ``n_input``,
+        ``n_dropped_missing``, ``dropped_by_variable``, ``missing_data`` (rows left out for
+        missing covariates).
     distribution : str
     params : pandas.Series
         Coefficients and ``log(scale)``.

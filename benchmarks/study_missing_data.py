@@ -1,0 +1,200 @@
+"""Simulation study: missing covariates (MAR) and late entry (left truncation), against truth.
+
+Three parts (``--part mi | late | speed | all``):
+
+* ``mi``: per replicate a cohort from ``simulate_cohort``; ``age`` and ``diabetes`` are deleted with
+  probabilities depending on observed data (early recovery, recovery seen, severity): MAR, not
+  MCAR. Fits the Cox model (right-censored view, ``outcome="right"`` imputation) and the Weibull
+  interval AFT (``outcome="interval"``) on the full data, the complete cases and after MI
+  (``impute`` + ``fit_imputed``). The estimand is the full-data analysis; its value is the mean
+  of the full-data estimates over the replicates (the simulator's truth is a cure mixture that
+  neither model reproduces exactly). Prints bias with Monte Carlo SE, and 95% CI coverage of that
+  value.
+* ``late``: Weibull PH data with known coefficients, first contact after onset (gamma delays,
+  twice as long for the severe),
+  patients recovered before first contact not in the sample; visits every 2 weeks from first
+  contact for the interval AFT. Cox and AFT with and without ``entry_col`` against the truth.
+* ``speed``: ``impute(m=20)`` on a 20,000-patient survival frame with missing covariates,
+  then the pooled Cox model and the pooled mixed model of gait speed (baseline covariates
+  merged into the visits of each completed frame).
+
+Usage::
+
+    python benchmarks/study_missing_data.py --part all --reps 200 [--n 1000] [--m 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from footdrop_outcomes import simulate_cohort
+from footdrop_outcomes.imputation import fit_imputed, impute, pool
+from footdrop_outcomes.survival import MissingDataWarning, fit_cox, fit_interval_aft, survival_frame
+
+FORMULA = "severity + age + diabetes"
+
+
+def mar_frames(seed: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    full = survival_frame(simulate_cohort(n, seed=seed))
+    rng = np.random.default_rng([seed, 99])
+    recovered = np.isfinite(full["upper"].to_numpy())
+    early = (full["time"] < full["time"].median()).to_numpy()
+    severe = (full["severity"] == "severe").to_numpy()
+    d = full.copy()
+    d["age"] = d["age"].astype(float).mask(rng.random(n) < expit(-1.6 + 1.4 * early + 0.6 * severe))
+    d["diabetes"] = d["diabetes"].astype(object).mask(rng.random(n) < expit(-1.8 + 1.2 * recovered + 0.5 * early))
+    return full, d
+
+
+def _rows(model: str, arm: str, fit_params: pd.Series, lower: np.ndarray, upper: np.ndarray, seed: int) -> pd.DataFrame:
+    return pd.DataFrame({"model": model, "arm": arm, "seed": seed, "term": fit_params.index, "est": fit_params.to_numpy(),
+                         "lower": lower, "upper": upper})
+
+
+def _wald(fit) -> tuple[np.ndarray, np.ndarray]:
+    se = np.sqrt(np.diag(fit.cov.to_numpy()))
+    return fit.params.to_numpy() - 1.959964 * se, fit.params.to_numpy() + 1.959964 * se
+
+
+def part_mi(reps: int, n: int, m: int, seed0: int) -> None:
+    out, t_imp, share = [], [], []
+    t0 = time.perf_counter()
+    for r in range(reps):
+        seed = seed0 + r
+        full, d = mar_frames(seed, n)
+        share.append(d[["age", "diabetes"]].isna().any(axis=1).mean())
+        for model, fit_fn, kind in (("cox", lambda x: fit_cox(x, FORMULA), "right"),
+                                    ("aft", lambda x: fit_interval_aft(x, FORMULA), "interval")):
+            f = fit_fn(full)
+            out.append(_rows(model, "full", f.params, *_wald(f), seed))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MissingDataWarning)
+                cc = fit_fn(d)
+            out.append(_rows(model, "complete case", cc.params, *_wald(cc), seed))
+            t1 = time.perf_counter()
+            imp = impute(d, m=m, seed=seed, columns=["age", "diabetes"], iterations=5, outcome=kind)
+            t_imp.append(time.perf_counter() - t1)
+            mi = fit_imputed(imp, fit_fn)
+            out.append(_rows(model, "MI", mi.params, mi.summary["lower"].to_numpy(), mi.summary["upper"].to_numpy(), seed))
+    a = pd.concat(out, ignore_index=True)
+    truth = a[a["arm"] == "full"].groupby(["model", "term"], sort=False)["est"].mean().rename("truth")
+    a = a.join(truth, on=["model", "term"])
+    a["covered"] = (a["lower"] <= a["truth"]) & (a["truth"] <= a["upper"])
+    g = a.groupby(["model", "term", "arm"], sort=False)
+    s = pd.DataFrame({"truth": g["truth"].first(), "mean": g["est"].mean(), "bias": g["est"].mean() - g["truth"].first(),
+                      "mcse": g["est"].std() / np.sqrt(g.size()), "emp_sd": g["est"].std(), "coverage": g["covered"].mean()})
+    s["bias/mcse"] = s["bias"] / s["mcse"]
+    s["cov_mcse"] = np.sqrt(s["coverage"] * (1 - s["coverage"]) / g.size())
+    print(f"MI under MAR: {reps} replicates of n = {n}, m = {m}, seeds {seed0}..{seed0 + reps - 1}; "
+          f"rows with a missing value {np.mean(share):.1%}; impute median {np.median(t_imp):.2f} s; total {time.perf_counter() - t0:.0f} s")
+    print(s.round(4).to_string())
+    mi = s.xs("MI", level="arm")
+    print(f"\nMI: max |bias|/MCSE {mi['bias/mcse'].abs().max():.2f}; coverage {mi['coverage'].min():.3f} to {mi['coverage'].max():.3f}")
+    cc = s.xs("complete case", level="arm")
+    print(f"complete case: max |bias|/MCSE {cc['bias/mcse'].abs().max():.1f}; coverage {cc['coverage'].min():.3f} to {cc['coverage'].max():.3f}")
+
+
+def truncated_weibull(n: int, seed: int, b: tuple[float, float, float] = (2.5, 0.6, -0.02), sigma: float = 0.7,
+                      visit: float = 2.0) -> pd.DataFrame:
+    """Weibull AFT (= PH) times seen only if still unrecovered at first contact; 80 weeks of follow-up."""
+    rng = np.random.default_rng([seed, 7])
+    parts, got = [], 0
+    while got < n:
+        k = 2 * n
+        sev = rng.integers(0, 2, k).astype(float)
+        age_c = rng.normal(0, 12, k)
+        t = np.exp(b[0] + b[1] * sev + b[2] * age_c + sigma * np.log(rng.exponential(size=k)))
+        e = rng.gamma(1.5, 3.0 * (1 + sev))  # severe cases are referred later
+        keep = t > e
+        t, e, sev, age_c = t[keep], e[keep], sev[keep], age_c[keep]
+        end = e + 80
+        upper = e + visit * np.ceil((t - e) / visit)
+        cens = upper > end
+        parts.append(pd.DataFrame({"sev": sev, "age_c": age_c, "entry": e, "time": np.minimum(t, end), "event": t <= end,
+                                   "lower": np.where(cens, end, upper - visit), "upper": np.where(cens, np.inf, upper)}))
+        got += int(keep.sum())
+    return pd.concat(parts, ignore_index=True).iloc[:n]
+
+
+def part_late(reps: int, n: int, seed0: int) -> None:
+    b, sigma = (2.5, 0.6, -0.02), 0.7
+    truth = {"cox": pd.Series({"sev": -b[1] / sigma, "age_c": -b[2] / sigma}),
+             "aft": pd.Series({"Intercept": b[0], "sev": b[1], "age_c": b[2], "log(scale)": math.log(sigma)})}
+    out = []
+    t0 = time.perf_counter()
+    for r in range(reps):
+        d = truncated_weibull(n, seed0 + r, b, sigma)
+        for arm, entry in (("with entry", "entry"), ("ignoring entry", None)):
+            c = fit_cox(d, "sev + age_c", entry_col=entry)
+            out.append(_rows("cox", arm, c.params, *_wald(c), r))
+            a = fit_interval_aft(d, "sev + age_c", entry_col=entry)
+            out.append(_rows("aft", arm, a.params, *_wald(a), r))
+    a = pd.concat(out, ignore_index=True)
+    a["truth"] = [truth[mm][t] for mm, t in zip(a["model"], a["term"])]
+    a["covered"] = (a["lower"] <= a["truth"]) & (a["truth"] <= a["upper"])
+    g = a.groupby(["model", "term", "arm"], sort=False)
+    s = pd.DataFrame({"truth": g["truth"].first(), "mean": g["est"].mean(), "bias": g["est"].mean() - g["truth"].first(),
+                      "mcse": g["est"].std() / np.sqrt(g.size()), "coverage": g["covered"].mean()})
+    s["bias/mcse"] = s["bias"] / s["mcse"]
+    print(f"\nLate entry: {reps} replicates of n = {n} (Weibull PH/AFT, gamma(1.5, 3 or 6 if severe) weeks to first contact); "
+          f"total {time.perf_counter() - t0:.0f} s")
+    print(s.round(4).to_string())
+
+
+def part_speed(n: int, m: int, seed: int) -> None:
+    from footdrop_outcomes.trajectories import fit_trajectory, trajectory_frame
+
+    cohort = simulate_cohort(n, seed=seed)
+    frame = survival_frame(cohort)
+    rng = np.random.default_rng(seed)
+    d = frame.copy()
+    d["age"] = d["age"].astype(float).mask(rng.random(n) < 0.2)
+    d["diabetes"] = d["diabetes"].astype(object).mask(rng.random(n) < 0.15)
+    d["smoking"] = d["smoking"].mask(rng.random(n) < 0.25)
+    long = trajectory_frame(cohort).drop(columns=["age", "age_c", "diabetes", "smoking", "current_smoker"])
+    t0 = time.perf_counter()
+    imp = impute(d, m=m, seed=seed, columns=["age", "diabetes", "smoking"], iterations=5)
+    t1 = time.perf_counter()
+    cox = fit_imputed(imp, lambda x: fit_cox(x, "cause + severity + age + diabetes + smoking"))
+    t2 = time.perf_counter()
+    fits = []
+    for f in imp:
+        base = f[["patient_id", "age", "diabetes", "smoking"]].assign(
+            age_c=lambda x: (x["age"] - 60) / 10, current_smoker=lambda x: (x["smoking"] == "current"))
+        fits.append(fit_trajectory(long.merge(base, on="patient_id"), "gait_speed",
+                                   "time * (cause + severity) + age_c + diabetes + current_smoker", progress=False))
+    mixed = pool(fits)
+    t3 = time.perf_counter()
+    print(f"\nSpeed: n = {n}, m = {m}, {int(d[['age', 'diabetes', 'smoking']].isna().any(axis=1).sum())} incomplete rows")
+    print(f"impute {t1 - t0:.1f} s; pooled Cox {t2 - t1:.1f} s; pooled mixed model ({len(long)} visits) {t3 - t2:.1f} s; "
+          f"total {t3 - t0:.1f} s")
+    print(cox.summary[["term", "estimate", "se", "fmi"]].round(4).to_string(index=False))
+    print(mixed.summary[["term", "estimate", "se", "fmi"]].head(6).round(4).to_string(index=False))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=["mi", "late", "speed", "all"], default="all")
+    ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--m", type=int, default=5)
+    ap.add_argument("--seed0", type=int, default=1000)
+    args = ap.parse_args()
+    pd.set_option("display.width", 200)
+    if args.part in ("mi", "all"):
+        part_mi(args.reps, args.n, args.m, args.seed0)
+    if args.part in ("late", "all"):
+        part_late(args.reps, 500, args.seed0)
+    if args.part in ("speed", "all"):
+        part_speed(20_000, 20, 1)
+
+
+if __name__ == "__main__":
+    main()
