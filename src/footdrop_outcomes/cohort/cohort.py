@@ -216,7 +216,8 @@ class Cohort:
         truth = None
         if self.truth is not None:
             tp = self.truth.patients
-            tp = tp.loc[tp["patient_id"].astype(str).isin(kept).to_numpy()].reset_index(drop=True)
+            pos = pd.Index(tp["patient_id"].astype(str)).get_indexer(ids[keep])  # in the order of the kept patients
+            tp = tp.iloc[pos[pos >= 0]].reset_index(drop=True)
             truth = CohortTruth(parameters=self.truth.parameters.copy(), patients=tp)
         record = {**criteria, "n_patients_before": self.n_patients, "n_patients_after": int(keep.sum()),
                   "visits_after": len(tables["visits"]), "adherence_weeks_after": len(tables["adherence"])}
