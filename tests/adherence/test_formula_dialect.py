@@ -58,3 +58,14 @@ def test_booleans_are_numbers_and_C_of_a_number_is_categorical():
     assert formula_design(d, "C(code)", rank=False)[0].terms == ("Intercept", "code[2]", "code[3]")
     with pytest.raises(ConfigError, match="C\\(...\\) takes a column name only"):
         formula_design(d, "C(code, Sum)")
+
+
+def test_trajectories_accept_C_and_name_booleans_as_numbers(no_als):
+    from footdrop_outcomes.trajectories import trajectory_frame
+
+    long = trajectory_frame(no_als)
+    a = fit_trajectory(long, "gait_speed", "time * C(severity) + age_c", random="intercept")
+    b = fit_trajectory(long, "gait_speed", "time * severity + age_c", random="intercept")
+    pd.testing.assert_series_equal(a.params, b.params)
+    c = fit_trajectory(long.assign(diab=long["diabetes"].astype(bool)), "gait_speed", "time + diab", random="intercept")
+    assert list(c.params.index) == ["Intercept", "lw", "diab"]

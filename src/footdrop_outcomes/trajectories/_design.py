@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from footdrop_outcomes._version import __version__
-from footdrop_outcomes._checks import check_choice, check_missing, check_rank, formula_rhs
+from footdrop_outcomes._checks import _C_CALL, check_choice, check_missing, check_rank, formula_rhs
 from footdrop_outcomes._checks import term_name as _term_name
 from footdrop_outcomes.errors import ConfigError, FootdropError
 
@@ -371,6 +371,8 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
     kind = choose_time(formula, time, time_col, outcome)
     basis = make_basis(kind, t[observed], df, knots)
     rhs = expand_formula(formula, basis, outcome, time_col)
+    forced = set(_C_CALL.findall(rhs))  # patsy-style C(x): x is categorical, its terms named x[level] as elsewhere
+    rhs = _C_CALL.sub(r"\1", rhs)
     variables_all = sorted(_formula_variables(rhs, formula))
     variables = tuple(v for v in variables_all if v not in basis.names)
     missing = [v for v in variables if v not in frame.columns]
@@ -388,10 +390,10 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
             absent = [str(c) for c in s.cat.categories if c not in present]
             if absent:
                 dropped[v] = absent
-        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        elif v in forced or s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             present = sorted(s.astype(object).unique(), key=str)
         else:
-            continue
+            continue  # numbers, and yes/no columns as 0/1 numbers (term ``diabetes``), as in survival
         seen = set(obs_frame[v].astype(object).unique())
         empty = [str(c) for c in present if c not in seen]
         if empty:
