@@ -9,6 +9,7 @@ import pytest
 from pypdf import PdfReader
 
 from footdrop_outcomes import load_cohort
+from footdrop_outcomes.release import ReleasePolicy, release_cohort
 from footdrop_outcomes.report import SCHEMAS
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, analyse_recovery
 from footdrop_outcomes.report.narrative import key_findings
@@ -67,19 +68,20 @@ def test_outcome_report_sections_and_numbers(rendered, cohort_dir, pdf_text):
     assert {"Summary", "Cohort", "Models", "Methods", "Limitations"} <= set(outline)
 
     # the same numbers as the library gives on the same cohort and parameters
-    cohort = load_cohort(cohort_dir)
+    cohort = release_cohort(load_cohort(cohort_dir), ReleasePolicy(p_threshold := res.parameters["small_cell_threshold"])).cohort
+    assert p_threshold == 10
     p = res.parameters
     rec = analyse_recovery(cohort, threshold=p["threshold"], landmarks=p["landmarks"], alpha=p["alpha"],
                            cox_formula=p["cox_formula"], cluster=p["cluster"], distribution=p["distribution"])
     for sentence in key_findings(rec):
         assert _norm(sentence) in text, sentence
-    medians = curve_table(rec.results["turnbull_cause"])
+    medians = curve_table(rec.results["turnbull_cause"]).frame
     for _, row in medians.iterrows():
         assert _norm(row["Median weeks (95% CI)"]) in text, row.to_dict()
-    hr = hazard_ratio_table(rec.cox)
+    hr = hazard_ratio_table(rec.cox, rec.model_frame).frame
     for value in hr.iloc[:, 1]:
         assert value in text
-    t1 = table_one(cohort)
+    t1 = table_one(cohort).frame
     assert t1.loc["Patients", "All"] in text
     assert t1.loc["Recovered (MRC >= 4) at a visit, n (%)", "All"] in text
     assert rec.cox.info["formula"] in text
@@ -88,8 +90,8 @@ def test_outcome_report_sections_and_numbers(rendered, cohort_dir, pdf_text):
     # trajectories: the same fits, MCID and variance components as the library gives
     traj = analyse_trajectories(cohort, alpha=p["alpha"], mcid=p["mcid"], mcid_cause=p["mcid_cause"], mcid_severity=p["mcid_severity"])
     assert _norm(ts.mcid_text(traj)) in text
-    for col in ts.variance_table(traj).columns[1:]:
-        for value in ts.variance_table(traj)[col]:
+    for col in ts.variance_table(traj).frame.columns[1:]:
+        for value in ts.variance_table(traj).frame[col]:
             assert _norm(value) in text, value
     gait = traj.fits["gait_speed"].summary.set_index("term")
     assert f"{gait.loc['lw', 'estimate']:.3f} ({gait.loc['lw', 'lower']:.3f} to {gait.loc['lw', 'upper']:.3f})" in text
@@ -99,13 +101,13 @@ def test_outcome_report_sections_and_numbers(rendered, cohort_dir, pdf_text):
     # adherence: the same comparison and adherence-effect estimates (incl. the visit-interval cure model)
     adh = analyse_adherence(cohort, threshold=p["threshold"], alpha=p["alpha"])
     assert adh.failed == {}
-    for value in ads.recovery_effect_table(adh).iloc[:, 2]:
+    for value in ads.recovery_effect_table(adh).frame.iloc[:, 2]:
         assert value in text, value
-    for value in ads.comparison_table(adh).iloc[:, 1]:
+    for value in ads.comparison_table(adh).frame.iloc[:, 1]:
         assert value in text, value
-    assert any(m.startswith("Cure model on visit intervals") for m in ads.recovery_effect_table(adh)["Model"])
+    assert any(m.startswith("Cure model on visit intervals") for m in ads.recovery_effect_table(adh).frame["Model"])
     assert adh.trend is not None and adh.itt is not None
-    for value in [*ads.trend_table(adh).iloc[:, 1], *ads.itt_table(adh).iloc[:, 1]]:
+    for value in [*ads.trend_table(adh).frame.iloc[:, 1], *ads.itt_table(adh).frame.iloc[:, 1]]:
         assert value in text, value
     for sentence in ads.key_findings(adh):
         assert _norm(sentence) in text, sentence

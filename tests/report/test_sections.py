@@ -34,7 +34,7 @@ def test_adherence_falls_back_to_the_direct_cure_fit_and_reports_failures(stroke
     assert "Not fitted (effect)" in ads.methods_text(a)
     # the visit-interval cure model with time-varying adherence is then fitted directly
     assert a.tv_cure is not None and not a.choices["tv_from_adherence_effect"]
-    table = ads.recovery_effect_table(a)
+    table = ads.recovery_effect_table(a).frame
     assert list(table["Model"]) == ["Cure model on visit intervals, time-varying"]
     assert ads.effect_text(a).startswith("Not fitted on this cohort")
 
@@ -46,14 +46,14 @@ def test_cause_sizes_are_hidden_the_same_way_in_every_table():
 
     cohort = simulate_cohort(300, 2, progress=False)  # one cause with at most 10 patients
     rec = analysis.analyse_recovery(cohort)
-    t1 = tables.table_one(cohort).loc["Patients"]
+    t1 = tables.table_one(cohort).frame.loc["Patients"]
     from footdrop_outcomes.report.analysis import CAUSE_SHORT
 
     shown = {name: t1[name] for name in t1.index if name != "All"}
     assert "≤10" in shown.values() and "*" in shown.values()
-    rt = tables.recovery_table(rec).set_index("Cause")["Patients"]
-    ft = tables.followup_table(cohort).set_index("Cause")["Patients"]
-    ct = tables.curve_table(rec.results["turnbull_cause"], groups=rec.frame["cause"]).set_index("Group")["Patients"]
+    rt = tables.recovery_table(rec).frame.set_index("Cause")["Patients"]
+    ft = tables.followup_table(cohort).frame.set_index("Cause")["Patients"]
+    ct = tables.curve_table(rec.results["turnbull_cause"], groups=rec.frame["cause"]).frame.set_index("Group")["Patients"]
     for name, value in shown.items():
         assert rt[name] == value and ft[name] == value, name
         if name in ct.index:

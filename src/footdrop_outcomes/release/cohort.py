@@ -53,8 +53,9 @@ class ReleasedCohort:
         """One sentence naming the groups left out (None when none was), e.g. for the title page."""
         if not self.left_out:
             return None
-        labels = labels or {}
-        parts = [f"{col.replace('_', ' ')} " + ", ".join(labels.get(v, v.replace("_", " ")) for v in levels)
+        labels = {"True": "yes", "False": "no", **(labels or {})}
+        parts = [f"{col.replace('_', ' ')} " + (", ".join(labels.get(v, v.replace("_", " ")) for v in levels) if col != "site"
+                                                 else "(the smallest sites; site codes are not listed)")
                  for col, levels in self.left_out.items()]
         return (f"Groups of {self.policy.threshold} or fewer patients are left out of every table, figure and sentence of "
                 f"this report, with their patients: {'; '.join(parts)}.")

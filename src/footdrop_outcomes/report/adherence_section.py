@@ -178,6 +178,11 @@ def unavailable(aa: AdherenceAnalysis, name: str) -> ReleasedText:
     return text(f"Not fitted on this cohort: {_no_numbers(reason)}", [])
 
 
+def _but_als(aa: AdherenceAnalysis) -> str:
+    """", all causes but ALS" when ALS patients are in the cohort (a group left out of the report is not named here)."""
+    return ", all causes but ALS" if "als" in _sizes(aa, "cause") else ""
+
+
 def _no_numbers(message: str) -> str:
     """A fit's error or warning message with its numbers replaced by ``#``: such messages may count
     the patients of a group, and they do not go through release control otherwise."""
@@ -298,10 +303,9 @@ def trend_table(aa: AdherenceAnalysis) -> ReleasedTable:
     s = s[s["term"] != "Intercept"]
     level = round(100 * (1 - aa.choices["alpha"]))
 
-    def label(t: str) -> str:
-        t = t.replace("C(supervised_physio)[T.True]", "Supervised physiotherapy").replace("program_week", "Per programme week")
-        t = re.sub(r"C\((\w+)\)\[T\.([^\]]+)\]", lambda m: f"{m.group(1).capitalize()}: {m.group(2)}", t)
-        return t.replace(":", " x ", 1) if t.startswith("Supervised physiotherapy:per") else t
+    def label(t: str) -> str:  # terms named as everywhere else: supervised_physio, smoking[current], supervised_physio:program_week
+        parts = ["Per programme week" if p == "program_week" else term_label(p) for p in t.split(":")]
+        return "Supervised physiotherapy x week" if parts == ["Supervised physiotherapy", "Per programme week"] else ":".join(parts)
 
     out = pd.DataFrame({"Term": [label(t).replace("Supervised physiotherapy:Per programme week", "Supervised physiotherapy x week")
                                  for t in s["term"]],
@@ -490,13 +494,13 @@ def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
                      "with robust standard errors; recovery dated at the visit that sees it; standard errors ignore the "
                      "estimation of the propensity score (conservative).")
     if aa.effect is not None:
-        parts.append(f"**Adherence and recovery (Cox)**: recovery dated at the first visit with MRC >= 4, all causes but ALS, "
+        parts.append(f"**Adherence and recovery (Cox)**: recovery dated at the first visit with MRC >= 4{_but_als(aa)}, "
                      f"adjusted for {aa.effect.info['covariates']}: adherence averaged over the whole follow-up (naive: it uses "
                      f"adherence after the time compared, an immortal-time bias) against lagged cumulative adherence as a "
                      f"time-varying covariate in weekly episodes ({show_count(aa.effect.info['episodes'])} episodes).")
     if aa.tv_cure is not None:
         i = aa.tv_cure.info
-        excl = ", ".join(CAUSE_SHORT.get(c, c) for c in ch["tv_excluded_causes"])
+        excl = ", ".join(CAUSE_SHORT.get(c, c) for c in ch["tv_excluded_causes"] if c in _sizes(aa, "cause"))
         parts.append(f"**Mixture cure model with time-varying adherence**: uses the visit intervals directly (recovery between the "
                      f"last visit below MRC {ch['threshold']} and the first at or above it): logistic incidence ({i['incidence_formula']}) "
                      f"and Weibull proportional-hazards latency ({i['latency_formula']}) with the weekly lagged cumulative adherence; "
@@ -509,8 +513,7 @@ def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
                      "over the covariates of all patients analysed.")
     if aa.itt is not None:
         t = aa.itt.info
-        parts.append(f"**Intention to treat vs per protocol** (ankle-foot orthosis vs none, {t['outcome']} recovery, all causes but "
-                     f"ALS): IPT weights for the prescription ({t['confounders']}); deviation = {t['deviation']} "
+        parts.append(f"**Intention to treat vs per protocol** (ankle-foot orthosis vs none, {t['outcome']} recovery{_but_als(aa)}): IPT weights for the prescription ({t['confounders']}); deviation = {t['deviation']} "
                      f"({show_count(t['n_deviated'])} patients deviated); per-protocol analyses: completers only (biased by "
                      f"immortal time, shown for contrast), censoring at deviation, and censoring with inverse-probability-of-censoring "
                      f"weights from {t['censoring_covariates']} (weights {t['ipcw_range'][0]:.2f}-{t['ipcw_range'][1]:.2f}).")

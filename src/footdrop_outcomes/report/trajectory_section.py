@@ -271,7 +271,7 @@ def _mcid_sentence(ta: TrajectoryAnalysis) -> str:
     prof = ch["profile"]
     who = f"{CAUSE_SHORT.get(prof['cause'], prof['cause'])}, {prof['severity']} severity"
     if ta.mcid is None:
-        return f"Time to a gain of {ch['mcid']:g} m/s in gait speed: not estimable for {who} (not in the patients analysed)."
+        return f"Time to a clinically important gain in gait speed: not estimable for {who} (not in the patients analysed)."
     r = ta.mcid.iloc[0]
     level = round(100 * (1 - ch["alpha"]))
     if not np.isfinite(r["weeks"]):
