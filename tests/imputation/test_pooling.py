@@ -87,3 +87,29 @@ def test_pool_refuses_bad_input(imputed):
         pool([a, a], dfcom=-1)
     with pytest.raises(FootdropError, match="no params"):
         pool([object(), object()])
+
+
+def test_pool_other_models_and_identical_fits():
+    """Pooling m identical fits: no between variance, the fit's own estimates and SEs, df = adjusted dfcom."""
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.survival import fit_cure_model, fit_interval_aft, survival_frame
+    from footdrop_outcomes.trajectories import fit_trajectory
+
+    cohort = simulate_cohort(400, seed=3)
+    frame = survival_frame(cohort)
+    frame = frame[frame["cause"] != "als"]
+    fits = {
+        "aft": fit_interval_aft(frame, "severity + age"),
+        "cure": fit_cure_model(frame, incidence_formula="severity", latency_formula="severity + age"),
+        "traj": fit_trajectory(cohort, "gait_speed", "time * severity + age_c", progress=False),
+    }
+    for name, fit in fits.items():
+        res = pool([fit, fit, fit])
+        s = res.summary
+        assert np.allclose(s["estimate"], fit.params.to_numpy()) and np.allclose(s["b"], 0), name
+        assert np.allclose(s["se"], np.sqrt(np.diag(fit.cov.to_numpy()))), name
+        dfc = fit.info["n"] - len(fit.params)
+        dfold, dfobs = 2 / 1e-4**2, (dfc + 1) / (dfc + 3) * dfc * (1 - 1e-4)  # lambda floored at 1e-4, as mice
+        assert res.info["dfcom"] == dfc and np.allclose(s["df"], dfold * dfobs / (dfold + dfobs), rtol=1e-12), name
+    with pytest.raises(FootdropError, match="different kinds"):
+        pool([fits["aft"], fits["cure"]])

@@ -175,6 +175,9 @@ def pool(
     if isinstance(results, (str, bytes)) or not isinstance(results, Sequence) or len(results) < 2:
         raise ConfigError("results must be a list of at least 2 fitted results (one per imputed data set)")
     m = len(results)
+    kinds = {type(r).__name__ for r in results}
+    if len(kinds) > 1:
+        raise FootdropError(f"results are of different kinds {sorted(kinds)}: pool fits of one model")
     got = [_extract(r, k) for k, r in enumerate(results)]
     names = list(got[0][0].index)
     for k, (par, cov, *_rest) in enumerate(got):
@@ -183,9 +186,6 @@ def pool(
                                 "(categories absent from an imputed data set change the terms; fix the levels as categoricals)")
         if list(cov.index) != names or list(cov.columns) != names:
             raise FootdropError(f"result {k}: its covariance is not labelled by its terms {names}")
-    kinds = {type(r).__name__ for r in results}
-    if len(kinds) > 1:
-        raise FootdropError(f"results are of different kinds {sorted(kinds)}: pool fits of one model")
     q = np.stack([g[0].to_numpy(dtype=float) for g in got])
     u = np.stack([g[1].to_numpy(dtype=float) for g in got])
     if not (np.all(np.isfinite(q)) and np.all(np.isfinite(u))):
