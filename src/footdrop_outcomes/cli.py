@@ -15,7 +15,7 @@ from rich.text import Text
 
 from footdrop_outcomes._files import describe_os_error, signals_raise
 from footdrop_outcomes._version import __version__
-from footdrop_outcomes.errors import CohortValidationError, FootdropError, Interrupted, safe_column_name
+from footdrop_outcomes.errors import CohortValidationError, FootdropError, Interrupted, safe_columns
 
 app = typer.Typer(
     help=(
@@ -179,7 +179,7 @@ def _print_failures(failures: Any, title: str, columns: tuple[str, ...], verdict
     for col in columns:
         table.add_column(col, overflow="fold")
     for rec in failures.reindex(columns=list(columns)).fillna("").itertuples(index=False):
-        cells = [safe_column_name(v) if c == "column" and v else str(v) for c, v in zip(columns, rec)]
+        cells = [safe_columns(v) if c == "column" else str(v) for c, v in zip(columns, rec)]
         table.add_row(*(Text(c) for c in cells))
     out.print(table)
     _verdict(*verdict)

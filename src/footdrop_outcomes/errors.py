@@ -11,7 +11,7 @@ import re
 import pandas as pd
 
 __all__ = ["FootdropError", "CohortValidationError", "ConfigError", "CohortIOError", "ConvergenceError", "FootdropWarning",
-           "Interrupted", "safe_column_name"]
+           "Interrupted", "safe_column_name", "safe_columns"]
 
 
 class FootdropError(Exception):
@@ -57,6 +57,12 @@ class Interrupted(KeyboardInterrupt):
 # phone), no '@' -- a header line that is really a data row (a file without a header) stays unseen
 _SHOWABLE_NAME = re.compile(r"[^\W\d][\w .()%/+-]{0,47}")
 _LONG_DIGITS = re.compile(r"\d{4}")
+_PLACEHOLDER = re.compile(r"<column \d+>|<a column whose name is not shown>")
+
+
+def safe_columns(text: object) -> str:
+    """:func:`safe_column_name` applied to each name of a ``"a, b"`` list (a failures table's ``column`` cell)."""
+    return ", ".join(safe_column_name(part) for part in str(text).split(", ")) if str(text) else ""
 
 
 def safe_column_name(name: object, position: int | None = None) -> str:
@@ -82,7 +88,7 @@ def safe_column_name(name: object, position: int | None = None) -> str:
     '<column 5>'
     """
     text = str(name)
-    if _SHOWABLE_NAME.fullmatch(text) and not _LONG_DIGITS.search(text):
+    if (_SHOWABLE_NAME.fullmatch(text) and not _LONG_DIGITS.search(text)) or _PLACEHOLDER.fullmatch(text):
         return text
     return f"<column {position + 1}>" if position is not None else "<a column whose name is not shown>"
 
@@ -110,7 +116,7 @@ class CohortValidationError(FootdropError, ValueError):
         n = len(self.failures)
         lines = [f"cohort from {self.source} is not valid: {n} problem{'s' if n != 1 else ''}"]
         for rec in self.failures.head(max_items).itertuples(index=False):
-            where = f"{rec.table}.{rec.column}" if rec.column else rec.table
+            where = f"{rec.table}.{safe_columns(rec.column)}" if rec.column else rec.table
             rows = f" (rows {rec.rows})"
             lines.append(f"  - {where}: {rec.problem}; {rec.n_rows} row{'s' if rec.n_rows != 1 else ''}{rows}")
         if n > max_items:
