@@ -219,7 +219,12 @@ def test_turnbull_recovers_the_latent_truth_where_first_visit_km_is_late():
 def test_summary_layout_and_notes(small_cohort):
     res = kaplan_meier(small_cohort, group="cause")
     s = res.summary
-    assert list(s.columns) == ["group", "n", "events", "statistic", "time", "estimate", "lower", "upper", "n_at_risk", "note"]
+    assert list(s.columns) == ["group", "n", "events", "statistic", "time", "estimate", "lower", "upper", "n_at_risk", "note",
+                               "identified", "identification", "set_lower", "set_upper", "population"]
+    # Kaplan-Meier estimates are points of the right-censored approximation, for all patients
+    assert (s["population"] == "all patients").all()
+    pts = s[np.isfinite(s["estimate"])]
+    assert (pts["identification"] == "point").all() and (pts["set_lower"] == pts["estimate"]).all()
     assert set(s["statistic"]) == {"median", "recovered_by", "rmst"}
     assert sorted(s.query("statistic == 'recovered_by'")["time"].unique()) == [6, 12, 26, 52, 78]
     # ALS never recovers: its median is "not reached", stated, not a silent NaN

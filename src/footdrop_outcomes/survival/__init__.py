@@ -6,7 +6,8 @@ model, competing events). Imports the cohort layer, never the report layer.
 
 from footdrop_outcomes.survival._input import survival_frame
 from footdrop_outcomes.survival.competing import CompetingResult, competing_frame, cumulative_incidence
-from footdrop_outcomes.survival.curves import CurveResult, LogRankResult, kaplan_meier, logrank_test, number_at_risk, turnbull
+from footdrop_outcomes.survival.curves import CurveResult, LogRankResult, kaplan_meier, logrank_test, number_at_risk
+from footdrop_outcomes.survival.turnbull import turnbull
 from footdrop_outcomes.survival.cox import CoxFitWarning, CoxResult, fit_cox, fit_cox_time_varying
 from footdrop_outcomes.survival._missing import MissingDataWarning
 from footdrop_outcomes.survival.parametric import AFTResult, CureResult, compare_distributions, fit_cure_model, fit_interval_aft

@@ -3,13 +3,10 @@
 Recovery is seen only at visits, so the time to recovery is interval-censored: recovered some
 time in ``(lower, upper]`` (the last visit without and the first visit with MRC >= threshold).
 
-* :func:`turnbull` estimates the recovery curve from the intervals themselves (Turnbull's
-  self-consistency NPMLE, EM accelerated with SQUAREM). The NPMLE puts mass on *innermost
-  intervals*; inside one, the curve is not identified, and this module draws it as a straight
-  line across the interval (SAS ICLIFETEST's convention). Pointwise CIs come from the observed
-  information of the non-zero masses (delta method, log-log transform). With visits on a
-  schedule the innermost intervals are few and fixed, the model is a regular multinomial and
-  these CIs cover at the nominal rate (coverage is checked in the tests).
+* :func:`turnbull` (in :mod:`footdrop_outcomes.survival.turnbull`, importable from here)
+  estimates the recovery curve from the intervals themselves (Turnbull's NPMLE). It identifies
+  the curve only outside its innermost intervals, so its medians and landmark shares come with
+  their identified set and CIs that cover it.
 * :func:`kaplan_meier` is the familiar right-censored approximation (recovery dated at the first
   visit where it is seen, which is *late* by up to one visit interval). Greenwood variance; CIs
   on the log-log scale (default, as lifelines) or log scale (R's default); medians and their CIs
@@ -20,7 +17,9 @@ time in ``(lower, upper]`` (the last visit without and the first visit with MRC 
 Both curve functions return a :class:`CurveResult` whose ``summary`` is one tidy table per group:
 median time to recovery with CI, probability of having recovered at landmark times (default 6
 and 12 weeks, 6, 12 and 18 months) with CI and number at risk, and the restricted mean time not
-yet recovered up to ``tau``. ``.plot()`` draws the curves with a number-at-risk table under them.
+yet recovered up to ``tau``; each row says how the data identify it and which population it
+describes (all patients, non-recoverers included). ``.plot()`` draws the curves with a
+number-at-risk table under them.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from footdrop_outcomes._result import AnalysisResult
-from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError, FootdropWarning
+from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.release.suppression import DEFAULT_THRESHOLD, at_risk_labels
 from footdrop_outcomes.survival._input import DAYS_PER, TimeUnit, as_frame, check_choice, check_columns
 
@@ -47,13 +46,19 @@ __all__ = [
     "CurveResult",
     "LogRankResult",
     "kaplan_meier",
-    "turnbull",
+    "turnbull",  # noqa: F822 - module __getattr__ below
     "logrank_test",
     "number_at_risk",
     "DEFAULT_LANDMARK_WEEKS",
+    "POPULATION_ALL",
 ]
 
 ConfType = Literal["log-log", "log"]
+
+#: Population of every curve statistic here: all patients, those who never recover counted as not
+#: yet recovered at every time ("half of all patients had recovered by ..."). A cure model's
+#: median among those who recover describes another population.
+POPULATION_ALL = "all patients"
 
 #: 6 and 12 weeks, 6, 12 and 18 months, in weeks.
 DEFAULT_LANDMARK_WEEKS: tuple[float, ...] = (6.0, 12.0, 26.0, 52.0, 78.0)
@@ -81,6 +86,12 @@ class CurveResult(AnalysisResult):
         ``events``, and ``note`` ("not reached", "beyond follow-up", ...) where the estimate or
         a limit is undefined. ``recovered_by`` is the probability of having recovered by
         ``time``; ``rmst`` is the restricted mean time *not yet recovered* within ``time``.
+        Then ``identified`` (bool), ``identification`` (``"point"``, ``"set"``, ``"not
+        reached"``, ``"not identifiable"``), ``set_lower`` / ``set_upper`` (the identified set;
+        equal to the estimate for a point) and ``population`` (:data:`POPULATION_ALL`). Kaplan-Meier
+        estimates are points of its right-censored approximation; for Turnbull see
+        :func:`~footdrop_outcomes.survival.turnbull.turnbull`. Show a median or share as a number
+        only where ``identified``; a ``"set"`` as "between set_lower and set_upper".
     curves : pandas.DataFrame
         ``group``, ``time``, ``survival`` (probability of not yet having recovered), ``se``,
         ``lower``, ``upper``, ``n_at_risk``, ``events``: the step function (Kaplan-Meier) or
@@ -282,80 +293,6 @@ def kaplan_meier(
                        at_risk_times=risk)
 
 
-def turnbull(
-    data: Cohort | pd.DataFrame,
-    *,
-    group: str | None = None,
-    landmarks: Sequence[float] | None = None,
-    tau: float | None = None,
-    alpha: float = 0.05,
-    lower_col: str = "lower",
-    upper_col: str = "upper",
-    time_unit: TimeUnit = "weeks",
-    tol: float = 1e-9,
-    max_iter: int = 20_000,
-) -> CurveResult:
-    """Turnbull NPMLE of the recovery curve from interval-censored times, by group.
-
-    Parameters
-    ----------
-    data : Cohort or pandas.DataFrame
-        A cohort (recovery in ``(lower, upper]`` between visits) or one row per patient with
-        ``lower_col`` and ``upper_col`` (upper missing or ``inf``: not seen recovered; lower 0:
-        already recovered at the first visit).
-    group, landmarks, tau, alpha, time_unit
-        As in :func:`kaplan_meier`.
-    lower_col, upper_col : str
-        Interval columns of a DataFrame.
-    tol : float
-        Convergence tolerance on the optimality condition: every reduced gradient ``d_j`` is at
-        most ``1 + tol`` (the log-likelihood is then within ``n * tol`` of its maximum).
-    max_iter : int
-        Maximum number of (accelerated) EM steps; a fit that has not converged raises
-        :class:`~footdrop_outcomes.errors.ConvergenceError`.
-
-    Returns
-    -------
-    CurveResult
-        ``info["innermost_intervals"]`` gives, per group, the number of innermost intervals and
-        of those with positive mass; ``info["iterations"]`` the EM steps.
-
-    Examples
-    --------
-    >>> from footdrop_outcomes import simulate_cohort
-    >>> tb = turnbull(simulate_cohort(500, seed=3), group="severity")
-    >>> sorted(tb.summary["statistic"].unique())
-    ['median', 'recovered_by', 'rmst']
-    """
-    _check_alpha(alpha)
-    df = as_frame(data, time_unit=time_unit)
-    check_columns(df, lower_col=lower_col, upper_col=upper_col)
-    landmarks_, tau_ = _landmarks(landmarks, tau, time_unit)
-    z = norm.ppf(1 - alpha / 2)
-    lower_all = df[lower_col].to_numpy(dtype=float)
-    upper_all = pd.to_numeric(df[upper_col], errors="coerce").to_numpy(dtype=float)
-    upper_all = np.where(np.isnan(upper_all), np.inf, upper_all)
-    groups = _groups(df, group)
-    curves, rows, inner, iters, risk = [], [], {}, {}, {}
-    for label, idx in groups:
-        lo, up = lower_all[idx], upper_all[idx]
-        fit = _turnbull_fit(lo, up, tol=tol, max_iter=max_iter, label=label)
-        c = _turnbull_curve(fit, lo, up, z)
-        c.insert(0, "group", label)
-        curves.append(c)
-        inner[label] = {"innermost": int(fit["left"].size), "with_mass": int(fit["support"].sum())}
-        iters[label] = fit["iterations"]
-        risk[label] = np.sort(lo)  # at risk at t: seen unrecovered at or after t
-        # "events" for an interval-censored group: patients seen to recover (finite upper)
-        rows.extend(_summarise(c, label, np.where(np.isfinite(up), up, lo), np.isfinite(up), landmarks_, tau_,
-                               method="turnbull", alpha=alpha, rmst=_turnbull_rmst(fit, tau_), risk=risk[label],
-                               warn_tau=tau is not None))
-    info = {"method": "turnbull", "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
-            "groups": len(groups), "conf_type": "log-log", "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
-            "time_unit": df.attrs.get("time_unit", time_unit), "innermost_intervals": inner, "iterations": iters}
-    return CurveResult(summary=pd.DataFrame(rows), info=info, curves=pd.concat(curves, ignore_index=True),
-                       at_risk_times=risk)
-
 
 def logrank_test(
     data: Cohort | pd.DataFrame,
@@ -505,208 +442,6 @@ def _ci(s: np.ndarray, se_log: np.ndarray, z: float, conf_type: str) -> tuple[np
 
 
 # ------------------------------------------------------------------------------------------------
-# Turnbull NPMLE
-
-
-def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, label: str) -> dict[str, Any]:
-    """Self-consistency EM (Turnbull 1976) on innermost intervals, accelerated by SQUAREM."""
-    # collapse identical intervals into weights
-    pairs, w = np.unique(np.c_[lo, up], axis=0, return_counts=True)
-    L, R, w = pairs[:, 0], pairs[:, 1], w.astype(float)
-    # innermost intervals: a left end immediately followed by a right end in the merged order,
-    # with right ends before left ends at ties ((a, v] ends at v; (v, b] starts after v)
-    vals = np.r_[R, L]
-    kind = np.r_[np.zeros(R.size, int), np.ones(L.size, int)]  # 0 = right end, 1 = left end
-    order = np.lexsort((kind, vals))
-    vals, kind = vals[order], kind[order]
-    is_left_then_right = (kind[:-1] == 1) & (kind[1:] == 0)
-    left, right = vals[:-1][is_left_then_right], vals[1:][is_left_then_right]
-    # each observed interval covers a contiguous run [start, end) of innermost intervals
-    start = np.searchsorted(left, L, side="left")
-    end = np.searchsorted(right, R, side="right")
-    if np.any(end <= start):  # cannot happen for upper > lower; guard the invariant
-        raise FootdropError(f"group {label!r}: an interval covers no innermost interval")
-    m = left.size
-    n = w.sum()
-
-    def gradient(p: np.ndarray) -> tuple[np.ndarray, float]:
-        """Reduced gradient d_j = sum_i w_i [j in run_i] / (n A_i p), and the log-likelihood."""
-        c = np.r_[0.0, np.cumsum(p)]
-        ap = c[end] - c[start]
-        with np.errstate(divide="ignore"):
-            ratio = w / ap
-            ll = float(w @ np.log(ap))
-        diff = np.zeros(m + 1)
-        np.add.at(diff, start, ratio)
-        np.add.at(diff, end, -ratio)
-        return np.cumsum(diff)[:m] / n, ll
-
-    def em(p: np.ndarray) -> np.ndarray:
-        new = p * gradient(p)[0]
-        return new / new.sum()
-
-    # Optimality (Gentleman & Geyer 1994): p is the NPMLE iff d_j <= 1 for every j, with equality
-    # where p_j > 0; by concavity the log-likelihood is then within n * (max d - 1) of its maximum.
-    # Plain EM gets there only slowly (masses that belong at zero shrink geometrically), so a few
-    # EM steps find the region, then a constrained Newton method on the support (active set:
-    # masses that hit zero leave, violators of d_j <= 1 enter) converges quadratically.
-    p = np.full(m, 1.0 / m)
-    for _ in range(min(50, max_iter)):
-        p = em(p)
-    p = np.where(p > 1e-8 * p.max(), p, 0.0)
-    p /= p.sum()
-    it = 0
-    converged = False
-    while it < max_iter:
-        it += 1
-        d, ll = gradient(p)
-        support = p > 0
-        if d[support].max() - d[support].min() < tol:  # optimal on the support; look outside it
-            out = np.where(support, -np.inf, d)
-            j = int(np.argmax(out))
-            if out[j] <= 1 + tol:
-                converged = True
-                break
-            p = _vertex_step(p, j, gradient)
-            continue
-        idx = np.flatnonzero(support)
-        info = _information(p, start, end, w, idx)
-        g = n * d[idx]
-        try:
-            a_g, a_1 = np.linalg.lstsq(info, np.c_[g, np.ones(idx.size)], rcond=None)[0].T
-        except np.linalg.LinAlgError:  # pragma: no cover - lstsq does not fail on finite input
-            raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
-        delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
-        neg = delta < 0
-        step = min(1.0, float(np.min(-p[idx][neg] / delta[neg]))) if neg.any() else 1.0
-        while True:  # backtrack until the log-likelihood does not decrease
-            cand = p.copy()
-            cand[idx] = np.maximum(p[idx] + step * delta, 0.0)
-            cand[idx[cand[idx] < 1e-14 * cand.max()]] = 0.0
-            cand /= cand.sum()
-            if gradient(cand)[1] >= ll - 1e-12 * abs(ll) or step < 1e-10:
-                break
-            step /= 2
-        p = cand
-    if not converged:
-        raise ConvergenceError(f"Turnbull NPMLE for group {label!r} did not converge in {max_iter} steps; raise max_iter")
-    support = p > 0
-    loglik = gradient(p)[1]
-    return {"left": left, "right": right, "p": p, "support": support, "start": start, "end": end, "w": w,
-            "iterations": it, "loglik": loglik}
-
-
-def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Observed information of the masses ``idx``: ``M[a, b] = sum_i u_i [i covers idx[a] and idx[b]]``.
-
-    With ``u_i = w_i / (A_i p)^2``; runs are contiguous, so ``i`` covers both iff
-    ``start_i <= min`` and ``end_i > max``: a 2-D cumulative sum of a histogram of (start, end)
-    in support coordinates, O(n + k^2) with no n x k matrix.
-    """
-    k = idx.size
-    c = np.r_[0.0, np.cumsum(p)]
-    u = w / (c[end] - c[start]) ** 2
-    s_i = np.searchsorted(idx, start, side="left")  # start_i <= idx[a]  <=>  s_i <= a
-    e_i = np.searchsorted(idx, end, side="left")  # end_i > idx[b]  <=>  e_i > b
-    grid = np.zeros((k + 1, k + 1))
-    np.add.at(grid, (s_i, e_i), u)
-    cum = np.cumsum(grid, axis=0)
-    cum = np.cumsum(cum[:, ::-1], axis=1)[:, ::-1]
-    a = np.arange(k)
-    return cum[np.minimum.outer(a, a), np.maximum.outer(a, a) + 1]
-
-
-def _vertex_step(p: np.ndarray, j: int, gradient: Any) -> np.ndarray:
-    """Move mass towards the vertex e_j: maximise ll((1 - e) p + e e_j) over e in (0, 1) by bisection."""
-    def slope(e: float) -> float:
-        q = (1 - e) * p
-        q[j] += e
-        d, _ = gradient(q)
-        return d[j] - 1.0  # d/de ll = n (d_j(q) - sum_k p_k d_k(q)) / (1 - e) has the sign of d_j(q) - 1
-
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if slope(mid) > 0:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12:
-            break
-    q = (1 - lo) * p
-    q[j] += lo
-    return q
-
-
-def _turnbull_cov(fit: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Covariance of the non-zero masses (inverse observed information, last mass eliminated)."""
-    idx = np.flatnonzero(fit["support"])
-    mm = _information(fit["p"], fit["start"], fit["end"], fit["w"], idx)
-    free, last = np.arange(idx.size - 1), idx.size - 1
-    info = mm[np.ix_(free, free)] - mm[free, last][:, None] - mm[last, free][None, :] + mm[last, last]
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        cov = np.linalg.pinv(info)
-    return cov, idx
-
-
-def _turnbull_gradient(fit: dict[str, Any], phi: np.ndarray, support_idx: np.ndarray) -> np.ndarray:
-    """d(linear functional sum_j p_j phi_j) / d(free masses), the last support mass eliminated."""
-    return phi[:, support_idx[:-1]] - phi[:, support_idx[[-1]]]
-
-
-def _turnbull_rmst(fit: dict[str, Any], tau: float) -> tuple[float, float]:
-    """Area under the (linearly interpolated) NPMLE curve up to tau, with its delta-method SE."""
-    left, right, p = fit["left"], fit["right"], fit["p"]
-    width = right - left
-    # psi_j = integral_0^tau of the share of mass j at or before t
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inside = (tau - left) ** 2 / (2 * width)
-        psi = np.where(tau <= left, 0.0, np.where(tau >= right, width / 2 + (tau - right), inside))
-    psi = np.where(np.isinf(width), 0.0, psi)
-    area = float(tau - p @ psi)
-    if fit["support"].sum() < 2:
-        return area, 0.0
-    cov, idx = _turnbull_cov(fit)
-    g = _turnbull_gradient(fit, psi[None, :], idx)[0]
-    return area, float(np.sqrt(max(g @ cov @ g, 0.0)))
-
-
-def _turnbull_curve(fit: dict[str, Any], lo: np.ndarray, up: np.ndarray, z: float) -> pd.DataFrame:
-    left, right = fit["left"], fit["right"]
-    # identified points: both ends of every innermost interval with mass (finite ends only)
-    pts = np.unique(np.r_[left[fit["support"]], right[fit["support"]]])
-    pts = pts[np.isfinite(pts) & (pts > 0)]
-    out = _turnbull_eval(fit, pts, z)
-    out["n_at_risk"] = _count_at_risk(np.sort(lo), pts)
-    out["events"] = np.bincount(np.searchsorted(pts, up[np.isfinite(up)]), minlength=pts.size + 1)[: pts.size]
-    return out
-
-
-def _turnbull_eval(fit: dict[str, Any], t: np.ndarray, z: float) -> pd.DataFrame:
-    left, right, p = fit["left"], fit["right"], fit["p"]
-    # phi[t, j]: share of interval j's mass at or before t (linear inside the interval)
-    width = right - left
-    with np.errstate(divide="ignore", invalid="ignore"):
-        phi = np.clip((t[:, None] - left[None, :]) / width[None, :], 0.0, 1.0)
-    phi = np.where(np.isinf(width)[None, :], 0.0, phi)
-    f = phi @ p
-    s = np.clip(1.0 - f, 0.0, 1.0)
-    if fit["support"].sum() > 1:
-        cov, idx = _turnbull_cov(fit)
-        grad = _turnbull_gradient(fit, phi, idx)
-        var = np.einsum("ij,jk,ik->i", grad, cov, grad)
-    else:
-        var = np.zeros(t.size)
-    se = np.sqrt(np.maximum(var, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se_log = np.where(s > 0, se / s, np.inf)
-    lower, upper = _ci(s, se_log, z, "log-log")
-    return pd.DataFrame({"time": t, "survival": s, "se": se, "lower": lower, "upper": upper})
-
-
-# ------------------------------------------------------------------------------------------------
 # shared summaries
 
 
@@ -829,7 +564,7 @@ def _summarise(curve: pd.DataFrame, label: str, t: np.ndarray, e: np.ndarray, la
     elif np.isnan(ucl):
         note = "upper limit not reached"
     rows = [{**base, "statistic": "median", "time": np.nan, "estimate": med, "lower": lcl, "upper": ucl,
-             "n_at_risk": np.nan, "note": note}]
+             "n_at_risk": np.nan, "note": note}]  # identification columns: _identified below
     at = _evaluate(curve, np.asarray(landmarks, dtype=float), method)
     n_risk = _count_at_risk(risk, np.asarray(landmarks, dtype=float))
     for k, lm in enumerate(landmarks):
@@ -851,7 +586,15 @@ def _summarise(curve: pd.DataFrame, label: str, t: np.ndarray, e: np.ndarray, la
                       "the restricted mean assumes the last estimate holds", CurveWarning, stacklevel=3)
     rows.append({**base, "statistic": "rmst", "time": tau, "estimate": area, "lower": area - z * se,
                  "upper": area + z * se, "n_at_risk": np.nan, "note": note})
-    return rows
+    return [_identified(r) for r in rows]
+
+
+def _identified(row: dict[str, Any]) -> dict[str, Any]:
+    """The identification columns of a row whose estimate is a point (or not reached)."""
+    est = row["estimate"]
+    kind = "point" if np.isfinite(est) else "not reached"
+    return {**row, "identified": kind == "point", "identification": kind, "set_lower": est, "set_upper": est,
+            "population": POPULATION_ALL}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -939,3 +682,12 @@ def _fmt_num(x: float) -> str:
 
 def _fmt_p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def __getattr__(name: str) -> Any:
+    """``turnbull`` lives in its own module; it stays importable from here."""
+    if name == "turnbull":
+        from footdrop_outcomes.survival.turnbull import turnbull
+
+        return turnbull
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

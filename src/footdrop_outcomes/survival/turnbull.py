@@ -1,0 +1,487 @@
+"""Turnbull NPMLE of the recovery curve from interval-censored times, and what it identifies.
+
+Recovery is seen only at visits, so the time to recovery is known to lie in ``(lower, upper]``
+(the last visit without and the first visit with MRC >= threshold). Turnbull's NPMLE puts mass
+on *innermost intervals* (Turnbull 1976; fitted by a few EM steps and then a constrained Newton
+method on the support) but says nothing about where inside an innermost interval the mass sits:
+the recovery curve is identified only outside them. This module
+
+* draws the curve as a straight line across each innermost interval (SAS ICLIFETEST's
+  convention), with pointwise CIs from the observed information of the non-zero masses (delta
+  method, log-log transform);
+* reports, for the median and each landmark share, the **identified set**: the values the
+  statistic takes over every curve with the NPMLE's masses (mass at the left vs the right end of
+  each innermost interval). A median that falls inside a wide innermost interval (e.g. between
+  the 26- and 52-week visits) is only known to lie in that interval;
+* gives CIs that cover the whole identified set: the lower limit from the pointwise CIs of the
+  earliest curve (all mass at left ends), the upper limit from those of the latest curve (all
+  mass at right ends), by test inversion (Brookmeyer & Crowley 1982 for the median). Where the
+  set is narrow this is the usual CI; where it is wide, the CI is honest about it.
+
+The estimand is the curve of *all patients*: non-recoverers count as not yet recovered at every
+time, so "median" means the time by which half of all patients had recovered (see
+:data:`POPULATION_ALL`); a cure model's median among those who recover is a different number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
+from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_columns
+from footdrop_outcomes.survival.curves import (
+    _TOL,
+    POPULATION_ALL,
+    CurveResult,
+    _check_alpha,
+    _ci,
+    _count_at_risk,
+    _groups,
+    _landmarks,
+    _summarise,
+)
+
+if TYPE_CHECKING:
+    from footdrop_outcomes.cohort.cohort import Cohort
+
+__all__ = ["Identification", "turnbull"]
+
+#: How a statistic is known from the data: a point (the identified set is narrow next to the CI),
+#: a set (an interval of values all fitting the data equally well), not reached (the curve does
+#: not reach one half within follow-up) or not identifiable (too few patients at risk).
+Identification = Literal["point", "set", "not reached", "not identifiable"]
+
+
+def turnbull(
+    data: Cohort | pd.DataFrame,
+    *,
+    group: str | None = None,
+    landmarks: Sequence[float] | None = None,
+    tau: float | None = None,
+    alpha: float = 0.05,
+    lower_col: str = "lower",
+    upper_col: str = "upper",
+    time_unit: TimeUnit = "weeks",
+    tol: float = 1e-9,
+    max_iter: int = 20_000,
+    min_at_risk: int = 10,
+    identification_ratio: float = 0.25,
+) -> CurveResult:
+    """Turnbull NPMLE of the recovery curve from interval-censored times, by group.
+
+    Parameters
+    ----------
+    data : Cohort or pandas.DataFrame
+        A cohort (recovery in ``(lower, upper]`` between visits) or one row per patient with
+        ``lower_col`` and ``upper_col`` (upper missing or ``inf``: not seen recovered; lower 0:
+        already recovered at the first visit).
+    group, landmarks, tau, alpha, time_unit
+        As in :func:`kaplan_meier`.
+    lower_col, upper_col : str
+        Interval columns of a DataFrame.
+    tol : float
+        Convergence tolerance on the optimality condition: every reduced gradient ``d_j`` is at
+        most ``1 + tol`` (the log-likelihood is then within ``n * tol`` of its maximum).
+    max_iter : int
+        Maximum number of (accelerated) EM steps; a fit that has not converged raises
+        :class:`~footdrop_outcomes.errors.ConvergenceError`.
+    min_at_risk : int
+        A median whose identified set starts where fewer patients than this are still at risk
+        (seen unrecovered at or after that time) is "not identifiable": no estimate, no CI.
+    identification_ratio : float
+        A statistic counts as point-identified when its identified set is at most this share of
+        the width of its CI (the partial identification then adds little to the sampling
+        uncertainty); otherwise it is reported as a set.
+
+    Returns
+    -------
+    CurveResult
+        ``summary`` as for :func:`kaplan_meier`, plus for each row ``identification``
+        (``"point"``, ``"set"``, ``"not reached"``, ``"not identifiable"``), ``identified``
+        (``identification == "point"``), ``set_lower`` / ``set_upper`` (the identified set: the
+        values the statistic takes over every curve that fits the data as well as the NPMLE)
+        and ``population`` (:data:`~footdrop_outcomes.survival.curves.POPULATION_ALL`).
+        ``lower`` / ``upper`` cover the whole identified set. ``estimate`` is the value on the
+        linearly interpolated curve (inside the set; a conventional choice where the set is
+        wide), and NaN where the median is not reached or not identifiable.
+        ``info["innermost_intervals"]`` gives, per group, the number of innermost intervals and
+        of those with positive mass; ``info["iterations"]`` the EM steps.
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> tb = turnbull(simulate_cohort(500, seed=3), group="severity")
+    >>> sorted(tb.summary["statistic"].unique())
+    ['median', 'recovered_by', 'rmst']
+    """
+    _check_alpha(alpha)
+    if not (isinstance(min_at_risk, int | np.integer) and min_at_risk >= 1):
+        raise ConfigError(f"min_at_risk must be a positive whole number, got {min_at_risk!r}")
+    if not 0 <= identification_ratio < 1:
+        raise ConfigError(f"identification_ratio must be in [0, 1), got {identification_ratio!r}")
+    df = as_frame(data, time_unit=time_unit)
+    check_columns(df, lower_col=lower_col, upper_col=upper_col)
+    landmarks_, tau_ = _landmarks(landmarks, tau, time_unit)
+    z = norm.ppf(1 - alpha / 2)
+    lower_all = df[lower_col].to_numpy(dtype=float)
+    upper_all = pd.to_numeric(df[upper_col], errors="coerce").to_numpy(dtype=float)
+    upper_all = np.where(np.isnan(upper_all), np.inf, upper_all)
+    groups = _groups(df, group)
+    curves, rows, inner, iters, risk = [], [], {}, {}, {}
+    for label, idx in groups:
+        lo, up = lower_all[idx], upper_all[idx]
+        fit = _turnbull_fit(lo, up, tol=tol, max_iter=max_iter, label=label)
+        c = _turnbull_curve(fit, lo, up, z)
+        c.insert(0, "group", label)
+        curves.append(c)
+        inner[label] = {"innermost": int(fit["left"].size), "with_mass": int(fit["support"].sum())}
+        iters[label] = fit["iterations"]
+        risk[label] = np.sort(lo)  # at risk at t: seen unrecovered at or after t
+        # "events" for an interval-censored group: patients seen to recover (finite upper)
+        rmst = _turnbull_rmst(fit, tau_)
+        group_rows = _summarise(c, label, np.where(np.isfinite(up), up, lo), np.isfinite(up), landmarks_, tau_,
+                                method="turnbull", alpha=alpha, rmst=rmst, risk=risk[label], warn_tau=tau is not None)
+        _identify_rows(group_rows, fit, z, tau_, rmst[1], risk[label], min_at_risk=min_at_risk,
+                       ratio=identification_ratio)
+        rows.extend(group_rows)
+    info = {"method": "turnbull", "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
+            "groups": len(groups), "conf_type": "log-log", "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
+            "time_unit": df.attrs.get("time_unit", time_unit), "innermost_intervals": inner, "iterations": iters,
+            "population": POPULATION_ALL, "min_at_risk": min_at_risk, "identification_ratio": identification_ratio}
+    return CurveResult(summary=pd.DataFrame(rows), info=info, curves=pd.concat(curves, ignore_index=True),
+                       at_risk_times=risk)
+# ------------------------------------------------------------------------------------------------
+# what the NPMLE identifies
+
+
+def _support_points(fit: dict[str, Any], z: float) -> dict[str, np.ndarray]:
+    """Survival just after every innermost interval with mass, with its pointwise CI.
+
+    After interval k the curve is identified: ``S_k = 1 - sum_{j <= k} p_j``. Inside it, every
+    value between ``S_{k-1}`` (mass at the right end) and ``S_k`` (mass at the left end) fits
+    the data equally well.
+    """
+    sup = np.flatnonzero(fit["support"])
+    m = fit["left"].size
+    phi = (np.arange(m)[None, :] <= sup[:, None]).astype(float)
+    s = np.clip(1.0 - phi @ fit["p"], 0.0, 1.0)
+    if sup.size > 1:
+        cov, idx = _turnbull_cov(fit)
+        grad = _turnbull_gradient(fit, phi, idx)
+        var = np.einsum("ij,jk,ik->i", grad, cov, grad)
+    else:
+        var = np.zeros(sup.size)
+    se = np.sqrt(np.maximum(var, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_log = np.where(s > 0, se / s, np.inf)
+    lower, upper = _ci(s, se_log, z, "log-log")
+    # S = 0: every patient has recovered by then; its CI is the point 0
+    lower, upper = np.where(s <= 0, 0.0, lower), np.where(s <= 0, 0.0, upper)
+    return {"left": fit["left"][sup], "right": fit["right"][sup], "p": fit["p"][sup], "s": s,
+            "lower": lower, "upper": upper}
+
+
+def _median_identification(pts: dict[str, np.ndarray], risk: np.ndarray, *, min_at_risk: int,
+                           ratio: float) -> dict[str, Any]:
+    """Identified set and set-covering CI of the median time to recovery.
+
+    The earliest curve (mass at left ends) reaches one half at ``l_c`` and the latest (mass at
+    right ends) at ``r_c``, where ``c`` is the first innermost interval after which S <= 1/2; so
+    the identified set is ``[l_c, r_c]``. The CI is ``[l_a, r_b]`` with ``a`` the first interval
+    whose lower pointwise limit is <= 1/2 and ``b`` the first whose upper limit is.
+    """
+    left, right, s = pts["left"], pts["right"], pts["s"]
+    a = np.flatnonzero(np.nan_to_num(pts["lower"], nan=0.0) <= 0.5)
+    b = np.flatnonzero(np.nan_to_num(pts["upper"], nan=0.0) <= 0.5)
+    # each mass may sit anywhere between the end of the previous mass and the start of the next
+    # (at the edge of a visit window the NPMLE piles up mass that belongs in the gap after it)
+    lcl = (float(right[a[0] - 1]) if a[0] > 0 else float(left[0])) if a.size else np.nan
+    ucl = np.nan
+    if b.size:
+        nxt = float(left[b[0] + 1]) if b[0] + 1 < left.size else float(right[b[0]])
+        ucl = nxt if np.isfinite(nxt) else np.nan
+    cross = np.flatnonzero(s <= 0.5 + _TOL)
+    out: dict[str, Any] = {"lower": lcl, "upper": ucl, "set_lower": np.nan, "set_upper": np.nan}
+    if cross.size == 0:
+        return {**out, "identification": "not reached", "note": "not reached"}
+    c = int(cross[0])
+    lo, hi = float(left[c]), float(right[c])
+    if abs(s[c] - 0.5) < _TOL and c + 1 < left.size:  # flat at one half: any time until the next mass
+        hi = float(left[c + 1])
+    out.update(set_lower=lo, set_upper=hi)
+    if not np.isfinite(hi):  # half recover only in the open interval after the last visit, or never
+        return {**out, "identification": "not reached",
+                "note": "not reached: one half is reached only after the last visit, if at all"}
+    if int(_count_at_risk(risk, np.array([lo]))[0]) < min_at_risk:
+        return {**out, "lower": np.nan, "upper": np.nan, "identification": "not identifiable",
+                "note": f"not identifiable: fewer than {min_at_risk} patients at risk where the curve reaches one half"}
+    width_ci = (ucl if np.isfinite(ucl) else hi) - lcl
+    # a point only inside a run of closely spaced masses (a visit window): next to a gap between
+    # visit windows the crossing mass may belong to the gap
+    gap_before = lo - float(right[c - 1]) if c > 0 else 0.0
+    gap_after = float(left[c + 1]) - hi if c + 1 < left.size else np.inf
+    if max(hi - lo, gap_before, gap_after) <= ratio * width_ci + _TOL:
+        note = "" if np.isfinite(ucl) else "upper limit not reached"
+        return {**out, "identification": "point", "note": note}
+    return {**out, "identification": "set",
+            "note": "not point-identified: recovery of half the patients lies between two visits"}
+
+
+def _share_identification(pts: dict[str, np.ndarray], t: float, *, ratio: float) -> dict[str, Any] | None:
+    """Identified set and set-covering CI of the share recovered by ``t``, or None when ``t`` lies
+    outside every innermost interval with mass (the share is then identified by the curve)."""
+    left, right = pts["left"], pts["right"]
+    inside = np.flatnonzero((left < t) & (t < right))
+    if inside.size == 0:
+        return None
+    k = int(inside[0])
+    s_before = pts["s"][k - 1] if k > 0 else 1.0
+    up_before = pts["upper"][k - 1] if k > 0 else 1.0
+    s_after, lo_after = pts["s"][k], pts["lower"][k]
+    set_lower, set_upper = 1.0 - s_before, 1.0 - s_after
+    lcl, ucl = 1.0 - up_before, 1.0 - lo_after
+    point = set_upper - set_lower <= ratio * (ucl - lcl) + _TOL
+    return {"set_lower": set_lower, "set_upper": set_upper, "lower": lcl, "upper": ucl,
+            "identification": "point" if point else "set"}
+
+
+def _rmst_set(fit: dict[str, Any], tau: float) -> tuple[float, float]:
+    """Restricted mean time not yet recovered with all mass at the right ends (largest) and at the
+    left ends (smallest) of the innermost intervals; mass on ``(l, inf]`` at ``l`` or never."""
+    left, right, p = fit["left"], fit["right"], fit["p"]
+    early = np.clip(tau - left, 0.0, None)
+    late = np.where(np.isfinite(right), np.clip(tau - right, 0.0, None), 0.0)
+    return float(tau - p @ early), float(tau - p @ late)
+
+
+def _identify_rows(rows: list[dict[str, Any]], fit: dict[str, Any], z: float, tau: float, se_rmst: float,
+                   risk: np.ndarray, *, min_at_risk: int, ratio: float) -> None:
+    """Replace the linear-convention limits of a group's summary rows by set-covering ones."""
+    pts = _support_points(fit, z)
+    for row in rows:
+        if row["statistic"] == "median":
+            ident = _median_identification(pts, risk, min_at_risk=min_at_risk, ratio=ratio)
+            note = ident.pop("note")
+            if ident["identification"] in ("not reached", "not identifiable"):
+                row["estimate"] = np.nan
+            row.update(ident, note=note)
+        elif row["statistic"] == "recovered_by":
+            ident = _share_identification(pts, row["time"], ratio=ratio) if pts["left"].size else None
+            if ident is not None:
+                row.update(ident)
+                if ident["identification"] == "set" and not row["note"]:
+                    row["note"] = "not point-identified: the landmark lies between two visits"
+        elif row["statistic"] == "rmst":
+            lo, hi = _rmst_set(fit, tau)
+            point = hi - lo <= ratio * (hi - lo + 2 * z * se_rmst) + _TOL
+            row.update(set_lower=lo, set_upper=hi, lower=lo - z * se_rmst, upper=hi + z * se_rmst,
+                       identification="point" if point else "set")
+        row["identified"] = row["identification"] == "point"
+
+
+# ------------------------------------------------------------------------------------------------
+# Turnbull NPMLE
+
+
+def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, label: str) -> dict[str, Any]:
+    """Self-consistency EM (Turnbull 1976) on innermost intervals, accelerated by SQUAREM."""
+    # collapse identical intervals into weights
+    pairs, w = np.unique(np.c_[lo, up], axis=0, return_counts=True)
+    L, R, w = pairs[:, 0], pairs[:, 1], w.astype(float)
+    # innermost intervals: a left end immediately followed by a right end in the merged order,
+    # with right ends before left ends at ties ((a, v] ends at v; (v, b] starts after v)
+    vals = np.r_[R, L]
+    kind = np.r_[np.zeros(R.size, int), np.ones(L.size, int)]  # 0 = right end, 1 = left end
+    order = np.lexsort((kind, vals))
+    vals, kind = vals[order], kind[order]
+    is_left_then_right = (kind[:-1] == 1) & (kind[1:] == 0)
+    left, right = vals[:-1][is_left_then_right], vals[1:][is_left_then_right]
+    # each observed interval covers a contiguous run [start, end) of innermost intervals
+    start = np.searchsorted(left, L, side="left")
+    end = np.searchsorted(right, R, side="right")
+    if np.any(end <= start):  # cannot happen for upper > lower; guard the invariant
+        raise FootdropError(f"group {label!r}: an interval covers no innermost interval")
+    m = left.size
+    n = w.sum()
+
+    def gradient(p: np.ndarray) -> tuple[np.ndarray, float]:
+        """Reduced gradient d_j = sum_i w_i [j in run_i] / (n A_i p), and the log-likelihood."""
+        c = np.r_[0.0, np.cumsum(p)]
+        ap = c[end] - c[start]
+        with np.errstate(divide="ignore"):
+            ratio = w / ap
+            ll = float(w @ np.log(ap))
+        diff = np.zeros(m + 1)
+        np.add.at(diff, start, ratio)
+        np.add.at(diff, end, -ratio)
+        return np.cumsum(diff)[:m] / n, ll
+
+    def em(p: np.ndarray) -> np.ndarray:
+        new = p * gradient(p)[0]
+        return new / new.sum()
+
+    # Optimality (Gentleman & Geyer 1994): p is the NPMLE iff d_j <= 1 for every j, with equality
+    # where p_j > 0; by concavity the log-likelihood is then within n * (max d - 1) of its maximum.
+    # Plain EM gets there only slowly (masses that belong at zero shrink geometrically), so a few
+    # EM steps find the region, then a constrained Newton method on the support (active set:
+    # masses that hit zero leave, violators of d_j <= 1 enter) converges quadratically.
+    p = np.full(m, 1.0 / m)
+    for _ in range(min(50, max_iter)):
+        p = em(p)
+    p = np.where(p > 1e-8 * p.max(), p, 0.0)
+    p /= p.sum()
+    it = 0
+    converged = False
+    while it < max_iter:
+        it += 1
+        d, ll = gradient(p)
+        support = p > 0
+        if d[support].max() - d[support].min() < tol:  # optimal on the support; look outside it
+            out = np.where(support, -np.inf, d)
+            j = int(np.argmax(out))
+            if out[j] <= 1 + tol:
+                converged = True
+                break
+            p = _vertex_step(p, j, gradient)
+            continue
+        idx = np.flatnonzero(support)
+        info = _information(p, start, end, w, idx)
+        g = n * d[idx]
+        try:
+            a_g, a_1 = np.linalg.lstsq(info, np.c_[g, np.ones(idx.size)], rcond=None)[0].T
+        except np.linalg.LinAlgError:  # pragma: no cover - lstsq does not fail on finite input
+            raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
+        delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
+        neg = delta < 0
+        step = min(1.0, float(np.min(-p[idx][neg] / delta[neg]))) if neg.any() else 1.0
+        while True:  # backtrack until the log-likelihood does not decrease
+            cand = p.copy()
+            cand[idx] = np.maximum(p[idx] + step * delta, 0.0)
+            cand[idx[cand[idx] < 1e-14 * cand.max()]] = 0.0
+            cand /= cand.sum()
+            if gradient(cand)[1] >= ll - 1e-12 * abs(ll) or step < 1e-10:
+                break
+            step /= 2
+        p = cand
+    if not converged:
+        raise ConvergenceError(f"Turnbull NPMLE for group {label!r} did not converge in {max_iter} steps; raise max_iter")
+    support = p > 0
+    loglik = gradient(p)[1]
+    return {"left": left, "right": right, "p": p, "support": support, "start": start, "end": end, "w": w,
+            "iterations": it, "loglik": loglik}
+
+
+def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Observed information of the masses ``idx``: ``M[a, b] = sum_i u_i [i covers idx[a] and idx[b]]``.
+
+    With ``u_i = w_i / (A_i p)^2``; runs are contiguous, so ``i`` covers both iff
+    ``start_i <= min`` and ``end_i > max``: a 2-D cumulative sum of a histogram of (start, end)
+    in support coordinates, O(n + k^2) with no n x k matrix.
+    """
+    k = idx.size
+    c = np.r_[0.0, np.cumsum(p)]
+    u = w / (c[end] - c[start]) ** 2
+    s_i = np.searchsorted(idx, start, side="left")  # start_i <= idx[a]  <=>  s_i <= a
+    e_i = np.searchsorted(idx, end, side="left")  # end_i > idx[b]  <=>  e_i > b
+    grid = np.zeros((k + 1, k + 1))
+    np.add.at(grid, (s_i, e_i), u)
+    cum = np.cumsum(grid, axis=0)
+    cum = np.cumsum(cum[:, ::-1], axis=1)[:, ::-1]
+    a = np.arange(k)
+    return cum[np.minimum.outer(a, a), np.maximum.outer(a, a) + 1]
+
+
+def _vertex_step(p: np.ndarray, j: int, gradient: Any) -> np.ndarray:
+    """Move mass towards the vertex e_j: maximise ll((1 - e) p + e e_j) over e in (0, 1) by bisection."""
+    def slope(e: float) -> float:
+        q = (1 - e) * p
+        q[j] += e
+        d, _ = gradient(q)
+        return d[j] - 1.0  # d/de ll = n (d_j(q) - sum_k p_k d_k(q)) / (1 - e) has the sign of d_j(q) - 1
+
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if slope(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12:
+            break
+    q = (1 - lo) * p
+    q[j] += lo
+    return q
+
+
+def _turnbull_cov(fit: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance of the non-zero masses (inverse observed information, last mass eliminated)."""
+    idx = np.flatnonzero(fit["support"])
+    mm = _information(fit["p"], fit["start"], fit["end"], fit["w"], idx)
+    free, last = np.arange(idx.size - 1), idx.size - 1
+    info = mm[np.ix_(free, free)] - mm[free, last][:, None] - mm[last, free][None, :] + mm[last, last]
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        cov = np.linalg.pinv(info)
+    return cov, idx
+
+
+def _turnbull_gradient(fit: dict[str, Any], phi: np.ndarray, support_idx: np.ndarray) -> np.ndarray:
+    """d(linear functional sum_j p_j phi_j) / d(free masses), the last support mass eliminated."""
+    return phi[:, support_idx[:-1]] - phi[:, support_idx[[-1]]]
+
+
+def _turnbull_rmst(fit: dict[str, Any], tau: float) -> tuple[float, float]:
+    """Area under the (linearly interpolated) NPMLE curve up to tau, with its delta-method SE."""
+    left, right, p = fit["left"], fit["right"], fit["p"]
+    width = right - left
+    # psi_j = integral_0^tau of the share of mass j at or before t
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = (tau - left) ** 2 / (2 * width)
+        psi = np.where(tau <= left, 0.0, np.where(tau >= right, width / 2 + (tau - right), inside))
+    psi = np.where(np.isinf(width), 0.0, psi)
+    area = float(tau - p @ psi)
+    if fit["support"].sum() < 2:
+        return area, 0.0
+    cov, idx = _turnbull_cov(fit)
+    g = _turnbull_gradient(fit, psi[None, :], idx)[0]
+    return area, float(np.sqrt(max(g @ cov @ g, 0.0)))
+
+
+def _turnbull_curve(fit: dict[str, Any], lo: np.ndarray, up: np.ndarray, z: float) -> pd.DataFrame:
+    left, right = fit["left"], fit["right"]
+    # identified points: both ends of every innermost interval with mass (finite ends only)
+    pts = np.unique(np.r_[left[fit["support"]], right[fit["support"]]])
+    pts = pts[np.isfinite(pts) & (pts > 0)]
+    out = _turnbull_eval(fit, pts, z)
+    out["n_at_risk"] = _count_at_risk(np.sort(lo), pts)
+    out["events"] = np.bincount(np.searchsorted(pts, up[np.isfinite(up)]), minlength=pts.size + 1)[: pts.size]
+    return out
+
+
+def _turnbull_eval(fit: dict[str, Any], t: np.ndarray, z: float) -> pd.DataFrame:
+    left, right, p = fit["left"], fit["right"], fit["p"]
+    # phi[t, j]: share of interval j's mass at or before t (linear inside the interval)
+    width = right - left
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = np.clip((t[:, None] - left[None, :]) / width[None, :], 0.0, 1.0)
+    phi = np.where(np.isinf(width)[None, :], 0.0, phi)
+    f = phi @ p
+    s = np.clip(1.0 - f, 0.0, 1.0)
+    if fit["support"].sum() > 1:
+        cov, idx = _turnbull_cov(fit)
+        grad = _turnbull_gradient(fit, phi, idx)
+        var = np.einsum("ij,jk,ik->i", grad, cov, grad)
+    else:
+        var = np.zeros(t.size)
+    se = np.sqrt(np.maximum(var, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_log = np.where(s > 0, se / s, np.inf)
+    lower, upper = _ci(s, se_log, z, "log-log")
+    return pd.DataFrame({"time": t, "survival": s, "se": se, "lower": lower, "upper": upper})
+
