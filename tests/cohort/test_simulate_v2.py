@@ -34,6 +34,11 @@ def v2() -> object:
     return simulate_cohort(10_000, seed=7, version=2)
 
 
+@pytest.fixture(scope="module")
+def small() -> object:
+    return simulate_cohort(2_500, seed=17, version=2)
+
+
 def _joined(c):
     p = c.patients.assign(patient_id=c.patients["patient_id"].astype(str)).reset_index(drop=True)
     assert (p["patient_id"].to_numpy() == c.truth.patients["patient_id"].to_numpy()).all()
@@ -44,12 +49,12 @@ def _joined(c):
 # selection, schema, determinism, v1 unchanged
 
 
-def test_v2_tables_validate_against_the_schema(v2):
-    typed = validate_tables(v2.tables())
+def test_v2_tables_validate_against_the_schema(small):
+    typed = validate_tables(small.tables())
     for name in ("patients", "visits", "adherence"):
-        assert len(typed[name]) == len(getattr(v2, name))
-    assert v2.metadata["generator"]["version"] == "2.0"
-    assert isinstance(v2.truth, SimulatedTruth)
+        assert len(typed[name]) == len(getattr(small, name))
+    assert small.metadata["generator"]["version"] == "2.0"
+    assert isinstance(small.truth, SimulatedTruth)
 
 
 def test_v2_is_deterministic_by_seed_and_differs_between_seeds():
@@ -254,3 +259,19 @@ def test_weighted_kappa_known_values():
     assert weighted_kappa(a, a) == pytest.approx(1.0)
     rng = np.random.default_rng(0)
     assert abs(weighted_kappa(rng.integers(0, 6, 5000), rng.integers(0, 6, 5000))) < 0.05
+
+
+def test_analyses_run_on_v2_cohorts(small):
+    v2 = small
+    from footdrop_outcomes import recovery_intervals
+    from footdrop_outcomes.adherence import adherence_metrics
+    from footdrop_outcomes.survival import fit_cox, kaplan_meier
+
+    day0 = v2.visits["day"] == 0
+    assert (v2.visits.loc[day0, "mrc"] < 4).all()  # foot drop on the day it starts
+    rec = recovery_intervals(v2)
+    assert len(rec.table) == v2.n_patients
+    assert kaplan_meier(v2) is not None
+    cox = fit_cox(v2, "severity + age")
+    assert cox is not None
+    assert adherence_metrics(v2) is not None

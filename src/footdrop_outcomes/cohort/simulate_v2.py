@@ -610,6 +610,9 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     # for operated patients the baseline visit is the pre-operative assessment that recorded the
     # baseline grade (strength is flat until surgery); elsewhere the visit has its own rating
     mrc = np.where(is_base & operated[v_row], baseline_mrc[v_row], rated)
+    # a visit on the day of onset grades the foot drop itself: below MRC 4 by the toolkit's
+    # definition (recovery_intervals refuses MRC >= 4 on day 0), whatever the rater error
+    mrc = np.where(v_day == 0, np.minimum(mrc, 3), mrc)
 
     rom_offset = rng.normal(0, 4.0, n)
     rom = np.clip(np.round(-12 + 6.5 * strength + rom_offset[v_row] + rng.normal(0, 3.0, v_row.size)), -30, 30)
