@@ -189,7 +189,7 @@ def test_import_errors_show_no_value(tmp_path, case):
                 _edit(ex[table], ";" if table == "patients" else ",", fn)
     else:
         _edit(ex["visits"], ",", lambda d: d.__setitem__(str(NUMBER), "1"))
-    out = tmp_path / "cohort"
+    out = tmp_path / "new" / "cohort"  # a refused import leaves no folder made for it
     with pytest.raises(CohortValidationError) as e:
         import_cohort(ex["mapping"], patients=ex["patients"], visits=ex["visits"], adherence=ex["adherence"], out=out)
     n_expected = 7 if case == "many problems" else 1

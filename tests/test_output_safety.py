@@ -170,16 +170,6 @@ def test_refused_import_under_a_missing_parent_creates_no_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["extract"]
 
 
-def test_invalid_import_under_a_missing_parent_creates_no_folder(tmp_path):
-    ex = _extract(tmp_path)
-    text = ex["visits"].read_text().splitlines()
-    text[1] = text[1].replace(",Y", ",maybe")
-    ex["visits"].write_text("\n".join(text) + "\n")
-    result = runner.invoke(app, _import_args(ex, tmp_path / "a" / "b" / "cohort"))
-    assert result.exit_code == EXIT_INVALID and "NOT VALID" in result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["extract"]
-
-
 def test_missing_parents_are_created_for_a_good_run(tmp_path):
     result = runner.invoke(app, ["simulate", "--n", "50", "--out", str(tmp_path / "a" / "b" / "c"), "--no-progress"])
     assert result.exit_code == 0 and load_cohort(tmp_path / "a" / "b" / "c").n_patients == 50

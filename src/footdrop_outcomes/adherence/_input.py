@@ -28,21 +28,18 @@ EXERCISE_COLUMNS: tuple[str, ...] = tuple(f"{s}_{k}" for s in EXERCISES for k in
 class AdherenceInputError(FootdropError, ValueError):
     """An adherence or patients table cannot be analysed as given.
 
-    The message names the table, the column, the rows (0-based positions in the table as
-    passed) and the patient ids, and says which option handles the case instead of raising.
+    The message names the table, the column and the rows (0-based positions in the table as
+    passed) -- never a value or a patient id -- and says which option handles the case instead
+    of raising.
     """
 
 
 def rows_text(df: pd.DataFrame, positions: np.ndarray, max_items: int = 8) -> str:
-    """``rows 3, 7 (patient_id P1, P2)``, shortened after ``max_items``."""
+    """``2 rows: 3, 7``, shortened after ``max_items``: row positions only, never patient keys (issue 12)."""
     positions = np.asarray(positions, dtype=np.int64)
     more = ", ..." if positions.size > max_items else ""
     rows = ", ".join(map(str, positions[:max_items])) + more
-    text = f"{positions.size} row{'s' if positions.size != 1 else ''}: {rows}"
-    if "patient_id" in df.columns and positions.size:
-        ids = pd.unique(df["patient_id"].astype(str).to_numpy()[positions[:max_items]])
-        text += f" (patient_id {', '.join(ids)}{more})"
-    return text
+    return f"{positions.size} row{'s' if positions.size != 1 else ''}: {rows}"
 
 
 def split_input(data: Cohort | pd.DataFrame, patients: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
