@@ -179,6 +179,9 @@ class SimulationConfigV2(SimulationConfig):
     stroke_death_per_year: float = 0.06
 
     # -- measurement -------------------------------------------------------------------------------
+    #: Log OR of missing a scheduled visit once the latent strength is >= 4 (MNAR option; 0 = the
+    #: v1 rule, missed at random with ``visit_miss_probability``).
+    visit_miss_log_or_recovered: float = 0.0
     #: SD of the rater error on the latent strength before flooring to a grade (calibrated).
     mrc_rater_sd: float = 0.27
 
@@ -585,7 +588,23 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     jitter_max = np.minimum(np.maximum(3, np.round(0.1 * sched)), 21).astype(np.int64)
     jit = rng.integers(-jitter_max, jitter_max + 1, size=(n, sched.size))
     vday = np.concatenate([days_to_treatment[:, None], days_to_treatment[:, None] + sched[None, :] + jit], axis=1)
-    missed = rng.random((n, sched.size)) < cfg.visit_miss_probability
+    u_miss = rng.random((n, sched.size))
+
+    # latent strength on every scheduled day (the visits kept are a subset)
+    plateau = s0 + (3.97 - s0) * rng.beta(2, 3, n)
+    tau = np.where(operated, np.array([cfg.surgical_median_recovery_weeks.get(c, 8.0) for c in CAUSES])[cause_i],
+                   np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i]) * rng.uniform(0.5, 1.5, n)
+    decline_rate = np.where(is_c["als"], np.exp(rng.normal(math.log(1.2), 0.35, n)), np.exp(rng.normal(math.log(0.25), 0.5, n)))
+    progressive = np.isin(cause, PROGRESSIVE_CAUSES)
+    clock_start = np.where(operated, days_to_treatment.astype(float), 0.0)
+    col = (slice(None), None)
+    s_sched = _strength_at(vday.astype(float), s0[col], smax[col], latent_day[col], clock_start[col], operated[col],
+                           will_recover[col], plateau[col], tau[col], progressive[col], decline_rate[col])
+    # missed scheduled visits: at random, or (option) more often once recovered (MNAR)
+    with np.errstate(divide="ignore"):
+        base_logit = logit(cfg.visit_miss_probability)
+    p_miss = expit(base_logit + cfg.visit_miss_log_or_recovered * (s_sched[:, 1:] >= 4.0))
+    missed = u_miss < p_miss
     keep = np.ones_like(vday, dtype=bool)
     keep[:, 1:] = (vday[:, 1:] >= days_to_treatment[:, None] + 7) & ~missed
     keep &= vday <= followup_days[:, None]
@@ -593,16 +612,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     v_row, v_col = np.nonzero(keep)
     v_day = vday[v_row, v_col].astype(np.int64)
     t_w = v_day / 7.0
-
-    # latent strength at each visit
-    plateau = s0 + (3.97 - s0) * rng.beta(2, 3, n)
-    tau = np.where(operated, np.array([cfg.surgical_median_recovery_weeks.get(c, 8.0) for c in CAUSES])[cause_i],
-                   np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i]) * rng.uniform(0.5, 1.5, n)
-    decline_rate = np.where(is_c["als"], np.exp(rng.normal(math.log(1.2), 0.35, n)), np.exp(rng.normal(math.log(0.25), 0.5, n)))
-    progressive = np.isin(cause, PROGRESSIVE_CAUSES)
-    clock_start = np.where(operated, days_to_treatment.astype(float), 0.0)
-    strength = _strength_at(v_day.astype(float), s0[v_row], smax[v_row], latent_day[v_row], clock_start[v_row], operated[v_row],
-                            will_recover[v_row], plateau[v_row], tau[v_row], progressive[v_row], decline_rate[v_row])
+    strength = s_sched[v_row, v_col]
     mrc_true = np.clip(np.floor(strength), 0, 5).astype(np.int64)
     rated = np.clip(np.floor(strength + rng.normal(0, cfg.mrc_rater_sd, v_row.size)), 0, 5).astype(np.int64)
     second = np.clip(np.floor(strength + rng.normal(0, cfg.mrc_rater_sd, v_row.size)), 0, 5).astype(np.int64)
