@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -134,3 +134,57 @@ def test_at_risk_labels_never_show_small_counts(values, threshold, round_to):
     for label in at_risk_labels(values, threshold, round_to=round_to):
         if label.isdigit():
             assert not (1 <= int(label) <= threshold)
+
+
+def _lp_range(full: np.ndarray, hidden: np.ndarray, cell: tuple[int, int]) -> tuple[float, float]:
+    """Smallest and largest value of ``cell`` consistent with the published cells, the totals and
+    non-negativity. Independent of the implementation: one variable per cell of the augmented
+    table (published ones fixed by their bounds), each body row / column summing to its total and
+    the totals to the grand total."""
+    from scipy.optimize import linprog
+
+    r, c = full.shape
+    idx = {(i, j): i * c + j for i in range(r) for j in range(c)}
+    eqs = []
+    for i in range(r):  # x_i0 + ... + x_i,c-2 - x_i,c-1 = 0 (row r-1 is the total row)
+        a = np.zeros(r * c)
+        for j in range(c - 1):
+            a[idx[(i, j)]] = 1.0
+        a[idx[(i, c - 1)]] = -1.0
+        eqs.append(a)
+    for j in range(c):
+        a = np.zeros(r * c)
+        for i in range(r - 1):
+            a[idx[(i, j)]] = 1.0
+        a[idx[(r - 1, j)]] = -1.0
+        eqs.append(a)
+    bounds = [(0, None) if hidden[i, j] else (float(full[i, j]), float(full[i, j])) for i in range(r) for j in range(c)]
+    obj = np.zeros(r * c)
+    obj[idx[cell]] = 1.0
+    lo = linprog(obj, A_eq=np.array(eqs), b_eq=np.zeros(len(eqs)), bounds=bounds, method="highs")
+    hi = linprog(-obj, A_eq=np.array(eqs), b_eq=np.zeros(len(eqs)), bounds=bounds, method="highs")
+    assert lo.status == 0  # the true table is feasible
+    return lo.fun, (np.inf if hi.status == 3 else -hi.fun)
+
+
+_CELL = st.sampled_from([1, 2, 3, 5, 8, 0, 12, 20, 40, 100])
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(1, 5).flatmap(lambda r: st.integers(1, 5).flatmap(
+    lambda c: arrays(np.int64, (r, c), elements=_CELL))), st.integers(3, 10))
+@example(np.array([[12, 1, 8], [20, 3, 5], [100, 20, 100]]), 10)  # a cycle of small cells only: each bounded by the others
+@example(np.array([[12, 8, 20], [1, 20, 5], [20, 5, 2]]), 10)
+@example(np.array([[2, 3, 40], [4, 1, 50]]), 5)
+def test_no_hidden_small_cell_can_be_bounded_inside_one_to_threshold(body, threshold):
+    """Issue 21: a reader who knows that counts are not negative must not be able to pin a hidden
+    small count inside 1..threshold from the published cells and totals (linear programs)."""
+    res = suppress_counts(pd.DataFrame(body), threshold=threshold)
+    r, c = body.shape
+    full = np.zeros((r + 1, c + 1), dtype=np.int64)
+    full[:-1, :-1], full[:-1, -1], full[-1, :-1], full[-1, -1] = body, body.sum(1), body.sum(0), body.sum()
+    hidden, primary = res.hidden.to_numpy(), res.primary.to_numpy()
+    for cell in zip(*np.nonzero(primary)):
+        lo, hi = _lp_range(full, hidden, cell)
+        assert lo <= full[cell] <= hi
+        assert not (lo >= 1 - 1e-9 and hi <= threshold + 1e-9), (body.tolist(), cell, lo, hi)

@@ -26,12 +26,13 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from footdrop_outcomes import simulate_cohort
+from footdrop_outcomes import Cohort, simulate_cohort
 from footdrop_outcomes.release import PROTECTED_GROUPS
 from footdrop_outcomes.report import SCHEMAS, render_report
 from footdrop_outcomes.report.adherence_section import GROUP_LABELS
@@ -213,14 +214,23 @@ def cohort_plans(draw):
 
 def build_cohort(seed: int, plan, out: Path):
     cohort = simulate_cohort(N_PATIENTS, seed, progress=False)
-    p = cohort.patients
+    p = cohort.patients.copy()
     keep = np.ones(len(p), dtype=bool)
     rng = np.random.default_rng(seed)
     for col, level, size in plan:
         idx = np.flatnonzero((p[col].astype(str) == level).to_numpy() & keep)
         if len(idx) > size:
             keep[rng.choice(idx, len(idx) - size, replace=False)] = False
-    small = cohort.subset(patients=keep)
+    # a few deaths (a small count every recovery report prints): dropouts of the largest cause die instead
+    ends = p["followup_end"].astype(str)
+    dropouts = np.flatnonzero(((ends == "dropout") & (p["cause"].astype(str) == "peroneal_compression")).to_numpy() & keep)
+    died = rng.choice(dropouts, min(len(dropouts), int(rng.integers(2, 7))), replace=False)
+    if isinstance(p["followup_end"].dtype, pd.CategoricalDtype):
+        p["followup_end"] = p["followup_end"].astype(str)
+    p.loc[p.index[died], "followup_end"] = "death"
+    p["followup_end"] = p["followup_end"].astype("category")
+    small = Cohort(p, cohort.visits, cohort.adherence, metadata=cohort.metadata, truth=cohort.truth,
+                   source=cohort.source).subset(patients=keep)
     small.save(out, overwrite=True)
     return small
 

@@ -129,3 +129,34 @@ def test_counts_module_uses_the_privacy_rules():
         counts.set_threshold(10)
     with pytest.raises(ValueError):
         counts.set_threshold(0)
+
+
+def test_cells_hidden_by_the_protection_stay_hidden_in_table_one():
+    """Every cell the protection step hides (primary or complementary) shows as a marker, never as
+    'n (%)': checked against suppress_counts run here on each cause x category breakdown."""
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.release import suppress_counts
+    from footdrop_outcomes.report.analysis import CAUSE_SHORT
+    from footdrop_outcomes.report.tables import table_one
+
+    counts.set_threshold(10)
+    checked = complementary = 0
+    for seed in (2, 5):
+        cohort = simulate_cohort(300, seed, progress=False)
+        p = cohort.patients.assign(cause=lambda d: d["cause"].astype(str))
+        t1 = table_one(cohort).frame
+        names = {c: CAUSE_SHORT[c] for c in p["cause"].unique()}
+        blocks = {"Female, n (%)": (p["sex"].astype(str), "female"), "Diabetes, n (%)": (p["diabetes"].astype(bool).astype(str), "True"),
+                  "Died, n (%)": (p["followup_end"].astype(str), "death"), "Dropped out, n (%)": (p["followup_end"].astype(str), "dropout"),
+                  "Severity severe, n (%)": (p["severity"].astype(str), "severe"), "FES, n (%)": (p["fes"].astype(bool).astype(str), "True")}
+        for row, (values, level) in blocks.items():
+            tab = pd.crosstab(p["cause"], values)
+            tab = tab.sort_index(axis=0).sort_index(axis=1)
+            res = suppress_counts(tab, threshold=10)
+            for cause in tab.index:
+                shown = t1.loc[row, names[cause]]
+                if level in tab.columns and res.hidden.loc[cause, level]:
+                    checked += 1
+                    complementary += not res.primary.loc[cause, level]
+                    assert shown in ("≤10", counts.HIDDEN, "-"), (seed, row, cause, shown)  # "-": the whole column is masked
+    assert checked >= 10 and complementary >= 1  # both kinds of hidden cells were exercised
