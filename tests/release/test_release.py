@@ -1,4 +1,7 @@
-"""The release-control layer: masking by support, the page gate, the threshold floor, the stamp."""
+"""The release-control layer: masking by support, the page gate, the threshold floor, the stamp.
+
+That every view a shipped notebook shows is released is checked by rendering them
+(``test_no_small_numbers.py``): the page functions refuse anything else."""
 
 from __future__ import annotations
 
@@ -122,36 +125,6 @@ def test_the_page_functions_refuse_anything_unreleased():
     assert not plt.fignum_exists(fig.number)
 
 
-def test_every_section_view_is_released():
-    """Every public view the notebooks show is a released object (a new table that forgets release
-    control fails here, and at the page gate when a notebook shows it)."""
-    from footdrop_outcomes.report import adherence_section as ads
-    from footdrop_outcomes.report import analysis, figures, narrative, tables
-    from footdrop_outcomes.report import trajectory_section as ts
-
-    cohort = release_cohort(simulate_cohort(260, 4, progress=False), ReleasePolicy()).cohort
-    rec = analysis.analyse_recovery(cohort)
-    traj = ts.analyse_trajectories(cohort)
-    adh = ads.analyse_adherence(cohort)
-    views = [tables.table_one(cohort), tables.recovery_table(rec), tables.cumulative_incidence_table(rec),
-             tables.hazard_ratio_table(rec.cox, rec.model_frame), tables.time_ratio_table(rec.aft, rec.model_frame),
-             tables.cure_table(rec.cure, rec.model_frame), tables.ph_test_table(rec.cox, rec.model_frame), tables.followup_table(cohort),
-             tables.curve_table(rec.results["turnbull_cause"], groups=rec.frame["cause"]), ts.fixed_effects_table(traj),
-             ts.variance_table(traj), ts.patients_table(traj), ads.adherence_table(adh), ads.recovery_effect_table(adh)]
-    assert all(isinstance(v, ReleasedTable) for v in views)
-    texts = [tables.logrank_text(rec.results["logrank_cause"], "cause", rec.frame["cause"]), narrative.methods_text(rec),
-             narrative.limitations_text(rec, cohort), narrative.small_cell_text(), ts.mcid_text(traj), ts.methods_text(traj),
-             ads.methods_text(adh), ads.effect_text(adh), *narrative.key_findings(rec), *ts.key_findings(traj), *ads.key_findings(adh),
-             *ts.limitations(traj), *ads.limitations(adh)]
-    assert all(isinstance(t, ReleasedText) for t in texts)
-    figs = [figures.cause_severity_plot(cohort), figures.model_forest(rec), figures.cumulative_incidence_plot(rec),
-            figures.curve_plot(rec.results["turnbull_cause"], title="t"), ts.trajectory_figure(traj), ads.adherence_figure(adh)]
-    assert all(isinstance(f, ReleasedFigure) for f in figs)
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
-
-
 def test_model_terms_of_small_levels_are_masked():
     """On a cohort that was NOT released, a model contrast of a small level is masked by its support."""
     from footdrop_outcomes.report import trajectory_section as ts
@@ -171,8 +144,8 @@ def test_model_terms_of_small_levels_are_masked():
 
 def test_release_cohort_leaves_no_small_group_and_names_what_it_left_out():
     rng = np.random.default_rng(3)
-    for seed in range(4):
-        cohort = simulate_cohort(220, seed, progress=False)
+    for seed in range(2):
+        cohort = simulate_cohort(200, seed, progress=False)
         # make a cause and an orthosis type small
         p = cohort.patients
         drop = p.index[(p["cause"].astype(str) == "stroke")][int(rng.integers(1, 12)):]
@@ -214,3 +187,23 @@ def narrative_small_cell() -> str:
     from footdrop_outcomes.report.narrative import small_cell_text
 
     return str(small_cell_text())
+
+
+def test_internal_use_stamps_every_page(tmp_path):
+    """A threshold under 5 is possible only from Python with internal_use, and then every page of
+    the PDF says NOT FOR RELEASE (and the title page says why)."""
+    from pypdf import PdfReader
+
+    from footdrop_outcomes.report import ReportParameterError, render_report
+
+    cohort = simulate_cohort(150, 2, progress=False).save(tmp_path / "cohort")
+    with pytest.raises(ReportParameterError, match="below the minimum of 5"):
+        render_report("cohort_overview", tmp_path / "x.pdf", cohort=cohort, parameters={"small_cell_threshold": "3"}, from_text=True)
+    assert not (tmp_path / "x.pdf").exists()
+    res = render_report("cohort_overview", tmp_path / "internal.pdf", cohort=cohort,
+                        parameters={"small_cell_threshold": 3, "internal_use": True})
+    pages = [" ".join((p.extract_text() or "").split()) for p in PdfReader(res.pdf).pages]
+    assert len(pages) >= 3
+    assert all("NOT FOR RELEASE" in p for p in pages)
+    assert "internal use only, small-cell threshold 3 is below the minimum for release" in pages[0]
+    assert "≤3" in " ".join(pages) and "≤10" not in " ".join(pages)
