@@ -33,7 +33,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
-from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_columns
+from footdrop_outcomes.survival._input import DAYS_PER, TimeUnit, as_frame, check_columns
 from footdrop_outcomes.survival.curves import (
     _TOL,
     POPULATION_ALL,
@@ -146,7 +146,8 @@ def turnbull(
         rmst = _turnbull_rmst(fit, tau_)
         group_rows = _summarise(c, label, np.where(np.isfinite(up), up, lo), np.isfinite(up), landmarks_, tau_,
                                 method="turnbull", alpha=alpha, rmst=rmst, risk=risk[label], warn_tau=tau is not None)
-        _identify_rows(group_rows, fit, z, tau_, rmst[1], risk[label], min_at_risk=min_at_risk,
+        ends = _attended_visits(lo, up, DAYS_PER["weeks"] / DAYS_PER[df.attrs.get("time_unit", time_unit)])
+        _identify_rows(group_rows, fit, z, tau_, rmst[1], risk[label], ends, min_at_risk=min_at_risk,
                        ratio=identification_ratio)
         rows.extend(group_rows)
     info = {"method": "turnbull", "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
@@ -186,25 +187,45 @@ def _support_points(fit: dict[str, Any], z: float) -> dict[str, np.ndarray]:
             "lower": lower, "upper": upper}
 
 
-def _median_identification(pts: dict[str, np.ndarray], risk: np.ndarray, *, min_at_risk: int,
+def _attended_visits(lo: np.ndarray, up: np.ndarray, week: float, share: float = 0.2) -> np.ndarray:
+    """Interval ends (visit times) where the visits are dense: at least ``share`` of the patients
+    under observation then were seen within a week. Sparse visits (e.g. a late first visit) are
+    few and may depend on recovery (late presenters recover later), so they do not bound a CI."""
+    ends = np.unique(np.r_[lo[lo > 0], up[np.isfinite(up)]])
+    if ends.size == 0:
+        return ends
+    seen = np.sort(np.r_[lo[lo > 0], up[np.isfinite(up)]])
+    near = np.searchsorted(seen, ends + week, side="right") - np.searchsorted(seen, ends - week, side="left")
+    # under observation around x: not known to have recovered a week before x, and followed past it
+    up_s = np.sort(np.where(np.isfinite(up), up, np.inf))
+    followed = np.sort(np.where(np.isfinite(up), up, lo))
+    observed = np.minimum(up_s.size - np.searchsorted(up_s, ends - week, side="right"),
+                          followed.size - np.searchsorted(followed, ends - week, side="left"))
+    return ends[near >= share * np.maximum(observed, 1)]
+
+
+def _median_identification(pts: dict[str, np.ndarray], risk: np.ndarray, ends: np.ndarray, *, min_at_risk: int,
                            ratio: float) -> dict[str, Any]:
     """Identified set and set-covering CI of the median time to recovery.
 
     The earliest curve (mass at left ends) reaches one half at ``l_c`` and the latest (mass at
     right ends) at ``r_c``, where ``c`` is the first innermost interval after which S <= 1/2; so
-    the identified set is ``[l_c, r_c]``. The CI is ``[l_a, r_b]`` with ``a`` the first interval
-    whose lower pointwise limit is <= 1/2 and ``b`` the first whose upper limit is.
+    the identified set is ``[l_c, r_c]``. The CI runs from the last visit (``ends``: the sorted
+    observed interval ends) before ``l_a`` to the first visit after ``r_b``, with ``a`` the first
+    interval whose lower pointwise limit is <= 1/2 and ``b`` the first whose upper limit is.
     """
     left, right, s = pts["left"], pts["right"], pts["s"]
     a = np.flatnonzero(np.nan_to_num(pts["lower"], nan=0.0) <= 0.5)
     b = np.flatnonzero(np.nan_to_num(pts["upper"], nan=0.0) <= 0.5)
-    # each mass may sit anywhere between the end of the previous mass and the start of the next
-    # (at the edge of a visit window the NPMLE piles up mass that belongs in the gap after it)
-    lcl = (float(right[a[0] - 1]) if a[0] > 0 else float(left[0])) if a.size else np.nan
-    ucl = np.nan
-    if b.size:
-        nxt = float(left[b[0] + 1]) if b[0] + 1 < left.size else float(right[b[0]])
-        ucl = nxt if np.isfinite(nxt) else np.nan
+    # the NPMLE piles up at the edges of a visit window mass that may belong in the unvisited gap
+    # next to it: each limit reaches to the nearest visit (observed interval end) beyond it
+    lcl = ucl = np.nan
+    if a.size:
+        before = ends[ends < left[a[0]]]
+        lcl = float(before[-1]) if before.size else 0.0
+    if b.size and np.isfinite(right[b[0]]):
+        after = ends[ends > right[b[0]]]
+        ucl = float(after[0]) if after.size else float(right[b[0]])
     cross = np.flatnonzero(s <= 0.5 + _TOL)
     out: dict[str, Any] = {"lower": lcl, "upper": ucl, "set_lower": np.nan, "set_upper": np.nan}
     if cross.size == 0:
@@ -223,8 +244,9 @@ def _median_identification(pts: dict[str, np.ndarray], risk: np.ndarray, *, min_
     width_ci = (ucl if np.isfinite(ucl) else hi) - lcl
     # a point only inside a run of closely spaced masses (a visit window): next to a gap between
     # visit windows the crossing mass may belong to the gap
-    gap_before = lo - float(right[c - 1]) if c > 0 else 0.0
-    gap_after = float(left[c + 1]) - hi if c + 1 < left.size else np.inf
+    before, after = ends[ends < lo], ends[ends > hi]
+    gap_before = lo - float(before[-1]) if before.size else 0.0
+    gap_after = float(after[0]) - hi if after.size else np.inf
     if max(hi - lo, gap_before, gap_after) <= ratio * width_ci + _TOL:
         note = "" if np.isfinite(ucl) else "upper limit not reached"
         return {**out, "identification": "point", "note": note}
@@ -260,18 +282,24 @@ def _rmst_set(fit: dict[str, Any], tau: float) -> tuple[float, float]:
 
 
 def _identify_rows(rows: list[dict[str, Any]], fit: dict[str, Any], z: float, tau: float, se_rmst: float,
-                   risk: np.ndarray, *, min_at_risk: int, ratio: float) -> None:
+                   risk: np.ndarray, ends: np.ndarray, *, min_at_risk: int, ratio: float) -> None:
     """Replace the linear-convention limits of a group's summary rows by set-covering ones."""
     pts = _support_points(fit, z)
     for row in rows:
         if row["statistic"] == "median":
-            ident = _median_identification(pts, risk, min_at_risk=min_at_risk, ratio=ratio)
+            ident = _median_identification(pts, risk, ends, min_at_risk=min_at_risk, ratio=ratio)
             note = ident.pop("note")
             if ident["identification"] in ("not reached", "not identifiable"):
                 row["estimate"] = np.nan
             row.update(ident, note=note)
         elif row["statistic"] == "recovered_by":
             ident = _share_identification(pts, row["time"], ratio=ratio) if pts["left"].size else None
+            if row["estimate"] <= 0 and ident is None:
+                # no recovery before t: the delta method gives a CI of width 0; use the exact
+                # binomial upper limit among those seen unrecovered at or after t ("rule of three")
+                k = int(row["n_at_risk"])
+                alpha = 2 * norm.sf(z)
+                row.update(lower=0.0, upper=1.0 - (alpha / 2) ** (1 / k) if k > 0 else 1.0)
             if ident is not None:
                 row.update(ident)
                 if ident["identification"] == "set" and not row["note"]:
