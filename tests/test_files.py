@@ -37,10 +37,9 @@ def test_staged_directory_replaces_on_success(tmp_path):
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt(), Interrupted("SIGTERM")])
 def test_staged_directory_leaves_nothing_on_failure(tmp_path, exc):
     target = tmp_path / "a" / "b" / "out"
-    with pytest.raises(type(exc)):
-        with staged_directory(target) as tmp:
-            (tmp / "half.txt").write_text("half")
-            raise exc
+    with pytest.raises(type(exc)), staged_directory(target) as tmp:
+        (tmp / "half.txt").write_text("half")
+        raise exc
     assert _listing(tmp_path) == []  # no staging folder, no parent folders made for it
 
 
@@ -48,10 +47,9 @@ def test_staged_directory_keeps_the_previous_output_on_failure(tmp_path):
     target = tmp_path / "out"
     target.mkdir()
     (target / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError):
-        with staged_directory(target) as tmp:
-            (tmp / "new.txt").write_text("new")
-            raise RuntimeError
+    with pytest.raises(RuntimeError), staged_directory(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+        raise RuntimeError
     assert _listing(tmp_path) == ["out", "out/old.txt"]
 
 
@@ -86,10 +84,9 @@ def test_move_into_place_puts_the_old_output_back_when_the_second_rename_fails(t
 def test_blocked_signals_hold_a_signal_until_the_end(tmp_path):
     steps = []
     with signals_raise():
-        with pytest.raises(Interrupted) as e:
-            with blocked_signals():
-                os.kill(os.getpid(), signal.SIGTERM)
-                steps.append("still running after the signal")
+        with pytest.raises(Interrupted) as e, blocked_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            steps.append("still running after the signal")
         assert e.value.signal_name == "SIGTERM"
     assert steps == ["still running after the signal"]
     assert signal.getsignal(signal.SIGTERM) is not None
