@@ -438,8 +438,8 @@ def fit_cox(
     Returns
     -------
     CoxResult
-        With ``entry_col``, ``concordance`` is None (Harrell's C is not defined here for
-        left-truncated data) and the fit is Newton-Raphson from zero on the Efron partial
+        With ``entry_col``, ``concordance`` is None (not computed for left-truncated data,
+        as for time-varying fits) and the fit is Newton-Raphson from zero on the Efron partial
         likelihood with delayed-entry risk sets (the path of ``fit_cox_time_varying``).
 
     Examples
