@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import re
 
-import matplotlib
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
-matplotlib.use("Agg")
-
-from footdrop_outcomes import simulate_cohort  # noqa: E402
-from footdrop_outcomes.release import (  # noqa: E402
+from footdrop_outcomes import simulate_cohort
+from footdrop_outcomes.release import (
     MASK,
     MIN_THRESHOLD,
     NOT_FOR_RELEASE,
@@ -31,8 +30,8 @@ from footdrop_outcomes.release import (  # noqa: E402
     release_text,
     term_support,
 )
-from footdrop_outcomes.report import notebook as nbh  # noqa: E402
-from footdrop_outcomes.report import counts  # noqa: E402
+from footdrop_outcomes.report import counts
+from footdrop_outcomes.report import notebook as nbh
 
 
 @pytest.fixture(autouse=True)
@@ -175,7 +174,7 @@ def test_the_floor_and_internal_use():
     for bad in (0, -1, 2.5, True, "10"):
         with pytest.raises(ReleaseError):
             ReleasePolicy(bad)  # type: ignore[arg-type]
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         ReleasePolicy().threshold = 1  # type: ignore[misc]  # frozen
     with pytest.raises(ReleaseError):
         counts.set_threshold(3)

@@ -186,8 +186,6 @@ def _but_als(aa: AdherenceAnalysis) -> str:
 def _no_numbers(message: str) -> str:
     """A fit's error or warning message with its numbers replaced by ``#``: such messages may count
     the patients of a group, and they do not go through release control otherwise."""
-    import re
-
     return re.sub(r"\d+(?:[.,]\d+)*(?:e[-+]?\d+)?", "#", str(message))
 
 
@@ -383,10 +381,10 @@ def discontinuation_figure(aa: AdherenceAnalysis) -> ReleasedFigure:
     """Share still doing home exercise by supervised physiotherapy, with protected numbers at risk."""
     ax = aa.discontinuation.plot(kind="survival", small_cells=get_threshold())
     fig = ax.figure
-    for text in fig.findobj(lambda o: hasattr(o, "get_text") and hasattr(o, "set_text")):
-        t = text.get_text()
+    for label in fig.findobj(lambda o: hasattr(o, "get_text") and hasattr(o, "set_text")):
+        t = label.get_text()
         if t in ("True", "False"):
-            text.set_text("supervised physiotherapy" if t == "True" else "no supervised physiotherapy")
+            label.set_text("supervised physiotherapy" if t == "True" else "no supervised physiotherapy")
     ax.set_title("Still doing home exercise (Kaplan-Meier, 95% CI)", fontsize="medium")
     ax.set_ylabel("still on the programme")
     s = aa.discontinuation.summary

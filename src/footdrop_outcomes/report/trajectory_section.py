@@ -17,7 +17,6 @@ fit warnings (boundary, non-convergence) are captured and reported in the text, 
 from __future__ import annotations
 
 import re
-import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
