@@ -1,0 +1,229 @@
+"""Content rules on arrays of distinct text values (vectorised, RE2, linear time).
+
+:func:`text_findings` takes distinct values of one column and the column's *kind* and returns,
+per reason, a boolean mask over the values. Kinds:
+
+``"free"``
+    Any column that is not a data-model column, and out-of-vocabulary values of closed
+    vocabulary columns: every rule.
+``"code"``
+    Out-of-vocabulary values of a closed-vocabulary column (a site's own codes before mapping,
+    such as ``女性``): every rule but the column-share rule for scripts without case (a column
+    of short words such as ``女性`` / ``男性`` would read as names).
+``"label"``
+    Free-text labels of the data model (``site``): every rule.
+``"key"``
+    Patient keys (``patient_id``): every rule, with the key rules added (letters only,
+    record labels, zero padding, initials plus a date, nine or more digits in a row) and the
+    seven-digit rule replaced by the key-density rule of the scanner.
+``"text"``
+    One text value outside a table (a report title, a label): the identifier rules that make
+    sense in running text; no free-text rule and no column-share rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from footdrop_outcomes.guard import _patterns as P
+
+Kind = Literal["free", "code", "label", "key", "text"]
+
+#: Values of this many characters or more are free text (and are not run through the other rules).
+FREE_TEXT_CHARS = 60
+#: check_text refuses texts longer than this outright (a title or a label is short).
+MAX_TEXT_CHARS = 1_000
+#: Words (runs of non-space characters) from which a value is free text.
+FREE_TEXT_WORDS = 6
+#: Letters of scripts without word spaces (CJK, Thai, ...) from which a value is free text.
+FREE_TEXT_UNCASED = 20
+
+NAMES = "values look like personal names"
+ZERO_PADDED_REASON = "values look like record numbers kept as text (zero-padded digits)"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One content rule: the reason shown, RE2 patterns (any may match), and how matches count."""
+
+    reason: str
+    patterns: tuple[str, ...]
+    share: bool = False  # True: refuse only when at least half of the distinct values match
+    name_rule: bool = False  # values holding an institution word are exempt
+    kinds: frozenset[str] = frozenset({"free", "code", "label", "key", "text"})
+    #: The patterns that can match a value of the simple shape ``_patterns.PLAIN``.
+    plain: tuple[str, ...] = ()
+
+
+_TABLE = frozenset({"free", "code", "label", "key"})
+_NOT_KEY = frozenset({"free", "code", "label", "text"})
+_KEY = frozenset({"key"})
+_COMPACT_DATES = P.DATE_PATTERNS[3:5]  # YYYYMMDD, DDMMYYYY
+_SHORT_LABELS = P.NATIONAL_ID_FORMATS[0]
+
+RULES: tuple[Rule, ...] = (
+    Rule("values look like e-mail addresses", (P.EMAIL,)),
+    Rule("values look like web addresses or online identifiers", (P.WEB,)),
+    Rule("values look like phone numbers", (P.PHONE_LABELLED, P.PHONE_EXTENSION)),
+    Rule("values look like record or national ID numbers", (P.ID_LABELLED, *P.NATIONAL_ID_FORMATS),
+         plain=(P.ID_LABELLED, _SHORT_LABELS)),
+    Rule("values look like calendar dates (give days since onset)", P.DATE_PATTERNS, plain=_COMPACT_DATES),
+    Rule("values look like record or national ID numbers (7 or more digits in a row)", (P.LONG_DIGITS,), kinds=_NOT_KEY,
+         plain=(P.LONG_DIGITS,)),
+    Rule("keys look like record or national ID numbers (9 or more digits in a row)", (P.VERY_LONG_DIGITS,), kinds=_KEY),
+    Rule(ZERO_PADDED_REASON, (P.ZERO_PADDED,), kinds=_NOT_KEY, plain=(P.ZERO_PADDED,)),
+    Rule("keys look like record numbers kept as text (digits only, zero-padded)", (r"^\s*0\p{Nd}+\s*$",), kinds=_KEY,
+         plain=(r"^\s*0\p{Nd}+\s*$",)),
+    Rule("keys look like record or national ID numbers (7 or more digits only)", (r"^\s*\p{Nd}{7,}\s*$",), kinds=_KEY,
+         plain=(r"^\s*\p{Nd}{7,}\s*$",)),
+    Rule("keys look like record or national ID numbers (a record label and a number)", (P.KEY_RECORD_LABEL,),
+         kinds=_KEY, plain=(P.KEY_RECORD_LABEL,)),
+    Rule("keys hold a date (initials and a birth date?)", (P.KEY_INITIALS_DATE,), kinds=_KEY, plain=(P.KEY_INITIALS_DATE,)),
+    Rule("keys look like personal names (letters only)", (P.KEY_LETTERS_ONLY,), kinds=_KEY),
+    Rule("values look like full postcodes", (P.POSTCODE,)),
+    Rule("values look like street addresses", P.STREET_PATTERNS),
+    Rule(NAMES, (P.TITLE_NAME, P.PARTICLE_NAME, P.COMMA_NAME), name_rule=True),
+    Rule(NAMES, (P.CAPITALISED_NAME,), share=True, name_rule=True, kinds=_TABLE),
+    Rule(NAMES, (P.UNCASED_NAME,), share=True, name_rule=True, kinds=frozenset({"free", "label", "key"})),
+)
+
+_PHONE_EXT = r"(?i)\s*(?:ext\.?|extension|x|#|poste|durchwahl|dw|interno|int\.?|;ext=)\s*\p{Nd}{1,6}\s*$"
+
+
+def _match(values: pa.Array, pattern: str) -> np.ndarray:
+    return pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _match_any(values: pa.Array, patterns: tuple[str, ...], rows: np.ndarray | None = None) -> np.ndarray:
+    """Which values match any of ``patterns`` (only among ``rows`` when given)."""
+    out = np.zeros(len(values), bool)
+    if rows is not None:
+        if rows.size == 0 or not patterns:
+            return out
+        part = values.take(pa.array(rows)) if rows.size < len(values) else values
+        for p in patterns:
+            out[rows] |= _match(part, p)
+        return out
+    for p in patterns:
+        out |= _match(values, p)
+    return out
+
+
+def zero_padded(values: pa.Array) -> np.ndarray:
+    """Digits only with a leading zero, four or more digits ("0001234"): a record number kept as text."""
+    return _match(values, P.ZERO_PADDED)
+
+
+def _phone(values: pa.Array) -> np.ndarray:
+    """Bare phone numbers: digits with separators, 9 to 15 digits without the extension."""
+    hit = _match(values, P.PHONE)
+    if hit.any():
+        core = pc.replace_substring_regex(values, _PHONE_EXT, "")
+        n = pc.count_substring_regex(core, r"\p{Nd}").to_numpy(zero_copy_only=False)
+        hit &= (n >= 9) & (n <= 15)
+    return hit
+
+
+def _free_text(values: pa.Array, lengths: np.ndarray) -> np.ndarray:
+    words = pc.count_substring_regex(values, r"\S+").to_numpy(zero_copy_only=False)
+    uncased = pc.count_substring_regex(values, r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]"
+                                       ).to_numpy(zero_copy_only=False)
+    return (lengths >= FREE_TEXT_CHARS) | (words >= FREE_TEXT_WORDS) | (uncased >= FREE_TEXT_UNCASED)
+
+
+def as_arrow(values: list[str] | np.ndarray) -> pa.Array:
+    """Distinct values as an Arrow string array, normalised (NFKC: full-width forms, ligatures)."""
+    arr = pa.array(values, type=pa.large_string())
+    return pc.utf8_normalize(arr, form="NFKC")
+
+
+def text_findings(values: pa.Array, kind: Kind) -> list[tuple[str, np.ndarray]]:
+    """Apply every rule of ``kind`` to distinct values; return (reason, mask) for rules that refuse.
+
+    Values of :data:`FREE_TEXT_CHARS` or more characters are refused as free text at once (in
+    ``"text"`` kind: over :data:`MAX_TEXT_CHARS`) and the other rules run only on the rest, so
+    no rule ever sees a long value.
+    """
+    n = len(values)
+    if n == 0:
+        return []
+    lengths = pc.utf8_length(values).to_numpy(zero_copy_only=False)
+    found: list[tuple[str, np.ndarray]] = []
+    limit = MAX_TEXT_CHARS if kind == "text" else FREE_TEXT_CHARS
+    long_ = lengths >= limit
+    if kind != "text":
+        free = _free_text(values, lengths) if not long_.all() else long_
+        free |= long_
+        if free.any():
+            found.append(("values look like free-text notes (6 or more words, or 60 or more characters)", free))
+    elif long_.any():
+        found.append((f"text is longer than {MAX_TEXT_CHARS} characters", long_))
+    short = np.flatnonzero(~long_)
+    if short.size == 0:
+        return found
+    sub = values.take(pa.array(short)) if short.size < n else values
+    institution: np.ndarray | None = None
+    masks: dict[str, np.ndarray] = {}
+    shares: dict[str, np.ndarray] = {}
+    plain = _match(sub, P.PLAIN)
+    plain_rows, other_rows = np.flatnonzero(plain), np.flatnonzero(~plain)
+    for rule in RULES:
+        if kind not in rule.kinds:
+            continue
+        hit = _match_any(sub, rule.patterns, other_rows) | _match_any(sub, rule.plain, plain_rows)
+        if rule.name_rule and hit.any():
+            if institution is None:
+                institution = _match(sub, P.INSTITUTION)
+            hit &= ~institution
+        if rule.share:  # decided below, on all share rules of the reason together
+            shares[rule.reason] = shares.get(rule.reason, np.zeros(len(sub), bool)) | hit
+        elif hit.any():
+            masks[rule.reason] = masks.get(rule.reason, np.zeros(len(sub), bool)) | hit
+    for reason, hit in shares.items():
+        if hit.sum() * 2 >= len(sub):
+            masks[reason] = masks.get(reason, np.zeros(len(sub), bool)) | hit
+    phone = _phone(sub) & ~plain if plain.any() else _phone(sub)
+    if phone.any():
+        masks["values look like phone numbers"] = masks.get("values look like phone numbers", np.zeros(len(sub), bool)) | phone
+    for reason, mask in masks.items():
+        full = np.zeros(n, bool)
+        full[short] = mask
+        found.append((reason, full))
+    return found
+
+
+def key_numbers(values: pa.Array) -> np.ndarray:
+    """The largest number written in each key, 0 when it has none.
+
+    A key's numbers are its runs of digits; a four-digit year (1900 to 2099) next to another
+    number is a study year, not a count (``FD2024-001`` holds the number 1).
+    """
+    n = len(values)
+    out = np.zeros(n, dtype="float64")
+    if n == 0:
+        return out
+    runs = pc.split_pattern_regex(values, r"[^0-9]+")
+    flat = pc.list_flatten(runs)
+    parent = pc.list_parent_indices(runs).to_numpy(zero_copy_only=False)
+    lengths = pc.utf8_length(flat).to_numpy(zero_copy_only=False)
+    keep = lengths > 0
+    if keep.any():
+        nums = pc.cast(pc.filter(flat, pa.array(keep)), pa.float64()).to_numpy(zero_copy_only=False)
+        owner = parent[keep]
+        runs = np.bincount(owner, minlength=n)
+        year = (lengths[keep] == 4) & (nums >= 1900) & (nums <= 2099) & (runs[owner] > 1)
+        np.maximum.at(out, owner[~year], nums[~year])
+    # digits of other scripts (Arabic-Indic, Devanagari, ...): Python reads them
+    other = np.flatnonzero(_match(values, r"[^0-9\P{Nd}]"))
+    for i in other:
+        text = str(values[int(i)].as_py())
+        digits = "".join(ch if ch.isdecimal() else " " for ch in text).split()
+        if digits:
+            out[i] = max(out[i], max(float(int(d)) for d in digits))
+    return out
+
