@@ -31,7 +31,7 @@ from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, TABLES, validate_tables
 from footdrop_outcomes.errors import CohortIOError
 from footdrop_outcomes.errors import ConfigError
-from footdrop_outcomes.privacy.guard import check_privacy  # privacy guard: runs on every load (docs/privacy.md)
+from footdrop_outcomes.cohort._guard_model import check_privacy  # the guard (below this layer) with this data model; docs/privacy.md
 
 __all__ = ["Cohort", "CohortTruth", "load_cohort"]
 
