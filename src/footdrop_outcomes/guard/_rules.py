@@ -8,8 +8,9 @@ per reason, a boolean mask over the values. Kinds:
     vocabulary columns: every rule.
 ``"code"``
     Out-of-vocabulary values of a closed-vocabulary column (a site's own codes before mapping,
-    such as ``女性``): every rule but the column-share rule for scripts without case (a column
-    of short words such as ``女性`` / ``男性`` would read as names).
+    such as ``女性`` or ``Multiple Sclerosis``): every rule but the column-share name rules
+    (short words read as names). Such a value must be recoded to the vocabulary by the mapping
+    or the cohort is refused anyway, without showing it.
 ``"label"``
     Free-text labels of the data model (``site``): every rule.
 ``"key"``
@@ -88,7 +89,7 @@ RULES: tuple[Rule, ...] = (
     Rule("values look like full postcodes", (P.POSTCODE,)),
     Rule("values look like street addresses", P.STREET_PATTERNS),
     Rule(NAMES, (P.TITLE_NAME, P.PARTICLE_NAME, P.COMMA_NAME), name_rule=True),
-    Rule(NAMES, (P.CAPITALISED_NAME,), share=True, name_rule=True, kinds=_TABLE),
+    Rule(NAMES, (P.CAPITALISED_NAME,), share=True, name_rule=True, kinds=frozenset({"free", "label", "key"})),
     Rule(NAMES, (P.UNCASED_NAME,), share=True, name_rule=True, kinds=frozenset({"free", "label", "key"})),
 )
 

@@ -43,8 +43,8 @@ class PrivacyError(CohortValidationError):
                  "look like direct identifiers or calendar dates (values are not shown)"]
         for rec in self.failures.head(max_items).itertuples(index=False):
             if rec.table or rec.column:
-                lines.append(f"  - file {rec.file}, {rec.table}.{rec.column}: {rec.problem}; "
-                             f"{rec.n_rows} row(s) (rows {rec.rows})")
+                rows = "" if rec.n_rows == 0 and rec.rows == "all" else f"; {rec.n_rows} row(s) (rows {rec.rows})"
+                lines.append(f"  - file {rec.file}, {rec.table}.{rec.column}: {rec.problem}{rows}")
             else:
                 lines.append(f"  - {rec.file}: {rec.problem}")
         if n > max_items:

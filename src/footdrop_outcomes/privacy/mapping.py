@@ -42,8 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
+from footdrop_outcomes.cohort._guard_model import GUARD_MODEL
 from footdrop_outcomes.cohort.schema import SCHEMAS, TABLES
 from footdrop_outcomes.errors import ConfigError
+from footdrop_outcomes.guard import PrivacyError, find_identifiers
 
 __all__ = ["CohortMapping", "TableMapping", "load_mapping", "UNITS", "MRC_COLUMNS"]
 
@@ -129,6 +133,46 @@ def _choice(value: Any, allowed: tuple[str, ...], where: str, key: str) -> str:
     return str(value)
 
 
+def _kind(column: str) -> Literal["key", "label", "code", "free"]:
+    if column in GUARD_MODEL.keys:
+        return "key"
+    if column in GUARD_MODEL.labels:
+        return "label"
+    return "code" if column in GUARD_MODEL.vocabularies else "free"
+
+
+def _guard_values(name: str, constants: Mapping[str, Any], codes: Mapping[str, Any], where: str) -> None:
+    """Run the privacy guard on what a mapping writes: constants and both sides of code tables.
+
+    Raises :class:`PrivacyError` naming the mapping file, section and entry (its position in
+    the code table; the code itself may be the identifier), never the value.
+    """
+    rows: list[dict[str, object]] = []
+
+    def add(column: str, section: str, what: str, reason: str) -> None:
+        rows.append({"file": where, "table": name, "column": column, "problem": f"{section} {what}: {reason}",
+                     "rows": "all", "patient_ids": "", "n_rows": 0})
+
+    for target, value in constants.items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            if str(value) not in GUARD_MODEL.vocabularies.get(target, ()):
+                for reason, _ in find_identifiers([str(value)], kind=_kind(target)):
+                    add(target, f"[{name}.constants]", target, reason)
+    for target, table in codes.items():
+        if not isinstance(table, Mapping):
+            continue
+        sources = [str(k) for k in table]
+        targets = [str(v) for v in table.values()]
+        vocab = GUARD_MODEL.vocabularies.get(target, frozenset())
+        for side, values in (("code", sources), ("value", targets)):
+            check = [i for i, v in enumerate(values) if side == "code" or v not in vocab]
+            for reason, pos in find_identifiers([values[i] for i in check], kind=_kind(target)):
+                for p in pos:
+                    add(target, f"[{name}.codes.{target}]", f"entry {check[p] + 1} ({side})", reason)
+    if rows:
+        raise PrivacyError(pd.DataFrame(rows), f"mapping {where}")
+
+
 def _table(name: str, raw: Any, where: str) -> TableMapping:
     if not isinstance(raw, Mapping):
         raise _fail(where, f"[{name}] must be a table")
@@ -163,6 +207,7 @@ def _table(name: str, raw: Any, where: str) -> TableMapping:
                                f"columns with units: {', '.join(UNITS[name])}")
         _choice(unit, tuple(allowed), where, f"[{name}.units] {target}")
     codes: dict[str, dict[str, Any]] = {}
+    _guard_values(name, constants, dict(raw.get("codes", {})), where)
     for target, table in dict(raw.get("codes", {})).items():
         if target not in columns:
             raise _fail(where, f"[{name}.codes.{target}] recodes a column that is not mapped under [{name}.columns]")
@@ -197,6 +242,9 @@ def load_mapping(mapping: str | os.PathLike[str] | Mapping[str, Any] | CohortMap
     ------
     ConfigError
         Naming the section and key at fault and what is allowed.
+    PrivacyError
+        When a constant or a code table entry (either side) looks like a direct identifier or a
+        calendar date: naming the file, section and entry number, never the value.
 
     Examples
     --------
@@ -237,6 +285,10 @@ def load_mapping(mapping: str | os.PathLike[str] | Mapping[str, Any] | CohortMap
     pseudo = options.get("pseudonymise_ids", False)
     if not isinstance(pseudo, bool):
         raise _fail(where, "[options] pseudonymise_ids must be true or false")
+    found = find_identifiers([str(raw.get("description", ""))], kind="text")
+    if found:
+        raise PrivacyError(pd.DataFrame([{"file": where, "table": "", "column": "description", "problem": f"description: {r}",
+                                          "rows": "all", "patient_ids": "", "n_rows": 0} for r, _ in found]), f"mapping {where}")
     return CohortMapping(
         tables={t: _table(t, raw[t], where) for t in TABLES},
         pseudonymise_ids=pseudo,
