@@ -94,16 +94,16 @@ def test_bad_identification_options(option):
 # ------------------------------------------------------------------------------------------------
 # coverage against the simulator's latent truth
 
-REPS, N = 200, 150
+REPS, N = 200, 200
 GROUPS = {"peroneal": ("peroneal_compression", None), "lumbar": ("lumbar_radiculopathy", None),
-          "stroke_mild": ("stroke", "mild")}
+          "hipknee_mild": ("post_surgical_hip_knee", "mild"), "stroke_mild": ("stroke", "mild")}
 
 
 @pytest.fixture(scope="module")
 def population() -> tuple[pd.DataFrame, dict[str, float]]:
     """40,000 simulated patients: the finite population the replicates are drawn from (iid, with
     replacement), and each group's true median time to recovery of all patients (never = inf)."""
-    cohort = simulate_cohort(40_000, seed=2027)
+    cohort = simulate_cohort(40_000, seed=2026)
     f = survival_frame(cohort)
     f["latent"] = cohort.truth.patients["latent_recovery_day"].to_numpy() / 7
     f["g"] = ""
@@ -129,11 +129,16 @@ def test_median_ci_covers_the_latent_truth(population):
     shown = s[s["identification"].isin(["point", "set"])]
     lo = shown["lower"].fillna(-np.inf)
     up = shown["upper"].fillna(np.inf)
-    cover = ((lo <= shown["truth"]) & (shown["truth"] <= up)).groupby(shown["group"]).agg(["mean", "size"])
+    hit = (lo <= shown["truth"]) & (shown["truth"] <= up)
+    cover = hit.groupby(shown["group"]).agg(["mean", "size"])
     for g, (rate, k) in cover.iterrows():
         # one-sided: the CI covers the whole identified set, so at least the nominal rate
         assert rate >= binom.ppf(0.025, k, 0.95) / k, (g, rate, k)
         assert k >= 0.9 * REPS, g  # a median is shown in nearly every replicate
+    # the same for the medians shown as a point, wherever there are enough of them
+    pt_cover = hit[shown["identification"] == "point"].groupby(shown["group"]).agg(["mean", "size"])
+    for g, (rate, k) in pt_cover[pt_cover["size"] >= 30].iterrows():
+        assert rate >= binom.ppf(0.025, k, 0.95) / k, (g, "point", rate, k)
     # informative, not just wide. Peroneal compression (median about 9 weeks, inside the visits at
     # 2, 6 and 12 weeks): the CI rules out a quarter and three times the true median. Lumbar
     # radiculopathy (about 13 weeks, at the edge of the 12-week visit window): the CI may reach
@@ -142,6 +147,9 @@ def test_median_ci_covers_the_latent_truth(population):
     assert ((x["upper"] < 3 * truth["peroneal"]) & (x["lower"] > truth["peroneal"] / 4)).mean() > 0.9
     x = shown[shown["group"] == "lumbar"]
     assert ((x["upper"] < 53) & (x["lower"] > 2)).mean() > 0.9
+    # lumbar radiculopathy and mild hip/knee surgery: the true median lies at the end of a visit
+    # window (13.1 and 28.6 weeks), where the NPMLE moves recoveries from the unvisited gap into the
+    # window; without the gap shift of the limits coverage was 0.88-0.90 here
     # stroke, mild: the true median (about 44 weeks) lies between the 26- and 52-week visit
     # windows, which no visit sees; the median is mostly shown as a set, not a point
     assert 28.6 < truth["stroke_mild"] < 49.0

@@ -146,8 +146,9 @@ def turnbull(
         rmst = _turnbull_rmst(fit, tau_)
         group_rows = _summarise(c, label, np.where(np.isfinite(up), up, lo), np.isfinite(up), landmarks_, tau_,
                                 method="turnbull", alpha=alpha, rmst=rmst, risk=risk[label], warn_tau=tau is not None)
-        ends = _attended_visits(lo, up, DAYS_PER["weeks"] / DAYS_PER[df.attrs.get("time_unit", time_unit)])
-        _identify_rows(group_rows, fit, z, tau_, rmst[1], risk[label], ends, min_at_risk=min_at_risk,
+        week = DAYS_PER["weeks"] / DAYS_PER[df.attrs.get("time_unit", time_unit)]  # one week in the data's unit
+        ends = _attended_visits(lo, up, week)
+        _identify_rows(group_rows, fit, z, tau_, rmst[1], risk[label], ends, week, min_at_risk=min_at_risk,
                        ratio=identification_ratio)
         rows.extend(group_rows)
     info = {"method": "turnbull", "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
@@ -204,6 +205,44 @@ def _attended_visits(lo: np.ndarray, up: np.ndarray, week: float, share: float =
     return ends[near >= share * np.maximum(observed, 1)]
 
 
+def _gap_shifts(fit: dict[str, Any], ends: np.ndarray, week: float) -> tuple[np.ndarray, np.ndarray]:
+    """How far the curve after each mass may move if recoveries are placed in unvisited gaps.
+
+    The NPMLE gives each patient's share of a mass (``w_i p_j / (n A_i p)``); a patient whose
+    interval also spans the unvisited gap after (before) that mass's visit window may have
+    recovered in the gap instead. Returns, per mass k, the mass at or before k that may move
+    after ``r_k`` (raising S there) and the mass after k that may move to before ``l_k``.
+    """
+    sup = np.flatnonzero(fit["support"])
+    k = sup.size
+    if k == 0 or ends.size < 2:
+        return np.zeros(k), np.zeros(k)
+    left, right, p = fit["left"], fit["right"], fit["p"]
+    start, end, w = fit["start"], fit["end"], fit["w"]
+    c = np.r_[0.0, np.cumsum(p)]
+    share = (w / (c[end] - c[start]) / w.sum())[:, None] * p[sup][None, :]
+    share = share * ((start[:, None] <= sup[None, :]) & (sup[None, :] < end[:, None]))
+    gap = np.flatnonzero(np.diff(ends) > week)  # gap g runs from ends[g] to ends[g + 1]
+    if gap.size == 0:  # visits everywhere: nothing unvisited to move mass into
+        return np.zeros(k), np.zeros(k)
+    g_from, g_to = ends[gap], ends[gap + 1]
+    # the gap after mass j: the first gap starting at or after r_j; before: the last ending at or before l_j
+    after = np.searchsorted(g_from, right[sup], side="left")
+    before = np.searchsorted(g_to, left[sup], side="right") - 1
+    obs_lo, obs_hi = left[start], right[end - 1]
+    late_to = np.where(after < gap.size, g_to[np.minimum(after, gap.size - 1)], np.inf)
+    early_to = np.where(before >= 0, g_from[np.maximum(before, 0)], -np.inf)
+    can_late = (after < gap.size)[None, :] & (obs_hi[:, None] >= late_to[None, :])
+    can_early = (before >= 0)[None, :] & (obs_lo[:, None] <= early_to[None, :])
+    late_mass, early_mass = (share * can_late).sum(axis=0), (share * can_early).sum(axis=0)
+    r, lft = right[sup], left[sup]
+    # up to k, movable past r_k: j <= k with late_to_j > r_k; after k, movable to <= l_k: j > k with early_to_j <= l_k
+    idx = np.arange(k)
+    up = ((idx[None, :] <= idx[:, None]) & (late_to[None, :] > r[:, None])) @ late_mass
+    down = ((idx[None, :] > idx[:, None]) & (early_to[None, :] <= lft[:, None])) @ early_mass
+    return up, down
+
+
 def _median_identification(pts: dict[str, np.ndarray], risk: np.ndarray, ends: np.ndarray, *, min_at_risk: int,
                            ratio: float) -> dict[str, Any]:
     """Identified set and set-covering CI of the median time to recovery.
@@ -215,8 +254,8 @@ def _median_identification(pts: dict[str, np.ndarray], risk: np.ndarray, ends: n
     interval whose lower pointwise limit is <= 1/2 and ``b`` the first whose upper limit is.
     """
     left, right, s = pts["left"], pts["right"], pts["s"]
-    a = np.flatnonzero(np.nan_to_num(pts["lower"], nan=0.0) <= 0.5)
-    b = np.flatnonzero(np.nan_to_num(pts["upper"], nan=0.0) <= 0.5)
+    a = np.flatnonzero(np.nan_to_num(pts["lower"], nan=0.0) - pts["down"] <= 0.5)
+    b = np.flatnonzero(np.nan_to_num(pts["upper"], nan=0.0) + pts["up"] <= 0.5)
     # the NPMLE piles up at the edges of a visit window mass that may belong in the unvisited gap
     # next to it: each limit reaches to the nearest visit (observed interval end) beyond it
     lcl = ucl = np.nan
@@ -282,9 +321,10 @@ def _rmst_set(fit: dict[str, Any], tau: float) -> tuple[float, float]:
 
 
 def _identify_rows(rows: list[dict[str, Any]], fit: dict[str, Any], z: float, tau: float, se_rmst: float,
-                   risk: np.ndarray, ends: np.ndarray, *, min_at_risk: int, ratio: float) -> None:
+                   risk: np.ndarray, ends: np.ndarray, week: float, *, min_at_risk: int, ratio: float) -> None:
     """Replace the linear-convention limits of a group's summary rows by set-covering ones."""
     pts = _support_points(fit, z)
+    pts["up"], pts["down"] = _gap_shifts(fit, ends, week)
     for row in rows:
         if row["statistic"] == "median":
             ident = _median_identification(pts, risk, ends, min_at_risk=min_at_risk, ratio=ratio)
