@@ -137,3 +137,18 @@ def test_categorical_and_binary_imputation_recover_distributions():
     assert np.max(np.abs(shares.to_numpy() - truth.to_numpy())) < 0.02
     assert abs(d["flag"].dropna().astype(float).mean() - flag.mean()) > 0.05
     assert abs(np.mean([f["flag"].mean() for f in imp]) - flag.mean()) < 0.02
+
+
+def test_nullable_dtypes_are_kept():
+    rng = np.random.default_rng(1)
+    n = 300
+    d = pd.DataFrame({"z": rng.normal(size=n), "b": pd.array(rng.random(n) < 0.4, dtype="boolean"),
+                      "i": pd.array(rng.integers(20, 90, n), dtype="Int64"),
+                      "s": pd.array(rng.choice(["x", "y", "w"], n), dtype="string"),
+                      "time": rng.exponential(size=n), "event": rng.random(n) < 0.7})
+    for c in ["b", "i", "s"]:
+        d.loc[rng.random(n) < 0.2, c] = pd.NA
+    imp = impute(d, m=1, seed=1, iterations=2)
+    f = imp[0]
+    assert f.dtypes.equals(d.dtypes) and not f.isna().any().any()
+    assert imp.summary.set_index("variable")["method"].to_dict() == {"b": "logistic", "i": "pmm", "s": "multinomial"}
