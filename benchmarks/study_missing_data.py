@@ -35,13 +35,18 @@ import warnings
 # instead of 13 ms (measured 2026-12-02 at load average 9); set before numpy is imported
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy.special import expit  # noqa: E402
+import numpy as np
+import pandas as pd
+from scipy.special import expit
 
-from footdrop_outcomes import simulate_cohort  # noqa: E402
-from footdrop_outcomes.imputation import fit_imputed, impute, pool  # noqa: E402
-from footdrop_outcomes.survival import MissingDataWarning, fit_cox, fit_interval_aft, survival_frame  # noqa: E402
+from footdrop_outcomes import simulate_cohort
+from footdrop_outcomes.imputation import fit_imputed, impute, pool
+from footdrop_outcomes.survival import (
+    MissingDataWarning,
+    fit_cox,
+    fit_interval_aft,
+    survival_frame,
+)
 
 FORMULA = "severity + age + diabetes"
 

@@ -20,7 +20,11 @@ from scipy.special import expit
 
 from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes.imputation import fit_imputed, impute
-from footdrop_outcomes.survival import MissingDataWarning, fit_interval_aft, survival_frame
+from footdrop_outcomes.survival import (
+    MissingDataWarning,
+    fit_interval_aft,
+    survival_frame,
+)
 
 FORMULA = "severity + age + diabetes"
 

@@ -92,7 +92,11 @@ def test_pool_refuses_bad_input(imputed):
 def test_pool_other_models_and_identical_fits():
     """Pooling m identical fits: no between variance, the fit's own estimates and SEs, df = adjusted dfcom."""
     from footdrop_outcomes import simulate_cohort
-    from footdrop_outcomes.survival import fit_cure_model, fit_interval_aft, survival_frame
+    from footdrop_outcomes.survival import (
+        fit_cure_model,
+        fit_interval_aft,
+        survival_frame,
+    )
     from footdrop_outcomes.trajectories import fit_trajectory
 
     cohort = simulate_cohort(400, seed=3)

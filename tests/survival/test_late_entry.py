@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import optimize
-from scipy.special import log_ndtr
 
 from footdrop_outcomes.errors import FootdropError
 from footdrop_outcomes.survival import MissingDataWarning, fit_cox, fit_interval_aft
@@ -188,7 +187,7 @@ def test_truncated_aft_matches_plain_likelihood():
     eps = 1e-4
     for i in range(4):
         for j in range(4):
-            def f(di: float, dj: float) -> float:
+            def f(di: float, dj: float, i: int = i, j: int = j) -> float:
                 t = th.copy()
                 t[i] += di
                 t[j] += dj

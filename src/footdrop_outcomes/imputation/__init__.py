@@ -5,7 +5,12 @@ An analysis layer: imports the cohort and survival layers, never the report laye
 >>> from footdrop_outcomes.imputation import impute, pool, fit_imputed
 """
 
-from footdrop_outcomes.imputation.mice import ImputationResult, fit_imputed, impute, nelson_aalen_at
+from footdrop_outcomes.imputation.mice import (
+    ImputationResult,
+    fit_imputed,
+    impute,
+    nelson_aalen_at,
+)
 from footdrop_outcomes.imputation.pooling import PooledResult, barnard_rubin_df, pool
 
-__all__ = ["impute", "fit_imputed", "ImputationResult", "nelson_aalen_at", "pool", "PooledResult", "barnard_rubin_df"]
+__all__ = ["ImputationResult", "PooledResult", "barnard_rubin_df", "fit_imputed", "impute", "nelson_aalen_at", "pool"]

@@ -62,7 +62,7 @@ from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.imputation.pooling import PooledResult, pool
 
-__all__ = ["Method", "Outcome", "ImputationResult", "impute", "fit_imputed", "nelson_aalen_at"]
+__all__ = ["ImputationResult", "Method", "Outcome", "fit_imputed", "impute", "nelson_aalen_at"]
 
 Method = Literal["pmm", "logistic", "multinomial"]
 Outcome = Literal["right", "interval", "none"]
@@ -408,7 +408,7 @@ def impute(
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < least:
             raise ConfigError(f"{name} must be a whole number >= {least}, got {val!r}")
     check_choice("outcome", outcome, get_args(Outcome))
-    out_block, out_cols, how = _outcome_block(frame, outcome, duration_col, event_col, lower_col, upper_col)
+    out_block, _, how = _outcome_block(frame, outcome, duration_col, event_col, lower_col, upper_col)
     # outcome columns never predict by default (outcome='none': name them in predictors to use them)
     reserved = {c for c in (duration_col, event_col, lower_col, upper_col, "kind") if c in frame.columns}
     is_id = {c for c in frame.columns if str(c) == "id" or str(c).endswith("_id")}
@@ -423,9 +423,7 @@ def impute(
             if c in reserved or c in is_id or c in targets or frame[c].isna().any():
                 continue
             s = frame[c]
-            if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-                preds.append(c)
-            elif s.nunique() <= _MAX_LEVELS:
+            if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype) or s.nunique() <= _MAX_LEVELS:
                 preds.append(c)
     else:
         _need(frame, list(predictors), "predictors")
@@ -464,7 +462,7 @@ def impute(
     info = {
         "method": "multiple imputation by chained equations (pmm / logistic / multinomial, as R mice)", "m": int(m),
         "seed": int(seed), "iterations": int(iterations), "donors": int(donors), "outcome_kind": outcome, "outcome": how,
-        "columns": targets, "predictors": preds, "n": int(len(frame)), "n_incomplete_rows": int(incomplete_rows.sum()),
+        "columns": targets, "predictors": preds, "n": len(frame), "n_incomplete_rows": int(incomplete_rows.sum()),
         "complete_case_n": int((~incomplete_rows).sum()),
     }
     return ImputationResult(summary=summary, info=info, frames=frames)

@@ -38,7 +38,7 @@ from footdrop_outcomes._checks import check_alpha
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, FootdropError
 
-__all__ = ["PooledResult", "pool", "barnard_rubin_df"]
+__all__ = ["PooledResult", "barnard_rubin_df", "pool"]
 
 
 @dataclass(frozen=True, repr=False, kw_only=True)

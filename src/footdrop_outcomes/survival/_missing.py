@@ -16,7 +16,7 @@ import pandas as pd
 from footdrop_outcomes._checks import check_choice, check_missing, formula_rhs
 from footdrop_outcomes.errors import FootdropError, FootdropWarning
 
-__all__ = ["MissingDataWarning", "Missing", "drop_incomplete", "formula_variables"]
+__all__ = ["Missing", "MissingDataWarning", "drop_incomplete", "formula_variables"]
 
 Missing = Literal["drop", "raise"]
 
@@ -31,7 +31,7 @@ def formula_variables(formula: str, outcome: str) -> list[str]:
 
     try:
         return sorted(Formula(formula_rhs(formula, outcome=outcome)).required_variables)
-    except Exception:  # parse errors are reported, with context, by the design builder
+    except Exception:  # noqa: BLE001 - parse errors are reported, with context, by the design builder
         return []
 
 
@@ -64,7 +64,7 @@ def drop_incomplete(frame: pd.DataFrame, variables: Sequence[str], *, missing: M
     bad = miss.any(axis=1)
     by = {c: int(miss[:, j].sum()) for j, c in enumerate(cols) if miss[:, j].any()}
     n_drop = int(bad.sum())
-    out = {"n_input": int(len(frame)), "n_dropped_missing": n_drop, "dropped_by_variable": by,
+    out = {"n_input": len(frame), "n_dropped_missing": n_drop, "dropped_by_variable": by,
            "missing_data": "complete-case: rows with a missing model variable left out" if n_drop else "none missing"}
     if not n_drop:
         return frame, out
