@@ -1,6 +1,6 @@
 """Late entry (left truncation): Cox against R's coxph(Surv(entry, exit, event)), the AFT likelihood
 conditioned on survival past entry against a plain scipy computation and against simulation truth,
-and the missing-value accounting of both models."""
+and the missing-value accounting of Cox, AFT and cure models."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ import pytest
 from scipy import optimize
 
 from footdrop_outcomes.errors import FootdropError
-from footdrop_outcomes.survival import MissingDataWarning, fit_cox, fit_interval_aft
+from footdrop_outcomes.survival import (
+    MissingDataWarning,
+    fit_cox,
+    fit_cure_model,
+    fit_interval_aft,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "r_reference_wave2"
 FORMULA = "cause + severity + age + diabetes + smoker + adherence"
@@ -221,3 +226,14 @@ def test_truncated_aft_errors(lt):
         fit_interval_aft(d, "sev", entry_col="entry")
     with pytest.raises(FootdropError, match="no column 'first'"):
         fit_interval_aft(d, "sev", entry_col="first")
+
+
+def test_cure_model_drops_missing_rows_with_warning(lt):
+    d = lt.assign(lower=(lt["time_weeks"] - 1.0).clip(lower=0.0), upper=np.where(lt["event"] == 1, lt["time_weeks"], np.inf))
+    d.loc[[1, 6], "age"] = np.nan
+    d.loc[[6, 7], "smoker"] = np.nan  # only in the incidence part
+    with pytest.warns(MissingDataWarning, match=r"fit_cure_model: 3 of 966 rows .* \(smoker: 2, age: 2\)"):
+        fit = fit_cure_model(d, incidence_formula="smoker", latency_formula="age")
+    assert fit.info["n"] == 963 and fit.info["n_dropped_missing"] == 3
+    with pytest.raises(FootdropError, match=r"data\.smoker has 2 missing value"):
+        fit_cure_model(d, incidence_formula="smoker", latency_formula="age", missing="raise")

@@ -18,6 +18,7 @@ from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConvergenceError, FootdropError
 from footdrop_outcomes.survival._input import TimeUnit, check_choice
+from footdrop_outcomes.survival._missing import Missing, drop_incomplete, formula_variables
 from footdrop_outcomes.survival._design import (
     _build_design,
     _check_divergence,
@@ -329,6 +330,7 @@ def fit_cure_model(
     distribution: Distribution = "weibull",
     lower_col: str = "lower",
     upper_col: str = "upper",
+    missing: Missing = "drop",
     alpha: float = 0.05,
     time_unit: TimeUnit = "weeks",
 ) -> CureResult:
@@ -354,8 +356,9 @@ def fit_cure_model(
         Right-hand sides (``formulaic`` syntax).
     distribution : {"weibull", "lognormal", "loglogistic"}
         Latency distribution.
-    lower_col, upper_col, alpha, time_unit
-        As in :func:`fit_interval_aft`.
+    lower_col, upper_col, missing, alpha, time_unit
+        As in :func:`fit_interval_aft` (``missing="drop"``: rows with a missing incidence or
+        latency covariate are left out with a ``MissingDataWarning`` and counted in ``info``).
 
     Returns
     -------
@@ -381,6 +384,9 @@ def fit_cure_model(
     check_choice("distribution", distribution, get_args(Distribution))
     _check_alpha(alpha)
     frame = _prepare(data, time_unit)
+    variables = [*formula_variables(incidence_formula, "the lower/upper columns"),
+                 *formula_variables(latency_formula, "the lower/upper columns")]
+    frame, dropped = drop_incomplete(frame, variables, missing=missing, model="fit_cure_model")
     lo, up = _outcome(frame, lower_col, upper_col, "data")
     counts = _counts(lo, up)
     if counts["events"] == 0:
@@ -447,7 +453,7 @@ def fit_cure_model(
         "reference_levels": {**{v: lev[0] for v, lev in inc_design.levels.items()}, **{v: lev[0] for v, lev in lat_design.levels.items()}},
         "max_followup": t_max, "latency_survival_at_end": s_end,
         "se": "inverse observed information (g, b, log scale); group summaries by the delta method",
-        "warnings": [], "versions": _versions(),
+        **dropped, "warnings": [], "versions": _versions(),
     }
     return CureResult(summary=summary, info=info, distribution=distribution, params=pd.Series(theta, index=names),
                       cov=pd.DataFrame(cov, index=names, columns=names), log_likelihood=ll, alpha=alpha,
