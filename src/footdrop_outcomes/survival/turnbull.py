@@ -16,7 +16,10 @@ the recovery curve is identified only outside them. This module
 * gives CIs that cover the whole identified set: the lower limit from the pointwise CIs of the
   earliest curve (all mass at left ends), the upper limit from those of the latest curve (all
   mass at right ends), by test inversion (Brookmeyer & Crowley 1982 for the median). Where the
-  set is narrow this is the usual CI; where it is wide, the CI is honest about it.
+  set is narrow this is the usual CI; where it is wide, the CI is honest about it. The median's
+  limits also allow for recoveries the NPMLE has moved out of an unvisited gap between visit
+  windows (the mass of patients whose interval spans the gap) and reach to the nearest
+  well-attended visit (sparse visits, mostly late first visits, depend on recovery).
 
 The estimand is the curve of *all patients*: non-recoverers count as not yet recovered at every
 time, so "median" means the time by which half of all patients had recovered (see
@@ -118,6 +121,11 @@ def turnbull(
     >>> tb = turnbull(simulate_cohort(500, seed=3), group="severity")
     >>> sorted(tb.summary["statistic"].unique())
     ['median', 'recovered_by', 'rmst']
+    >>> med = tb.summary.query("statistic == 'median'")
+    >>> set(med["identification"]) <= {"point", "set", "not reached", "not identifiable"}
+    True
+    >>> bool((med["population"] == "all patients").all())
+    True
     """
     _check_alpha(alpha)
     if not (isinstance(min_at_risk, int | np.integer) and min_at_risk >= 1):
