@@ -152,3 +152,12 @@ def test_nullable_dtypes_are_kept():
     f = imp[0]
     assert f.dtypes.equals(d.dtypes) and not f.isna().any().any()
     assert imp.summary.set_index("variable")["method"].to_dict() == {"b": "logistic", "i": "pmm", "s": "multinomial"}
+
+
+def test_parallel_chains_give_the_same_frames(frame):
+    a = impute(frame, m=3, seed=9, columns=["age", "smoking"], iterations=2)
+    b = impute(frame, m=3, seed=9, columns=["age", "smoking"], iterations=2, n_jobs=2)
+    for x, y in zip(a, b):
+        pd.testing.assert_frame_equal(x, y)
+    with pytest.raises(ConfigError, match="n_jobs"):
+        impute(frame, m=1, seed=1, n_jobs=0)

@@ -48,7 +48,9 @@ completed frame depends only on ``(seed, l)`` and the options, not on ``m``.
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -349,6 +351,7 @@ def impute(
     upper_col: str = "upper",
     iterations: int = 10,
     donors: int = 5,
+    n_jobs: int = 1,
 ) -> ImputationResult:
     """Multiple imputation of missing covariates by chained equations (MICE).
 
@@ -381,6 +384,11 @@ def impute(
         Sweeps over the incomplete variables (mice's ``maxit``).
     donors : int
         Donor pool of predictive mean matching.
+    n_jobs : int
+        Worker processes for the m chains (they are independent); the frames are the same
+        whatever ``n_jobs``. Processes are forked (Linux, macOS); elsewhere the chains run
+        one after another. It pays only with idle cores: on a busy 2-core machine (load 4-5),
+        m = 6 on 20,000 patients took 4.9 s serial and 5.2 s with 2 workers.
 
     Returns
     -------
@@ -404,7 +412,8 @@ def impute(
     """
     if not isinstance(frame, pd.DataFrame):
         raise FootdropError(f"impute needs a pandas DataFrame (e.g. survival_frame(cohort)), got {type(frame).__name__}")
-    for name, val, least in (("m", m, 1), ("seed", seed, 0), ("iterations", iterations, 1), ("donors", donors, 1)):
+    for name, val, least in (("m", m, 1), ("seed", seed, 0), ("iterations", iterations, 1), ("donors", donors, 1),
+                             ("n_jobs", n_jobs, 1)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < least:
             raise ConfigError(f"{name} must be a whole number >= {least}, got {val!r}")
     check_choice("outcome", outcome, get_args(Outcome))
@@ -447,8 +456,13 @@ def impute(
             raise ConfigError(f"methods[{c!r}] = {mth!r} does not fit a {vars_[c].kind} variable")
         meth[c] = mth
     children = np.random.SeedSequence(int(seed)).spawn(int(m))
-    frames = tuple(_chain(frame, vars_, targets, preds, meth, out_block, np.random.default_rng(ch), iterations, donors)
-                   for ch in children)
+    args = (frame, vars_, targets, preds, meth, out_block)
+    workers = min(int(n_jobs), int(m))
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool_:
+            frames = tuple(pool_.map(_run_chain, [(*args, ch, iterations, donors) for ch in children]))
+    else:
+        frames = tuple(_run_chain((*args, ch, iterations, donors)) for ch in children)
     n_pred = 1 + out_block.shape[1] + sum(vars_[c].block(np.nan_to_num(vars_[c].values)).shape[1] for c in [*targets, *preds])
     summary = pd.DataFrame({
         "variable": targets, "method": [meth[c] for c in targets],
@@ -466,6 +480,12 @@ def impute(
         "complete_case_n": int((~incomplete_rows).sum()),
     }
     return ImputationResult(summary=summary, info=info, frames=frames)
+
+
+def _run_chain(a: tuple[Any, ...]) -> pd.DataFrame:
+    """One chain from its SeedSequence child (a picklable unit of work for the process pool)."""
+    frame, vars_, targets, preds, meth, out_block, child, iterations, donors = a
+    return _chain(frame, vars_, targets, preds, meth, out_block, np.random.default_rng(child), iterations, donors)
 
 
 def _chain(frame: pd.DataFrame, vars_: dict[str, _Var], targets: list[str], preds: list[str], meth: dict[str, str],
