@@ -447,6 +447,15 @@ def _to_storage(df: pd.DataFrame) -> pd.DataFrame:
 # the import
 
 
+def _today() -> str:
+    """The import date (UTC, ``YYYY-MM-DD``; ``SOURCE_DATE_EPOCH`` when set, for reproducible builds)."""
+    from datetime import datetime, timezone
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    when = datetime.fromtimestamp(int(epoch), tz=timezone.utc) if epoch.isdigit() else datetime.now(tz=timezone.utc)
+    return when.strftime("%Y-%m-%d")
+
+
 def import_cohort(
     mapping: str | os.PathLike[str] | dict[str, Any] | CohortMapping,
     *,
@@ -646,6 +655,7 @@ def import_cohort(
             "schema_version": SCHEMA_VERSION,
             "package_version": __version__,
             "generator": {"name": "footdrop_outcomes.privacy.import_cohort", "package_version": __version__},
+            "imported_on": _today(),
             "source": {k: str(v) for k, v in paths.items()},
             "source_sha256": {k: _sha256(v) for k, v in paths.items()},
             "mapping": m.to_dict(),

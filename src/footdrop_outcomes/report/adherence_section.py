@@ -30,6 +30,7 @@ import pandas as pd
 
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, term_label
 from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedText, term_support
+from footdrop_outcomes.report.degrade import DATA_FAILURES, plain_reason, plain_warning
 from footdrop_outcomes.report.counts import count_percent, figure, get_threshold, is_small, protect, show_count, table, text
 from footdrop_outcomes.report.tables import fmt_ci, fmt_p
 
@@ -100,8 +101,8 @@ def _attempt(name: str, fn: Any, failed: dict[str, str], warned: dict[str, list[
         warnings.simplefilter("always")
         try:
             out = fn()
-        except Exception as e:  # reported in the section, never hidden
-            failed[name] = f"{type(e).__name__}: {e}"
+        except (*DATA_FAILURES, ValueError) as e:  # the data cannot support it: said in plain words in the section
+            failed[name] = plain_reason(e)
             out = None
     msgs = list(dict.fromkeys(str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, FutureWarning))))
     if msgs:
@@ -121,14 +122,10 @@ def analyse_adherence(cohort: Any, *, threshold: int = 4, alpha: float = 0.05,
     ps = _attempt("propensity", lambda: fit_propensity(cohort, "supervised_physio", propensity_formula), failed, warned)
     wc = _attempt("comparison", lambda: weighted_comparison(ps, alpha=alpha), failed, warned) if ps is not None else None
     eff = _attempt("effect", lambda: adherence_effect(cohort, outcome="observed", alpha=alpha), failed, warned)
-    trend = itt = None
-    try:  # added to the adherence layer later: used when present
-        from footdrop_outcomes.adherence import adherence_trend, itt_per_protocol
-    except ImportError:
-        failed["trend / ITT"] = "this version of footdrop_outcomes.adherence has no adherence_trend / itt_per_protocol"
-    else:
-        trend = _attempt("trend", lambda: adherence_trend(cohort, group="supervised_physio", alpha=alpha), failed, warned)
-        itt = _attempt("itt", lambda: itt_per_protocol(cohort, device="afo", outcome="observed", alpha=alpha), failed, warned)
+    from footdrop_outcomes.adherence import adherence_trend, itt_per_protocol
+
+    trend = _attempt("trend", lambda: adherence_trend(cohort, group="supervised_physio", alpha=alpha), failed, warned)
+    itt = _attempt("itt", lambda: itt_per_protocol(cohort, device="afo", outcome="observed", alpha=alpha), failed, warned)
 
     cure_name = "interval-censored cure: cumulative (tv)"
     if eff is not None and cure_name in getattr(eff, "fits", {}):
@@ -174,8 +171,8 @@ def _direct_tv_cure(cohort: Any, threshold: int, alpha: float, failed: dict[str,
 
 def unavailable(aa: AdherenceAnalysis, name: str) -> ReleasedText:
     """A sentence for an analysis that could not be fitted on this cohort (with the reason)."""
-    reason = aa.failed.get(name) or aa.failed.get("trend / ITT") or "not available"
-    return text(f"Not fitted on this cohort: {_no_numbers(reason)}", [])
+    reason = aa.failed.get(name) or "not available"
+    return text(f"Not fitted on this cohort: {reason}.", [])
 
 
 def _but_als(aa: AdherenceAnalysis) -> str:
@@ -183,10 +180,10 @@ def _but_als(aa: AdherenceAnalysis) -> str:
     return ", all causes but ALS" if "als" in _sizes(aa, "cause") else ""
 
 
-def _no_numbers(message: str) -> str:
-    """A fit's error or warning message with its numbers replaced by ``#``: such messages may count
-    the patients of a group, and they do not go through release control otherwise."""
-    return re.sub(r"\d+(?:[.,]\d+)*(?:e[-+]?\d+)?", "#", str(message))
+#: The analyses of this section, as named on the page.
+_ANALYSIS_NAMES = {"discontinuation": "time to stopping home exercise", "propensity": "propensity model",
+                   "comparison": "weighted comparison", "effect": "adherence and recovery", "trend": "weekly adherence trend",
+                   "itt": "intention to treat vs per protocol", "tv_cure": "cure model with time-varying adherence"}
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -516,11 +513,11 @@ def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
                      f"immortal time, shown for contrast), censoring at deviation, and censoring with inverse-probability-of-censoring "
                      f"weights from {t['censoring_covariates']} (weights {t['ipcw_range'][0]:.2f}-{t['ipcw_range'][1]:.2f}).")
     for name, reason in aa.failed.items():
-        parts.append(f"**Not fitted ({name})**: {_no_numbers(reason)}")
+        parts.append(f"**Not fitted ({_ANALYSIS_NAMES.get(name, name)})**: {reason}.")
     warned = ch["warnings"]
     if warned:
-        parts.append("Warnings from the fits (numbers replaced by #): "
-                     + "; ".join(f"{k}: {' / '.join(_no_numbers(x) for x in v)}" for k, v in warned.items()) + ".")
+        parts.append("Notes from the fits: "
+                     + "; ".join(f"{k}: {' / '.join(dict.fromkeys(plain_warning(x) for x in v))}" for k, v in warned.items()) + ".")
     return text("\n\n".join(parts), len(_pats(aa)))
 
 
@@ -540,7 +537,6 @@ def limitations(aa: AdherenceAnalysis) -> list[ReleasedText]:
 
 def _formula_words(formula: str) -> str:
     """``C(cause) + C(severity) + age + diabetes`` as "cause, severity, age and diabetes"."""
-    import re
 
     terms = [re.sub(r"^C\((\w+)\)$", r"\1", t.strip()).replace("_", " ") for t in formula.split("+")]
     return terms[0] if len(terms) == 1 else ", ".join(terms[:-1]) + " and " + terms[-1]

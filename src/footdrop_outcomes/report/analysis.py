@@ -22,8 +22,9 @@ import pandas as pd
 
 from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.cohort.vocabulary import CAUSES
-from footdrop_outcomes.errors import ConfigError
+from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.report.counts import get_threshold
+from footdrop_outcomes.report.degrade import ModelAttempt, attempt
 
 __all__ = ["RecoveryAnalysis", "analyse_recovery", "restrict_causes", "EXPECTED_WINDOWS", "CAUSE_SHORT", "term_label"]
 
@@ -85,23 +86,30 @@ class RecoveryAnalysis:
         What was decided from the data: ``excluded_causes`` (no recovery seen), ``dropped_terms``
         (constant in the data), ``cox_formula`` / ``aft_formula`` / ``cure_formula`` as fitted,
         ``cluster``, ``threshold``, ``landmarks``, ``alpha``, ``distribution``.
+    attempts : dict
+        ``cox``, ``aft``, ``cure`` -> :class:`~footdrop_outcomes.report.degrade.ModelAttempt`:
+        what was fitted, and in plain words why a model could not be (the report goes on without it).
     """
 
     frame: pd.DataFrame
     model_frame: pd.DataFrame
     results: dict[str, Any]
     choices: dict[str, Any] = field(default_factory=dict)
+    attempts: dict[str, ModelAttempt] = field(default_factory=dict)
 
     @property
     def cox(self) -> Any:
+        """The Cox fit, or None when the data could not support it (see ``attempts["cox"]``)."""
         return self.results["cox"]
 
     @property
     def aft(self) -> Any:
+        """The interval-censored AFT fit, or None (see ``attempts["aft"]``)."""
         return self.results["aft"]
 
     @property
     def cure(self) -> Any:
+        """The mixture cure fit, or None (see ``attempts["cure"]``)."""
         return self.results["cure"]
 
     @property
@@ -110,23 +118,19 @@ class RecoveryAnalysis:
 
 
 def restrict_causes(cohort: Cohort, causes: Sequence[str] = ()) -> Cohort:
-    """The cohort restricted to ``causes`` (all when empty); the tables stay validated."""
+    """The cohort restricted to ``causes`` (all when empty): :meth:`Cohort.subset`, so truth and
+    origin are kept; ``metadata["restricted_to_causes"]`` records the choice."""
     causes = list(causes)
     if not causes:
         return cohort
     unknown = sorted(set(causes) - set(CAUSES))
     if unknown:
         raise ConfigError(f"causes: {unknown} not known; allowed: {list(CAUSES)}")
-    keep = cohort.patients["cause"].astype(str).isin(causes).to_numpy()
-    if not keep.any():
+    if not cohort.patients["cause"].astype(str).isin(causes).any():
         raise ConfigError(f"no patient in the cohort has a cause in {causes}")
-    ids = set(cohort.patients.loc[keep, "patient_id"].astype(str))
-    sub = {}
-    for name, df in cohort.tables().items():
-        mask = df["patient_id"].astype(str).isin(ids).to_numpy()
-        sub[name] = df.loc[mask].reset_index(drop=True)
-    return Cohort(sub["patients"], sub["visits"], sub["adherence"], metadata={**cohort.metadata, "restricted_to_causes": causes},
-                  truth=None, source=cohort.source)
+    sub = cohort.subset(causes=causes, label="causes analysed")
+    sub.metadata["restricted_to_causes"] = causes
+    return sub
 
 
 def _usable_terms(formula: str, frame: pd.DataFrame) -> tuple[str, list[str]]:
@@ -139,9 +143,11 @@ def _usable_terms(formula: str, frame: pd.DataFrame) -> tuple[str, list[str]]:
             dropped.append(t)
         else:
             kept.append(t)
-    if not kept:
-        raise ConfigError(f"formula {formula!r}: every term is constant in the patients analysed ({dropped})")
     return " + ".join(kept), dropped
+
+
+def _constant_model() -> Any:
+    raise FootdropError("every term of the model is constant among the patients analysed")
 
 
 def analyse_recovery(
@@ -182,9 +188,22 @@ def analyse_recovery(
     aft_f, dropped_aft = _usable_terms("cause + severity + age", model_frame)
     cure_f, dropped_cure = _usable_terms("cause + severity", model_frame)
     cluster = cluster or None
-    cox = fit_cox(model_frame, cox_f, cluster=cluster, alpha=alpha)
-    aft = fit_interval_aft(model_frame, aft_f, distribution=distribution, alpha=alpha)  # type: ignore[arg-type]
-    cure = fit_cure_model(model_frame, incidence_formula=cure_f, latency_formula=cure_f, distribution=distribution, alpha=alpha)  # type: ignore[arg-type]
+    # a model the data cannot support (not identifiable, separation, no variation, no convergence)
+    # never stops the report: the section says why, with the simpler sound model where there is one
+    cox_candidates = [(cox_f, lambda: fit_cox(model_frame, cox_f, cluster=cluster, alpha=alpha))] if cox_f else [(cox_formula, _constant_model)]
+    if cox_f and cluster:
+        cox_candidates.append((f"{cox_f} (model-based standard errors)", lambda: fit_cox(model_frame, cox_f, cluster=None, alpha=alpha)))
+    attempts = {
+        "cox": attempt("Cox model", cox_candidates),
+        "aft": attempt(f"Interval-censored {distribution} AFT model",
+                       [(aft_f, lambda: fit_interval_aft(model_frame, aft_f, distribution=distribution, alpha=alpha))]  # type: ignore[arg-type]
+                       if aft_f else [("cause + severity + age", _constant_model)]),
+        "cure": attempt("Mixture cure model",
+                        [(cure_f, lambda: fit_cure_model(model_frame, incidence_formula=cure_f, latency_formula=cure_f,  # type: ignore[arg-type]
+                                                         distribution=distribution, alpha=alpha))]
+                        if cure_f else [("cause + severity", _constant_model)]),
+    }
+    cox, aft, cure = (attempts[k].result for k in ("cox", "aft", "cure"))
     cframe = competing_frame(cohort, threshold=threshold)
     cframe["cause"] = cframe["cause"].astype(str)
     cif = cumulative_incidence(cframe, group="cause", competing=("death",), landmarks=list(landmarks), alpha=alpha)
@@ -215,4 +234,5 @@ def analyse_recovery(
         "distribution": distribution,
         "causes": list(causes),
     }
-    return RecoveryAnalysis(frame=frame, model_frame=model_frame, results={"cox": cox, "aft": aft, "cure": cure, "cif": cif, **curves}, choices=choices)
+    return RecoveryAnalysis(frame=frame, model_frame=model_frame, results={"cox": cox, "aft": aft, "cure": cure, "cif": cif, **curves},
+                            choices=choices, attempts=attempts)

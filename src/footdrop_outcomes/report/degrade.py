@@ -31,10 +31,10 @@ import numpy as np
 
 from footdrop_outcomes.errors import ConvergenceError, FootdropError
 
-__all__ = ["ModelAttempt", "attempt", "plain_reason", "DATA_FAILURES"]
+__all__ = ["ModelAttempt", "attempt", "plain_reason", "plain_warning", "DATA_FAILURES"]
 
 #: Exceptions that mean "these data cannot support this model" (not a bug): caught and explained.
-DATA_FAILURES: tuple[type[BaseException], ...] = (FootdropError, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
+DATA_FAILURES: tuple[type[BaseException], ...] = (FootdropError, np.linalg.LinAlgError, ArithmeticError)
 
 _REASONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"singular|not identifiable|collinear|rank", re.I),
@@ -99,11 +99,13 @@ class ModelAttempt:
         """True when a simpler model than the one requested was fitted."""
         return self.ok and self.fitted != self.requested
 
-    def sentence(self) -> str:
-        """One sentence for the page: empty when the requested model was fitted."""
+    def sentence(self, *, bold: bool = False) -> str:
+        """One sentence for the page: empty when the requested model was fitted (``bold``: the
+        model's name in Markdown bold, to open a paragraph)."""
         if self.ok and not self.fell_back:
             return ""
-        head = f"{self.model} ({self.requested}) could not be fitted: {self.reason}."
+        name = f"**{self.model}**" if bold else self.model
+        head = f"{name} ({self.requested}) could not be fitted: {self.reason}."
         if self.fell_back:
             return f"{head} The simpler model {self.fitted} is shown instead."
         return f"{head} It is not shown."
@@ -137,3 +139,17 @@ def attempt(model: str, candidates: Sequence[tuple[str, Callable[[], Any]]]) -> 
             continue
         return ModelAttempt(model, requested, spec, result, reason)
     return ModelAttempt(model, requested, None, None, reason)
+
+
+def plain_warning(message: str) -> str:
+    """A fit's warning as a plain clause for the page: the function-name prefix, anything in
+    brackets or after a semicolon (nested exception text, term lists, hints) and digits removed.
+
+    >>> plain_warning("adherence_effect: the cure model could not be fitted, so the Cox model is reported instead "
+    ...               "(the information matrix is singular: terms ['incidence:cause[stroke]']); pass cure_model=False")
+    'the cure model could not be fitted, so the Cox model is reported instead'
+    """
+    text = re.sub(r"^\s*[\w.]+:\s+", "", str(message))
+    text = re.split(r"\s\(|;\s|\.\s|\n", text, maxsplit=1)[0]
+    text = re.sub(r"\d+(?:\.\d+)?", "#", text).strip().rstrip(".")
+    return text

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, RecoveryAnalysis, term_label
 from footdrop_outcomes.release import ReleasedFigure, term_support
-from footdrop_outcomes.report.counts import figure, get_threshold
+from footdrop_outcomes.report.counts import figure, get_threshold, is_small
 
 __all__ = ["forest_plot", "model_forest", "cumulative_incidence_plot", "cause_severity_plot", "curve_plot"]
 
@@ -37,22 +38,34 @@ def forest_plot(labels: list[str], est: np.ndarray, lo: np.ndarray, hi: np.ndarr
 
 def model_forest(analysis: RecoveryAnalysis) -> ReleasedFigure:
     """Two panels: Cox hazard ratios (left; above 1 = faster recovery) and AFT time ratios
-    (right; above 1 = slower recovery). Returns the Figure."""
+    (right; above 1 = slower recovery). A model the data could not support gets a panel that
+    says so; terms behind which stand ``threshold`` or fewer patients are not drawn."""
     import matplotlib.pyplot as plt
 
     cox, aft = analysis.cox, analysis.aft
     level = round(100 * (1 - analysis.choices["alpha"]))
-    s = cox.summary
-    a = aft.summary[~aft.summary["term"].isin(["Intercept", "log(scale)"])]
-    n = max(len(s), len(a))
+    frame = analysis.model_frame
+
+    def shown(s: pd.DataFrame) -> pd.DataFrame:
+        return s[[not is_small(term_support(t, frame)) for t in s["term"]]]
+
+    s = shown(cox.summary) if cox is not None else None
+    a = shown(aft.summary[~aft.summary["term"].isin(["Intercept", "log(scale)"])]) if aft is not None else None
+    n = max(len(s) if s is not None else 1, len(a) if a is not None else 1, 1)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.0, 0.3 * n + 1.3), sharey=False)
-    forest_plot([term_label(t) for t in s["term"]], s["hr"], s["hr_lower"], s["hr_upper"],
-                xlabel=f"hazard ratio ({level}% CI)", title="Cox: rate of recovery", ax=ax1)
-    forest_plot([term_label(t) for t in a["term"]], a["time_ratio"], a["tr_lower"], a["tr_upper"],
-                xlabel=f"time ratio ({level}% CI)", title=f"{aft.distribution.capitalize()} AFT: time to recovery", ax=ax2)
+    panels = [(ax1, s, "hr", "hr_lower", "hr_upper", "hazard ratio", "Cox: rate of recovery"),
+              (ax2, a, "time_ratio", "tr_lower", "tr_upper", "time ratio",
+               f"{analysis.choices['distribution'].capitalize()} AFT: time to recovery")]
+    for ax, tab, est, lo, hi, what, title in panels:
+        if tab is None or tab.empty:
+            ax.set_axis_off()
+            ax.set_title(title, loc="left", fontsize="medium")
+            ax.text(0.0, 0.5, "not estimable from these data\n(see the model section)", transform=ax.transAxes, va="center")
+            continue
+        forest_plot([term_label(t) for t in tab["term"]], tab[est], tab[lo], tab[hi], xlabel=f"{what} ({level}% CI)", title=title, ax=ax)
     fig.tight_layout()
-    terms = [*s["term"], *a["term"]]
-    return figure(fig, {t: term_support(t, analysis.model_frame) for t in terms})
+    terms = [*(s["term"] if s is not None else []), *(a["term"] if a is not None else [])]
+    return figure(fig, {t: term_support(t, frame) for t in terms} or len(frame))
 
 
 def cumulative_incidence_plot(analysis: RecoveryAnalysis) -> ReleasedFigure:

@@ -25,7 +25,7 @@ from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedTex
 _state: dict[str, Any] = {}
 
 __all__ = ["setup", "title_page", "show_table", "show_figure", "markdown", "bullets", "data_fingerprint",
-           "load_report_cohort", "left_out_text", "stamp"]
+           "load_report_cohort", "left_out_text", "stamp", "show_model"]
 
 
 def setup(small_cell_threshold: int | None = None, *, internal_use: bool = False) -> None:
@@ -115,6 +115,29 @@ def show_table(table: ReleasedTable, caption: str, *, index: bool = False, nowra
     if not isinstance(table, ReleasedTable):
         raise _refuse("show_table", "a ReleasedTable", table)
     _display(styled(table.frame, caption, index=index, nowrap=nowrap, left=left))
+
+
+def show_model(fit: Any, view: Any, frame: pd.DataFrame, caption: str, **options: Any) -> None:
+    """Show a model's table, or say in plain words why the data could not support it.
+
+    Parameters
+    ----------
+    fit : ModelAttempt
+        From :class:`~footdrop_outcomes.report.analysis.RecoveryAnalysis` ``.attempts``.
+    view : callable
+        ``view(result, frame)`` -> ReleasedTable (e.g. ``tables.hazard_ratio_table``).
+    frame : pandas.DataFrame
+        The patients the model was fitted on (supports of its terms).
+    caption : str
+        Table caption; the fitted specification is appended.
+    """
+    from footdrop_outcomes.report.counts import text
+
+    if fit.ok:
+        show_table(view(fit.result, frame), f"{caption}: {fit.fitted}", **options)
+    note = fit.sentence()
+    if note:
+        markdown(text(f"*{caption}.* {note}", len(frame)))
 
 
 def show_figure(fig: ReleasedFigure) -> None:

@@ -36,9 +36,16 @@ def fmt_p(p: float) -> str:
 
 def fmt_ci(est: float, lo: float, hi: float, *, digits: int = 2, pct: bool = False) -> str:
     """``est (lo-hi)``; ``pct`` prints proportions as percentages."""
-    if pct:
-        return f"{100 * est:.0f}% ({100 * lo:.0f}-{100 * hi:.0f})"
-    return f"{est:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+    def one(x: float) -> str:
+        if not np.isfinite(x):
+            return "NR" if x == np.inf else "-"  # not reached / not estimable, never "nan" or "inf" on a page
+        return f"{100 * x:.0f}%" if pct else f"{x:.{digits}f}"
+
+    if not np.isfinite(est):
+        return "not estimable"
+    if not (np.isfinite(lo) or np.isfinite(hi)):
+        return f"{one(est)} (CI not estimable)"
+    return f"{one(est)} ({one(lo).rstrip('%')}-{one(hi).rstrip('%')})"
 
 
 def _median_iqr(x: pd.Series, digits: int = 0) -> str:
@@ -121,8 +128,11 @@ def recovery_table(analysis: RecoveryAnalysis) -> ReleasedTable:
     f = analysis.frame
     alpha = analysis.choices["alpha"]
     level = round(100 * (1 - alpha))
-    cure_by = analysis.cure.cure_fractions(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
-    med_by = analysis.cure.recovery_medians(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
+    empty = pd.DataFrame(columns=["cure_fraction", "median", "lower", "upper"])
+    cure_by = (analysis.cure.cure_fractions(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
+               if analysis.cure is not None else empty)
+    med_by = (analysis.cure.recovery_medians(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
+              if analysis.cure is not None else empty)
     rows = []
     causes = _causes_in(analysis)
     seen = protect(pd.crosstab(f["cause"].astype(str), f["event"].astype(bool)).reindex(index=causes, columns=[True, False], fill_value=0))
@@ -257,6 +267,27 @@ def followup_table(cohort: Cohort) -> ReleasedTable:
     return table(pd.DataFrame(rows), [int(n[c]) for c in present] + [len(p)], keep=["Cause"])
 
 
+def _identified(r: Any, *, digits: int, scale: float) -> str:
+    """A median or landmark share as the data identify it: a point ``est (lo-hi)``, a range the
+    visit schedule leaves open ``a to b (lo-hi)``, or words (not reached, not identifiable)."""
+    how = str(r.get("identification", "point"))
+    if how == "not identifiable":
+        return "not identifiable"
+    if how == "not reached":
+        return "not reached"
+
+    median = str(r.get("statistic", "")) == "median"
+
+    def f(x: float) -> str:  # a median's missing upper limit is one the curve never reaches
+        return "NR" if x == np.inf or (median and not np.isfinite(x)) else (f"{scale * x:.{digits}f}" if np.isfinite(x) else "-")
+
+    ci = f" ({f(r['lower'])}-{f(r['upper'])})" if np.isfinite(r["lower"]) or np.isfinite(r["upper"]) else ""
+    if how == "set" and np.isfinite(r.get("set_lower", np.nan)) and np.isfinite(r.get("set_upper", np.nan)) \
+            and f(r["set_lower"]) != f(r["set_upper"]):
+        return f"{f(r['set_lower'])} to {f(r['set_upper'])}{ci}"
+    return f"{f(r['estimate'])}{ci}" if np.isfinite(r["estimate"]) else "-"
+
+
 def curve_table(curves: Any, *, expected: bool = False, groups: pd.Series | None = None) -> ReleasedTable:
     """Median time to recovery and the share recovered by each landmark, by group, from a
     Kaplan-Meier or Turnbull :class:`~footdrop_outcomes.survival.CurveResult`; with
@@ -271,18 +302,10 @@ def curve_table(curves: Any, *, expected: bool = False, groups: pd.Series | None
     for group, g in s.groupby("group", sort=False, observed=True):
         group = str(group)
         med = g[g["statistic"] == "median"].iloc[0]
-        if np.isfinite(med["estimate"]):
-            hi = f"{med['upper']:.1f}" if np.isfinite(med["upper"]) else "NR"
-            lo = f"{med['lower']:.1f}" if np.isfinite(med["lower"]) else "NR"
-            mtxt = f"{med['estimate']:.1f} ({lo}-{hi})"
-        else:
-            mtxt = "not reached"
         row = {"Group": CAUSE_SHORT.get(group, group.capitalize()), "Patients": sizes_p.text(group, "n"),
-               f"Median weeks ({level}% CI)": mtxt}
+               f"Median weeks, all patients ({level}% CI)": _identified(med, digits=1, scale=1.0)}
         for _, r in g[g["statistic"] == "recovered_by"].iterrows():
-            est, lo, hi = (100 * r[c] for c in ("estimate", "lower", "upper"))
-            row[f"% by {r['time']:g} wk"] = (f"{est:.0f} ({lo:.0f}-{hi:.0f})" if np.isfinite(lo) and np.isfinite(hi)
-                                             else (f"{est:.0f}" if np.isfinite(est) else "-"))
+            row[f"% by {r['time']:g} wk"] = _identified(r, digits=0, scale=100.0)
         if is_small(sizes[group]):  # shares of a handful of patients give their counts back
             row = {k: (v if k in ("Group", "Patients") else "-") for k, v in row.items()}
         if expected:

@@ -424,6 +424,10 @@ def fit_cure_model(
     rows = []
 
     def add(component: str, term: str, measure: str, coef: float, s: float) -> None:
+        if not (math.isfinite(coef) and math.isfinite(s)) or abs(coef) + zq * s > 700:  # exp() would overflow
+            raise FootdropError(f"cure model: the {component} estimate of {term!r} diverges, so the model is not identifiable "
+                                "from these data (a group in which nearly every patient, or nearly no patient, recovered); "
+                                "drop or merge that term")
         rows.append((component, term, measure, coef, s, coef / s, float(_p_value(np.array(coef / s))),
                      math.exp(coef), math.exp(coef - zq * s), math.exp(coef + zq * s)))
 
