@@ -19,7 +19,7 @@ section 4 and ``docs/reports.md``.
 """
 
 from footdrop_outcomes.release.cohort import PROTECTED_GROUPS, ReleasedCohort, release_cohort
-from footdrop_outcomes.release.policy import MIN_THRESHOLD, NOT_FOR_RELEASE, ReleaseError, ReleasePolicy
+from footdrop_outcomes.release.policy import MIN_THRESHOLD, NOT_FOR_RELEASE, ReleaseError, ReleasePolicy, TooFewToRelease
 from footdrop_outcomes.release.released import (
     MASK,
     ReleasedFigure,
@@ -35,6 +35,7 @@ from footdrop_outcomes.release.suppression import DEFAULT_THRESHOLD, SuppressedC
 __all__ = [
     "ReleasePolicy",
     "ReleaseError",
+    "TooFewToRelease",
     "MIN_THRESHOLD",
     "NOT_FOR_RELEASE",
     "release_cohort",

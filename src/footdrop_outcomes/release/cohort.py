@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from footdrop_outcomes.release.policy import ReleaseError, ReleasePolicy
+from footdrop_outcomes.release.policy import ReleaseError, ReleasePolicy, TooFewToRelease
 
 __all__ = ["PROTECTED_GROUPS", "ReleasedCohort", "release_cohort"]
 
@@ -105,8 +105,8 @@ def release_cohort(cohort: Any, policy: ReleasePolicy, *, by: tuple[str, ...] = 
             break
     n = int(keep.sum())
     if n <= policy.threshold:
-        raise ReleaseError(f"after leaving out groups of {policy.threshold} or fewer patients, too few patients remain for a report "
-                           "that can be released")
+        raise TooFewToRelease(f"after leaving out causes and severity groups of {policy.threshold} or fewer patients, "
+                              f"{policy.threshold} or fewer patients remain, so no result of this cohort can be released")
     if n == len(p):
         return ReleasedCohort(cohort=cohort, policy=policy, left_out={})
     sub = cohort.subset(patients=keep.to_numpy())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from footdrop_outcomes.errors import ConfigError
 from footdrop_outcomes.release.suppression import DEFAULT_THRESHOLD
 
-__all__ = ["ReleasePolicy", "ReleaseError", "MIN_THRESHOLD", "NOT_FOR_RELEASE", "DEFAULT_THRESHOLD"]
+__all__ = ["ReleasePolicy", "ReleaseError", "TooFewToRelease", "MIN_THRESHOLD", "NOT_FOR_RELEASE", "DEFAULT_THRESHOLD"]
 
 #: The lowest threshold a report can be released with (the command line and report parameters
 #: cannot go under it; a lower one needs ``internal_use=True`` and stamps every page).
@@ -25,6 +25,11 @@ NOT_FOR_RELEASE = "NOT FOR RELEASE"
 class ReleaseError(ConfigError):
     """Something tried to leave the release-control layer without being released, or a policy is
     not allowed (names the object or the option, never a value of the data)."""
+
+
+class TooFewToRelease(ReleaseError):
+    """After leaving out the small groups, no more than the threshold of patients remain: nothing
+    of the cohort can be released (a report then says so on its pages instead of failing)."""
 
 
 @dataclass(frozen=True)

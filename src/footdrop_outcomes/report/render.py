@@ -141,7 +141,7 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
             except Exception:  # noqa: BLE001 - the message below still names the cell papermill reported
                 pass
             raise NotebookExecutionError(notebook=nb_in.name, cell_index=cell_index, execution_count=execution_count,
-                                         ename=e.ename, evalue=e.evalue, source=e.source, executed_notebook=nb_out) from None
+                                             ename=e.ename, evalue=e.evalue, source=e.source, executed_notebook=nb_out) from None
     import nbformat
 
     # papermill gives its injected-parameters cell a random id (an anchor in the PDF): make it stable
@@ -157,6 +157,26 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
             changed = True
     if changed:
         nbformat.write(nb, nb_out)
+
+
+def _not_releasable(params: Mapping[str, Any]) -> Any:
+    """The whole report when nothing of the cohort can be released: a title and the reason (no
+    number of the data; the threshold is a parameter)."""
+    import html
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    t = int(params.get("small_cell_threshold", 10))
+    title = str(params.get("title", "Foot drop outcome report"))
+    body = (f'<section class="fd-title-page"><p class="fd-kicker">Foot drop outcomes</p><h1 class="fd-title">{html.escape(title)}</h1>'
+            f'<p class="fd-subtitle">No result of this cohort can be released.</p></section>'
+            f"<h1>Nothing to release</h1><p>Every cause or severity group of this cohort has {t} or fewer patients, or after "
+            f"leaving out such groups {t} or fewer patients remain. A number derived from a group of {t} or fewer patients "
+            "is never shown, so this report has no tables, figures or estimates. Pool the data of more patients or sites, "
+            "or ask the data custodian for an internal-use report.</p>")
+    cell = new_code_cell(source="", outputs=[nbformat.v4.new_output("display_data", data={"text/html": body})])
+    return new_notebook(cells=[cell], metadata={"title": title})
 
 
 def render_report(
@@ -233,9 +253,14 @@ def render_report(
         try:
             _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
         except NotebookExecutionError as e:  # keep the executed notebook, with the error, for inspection
-            move_into_place(tmp_nb, nb_out, error=ReportError)
-            raise NotebookExecutionError(notebook=e.notebook, cell_index=e.cell_index, execution_count=e.execution_count,
-                                         ename=e.ename, evalue=e.evalue, source=e.source, executed_notebook=nb_out) from None
+            if e.ename == "TooFewToRelease":  # nothing can be released: the PDF says so instead of failing
+                import nbformat
+
+                nbformat.write(_not_releasable(params), tmp_nb)
+            else:
+                move_into_place(tmp_nb, nb_out, error=ReportError)
+                raise NotebookExecutionError(notebook=e.notebook, cell_index=e.cell_index, execution_count=e.execution_count,
+                                             ename=e.ename, evalue=e.evalue, source=e.source, executed_notebook=nb_out) from None
         pause_point("report-executed")
         t1 = time.perf_counter()
         try:
