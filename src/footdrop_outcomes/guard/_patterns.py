@@ -30,21 +30,39 @@ YEAR = r"(?:[0-9]{2}|1[89][0-9]{2}|20[0-9]{2})"
 #: Date separators: hyphen and the Unicode dashes, slash, dot.
 S = r"\s*[-‐‑‒–—―−/.]\s*"
 
-#: Month-name stems (a stem, then any letters, then an optional dot) in English, French, German,
-#: Spanish, Italian, Dutch, Portuguese, Scandinavian languages, Polish, Czech, Hungarian,
-#: Turkish, Finnish, Russian / Ukrainian and Greek. Matched case-insensitively; only ever in a
-#: date shape (next to a day and / or a year), so "mar" alone is not a date.
-_MONTH_STEMS = (
-    # Latin script
-    "jan|feb|f[eé]v|maa|mar|m[aä]r|apr|avr|abr|ma[iyj]|mei|mag|jun|jui|giu|jul|lug|aug|ao[uû]|ago|sep|set|oct|okt|out|ott"
-    "|nov|dec|d[eé]c|dez|dic|ene|gen|jän|mrt|sty|lut|kwi|cze|lip|sie|wrz|pa[zź]|lis|gru|led|[uú]no|b[rř]e|dub|kv[eě]"
-    "|[cč]er|srp|z[aá][rř]|[rř][ií]j|pro|m[aá]rc|[aá]pr|m[aá]j|j[uú]n|j[uú]l|szept|oca|[sş]ub|nis|haz|tem|a[gğ]u|eyl"
-    "|eki|kas|ara|tammi|helmi|maalis|huhti|touko|kes[aä]|hein[aä]|elo|syys|loka|marras|joulu"
-    # Cyrillic, Greek
-    "|янв|фев|лют|мар|бер|апр|кв[іи]т|ма[йя]|трав|июн|черв|июл|лип|авг|серп|сен|вер|окт|жовт|ноя|лист|дек|груд"
-    "|ιαν|φεβ|μ[αά]ρ|απρ|μα[iΐϊ]|ιο[υύ]ν|ιο[υύ]λ|α[υύ]γ|σεπ|οκτ|νο[εέ]|δεκ"
-)
-MONTH_NAME = rf"(?i:(?:{_MONTH_STEMS})\p{{L}}{{0,9}}\.?)"
+#: Month names in English, French, German, Spanish, Italian, Dutch, Portuguese, Swedish, Danish,
+#: Norwegian, Polish, Czech, Hungarian, Turkish, Finnish, Russian, Ukrainian and Greek (with
+#: their grammatical forms), and their 3- and 4-letter abbreviations. Matched whole and
+#: case-insensitively; only ever in a date shape (next to a day and / or a year).
+_MONTH_WORDS = """
+january february march april may june july august september october november december
+janvier février fevrier mars avril mai juin juillet août aout septembre octobre novembre décembre decembre
+januar jänner februar märz maerz april juni juli august oktober dezember
+enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre diciembre
+gennaio febbraio aprile maggio giugno luglio settembre ottobre dicembre
+januari februari maart mei augustus
+janeiro fevereiro março marco maio junho julho setembro outubro novembro dezembro
+augusti maj marts desember
+styczeń stycznia luty lutego marzec marca kwiecień kwietnia maja czerwiec czerwca lipiec lipca sierpień sierpnia
+wrzesień września październik października listopad listopada grudzień grudnia
+leden ledna únor února březen března duben dubna květen května červen června červenec července srpen srpna září
+říjen října listopadu prosinec prosince
+január február március április május június július augusztus szeptember október
+ocak şubat mart nisan mayıs haziran temmuz ağustos eylül ekim kasım aralık
+tammikuu tammikuuta helmikuu helmikuuta maaliskuu maaliskuuta huhtikuu huhtikuuta toukokuu toukokuuta kesäkuu
+kesäkuuta heinäkuu heinäkuuta elokuu elokuuta syyskuu syyskuuta lokakuu lokakuuta marraskuu marraskuuta joulukuu
+joulukuuta
+январь января февраль февраля март марта апрель апреля май мая июнь июня июль июля август августа сентябрь сентября
+октябрь октября ноябрь ноября декабрь декабря
+січень січня лютий лютого березень березня квітень квітня травень травня червень червня липень липня серпень серпня
+вересень вересня жовтень жовтня листопад листопада грудень грудня
+ιανουάριος ιανουαρίου φεβρουάριος φεβρουαρίου μάρτιος μαρτίου απρίλιος απριλίου μάιος μαΐου ιούνιος ιουνίου
+ιούλιος ιουλίου αύγουστος αυγούστου σεπτέμβριος σεπτεμβρίου οκτώβριος οκτωβρίου νοέμβριος νοεμβρίου δεκέμβριος
+δεκεμβρίου
+""".split()
+_MONTH_ABBREVIATIONS = {w[:n] for w in _MONTH_WORDS for n in (3, 4)} | {"sept", "mrz", "mrt", "juil", "févr", "janv"}
+_MONTH_ALTERNATIVES = "|".join(sorted(set(_MONTH_WORDS) | _MONTH_ABBREVIATIONS, key=lambda w: (-len(w), w)))
+MONTH_NAME = rf"(?i:(?:{_MONTH_ALTERNATIVES})\.?)"
 ROMAN_MONTH = r"(?i:i|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii)"
 ORDINAL = r"(?i:st|nd|rd|th|er|e|re|º|°|\.)?"
 
@@ -203,6 +221,8 @@ _PARTICLES = (
 PARTICLE_NAME = (
     rf"^\s*\p{{Lu}}[\p{{L}}'’\-]+(?:\s+\p{{Lu}}[\p{{L}}'’\-]+)?\s+(?:(?i:{_PARTICLES})\s+|(?i:d|dell|l)['’])\p{{Lu}}?[\p{{L}}'’\-]+"
     r"(?:\s+\p{Lu}[\p{L}'’\-]+)?\s*$"
+    # a value that starts with a particle: "van der Berg, Anna", "de la Cruz"
+    rf"|^\s*(?:van|van der|van den|von|von der|de|de la|de las|de los|del|della|di|da|dos|das|du|le|la|ter|ten|bin|ibn|al|el)\s+\p{{Lu}}\p{{Ll}}+"
     # prefixed surnames: al-Rashid, el-Amin, O'Brien, D'Angelo, McDonald, MacLeod, FitzGerald
     r"|(?:^|[^\p{L}])(?:[Aa]l|[Ee]l|[Aa]bd)-\p{L}{2,}"
     r"|(?:^|[^\p{L}])[OD]['’]\p{Lu}\p{Ll}+"
@@ -214,7 +234,7 @@ PLAIN = r"^(?:[A-Za-z]{1,4}[-_]?[0-9]{1,8}|[0-9]{1,8})$"
 
 #: "Surname, Given" in any cased script.
 COMMA_NAME = (
-    r"^\s*\p{Lu}[\p{Ll}'’\-]+(?:\s+\p{Lu}[\p{Ll}'’\-]+)?,\s*\p{Lu}[\p{Ll}'’\-]+(?:\s+\p{Lu}\.?)?\s*$"
+    r"^\s*\p{Lu}[\p{Ll}'’\-]+(?:\s+\p{Lu}[\p{Ll}'’\-]+)?,\s*\p{Lu}[\p{Ll}'’\-]+(?:\s+\p{Lu}\.?|\s+\p{Lu}[\p{Ll}'’\-]+)?\s*$"
     r"|^\s*\p{Lu}\.\s*(?:\p{Lu}\.\s*)?\p{Lu}\p{Ll}[\p{Ll}'’\-]+\s*$"  # J. Smith, J.R. Smith
 )
 #: Two or three capitalised words (any cased script), optionally with a middle initial.

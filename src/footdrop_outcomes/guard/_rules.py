@@ -88,7 +88,8 @@ RULES: tuple[Rule, ...] = (
     Rule("keys look like personal names (letters only)", (P.KEY_LETTERS_ONLY,), kinds=_KEY),
     Rule("values look like full postcodes", (P.POSTCODE,)),
     Rule("values look like street addresses", P.STREET_PATTERNS),
-    Rule(NAMES, (P.TITLE_NAME, P.PARTICLE_NAME, P.COMMA_NAME), name_rule=True),
+    Rule(NAMES, (P.TITLE_NAME,)),  # a title before a name is refused even in "Clinic of Dr Smith"
+    Rule(NAMES, (P.PARTICLE_NAME, P.COMMA_NAME), name_rule=True),
     Rule(NAMES, (P.CAPITALISED_NAME,), share=True, name_rule=True, kinds=frozenset({"free", "label", "key"})),
     Rule(NAMES, (P.UNCASED_NAME,), share=True, name_rule=True, kinds=frozenset({"free", "label", "key"})),
 )

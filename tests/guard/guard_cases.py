@@ -119,4 +119,4 @@ CODES_GOOD = ["F", "M", "L", "R", "Bilat", "CVA", "MS", "MND/ALS", "Post THR/TKR
               "completed", "lost to follow-up", "died", "yes", "no", "N", "Y", "2-", "3+", "4/5", "MRC 4", "NA",
               "weiblich", "männlich", "links", "rechts", "Schlaganfall", "AVC", "ictus", "ja", "nein", "oui", "non",
               "sí", "女性", "男性", "脳卒中", "инсульт", "gauche", "droite", "Apoplexie", "Post-op day 3", "4 weeks",
-              "12.5", "0.5", "1985", "2024", "3650", "v1.2", "W2", "Dr. Gray's Hospital"]
+              "12.5", "0.5", "1985", "2024", "3650", "v1.2", "W2"]
