@@ -32,8 +32,8 @@ def test_innocent_names_pass(name):
 
 @pytest.mark.parametrize(("value", "reason"), [
     ("jane.doe@example.org", "e-mail"), ("+44 7700 900123", "phone"), ("(020) 7946 0958", "phone"),
-    ("9434765919", "phone|record or national ID"), ("MRN 0012345", "record or national ID"), ("123-45-6789", "social security"),
-    ("AB 12 34 56 C", "national insurance"), ("SW1A 1AA", "postcode"), ("02139-4307", "phone|postcode"),
+    ("9434765919", "phone|record or national ID"), ("MRN 0012345", "record or national ID"), ("123-45-6789", "record or national ID"),
+    ("AB 12 34 56 C", "record or national ID"), ("SW1A 1AA", "postcode"), ("02139-4307", "phone|postcode"),
     ("12 Baker Street", "street address"), ("Flat 3, 221b Baker St", "street address"),
     ("Smith, John", "personal names"), ("Mrs Jones", "personal names"),
     ("Patient reports tingling in the foot since the fall", "free-text"),
@@ -57,7 +57,7 @@ def test_mixed_calendar_date_formats_are_refused(date):
 
 
 def test_names_in_a_column_of_names():
-    df = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "sex": ["John Smith", "Mary Jones", "Ann Lee"]})
+    df = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "site": ["John Smith", "Mary Jones", "Ann Lee"]})
     with pytest.raises(PrivacyError, match="personal names"):
         check_privacy({"patients": df})
 
@@ -107,7 +107,7 @@ def test_from_csv_and_constructor_refuse_before_schema_errors_can_echo_values(sm
     p = small_cohort.patients.copy()
     p["patient_id"] = p["patient_id"].astype(str)
     p.loc[0, "patient_id"] = "123-45-6789"
-    with pytest.raises(PrivacyError, match="social security"):
+    with pytest.raises(PrivacyError, match="record or national ID"):
         Cohort(patients=p, visits=small_cohort.visits, adherence=small_cohort.adherence)
 
 
@@ -115,3 +115,24 @@ def test_privacy_error_is_a_validation_error():
     from footdrop_outcomes import CohortValidationError
 
     assert issubclass(PrivacyError, CohortValidationError)
+
+
+def test_the_guard_sits_below_the_cohort_layer():
+    # the guard package imports nothing above it: no cohort, privacy, analysis or report module
+    import ast
+    import pathlib
+
+    for path in pathlib.Path("src/footdrop_outcomes/guard").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("footdrop_outcomes"):
+                assert node.module.startswith(("footdrop_outcomes.guard", "footdrop_outcomes.errors")), (path, node.module)
+    cohort = pathlib.Path("src/footdrop_outcomes/cohort/cohort.py").read_text()
+    assert "footdrop_outcomes.privacy" not in cohort
+
+
+def test_privacy_guard_reexports_the_guard_package():
+    import footdrop_outcomes.guard as g
+    from footdrop_outcomes.privacy import guard as pg
+
+    assert pg.PrivacyError is g.PrivacyError and pg.check_privacy is g.check_privacy and pg.check_text is g.check_text
+    assert "patient_id" in g.data_model().keys and "site" in g.data_model().labels
