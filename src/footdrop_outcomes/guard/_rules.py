@@ -140,7 +140,8 @@ def _free_text(values: pa.Array, lengths: np.ndarray) -> np.ndarray:
 
 def as_arrow(values: list[str] | np.ndarray) -> pa.Array:
     """Distinct values as an Arrow string array, normalised (NFKC: full-width forms, ligatures)."""
-    arr = pa.array(values, type=pa.large_string())
+    # a value longer than MAX_TEXT_CHARS is refused by its length alone: keep only its start
+    arr = pa.array([v[: MAX_TEXT_CHARS + 1] for v in values], type=pa.large_string())
     return pc.utf8_normalize(arr, form="NFKC")
 
 
