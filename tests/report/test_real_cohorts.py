@@ -68,3 +68,34 @@ def test_text_is_true_for_the_subset_analysed(root):
     assert named == [], f"causes not analysed are named on the pages: {named}"
     assert "Stroke" in text
     assert "restricted to Stroke" in text
+
+
+def test_a_threshold_the_data_reject_is_refused_before_anything_runs(root):
+    """``-p threshold 3`` on the worked example (a patient is at MRC 3 on day 0): a clear parameter
+    error naming the parameter, with no count or value of the data, and no files written."""
+    from footdrop_outcomes.report import ReportParameterError
+
+    cohort, _ = worked_example(root)
+    out = root / "t3" / "x.pdf"
+    with pytest.raises(ReportParameterError, match=r"threshold = 3 does not suit this cohort: some patients are already at MRC >= 3") as e:
+        render_report("outcome_report", out, cohort=cohort, parameters={"threshold": 3})
+    assert not any(ch.isdigit() for ch in str(e.value).replace("threshold = 3", "").replace("MRC >= 3", "").replace("day-0", ""))
+    assert not out.parent.exists()
+
+
+def test_a_notebook_without_kernel_metadata_runs_and_never_overwrites_itself(root, tmp_path):
+    import json
+
+    from footdrop_outcomes.report import ReportError
+    from footdrop_outcomes.report.render import notebook_path
+
+    nb = json.loads(notebook_path("cohort_overview").read_text())
+    nb["metadata"].pop("kernelspec", None)
+    src = tmp_path / "overview.ipynb"
+    src.write_text(json.dumps(nb))
+    cohort, _ = worked_example(root)
+    with pytest.raises(ReportError, match="over the notebook being run"):
+        render_report(src, tmp_path / "overview.pdf", cohort=cohort)
+    assert json.loads(src.read_text()) == nb
+    res = render_report(src, tmp_path / "out.pdf", cohort=cohort)
+    assert page_problems(pdf_text(Path(res.pdf))) == []

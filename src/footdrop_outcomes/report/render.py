@@ -28,7 +28,7 @@ from footdrop_outcomes._files import (
     remove_created,
     staging_file,
 )
-from footdrop_outcomes.report._errors import NotebookExecutionError, ReportError
+from footdrop_outcomes.report._errors import NotebookExecutionError, ReportError, ReportParameterError
 from footdrop_outcomes.report.parameters import SCHEMAS, validate_parameters
 
 __all__ = ["ReportResult", "render_report", "export_pdf", "notebook_path", "NOTEBOOK_DIR", "run_demo"]
@@ -110,6 +110,12 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    if kernel_name is None:
+        import nbformat
+
+        # a notebook saved without kernel metadata (e.g. written by a script) runs in this Python
+        if not nbformat.read(nb_in, as_version=4).metadata.get("kernelspec", {}).get("name"):
+            kernel_name = "python3"
     with warnings.catch_warnings():
         # jupyter_client warns about its own deprecated paths and an event loop detail; not ours to fix.
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(jupyter_client|jupyter_core|zmq|papermill|nbclient)")
@@ -157,6 +163,26 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
             changed = True
     if changed:
         nbformat.write(nb, nb_out)
+
+
+def _check_threshold(cohort_path: Path, threshold: int) -> None:
+    """Refuse a recovery threshold the data cannot support, before anything runs (words only: the
+    message names no count or value of the data)."""
+    from footdrop_outcomes.cohort.cohort import load_cohort
+    from footdrop_outcomes.cohort.recovery import check_recovery_threshold
+
+    chk = check_recovery_threshold(load_cohort(cohort_path), threshold, by=None)
+    if chk.usable:
+        return
+    why = []
+    if chk.at_onset:
+        why.append(f"some patients are already at MRC >= {threshold} at their day-0 visit, so they have no foot drop by this "
+                   "definition (choose a higher threshold)")
+    if chk.events < 10:
+        why.append(f"too few patients reach MRC >= {threshold} during follow-up to model recovery (choose a lower threshold)")
+    if chk.censored < 1:
+        why.append(f"every patient reaches MRC >= {threshold}, so there is nothing to compare")
+    raise ReportParameterError(f"parameter threshold = {threshold} does not suit this cohort: {'; '.join(why) or 'see check_recovery_threshold'}")
 
 
 def _not_releasable(params: Mapping[str, Any]) -> Any:
@@ -240,7 +266,12 @@ def render_report(
             raise ReportError(f"cohort {cp} is not a cohort directory (no manifest.json); create one with "
                               "'footdrop-outcomes simulate --out DIR' or check the path")
         params["cohort_path"] = str(cp)
+        if "threshold" in params:
+            _check_threshold(cp, int(params["threshold"]))
     nb_out = out.with_suffix(".ipynb")
+    if nb_out.resolve() == nb_in.resolve():
+        raise ReportError(f"--out {out.name} would write the executed notebook over the notebook being run ({nb_in.name}); "
+                          "choose another name for the PDF")
     for target in (out, nb_out):
         refuse_symlink(target, error=ReportError)
     created = make_parents(out, error=ReportError)
