@@ -99,3 +99,18 @@ def test_a_notebook_without_kernel_metadata_runs_and_never_overwrites_itself(roo
     assert json.loads(src.read_text()) == nb
     res = render_report(src, tmp_path / "out.pdf", cohort=cohort)
     assert page_problems(pdf_text(Path(res.pdf))) == []
+
+
+@pytest.mark.parametrize("name, value", [("title", "Outcomes for Mrs Jones"), ("title", "Cohort of 15/03/2024"),
+                                         ("title", "Patient NHS 943 476 5919"), ("title", "Ward report, jo.bloggs@nhs.net")])
+def test_text_parameters_pass_the_privacy_guard(root, tmp_path, name, value):
+    """A title or formula is printed on every page: it is guarded like a cohort value, and the
+    message names the parameter, never the value."""
+    from footdrop_outcomes.privacy import PrivacyError
+
+    cohort, _ = worked_example(root)
+    with pytest.raises(PrivacyError) as e:
+        render_report("outcome_report", tmp_path / "x.pdf", cohort=cohort, parameters={name: value})
+    assert f"report parameter '{name}'" in str(e.value)
+    assert value not in str(e.value) and value.split()[-1] not in str(e.value)
+    assert not (tmp_path / "x.pdf").exists()

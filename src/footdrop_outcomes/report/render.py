@@ -165,6 +165,19 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
         nbformat.write(nb, nb_out)
 
 
+def _guard_parameters(params: Mapping[str, Any]) -> None:
+    """Every text parameter is printed on the pages (title page, captions, formulas): it passes the
+    privacy guard like a cohort value (a title naming a patient, a formula term that is a date)."""
+    from footdrop_outcomes.guard import check_text
+
+    for name, value in params.items():
+        if name == "cohort_path":
+            continue  # a path on this machine, shown by its folder name only
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str):
+                check_text(v, where=f"report parameter {name!r}")
+
+
 def _check_threshold(cohort_path: Path, threshold: int) -> None:
     """Refuse a recovery threshold the data cannot support, before anything runs (words only: the
     message names no count or value of the data)."""
@@ -258,6 +271,7 @@ def render_report(
     if cohort is not None:
         values["cohort_path"] = str(cohort)
     params = validate_parameters(nb_in, values, from_text=from_text)
+    _guard_parameters(params)
     if "cohort_path" in params:
         cp = Path(params["cohort_path"])
         cp = cp if cp.is_absolute() or cohort is not None or "cohort_path" in (parameters or {}) else nb_in.parent / cp
