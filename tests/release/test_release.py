@@ -18,6 +18,7 @@ from footdrop_outcomes.release import (
     MASK,
     MIN_THRESHOLD,
     NOT_FOR_RELEASE,
+    TooFewToRelease,
     PROTECTED_GROUPS,
     ReleasedFigure,
     ReleasedTable,
@@ -161,7 +162,7 @@ def test_release_cohort_leaves_no_small_group_and_names_what_it_left_out():
             sentence = rc.left_out_text({"stroke": "Stroke"}) or ""
             assert not re.search(r"\d", sentence.replace(f"{t} or fewer", ""))  # levels named, never counted
             assert "subset" not in rc.cohort.metadata or rc.cohort.metadata["subset"] == cohort.metadata.get("subset", [])
-    with pytest.raises(ReleaseError, match="too few patients remain"):
+    with pytest.raises(TooFewToRelease, match="no result of this cohort can be released"):
         release_cohort(simulate_cohort(30, 1, progress=False), ReleasePolicy(10))
 
 

@@ -77,7 +77,7 @@ def test_outcome_report_sections_and_numbers(rendered, cohort_dir, pdf_text):
         assert _norm(sentence) in text, sentence
     medians = curve_table(rec.results["turnbull_cause"]).frame
     for _, row in medians.iterrows():
-        assert _norm(row["Median weeks (95% CI)"]) in text, row.to_dict()
+        assert _norm(row["Median weeks, all patients (95% CI)"]) in text, row.to_dict()
     hr = hazard_ratio_table(rec.cox, rec.model_frame).frame
     for value in hr.iloc[:, 1]:
         assert value in text

@@ -31,7 +31,7 @@ def test_adherence_falls_back_to_the_direct_cure_fit_and_reports_failures(stroke
     a = ads.analyse_adherence(stroke_only)
     # adherence_effect's default covariates include cause, constant here: reported, not hidden
     assert "effect" in a.failed and a.effect is None
-    assert "Not fitted (effect)" in ads.methods_text(a)
+    assert "Not fitted (adherence and recovery)**: a term of the model does not vary" in ads.methods_text(a)
     # the visit-interval cure model with time-varying adherence is then fitted directly
     assert a.tv_cure is not None and not a.choices["tv_from_adherence_effect"]
     table = ads.recovery_effect_table(a).frame

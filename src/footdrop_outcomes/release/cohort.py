@@ -10,7 +10,7 @@ group is small. The groups left out are named (never counted) on the report's pa
 >>> from footdrop_outcomes import simulate_cohort
 >>> from footdrop_outcomes.release import ReleasePolicy
 >>> rc = release_cohort(simulate_cohort(300, seed=1), ReleasePolicy(10))
->>> sizes = rc.cohort.patients["surgery"].astype(str).value_counts()
+>>> sizes = rc.cohort.patients["cause"].astype(str).value_counts()
 >>> bool(((sizes >= 1) & (sizes <= 10)).any())
 False
 """
