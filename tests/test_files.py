@@ -116,3 +116,19 @@ def test_errors_are_footdrop_errors_with_the_folder_named(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(FootdropError, match="is not a folder"):
         make_parents(tmp_path / "f" / "out")
+
+
+def test_staged_outputs_get_a_normal_mode(tmp_path):
+    """A cohort folder or PDF written through staging is readable as a plain mkdir/open would make it
+    (mkdtemp/mkstemp give 0700/0600, which hides outputs from colleagues on a shared server)."""
+    import os
+
+    from footdrop_outcomes._files import staging_dir, staging_file
+
+    mask = os.umask(0o022)
+    try:
+        d = staging_dir(tmp_path / "cohort")
+        f = staging_file(tmp_path / "report.pdf")
+        assert (d.stat().st_mode & 0o777, f.stat().st_mode & 0o777) == (0o755, 0o644)
+    finally:
+        os.umask(mask)

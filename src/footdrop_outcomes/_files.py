@@ -225,9 +225,18 @@ def discard(path: Path) -> None:
 def staging_dir(target: Path, *, error: type[FootdropError] = CohortIOError) -> Path:
     """A new hidden temporary directory beside ``target`` (same file system, so renames are atomic)."""
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        path = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     except OSError as err:
         raise error(f"cannot write in {target.parent} ({describe_os_error(err)}); nothing was written") from None
+    _normal_mode(path, 0o777)  # mkdtemp makes 0700; an output folder gets a normal folder's mode
+    return path
+
+
+def _normal_mode(path: str | os.PathLike[str], base: int) -> None:
+    """Give a new file or folder the mode a plain ``open`` / ``mkdir`` would (``base`` less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, base & ~mask)
 
 
 def staging_file(target: Path, *, suffix: str = ".tmp", error: type[FootdropError] = CohortIOError) -> Path:
@@ -237,9 +246,7 @@ def staging_file(target: Path, *, suffix: str = ".tmp", error: type[FootdropErro
     except OSError as err:
         raise error(f"cannot write in {target.parent} ({describe_os_error(err)}); nothing was written") from None
     os.close(fd)
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(name, 0o666 & ~mask)  # mkstemp makes 0600; outputs get a normal file's mode
+    _normal_mode(name, 0o666)  # mkstemp makes 0600; outputs get a normal file's mode
     return Path(name)
 
 
