@@ -56,7 +56,7 @@ def main() -> int:
             failures += bool(problems)
             left = sorted(set(re.findall(r"(\w[\w -]*?) \([^)]*\) could not be fitted", " ".join(text.split()))))
             pages = len(re.findall(r"Page \d+ of \d+", text))
-            print(f"{build.__name__:28s} {nb:24s} {'yes':>4s} {res.seconds:6.1f} {pages:5d}  "
+            print(f"{build.__name__:28s} {nb:24s} {'yes':>4s} {sum(res.seconds.values()):6.1f} {pages:5d}  "
                   f"{'; '.join(problems) or 'ok'}{' | left out: ' + ', '.join(left) if left else ''}")
     print(f"\n{failures} run(s) with a failure or a page problem")
     return 1 if failures else 0

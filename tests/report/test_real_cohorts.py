@@ -47,7 +47,7 @@ def test_worked_example_gives_every_report(root, notebook):
         assert "Synthetic" not in text
 
 
-@pytest.mark.parametrize("build", [cause_alone("stroke"), severity_alone("severe"), small(30), all_and_none],
+@pytest.mark.parametrize("build", [cause_alone("stroke"), cause_alone("post_surgical_hip_knee"), severity_alone("severe"), small(30), all_and_none],
                          ids=lambda b: b.__name__)
 def test_outcome_report_on_lopsided_cohorts(root, build):
     text = _render(root, build, "outcome_report")

@@ -91,8 +91,23 @@ def static(s: str) -> ReleasedText:
 
 
 def figure(fig: Any, support: Any) -> ReleasedFigure:
-    """:func:`~footdrop_outcomes.release.release_figure` under the report's policy."""
-    return release_figure(fig, get_policy(), support=support)
+    """:func:`~footdrop_outcomes.release.release_figure` under the report's policy; a figure that
+    would draw a group of threshold or fewer patients is replaced by a note (the report goes on;
+    nothing of the figure is shown)."""
+    import numpy as np
+
+    policy = get_policy()
+    sizes = [support] if np.isscalar(support) else list(dict(support).values())
+    if any(policy.is_small(n) for n in sizes):
+        import matplotlib.pyplot as plt
+
+        plt.close(getattr(fig, "figure", fig))
+        note, ax = plt.subplots(figsize=(6.0, 0.6))
+        ax.set_axis_off()
+        ax.text(0.0, 0.5, f"Figure not shown: it would draw a group of {policy.threshold} or fewer patients.", va="center",
+                transform=ax.transAxes)
+        return release_figure(note, policy, support={})
+    return release_figure(fig, policy, support=support)
 
 
 def footnote() -> str:
