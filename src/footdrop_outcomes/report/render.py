@@ -104,6 +104,27 @@ def export_pdf(executed: str | os.PathLike[str] | Any, out: str | os.PathLike[st
     return out
 
 
+def _quiet_kernel_manager() -> type:
+    """An ``AsyncKernelManager`` whose kernel process writes nothing to this process's stderr.
+
+    Cell output (including a cell's stderr and tracebacks) reaches the notebook through the kernel's
+    messages, not through the file descriptor, so nothing an analyst needs is lost. What the kernel
+    process itself writes to the descriptor is noise at best -- libzmq can print
+    ``Assertion failed: pfd.revents & POLLIN (src/signaler.cpp)`` while the kernel's sockets close at
+    shutdown or under an interruption -- and could carry a value of the data at worst.
+    """
+    import subprocess
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:  # type: ignore[override]
+            kw["stderr"] = subprocess.DEVNULL
+            await super()._launch_kernel(kernel_cmd, **kw)
+
+    return QuietKernelManager
+
+
 def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_name: str | None, timeout: int,
              final_path: Path | None = None) -> None:
     """Run ``nb_in`` into ``nb_out`` (a temporary file that will be renamed to ``final_path``)."""
@@ -123,6 +144,7 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
             papermill.execute_notebook(
                 str(nb_in), str(nb_out), parameters=parameters, kernel_name=kernel_name, progress_bar=False,
                 log_output=False, cwd=str(nb_in.parent), execution_timeout=timeout,
+                kernel_manager_class=_quiet_kernel_manager(),
                 extra_arguments=[
                     # no "running over TCP" notice on stderr, and no kernel log noise when a run is
                     # interrupted (the kernel's sockets close under it); cell errors still come back
