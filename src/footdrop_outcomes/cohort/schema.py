@@ -36,12 +36,15 @@ from footdrop_outcomes.cohort.vocabulary import (
     SMOKING,
     SURGERIES,
 )
+
+#: Why a patient left the study early (``patients.dropout_reason``, optional column).
+DROPOUT_REASONS: tuple[str, ...] = ("withdrawal", "protocol_deviation", "death", "lost_to_follow_up")
 from footdrop_outcomes.errors import CohortValidationError, safe_column_name
 
 __all__ = ["SCHEMA_VERSION", "TABLES", "SCHEMAS", "validate_tables", "data_dictionary"]
 
 #: Version of the data model; stored in every cohort manifest.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 Table = Literal["patients", "visits", "adherence"]
 TABLES: tuple[Table, ...] = ("patients", "visits", "adherence")
@@ -49,12 +52,14 @@ TABLES: tuple[Table, ...] = ("patients", "visits", "adherence")
 _MAX_SESSIONS_PER_WEEK = 28  # four times a day, every day
 
 
-def _col(dtype: str, description: str, *checks: pa.Check, unit: str = "", nullable: bool = False) -> pa.Column:
-    return pa.Column(dtype, list(checks), nullable=nullable, description=description, metadata={"unit": unit})
+def _col(dtype: str, description: str, *checks: pa.Check, unit: str = "", nullable: bool = False,
+         required: bool = True) -> pa.Column:
+    return pa.Column(dtype, list(checks), nullable=nullable, required=required, description=description,
+                     metadata={"unit": unit})
 
 
-def _category(values: tuple[str, ...], description: str) -> pa.Column:
-    return _col("category", description, pa.Check.isin(list(values)))
+def _category(values: tuple[str, ...], description: str, *, nullable: bool = False, required: bool = True) -> pa.Column:
+    return _col("category", description, pa.Check.isin(list(values)), nullable=nullable, required=required)
 
 
 _PATIENT_ID = _col("category", "Pseudonymous patient key (no identifying meaning).", pa.Check.str_length(1, 64))
@@ -64,15 +69,15 @@ PATIENTS = pa.DataFrameSchema(
         "patient_id": _PATIENT_ID,
         "age": _col("int64", "Age at onset of foot drop.", pa.Check.in_range(16, 110), unit="years"),
         "sex": _category(SEXES, "Sex."),
-        "side": _category(SIDES, "Affected side."),
+        "side": _category(SIDES, "Affected side (empty when not recorded).", nullable=True),
         "cause": _category(CAUSES, "Cause of foot drop."),
         "severity": _category(SEVERITIES, "Severity at onset: severe = MRC 0-1, moderate = MRC 2, mild = MRC 3-4."),
         "baseline_mrc": _col("int64", "Dorsiflexion (tibialis anterior) MRC grade at onset.", pa.Check.in_range(0, 4), unit="MRC 0-5"),
-        "diabetes": _col("bool", "Diabetes mellitus diagnosed."),
+        "diabetes": _col("boolean", "Diabetes mellitus diagnosed (empty when not recorded).", nullable=True),
         "hba1c": _col("float64", "Most recent HbA1c (empty when not measured).", pa.Check.in_range(3.5, 20.0), unit="%", nullable=True),
-        "smoking": _category(SMOKING, "Smoking status at onset."),
+        "smoking": _category(SMOKING, "Smoking status at onset (empty when not recorded).", nullable=True),
         "bmi": _col("float64", "Body-mass index (empty when not measured).", pa.Check.in_range(12.0, 80.0), unit="kg/m2", nullable=True),
-        "days_to_treatment": _col("int64", "Days from onset to start of treatment (first clinic visit).", pa.Check.in_range(0, 3650), unit="days since onset"),
+        "days_to_treatment": _col("Int64", "Days from onset to start of treatment (empty when not recorded).", pa.Check.in_range(0, 3650), unit="days since onset", nullable=True),
         "home_exercise": _col("bool", "Home exercise program prescribed."),
         "supervised_physio": _col("bool", "Supervised physiotherapy prescribed."),
         "afo": _category(AFO_TYPES, "Ankle-foot orthosis prescribed, by type (none = no AFO)."),
@@ -83,6 +88,14 @@ PATIENTS = pa.DataFrameSchema(
         "red_flag_rapid_worsening": _col("bool", "Red flag: rapidly worsening weakness after trauma or surgery (urgent review)."),
         "followup_days": _col("int64", "End of observation (last contact, dropout, death or study end).", pa.Check.in_range(0, 3650), unit="days since onset"),
         "followup_end": _category(FOLLOWUP_ENDS, "Why observation ended: end of the study, dropout (lost or withdrawn) or death."),
+        # optional columns (schema 1.1): absent in older cohorts, which load unchanged
+        "first_contact_day": _col("int64", "Optional. Day the patient was first seen (delayed entry: at risk from then on); "
+                                  "absent means every patient was under observation from onset.", pa.Check.in_range(0, 3650),
+                                  unit="days since onset", required=False),
+        "surgery_day": _col("Int64", "Optional. Day of the foot-drop surgery (empty without surgery or when not recorded).",
+                            pa.Check.in_range(0, 3650), unit="days since onset", nullable=True, required=False),
+        "dropout_reason": _category(DROPOUT_REASONS, "Optional. Why the patient left the study early (empty when followed "
+                                    "to the end, or not recorded).", nullable=True, required=False),
     },
     unique=["patient_id"],
     strict=True,
@@ -99,6 +112,9 @@ VISITS = pa.DataFrameSchema(
         "gait_speed": _col("float64", "Comfortable gait speed, 10-metre walk test (empty when not tested).", pa.Check.in_range(0.0, 3.0), unit="m/s", nullable=True),
         "falls": _col("int64", "Falls since the previous visit (since onset at the first visit).", pa.Check.in_range(0, 200), unit="count"),
         "afo_needed": _col("bool", "Clinician judges that an AFO is still needed."),
+        "gait_speed_device_off": _col("float64", "Optional. Gait speed, 10-metre walk test, without the AFO or FES device "
+                                      "(empty when not tested).", pa.Check.in_range(0.0, 3.0), unit="m/s", nullable=True,
+                                      required=False),
     },
     unique=["patient_id", "day"],
     strict=True,
@@ -166,21 +182,33 @@ class _Problems:
 
 
 def _coerce_column(values: pd.Series, dtype: str) -> tuple[pd.Series, np.ndarray, str]:
-    """Convert one column to ``dtype``; return the result, positions that failed, and why."""
+    """Convert one column to ``dtype``; return the result, positions that failed, and why.
+
+    ``bool`` and ``int*`` columns refuse missing values; their nullable twins ``boolean`` and
+    ``Int64`` keep them as ``pd.NA`` (the schema's ``nullable`` flag then decides).
+    """
     missing = values.isna().to_numpy()
     if dtype == "category":
         if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == object:
             return values, np.array([], dtype=np.int64), ""
         text = values.astype("string").to_numpy(dtype=object, na_value=None)
         return pd.Series(pd.Categorical(text), index=values.index), np.array([], dtype=np.int64), ""
-    if dtype == "bool":
-        if values.dtype == bool:
-            return values, np.array([], dtype=np.int64), ""
+    if dtype in ("bool", "boolean"):
+        if values.dtype == bool or (dtype == "boolean" and isinstance(values.dtype, pd.BooleanDtype)):
+            return values.astype(dtype), np.array([], dtype=np.int64), ""
+        if dtype == "bool" and isinstance(values.dtype, pd.BooleanDtype) and not missing.any():
+            return values.astype(bool), np.array([], dtype=np.int64), ""
         text = values.astype("string").str.strip().str.lower()
         is_true = text.isin(_TRUE).fillna(False).to_numpy(bool)
         is_false = text.isin(_FALSE).fillna(False).to_numpy(bool)
-        bad = np.flatnonzero(~(is_true | is_false))
-        return pd.Series(is_true, index=values.index), bad, "not a yes/no value (true/false, yes/no, 1/0)"
+        why = "not a yes/no value (true/false, yes/no, 1/0)"
+        if dtype == "bool":
+            bad = np.flatnonzero(~(is_true | is_false))
+            return pd.Series(is_true, index=values.index), bad, why
+        bad = np.flatnonzero(~(is_true | is_false) & ~missing)
+        out = pd.array(is_true, dtype="boolean")
+        out[missing] = pd.NA
+        return pd.Series(out, index=values.index), bad, why
     # numbers
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         numbers = values.astype("float64")
@@ -188,16 +216,22 @@ def _coerce_column(values: pd.Series, dtype: str) -> tuple[pd.Series, np.ndarray
     else:
         numbers = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype("float64")
         unparsable = np.flatnonzero(numbers.isna().to_numpy() & ~missing)
-    if dtype.startswith("int"):
-        arr = numbers.to_numpy()
+    if dtype.startswith("int") or dtype == "Int64":
+        nullable = dtype == "Int64"
+        arr = numbers.to_numpy(dtype="float64", na_value=np.nan)
         nonint = np.flatnonzero(np.isfinite(arr) & (np.round(arr) != arr))
-        bad_missing = np.flatnonzero(np.isnan(arr) & missing)
-        info = np.iinfo(dtype)
+        bad_missing = np.array([], dtype=np.int64) if nullable else np.flatnonzero(np.isnan(arr) & missing)
+        info = np.iinfo(dtype.lower())
         out_of_type = np.flatnonzero(np.isfinite(arr) & ((arr < info.min) | (arr > info.max)))
         bad = np.union1d(np.union1d(unparsable, nonint), np.union1d(bad_missing, out_of_type))
         filled = np.where(np.isfinite(arr), arr, 0)
         filled = np.clip(filled, info.min, info.max)
-        why = "not a whole number (missing, text, fraction or far out of range)"
+        why = ("not a whole number (text, fraction or far out of range)" if nullable
+               else "not a whole number (missing, text, fraction or far out of range)")
+        if nullable:
+            out = pd.array(filled.astype("int64"), dtype="Int64")
+            out[np.isnan(arr)] = pd.NA
+            return pd.Series(out, index=values.index), bad, why
         return pd.Series(filled.astype(dtype), index=values.index), bad, why
     return numbers.astype(dtype), unparsable, "not a number"
 
@@ -282,6 +316,13 @@ def _order_and_key_checks(name: str, df: pd.DataFrame, time_col: str, problems: 
         problems.add(name, "patient_id", "rows of a patient are not together (sort by patient_id, then time)", positions, df)
 
 
+def _days(df: pd.DataFrame | None, col: str) -> np.ndarray | None:
+    """A day column as float (missing as NaN), or None when absent."""
+    if df is None or col not in df.columns:
+        return None
+    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
 def _cross_table_checks(tables: dict[str, pd.DataFrame], problems: _Problems) -> None:
     patients = tables.get("patients")
     if patients is not None and {"severity", "baseline_mrc"} <= set(patients.columns):
@@ -289,9 +330,18 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], problems: _Problems) ->
         grade = patients["baseline_mrc"].to_numpy()
         bad = [i for i, (ok, g) in enumerate(zip(allowed, grade)) if isinstance(ok, tuple) and g not in ok]
         problems.add("patients", "severity", "contradicts baseline_mrc (severe = MRC 0-1, moderate = 2, mild = 3-4)", np.array(bad, dtype=np.int64), patients)
-    if patients is not None and {"days_to_treatment", "followup_days"} <= set(patients.columns):
-        bad = np.flatnonzero(patients["days_to_treatment"].to_numpy() > patients["followup_days"].to_numpy())
-        problems.add("patients", "days_to_treatment", "after the end of follow-up (followup_days)", bad, patients)
+    followup = _days(patients, "followup_days") if patients is not None else None
+    if patients is not None and followup is not None:
+        for col, what in (("days_to_treatment", "after the end of follow-up (followup_days)"),
+                          ("first_contact_day", "first contact after the end of follow-up (followup_days)"),
+                          ("surgery_day", "after the end of follow-up (followup_days)")):
+            day = _days(patients, col)
+            if day is not None:
+                problems.add("patients", col, what, np.flatnonzero(day > followup), patients)  # NaN compares False
+    if patients is not None and {"surgery", "surgery_day"} <= set(patients.columns):
+        no_surgery = (patients["surgery"].astype("string") == "none").fillna(False).to_numpy(bool)
+        bad = np.flatnonzero(no_surgery & patients["surgery_day"].notna().to_numpy())
+        problems.add("patients", "surgery_day", "given for a patient without surgery (surgery = none); leave it empty", bad, patients)
     fu = None
     if patients is not None and {"patient_id", "followup_days"} <= set(patients.columns):
         fu = pd.Series(patients["followup_days"].to_numpy(), index=patients["patient_id"].astype("string").to_numpy())
@@ -307,6 +357,11 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], problems: _Problems) ->
             late = np.flatnonzero(np.isfinite(limit) & (start_day > limit))
             what = "visit after" if name == "visits" else "week starts after"
             problems.add(name, time_col, f"{what} the patient's end of follow-up (patients.followup_days)", late, df)
+        if name == "visits" and patients is not None and "first_contact_day" in patients.columns:
+            first = pd.Series(_days(patients, "first_contact_day"), index=patients["patient_id"].astype("string").to_numpy())
+            first = first[~first.index.duplicated()].reindex(df["patient_id"].astype("string").to_numpy()).to_numpy()
+            early = np.flatnonzero(np.isfinite(first) & (df[time_col].to_numpy(dtype="float64") < first))
+            problems.add(name, time_col, "visit before the patient's first contact (patients.first_contact_day)", early, df)
     adherence = tables.get("adherence")
     if adherence is not None:
         for stem in EXERCISES:
@@ -339,6 +394,13 @@ def normalise_dtypes(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]
     # closed vocabularies keep their declared order (severity is ordered: mild < moderate < severe)
     for name in TABLES:
         for col, spec in SCHEMAS[name].columns.items():
+            if col not in typed[name].columns:
+                continue  # an optional column the table does not have
+            dtype = str(spec.dtype)
+            if dtype in ("boolean", "Int64") and str(typed[name][col].dtype) != dtype:
+                # nullable columns always have the nullable dtype, missing values or not
+                typed[name][col] = typed[name][col].astype("float64" if dtype == "Int64" and typed[name][col].dtype == object
+                                                             else typed[name][col].dtype).astype(dtype)
             allowed = _allowed_values(spec)
             if allowed is not None:
                 # set_categories, not astype: pandas treats unordered dtypes with the same
@@ -445,19 +507,33 @@ def data_dictionary() -> str:
         "Loading checks every rule below and refuses the whole cohort, naming table, column and rows,",
         "if one is broken. Cross-table rules: visits and adherence weeks belong to known patients,",
         "lie within follow-up (`patients.followup_days`) and are in increasing time order per",
-        "patient; completed sessions never exceed prescribed ones; device hours are given exactly when",
-        "the device is prescribed; severity agrees with the baseline MRC grade.",
+        "patient; no visit comes before the patient's `first_contact_day` (when given), and first",
+        "contact, treatment and surgery days are not after `followup_days`; `surgery_day` is empty",
+        "when `surgery` is `none`; completed sessions never exceed prescribed ones; device hours are",
+        "given exactly when the device is prescribed; severity agrees with the baseline MRC grade.",
+        "",
+        "**Missing values.** Covariates that real extracts often lack (\"missing allowed: yes\") may be",
+        "empty; they are held as pandas nullable types (`boolean`, `Int64`, `category` with NaN,",
+        "`float64` with NaN) whether the cohort was simulated, read from Parquet or from CSV, and",
+        "\"unknown\" codes in an extract become missing through the mapping file (`[table.unknown]`,",
+        "docs/privacy.md). Models leave incomplete rows out only with a `MissingDataWarning` and a",
+        "count in their `info`, or use multiple imputation (docs/missing_data.md). The key, cause,",
+        "severity and outcome columns are never missing.",
+        "",
+        "**Optional columns** (\"required: no\") were added in schema 1.1; cohorts without them load",
+        "unchanged. Without `first_contact_day` every patient is taken as observed from onset.",
         "",
     ]
     for name, schema in SCHEMAS.items():
         key = ", ".join(f"`{k}`" for k in (schema.unique or []))
         lines += [f"## `{name}`", "", f"{schema.description} Key: {key}.", "",
-                  "| column | type | unit | allowed values | missing allowed | description |",
-                  "|---|---|---|---|---|---|"]
+                  "| column | type | unit | allowed values | missing allowed | required | description |",
+                  "|---|---|---|---|---|---|---|"]
         for col_name, col in schema.columns.items():
             unit = (col.metadata or {}).get("unit", "")
             lines.append(
-                f"| `{col_name}` | {col.dtype} | {unit} | {_rule(col)} | {'yes' if col.nullable else 'no'} | {col.description} |"
+                f"| `{col_name}` | {col.dtype} | {unit} | {_rule(col)} | {'yes' if col.nullable else 'no'} | "
+                f"{'yes' if col.required else 'no'} | {col.description} |"
             )
         lines.append("")
     return "\n".join(lines)
