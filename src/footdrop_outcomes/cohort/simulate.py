@@ -265,10 +265,7 @@ def simulate_cohort(
     >>> cohort.truth.value("recovery_latency", "severity[severe]", "hazard_ratio") < 1
     True
     """
-    if isinstance(n_patients, bool) or not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
-        raise ConfigError(f"n_patients must be a positive whole number, got {n_patients!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    _check_size_and_seed(n_patients, seed)
     if version not in (None, 1, 2):
         raise ConfigError(f"version must be 1 or 2, got {version!r}")
     if version == 2 or getattr(config, "GENERATOR", 1) == 2:
@@ -281,42 +278,71 @@ def simulate_cohort(
     if not isinstance(cfg, SimulationConfig):
         raise ConfigError(f"config must be a SimulationConfig, got {type(cfg).__name__}")
 
-    root = np.random.SeedSequence(int(seed))
+    tables = _simulate_in_chunks(np.random.SeedSequence(int(seed)), int(n_patients), cfg, _simulate_chunk, "simulating", progress)
+    normalise_dtypes(tables)
+    truth = CohortTruth(parameters=_truth_parameters(cfg), patients=tables["truth"])
+    metadata = _metadata(seed, n_patients, cfg, GENERATOR_VERSION, float((tables["visits"]["gait_speed"] <= 0.05).mean()))
+    # The generator builds valid tables by construction; tests validate them explicitly.
+    return Cohort(patients=tables["patients"], visits=tables["visits"], adherence=tables["adherence"],
+                  metadata=metadata, truth=truth, source=f"simulate_cohort(seed={seed})", _validated=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# pieces shared by generator versions 1 and 2 (each draws from the generator in a fixed order:
+# changing the order of calls changes the output for a seed)
+
+
+def _check_size_and_seed(n_patients: Any, seed: Any) -> None:
+    """Refuse a cohort size or seed that is not a whole number in range."""
+    if isinstance(n_patients, bool) or not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
+        raise ConfigError(f"n_patients must be a positive whole number, got {n_patients!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+
+
+def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: SimulationConfig, chunk: Any,
+                        desc: str, progress: bool) -> dict[str, pd.DataFrame]:
+    """Site draws, then ``chunk(rng, start, size, width, cfg, site_weights, site_frailty)`` per chunk, concatenated.
+
+    The patients, visits and adherence tables get ``patient_id`` as a categorical column first (from
+    the ``_row`` codes) and ``site`` as a category; every other table a chunk returns is concatenated
+    as it is.
+    """
     site_seq, chunk_root = root.spawn(2)
     site_rng = np.random.default_rng(site_seq)
     # site case mix: each cause is spread over the sites with its own weights
     site_weights = site_rng.dirichlet(np.full(cfg.n_sites, 2.0), size=len(CAUSES))
     site_frailty = np.exp(site_rng.normal(0.0, cfg.site_frailty_sd, size=cfg.n_sites)) if cfg.site_frailty_sd > 0 else np.ones(cfg.n_sites)
 
-    n_chunks = -(-int(n_patients) // _CHUNK)
+    n_chunks = -(-n_patients // _CHUNK)
     chunk_seqs = chunk_root.spawn(n_chunks)
-    width = max(6, len(str(int(n_patients))))
+    width = max(6, len(str(n_patients)))
     parts: list[dict[str, pd.DataFrame]] = []
-    for k in tqdm(range(n_chunks), desc="simulating", unit="chunk", disable=not progress or n_chunks < 2):
+    for k in tqdm(range(n_chunks), desc=desc, unit="chunk", disable=not progress or n_chunks < 2):
         start = k * _CHUNK
-        size = min(_CHUNK, int(n_patients) - start)
-        parts.append(_simulate_chunk(np.random.default_rng(chunk_seqs[k]), start, size, width, cfg, site_weights, site_frailty))
+        size = min(_CHUNK, n_patients - start)
+        parts.append(chunk(np.random.default_rng(chunk_seqs[k]), start, size, width, cfg, site_weights, site_frailty))
 
-    tables = {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in ("patients", "visits", "adherence", "truth")}
+    tables = {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in parts[0]}
     ids = pd.CategoricalDtype(tables["patients"]["patient_id"].to_numpy())
     for name in ("patients", "visits", "adherence"):
         tables[name]["patient_id"] = pd.Categorical.from_codes(tables[name].pop("_row").to_numpy(), dtype=ids)
         cols = ["patient_id"] + [c for c in tables[name].columns if c != "patient_id"]
         tables[name] = tables[name][cols]
     tables["patients"]["site"] = tables["patients"]["site"].astype("category")
-    normalise_dtypes(tables)
-    truth = CohortTruth(parameters=_truth_parameters(cfg), patients=tables["truth"])
-    metadata = {
+    return tables
+
+
+def _metadata(seed: int, n_patients: int, cfg: SimulationConfig, version: str, floor_fraction: float) -> dict[str, Any]:
+    """The manifest entries of a simulated cohort."""
+    return {
         "schema_version": SCHEMA_VERSION,
-        "generator": {"name": "footdrop_outcomes.simulate_cohort", "version": GENERATOR_VERSION, "package_version": __version__},
+        "generator": {"name": "footdrop_outcomes.simulate_cohort", "version": version, "package_version": __version__},
         "seed": int(seed),
         "n_patients": int(n_patients),
         "config": cfg.to_dict(),
-        "gait_speed_floor_fraction": float((tables["visits"]["gait_speed"] <= 0.05).mean()),
+        "gait_speed_floor_fraction": floor_fraction,
     }
-    # The generator builds valid tables by construction; tests validate them explicitly.
-    return Cohort(patients=tables["patients"], visits=tables["visits"], adherence=tables["adherence"],
-                  metadata=metadata, truth=truth, source=f"simulate_cohort(seed={seed})", _validated=True)
 
 
 def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
@@ -326,22 +352,23 @@ def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     return np.minimum((u[:, None] >= cum).sum(axis=1), probs.shape[1] - 1)
 
 
-def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cfg: SimulationConfig,
-                    site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, pd.DataFrame]:
-    causes = np.array(CAUSES)
-    # ---------------------------------------------------------------- baseline covariates
+def _draw_cause_and_band(rng: np.random.Generator, cfg: SimulationConfig, n: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Cause, severity band (0 mild, 1 moderate, 2 severe) and onset strength within the band."""
     cause_i = rng.choice(len(CAUSES), size=n, p=np.array([cfg.cause_mix[c] for c in CAUSES]))
-    cause = causes[cause_i]
+    cause = np.array(CAUSES)[cause_i]
     is_c = {c: cause == c for c in CAUSES}
     sev_probs = np.array([cfg.severity_mix[c] for c in CAUSES])[cause_i]
-    sev_i = _choice_rows(rng, sev_probs)  # 0 mild, 1 moderate, 2 severe
-    moderate, severe = sev_i == 1, sev_i == 2
+    sev_i = _choice_rows(rng, sev_probs)
     # onset strength (latent, continuous MRC scale) within the severity band
     lo_band = np.array([3.0, 2.0, 0.0])[sev_i]
     hi_band = np.array([4.0, 3.0, 2.0])[sev_i]
     s0 = lo_band + (hi_band - lo_band) * rng.uniform(0.02, 0.98, size=n)
-    baseline_mrc = np.floor(s0).astype(np.int64)
+    return cause_i, cause, is_c, sev_i, s0
 
+
+def _draw_demographics(rng: np.random.Generator, cfg: SimulationConfig, cause_i: np.ndarray, is_c: dict[str, np.ndarray],
+                       n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Age, sex, side, diabetes and HbA1c (complete; rounded to 0.1)."""
     age_mean = np.array([cfg.age[c][0] for c in CAUSES])[cause_i]
     age_sd = np.array([cfg.age[c][1] for c in CAUSES])[cause_i]
     age = np.clip(np.round(rng.normal(age_mean, age_sd)), 18, 95).astype(np.int64)
@@ -352,53 +379,104 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     side = np.where(u < p_bilateral, "bilateral", np.where(rng.random(n) < 0.5, "left", "right"))
     diabetes = rng.random(n) < np.array([cfg.diabetes_prevalence[c] for c in CAUSES])[cause_i]
     hba1c = np.where(diabetes, np.clip(rng.normal(7.6, 1.3, n), 5.5, 14.0), np.clip(rng.normal(5.4, 0.3, n), 4.0, 6.4))
-    hba1c = np.round(hba1c, 1)
-    hba1c_obs = np.where(~diabetes & (rng.random(n) < 0.15), np.nan, hba1c)
+    return age, sex, side, diabetes, np.round(hba1c, 1)
+
+
+def _draw_smoking(rng: np.random.Generator, is_c: dict[str, np.ndarray]) -> np.ndarray:
+    """Smoking status (never, former, current); stroke patients smoke more."""
     smoking_i = _choice_rows(rng, np.where(is_c["stroke"][:, None], [0.50, 0.28, 0.22], [0.55, 0.27, 0.18]))
-    smoking = np.array(["never", "former", "current"])[smoking_i]
-    bmi = np.round(np.clip(rng.normal(27.5, 5.0, n), 16, 55), 1)
-    bmi = np.where(rng.random(n) < 0.05, np.nan, bmi)
+    return np.array(["never", "former", "current"])[smoking_i]
+
+
+def _draw_red_flags(rng: np.random.Generator, is_c: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Red flags (cauda equina, rapid worsening) and the median delay to treatment by cause is left to the caller."""
     red_cauda = rng.random(n) < np.select([is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]], [0.03, 0.02], 0.0)
     red_rapid = rng.random(n) < np.select([is_c["post_surgical_hip_knee"], is_c["post_surgical_spine"], is_c["peroneal_compression"]], [0.05, 0.05, 0.02], 0.0)
+    return red_cauda, red_rapid, red_cauda | red_rapid
+
+
+def _draw_contact_delay(rng: np.random.Generator, cfg: SimulationConfig, cause_i: np.ndarray, urgent: np.ndarray, n: int) -> np.ndarray:
+    """Days from onset to the first contact (log-normal by cause; 0-2 days with a red flag), unrounded."""
     med_delay = np.array([cfg.median_days_to_treatment[c] for c in CAUSES])[cause_i]
     delay = np.exp(np.log(med_delay) + rng.normal(0, cfg.sd_log_days_to_treatment, n))
-    delay = np.where(red_cauda | red_rapid, rng.uniform(0, 2, n), delay)
-    days_to_treatment = np.clip(np.round(delay), 0, 365).astype(np.int64)
-    site_i = _choice_rows(rng, site_weights[cause_i])
-    site = np.array([f"S{j + 1:02d}" for j in range(cfg.n_sites)])[site_i]
+    return np.where(urgent, rng.uniform(0, 2, n), delay)
 
-    # ---------------------------------------------------------------- interventions (confounded)
+
+def _draw_site(rng: np.random.Generator, cfg: SimulationConfig, cause_i: np.ndarray, site_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    site_i = _choice_rows(rng, site_weights[cause_i])
+    return site_i, np.array([f"S{j + 1:02d}" for j in range(cfg.n_sites)])[site_i]
+
+
+def _assignment_logits(moderate: np.ndarray, severe: np.ndarray, is_c: dict[str, np.ndarray], central: np.ndarray) -> dict[str, np.ndarray]:
+    """Linear predictors of the treatment-assignment models (see ``_ASSIGNMENT_MODELS``)."""
+    return {
+        "supervised_physio": -0.4 + 0.6 * moderate + 1.0 * severe + 0.8 * (is_c["stroke"] | is_c["post_surgical_hip_knee"] | is_c["post_surgical_spine"]),
+        "afo": -1.0 + 1.5 * moderate + 2.8 * severe + 0.5 * central,
+        "fes": -1.5 + 0.8 * moderate + 1.5 * severe,
+    }
+
+
+#: The treatment-assignment models (logistic, on the recorded severity; written into
+#: ``truth.parameters`` by both generator versions): (model, term, log odds ratio).
+_ASSIGNMENT_MODELS: tuple[tuple[str, str, float], ...] = (
+    ("supervised_physio", "Intercept", -0.4), ("supervised_physio", "severity[moderate]", 0.6),
+    ("supervised_physio", "severity[severe]", 1.0), ("supervised_physio", "cause[stroke|post_surgical_hip_knee|post_surgical_spine]", 0.8),
+    ("afo", "Intercept", -1.0), ("afo", "severity[moderate]", 1.5), ("afo", "severity[severe]", 2.8),
+    ("afo", "cause[stroke|multiple_sclerosis|als]", 0.5),
+    ("fes", "Intercept", -1.5), ("fes", "severity[moderate]", 0.8), ("fes", "severity[severe]", 1.5),
+    ("decompression[lumbar_radiculopathy]", "Intercept", -0.5), ("decompression[lumbar_radiculopathy]", "severity[moderate]", 1.0),
+    ("decompression[lumbar_radiculopathy]", "severity[severe]", 2.0), ("decompression[lumbar_radiculopathy]", "red_flag_cauda_equina", 5.0),
+    ("decompression[post_surgical_spine]", "Intercept", -1.5), ("decompression[post_surgical_spine]", "severity[severe]", 1.0),
+    ("decompression[post_surgical_spine]", "red_flag_rapid_worsening", 3.0),
+    ("nerve_repair[post_surgical_hip_knee]", "Intercept", -3.0), ("nerve_repair[post_surgical_hip_knee]", "severity[severe]", 1.5),
+    ("nerve_repair[post_surgical_hip_knee]", "red_flag_rapid_worsening", 2.0),
+)
+_V1_PERONEAL_DECOMPRESSION = (-2.0, 1.2, 2.5, 2.0)
+_TENDON_TRANSFER_PROBABILITY = 0.03
+
+
+def _assign_interventions(rng: np.random.Generator, n: int, cause: np.ndarray, is_c: dict[str, np.ndarray], moderate: np.ndarray,
+                          severe: np.ndarray, red_cauda: np.ndarray, red_rapid: np.ndarray,
+                          peroneal_logit: tuple[float, float, float, float]) -> dict[str, np.ndarray]:
+    """Interventions assigned with confounding by (recorded) severity and cause.
+
+    Returns ``central``, ``supervised``, ``has_afo``, ``afo_type``, ``fes``, ``surgery_i`` (index
+    into ``SURGERIES``) and ``surgery``.
+    """
     central = np.isin(cause, _CENTRAL)
-    supervised = rng.random(n) < expit(-0.4 + 0.6 * moderate + 1.0 * severe + 0.8 * (is_c["stroke"] | is_c["post_surgical_hip_knee"] | is_c["post_surgical_spine"]))
-    has_afo = rng.random(n) < expit(-1.0 + 1.5 * moderate + 2.8 * severe + 0.5 * central)
+    lin = _assignment_logits(moderate, severe, is_c, central)
+    supervised = rng.random(n) < expit(lin["supervised_physio"])
+    has_afo = rng.random(n) < expit(lin["afo"])
     afo_type_probs = np.where(central[:, None], [0.3, 0.5, 0.2], [0.25, 0.30, 0.45])  # rigid, hinged, carbon
     afo_type = np.where(has_afo, np.array(AFO_TYPES[1:])[_choice_rows(rng, afo_type_probs)], "none")
-    fes = (is_c["stroke"] | is_c["multiple_sclerosis"]) & (rng.random(n) < expit(-1.5 + 0.8 * moderate + 1.5 * severe))
+    fes = (is_c["stroke"] | is_c["multiple_sclerosis"]) & (rng.random(n) < expit(lin["fes"]))
+    a0, a_mod, a_sev, a_rapid = peroneal_logit
     p_decompress = np.select(
         [is_c["peroneal_compression"], is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]],
-        [expit(-2.0 + 1.2 * moderate + 2.5 * severe + 2.0 * red_rapid),
+        [expit(a0 + a_mod * moderate + a_sev * severe + a_rapid * red_rapid),
          expit(-0.5 + 1.0 * moderate + 2.0 * severe + 5.0 * red_cauda),
          expit(-1.5 + 1.0 * severe + 3.0 * red_rapid)], 0.0)
     p_repair = np.where(is_c["post_surgical_hip_knee"], expit(-3.0 + 1.5 * severe + 2.0 * red_rapid), 0.0)
     u = rng.random(n)
     surgery_i = np.where(u < p_decompress, 1, np.where(u < p_decompress + p_repair, 2, 0))
-    tendon = (surgery_i == 0) & severe & ~central & (rng.random(n) < 0.03)
+    tendon = (surgery_i == 0) & severe & ~central & (rng.random(n) < _TENDON_TRANSFER_PROBABILITY)
     surgery_i = np.where(tendon, 3, surgery_i)
-    surgery = np.array(SURGERIES)[surgery_i]
-    home_exercise = np.ones(n, dtype=bool)
+    return {"central": central, "supervised": supervised, "has_afo": has_afo, "afo_type": afo_type, "fes": fes,
+            "surgery_i": surgery_i, "surgery": np.array(SURGERIES)[surgery_i]}
 
-    # ---------------------------------------------------------------- adherence, weekly matrix
-    n_weeks = cfg.followup_weeks + 4
-    weeks = np.arange(n_weeks)
-    w_start = -(-days_to_treatment // 7)  # first full week at or after the treatment day
-    in_program = weeks[None, :] >= w_start[:, None]
+
+def _adherence_propensity(rng: np.random.Generator, cfg: SimulationConfig, supervised: np.ndarray, smoking: np.ndarray,
+                          severe: np.ndarray, n: int) -> np.ndarray:
+    """Patient adherence propensity (logit scale)."""
     eff = cfg.adherence_logit_effects
-    propensity = (cfg.adherence_logit_mean + eff["supervised_physio"] * supervised + eff["smoking[current]"] * (smoking == "current")
-                  + eff["severity[severe]"] * severe + rng.normal(0, cfg.adherence_logit_sd, n))
-    weekly = (propensity[:, None] - cfg.adherence_decline_per_week * np.maximum(weeks[None, :] - w_start[:, None], 0)
-              + rng.normal(0, cfg.adherence_weekly_sd, (n, n_weeks)))
+    return (cfg.adherence_logit_mean + eff["supervised_physio"] * supervised + eff["smoking[current]"] * (smoking == "current")
+            + eff["severity[severe]"] * severe + rng.normal(0, cfg.adherence_logit_sd, n))
+
+
+def _draw_prescriptions(rng: np.random.Generator, n: int, baseline_mrc: np.ndarray) -> dict[str, np.ndarray]:
+    """Sessions per week prescribed of every exercise, per patient."""
     twice = {s: rng.random(n) < 0.5 for s in ("toe_lifts", "ankle_alphabet", "calf_stretch")}
-    prescribed_per_week = {
+    return {
         "toe_lifts": np.where(twice["toe_lifts"], 14, 7),
         "ankle_alphabet": np.where(twice["ankle_alphabet"], 14, 7),
         "towel_slides": np.full(n, 7),
@@ -406,6 +484,178 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
         "heel_walking": np.where(baseline_mrc >= 3, 7, 0),  # only when safe
         "calf_stretch": np.where(twice["calf_stretch"], 14, 7),
     }
+
+
+def _incidence_probability(cfg: SimulationConfig, cause_i: np.ndarray, moderate: np.ndarray, severe: np.ndarray, age: np.ndarray,
+                           diabetes: np.ndarray, days_to_treatment: np.ndarray) -> np.ndarray:
+    """P(ever recovering) of the conservative mixture cure model (v1 incidence)."""
+    inc = cfg.incidence_log_or
+    p_ref = np.array([cfg.recovery_probability[c] for c in CAUSES])[cause_i]
+    lin_inc = (inc["severity[moderate]"] * moderate + inc["severity[severe]"] * severe + inc["age_per_10y"] * (age - 60) / 10
+               + inc["diabetes"] * diabetes + inc["delay_per_30d"] * days_to_treatment / 30)
+    with np.errstate(divide="ignore"):
+        return np.where(p_ref <= 0, 0.0, np.where(p_ref >= 1, 1.0, expit(logit(np.clip(p_ref, 1e-12, 1 - 1e-12)) + lin_inc)))
+
+
+def _latency_linear_predictor(cfg: SimulationConfig, moderate: np.ndarray, severe: np.ndarray, age: np.ndarray, diabetes: np.ndarray,
+                              hba1c: np.ndarray, smoking: np.ndarray, days_to_treatment: np.ndarray, supervised: np.ndarray,
+                              surgery: np.ndarray | float, fes: np.ndarray, has_afo: np.ndarray, frailty: np.ndarray) -> np.ndarray:
+    """Log relative hazard of the conservative latency model (v1), without the adherence term."""
+    lat = cfg.latency_log_hr
+    return (lat["severity[moderate]"] * moderate + lat["severity[severe]"] * severe + lat["age_per_10y"] * (age - 60) / 10
+            + lat["diabetes"] * diabetes + lat["hba1c_per_1pct_above_7"] * diabetes * np.maximum(hba1c - 7.0, 0)
+            + lat["smoking[current]"] * (smoking == "current") + lat["smoking[former]"] * (smoking == "former")
+            + lat["delay_per_30d"] * days_to_treatment / 30 + lat["supervised_physio"] * supervised
+            + lat["surgery"] * surgery + lat["fes"] * fes + lat["afo"] * has_afo + np.log(frailty))
+
+
+def _cumulative_exposure(total_p: np.ndarray, total_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative share of prescribed sessions completed in the weeks *before* each week, and after the last."""
+    cum_p = np.cumsum(total_p, axis=1) - total_p
+    cum_c = np.cumsum(total_c, axis=1) - total_c
+    exposure = np.divide(cum_c, cum_p, out=np.zeros_like(cum_c), where=cum_p > 0)
+    end_p, end_c = cum_p[:, -1] + total_p[:, -1], cum_c[:, -1] + total_c[:, -1]
+    return exposure, np.divide(end_c, end_p, out=np.zeros(total_p.shape[0]), where=end_p > 0)
+
+
+def _visit_jitter(rng: np.random.Generator, cfg: SimulationConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scheduled visit days (from the clock start) and each patient's jitter around them."""
+    sched = np.array(cfg.visit_weeks) * 7
+    jitter_max = np.minimum(np.maximum(3, np.round(0.1 * sched)), 21).astype(np.int64)
+    return sched, rng.integers(-jitter_max, jitter_max + 1, size=(n, sched.size))
+
+
+def _draw_rom(rng: np.random.Generator, n: int, strength: np.ndarray, v_row: np.ndarray) -> np.ndarray:
+    """Active dorsiflexion range of motion (degrees) at each visit from the latent strength."""
+    rom_offset = rng.normal(0, 4.0, n)
+    return np.clip(np.round(-12 + 6.5 * strength + rom_offset[v_row] + rng.normal(0, 3.0, v_row.size)), -30, 30)
+
+
+def _gait_mixed_model(rng: np.random.Generator, cfg: SimulationConfig, n: int, z: np.ndarray, cause_i: np.ndarray, sev_i: np.ndarray,
+                      age: np.ndarray, diabetes: np.ndarray, smoking: np.ndarray, fes: np.ndarray, v_row: np.ndarray,
+                      t_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random effects (u0, u1) and the unrounded v1 gait speed at each visit (linear mixed model in log(1 + weeks))."""
+    g = cfg.gait_fixed
+    lw = np.log1p(t_w)
+    eps1 = rng.normal(size=n)
+    eps0 = rng.normal(size=n)
+    rho = cfg.gait_recovery_link
+    u1 = cfg.gait_sd_slope * (rho * z + math.sqrt(1 - rho**2) * eps1)
+    u0 = cfg.gait_sd_intercept * (cfg.gait_corr * (u1 / cfg.gait_sd_slope if cfg.gait_sd_slope > 0 else 0) + math.sqrt(1 - cfg.gait_corr**2) * eps0)
+    cause_int = np.array([g.get(f"cause[{c}]", 0.0) for c in CAUSES])[cause_i]
+    cause_slope = np.array([g.get(f"lw:cause[{c}]", 0.0) for c in CAUSES])[cause_i]
+    sev_int = np.array([0.0, g["severity[moderate]"], g["severity[severe]"]])[sev_i]
+    sev_slope = np.array([0.0, g["lw:severity[moderate]"], g["lw:severity[severe]"]])[sev_i]
+    intercept_i = (g["Intercept"] + cause_int + sev_int + g["age_c"] * (age - 60) / 10 + g["diabetes"] * diabetes
+                   + g["current_smoker"] * (smoking == "current") + g["fes"] * fes + u0)
+    slope_i = g["lw"] + cause_slope + sev_slope + u1
+    gait = intercept_i[v_row] + slope_i[v_row] * lw + rng.normal(0, cfg.gait_sd_residual, v_row.size)
+    return u0, u1, gait
+
+
+def _falls_and_afo_needed(rng: np.random.Generator, v_row: np.ndarray, v_day: np.ndarray, strength: np.ndarray, afo_worn: np.ndarray,
+                          mrc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Falls since the previous visit (more with weaker dorsiflexion, fewer with an AFO worn) and the need for an AFO."""
+    first = np.r_[True, v_row[1:] != v_row[:-1]]
+    prev_day = np.where(first, 0, np.r_[0, v_day[:-1]])
+    weeks_between = np.maximum((v_day - prev_day) / 7.0, 1.0)
+    fall_rate = 0.03 * np.exp(-0.45 * (strength - 2.0)) * np.where(afo_worn, 0.6, 1.0)
+    falls = rng.poisson(fall_rate * weeks_between).astype(np.int64)
+    afo_needed = rng.random(v_row.size) < np.array([1.0, 1.0, 0.97, 0.75, 0.15, 0.02])[mrc]
+    return falls, afo_needed
+
+
+def _device_hours(rng: np.random.Generator, n: int, has_afo: np.ndarray, fes: np.ndarray, propensity: np.ndarray, a_row: np.ndarray,
+                  since: np.ndarray, afo_stop: np.ndarray, fes_stop: np.ndarray) -> dict[str, np.ndarray]:
+    """Prescribed and worn AFO / FES hours of each adherence row (0 after the device is stopped)."""
+    afo_p = np.where(has_afo, rng.choice([8.0, 10.0, 12.0], n) * 7, np.nan)
+    afo_frac = np.clip(expit(0.8 * propensity[a_row] + 0.3 + rng.normal(0, 0.5, a_row.size)) * 1.1, 0, 1.15)
+    afo_hours = np.where(has_afo[a_row], np.where(since < afo_stop[a_row], np.round(afo_p[a_row] * afo_frac * 2) / 2, 0.0), np.nan)
+    fes_p = np.where(fes, rng.choice([4.0, 6.0, 8.0], n) * 7, np.nan)
+    fes_frac = np.clip(expit(0.8 * propensity[a_row] + 0.5 + rng.normal(0, 0.5, a_row.size)) * 1.05, 0, 1.1)
+    fes_hours = np.where(fes[a_row], np.where(since < fes_stop[a_row], np.round(fes_p[a_row] * fes_frac * 2) / 2, 0.0), np.nan)
+    return {"afo_hours_prescribed": afo_p[a_row].astype(np.float32), "afo_hours": afo_hours.astype(np.float32),
+            "fes_hours_prescribed": fes_p[a_row].astype(np.float32), "fes_hours": fes_hours.astype(np.float32)}
+
+
+def _patient_ids(start: int, n: int, width: int) -> np.ndarray:
+    return np.char.add("P", np.char.zfill(np.arange(start + 1, start + n + 1).astype(str), width))
+
+
+def _patients_frame(start: int, ids: np.ndarray, **columns: np.ndarray) -> pd.DataFrame:
+    """The patients table of a chunk, columns in schema order (``_row`` codes are global positions)."""
+    return pd.DataFrame({"_row": np.arange(ids.size) + start, "patient_id": ids, **{c: columns[c] for c in _PATIENT_COLUMNS}})
+
+
+_PATIENT_COLUMNS = ("age", "sex", "side", "cause", "severity", "baseline_mrc", "diabetes", "hba1c", "smoking", "bmi", "days_to_treatment",
+                    "home_exercise", "supervised_physio", "afo", "fes", "surgery", "site", "red_flag_cauda_equina",
+                    "red_flag_rapid_worsening", "followup_days", "followup_end")
+
+
+def _truth_frame_v1_columns(ids: np.ndarray, **columns: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-patient truth columns both versions share, in their order."""
+    return {"patient_id": ids, **{c: columns[c] for c in _TRUTH_COLUMNS}}
+
+
+_TRUTH_COLUMNS = ("will_recover", "recovery_probability", "latent_recovery_day", "latency_linear_predictor", "recovery_score_z",
+                  "strength_onset", "strength_max_if_recovering", "strength_plateau_if_not", "decline_per_year_if_progressive",
+                  "gait_u0", "gait_u1", "adherence_propensity", "afo_abandon_week", "fes_abandon_week", "dropout_day", "death_day")
+
+
+def _strength_at(day: np.ndarray, s0: np.ndarray, smax: np.ndarray, latent_day: np.ndarray, clock_start: np.ndarray | float,
+                 operated: np.ndarray, will_recover: np.ndarray, plateau: np.ndarray, tau: np.ndarray,
+                 progressive: np.ndarray, decline_rate: np.ndarray) -> np.ndarray:
+    """Latent dorsiflexion strength (continuous MRC scale) on ``day`` (days since onset), elementwise.
+
+    Recovering patients follow a curve from the onset strength ``s0`` towards ``smax`` that crosses
+    4 exactly at ``latent_day`` (timed from ``clock_start``: the surgery day for operated patients,
+    else 0); after surgery strength comes back early (power 1), otherwise along a sigmoid (power
+    2.5, version 1's curve). Others reach a residual plateau below 4 (time constant ``tau`` weeks)
+    or, for progressive causes, decline linearly.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.clip((4.0 - s0) / (smax - s0), 1e-9, 1 - 1e-9)
+        c_shape = -np.log1p(-q)
+        span = latent_day - clock_start
+        ratio = np.where(will_recover, np.maximum(day - clock_start, 0.0) / np.where(will_recover, span, 1.0), 0.0)
+    power = np.where(operated, 1.0, 2.5)
+    s_rec = s0 + (smax - s0) * (1 - np.exp(-c_shape * ratio ** power))
+    s_rec = np.where(will_recover & (day >= latent_day), np.maximum(s_rec, 4.0), np.minimum(s_rec, np.nextafter(4.0, 0)))
+    t_res = np.maximum(day - clock_start, 0.0) / 7.0
+    s_res = s0 + (plateau - s0) * (1 - np.exp(-(t_res / tau) ** 1.5))
+    s_prog = np.maximum(s0 - decline_rate * day / 365.25, 0.0)
+    return np.where(will_recover, s_rec, np.where(progressive, s_prog, s_res))
+
+
+def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cfg: SimulationConfig,
+                    site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, pd.DataFrame]:
+    # ---------------------------------------------------------------- baseline covariates
+    cause_i, cause, is_c, sev_i, s0 = _draw_cause_and_band(rng, cfg, n)  # sev_i: 0 mild, 1 moderate, 2 severe
+    moderate, severe = sev_i == 1, sev_i == 2
+    baseline_mrc = np.floor(s0).astype(np.int64)
+    age, sex, side, diabetes, hba1c = _draw_demographics(rng, cfg, cause_i, is_c, n)
+    hba1c_obs = np.where(~diabetes & (rng.random(n) < 0.15), np.nan, hba1c)
+    smoking = _draw_smoking(rng, is_c)
+    bmi = np.round(np.clip(rng.normal(27.5, 5.0, n), 16, 55), 1)
+    bmi = np.where(rng.random(n) < 0.05, np.nan, bmi)
+    red_cauda, red_rapid, urgent = _draw_red_flags(rng, is_c, n)
+    days_to_treatment = np.clip(np.round(_draw_contact_delay(rng, cfg, cause_i, urgent, n)), 0, 365).astype(np.int64)
+    site_i, site = _draw_site(rng, cfg, cause_i, site_weights)
+
+    # ---------------------------------------------------------------- interventions (confounded)
+    arms = _assign_interventions(rng, n, cause, is_c, moderate, severe, red_cauda, red_rapid, _V1_PERONEAL_DECOMPRESSION)
+    supervised, has_afo, fes, surgery_i = arms["supervised"], arms["has_afo"], arms["fes"], arms["surgery_i"]
+    home_exercise = np.ones(n, dtype=bool)
+
+    # ---------------------------------------------------------------- adherence, weekly matrix
+    n_weeks = cfg.followup_weeks + 4
+    weeks = np.arange(n_weeks)
+    w_start = -(-days_to_treatment // 7)  # first full week at or after the treatment day
+    in_program = weeks[None, :] >= w_start[:, None]
+    propensity = _adherence_propensity(rng, cfg, supervised, smoking, severe, n)
+    weekly = (propensity[:, None] - cfg.adherence_decline_per_week * np.maximum(weeks[None, :] - w_start[:, None], 0)
+              + rng.normal(0, cfg.adherence_weekly_sd, (n, n_weeks)))
+    prescribed_per_week = _draw_prescriptions(rng, n, baseline_mrc)
     prescribed: dict[str, np.ndarray] = {}
     completed: dict[str, np.ndarray] = {}
     total_p = np.zeros((n, n_weeks))
@@ -417,30 +667,17 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
         prescribed[stem], completed[stem] = p_mat, c_mat
         total_p += p_mat
         total_c += c_mat
-    # cumulative proportion of prescribed sessions completed in the weeks *before* week w
-    cum_p = np.cumsum(total_p, axis=1) - total_p
-    cum_c = np.cumsum(total_c, axis=1) - total_c
-    exposure = np.divide(cum_c, cum_p, out=np.zeros_like(cum_c), where=cum_p > 0)
-    exposure_end = np.divide(cum_c[:, -1] + total_c[:, -1], cum_p[:, -1] + total_p[:, -1], out=np.zeros(n), where=(cum_p[:, -1] + total_p[:, -1]) > 0)
+    exposure, exposure_end = _cumulative_exposure(total_p, total_c)
 
     # ---------------------------------------------------------------- recovery: incidence
-    inc = cfg.incidence_log_or
-    p_ref = np.array([cfg.recovery_probability[c] for c in CAUSES])[cause_i]
-    lin_inc = (inc["severity[moderate]"] * moderate + inc["severity[severe]"] * severe + inc["age_per_10y"] * (age - 60) / 10
-               + inc["diabetes"] * diabetes + inc["delay_per_30d"] * days_to_treatment / 30)
-    with np.errstate(divide="ignore"):
-        p_recover = np.where(p_ref <= 0, 0.0, np.where(p_ref >= 1, 1.0, expit(logit(np.clip(p_ref, 1e-12, 1 - 1e-12)) + lin_inc)))
+    p_recover = _incidence_probability(cfg, cause_i, moderate, severe, age, diabetes, days_to_treatment)
     will_recover = rng.random(n) < p_recover
 
     # ---------------------------------------------------------------- recovery: latency (weeks)
-    lat = cfg.latency_log_hr
     k = cfg.weibull_shape
     lam = np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i] / math.log(2) ** (1 / k)
-    lp = (lat["severity[moderate]"] * moderate + lat["severity[severe]"] * severe + lat["age_per_10y"] * (age - 60) / 10
-          + lat["diabetes"] * diabetes + lat["hba1c_per_1pct_above_7"] * diabetes * np.maximum(hba1c - 7.0, 0)
-          + lat["smoking[current]"] * (smoking == "current") + lat["smoking[former]"] * (smoking == "former")
-          + lat["delay_per_30d"] * days_to_treatment / 30 + lat["supervised_physio"] * supervised
-          + lat["surgery"] * np.isin(surgery_i, (1, 2)) + lat["fes"] * fes + lat["afo"] * has_afo + np.log(site_frailty[site_i]))
+    lp = _latency_linear_predictor(cfg, moderate, severe, age, diabetes, hba1c, smoking, days_to_treatment, supervised,
+                                   np.isin(surgery_i, (1, 2)), fes, has_afo, site_frailty[site_i])
     gamma = cfg.adherence_log_hr
     mult = np.exp(lp[:, None] + gamma * (exposure - cfg.adherence_reference))
     edges = (np.arange(n_weeks + 1)[None, :] / lam[:, None]) ** k
@@ -465,9 +702,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     followup_end = np.where(np.minimum(dropout, death) >= study_end, "study_end", np.where(death < dropout, "death", "dropout"))
 
     # ---------------------------------------------------------------- visits
-    sched = np.array(cfg.visit_weeks) * 7
-    jitter_max = np.minimum(np.maximum(3, np.round(0.1 * sched)), 21).astype(np.int64)
-    jit = rng.integers(-jitter_max, jitter_max + 1, size=(n, sched.size))
+    sched, jit = _visit_jitter(rng, cfg, n)
     vday = np.concatenate([days_to_treatment[:, None], sched[None, :] + jit], axis=1)
     keep = np.ones_like(vday, dtype=bool)
     keep[:, 1:] = (vday[:, 1:] >= days_to_treatment[:, None] + 7) & (rng.random((n, sched.size)) >= cfg.visit_miss_probability)
@@ -478,42 +713,17 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
 
     # latent strength at each visit
     smax = rng.uniform(4.2, 5.5, n)
-    s0_v = s0[v_row]
-    rec_v = will_recover[v_row]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.clip((4.0 - s0) / (smax - s0), 1e-9, 1 - 1e-9)
-        c_shape = -np.log1p(-q)
-        ratio = np.where(rec_v, v_day / latent_day[v_row], 0.0)
-    s_rec = s0_v + (smax[v_row] - s0_v) * (1 - np.exp(-c_shape[v_row] * ratio ** 2.5))
-    s_rec = np.where(rec_v & (v_day >= latent_day[v_row]), np.maximum(s_rec, 4.0), np.minimum(s_rec, np.nextafter(4.0, 0)))
     plateau = s0 + (3.97 - s0) * rng.beta(2, 3, n)
     tau = np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i] * rng.uniform(0.5, 1.5, n)
-    s_res = s0_v + (plateau[v_row] - s0_v) * (1 - np.exp(-(t_w / tau[v_row]) ** 1.5))
     decline_rate = np.where(is_c["als"], np.exp(rng.normal(math.log(1.2), 0.35, n)), np.exp(rng.normal(math.log(0.25), 0.5, n)))
-    s_prog = np.maximum(s0_v - decline_rate[v_row] * v_day / 365.25, 0.0)
-    progressive_v = np.isin(cause[v_row], PROGRESSIVE_CAUSES)
-    strength = np.where(rec_v, s_rec, np.where(progressive_v, s_prog, s_res))
+    progressive = np.isin(cause, PROGRESSIVE_CAUSES)
+    strength = _strength_at(v_day, s0[v_row], smax[v_row], latent_day[v_row], 0.0, np.zeros(v_row.size, dtype=bool), will_recover[v_row],
+                            plateau[v_row], tau[v_row], progressive[v_row], decline_rate[v_row])
     mrc = np.clip(np.floor(strength), 0, 5).astype(np.int64)
-
-    rom_offset = rng.normal(0, 4.0, n)
-    rom = np.clip(np.round(-12 + 6.5 * strength + rom_offset[v_row] + rng.normal(0, 3.0, v_row.size)), -30, 30)
+    rom = _draw_rom(rng, n, strength, v_row)
 
     # gait speed: linear mixed model, random slope linked to the recovery-speed score
-    g = cfg.gait_fixed
-    lw = np.log1p(t_w)
-    eps1 = rng.normal(size=n)
-    eps0 = rng.normal(size=n)
-    rho = cfg.gait_recovery_link
-    u1 = cfg.gait_sd_slope * (rho * z + math.sqrt(1 - rho**2) * eps1)
-    u0 = cfg.gait_sd_intercept * (cfg.gait_corr * (u1 / cfg.gait_sd_slope if cfg.gait_sd_slope > 0 else 0) + math.sqrt(1 - cfg.gait_corr**2) * eps0)
-    cause_int = np.array([g.get(f"cause[{c}]", 0.0) for c in CAUSES])[cause_i]
-    cause_slope = np.array([g.get(f"lw:cause[{c}]", 0.0) for c in CAUSES])[cause_i]
-    sev_int = np.array([0.0, g["severity[moderate]"], g["severity[severe]"]])[sev_i]
-    sev_slope = np.array([0.0, g["lw:severity[moderate]"], g["lw:severity[severe]"]])[sev_i]
-    intercept_i = (g["Intercept"] + cause_int + sev_int + g["age_c"] * (age - 60) / 10 + g["diabetes"] * diabetes
-                   + g["current_smoker"] * (smoking == "current") + g["fes"] * fes + u0)
-    slope_i = g["lw"] + cause_slope + sev_slope + u1
-    gait = intercept_i[v_row] + slope_i[v_row] * lw + rng.normal(0, cfg.gait_sd_residual, v_row.size)
+    u0, u1, gait = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_i, age, diabetes, smoking, fes, v_row, t_w)
     gait = np.round(np.clip(gait, 0.05, 2.5), 2)
     gait = np.where(rng.random(v_row.size) < cfg.gait_missing_probability, np.nan, gait)
 
@@ -523,59 +733,37 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     fes_rate = -math.log(cfg.fes_retained_at_week_20) / 20
     fes_stop = rng.exponential(1 / fes_rate, n)
 
-    # falls since previous visit: more with weaker dorsiflexion, fewer with an AFO worn
-    first = np.r_[True, v_row[1:] != v_row[:-1]]
-    prev_day = np.where(first, 0, np.r_[0, v_day[:-1]])
-    weeks_between = np.maximum((v_day - prev_day) / 7.0, 1.0)
     afo_worn_v = has_afo[v_row] & ((t_w - w_start[v_row]) < afo_stop[v_row])
-    fall_rate = 0.03 * np.exp(-0.45 * (strength - 2.0)) * np.where(afo_worn_v, 0.6, 1.0)
-    falls = rng.poisson(fall_rate * weeks_between).astype(np.int64)
-    p_afo_needed = np.array([1.0, 1.0, 0.97, 0.75, 0.15, 0.02])[mrc]
-    afo_needed = rng.random(v_row.size) < p_afo_needed
+    falls, afo_needed = _falls_and_afo_needed(rng, v_row, v_day, strength, afo_worn_v, mrc)
 
     # ---------------------------------------------------------------- adherence table rows
     discharge_week = np.where(will_recover, np.floor((latent_day + 42) / 7), np.inf)
     row_mask = in_program & (7 * weeks[None, :] + 6 <= followup_days[:, None]) & (weeks[None, :] <= discharge_week[:, None])
     a_row, a_week = np.nonzero(row_mask)
     since = a_week - w_start[a_row]
-    afo_p = np.where(has_afo, rng.choice([8.0, 10.0, 12.0], n) * 7, np.nan)
-    afo_frac = np.clip(expit(0.8 * propensity[a_row] + 0.3 + rng.normal(0, 0.5, a_row.size)) * 1.1, 0, 1.15)
-    afo_hours = np.where(has_afo[a_row], np.where(since < afo_stop[a_row], np.round(afo_p[a_row] * afo_frac * 2) / 2, 0.0), np.nan)
-    fes_p = np.where(fes, rng.choice([4.0, 6.0, 8.0], n) * 7, np.nan)
-    fes_frac = np.clip(expit(0.8 * propensity[a_row] + 0.5 + rng.normal(0, 0.5, a_row.size)) * 1.05, 0, 1.1)
-    fes_hours = np.where(fes[a_row], np.where(since < fes_stop[a_row], np.round(fes_p[a_row] * fes_frac * 2) / 2, 0.0), np.nan)
-    adherence = {"_row": a_row + 0, "week": a_week.astype(np.int16)}
+    hours = _device_hours(rng, n, has_afo, fes, propensity, a_row, since, afo_stop, fes_stop)
+    adherence: dict[str, Any] = {"_row": a_row + start, "week": a_week.astype(np.int16)}
     for stem in EXERCISES:
         adherence[f"{stem}_prescribed"] = prescribed[stem][a_row, a_week]
         adherence[f"{stem}_completed"] = completed[stem][a_row, a_week]
-    adherence.update({
-        "afo_hours_prescribed": afo_p[a_row].astype(np.float32), "afo_hours": afo_hours.astype(np.float32),
-        "fes_hours_prescribed": fes_p[a_row].astype(np.float32), "fes_hours": fes_hours.astype(np.float32),
-    })
+    adherence.update(hours)
 
-    ids = np.char.add("P", np.char.zfill(np.arange(start + 1, start + n + 1).astype(str), width))
-    offset = start  # row codes are global positions in the final patients table
-    patients = pd.DataFrame({
-        "_row": np.arange(n) + offset, "patient_id": ids, "age": age, "sex": sex, "side": side, "cause": cause,
-        "severity": np.array(SEVERITIES)[sev_i], "baseline_mrc": baseline_mrc, "diabetes": diabetes, "hba1c": hba1c_obs,
-        "smoking": smoking, "bmi": bmi, "days_to_treatment": days_to_treatment, "home_exercise": home_exercise,
-        "supervised_physio": supervised, "afo": afo_type, "fes": fes, "surgery": surgery, "site": site,
-        "red_flag_cauda_equina": red_cauda, "red_flag_rapid_worsening": red_rapid, "followup_days": followup_days, "followup_end": followup_end,
-    })
+    ids = _patient_ids(start, n, width)  # row codes are global positions in the final patients table
+    patients = _patients_frame(
+        start, ids, age=age, sex=sex, side=side, cause=cause, severity=np.array(SEVERITIES)[sev_i], baseline_mrc=baseline_mrc,
+        diabetes=diabetes, hba1c=hba1c_obs, smoking=smoking, bmi=bmi, days_to_treatment=days_to_treatment, home_exercise=home_exercise,
+        supervised_physio=supervised, afo=arms["afo_type"], fes=fes, surgery=arms["surgery"], site=site, red_flag_cauda_equina=red_cauda,
+        red_flag_rapid_worsening=red_rapid, followup_days=followup_days, followup_end=followup_end)
     visits = pd.DataFrame({
-        "_row": v_row + offset, "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,
+        "_row": v_row + start, "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,
         "falls": falls, "afo_needed": afo_needed,
     })
-    adherence["_row"] = adherence["_row"] + offset
-    truth = pd.DataFrame({
-        "patient_id": ids, "will_recover": will_recover, "recovery_probability": p_recover,
-        "latent_recovery_day": latent_day, "latency_linear_predictor": lp, "recovery_score_z": z,
-        "strength_onset": s0, "strength_max_if_recovering": smax, "strength_plateau_if_not": plateau,
-        "decline_per_year_if_progressive": np.where(np.isin(cause, PROGRESSIVE_CAUSES), decline_rate, np.nan),
-        "gait_u0": u0, "gait_u1": u1, "adherence_propensity": propensity,
-        "afo_abandon_week": np.where(has_afo, afo_stop, np.nan), "fes_abandon_week": np.where(fes, fes_stop, np.nan),
-        "dropout_day": dropout, "death_day": death,
-    })
+    truth = pd.DataFrame(_truth_frame_v1_columns(
+        ids, will_recover=will_recover, recovery_probability=p_recover, latent_recovery_day=latent_day, latency_linear_predictor=lp,
+        recovery_score_z=z, strength_onset=s0, strength_max_if_recovering=smax, strength_plateau_if_not=plateau,
+        decline_per_year_if_progressive=np.where(progressive, decline_rate, np.nan), gait_u0=u0, gait_u1=u1,
+        adherence_propensity=propensity, afo_abandon_week=np.where(has_afo, afo_stop, np.nan),
+        fes_abandon_week=np.where(fes, fes_stop, np.nan), dropout_day=dropout, death_day=death))
     return {"patients": patients, "visits": visits, "adherence": pd.DataFrame(adherence), "truth": truth}
 
 

@@ -36,27 +36,40 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit, ndtri
-from tqdm.auto import tqdm
 
-from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.cohort import Cohort, CohortTruth
-from footdrop_outcomes.cohort.schema import SCHEMA_VERSION, normalise_dtypes
+from footdrop_outcomes.cohort.schema import normalise_dtypes
 from footdrop_outcomes.cohort.simulate import (
-    _CENTRAL,
-    _CHUNK,
     SimulationConfig,
+    _adherence_propensity,
+    _assign_interventions,
     _by_cause,
+    _check_size_and_seed,
     _choice_rows,
+    _cumulative_exposure,
+    _device_hours,
+    _draw_cause_and_band,
+    _draw_contact_delay,
+    _draw_demographics,
+    _draw_prescriptions,
+    _draw_red_flags,
+    _draw_rom,
+    _draw_site,
+    _draw_smoking,
+    _falls_and_afo_needed,
+    _gait_mixed_model,
+    _incidence_probability,
+    _latency_linear_predictor,
+    _metadata,
+    _patient_ids,
+    _patients_frame,
+    _simulate_in_chunks,
+    _strength_at,
+    _truth_frame_v1_columns,
     _truth_parameters,
+    _visit_jitter,
 )
-from footdrop_outcomes.cohort.vocabulary import (
-    AFO_TYPES,
-    CAUSES,
-    EXERCISES,
-    PROGRESSIVE_CAUSES,
-    SEVERITIES,
-    SURGERIES,
-)
+from footdrop_outcomes.cohort.vocabulary import CAUSES, EXERCISES, PROGRESSIVE_CAUSES, SEVERITIES
 from footdrop_outcomes.errors import ConfigError
 
 __all__ = [
@@ -295,52 +308,20 @@ def simulate_cohort_v2(
     >>> c.metadata["generator"]["version"]
     '2.0'
     """
-    if isinstance(n_patients, bool) or not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
-        raise ConfigError(f"n_patients must be a positive whole number, got {n_patients!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    _check_size_and_seed(n_patients, seed)
     cfg = config if config is not None else SimulationConfigV2()
     if not isinstance(cfg, SimulationConfigV2):
         raise ConfigError(f"generator version 2 needs a SimulationConfigV2 (or none), got {type(cfg).__name__}")
 
-    root = np.random.SeedSequence([int(seed), 2])  # a different stream from version 1
-    site_seq, chunk_root = root.spawn(2)
-    site_rng = np.random.default_rng(site_seq)
-    site_weights = site_rng.dirichlet(np.full(cfg.n_sites, 2.0), size=len(CAUSES))
-    site_frailty = np.exp(site_rng.normal(0.0, cfg.site_frailty_sd, size=cfg.n_sites)) if cfg.site_frailty_sd > 0 else np.ones(cfg.n_sites)
-
-    n_chunks = -(-int(n_patients) // _CHUNK)
-    chunk_seqs = chunk_root.spawn(n_chunks)
-    width = max(6, len(str(int(n_patients))))
-    parts: list[dict[str, pd.DataFrame]] = []
-    for k in tqdm(range(n_chunks), desc="simulating (v2)", unit="chunk", disable=not progress or n_chunks < 2):
-        start = k * _CHUNK
-        size = min(_CHUNK, int(n_patients) - start)
-        parts.append(_simulate_chunk_v2(np.random.default_rng(chunk_seqs[k]), start, size, width, cfg, site_weights, site_frailty))
-
-    names = ("patients", "visits", "adherence", "truth", "truth_visits")
-    tables = {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in names}
-    ids = pd.CategoricalDtype(tables["patients"]["patient_id"].to_numpy())
-    for name in ("patients", "visits", "adherence"):
-        tables[name]["patient_id"] = pd.Categorical.from_codes(tables[name].pop("_row").to_numpy(), dtype=ids)
-        cols = ["patient_id"] + [c for c in tables[name].columns if c != "patient_id"]
-        tables[name] = tables[name][cols]
-    tables["patients"]["site"] = tables["patients"]["site"].astype("category")
+    tables = _simulate_in_chunks(np.random.SeedSequence([int(seed), 2]),  # a different stream from version 1
+                                 int(n_patients), cfg, _simulate_chunk_v2, "simulating (v2)", progress)
     truth_visits = tables.pop("truth_visits")
     truth_patients = tables.pop("truth")
     normalise_dtypes(tables)
     truth_visits.insert(0, "patient_id", tables["visits"]["patient_id"].astype(str).to_numpy())
     truth_visits.insert(1, "day", tables["visits"]["day"].to_numpy())
     truth = SimulatedTruth(parameters=_truth_parameters_v2(cfg), patients=truth_patients, visits=truth_visits)
-    gait = tables["visits"]["gait_speed"]
-    metadata = {
-        "schema_version": SCHEMA_VERSION,
-        "generator": {"name": "footdrop_outcomes.simulate_cohort", "version": GENERATOR_VERSION_2, "package_version": __version__},
-        "seed": int(seed),
-        "n_patients": int(n_patients),
-        "config": cfg.to_dict(),
-        "gait_speed_floor_fraction": float((gait <= cfg.gait_unable_below).mean()),
-    }
+    metadata = _metadata(seed, n_patients, cfg, GENERATOR_VERSION_2, float((tables["visits"]["gait_speed"] <= cfg.gait_unable_below).mean()))
     return Cohort(patients=tables["patients"], visits=tables["visits"], adherence=tables["adherence"],
                   metadata=metadata, truth=truth, source=f"simulate_cohort(seed={seed}, version=2)", _validated=True)
 
@@ -394,66 +375,26 @@ def _binomial_sessions(rng: np.random.Generator, per_week: np.ndarray, prob: np.
 
 def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int, cfg: SimulationConfigV2,
                        site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, pd.DataFrame]:
-    causes = np.array(CAUSES)
     idx = np.arange(n)
     # ---------------------------------------------------------------- baseline covariates
-    cause_i = rng.choice(len(CAUSES), size=n, p=np.array([cfg.cause_mix[c] for c in CAUSES]))
-    cause = causes[cause_i]
-    is_c = {c: cause == c for c in CAUSES}
-    sev_probs = np.array([cfg.severity_mix[c] for c in CAUSES])[cause_i]
-    sev_lat = _choice_rows(rng, sev_probs)  # latent severity band: 0 mild, 1 moderate, 2 severe
-    lo_band = np.array([3.0, 2.0, 0.0])[sev_lat]
-    hi_band = np.array([4.0, 3.0, 2.0])[sev_lat]
-    s0 = lo_band + (hi_band - lo_band) * rng.uniform(0.02, 0.98, size=n)
+    cause_i, cause, is_c, sev_lat, s0 = _draw_cause_and_band(rng, cfg, n)  # latent severity band: 0 mild, 1 moderate, 2 severe
     # recorded baseline grade: rated with error; 5 is not a foot drop, so at most 4
     baseline_mrc = np.clip(np.floor(s0 + rng.normal(0, cfg.mrc_rater_sd, n)), 0, 4).astype(np.int64)
     sev_i = np.where(baseline_mrc <= 1, 2, np.where(baseline_mrc == 2, 1, 0))  # recorded severity
     moderate, severe = sev_i == 1, sev_i == 2
     lat_moderate, lat_severe = sev_lat == 1, sev_lat == 2
-
-    age_mean = np.array([cfg.age[c][0] for c in CAUSES])[cause_i]
-    age_sd = np.array([cfg.age[c][1] for c in CAUSES])[cause_i]
-    age = np.clip(np.round(rng.normal(age_mean, age_sd)), 18, 95).astype(np.int64)
-    p_female = np.select([is_c["post_surgical_hip_knee"], is_c["multiple_sclerosis"], is_c["als"]], [0.85, 0.70, 0.40], 0.45)
-    sex = np.where(rng.random(n) < p_female, "female", "male")
-    p_bilateral = np.select([is_c["peripheral_neuropathy"], is_c["als"], is_c["multiple_sclerosis"]], [0.5, 0.2, 0.15], 0.03)
-    u = rng.random(n)
-    side = np.where(u < p_bilateral, "bilateral", np.where(rng.random(n) < 0.5, "left", "right"))
-    diabetes = rng.random(n) < np.array([cfg.diabetes_prevalence[c] for c in CAUSES])[cause_i]
-    hba1c = np.where(diabetes, np.clip(rng.normal(7.6, 1.3, n), 5.5, 14.0), np.clip(rng.normal(5.4, 0.3, n), 4.0, 6.4))
-    hba1c = np.round(hba1c, 1)
-    smoking_i = _choice_rows(rng, np.where(is_c["stroke"][:, None], [0.50, 0.28, 0.22], [0.55, 0.27, 0.18]))
-    smoking = np.array(["never", "former", "current"])[smoking_i]
+    age, sex, side, diabetes, hba1c = _draw_demographics(rng, cfg, cause_i, is_c, n)
+    smoking = _draw_smoking(rng, is_c)
     bmi = np.round(np.clip(rng.normal(27.5, 5.0, n), 16, 55), 1)
-    red_cauda = rng.random(n) < np.select([is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]], [0.03, 0.02], 0.0)
-    red_rapid = rng.random(n) < np.select([is_c["post_surgical_hip_knee"], is_c["post_surgical_spine"], is_c["peroneal_compression"]], [0.05, 0.05, 0.02], 0.0)
-    med_delay = np.array([cfg.median_days_to_treatment[c] for c in CAUSES])[cause_i]
-    first_contact = np.exp(np.log(med_delay) + rng.normal(0, cfg.sd_log_days_to_treatment, n))
-    first_contact = np.where(red_cauda | red_rapid, rng.uniform(0, 2, n), first_contact)
-    late_referral = ~(red_cauda | red_rapid) & (rng.random(n) < cfg.late_referral_probability)
+    red_cauda, red_rapid, urgent = _draw_red_flags(rng, is_c, n)
+    first_contact = _draw_contact_delay(rng, cfg, cause_i, urgent, n)
+    late_referral = ~urgent & (rng.random(n) < cfg.late_referral_probability)
     first_contact = first_contact + np.where(late_referral, rng.uniform(*cfg.late_referral_days, n), 0.0)
-    site_i = _choice_rows(rng, site_weights[cause_i])
-    site = np.array([f"S{j + 1:02d}" for j in range(cfg.n_sites)])[site_i]
+    site_i, site = _draw_site(rng, cfg, cause_i, site_weights)
 
     # ---------------------------------------------------------------- interventions (confounded by recorded grade)
-    central = np.isin(cause, _CENTRAL)
-    supervised = rng.random(n) < expit(-0.4 + 0.6 * moderate + 1.0 * severe + 0.8 * (is_c["stroke"] | is_c["post_surgical_hip_knee"] | is_c["post_surgical_spine"]))
-    has_afo = rng.random(n) < expit(-1.0 + 1.5 * moderate + 2.8 * severe + 0.5 * central)
-    afo_type_probs = np.where(central[:, None], [0.3, 0.5, 0.2], [0.25, 0.30, 0.45])
-    afo_type = np.where(has_afo, np.array(AFO_TYPES[1:])[_choice_rows(rng, afo_type_probs)], "none")
-    fes = (is_c["stroke"] | is_c["multiple_sclerosis"]) & (rng.random(n) < expit(-1.5 + 0.8 * moderate + 1.5 * severe))
-    a0, a_mod, a_sev, a_rapid = cfg.peroneal_decompression_logit
-    p_decompress = np.select(
-        [is_c["peroneal_compression"], is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]],
-        [expit(a0 + a_mod * moderate + a_sev * severe + a_rapid * red_rapid),
-         expit(-0.5 + 1.0 * moderate + 2.0 * severe + 5.0 * red_cauda),
-         expit(-1.5 + 1.0 * severe + 3.0 * red_rapid)], 0.0)
-    p_repair = np.where(is_c["post_surgical_hip_knee"], expit(-3.0 + 1.5 * severe + 2.0 * red_rapid), 0.0)
-    u = rng.random(n)
-    surgery_i = np.where(u < p_decompress, 1, np.where(u < p_decompress + p_repair, 2, 0))
-    tendon = (surgery_i == 0) & severe & ~central & (rng.random(n) < 0.03)
-    surgery_i = np.where(tendon, 3, surgery_i)
-    surgery = np.array(SURGERIES)[surgery_i]
+    arms = _assign_interventions(rng, n, cause, is_c, moderate, severe, red_cauda, red_rapid, cfg.peroneal_decompression_logit)
+    supervised, has_afo, fes, surgery_i = arms["supervised"], arms["has_afo"], arms["fes"], arms["surgery_i"]
     operated = np.isin(surgery_i, (1, 2))  # the treatment clock: nerve decompression or repair
     home_exercise = np.ones(n, dtype=bool)
 
@@ -463,7 +404,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     per_delay = np.exp(np.where(early, math.log(med_early), math.log(med_late)) + rng.normal(0, sd_log, n))
     lum_delay = np.exp(math.log(cfg.lumbar_surgery_delay[0]) + rng.normal(0, cfg.lumbar_surgery_delay[1], n))
     surg_delay = np.select([is_c["peroneal_compression"], is_c["lumbar_radiculopathy"]], [per_delay, lum_delay], first_contact)
-    surg_delay = np.where(red_cauda | red_rapid, rng.uniform(0, 2, n), surg_delay)
+    surg_delay = np.where(urgent, rng.uniform(0, 2, n), surg_delay)
     delay = np.where(operated, surg_delay, first_contact)
     days_to_treatment = np.clip(np.round(delay), 0, cfg.max_days_to_treatment).astype(np.int64)
     dur_doublings = np.log2(np.maximum(days_to_treatment, 3) / 30.0)
@@ -472,20 +413,10 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     n_prog = cfg.followup_weeks + 4
     prog = np.arange(n_prog)
     w_start = -(-days_to_treatment // 7)
-    eff = cfg.adherence_logit_effects
-    propensity = (cfg.adherence_logit_mean + eff["supervised_physio"] * supervised + eff["smoking[current]"] * (smoking == "current")
-                  + eff["severity[severe]"] * severe + rng.normal(0, cfg.adherence_logit_sd, n))
+    propensity = _adherence_propensity(rng, cfg, supervised, smoking, severe, n)
     weekly = (propensity[:, None] - cfg.adherence_decline_per_week * prog[None, :]
               + cfg.adherence_weekly_sd * rng.standard_normal((n, n_prog), dtype=np.float32))
-    twice = {s: rng.random(n) < 0.5 for s in ("toe_lifts", "ankle_alphabet", "calf_stretch")}
-    prescribed_per_week = {
-        "toe_lifts": np.where(twice["toe_lifts"], 14, 7),
-        "ankle_alphabet": np.where(twice["ankle_alphabet"], 14, 7),
-        "towel_slides": np.full(n, 7),
-        "band_dorsiflexion": np.where(rng.random(n) < 0.5, 4, 3),
-        "heel_walking": np.where(baseline_mrc >= 3, 7, 0),
-        "calf_stretch": np.where(twice["calf_stretch"], 14, 7),
-    }
+    prescribed_per_week = _draw_prescriptions(rng, n, baseline_mrc)
     prescribed_week: dict[str, np.ndarray] = {}
     completed: dict[str, np.ndarray] = {}
     total_p = np.zeros((n, n_prog))
@@ -497,26 +428,15 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
         prescribed_week[stem], completed[stem] = per_week, c_mat
         total_p += per_week[:, None]
         total_c += c_mat
-    cum_p = np.cumsum(total_p, axis=1) - total_p
-    cum_c = np.cumsum(total_c, axis=1) - total_c
-    exposure_prog = np.divide(cum_c, cum_p, out=np.zeros_like(cum_c), where=cum_p > 0)
-    exposure_end = np.divide(cum_c[:, -1] + total_c[:, -1], cum_p[:, -1] + total_p[:, -1], out=np.zeros(n), where=(cum_p[:, -1] + total_p[:, -1]) > 0)
+    exposure_prog, exposure_end = _cumulative_exposure(total_p, total_c)
 
     # ---------------------------------------------------------------- conservative recovery (v1 model, from onset)
-    inc = cfg.incidence_log_or
-    p_ref = np.array([cfg.recovery_probability[c] for c in CAUSES])[cause_i]
-    lin_inc = (inc["severity[moderate]"] * lat_moderate + inc["severity[severe]"] * lat_severe + inc["age_per_10y"] * (age - 60) / 10
-               + inc["diabetes"] * diabetes + inc["delay_per_30d"] * days_to_treatment / 30)
-    with np.errstate(divide="ignore"):
-        p_cons = np.where(p_ref <= 0, 0.0, np.where(p_ref >= 1, 1.0, expit(logit(np.clip(p_ref, 1e-12, 1 - 1e-12)) + lin_inc)))
-    lat = cfg.latency_log_hr
+    p_cons = _incidence_probability(cfg, cause_i, lat_moderate, lat_severe, age, diabetes, days_to_treatment)
     k = cfg.weibull_shape
     lam = np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i] / math.log(2) ** (1 / k)
-    lp = (lat["severity[moderate]"] * lat_moderate + lat["severity[severe]"] * lat_severe + lat["age_per_10y"] * (age - 60) / 10
-          + lat["diabetes"] * diabetes + lat["hba1c_per_1pct_above_7"] * diabetes * np.maximum(hba1c - 7.0, 0)
-          + lat["smoking[current]"] * (smoking == "current") + lat["smoking[former]"] * (smoking == "former")
-          + lat["delay_per_30d"] * days_to_treatment / 30 + lat["supervised_physio"] * supervised
-          + lat["fes"] * fes + lat["afo"] * has_afo + np.log(site_frailty[site_i]))
+    # no surgery term: operated patients follow the surgical clock below
+    lp = _latency_linear_predictor(cfg, lat_moderate, lat_severe, age, diabetes, hba1c, smoking, days_to_treatment, supervised,
+                                   0.0, fes, has_afo, site_frailty[site_i])
     gamma = cfg.adherence_log_hr
     # exact inversion of the cumulative hazard (as in v1): before the program (weeks < w0) the
     # cumulative adherence is 0, so the hazard there has a closed form; then program weeks
@@ -584,9 +504,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     deviation_day = np.where(device_stop_day < np.minimum(followup_days, study_end), device_stop_day, np.inf)
 
     # ---------------------------------------------------------------- visits, scheduled from the treatment day
-    sched = np.array(cfg.visit_weeks) * 7
-    jitter_max = np.minimum(np.maximum(3, np.round(0.1 * sched)), 21).astype(np.int64)
-    jit = rng.integers(-jitter_max, jitter_max + 1, size=(n, sched.size))
+    sched, jit = _visit_jitter(rng, cfg, n)
     vday = np.concatenate([days_to_treatment[:, None], days_to_treatment[:, None] + sched[None, :] + jit], axis=1)
     u_miss = rng.random((n, sched.size))
 
@@ -624,8 +542,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     # definition (recovery_intervals refuses MRC >= 4 on day 0), whatever the rater error
     mrc = np.where(v_day == 0, np.minimum(mrc, 3), mrc)
 
-    rom_offset = rng.normal(0, 4.0, n)
-    rom = np.clip(np.round(-12 + 6.5 * strength + rom_offset[v_row] + rng.normal(0, 3.0, v_row.size)), -30, 30)
+    rom = _draw_rom(rng, n, strength, v_row)
 
     # devices in use at each visit (weeks since program start)
     since_v = t_w - w_start[v_row]
@@ -634,21 +551,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     device = np.where(fes_on, "fes", np.where(afo_on, "afo", "none"))
 
     # gait speed: v1 mixed model for every cause but stroke
-    g = cfg.gait_fixed
-    lw = np.log1p(t_w)
-    eps1 = rng.normal(size=n)
-    eps0 = rng.normal(size=n)
-    rho = cfg.gait_recovery_link
-    u1 = cfg.gait_sd_slope * (rho * z + math.sqrt(1 - rho**2) * eps1)
-    u0 = cfg.gait_sd_intercept * (cfg.gait_corr * (u1 / cfg.gait_sd_slope if cfg.gait_sd_slope > 0 else 0) + math.sqrt(1 - cfg.gait_corr**2) * eps0)
-    cause_int = np.array([g.get(f"cause[{c}]", 0.0) for c in CAUSES])[cause_i]
-    cause_slope = np.array([g.get(f"lw:cause[{c}]", 0.0) for c in CAUSES])[cause_i]
-    sev_int = np.array([0.0, g["severity[moderate]"], g["severity[severe]"]])[sev_lat]
-    sev_slope = np.array([0.0, g["lw:severity[moderate]"], g["lw:severity[severe]"]])[sev_lat]
-    intercept_i = (g["Intercept"] + cause_int + sev_int + g["age_c"] * (age - 60) / 10 + g["diabetes"] * diabetes
-                   + g["current_smoker"] * (smoking == "current") + g["fes"] * fes + u0)
-    slope_i = g["lw"] + cause_slope + sev_slope + u1
-    gait_v1 = intercept_i[v_row] + slope_i[v_row] * lw + rng.normal(0, cfg.gait_sd_residual, v_row.size)
+    u0, u1, gait_v1 = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_lat, age, diabetes, smoking, fes, v_row, t_w)
 
     # stroke walking: natural recovery to a plateau, chronic change, training and orthotic effects
     pl_rec, pl_age, pl_sd = cfg.stroke_gait_plateau_effects
@@ -673,12 +576,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     gait = np.where(rng.random(v_row.size) < cfg.gait_missing_probability, np.nan, gait)
 
     # falls and AFO needed (v1 rules, with the AFO worn as simulated here)
-    first = np.r_[True, v_row[1:] != v_row[:-1]]
-    prev_day = np.where(first, 0, np.r_[0, v_day[:-1]])
-    weeks_between = np.maximum((v_day - prev_day) / 7.0, 1.0)
-    fall_rate = 0.03 * np.exp(-0.45 * (strength - 2.0)) * np.where(afo_on, 0.6, 1.0)
-    falls = rng.poisson(fall_rate * weeks_between).astype(np.int64)
-    afo_needed = rng.random(v_row.size) < np.array([1.0, 1.0, 0.97, 0.75, 0.15, 0.02])[mrc]
+    falls, afo_needed = _falls_and_afo_needed(rng, v_row, v_day, strength, afo_on, mrc)
 
     # ---------------------------------------------------------------- missing covariates
     miss = _missing_flags(rng, cfg, n, {"smoking": (smoking == "current").astype(float), "diabetes": diabetes.astype(float),
@@ -692,41 +590,30 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     a_row, a_prog = np.nonzero((7 * cal_week + 6 <= followup_days[:, None]) & (cal_week <= discharge_week[:, None]) & (cal_week <= 520))
     a_week = w_start[a_row] + a_prog
     flat = a_row * n_prog + a_prog
-    afo_p = np.where(has_afo, rng.choice([8.0, 10.0, 12.0], n) * 7, np.nan)
-    afo_frac = np.clip(expit(0.8 * propensity[a_row] + 0.3 + rng.normal(0, 0.5, a_row.size)) * 1.1, 0, 1.15)
-    afo_hours = np.where(has_afo[a_row], np.where(a_prog < afo_stop[a_row], np.round(afo_p[a_row] * afo_frac * 2) / 2, 0.0), np.nan)
-    fes_p = np.where(fes, rng.choice([4.0, 6.0, 8.0], n) * 7, np.nan)
-    fes_frac = np.clip(expit(0.8 * propensity[a_row] + 0.5 + rng.normal(0, 0.5, a_row.size)) * 1.05, 0, 1.1)
-    fes_hours = np.where(fes[a_row], np.where(a_prog < fes_stop[a_row], np.round(fes_p[a_row] * fes_frac * 2) / 2, 0.0), np.nan)
+    hours = _device_hours(rng, n, has_afo, fes, propensity, a_row, a_prog, afo_stop, fes_stop)
     adherence: dict[str, Any] = {"_row": a_row + start, "week": a_week.astype(np.int16)}
     for stem in EXERCISES:
         adherence[f"{stem}_prescribed"] = prescribed_week[stem][a_row]
         adherence[f"{stem}_completed"] = completed[stem].ravel()[flat]
-    adherence.update({
-        "afo_hours_prescribed": afo_p[a_row].astype(np.float32), "afo_hours": afo_hours.astype(np.float32),
-        "fes_hours_prescribed": fes_p[a_row].astype(np.float32), "fes_hours": fes_hours.astype(np.float32),
-    })
+    adherence.update(hours)
 
-    ids = np.char.add("P", np.char.zfill(np.arange(start + 1, start + n + 1).astype(str), width))
-    patients = pd.DataFrame({
-        "_row": idx + start, "patient_id": ids, "age": age, "sex": sex, "side": side, "cause": cause,
-        "severity": np.array(SEVERITIES)[sev_i], "baseline_mrc": baseline_mrc, "diabetes": diabetes, "hba1c": hba1c_obs,
-        "smoking": smoking, "bmi": bmi_obs, "days_to_treatment": days_to_treatment, "home_exercise": home_exercise,
-        "supervised_physio": supervised, "afo": afo_type, "fes": fes, "surgery": surgery, "site": site,
-        "red_flag_cauda_equina": red_cauda, "red_flag_rapid_worsening": red_rapid, "followup_days": followup_days, "followup_end": followup_end,
-    })
+    ids = _patient_ids(start, n, width)
+    patients = _patients_frame(
+        start, ids, age=age, sex=sex, side=side, cause=cause, severity=np.array(SEVERITIES)[sev_i], baseline_mrc=baseline_mrc,
+        diabetes=diabetes, hba1c=hba1c_obs, smoking=smoking, bmi=bmi_obs, days_to_treatment=days_to_treatment, home_exercise=home_exercise,
+        supervised_physio=supervised, afo=arms["afo_type"], fes=fes, surgery=arms["surgery"], site=site, red_flag_cauda_equina=red_cauda,
+        red_flag_rapid_worsening=red_rapid, followup_days=followup_days, followup_end=followup_end)
     visits = pd.DataFrame({
         "_row": v_row + start, "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,
         "falls": falls, "afo_needed": afo_needed,
     })
     truth = pd.DataFrame({
-        "patient_id": ids, "will_recover": will_recover, "recovery_probability": p_recover,
-        "latent_recovery_day": latent_day, "latency_linear_predictor": np.where(operated, lp_s, lp), "recovery_score_z": z,
-        "strength_onset": s0, "strength_max_if_recovering": smax, "strength_plateau_if_not": plateau,
-        "decline_per_year_if_progressive": np.where(np.isin(cause, PROGRESSIVE_CAUSES), decline_rate, np.nan),
-        "gait_u0": u0, "gait_u1": u1, "adherence_propensity": propensity,
-        "afo_abandon_week": np.where(has_afo, afo_stop, np.nan), "fes_abandon_week": np.where(fes, fes_stop, np.nan),
-        "dropout_day": dropout, "death_day": death,
+        **_truth_frame_v1_columns(
+            ids, will_recover=will_recover, recovery_probability=p_recover, latent_recovery_day=latent_day,
+            latency_linear_predictor=np.where(operated, lp_s, lp), recovery_score_z=z, strength_onset=s0, strength_max_if_recovering=smax,
+            strength_plateau_if_not=plateau, decline_per_year_if_progressive=np.where(progressive, decline_rate, np.nan), gait_u0=u0,
+            gait_u1=u1, adherence_propensity=propensity, afo_abandon_week=np.where(has_afo, afo_stop, np.nan),
+            fes_abandon_week=np.where(fes, fes_stop, np.nan), dropout_day=dropout, death_day=death),
         # version 2
         "severity_latent": np.array(SEVERITIES)[sev_lat], "treatment_clock": np.where(operated, "surgery", "onset"),
         "surgery_day": np.where(operated, days_to_treatment.astype(float), np.nan),
@@ -744,24 +631,6 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
         "training_gain": np.where(stroke_v, natural * training_rel, np.nan),
     })
     return {"patients": patients, "visits": visits, "adherence": pd.DataFrame(adherence), "truth": truth, "truth_visits": truth_visits}
-
-
-def _strength_at(day: np.ndarray, s0: np.ndarray, smax: np.ndarray, latent_day: np.ndarray, clock_start: np.ndarray,
-                 operated: np.ndarray, will_recover: np.ndarray, plateau: np.ndarray, tau: np.ndarray,
-                 progressive: np.ndarray, decline_rate: np.ndarray) -> np.ndarray:
-    """Latent dorsiflexion strength (continuous MRC scale) on ``day`` (days since onset), elementwise."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.clip((4.0 - s0) / (smax - s0), 1e-9, 1 - 1e-9)
-        c_shape = -np.log1p(-q)
-        span = latent_day - clock_start
-        ratio = np.where(will_recover, np.maximum(day - clock_start, 0.0) / np.where(will_recover, span, 1.0), 0.0)
-    power = np.where(operated, 1.0, 2.5)  # after surgery strength comes back early (concave), else sigmoid
-    s_rec = s0 + (smax - s0) * (1 - np.exp(-c_shape * ratio ** power))
-    s_rec = np.where(will_recover & (day >= latent_day), np.maximum(s_rec, 4.0), np.minimum(s_rec, np.nextafter(4.0, 0)))
-    t_res = np.maximum(day - clock_start, 0.0) / 7.0
-    s_res = s0 + (plateau - s0) * (1 - np.exp(-(t_res / tau) ** 1.5))
-    s_prog = np.maximum(s0 - decline_rate * day / 365.25, 0.0)
-    return np.where(will_recover, s_rec, np.where(progressive, s_prog, s_res))
 
 
 def latent_strength(cohort: Cohort, day: np.ndarray | float) -> np.ndarray:
