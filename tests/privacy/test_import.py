@@ -273,7 +273,7 @@ def _write_big_extract(d, n_patients, n_visits):
         pcsv.write_csv(pa.table(arrays), d / f"{name}.csv")
     lines = ["format_version = 1"]
     for name in ("patients", "visits", "adherence"):
-        lines += [f"[{name}.columns]"] + [f'{c} = "{c}"' for c in SCHEMAS[name].columns]
+        lines += [f"[{name}.columns]"] + [f'{c} = "{c}"' for c, spec in SCHEMAS[name].columns.items() if spec.required]
     lines += ["[visits.units]", 'day = "weeks"']
     (d / "mapping.toml").write_text("\n".join(lines) + "\n")
 
@@ -288,3 +288,56 @@ def test_streams_a_million_visit_rows_with_bounded_memory(tmp_path):
     assert report["peak_mb"] < 600
     meta = json.loads((tmp_path / "cohort" / "manifest.json").read_text())
     assert meta["rows"]["visits"] == 1_000_000 and meta["import_handling"]["ages_top_coded"] > 0
+
+
+def test_unknown_codes_and_blanks_become_missing_counted_per_column(example, tmp_path):
+    p = pd.read_csv(example["patients"], sep=";", dtype=str, keep_default_na=False)
+    rng = np.random.default_rng(5)
+    rows = rng.permutation(len(p))
+    smoking_unknown, smoking_blank = rows[:9], rows[9:15]  # coded unknown (three spellings), left empty
+    p.loc[smoking_unknown, "Smoker"] = np.resize(["unknown", "Not Recorded", " 9 "], 9)
+    p.loc[smoking_blank, "Smoker"] = ""
+    dm_unknown = rows[20:32]
+    p.loc[dm_unknown, "DM"] = "9"
+    hba1c_unknown = rows[40:45]
+    p.loc[hba1c_unknown, "HbA1c_mmolmol"] = "-99"
+    dtt_blank = rows[50:54]
+    p.loc[dtt_blank, "WeeksToTx"] = ""
+    p.to_csv(example["patients"], sep=";", index=False)
+    hba1c_blank_before = int((pd.read_csv(EXAMPLE_PATIENTS, sep=";", dtype=str, keep_default_na=False)["HbA1c_mmolmol"]
+                              .iloc[np.setdiff1d(np.arange(len(p)), hba1c_unknown)].str.strip().isin(["", "NA"])).sum())
+    result = _run(example, tmp_path / "c")
+    u = result.handled["unknown_to_missing"]
+    assert u["patients.smoking"] == 9 and u["patients.diabetes"] == 12 and u["patients.hba1c"] == 5
+    assert u["patients.days_to_treatment"] == 0 and u["patients.bmi"] == 0
+    got = load_cohort(tmp_path / "c")
+    pt = got.patients
+    assert pt["smoking"].isna().sum() == 15 and pt["diabetes"].isna().sum() == 12
+    assert pt["days_to_treatment"].isna().sum() == 4 and pt["hba1c"].isna().sum() == 5 + hba1c_blank_before
+    assert str(pt["diabetes"].dtype) == "boolean" and str(pt["days_to_treatment"].dtype) == "Int64"
+    assert pt["smoking"].isna().to_numpy()[np.sort(np.r_[smoking_unknown, smoking_blank])].all()
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert manifest["import_handling"]["unknown_to_missing"] == u
+    assert manifest["import_handling"]["missing_values"]["patients"]["smoking"] == 15
+    assert manifest["mapping"]["tables"]["patients"]["unknown"]["smoking"] == ["9", "not recorded", "unknown"]
+
+
+EXAMPLE_PATIENTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "examples" / "site_extract" / "patients.csv"
+
+
+def test_a_code_neither_known_nor_unknown_is_an_error_naming_file_column_line(example, tmp_path):
+    p = pd.read_csv(example["patients"], sep=";", dtype=str, keep_default_na=False)
+    p.loc[6, "Smoker"] = "occasionally"
+    p.to_csv(example["patients"], sep=";", index=False)
+    with pytest.raises(CohortValidationError) as info:
+        _run(example, tmp_path / "c")
+    row = info.value.failures.query("table == 'patients' and column == 'smoking'").iloc[0]
+    assert row["rows"] == "8" and "patients.csv" in row["problem"] and "[patients.unknown]" in row["problem"]
+    assert "occasionally" not in str(info.value)
+    _nothing_written(tmp_path, tmp_path / "c")
+
+
+def test_unknown_codes_only_where_the_data_model_allows_missing(example):
+    _edit_mapping(example, 'smoking = ["unknown", "not recorded", "9"]', 'smoking = ["unknown"]\ncause = ["unknown"]')
+    with pytest.raises(ConfigError, match=r"\[patients.unknown\] cause: this column may not be missing"):
+        load_mapping(example["mapping"])

@@ -63,7 +63,10 @@ class ImportResult:
         Rows written per table.
     handled : dict of str to int
         Documented changes made on the way: ``ages_top_coded``, ``duplicate_rows_dropped`` per
-        table, ``rows_sorted`` per table (rows that were out of patient/time order).
+        table, ``rows_sorted`` per table (rows that were out of patient/time order),
+        ``unknown_to_missing`` (``"table.column"``: values that were codes declared unknown in the
+        mapping, now missing) and ``missing_values`` (per table, per column that may be missing:
+        missing values in the imported cohort, whether empty in the extract or coded unknown).
     """
 
     path: Path
@@ -220,7 +223,7 @@ def _range(table: str, col: str) -> tuple[float, float] | None:
 
 
 def _convert_unit(table: str, col: str, unit: str, arr: np.ndarray) -> np.ndarray:
-    if table == "visits" and col == "gait_speed" and unit == "s/10m":
+    if table == "visits" and col in ("gait_speed", "gait_speed_device_off") and unit == "s/10m":
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(arr > 0, 10.0 / arr, np.nan)
     if table == "adherence" and col == "week" and unit == "days":
@@ -270,15 +273,44 @@ def _parse_mrc(uniques: pd.Series, minus: str) -> pd.Series:
     return grade.astype("float64")
 
 
+def _unknown_to_missing(name: str, target: str, values: pd.Series, codes: frozenset[str], numeric: bool,
+                        handled: dict[str, Any]) -> pd.Series:
+    """Values that are codes for "not known" (``[table.unknown]``) become missing, counted per column."""
+    if numeric:
+        numbers = {float(c) for c in codes if _is_number(c)}
+        hit = values.isin(numbers).to_numpy(bool) if numbers else np.zeros(len(values), dtype=bool)
+    else:
+        found = _by_uniques(values, lambda u: u.astype(str).str.strip().str.casefold().isin(codes))
+        hit = np.array([False if v is None or v is pd.NA else bool(v) for v in found], dtype=bool)
+    counts = handled.setdefault("unknown_to_missing", {})
+    key = f"{name}.{target}"
+    counts[key] = counts.get(key, 0) + int(hit.sum())
+    if not hit.any():
+        return values
+    return values.astype("float64" if numeric else object).where(~hit, np.nan if numeric else None)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _map_chunk(name: str, raw: pd.DataFrame, tm: TableMapping, mapping: CohortMapping, lines: np.ndarray,
-               problems: _Problems, handled: dict[str, Any]) -> pd.DataFrame:
+               problems: _Problems, handled: dict[str, Any], file: str = "") -> pd.DataFrame:
     """Rename, recode, convert units and MRC notations; returns cohort columns (not yet typed).
 
-    Columns come back as float (numbers) or text, the same in every chunk.
+    Columns come back as float (numbers) or text, the same in every chunk. Optional columns of the
+    data model that the mapping does not map are left out.
     """
     out: dict[str, pd.Series] = {}
     n = len(raw)
+    in_file = f" of {file}" if file else ""
     for target in SCHEMAS[name].columns:
+        if target not in tm.constants and target not in tm.columns:
+            continue  # an optional column the extract does not have (load_mapping requires the others)
         if target in tm.constants:
             const = tm.constants[target]
             out[target] = pd.Series(np.full(n, float(const)) if isinstance(const, (int, float)) and not isinstance(const, bool)
@@ -288,6 +320,8 @@ def _map_chunk(name: str, raw: pd.DataFrame, tm: TableMapping, mapping: CohortMa
         numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
         if not numeric:
             values = _by_uniques(values, lambda u: u.astype(str).str.strip())
+        if target in tm.unknown:
+            values = _unknown_to_missing(name, target, values, tm.unknown[target], numeric, handled)
         if target in tm.codes:
             codes = tm.codes[target]
             allowed = set(_allowed(name, target) or [])
@@ -300,8 +334,9 @@ def _map_chunk(name: str, raw: pd.DataFrame, tm: TableMapping, mapping: CohortMa
             mapped = _by_uniques(values if key is None else values.astype("string"), recode)
             unknown = np.flatnonzero(mapped.map(lambda v: v is _UNKNOWN).to_numpy(bool))
             if unknown.size:  # the codes themselves are data: the rows say where to look
-                problems.add(name, target, f"code not in [{name}.codes.{target}] of the mapping; "
-                                           "add it to the mapping or fix the extract", lines[unknown], int(unknown.size))
+                problems.add(name, target, f"code{in_file} not in [{name}.codes.{target}] of the mapping, nor declared "
+                                           f"unknown in [{name}.unknown]; add it to the mapping or fix the extract",
+                             lines[unknown], int(unknown.size))
                 mapped = mapped.where(~mapped.map(lambda v: v is _UNKNOWN).to_numpy(bool), values.astype(object))
             values = mapped
             numeric = False
@@ -323,7 +358,7 @@ def _map_chunk(name: str, raw: pd.DataFrame, tm: TableMapping, mapping: CohortMa
             if hint:
                 problems.add(name, target, hint, lines[np.flatnonzero(np.isfinite(arr))][:8], int(np.isfinite(arr).sum()))
             values, numeric = pd.Series(conv), True
-        elif target in ("hba1c", "gait_speed"):  # default units: still catch the common mix-ups
+        elif target in ("hba1c", "gait_speed", "gait_speed_device_off"):  # default units: still catch the common mix-ups
             arr, _ = _numbers(values)
             hint = _unit_hint(name, target, next(iter(UNITS[name][target])), arr, arr)
             if hint:
@@ -526,7 +561,9 @@ def import_cohort(
     usecols = {name: _check_header(name, headers[name], m.tables[name], m, paths[name], scanner, problems) for name in TABLES}
     offset = {name: 2 if _kind(p) == "csv" else 0 for name, p in paths.items()}
     handled: dict[str, Any] = {"ages_top_coded": 0, "duplicate_rows_dropped": {t: 0 for t in TABLES},
-                               "rows_sorted": {t: 0 for t in TABLES}, "mrc_modifiers": 0}
+                               "rows_sorted": {t: 0 for t in TABLES}, "mrc_modifiers": 0,
+                               "unknown_to_missing": {f"{t}.{c}": 0 for t in TABLES for c in m.tables[t].unknown},
+                               "missing_values": {t: {} for t in TABLES}}
 
     # everything goes to a temporary directory beside the target, renamed into place at the end;
     # on a refusal, an error or an interruption it is removed, with any parent folders made for it
@@ -547,7 +584,8 @@ def import_cohort(
         mapping_ok = header_ok and not scanner.found
         if mapping_ok:
             raw_p = pd.concat(pframes, ignore_index=True) if pframes else pd.DataFrame(columns=usecols["patients"])
-            pmap, p_lines, index_of, new_ids = _prepare_patients(raw_p, pt, m, offset["patients"], problems, handled)
+            pmap, p_lines, index_of, new_ids = _prepare_patients(raw_p, pt, m, offset["patients"], problems, handled,
+                                                                 file=paths["patients"].name)
         del pframes
 
         # ---------------------------------------------------------------- visits, adherence (streamed)
@@ -570,7 +608,7 @@ def import_cohort(
                 start += len(chunk)
                 if not (mapping_ok and not scanner.found):
                     continue  # keep scanning for identifiers; nothing more is mapped
-                frame = _map_chunk(name, chunk, tm, m, lines, problems, handled)
+                frame = _map_chunk(name, chunk, tm, m, lines, problems, handled, file=paths[name].name)
                 pidx = index_of.get_indexer(frame["patient_id"].to_numpy(dtype=object, na_value=None))
                 unknown = np.flatnonzero(pidx < 0)
                 if unknown.size:
@@ -611,7 +649,7 @@ def import_cohort(
             line_of = {"patients": p_lines[psub[_PIDX].to_numpy()]}
             for name in ("visits", "adherence"):
                 frames = [f for k in group if (f := parts[name].read(k)) is not None]
-                df = pd.concat(frames, ignore_index=True) if frames else _empty(name)
+                df = pd.concat(frames, ignore_index=True) if frames else _empty(name, m.tables[name])
                 t = pd.to_numeric(df[_TIME[name]], errors="coerce") if len(df) else pd.Series([], dtype=float)
                 order = np.lexsort((df[_LINE].to_numpy(), t.to_numpy(), df[_PIDX].to_numpy())) if len(df) else np.array([], dtype=int)
                 handled["rows_sorted"][name] += int((order != np.arange(len(order))).sum())
@@ -642,13 +680,17 @@ def import_cohort(
                     writers[name] = pq.ParquetWriter(tmp / f"{name}.parquet", tbl.schema)
                 writers[name].write_table(tbl.cast(writers[name].schema))
                 rows_out[name] += len(typed[name])
+                counts = handled["missing_values"][name]
+                for col, k in typed[name].isna().sum().items():
+                    if SCHEMAS[name].columns[col].nullable:
+                        counts[col] = counts.get(col, 0) + int(k)
         for w in writers.values():
             w.close()
         if problems.rows:
             raise CohortValidationError(problems.frame(), source)
         for name in TABLES:  # a table with no rows at all (adherence may be empty)
             if not (tmp / f"{name}.parquet").exists():
-                _typed_empty(name).to_parquet(tmp / f"{name}.parquet", index=False)
+                _typed_empty(name, m.tables[name]).to_parquet(tmp / f"{name}.parquet", index=False)
         shutil.rmtree(stage)
         files = {f"{name}.parquet": _sha256(tmp / f"{name}.parquet") for name in TABLES}
         manifest = {
@@ -674,10 +716,10 @@ def _exempt(tm: TableMapping) -> dict[str, set[str]]:
 
 
 def _prepare_patients(raw: pd.DataFrame, pt: TableMapping, m: CohortMapping, offset: int, problems: _Problems,
-                      handled: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarray, pd.Index, pd.Series]:
+                      handled: dict[str, Any], file: str = "") -> tuple[pd.DataFrame, np.ndarray, pd.Index, pd.Series]:
     """Map the patients table; handle duplicates, top-code ages, index (and pseudonymise) ids."""
     p_lines = np.arange(len(raw)) + offset
-    pmap = _map_chunk("patients", raw, pt, m, p_lines, problems, handled)
+    pmap = _map_chunk("patients", raw, pt, m, p_lines, problems, handled, file=file)
     if len(pmap) == 0:
         problems.add("patients", "", "table is empty", None, 0)
     ids = pmap["patient_id"].astype("string").str.strip()
@@ -708,16 +750,21 @@ def _prepare_patients(raw: pd.DataFrame, pt: TableMapping, m: CohortMapping, off
     return pmap, p_lines, index_of, new_ids
 
 
-def _empty(name: str) -> pd.DataFrame:
-    cols = {c: pd.Series([], dtype="float64") for c in SCHEMAS[name].columns}
+def _mapped(name: str, tm: TableMapping) -> list[str]:
+    """Cohort columns the import writes: every required one, and the optional ones the mapping maps."""
+    return [c for c, spec in SCHEMAS[name].columns.items() if spec.required or c in tm.columns or c in tm.constants]
+
+
+def _empty(name: str, tm: TableMapping) -> pd.DataFrame:
+    cols = {c: pd.Series([], dtype="float64") for c in _mapped(name, tm)}
     cols["patient_id"] = pd.Series([], dtype="string")
     return pd.DataFrame({**cols, _PIDX: pd.Series([], dtype="int64"), _LINE: pd.Series([], dtype="int64")})
 
 
-def _typed_empty(name: str) -> pd.DataFrame:
+def _typed_empty(name: str, tm: TableMapping) -> pd.DataFrame:
     cols = {}
-    for c, spec in SCHEMAS[name].columns.items():
-        dtype = str(spec.dtype)
+    for c in _mapped(name, tm):
+        dtype = str(SCHEMAS[name].columns[c].dtype)
         cols[c] = pd.Series([], dtype="string" if dtype == "category" else dtype)
     return pd.DataFrame(cols)
 

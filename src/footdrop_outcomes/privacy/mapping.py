@@ -29,6 +29,14 @@ extra dependency, has comments, and cannot run code). The full format, with ever
     [patients.codes.sex]        # code in the extract = cohort value (case and spaces ignored)
     F = "female"
     M = "male"
+    [patients.unknown]          # cohort column = codes meaning "not known": become missing values
+    smoking = ["unknown", "not recorded", "9"]
+    hba1c = ["-99"]
+
+Codes declared unknown are counted per column in the imported cohort's manifest
+(``import_handling.unknown_to_missing``); only columns that may be missing in the data model
+(``docs/data_dictionary.md``) accept them. Optional columns of the data model (``first_contact_day``,
+``surgery_day``, ``dropout_reason``, ``gait_speed_device_off``) need not be mapped.
 
 Every column of the extract must be either mapped or dropped, so nothing enters unseen.
 """
@@ -60,13 +68,16 @@ UNITS: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
     "patients": {
         "days_to_treatment": {u: (f, 0.0) for u, f in _DAYS.items()},
         "followup_days": {u: (f, 0.0) for u, f in _DAYS.items()},
+        "first_contact_day": {u: (f, 0.0) for u, f in _DAYS.items()},
+        "surgery_day": {u: (f, 0.0) for u, f in _DAYS.items()},
         "hba1c": {"%": (1.0, 0.0), "mmol/mol": (1 / 10.929, 2.15)},  # NGSP % = IFCC / 10.929 + 2.15
         "age": {"years": (1.0, 0.0)},
         "bmi": {"kg/m2": (1.0, 0.0)},
     },
     "visits": {
         "day": {u: (f, 0.0) for u, f in _DAYS.items()},
-        "gait_speed": {"m/s": (1.0, 0.0), "km/h": (1 / 3.6, 0.0), "cm/s": (0.01, 0.0), "s/10m": (float("nan"), 0.0)},
+        **{c: {"m/s": (1.0, 0.0), "km/h": (1 / 3.6, 0.0), "cm/s": (0.01, 0.0), "s/10m": (float("nan"), 0.0)}
+           for c in ("gait_speed", "gait_speed_device_off")},
         "rom_deg": {"degrees": (1.0, 0.0), "radians": (57.29577951308232, 0.0)},
     },
     "adherence": {
@@ -78,7 +89,7 @@ UNITS: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
 #: Columns that accept MRC notations such as "4-", "4+", "4/5" or "MRC 4".
 MRC_COLUMNS: dict[str, str] = {"patients": "baseline_mrc", "visits": "mrc"}
 #: Cohort columns whose values are whole days after unit conversion (rounded half up).
-WHOLE_DAY_COLUMNS = {"days_to_treatment", "followup_days", "day"}
+WHOLE_DAY_COLUMNS = {"days_to_treatment", "followup_days", "first_contact_day", "surgery_day", "day"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class TableMapping:
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     drop: tuple[str, ...] = ()
     delimiter: str | None = None
+    unknown: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def source_of(self, target: str) -> str | None:
         """Column of the extract that feeds a cohort column."""
@@ -119,7 +131,8 @@ class CohortMapping:
             "duplicates": self.duplicates, "mrc_minus": self.mrc_minus,
             "tables": {t: {"columns": m.columns, "constants": m.constants, "units": m.units,
                            "codes": {c: {str(k): v for k, v in codes.items()} for c, codes in m.codes.items()},
-                           "drop": list(m.drop)} for t, m in self.tables.items()},
+                           "drop": list(m.drop), "unknown": {c: sorted(v) for c, v in m.unknown.items()}}
+                       for t, m in self.tables.items()},
         }
 
 
@@ -176,9 +189,10 @@ def _guard_values(name: str, constants: Mapping[str, Any], codes: Mapping[str, A
 def _table(name: str, raw: Any, where: str) -> TableMapping:
     if not isinstance(raw, Mapping):
         raise _fail(where, f"[{name}] must be a table")
-    unknown = set(raw) - {"columns", "constants", "units", "codes", "drop", "delimiter"}
+    unknown = set(raw) - {"columns", "constants", "units", "codes", "drop", "delimiter", "unknown"}
     if unknown:
-        raise _fail(where, f"[{name}] has unknown keys {sorted(unknown)}; allowed: columns, constants, units, codes, drop, delimiter")
+        raise _fail(where, f"[{name}] has unknown keys {sorted(unknown)}; allowed: columns, constants, units, codes, drop, "
+                           "delimiter, unknown")
     model = SCHEMAS[name].columns
     columns = dict(raw.get("columns", {}))
     constants = dict(raw.get("constants", {}))
@@ -193,7 +207,7 @@ def _table(name: str, raw: Any, where: str) -> TableMapping:
     both = set(columns) & set(constants)
     if both:
         raise _fail(where, f"{sorted(both)} given both as a column and as a constant in [{name}]")
-    missing = [c for c in model if c not in columns and c not in constants]
+    missing = [c for c in model if c not in columns and c not in constants and model[c].required]
     if missing:
         raise _fail(where, f"[{name}] does not say where cohort columns {missing} come from; "
                            f"add them under [{name}.columns] (or [{name}.constants])")
@@ -223,7 +237,33 @@ def _table(name: str, raw: Any, where: str) -> TableMapping:
     delimiter = raw.get("delimiter")
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
         raise _fail(where, f"[{name}] delimiter must be one character")
-    return TableMapping(name, columns, constants, units, codes, tuple(drop), delimiter)
+    return TableMapping(name, columns, constants, units, codes, tuple(drop), delimiter, _unknown_codes(name, raw, columns, where))
+
+
+def _unknown_codes(name: str, raw: Mapping[str, Any], columns: Mapping[str, str], where: str) -> dict[str, frozenset[str]]:
+    """``[table.unknown]``: per cohort column, the codes that mean "not known" (compared casefolded)."""
+    section = raw.get("unknown", {})
+    if not isinstance(section, Mapping):
+        raise _fail(where, f"[{name}.unknown] must be a table of column = [codes]")
+    model = SCHEMAS[name].columns
+    out: dict[str, frozenset[str]] = {}
+    for target, codes in section.items():
+        if target not in columns:
+            raise _fail(where, f"[{name}.unknown] {target}: not a column mapped under [{name}.columns]")
+        if not model[target].nullable:
+            raise _fail(where, f"[{name}.unknown] {target}: this column may not be missing in the data model "
+                               "(docs/data_dictionary.md), so it cannot have unknown codes")
+        if isinstance(codes, str | int | float) and not isinstance(codes, bool):
+            codes = [codes]
+        if not isinstance(codes, list) or not codes or not all(isinstance(c, str | int | float) and not isinstance(c, bool) for c in codes):
+            raise _fail(where, f"[{name}.unknown] {target} must be a non-empty list of codes (text or numbers)")
+        found = find_identifiers([str(c) for c in codes], kind="free")
+        if found:
+            raise PrivacyError(pd.DataFrame([{"file": where, "table": name, "column": target,
+                                              "problem": f"[{name}.unknown] {target} entry {pos[0] + 1}: {reason}", "rows": "all",
+                                              "patient_ids": "", "n_rows": 0} for reason, pos in found]), f"mapping {where}")
+        out[target] = frozenset(str(c).strip().casefold() for c in codes)
+    return out
 
 
 def load_mapping(mapping: str | os.PathLike[str] | Mapping[str, Any] | CohortMapping) -> CohortMapping:
