@@ -8,7 +8,9 @@ regression, statsmodels), turns it into weights for the average treatment effect
 * unstabilised ``1 / e`` for the treated and ``1 / (1 - e)`` for the others;
 * stabilised (default): multiplied by the marginal share of the patient's arm, so the weights
   average about 1 in each arm and the weighted sample has the original size;
-* truncated ("trimmed") at the ``trim`` and ``1 - trim`` quantiles (default 1% / 99%),
+* optionally truncated ("trimmed") at the ``trim`` and ``1 - trim`` quantiles (default: no
+  truncation; truncation at 1%/99% left a bias of about -0.02 on the log HR of the AFO
+  comparisons across seeds, ``benchmarks/study_adherence.py``),
 
 and reports balance: standardised mean differences (SMD) of every covariate before and after
 weighting. SMD = (weighted mean treated - weighted mean untreated) / sqrt((s1^2 + s0^2) / 2),
@@ -17,10 +19,13 @@ the ATE), so that a change in SMD reflects the mean difference only; categorical
 one row per level. |SMD| < 0.1 is the usual balance threshold.
 
 :func:`weighted_comparison` then compares outcomes between the arms, crude and weighted side by
-side: a Cox hazard ratio (lifelines, case weights, robust sandwich SE; the survival layer's
-``fit_cox`` has no case weights), a difference in means (weighted least squares, HC1 sandwich
-SE) and weighted Kaplan-Meier curves. Robust SEs that ignore the estimation of the propensity
-score are conservative for the ATE.
+side: a Cox hazard ratio (own weighted Cox of the binary arm indicator, Breslow ties), a
+difference in means (weighted means per arm) and weighted Kaplan-Meier curves. The standard
+errors of the weighted estimates account for the estimation of the propensity score and of the
+arm shares that stabilise the weights (stacked estimating equations, M-estimation sandwich:
+Lunceford & Davidian 2004; Shu, Young, Toh & Wang 2021 for the weighted Cox model; see
+``_sandwich.py``); the robust SEs that treat the weights as known are kept as
+``se_fixed_weights`` (conservative for the ATE).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from scipy.stats import norm
 
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.adherence._input import AdherenceInputError, rows_text
+from footdrop_outcomes.adherence._sandwich import logistic_influence, weighted_cox_binary, weighted_influence
+
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropWarning
 
 if TYPE_CHECKING:
@@ -161,6 +168,12 @@ class PropensityResult(AnalysisResult):
         The input rows with ``ps`` (propensity score) and ``weight`` (final weight) added.
     model : pandas.DataFrame
         Propensity model coefficients: ``term``, ``log_or``, ``se``, ``p``.
+    influence : numpy.ndarray
+        Influence functions (rows of :attr:`data` x parameters) of the propensity coefficients
+        and, with stabilised weights, the treated share: what a weighted estimator needs to
+        account for the estimation of its weights.
+    weight_gradient : numpy.ndarray
+        Derivative of each row's weight with respect to the same parameters (0 where truncated).
     info : dict
         ``n``, ``n_treated``, ``treatment``, ``formula``, ``stabilized``, ``trim`` and the
         truncation bounds, effective sample size per arm, ``max_abs_smd`` before and after.
@@ -168,6 +181,8 @@ class PropensityResult(AnalysisResult):
 
     data: pd.DataFrame
     model: pd.DataFrame
+    influence: np.ndarray
+    weight_gradient: np.ndarray
 
     @property
     def weights(self) -> pd.Series:
@@ -198,7 +213,7 @@ def fit_propensity(
     formula: str,
     *,
     stabilized: bool = True,
-    trim: float | None = 0.01,
+    trim: float | None = None,
     balance_covariates: Sequence[str] | None = None,
 ) -> PropensityResult:
     """Propensity scores (logistic regression) and inverse probability of treatment weights.
@@ -218,7 +233,9 @@ def fit_propensity(
     stabilized : bool
         Multiply by the marginal probability of the patient's arm.
     trim : float or None
-        Truncate weights at the ``trim`` and ``1 - trim`` quantiles; ``None`` for no truncation.
+        Truncate weights at the ``trim`` and ``1 - trim`` quantiles; ``None`` (default) for no
+        truncation. Truncation trades variance for residual confounding; across seeds it did
+        not pay on the simulated cohorts (docs/adherence.md section 2).
     balance_covariates : sequence of str, optional
         Columns to check balance on; default the variables named in ``formula``.
 
@@ -229,8 +246,8 @@ def fit_propensity(
     Warns
     -----
     WeightingWarning
-        Propensity scores below 0.01 or above 0.99 (positivity problems), or a covariate with
-        |SMD| >= 0.1 after weighting.
+        Propensity scores below 0.01 or above 0.99 (positivity problems), or a covariate whose
+        |SMD| after weighting stays above 0.1.
 
     Examples
     --------
@@ -267,18 +284,26 @@ def fit_propensity(
     if not fit.mle_retvals.get("converged", True):
         raise ConvergenceError(f"propensity model for {treatment!r} did not converge; simplify {formula!r} (perfect separation?)")
     ps = np.asarray(fit.predict(x), dtype=float)
+    xm = x.to_numpy(dtype=float)
     extreme = int(np.sum((ps < 0.01) | (ps > 0.99)))
     if extreme:
         warnings.warn(f"{extreme} propensity scores for {treatment!r} are below 0.01 or above 0.99: positivity is doubtful; "
                       "consider restricting the population", WeightingWarning, stacklevel=2)
     w = np.where(z, 1 / ps, 1 / (1 - ps))
+    # influence functions of the parameters the weights depend on, and the weights' derivatives
+    psi = logistic_influence(xm, z, ps)
+    dw = (w * np.where(z, -(1 - ps), ps))[:, None] * xm
     if stabilized:
         p1 = z.mean()
         w = w * np.where(z, p1, 1 - p1)
+        dw = np.column_stack([dw * np.where(z, p1, 1 - p1)[:, None], np.where(z, w / p1, -w / (1 - p1))])
+        psi = np.column_stack([psi, (z - p1) / len(z)])
     bounds = (float(w.min()), float(w.max()))
     if trim:
         lo, hi = np.quantile(w, [trim, 1 - trim])
+        clipped = (w < lo) | (w > hi)
         w = np.clip(w, lo, hi)
+        dw[clipped] = 0.0
         bounds = (float(lo), float(hi))
     out = df.copy()
     out["ps"] = ps
@@ -289,17 +314,17 @@ def fit_propensity(
         balance_covariates = [n for n in df.columns if n != treatment and re.search(rf"\b{re.escape(str(n))}\b", formula)]
     bal = balance_table(out, treatment, balance_covariates, w)
     after = float(bal["smd_weighted"].abs().max()) if len(bal) else 0.0
-    if after >= 0.1:
+    if after > 0.1:
         worst = bal.iloc[int(np.argmax(bal["smd_weighted"].abs().to_numpy()))]
-        warnings.warn(f"after weighting, {worst['covariate']} {worst['level']} still has |SMD| = {after:.3f} >= 0.1; "
-                      "revise the propensity model", WeightingWarning, stacklevel=2)
+        warnings.warn(f"after weighting, {worst['covariate']} {worst['level']} still has |SMD| = {after:.3f} > 0.1; "
+                      "revise the propensity model (interactions, splines) or the population", WeightingWarning, stacklevel=2)
     ess = {arm: float(w[m].sum() ** 2 / np.sum(w[m] ** 2)) for arm, m in (("treated", z), ("control", ~z))}
     model = pd.DataFrame({"term": fit.params.index, "log_or": fit.params.to_numpy(), "se": fit.bse.to_numpy(), "p": fit.pvalues.to_numpy()})
     info = {"method": "inverse probability of treatment weighting (ATE)", "n": len(df), "n_treated": int(z.sum()),
             "treatment": treatment, "formula": formula, "stabilized": stabilized, "trim": trim, "weight_bounds": bounds,
             "effective_sample_size": ess, "extreme_ps": extreme,
             "max_abs_smd_unweighted": float(bal["smd_unweighted"].abs().max()) if len(bal) else 0.0, "max_abs_smd_weighted": after}
-    return PropensityResult(summary=bal, info=info, data=out, model=model)
+    return PropensityResult(summary=bal, info=info, data=out, model=model, influence=psi, weight_gradient=dw)
 
 
 def weighted_kaplan_meier(time: np.ndarray, event: np.ndarray, weight: np.ndarray) -> pd.DataFrame:
@@ -358,27 +383,44 @@ class WeightedComparison(AnalysisResult):
         return ax
 
 
-def _cox(df: pd.DataFrame, duration_col: str, event_col: str, weighted: bool) -> tuple[float, float]:
-    from lifelines import CoxPHFitter
-
-    d = pd.DataFrame({"T": df[duration_col].to_numpy(float), "E": df[event_col].to_numpy(bool).astype(int),
-                      "z": df["_z"].to_numpy(float), "w": df["weight"].to_numpy(float) if weighted else 1.0})
-    cph = CoxPHFitter()
-    cph.fit(d, "T", "E", weights_col="w", robust=True)
-    return float(cph.params_["z"]), float(cph.standard_errors_["z"])
+def _nuisance(propensity: PropensityResult, rows: np.ndarray, weighted: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The propensity block of the stacked estimating equations for outcome rows ``rows`` (positions in its data)."""
+    if not weighted:
+        return []
+    psi = propensity.influence
+    return [(propensity.weight_gradient[rows], psi, np.arange(psi.shape[0]))]
 
 
-def _wls(y: np.ndarray, z: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    import statsmodels.api as sm
+def _cox(propensity: PropensityResult, df: pd.DataFrame, duration_col: str, event_col: str, weighted: bool) -> tuple[float, float, float]:
+    """Log HR of the arm, its SE accounting for the estimated weights, and the fixed-weight robust SE."""
+    w = df["weight"].to_numpy(float) if weighted else np.ones(len(df))
+    rows = np.arange(len(df))
+    b, info, r = weighted_cox_binary(df[duration_col].to_numpy(float), df[event_col].to_numpy(bool), df["_z"].to_numpy(float), w)
+    total, fixed = weighted_influence(r, w, info, rows, len(df), _nuisance(propensity, rows, weighted))
+    return b, float(np.sqrt(np.sum(total ** 2))), float(np.sqrt(np.sum(fixed ** 2)))
 
-    fit = sm.WLS(y, sm.add_constant(z.astype(float)), weights=w).fit(cov_type="HC1")
-    return float(fit.params[1]), float(fit.bse[1])
+
+def _mean_difference(propensity: PropensityResult, y: np.ndarray, z: np.ndarray, rows: np.ndarray,
+                     weighted: bool) -> tuple[float, float, float]:
+    """Weighted mean in the treated minus in the controls, SE accounting for the estimated weights, fixed-weight SE."""
+    w = propensity.data["weight"].to_numpy(float)[rows] if weighted else np.ones(rows.size)
+    n = len(propensity.data)
+    est, tot, fix = [], np.zeros(n), np.zeros(n)
+    for sign, arm in ((1.0, z), (-1.0, ~z)):
+        mu = float(np.sum(w[arm] * y[arm]) / np.sum(w[arm]))
+        u = np.where(arm, y - mu, 0.0)  # unit-weight estimating function of the arm mean
+        t_, f_ = weighted_influence(u, w, float(np.sum(w[arm])), rows, n, _nuisance(propensity, rows, weighted))
+        est.append(sign * mu)
+        tot += sign * t_
+        fix += sign * f_
+    return float(sum(est)), float(np.sqrt(np.sum(tot ** 2))), float(np.sqrt(np.sum(fix ** 2)))
+
 
 
 def weighted_comparison(
     propensity: PropensityResult,
     *,
-    duration_col: str | None = "time",
+    duration_col: str | None = None,
     event_col: str = "event",
     outcome_col: str | None = None,
     log_outcome: bool = False,
@@ -392,10 +434,12 @@ def weighted_comparison(
     propensity : PropensityResult
         From :func:`fit_propensity`; its ``data`` holds the outcome columns.
     duration_col, event_col : str
-        Right-censored survival outcome (``duration_col=None`` to skip it): Cox log hazard
-        ratio treated vs control (lifelines, case weights, robust SE) and Kaplan-Meier curves.
+        Right-censored survival outcome: Cox log hazard ratio treated vs control (weighted Cox,
+        Breslow ties) and Kaplan-Meier curves. Default: ``"time"`` when no ``outcome_col`` is
+        given, none when one is (a difference in means only); give both for both.
     outcome_col : str, optional
-        Continuous outcome (e.g. a gait-speed change, or a log time) for a difference in means.
+        Continuous outcome (e.g. a gait-speed change, or a log time) for a difference in means
+        (weighted mean per arm). Rows with a missing outcome are left out.
     log_outcome : bool
         Take the log of ``outcome_col`` first (the difference is then a log ratio; ``ratio``
         gives e.g. a time ratio).
@@ -405,6 +449,10 @@ def weighted_comparison(
     Returns
     -------
     WeightedComparison
+        ``se`` accounts for the estimation of the propensity score and of the arm shares
+        (stacked estimating equations; module notes); ``se_fixed_weights`` treats the weights
+        as known (the usual robust sandwich, conservative for the ATE). Crude rows: both the
+        same robust SE.
 
     Examples
     --------
@@ -419,13 +467,16 @@ def weighted_comparison(
     df["_z"] = df[treatment].astype(bool).to_numpy()
     z_ = norm.ppf(1 - alpha / 2)
     rows, curves = [], []
+    if duration_col is None and outcome_col is None:
+        duration_col = "time"
     if duration_col is not None:
         from footdrop_outcomes.survival._input import check_columns
 
         check_columns(df, duration_col=duration_col, event_col=event_col, table="propensity.data")
         for analysis, weighted in (("crude", False), ("weighted", True)):
-            est, se = _cox(df, duration_col, event_col, weighted)
-            rows.append({"estimand": "log_hr", "analysis": analysis, "estimate": est, "se": se, "n": len(df)})
+            est, se, se_fixed = _cox(propensity, df, duration_col, event_col, weighted)
+            rows.append({"estimand": "log_hr", "analysis": analysis, "estimate": est, "se": se, "se_fixed_weights": se_fixed,
+                         "n": len(df)})
             for arm, m in (("treated", df["_z"].to_numpy()), ("control", ~df["_z"].to_numpy())):
                 c = weighted_kaplan_meier(df[duration_col].to_numpy(float)[m], df[event_col].to_numpy(bool)[m],
                                           df["weight"].to_numpy(float)[m] if weighted else np.ones(m.sum()))
@@ -440,17 +491,21 @@ def weighted_comparison(
                 raise AdherenceInputError(f"propensity.data.{outcome_col}: log_outcome needs values > 0; {rows_text(df, bad)}")
             with np.errstate(divide="ignore", invalid="ignore"):
                 y = np.log(y)
-        ok = np.isfinite(y)
-        for analysis, w in (("crude", np.ones(len(df))), ("weighted", df["weight"].to_numpy(float))):
-            est, se = _wls(y[ok], df["_z"].to_numpy()[ok], w[ok])
-            rows.append({"estimand": "mean_difference", "analysis": analysis, "estimate": est, "se": se, "n": int(ok.sum())})
+        ok = np.flatnonzero(np.isfinite(y))
+        for analysis, weighted in (("crude", False), ("weighted", True)):
+            est, se, se_fixed = _mean_difference(propensity, y[ok], df["_z"].to_numpy(bool)[ok], ok, weighted)
+            rows.append({"estimand": "mean_difference", "analysis": analysis, "estimate": est, "se": se,
+                         "se_fixed_weights": se_fixed, "n": int(ok.size)})
     if not rows:
         raise ConfigError("nothing to compare: give duration_col and/or outcome_col")
     s = pd.DataFrame(rows)
     s["lower"] = s["estimate"] - z_ * s["se"]
     s["upper"] = s["estimate"] + z_ * s["se"]
     s["ratio"] = np.where((s["estimand"] == "log_hr") | log_outcome, np.exp(s["estimate"]), np.nan)
-    s = s[["estimand", "analysis", "estimate", "se", "lower", "upper", "ratio", "n"]]
+    s = s[["estimand", "analysis", "estimate", "se", "lower", "upper", "ratio", "n", "se_fixed_weights"]]
     info = {"method": "crude vs IPT-weighted comparison", "n": len(df), "treatment": treatment, "outcome": outcome_col,
-            "duration_col": duration_col, "se": "robust sandwich (lifelines robust=True; WLS HC1)", "time_unit": time_unit}
+            "duration_col": duration_col, "time_unit": time_unit,
+            "se": "stacked estimating equations (propensity model and arm shares) with the outcome model: M-estimation "
+                  "sandwich; se_fixed_weights: robust sandwich treating the weights as known"}
+
     return WeightedComparison(summary=s, info=info, curves=pd.concat(curves, ignore_index=True) if curves else pd.DataFrame())
