@@ -7,8 +7,8 @@ collinear term or a level without recoveries gets the same message wherever it i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ class _Design:
     terms: tuple[str, ...]
     variables: tuple[str, ...]
     levels: dict[str, tuple[Any, ...]]
+    references: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def matrix(self, frame: pd.DataFrame, table: str = "profile") -> np.ndarray:
         missing = [v for v in self.variables if v not in frame.columns]
@@ -72,7 +73,56 @@ class _Design:
         return x
 
 
-def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str) -> tuple[_Design, np.ndarray]:
+def reference_levels(frame: pd.DataFrame, variables: Sequence[str], reference: Mapping[str, Any] | None,
+                     what: str, table: str) -> tuple[dict[str, tuple[Any, ...]], dict[str, dict[str, str]]]:
+    """Levels of every non-numeric variable, the reference (first) level stated, never guessed silently.
+
+    The reference comes from, in order: ``reference[variable]`` (an explicit argument; the level
+    must occur in the data), the order of a pandas categorical (its first used category), and
+    only for plain text columns the sorted values (R's rule for character vectors), which the
+    returned ``how`` says. Returns ``levels`` (reference first) and, per variable,
+    ``{"level": ..., "from": ...}``.
+    """
+    ref = dict(reference or {})
+    unknown = [k for k in ref if k not in variables]
+    if unknown:
+        raise ConfigError(f"reference= names variable(s) {unknown} that are not in {what} (variables: {list(variables)})")
+    levels: dict[str, tuple[Any, ...]] = {}
+    stated: dict[str, dict[str, str]] = {}
+    for v in variables:
+        s = frame[v]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            lev = list(s.cat.remove_unused_categories().cat.categories)
+            how = "first level of the categorical's order"
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            lev = sorted(s.astype(object).dropna().unique(), key=str)
+            how = "first in sorted order (a text column: make it categorical or give reference= to choose)"
+        else:
+            if v in ref:
+                raise ConfigError(f"reference= gives a level for {v!r}, but {table}.{v} is numeric; make it categorical first")
+            continue
+        if v in ref:
+            match = [x for x in lev if x == ref[v] or str(x) == str(ref[v])]
+            if not match:
+                raise ConfigError(f"reference= level for {v!r} does not occur in {table}.{v} (levels: {list(map(str, lev))})")
+            lev = [match[0]] + [x for x in lev if x is not match[0]]
+            how = "reference= argument"
+        levels[v] = tuple(lev)
+        stated[v] = {"level": str(lev[0]), "from": how}
+    return levels, stated
+
+
+def reference_column(terms: Sequence[str], stated: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """For each term, the reference level of the factor it contrasts (``""`` for numeric terms)."""
+    out = []
+    for t in terms:
+        refs = [f"{v}={stated[v]['level']}" for v in stated if f"{v}[" in t]
+        out.append("; ".join(refs))
+    return out
+
+
+def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str,
+                  reference: Mapping[str, Any] | None = None) -> tuple[_Design, np.ndarray]:
     from formulaic import Formula, model_matrix
 
     rhs = _rhs(formula, what)
@@ -85,17 +135,9 @@ def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str) -> t
         raise FootdropError(f"{table} has no column(s) {missing} used in {what} {formula!r} (columns: {list(frame.columns)[:15]})")
     _check_missing(frame, variables, table)
     sub = frame[list(variables)].copy()
-    levels: dict[str, tuple[Any, ...]] = {}
-    for v in variables:
-        s = sub[v]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            s = s.cat.remove_unused_categories()
-            levels[v] = tuple(s.cat.categories)
-        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            levels[v] = tuple(sorted(s.astype(object).unique(), key=str))
-        else:
-            continue
-        sub[v] = pd.Categorical(s.astype(object), categories=list(levels[v]))
+    levels, stated = reference_levels(frame, variables, reference, what, table)
+    for v, lev in levels.items():
+        sub[v] = pd.Categorical(sub[v].astype(object), categories=list(lev))
     try:
         mm = model_matrix(rhs, sub, output="numpy")
     except Exception as exc:
@@ -103,7 +145,7 @@ def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str) -> t
     x = np.asarray(mm, dtype=float)
     terms = tuple(_term_name(c) for c in mm.model_spec.column_names)
     _check_rank(x, terms, what)
-    return _Design(rhs, mm.model_spec, terms, variables, levels), x
+    return _Design(rhs, mm.model_spec, terms, variables, levels, stated), x
 
 
 def _outcome(frame: pd.DataFrame, lower_col: str, upper_col: str, table: str) -> tuple[np.ndarray, np.ndarray]:

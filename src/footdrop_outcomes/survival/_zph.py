@@ -326,3 +326,103 @@ def cox_zph(
     chisq = np.concatenate([per, [glob]])
     df = np.concatenate([np.ones(p, dtype=np.int64), [p]])
     return pd.DataFrame({"term": [*names, "GLOBAL"], "chisq": chisq, "df": df, "p": chi2.sf(chisq, df)})
+
+
+def _count_smaller_after(v: np.ndarray, query: np.ndarray) -> tuple[int, int]:
+    """Over rows ``i`` with ``query[i]``: the number of later rows ``j > i`` with ``v[j] < v[i]``, and with ``v[j] == v[i]``.
+
+    A bottom-up merge sort, one vectorised pass per level (``log2 n`` levels): at block size
+    ``w`` the values are sorted within blocks; each query row of a left block counts the rows of
+    the right block below / equal to it by ``searchsorted`` on ``block * M + value`` (globally
+    sorted), then neighbouring blocks are merged by a stable sort (timsort merges the two runs in
+    linear time). ``O(n log^2 n)`` worst case, no Python loop over rows.
+    """
+    n = v.size
+    if n < 2:
+        return 0, 0
+    _, val = np.unique(v, return_inverse=True)
+    val = val.astype(np.int64)
+    big = np.int64(val.max() + 1)
+    pos = np.arange(n, dtype=np.int64)
+    q = query.astype(bool).copy()
+    less = 0
+    equal = 0
+    w = 1
+    while w < n:
+        block = pos // w  # block of each slot (slots hold values sorted within blocks)
+        keys = block * big + val
+        left = (block % 2 == 0) & q
+        nxt = block[left] + 1
+        has_right = nxt * w < n
+        if has_right.any():
+            rows = np.flatnonzero(left)[has_right]
+            nb = nxt[has_right]
+            target = nb * big + val[rows]
+            lo = np.searchsorted(keys, target, side="left")
+            hi = np.searchsorted(keys, target, side="right")
+            less += int((lo - nb * w).sum())
+            equal += int((hi - lo).sum())
+        merged = (pos // (2 * w)) * big + val
+        order = np.argsort(merged, kind="stable")
+        val, q = val[order], q[order]
+        w *= 2
+    return less, equal
+
+
+def concordance(time: np.ndarray, event: np.ndarray, eta: np.ndarray,
+                strata: np.ndarray | None = None) -> tuple[float, dict[str, int]]:
+    """Harrell's C of a linear predictor in ``O(n log^2 n)``, with the conventions of R ``concordance``.
+
+    A pair is comparable when the shorter time is an event (an event and a censored time that
+    are equal count the censored as longer; two events at the same time are not comparable) and,
+    with strata, both rows are in the same stratum. It is concordant when the earlier event has
+    the larger ``eta`` (higher hazard), tied when the ``eta`` are equal (counts 1/2).
+
+    Parameters
+    ----------
+    time, event, eta : arrays (n,)
+    strata : int array (n,), optional
+
+    Returns
+    -------
+    c : float
+        ``(concordant + tied / 2) / (concordant + discordant + tied)``; NaN without comparable pairs.
+    counts : dict
+        ``concordant``, ``discordant``, ``tied_risk``, ``comparable``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> concordance(np.array([1.0, 2, 3]), np.array([True, True, False]), np.array([2.0, 1, 0]))[0]
+    1.0
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    eta = np.asarray(eta, dtype=float)
+    n = time.size
+    s = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
+    # order: stratum, time, events before censored, then eta descending (ties among tied events resolved below)
+    order = np.lexsort((-eta, ~event, time, s))
+    t, e, x, st = time[order], event[order], eta[order], s[order]
+    # v = stratum-major rank of eta: a later row in another stratum never counts as "smaller or equal"
+    _, rank = np.unique(x, return_inverse=True)
+    v = st * (rank.max() + 1 if n else 1) + rank
+    less, equal = _count_smaller_after(v.astype(np.int64), e)
+    # comparable pairs: later rows of the same stratum, minus tied events at the same time
+    end_of_stratum = np.searchsorted(st, st, side="right")
+    after = end_of_stratum - np.arange(n) - 1
+    comparable = int(after[e].sum())
+    grp = pd.DataFrame({"s": st[e], "t": t[e], "x": x[e]})
+    g = grp.groupby(["s", "t"], sort=False).size().to_numpy(dtype=np.int64)
+    k = grp.groupby(["s", "t", "x"], sort=False).size().to_numpy(dtype=np.int64)
+    pairs_same_time = int((g * (g - 1) // 2).sum())
+    ties_same_time = int((k * (k - 1) // 2).sum())
+    comparable -= pairs_same_time
+    # within a group of tied events the order is eta descending: its pairs were counted as
+    # concordant (different eta) or tied (equal eta); take them out
+    conc = less - (pairs_same_time - ties_same_time)
+    tied = equal - ties_same_time
+    disc = comparable - conc - tied
+    counts = {"concordant": conc, "discordant": disc, "tied_risk": tied, "comparable": comparable}
+    c = (conc + tied / 2) / comparable if comparable > 0 else float("nan")
+    return float(c), counts
