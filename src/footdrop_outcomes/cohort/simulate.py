@@ -407,32 +407,38 @@ def _draw_site(rng: np.random.Generator, cfg: SimulationConfig, cause_i: np.ndar
     return site_i, np.array([f"S{j + 1:02d}" for j in range(cfg.n_sites)])[site_i]
 
 
-def _assignment_logits(moderate: np.ndarray, severe: np.ndarray, is_c: dict[str, np.ndarray], central: np.ndarray) -> dict[str, np.ndarray]:
-    """Linear predictors of the treatment-assignment models (see ``_ASSIGNMENT_MODELS``)."""
-    return {
-        "supervised_physio": -0.4 + 0.6 * moderate + 1.0 * severe + 0.8 * (is_c["stroke"] | is_c["post_surgical_hip_knee"] | is_c["post_surgical_spine"]),
-        "afo": -1.0 + 1.5 * moderate + 2.8 * severe + 0.5 * central,
-        "fes": -1.5 + 0.8 * moderate + 1.5 * severe,
-    }
-
-
-#: The treatment-assignment models (logistic, on the recorded severity; written into
-#: ``truth.parameters`` by both generator versions): (model, term, log odds ratio).
-_ASSIGNMENT_MODELS: tuple[tuple[str, str, float], ...] = (
-    ("supervised_physio", "Intercept", -0.4), ("supervised_physio", "severity[moderate]", 0.6),
-    ("supervised_physio", "severity[severe]", 1.0), ("supervised_physio", "cause[stroke|post_surgical_hip_knee|post_surgical_spine]", 0.8),
-    ("afo", "Intercept", -1.0), ("afo", "severity[moderate]", 1.5), ("afo", "severity[severe]", 2.8),
-    ("afo", "cause[stroke|multiple_sclerosis|als]", 0.5),
-    ("fes", "Intercept", -1.5), ("fes", "severity[moderate]", 0.8), ("fes", "severity[severe]", 1.5),
-    ("decompression[lumbar_radiculopathy]", "Intercept", -0.5), ("decompression[lumbar_radiculopathy]", "severity[moderate]", 1.0),
-    ("decompression[lumbar_radiculopathy]", "severity[severe]", 2.0), ("decompression[lumbar_radiculopathy]", "red_flag_cauda_equina", 5.0),
-    ("decompression[post_surgical_spine]", "Intercept", -1.5), ("decompression[post_surgical_spine]", "severity[severe]", 1.0),
-    ("decompression[post_surgical_spine]", "red_flag_rapid_worsening", 3.0),
-    ("nerve_repair[post_surgical_hip_knee]", "Intercept", -3.0), ("nerve_repair[post_surgical_hip_knee]", "severity[severe]", 1.5),
-    ("nerve_repair[post_surgical_hip_knee]", "red_flag_rapid_worsening", 2.0),
-)
+#: The treatment-assignment models: logistic, on the recorded severity, cause and red flags (log
+#: odds ratios; applied term by term in this order). Written into ``truth.parameters`` by both
+#: generator versions. Peroneal decompression is configured separately
+#: (``_V1_PERONEAL_DECOMPRESSION``; ``SimulationConfigV2.peroneal_decompression_logit``).
+_ASSIGNMENT: dict[str, dict[str, float]] = {
+    "supervised_physio": {"Intercept": -0.4, "severity[moderate]": 0.6, "severity[severe]": 1.0,
+                          "cause[stroke|post_surgical_hip_knee|post_surgical_spine]": 0.8},
+    "afo": {"Intercept": -1.0, "severity[moderate]": 1.5, "severity[severe]": 2.8, "cause[stroke|multiple_sclerosis|als]": 0.5},
+    "fes": {"Intercept": -1.5, "severity[moderate]": 0.8, "severity[severe]": 1.5},  # stroke and multiple sclerosis only
+    "decompression[lumbar_radiculopathy]": {"Intercept": -0.5, "severity[moderate]": 1.0, "severity[severe]": 2.0, "red_flag_cauda_equina": 5.0},
+    "decompression[post_surgical_spine]": {"Intercept": -1.5, "severity[severe]": 1.0, "red_flag_rapid_worsening": 3.0},
+    "nerve_repair[post_surgical_hip_knee]": {"Intercept": -3.0, "severity[severe]": 1.5, "red_flag_rapid_worsening": 2.0},
+}
+#: P(rigid, hinged, carbon) AFO for central (stroke, MS, ALS) and peripheral causes.
+_AFO_TYPE_PROBABILITIES = {"central": (0.3, 0.5, 0.2), "peripheral": (0.25, 0.30, 0.45)}
 _V1_PERONEAL_DECOMPRESSION = (-2.0, 1.2, 2.5, 2.0)
+#: Tendon transfer: P among severe, peripheral, not otherwise operated patients.
 _TENDON_TRANSFER_PROBABILITY = 0.03
+
+
+def _linear(coefs: Mapping[str, float], x: Mapping[str, Any]) -> Any:
+    """``Intercept + sum(b * x[term])``, term by term in the order of ``coefs``."""
+    lin: Any = coefs["Intercept"]
+    for term, b in coefs.items():
+        if term != "Intercept":
+            lin = lin + b * x[term]
+    return lin
+
+
+def _peroneal_model(logit4: tuple[float, float, float, float]) -> dict[str, float]:
+    a0, a_mod, a_sev, a_rapid = logit4
+    return {"Intercept": a0, "severity[moderate]": a_mod, "severity[severe]": a_sev, "red_flag_rapid_worsening": a_rapid}
 
 
 def _assign_interventions(rng: np.random.Generator, n: int, cause: np.ndarray, is_c: dict[str, np.ndarray], moderate: np.ndarray,
@@ -444,19 +450,19 @@ def _assign_interventions(rng: np.random.Generator, n: int, cause: np.ndarray, i
     into ``SURGERIES``) and ``surgery``.
     """
     central = np.isin(cause, _CENTRAL)
-    lin = _assignment_logits(moderate, severe, is_c, central)
-    supervised = rng.random(n) < expit(lin["supervised_physio"])
-    has_afo = rng.random(n) < expit(lin["afo"])
-    afo_type_probs = np.where(central[:, None], [0.3, 0.5, 0.2], [0.25, 0.30, 0.45])  # rigid, hinged, carbon
+    x = {"severity[moderate]": moderate, "severity[severe]": severe, "red_flag_cauda_equina": red_cauda, "red_flag_rapid_worsening": red_rapid,
+         "cause[stroke|post_surgical_hip_knee|post_surgical_spine]": is_c["stroke"] | is_c["post_surgical_hip_knee"] | is_c["post_surgical_spine"],
+         "cause[stroke|multiple_sclerosis|als]": central}
+    supervised = rng.random(n) < expit(_linear(_ASSIGNMENT["supervised_physio"], x))
+    has_afo = rng.random(n) < expit(_linear(_ASSIGNMENT["afo"], x))
+    afo_type_probs = np.where(central[:, None], _AFO_TYPE_PROBABILITIES["central"], _AFO_TYPE_PROBABILITIES["peripheral"])
     afo_type = np.where(has_afo, np.array(AFO_TYPES[1:])[_choice_rows(rng, afo_type_probs)], "none")
-    fes = (is_c["stroke"] | is_c["multiple_sclerosis"]) & (rng.random(n) < expit(lin["fes"]))
-    a0, a_mod, a_sev, a_rapid = peroneal_logit
+    fes = (is_c["stroke"] | is_c["multiple_sclerosis"]) & (rng.random(n) < expit(_linear(_ASSIGNMENT["fes"], x)))
     p_decompress = np.select(
         [is_c["peroneal_compression"], is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]],
-        [expit(a0 + a_mod * moderate + a_sev * severe + a_rapid * red_rapid),
-         expit(-0.5 + 1.0 * moderate + 2.0 * severe + 5.0 * red_cauda),
-         expit(-1.5 + 1.0 * severe + 3.0 * red_rapid)], 0.0)
-    p_repair = np.where(is_c["post_surgical_hip_knee"], expit(-3.0 + 1.5 * severe + 2.0 * red_rapid), 0.0)
+        [expit(_linear(_peroneal_model(peroneal_logit), x)), expit(_linear(_ASSIGNMENT["decompression[lumbar_radiculopathy]"], x)),
+         expit(_linear(_ASSIGNMENT["decompression[post_surgical_spine]"], x))], 0.0)
+    p_repair = np.where(is_c["post_surgical_hip_knee"], expit(_linear(_ASSIGNMENT["nerve_repair[post_surgical_hip_knee]"], x)), 0.0)
     u = rng.random(n)
     surgery_i = np.where(u < p_decompress, 1, np.where(u < p_decompress + p_repair, 2, 0))
     tendon = (surgery_i == 0) & severe & ~central & (rng.random(n) < _TENDON_TRANSFER_PROBABILITY)
@@ -767,7 +773,86 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     return {"patients": patients, "visits": visits, "adherence": pd.DataFrame(adherence), "truth": truth}
 
 
+_PARAMETER_COLUMNS = ["component", "term", "scale", "value", "description"]
+
+
 def _truth_parameters(cfg: SimulationConfig) -> pd.DataFrame:
+    """Every generating model of version 1: the core models, the shared ones, v1's device use and follow-up."""
+    rows = _shared_model_rows(cfg, _V1_PERONEAL_DECOMPRESSION, severity_basis="latent = recorded severity band")
+    afo_rate = -math.log(1 - cfg.afo_abandoned_by_week_52) / 52
+    d = "exponential time to stopping the AFO, weeks since program start; rate times exp(log HR x (propensity - adherence logit_mean))"
+    rows += [("afo_abandonment", "abandoned_by_week_52", "probability", cfg.afo_abandoned_by_week_52, d + "; at the mean propensity"),
+             ("afo_abandonment", "rate_per_week", "rate", afo_rate, d),
+             ("afo_abandonment", "adherence_propensity", "log_hazard_ratio", -0.4, d)]
+    fes_rate = -math.log(cfg.fes_retained_at_week_20) / 20
+    d = "exponential time to stopping FES, weeks since program start"
+    rows += [("fes_discontinuation", "retained_at_week_20", "probability", cfg.fes_retained_at_week_20, d),
+             ("fes_discontinuation", "rate_per_week", "rate", fes_rate, d)]
+    drop = -math.log(1 - cfg.dropout_by_end) / (cfg.followup_weeks * 7) if cfg.dropout_by_end > 0 else 0.0
+    rows += [("dropout", "dropout_by_end", "probability", cfg.dropout_by_end, "exponential dropout from presentation, no covariates"),
+             ("dropout", "rate_per_day", "rate", drop, "exponential dropout from presentation, no covariates"),
+             ("followup", "study_end_day", "days since onset", cfg.followup_weeks * 7 + 21, "last scheduled visit plus its widest window")]
+    rows += [("strength_curve", "smax_uniform_low", "MRC", 4.2, "maximum strength of recovering patients ~ U(low, high)"),
+             ("strength_curve", "smax_uniform_high", "MRC", 5.5, "maximum strength of recovering patients ~ U(low, high)"),
+             ("strength_curve", "recovery_curve_power", "shape", 2.5, "S(t) = s0 + (smax - s0)(1 - exp(-c (t / T)^power)), crosses 4 at T")]
+    core = _core_parameter_rows(cfg)
+    return pd.concat([core, pd.DataFrame(rows, columns=_PARAMETER_COLUMNS)], ignore_index=True)
+
+
+def _shared_model_rows(cfg: SimulationConfig, peroneal_logit: tuple[float, float, float, float], *,
+                       severity_basis: str) -> list[tuple[str, str, str, float, str]]:
+    """Generating models common to versions 1 and 2: baseline covariates, treatment assignment,
+    visits, measurements (ROM, falls, AFO need, gait missingness) and device hours."""
+    rows: list[tuple[str, str, str, float, str]] = []
+    for c in CAUSES:
+        rows.append(("baseline", f"cause_mix[{c}]", "probability", cfg.cause_mix[c], "case mix"))
+        for sev, prob in zip(SEVERITIES, cfg.severity_mix[c]):
+            rows.append(("baseline", f"severity_mix[{c}][{sev}]", "probability", prob, "latent severity band by cause"))
+        rows.append(("baseline", f"age_mean[{c}]", "years", cfg.age[c][0], "normal, rounded, clipped to 18-95"))
+        rows.append(("baseline", f"age_sd[{c}]", "years", cfg.age[c][1], "normal, rounded, clipped to 18-95"))
+        rows.append(("baseline", f"diabetes_prevalence[{c}]", "probability", cfg.diabetes_prevalence[c], "Bernoulli"))
+        rows.append(("baseline", f"median_days_to_first_contact[{c}]", "days", cfg.median_days_to_treatment[c],
+                     "log-normal; 0-2 days with a red flag"))
+    rows.append(("baseline", "sd_log_days_to_first_contact", "log days", cfg.sd_log_days_to_treatment, "log-normal"))
+    rows.append(("baseline", "n_sites", "count", cfg.n_sites, "sites; cause mix by site ~ Dirichlet(2)"))
+    rows.append(("baseline", "site_frailty_sd", "log hazard", cfg.site_frailty_sd, "log-normal site frailty on recovery"))
+    d = f"logistic treatment assignment ({severity_basis}); stroke and multiple sclerosis only for FES"
+    models = {**_ASSIGNMENT, "decompression[peroneal_compression]": _peroneal_model(peroneal_logit)}
+    for model, coefs in models.items():
+        for term, b in coefs.items():
+            rows.append((f"assignment_{model}", term, "log_odds" if term == "Intercept" else "log_odds_ratio", b, d))
+    for kind, probs in _AFO_TYPE_PROBABILITIES.items():
+        for afo_type, prob in zip(AFO_TYPES[1:], probs):
+            rows.append(("assignment_afo_type", f"{afo_type}[{kind}]", "probability", prob, "AFO type given an AFO"))
+    rows.append(("assignment_tendon_transfer", "probability", "probability", _TENDON_TRANSFER_PROBABILITY,
+                 "severe, peripheral, not decompressed or repaired"))
+    for w in cfg.visit_weeks:
+        rows.append(("visits", f"scheduled_week[{w}]", "weeks", w, "jitter +/- max(3, min(21, 10%)) days"))
+    rows.append(("visits", "miss_probability", "probability", cfg.visit_miss_probability, "each scheduled visit after baseline"))
+    rows.append(("visits", "gait_missing_probability", "probability", cfg.gait_missing_probability, "gait speed left empty (MCAR)"))
+    rows.append(("dropout", "als_median_survival_years", "years", cfg.als_median_survival_years, "exponential death from presentation"))
+    rows += [("rom", "Intercept", "degrees", -12.0, "ROM = -12 + 6.5 S + patient N(0, 4^2) + visit N(0, 3^2), clipped to +/-30"),
+             ("rom", "per_strength_grade", "degrees", 6.5, "latent strength S"),
+             ("rom", "sd_patient", "degrees", 4.0, "random intercept"), ("rom", "sd_visit", "degrees", 3.0, "residual")]
+    rows += [("falls", "rate_per_week_at_mrc_2", "rate", 0.03, "Poisson since the previous visit"),
+             ("falls", "per_strength_grade", "log_rate_ratio", -0.45, "latent strength S"),
+             ("falls", "afo_worn", "rate_ratio", 0.6, "while an AFO is worn")]
+    for grade, prob in enumerate((1.0, 1.0, 0.97, 0.75, 0.15, 0.02)):
+        rows.append(("afo_needed", f"mrc[{grade}]", "probability", prob, "recorded MRC grade"))
+    rows += [("strength_curve", "plateau_beta_a", "shape", 2.0, "non-recovering plateau = s0 + (3.97 - s0) Beta(a, b)"),
+             ("strength_curve", "plateau_beta_b", "shape", 3.0, "non-recovering plateau = s0 + (3.97 - s0) Beta(a, b)"),
+             ("strength_curve", "plateau_tau_uniform_low", "ratio", 0.5, "plateau time constant = median weeks x U(low, high)"),
+             ("strength_curve", "plateau_tau_uniform_high", "ratio", 1.5, "plateau time constant = median weeks x U(low, high)"),
+             ("strength_curve", "decline_per_year_median[als]", "MRC/year", 1.2, "log-normal, SD of log 0.35"),
+             ("strength_curve", "decline_per_year_median[progressive]", "MRC/year", 0.25, "log-normal, SD of log 0.5")]
+    for dev, choices, frac in (("afo", (8.0, 10.0, 12.0), 0.3), ("fes", (4.0, 6.0, 8.0), 0.5)):
+        for h in choices:
+            rows.append(("device_hours", f"prescribed_hours_per_day[{dev}][{h:g}]", "probability", 1 / len(choices), "prescribed hours a day; times 7 a week"))
+        rows.append(("device_hours", f"worn_fraction_intercept[{dev}]", "logit", frac, "worn/prescribed = expit(0.8 propensity + a + N(0, 0.5^2))"))
+    return rows
+
+
+def _core_parameter_rows(cfg: SimulationConfig) -> pd.DataFrame:
     k = cfg.weibull_shape
     rows: list[tuple[str, str, str, float, str]] = []
     for c in CAUSES:

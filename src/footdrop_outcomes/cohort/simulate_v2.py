@@ -66,7 +66,8 @@ from footdrop_outcomes.cohort.simulate import (
     _simulate_in_chunks,
     _strength_at,
     _truth_frame_v1_columns,
-    _truth_parameters,
+    _core_parameter_rows,
+    _shared_model_rows,
     _visit_jitter,
 )
 from footdrop_outcomes.cohort.vocabulary import CAUSES, EXERCISES, PROGRESSIVE_CAUSES, SEVERITIES
@@ -689,9 +690,11 @@ def _v2_truth(cohort: Cohort) -> SimulatedTruth:
 
 
 def _truth_parameters_v2(cfg: SimulationConfigV2) -> pd.DataFrame:
-    base = _truth_parameters(cfg)
+    base = _core_parameter_rows(cfg)
     base = base[~((base["component"] == "recovery_latency") & (base["term"] == "surgery"))]  # operated patients follow the surgical clock
-    rows: list[tuple[str, str, str, float, str]] = []
+    rows = _shared_model_rows(cfg, cfg.peroneal_decompression_logit,
+                              severity_basis="recorded severity: band of the baseline grade rated with error; outcomes use the latent band")
+    rows += _v2_model_rows(cfg)
     desc_i = "logistic model of ever reaching MRC 4 after surgery (decompression or nerve repair); reference: pre-op strength 1, 30 days of deficit, age 60"
     for c, p in cfg.surgical_recovery_probability.items():
         rows.append(("surgical_incidence", f"p_recover[{c}]", "probability", p, desc_i))
@@ -731,3 +734,46 @@ def _truth_parameters_v2(cfg: SimulationConfigV2) -> pd.DataFrame:
     rows.append(("missing_data", "late_referral_probability", "probability", cfg.late_referral_probability, "conservatively treated patients"))
     extra = pd.DataFrame(rows, columns=["component", "term", "scale", "value", "description"])
     return pd.concat([base, extra], ignore_index=True)
+
+
+def _v2_model_rows(cfg: SimulationConfigV2) -> list[tuple[str, str, str, float, str]]:
+    """Generating models of version 2 not written by the component rows: device stopping,
+    dropout rate and reasons, surgery timing, full strength, referral and missingness options."""
+    rows: list[tuple[str, str, str, float, str]] = []
+    afo_k, afo_scale = cfg.afo_use_weibull
+    d = "Weibull time to stopping the AFO, weeks since program start; scale x exp(0.4 (propensity - logit_mean) / shape)"
+    rows += [("afo_abandonment", "weibull_shape", "shape", afo_k, d), ("afo_abandonment", "weibull_scale_weeks", "weeks", afo_scale, d),
+             ("afo_abandonment", "adherence_propensity", "log_hazard_ratio", -0.4, d),
+             ("afo_abandonment", "abandoned_by_week_52", "probability", 1 - math.exp(-((52 / afo_scale) ** afo_k)), d + "; at the mean propensity"),
+             ("afo_abandonment", "abandoned_by_week_208", "probability", 1 - math.exp(-((208 / afo_scale) ** afo_k)), d + "; at the mean propensity")]
+    fes_k, fes_scale = cfg.fes_use_weibull
+    d = "Weibull time to stopping FES, weeks since program start"
+    rows += [("fes_discontinuation", "weibull_shape", "shape", fes_k, d), ("fes_discontinuation", "weibull_scale_weeks", "weeks", fes_scale, d),
+             ("fes_discontinuation", "median_weeks", "weeks", fes_scale * math.log(2) ** (1 / fes_k), d)]
+    base_rate = -math.log(1 - cfg.dropout_by_end) / (cfg.followup_weeks * 7) if cfg.dropout_by_end > 0 else 0.0
+    rows.append(("dropout", "base_rate_per_day", "rate", base_rate, "exponential from the treatment day, no device, age 60"))
+    for arm, probs in cfg.dropout_reason_probabilities.items():
+        for reason, prob in zip(DROPOUT_REASONS, probs):
+            rows.append(("dropout_reason", f"{reason}[{arm}]", "probability", prob, "reason given dropout; FES users and others"))
+    p_early, med_early, med_late, sd_log = cfg.peroneal_surgery_delay
+    d = "days from onset to peroneal decompression: early/late log-normal mixture"
+    rows += [("surgery_timing", "peroneal_p_early", "probability", p_early, d), ("surgery_timing", "peroneal_median_days_early", "days", med_early, d),
+             ("surgery_timing", "peroneal_median_days_late", "days", med_late, d), ("surgery_timing", "peroneal_sd_log", "log days", sd_log, d),
+             ("surgery_timing", "lumbar_median_days", "days", cfg.lumbar_surgery_delay[0], "log-normal"),
+             ("surgery_timing", "lumbar_sd_log", "log days", cfg.lumbar_surgery_delay[1], "log-normal"),
+             ("surgery_timing", "max_days", "days", cfg.max_days_to_treatment, "cap on deficit duration and first contact")]
+    f0, f_grade, f_dur = cfg.full_strength_logit
+    d = "logistic: reaching MRC 5 among recovering patients; smax ~ U(5.0, 5.5) if so, else U(4.1, 4.95)"
+    rows += [("full_strength", "Intercept", "log_odds", f0, d), ("full_strength", "onset_strength_per_grade", "log_odds_ratio", f_grade, d),
+             ("full_strength", "duration_per_doubling", "log_odds_ratio", f_dur, d + "; operated patients only")]
+    rows += [("strength_curve", "recovery_curve_power[surgery]", "shape", 1.0, "after surgery strength comes back early"),
+             ("strength_curve", "recovery_curve_power[onset]", "shape", 2.5, "conservative recovery (v1 curve)")]
+    rows += [("referral", "late_referral_days_low", "days", cfg.late_referral_days[0], "extra delay ~ U(low, high)"),
+             ("referral", "late_referral_days_high", "days", cfg.late_referral_days[1], "extra delay ~ U(low, high)")]
+    rows.append(("missing_data", "mechanism_strength", "log_odds_ratio", cfg.missing_strength,
+                 f"mechanism {cfg.missing_mechanism}: per 10 years of age (MAR) or per SD of the value (MNAR)"))
+    rows.append(("visits", "miss_log_or_recovered", "log_odds_ratio", cfg.visit_miss_log_or_recovered, "missing a visit once latent strength >= 4"))
+    rows.append(("stroke_walking", "onset_uniform_low", "m/s", cfg.stroke_gait_onset[0], "speed at onset"))
+    rows.append(("stroke_walking", "onset_uniform_high", "m/s", cfg.stroke_gait_onset[1], "speed at onset"))
+    rows.append(("measurement", "gait_unable_below", "m/s", cfg.gait_unable_below, "device-off speed below which the walk test is not done"))
+    return rows
