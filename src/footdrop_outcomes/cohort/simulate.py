@@ -539,8 +539,9 @@ def _draw_rom(rng: np.random.Generator, n: int, strength: np.ndarray, v_row: np.
 
 def _gait_mixed_model(rng: np.random.Generator, cfg: SimulationConfig, n: int, z: np.ndarray, cause_i: np.ndarray, sev_i: np.ndarray,
                       age: np.ndarray, diabetes: np.ndarray, smoking: np.ndarray, fes: np.ndarray, v_row: np.ndarray,
-                      t_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random effects (u0, u1) and the unrounded v1 gait speed at each visit (linear mixed model in log(1 + weeks))."""
+                      t_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Random effects (u0, u1), the patient's mean gait speed at each visit and that speed with the
+    visit's residual (unrounded; v1 linear mixed model in log(1 + weeks))."""
     g = cfg.gait_fixed
     lw = np.log1p(t_w)
     eps1 = rng.normal(size=n)
@@ -555,8 +556,8 @@ def _gait_mixed_model(rng: np.random.Generator, cfg: SimulationConfig, n: int, z
     intercept_i = (g["Intercept"] + cause_int + sev_int + g["age_c"] * (age - 60) / 10 + g["diabetes"] * diabetes
                    + g["current_smoker"] * (smoking == "current") + g["fes"] * fes + u0)
     slope_i = g["lw"] + cause_slope + sev_slope + u1
-    gait = intercept_i[v_row] + slope_i[v_row] * lw + rng.normal(0, cfg.gait_sd_residual, v_row.size)
-    return u0, u1, gait
+    mean = intercept_i[v_row] + slope_i[v_row] * lw
+    return u0, u1, mean, mean + rng.normal(0, cfg.gait_sd_residual, v_row.size)
 
 
 def _falls_and_afo_needed(rng: np.random.Generator, v_row: np.ndarray, v_day: np.ndarray, strength: np.ndarray, afo_worn: np.ndarray,
@@ -729,7 +730,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     rom = _draw_rom(rng, n, strength, v_row)
 
     # gait speed: linear mixed model, random slope linked to the recovery-speed score
-    u0, u1, gait = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_i, age, diabetes, smoking, fes, v_row, t_w)
+    u0, u1, _, gait = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_i, age, diabetes, smoking, fes, v_row, t_w)
     gait = np.round(np.clip(gait, 0.05, 2.5), 2)
     gait = np.where(rng.random(v_row.size) < cfg.gait_missing_probability, np.nan, gait)
 

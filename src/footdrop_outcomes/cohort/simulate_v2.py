@@ -552,7 +552,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     device = np.where(fes_on, "fes", np.where(afo_on, "afo", "none"))
 
     # gait speed: v1 mixed model for every cause but stroke
-    u0, u1, gait_v1 = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_lat, age, diabetes, smoking, fes, v_row, t_w)
+    u0, u1, gait_v1_mean, gait_v1 = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_lat, age, diabetes, smoking, fes, v_row, t_w)
 
     # stroke walking: natural recovery to a plateau, chronic change, training and orthotic effects
     pl_rec, pl_age, pl_sd = cfg.stroke_gait_plateau_effects
@@ -574,7 +574,8 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     stroke_v = is_c["stroke"][v_row]
     gait = np.where(stroke_v, np.where(gait_off < cfg.gait_unable_below, np.nan, gait_stroke), gait_v1)
     gait = np.round(np.clip(gait, 0.05, 2.5), 2)
-    gait = np.where(rng.random(v_row.size) < cfg.gait_missing_probability, np.nan, gait)
+    not_tested = rng.random(v_row.size) < cfg.gait_missing_probability
+    gait = np.where(not_tested, np.nan, gait)
 
     # falls and AFO needed (v1 rules, with the AFO worn as simulated here)
     falls, afo_needed = _falls_and_afo_needed(rng, v_row, v_day, strength, afo_on, mrc)
@@ -592,6 +593,23 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     a_week = w_start[a_row] + a_prog
     flat = a_row * n_prog + a_prog
     hours = _device_hours(rng, n, has_afo, fes, propensity, a_row, a_prog, afo_stop, fes_stop)
+
+    # ---------------------------------------------------------------- schema 1.1 columns (drawn last: the other columns stay as they were)
+    # device-off gait speed at visits with a device in use: stroke from the walking model (its own
+    # measurement error), other causes the v1 speed without the orthotic effect (same relative effect)
+    in_use = device != "none"
+    latent_off = np.where(stroke_v, gait_off, np.where(in_use, gait_v1_mean / (1 + orthotic), np.nan))
+    latent_on = np.where(stroke_v, gait_on, np.where(in_use, gait_v1_mean, np.nan))
+    noise_off = rng.normal(size=v_row.size)
+    measured_off = np.where(stroke_v, latent_off * (1 + cfg.gait_measurement_cv * noise_off), latent_off + cfg.gait_sd_residual * noise_off)
+    unable = stroke_v & (gait_off < cfg.gait_unable_below)
+    gait_off_obs = np.where(in_use & ~unable & ~not_tested, np.round(np.clip(measured_off, 0.05, 2.5), 2), np.nan)
+    # first contact: the treatment day for conservative care; operated patients may be seen before surgery
+    first_contact_day = np.minimum(np.clip(np.round(first_contact), 0, cfg.max_days_to_treatment).astype(np.int64), days_to_treatment)
+    surgery_day = pd.array(np.where(surgery_i > 0, days_to_treatment, 0), dtype="Int64")  # tendon transfer: on the treatment day
+    surgery_day[surgery_i == 0] = pd.NA
+    dropout_reason = np.where(followup_end == "study_end", None, end_reason).astype(object)
+
     adherence: dict[str, Any] = {"_row": a_row + start, "week": a_week.astype(np.int16)}
     for stem in EXERCISES:
         adherence[f"{stem}_prescribed"] = prescribed_week[stem][a_row]
@@ -604,9 +622,12 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
         diabetes=diabetes, hba1c=hba1c_obs, smoking=smoking, bmi=bmi_obs, days_to_treatment=days_to_treatment, home_exercise=home_exercise,
         supervised_physio=supervised, afo=arms["afo_type"], fes=fes, surgery=arms["surgery"], site=site, red_flag_cauda_equina=red_cauda,
         red_flag_rapid_worsening=red_rapid, followup_days=followup_days, followup_end=followup_end)
+    patients["first_contact_day"] = first_contact_day
+    patients["surgery_day"] = surgery_day
+    patients["dropout_reason"] = dropout_reason
     visits = pd.DataFrame({
         "_row": v_row + start, "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,
-        "falls": falls, "afo_needed": afo_needed,
+        "falls": falls, "afo_needed": afo_needed, "gait_speed_device_off": gait_off_obs,
     })
     truth = pd.DataFrame({
         **_truth_frame_v1_columns(
@@ -618,7 +639,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
         # version 2
         "severity_latent": np.array(SEVERITIES)[sev_lat], "treatment_clock": np.where(operated, "surgery", "onset"),
         "surgery_day": np.where(operated, days_to_treatment.astype(float), np.nan),
-        "first_contact_day": np.round(first_contact), "late_referral": late_referral,
+        "first_contact_day": first_contact_day, "referral_delay_days": first_contact, "late_referral": late_referral,
         "reaches_full_strength": will_recover & full, "strength_tau_weeks": tau,
         "stroke_gait_onset": np.where(is_c["stroke"], g_onset, np.nan), "stroke_gait_plateau": np.where(is_c["stroke"], g_plateau, np.nan),
         "stroke_gait_tau_weeks": np.where(is_c["stroke"], g_tau, np.nan), "program_start_week": w_start,
@@ -628,7 +649,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     })
     truth_visits = pd.DataFrame({
         "strength": strength, "mrc_true": mrc_true, "mrc_second_rater": second, "device_in_use": device,
-        "gait_off": np.where(stroke_v, gait_off, np.nan), "gait_on": np.where(stroke_v, gait_on, np.nan),
+        "gait_off": latent_off, "gait_on": latent_on,
         "training_gain": np.where(stroke_v, natural * training_rel, np.nan),
     })
     return {"patients": patients, "visits": visits, "adherence": pd.DataFrame(adherence), "truth": truth, "truth_visits": truth_visits}
