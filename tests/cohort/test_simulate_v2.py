@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -299,3 +300,146 @@ def test_most_calibration_targets_pass_on_one_cohort(v2):
     # with the rater error switched off, the inter-rater kappa target fails: the check can fail
     exact = calibration_check(cohorts=[simulate_cohort(3_000, seed=7, config=SimulationConfigV2(mrc_rater_sd=0.0))])
     assert not exact.set_index("id").loc["mrc_interrater_kappa", "pass_latent"]
+
+
+# ------------------------------------------------------------------------------------------------
+# truth.parameters: every generating model (issue 20), checked against the tables it generated
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_truth_parameters_name_every_generating_model_once(version):
+    par = simulate_cohort(200, seed=3, version=version).truth.parameters
+    assert not par.duplicated(["component", "term", "scale"]).any()
+    for component in ("assignment_supervised_physio", "assignment_afo", "assignment_fes", "assignment_afo_type",
+                      "assignment_decompression[peroneal_compression]", "assignment_decompression[lumbar_radiculopathy]",
+                      "assignment_nerve_repair[post_surgical_hip_knee]", "afo_abandonment", "fes_discontinuation", "dropout",
+                      "baseline", "visits", "recovery_incidence", "recovery_latency", "gait_speed", "adherence"):
+        assert (par["component"] == component).any(), component
+
+
+def _logit_fit(y, x):
+    import statsmodels.api as sm
+
+    fit = sm.Logit(y.astype(float), sm.add_constant(x.astype(float))).fit(disp=0)
+    return fit.params, fit.bse
+
+
+def test_assignment_truth_matches_a_logistic_fit_of_the_assigned_arms(v2):
+    """The AFO and supervised-physio rows are the models that assigned the arms: a fit recovers them."""
+    p = v2.patients
+    truth = v2.truth
+    sev = p["severity"].astype(str).to_numpy()
+    cause = p["cause"].astype(str).to_numpy()
+    x = pd.DataFrame({"moderate": sev == "moderate", "severe": sev == "severe",
+                      "central": np.isin(cause, ("stroke", "multiple_sclerosis", "als"))})
+    est, se = _logit_fit(p["afo"].astype(str).to_numpy() != "none", x)
+    names = {"const": "Intercept", "moderate": "severity[moderate]", "severe": "severity[severe]",
+             "central": "cause[stroke|multiple_sclerosis|als]"}
+    for col, term in names.items():
+        scale = "log_odds" if term == "Intercept" else "log_odds_ratio"
+        assert abs(est[col] - truth.value("assignment_afo", term, scale)) < 4 * se[col], col
+    x2 = x.drop(columns="central").assign(
+        central=np.isin(cause, ("stroke", "post_surgical_hip_knee", "post_surgical_spine")))
+    est, se = _logit_fit(p["supervised_physio"].to_numpy(bool), x2)
+    assert abs(est["central"] - truth.value("assignment_supervised_physio", "cause[stroke|post_surgical_hip_knee|post_surgical_spine]",
+                                            "log_odds_ratio")) < 4 * se["central"]
+    assert abs(est["severe"] - truth.value("assignment_supervised_physio", "severity[severe]", "log_odds_ratio")) < 4 * se["severe"]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_afo_abandonment_truth_predicts_the_simulated_stopping_times(version, v2):
+    """P(AFO stopped by week 52) from the truth rows, averaged over the patients' propensities,
+    matches the share among AFO users (binomial SE)."""
+    c = v2 if version == 2 else simulate_cohort(5_000, seed=7)
+    t, par = c.truth.patients, c.truth
+    afo = (c.patients["afo"].astype(str) != "none").to_numpy()
+    prop = t["adherence_propensity"].to_numpy()[afo] - SimulationConfig().adherence_logit_mean
+    hr = np.exp(par.value("afo_abandonment", "adherence_propensity", "log_hazard_ratio") * prop)
+    if version == 1:
+        expected = 1 - np.exp(-par.value("afo_abandonment", "rate_per_week", "rate") * hr * 52)
+    else:
+        k = par.value("afo_abandonment", "weibull_shape", "shape")
+        scale = par.value("afo_abandonment", "weibull_scale_weeks", "weeks")
+        expected = 1 - np.exp(-hr * (52 / scale) ** k)
+    observed = t["afo_abandon_week"].to_numpy()[afo] < 52
+    se = math.sqrt(expected.mean() * (1 - expected.mean()) / afo.sum())
+    assert abs(observed.mean() - expected.mean()) < 4 * se
+
+
+# ------------------------------------------------------------------------------------------------
+# schema 1.1 columns (spec: first_contact_day int, surgery_day nullable int, dropout_reason nullable
+# category, visits.gait_speed_device_off nullable float)
+
+_SPEC_PATIENTS = {"first_contact_day": "int64", "surgery_day": "Int64", "dropout_reason": "category"}
+_SPEC_REASONS = {"withdrawal", "protocol_deviation", "death", "lost_to_follow_up"}
+
+
+def test_new_columns_have_the_specified_names_and_types(small):
+    p, v = small.patients, small.visits
+    for col, dtype in _SPEC_PATIENTS.items():
+        assert str(p[col].dtype) == dtype, col
+    assert set(p["dropout_reason"].dropna().astype(str).unique()) <= _SPEC_REASONS
+    assert str(v["gait_speed_device_off"].dtype) == "float64"
+    v1 = simulate_cohort(200, seed=3)
+    assert not set(_SPEC_PATIENTS) & set(v1.patients.columns) and "gait_speed_device_off" not in v1.visits.columns
+
+
+def test_first_contact_is_delayed_entry_and_no_visit_comes_before_it(v2):
+    p = v2.patients
+    first = p["first_contact_day"].to_numpy()
+    dtt = p["days_to_treatment"].to_numpy(dtype=float)
+    assert (first >= 0).all() and (first <= dtt).all()
+    conservative = p["surgery"].astype(str).isin(["none", "tendon_transfer"]).to_numpy()
+    assert (first[conservative] == dtt[conservative]).all()
+    v_first = first[v2.visits["patient_id"].cat.codes.to_numpy()]
+    assert (v2.visits["day"].to_numpy() >= v_first).all()
+    assert (v2.visits.groupby("patient_id", observed=True)["day"].min().to_numpy() >= first).all()
+    # referral delays by cause: days for stroke (inpatients), weeks for compression
+    med = p.groupby("cause", observed=True)["first_contact_day"].median()
+    assert med["stroke"] <= 7 and 14 <= med["peroneal_compression"] <= 60
+    # late referral (truth) adds 28-120 days among conservatively treated patients
+    t = v2.truth.patients
+    late = t["late_referral"].to_numpy(bool) & conservative & (p["cause"].astype(str) == "stroke").to_numpy()
+    assert 28 <= np.median(first[late]) <= 140 and np.median(first[~late & (p["cause"].astype(str) == "stroke").to_numpy()]) <= 7
+
+
+def test_surgery_day_is_empty_without_surgery_and_the_operation_day_otherwise(v2):
+    p, t = v2.patients, v2.truth.patients
+    none = (p["surgery"].astype(str) == "none").to_numpy()
+    assert p["surgery_day"].isna().to_numpy().tolist() == none.tolist()
+    operated = (t["treatment_clock"] == "surgery").to_numpy()
+    sd = p["surgery_day"].to_numpy(dtype=float, na_value=np.nan)
+    assert np.array_equal(sd[operated], t["surgery_day"].to_numpy()[operated])
+    assert (sd[~none] <= p["followup_days"].to_numpy()[~none]).all()
+
+
+def test_dropout_reason_agrees_with_followup_end_and_truth(v2):
+    p, t = v2.patients, v2.truth.patients
+    end = p["followup_end"].astype(str).to_numpy()
+    reason = p["dropout_reason"].astype(object).to_numpy()
+    assert pd.isna(reason[end == "study_end"]).all()
+    assert (reason[end == "death"] == "death").all()
+    dropped = end == "dropout"
+    assert set(reason[dropped]) == {"withdrawal", "protocol_deviation", "lost_to_follow_up"}
+    assert (reason[~pd.isna(reason)] == t["end_reason"].to_numpy()[~pd.isna(reason)]).all()
+    # FES users withdraw more often than others (reason probabilities 0.50 vs 0.35 given dropout)
+    fes = p["fes"].to_numpy(bool)
+    w_fes, w_other = (reason[dropped & fes] == "withdrawal").mean(), (reason[dropped & ~fes] == "withdrawal").mean()
+    assert w_fes > w_other
+
+
+def test_device_off_speed_gives_the_orthotic_effect_on_minus_off(v2):
+    v, tv = v2.visits, v2.truth.visits
+    in_use = (tv["device_in_use"] != "none").to_numpy()
+    off = v["gait_speed_device_off"].to_numpy()
+    assert np.isnan(off[~in_use]).all()
+    assert np.isfinite(off[in_use]).mean() > 0.8
+    # the analyst's on - off difference estimates the latent orthotic effect: |mean error| < 4 MC SE
+    stroke = (v2.patients["cause"].astype(str).to_numpy()[v["patient_id"].cat.codes.to_numpy()] == "stroke")
+    ok = in_use & stroke & np.isfinite(off) & v["gait_speed"].notna().to_numpy()
+    measured = v["gait_speed"].to_numpy()[ok] - off[ok]
+    latent = (tv["gait_on"] - tv["gait_off"]).to_numpy()[ok]
+    err = measured - latent
+    assert abs(err.mean()) < 4 * err.std(ddof=1) / math.sqrt(err.size) + 0.005  # 0.005: rounding to 0.01 m/s
+    rel = measured.mean() / off[ok].mean()
+    assert 0.10 < rel < 0.25  # orthotic effect 0.17 of the device-off speed (FES and AFO)
