@@ -1,0 +1,30 @@
+"""Real data sources in and out: OMOP CDM v5.4 and REDCap.
+
+This package sits at the cohort-input level beside :mod:`footdrop_outcomes.privacy`: it builds
+the three cohort tables from a source and hands them to the flat import
+(:func:`footdrop_outcomes.privacy.import_cohort`), so every source goes through the same privacy
+guard, schema checks, manifest and atomic write. Nothing below it imports it.
+
+* :func:`import_omop`: an OMOP CDM v5.4 (DuckDB file, or folder of CSV / Parquet tables) into
+  a cohort directory, with editable OHDSI concept sets (:func:`load_concept_sets`) and an
+  attrition table;
+* :func:`export_omop`: any cohort as CDM v5.4 tables (CSV, Parquet or DuckDB);
+* :func:`import_redcap`: a REDCap records export with its data dictionary and a mapping;
+  :func:`redcap_mapping_template` writes a mapping to complete from the dictionary.
+
+Rules and worked examples: ``docs/data_sources.md``.
+"""
+
+from footdrop_outcomes.sources.concepts import CONCEPT_SET_NAMES, load_concept_sets
+from footdrop_outcomes.sources.omop import CAUSE_PRECEDENCE, OmopImport, OmopOptions, import_omop
+from footdrop_outcomes.sources.omop_export import export_omop
+
+__all__ = [
+    "import_omop",
+    "OmopImport",
+    "OmopOptions",
+    "CAUSE_PRECEDENCE",
+    "export_omop",
+    "load_concept_sets",
+    "CONCEPT_SET_NAMES",
+]
