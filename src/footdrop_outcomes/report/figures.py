@@ -1,7 +1,19 @@
 """Report figures: views of the result tables, sized for an A4 page (vector SVG in the PDF).
 
 Each figure a page shows leaves as a :class:`~footdrop_outcomes.release.ReleasedFigure` with the
-patients behind every group it draws: a group of 1 to threshold patients is refused."""
+patients behind every group it draws: a group of 1 to threshold patients is refused.
+
+Conventions for every figure of the reports (issue 13): axis labels in plain words with their unit;
+weeks since onset on a readable grid (:func:`week_ticks`: steps of 1, 2, 4, 13, 26 or 52 weeks);
+ratio axes on a log scale labelled with plain numbers (0.5, 1, 2, not 10⁻¹); legends beside the
+axes, never over the curves; and **one direction for every recovery curve**: the cumulative share
+of patients recovered, rising from 0% (Turnbull, Kaplan-Meier, cumulative incidence alike).
+
+>>> week_ticks(81)
+[0.0, 13.0, 26.0, 39.0, 52.0, 65.0, 78.0]
+>>> week_ticks(20)
+[0.0, 4.0, 8.0, 12.0, 16.0, 20.0]
+"""
 
 from __future__ import annotations
 
@@ -14,7 +26,57 @@ from footdrop_outcomes.report.analysis import CAUSE_SHORT, RecoveryAnalysis, ter
 from footdrop_outcomes.release import ReleasedFigure, term_support
 from footdrop_outcomes.report.counts import figure, get_threshold, is_small
 
-__all__ = ["forest_plot", "model_forest", "cumulative_incidence_plot", "cause_severity_plot", "curve_plot"]
+__all__ = ["forest_plot", "model_forest", "cumulative_incidence_plot", "cause_severity_plot", "curve_plot", "week_ticks",
+           "weeks_axis", "percent_axis", "ratio_axis", "RECOVERED_LABEL"]
+
+#: The y label of every recovery curve (one direction throughout: the share recovered, rising).
+RECOVERED_LABEL = "patients recovered (%)"
+
+
+def week_ticks(t_max: float, *, max_ticks: int = 8) -> list[float]:
+    """Tick positions for a weeks-since-onset axis from 0 to ``t_max``: the smallest step of 1, 2,
+    4, 13 (3 months), 26 (6 months) or 52 weeks (a year) that gives at most ``max_ticks`` + 1 ticks."""
+    t_max = float(t_max) if np.isfinite(t_max) and t_max > 0 else 1.0
+    step = next((s for s in (1, 2, 4, 13, 26, 52) if t_max / s <= max_ticks), 52 * int(np.ceil(t_max / (52 * max_ticks))))
+    return [float(x) for x in np.arange(0.0, t_max + 1e-9, step)]
+
+
+def weeks_axis(ax: Any, t_max: float, *, label: str = "weeks since onset") -> list[float]:
+    """Put a weeks axis on ``ax`` (ticks from :func:`week_ticks`, limits 0 to ``t_max``); return the ticks."""
+    ticks = week_ticks(t_max)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.set_xlim(0, max(float(t_max), ticks[-1]) * 1.01)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 0
+    note = {13.0: " (ticks every 3 months)", 26.0: " (ticks every 6 months)", 52.0: " (ticks every year)"}.get(step, "")
+    ax.set_xlabel(label + note)
+    return ticks
+
+
+def percent_axis(ax: Any, *, label: str = RECOVERED_LABEL) -> None:
+    """A 0-100% y axis for shares drawn on a 0-1 scale."""
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_locator(MultipleLocator(0.2))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{100 * y:.0f}"))
+    ax.set_ylabel(label)
+
+
+def ratio_axis(ax: Any, lo: float, hi: float) -> None:
+    """A log-scale ratio axis labelled with plain numbers (0.1, 0.2, 0.5, 1, 2, 5, ...), never powers of ten."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    lo, hi = min(lo, 1.0), max(hi, 1.0)
+    nice = [m * 10.0 ** e for e in range(-4, 5) for m in (1, 2, 5)]
+    ticks = [t for t in nice if lo / 1.05 <= t <= hi * 1.05]
+    if len(ticks) > 7:  # wide ranges: powers of ten and 1
+        ticks = [t for t in ticks if np.isclose(np.log10(t), round(np.log10(t)))]
+    ax.set_xlim(lo / 1.3, hi * 1.3)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def forest_plot(labels: list[str], est: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, xlabel: str, title: str, ax: Any = None) -> Any:
@@ -28,6 +90,8 @@ def forest_plot(labels: list[str], est: np.ndarray, lo: np.ndarray, hi: np.ndarr
     ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color="#0b2e4f", ecolor="#6b8799", capsize=2.5, markersize=4)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
+    finite = np.r_[lo[np.isfinite(lo) & (lo > 0)], hi[np.isfinite(hi) & (hi > 0)], est[np.isfinite(est) & (est > 0)]]
+    ratio_axis(ax, float(finite.min()) if finite.size else 0.5, float(finite.max()) if finite.size else 2.0)
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
     ax.set_xlabel(xlabel)
@@ -53,16 +117,17 @@ def model_forest(analysis: RecoveryAnalysis) -> ReleasedFigure:
     a = shown(aft.summary[~aft.summary["term"].isin(["Intercept", "log(scale)"])]) if aft is not None else None
     n = max(len(s) if s is not None else 1, len(a) if a is not None else 1, 1)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.0, 0.3 * n + 1.3), sharey=False)
-    panels = [(ax1, s, "hr", "hr_lower", "hr_upper", "hazard ratio", "Cox: rate of recovery"),
+    panels = [(ax1, s, "hr", "hr_lower", "hr_upper", "hazard ratio", "Cox model: rate of recovery\n(above 1: faster)"),
               (ax2, a, "time_ratio", "tr_lower", "tr_upper", "time ratio",
-               f"{analysis.choices['distribution'].capitalize()} AFT: time to recovery")]
+               f"{analysis.choices['distribution'].capitalize()} AFT model: time to recovery\n(above 1: slower)")]
     for ax, tab, est, lo, hi, what, title in panels:
         if tab is None or tab.empty:
             ax.set_axis_off()
             ax.set_title(title, loc="left", fontsize="medium")
             ax.text(0.0, 0.5, "not estimable from these data\n(see the model section)", transform=ax.transAxes, va="center")
             continue
-        forest_plot([term_label(t) for t in tab["term"]], tab[est], tab[lo], tab[hi], xlabel=f"{what} ({level}% CI)", title=title, ax=ax)
+        forest_plot([term_label(t) for t in tab["term"]], tab[est], tab[lo], tab[hi], xlabel=f"{what} ({level}% CI, log scale)",
+                    title=title, ax=ax)
     fig.tight_layout()
     terms = [*(s["term"] if s is not None else []), *(a["term"] if a is not None else [])]
     return figure(fig, {t: term_support(t, frame) for t in terms} or len(frame))
@@ -80,8 +145,10 @@ def cumulative_incidence_plot(analysis: RecoveryAnalysis) -> ReleasedFigure:
               loc="center left", bbox_to_anchor=(1.0, 0.5))
     for lm in analysis.choices["landmarks"]:
         ax.axvline(lm, color="#bbb", linewidth=0.6, zorder=0)
-    ax.set_xlabel("weeks since onset")
-    ax.set_ylabel("recovered (cumulative incidence)")
+    c = analysis.cif.curves
+    weeks_axis(ax, float(np.nanmax(c["time"].to_numpy(dtype=float))) if len(c) else 1.0)
+    percent_axis(ax, label=RECOVERED_LABEL + ",\ndeath as a competing event")
+    ax.set_title("Recovered, by cause (cumulative incidence, 95% CI; grey lines: landmark weeks)", fontsize="medium", loc="left")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     sizes = analysis.frame["cause"].astype(str).value_counts()
@@ -128,13 +195,30 @@ def cause_severity_plot(cohort: Any) -> ReleasedFigure:
 def curve_plot(curves: Any, *, title: str) -> ReleasedFigure:
     """Recovery curves by group with CI bands and the number-at-risk table under them (from
     :meth:`CurveResult.plot`), group names as readers know them. Returns the Figure."""
-    ax = curves.plot(kind="recovered", at_risk=True, small_cells=get_threshold())  # at-risk numbers: privacy.at_risk_labels
+    import matplotlib.pyplot as plt
+
+    t = curves.curves["time"].to_numpy(dtype=float)
+    t_max = float(np.nanmax(t[np.isfinite(t)])) if np.isfinite(t).any() else 1.0
+    ticks = week_ticks(t_max)
+    n_groups = curves.curves["group"].nunique()
+    _, ax = plt.subplots(figsize=(7.0, 3.6 + 0.2 * n_groups + 0.6))
+    # the same direction as every recovery curve of the report: the share recovered, rising
+    curves.plot(ax=ax, kind="recovered", at_risk=True, at_risk_times=ticks, small_cells=get_threshold())  # at-risk: privacy.at_risk_labels
     fig = ax.figure
-    for text in [*(ax.get_legend().get_texts() if ax.get_legend() else []), *fig.findobj(lambda o: hasattr(o, "get_text") and hasattr(o, "set_text"))]:
-        t = text.get_text()
-        if t in CAUSE_SHORT:
-            text.set_text(CAUSE_SHORT[t])
-    ax.set_title(title, fontsize="medium")
-    ax.set_xlabel("weeks since onset")
+    for txt in fig.findobj(lambda o: hasattr(o, "get_text") and hasattr(o, "set_text")):
+        label = txt.get_text()
+        if label in CAUSE_SHORT:
+            txt.set_text(CAUSE_SHORT[label])
+        elif label in ("mild", "moderate", "severe"):
+            txt.set_text(label.capitalize())
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    # beside the axes, never over the curves
+    ax.legend(handles, [CAUSE_SHORT.get(x, x.capitalize() if x in ("mild", "moderate", "severe") else x) for x in labels],
+              frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title, fontsize="medium", loc="left")
+    weeks_axis(ax, t_max)
+    percent_axis(ax)
     s = curves.summary
     return figure(fig, {str(g): int(x["n"].iloc[0]) for g, x in s.groupby("group", sort=False, observed=True)})

@@ -24,7 +24,7 @@ from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedTex
 
 _state: dict[str, Any] = {}
 
-__all__ = ["setup", "title_page", "show_table", "show_figure", "markdown", "bullets", "data_fingerprint",
+__all__ = ["setup", "title_page", "show_table", "show_figure", "markdown", "bullets", "paragraph", "data_fingerprint",
            "load_report_cohort", "left_out_text", "stamp", "show_model"]
 
 
@@ -106,6 +106,19 @@ def bullets(lines: list[ReleasedText]) -> None:
     shown = [str(x) for x in lines if x]
     if shown:
         _display(Markdown("\n".join(f"- {x}" for x in shown)))
+
+
+def paragraph(lines: list[ReleasedText]) -> None:
+    """Show released sentences as one paragraph (the executive summary); sentences withheld
+    because of small numbers are left out, as are empty ones."""
+    from IPython.display import Markdown
+
+    for line in lines:
+        if not isinstance(line, ReleasedText):
+            raise _refuse("paragraph", "ReleasedText items", line)
+    shown = [str(x).strip() for x in lines if x and not x.withheld]
+    if shown:
+        _display(Markdown(" ".join(shown)))
 
 
 def show_table(table: ReleasedTable, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None) -> None:
@@ -198,8 +211,11 @@ def _param_text(value: Any) -> str:
 
 def title_page(title: str, cohort: Any, *, cohort_path: str, parameters: Mapping[str, Any], kicker: str = "Foot drop outcomes",
                description: str | None = None) -> None:
-    """The title page: title, cohort description, data source and SHA-256, package version, every
-    parameter; then the table of contents (filled in by the PDF exporter)."""
+    """The title page: title, cohort description, report date, data cut-off and author (parameters
+    ``report_date``, ``data_cutoff``, ``author`` when the notebook has them; see
+    :func:`~footdrop_outcomes.report.parameters.check_report_fields`), data source and SHA-256,
+    package version, every other parameter; then the table of contents (filled in by the PDF
+    exporter)."""
     from IPython.display import HTML
 
     from footdrop_outcomes.report.narrative import cohort_description
@@ -214,14 +230,21 @@ def title_page(title: str, cohort: Any, *, cohort_path: str, parameters: Mapping
         ("Schema version", str(schema)),
         ("Package", f"footdrop-outcomes {__version__}"),
     ]
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        from datetime import datetime, timezone
+    from footdrop_outcomes.report.parameters import REPORT_FIELDS, check_report_fields, resolve_data_cutoff, resolve_report_date
 
-        rows.append(("Date", datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%d")))
+    check_report_fields(parameters)  # also when the notebook runs in JupyterLab, not through render_report
+    if any(k in parameters for k in REPORT_FIELDS):
+        rows[:0] = [("Report date", resolve_report_date(str(parameters.get("report_date") or ""))),
+                    ("Data cut-off", resolve_data_cutoff(str(parameters.get("data_cutoff") or ""), cohort.metadata))]
+        if parameters.get("author"):
+            rows.insert(2, ("Author", str(parameters["author"])))
+    else:  # a notebook without the title-page fields: dated only for reproducible builds
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        if epoch and epoch.isdigit():
+            rows.append(("Date", resolve_report_date("")))
     meta = "".join(f'<tr><th>{html.escape(k)}</th><td{" class=fd-hash" if k == "Data SHA-256" else ""}>{html.escape(v)}</td></tr>' for k, v in rows)
     # the cohort's folder name only: the same data give the same page wherever they are stored
-    shown = {k: (Path(v).name if k == "cohort_path" else v) for k, v in parameters.items() if k != "title"}
+    shown = {k: (Path(v).name if k == "cohort_path" else v) for k, v in parameters.items() if k != "title" and k not in REPORT_FIELDS}
     params = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_param_text(v))}</td></tr>" for k, v in shown.items())
     from footdrop_outcomes.report.counts import get_policy
 

@@ -13,7 +13,7 @@ on the report's title page. A notebook without a declared schema gets one inferr
 >>> validate_parameters("outcome_report", {"treshold": 5})
 Traceback (most recent call last):
 ...
-footdrop_outcomes.report._errors.ReportParameterError: unknown parameter 'treshold' for notebook outcome_report; did you mean 'threshold'? Allowed: cohort_path, title, causes, threshold, landmarks, alpha, cox_formula, cluster, distribution, mcid, mcid_cause, mcid_severity, small_cell_threshold, internal_use
+footdrop_outcomes.report._errors.ReportParameterError: unknown parameter 'treshold' for notebook outcome_report; did you mean 'threshold'? Allowed: cohort_path, title, causes, threshold, landmarks, alpha, cox_formula, cluster, distribution, mcid, mcid_cause, mcid_severity, small_cell_threshold, internal_use, report_date, data_cutoff, author
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import ast
 import difflib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,8 @@ from typing import Any, Literal
 from footdrop_outcomes.cohort.vocabulary import CAUSES, SEVERITIES
 from footdrop_outcomes.report._errors import ReportParameterError
 
-__all__ = ["Param", "SCHEMAS", "schema_for", "validate_parameters", "describe_schema", "ParamType"]
+__all__ = ["Param", "SCHEMAS", "schema_for", "validate_parameters", "describe_schema", "ParamType", "REPORT_FIELDS",
+           "check_report_fields", "resolve_report_date", "resolve_data_cutoff"]
 
 ParamType = Literal["str", "int", "float", "bool", "list[str]", "list[float]"]
 
@@ -95,17 +97,28 @@ _MODELS = (
 _MCID = Param("mcid", "float", 0.10, "Minimal clinically important gain in gait speed, m/s (time to MCID).", minimum=0.01, maximum=1.0)
 _MCID_PROFILE = (Param("mcid_cause", "str", "stroke", "Cause of the profile whose time to the gait-speed MCID is reported.", choices=CAUSES),
                  Param("mcid_severity", "str", "moderate", "Severity at onset of that profile.", choices=SEVERITIES))
+#: Title-page fields of the recovery reports (see :func:`check_report_fields`): exempt from parts of
+#: the privacy guard that every other text parameter passes, and checked by their own rules instead.
+_REPORT_FIELDS = (
+    Param("report_date", "str", "", "Report date, ISO YYYY-MM-DD (empty: today; SOURCE_DATE_EPOCH when set)."),
+    Param("data_cutoff", "str", "",
+          "Data cut-off date, ISO YYYY-MM-DD (empty: the import date of an imported cohort, 'simulated' for a synthetic one)."),
+    Param("author", "str", "", "Author of the report: the analyst or team (may be a person's name; never an e-mail, phone or ID number)."),
+)
+#: Names of those parameters.
+REPORT_FIELDS: tuple[str, ...] = tuple(p.name for p in _REPORT_FIELDS)
+
 _PS_FORMULA = Param("propensity_formula", "str", "C(cause) + C(severity) + age + diabetes",
                     "Propensity model of supervised physiotherapy (patsy right-hand side, survival-frame columns).")
 
 #: Declared schema of each shipped notebook, by notebook name (file stem in ``notebooks/``).
 SCHEMAS: dict[str, tuple[Param, ...]] = {
     "outcome_report": (_COHORT, Param("title", "str", "Foot drop outcome report", "Report title (title page, running header, PDF title)."),
-                       _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _MCID, *_MCID_PROFILE, _SMALL, _INTERNAL),
+                       _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _MCID, *_MCID_PROFILE, _SMALL, _INTERNAL, *_REPORT_FIELDS),
     "cohort_overview": (_COHORT, Param("title", "str", "Foot drop cohort overview", "Report title."),
                         _CAUSES, _THRESHOLD, _SMALL, _INTERNAL),
     "time_to_recovery": (_COHORT, Param("title", "str", "Foot drop: time to recovery", "Report title."),
-                         _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _SMALL, _INTERNAL),
+                         _CAUSES, _THRESHOLD, _LANDMARKS, _ALPHA, *_MODELS, _SMALL, _INTERNAL, *_REPORT_FIELDS),
     "trajectories": (_COHORT, Param("title", "str", "Foot drop: strength and gait trajectories", "Report title."),
                      _CAUSES, _ALPHA, _MCID, *_MCID_PROFILE, _SMALL, _INTERNAL),
     "adherence_interventions": (_COHORT, Param("title", "str", "Foot drop: adherence and interventions", "Report title."),
@@ -293,3 +306,118 @@ def validate_parameters(notebook: str | Path | Sequence[Param], values: Mapping[
 def describe_schema(notebook: str | Path) -> str:
     """One line per parameter: name, type and allowed values, default, help (for ``--help`` and docs)."""
     return "\n".join(f"{p.name} ({p.allowed()}; default {p.default!r}): {p.help}" for p in schema_for(notebook))
+
+
+# ------------------------------------------------------------------------------------------------
+# title-page fields: report date, data cut-off, author
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# an e-mail address, or a run of 5 or more digits however spaced or punctuated (phone, record or
+# national ID number): the guard's own rules are strict on labelled numbers, these catch the rest
+_CONTACT = (("an e-mail address", re.compile(r"\S@\S")),
+            ("a phone, record or ID number", re.compile(r"\d(?:[\s().+/-]*\d){4,}")))
+_AUTHOR_MAX = 120
+
+
+def _is_iso_date(value: str) -> bool:
+    import datetime as dt
+
+    if not _ISO_DATE.fullmatch(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_report_fields(params: Mapping[str, Any]) -> None:
+    """Check the title-page fields ``report_date``, ``data_cutoff`` and ``author``.
+
+    Every other text parameter passes the privacy guard as it is (a title must not name a person
+    or hold a date). These three are *meant* to hold a date or a person's name, so they have
+    their own, narrower rules instead (``docs/reports.md``, "Report date, data cut-off, author"):
+
+    * ``report_date`` and ``data_cutoff``: empty (derived, see :func:`resolve_report_date` and
+      :func:`resolve_data_cutoff`) or an ISO date ``YYYY-MM-DD`` that exists; nothing else (no
+      free text, so no date of a patient can hide in a sentence); the cut-off not after the
+      report date;
+    * ``author``: may look like a person's name (the analyst is not a patient), but is refused
+      when the guard finds anything other than a name in it (an e-mail or web address, a phone,
+      record or national ID number, a calendar date, a postcode, a street address), when it holds
+      an ``@`` or a run of 5 or more digits however spaced, or when it is longer than 120
+      characters.
+
+    Messages name the parameter and the rule, never the value.
+
+    Raises
+    ------
+    ReportParameterError
+
+    Examples
+    --------
+    >>> check_report_fields({"report_date": "2026-12-02", "author": "Dr Anna Müller, physiotherapy audit"})
+    >>> check_report_fields({"author": "anna.mueller@example.org"})
+    Traceback (most recent call last):
+    ...
+    footdrop_outcomes.report._errors.ReportParameterError: parameter 'author' may name the analyst but must not hold an e-mail address
+    """
+    from footdrop_outcomes.guard import find_identifiers
+
+    for name in ("report_date", "data_cutoff"):
+        value = params.get(name, "")
+        if value in ("", None):
+            continue
+        if not isinstance(value, str) or not _is_iso_date(value.strip()):
+            raise ReportParameterError(f"parameter {name!r} must be an ISO date YYYY-MM-DD (a day that exists) or empty")
+    cut, rep = str(params.get("data_cutoff") or ""), str(params.get("report_date") or "")
+    if cut and rep and cut > rep:
+        raise ReportParameterError("parameter 'data_cutoff' is after 'report_date': the data cannot be cut off after the report is dated")
+    author = params.get("author", "")
+    if author in ("", None):
+        return
+    if not isinstance(author, str):
+        raise ReportParameterError("parameter 'author' must be text")
+    if len(author) > _AUTHOR_MAX:
+        raise ReportParameterError(f"parameter 'author' must be at most {_AUTHOR_MAX} characters (a name or a team, not a note)")
+    for what, pattern in _CONTACT:
+        if pattern.search(author):
+            raise ReportParameterError(f"parameter 'author' may name the analyst but must not hold {what}")
+    other = [reason for reason, _ in find_identifiers([author], kind="text") if "personal names" not in reason]
+    if other:
+        raise ReportParameterError(f"parameter 'author' may name the analyst but is refused by the privacy guard: {other[0]}")
+
+
+def resolve_report_date(value: str = "") -> str:
+    """The report date as shown: ``value`` when given, else the date of ``SOURCE_DATE_EPOCH`` when
+    set (reproducible builds), else today (UTC), as ``YYYY-MM-DD``.
+
+    >>> resolve_report_date("2026-01-31")
+    '2026-01-31'
+    """
+    import datetime as dt
+    import os
+
+    if value:
+        return value
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).date().isoformat()
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+def resolve_data_cutoff(value: str, metadata: Mapping[str, Any]) -> str:
+    """The data cut-off as shown: ``value`` when given; else the import date of an imported cohort
+    (``metadata["imported_on"]``), ``"simulated"`` for a synthetic one, ``"not recorded"`` otherwise.
+
+    >>> resolve_data_cutoff("", {"imported_on": "2026-11-30"}), resolve_data_cutoff("", {"generator": {"name": "simulate"}})
+    ('2026-11-30', 'simulated')
+    """
+    if value:
+        return value
+    if metadata.get("imported_on"):
+        return str(metadata["imported_on"])
+    gen = metadata.get("generator") or {}
+    if "seed" in metadata or (gen and not str(gen.get("name", "")).endswith("import_cohort")):
+        return "simulated"
+    return "not recorded"

@@ -29,7 +29,7 @@ from footdrop_outcomes._files import (
     staging_file,
 )
 from footdrop_outcomes.report._errors import NotebookExecutionError, ReportError, ReportParameterError
-from footdrop_outcomes.report.parameters import SCHEMAS, validate_parameters
+from footdrop_outcomes.report.parameters import REPORT_FIELDS, SCHEMAS, check_report_fields, resolve_report_date, validate_parameters
 
 __all__ = ["ReportResult", "render_report", "export_pdf", "notebook_path", "NOTEBOOK_DIR", "run_demo"]
 
@@ -189,12 +189,21 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
 
 def _guard_parameters(params: Mapping[str, Any]) -> None:
     """Every text parameter is printed on the pages (title page, captions, formulas): it passes the
-    privacy guard like a cohort value (a title naming a patient, a formula term that is a date)."""
+    privacy guard like a cohort value (a title naming a patient, a formula term that is a date).
+
+    Exempt, and checked by their own narrower rules instead
+    (:func:`~footdrop_outcomes.report.parameters.check_report_fields`): ``report_date`` and
+    ``data_cutoff`` (an ISO date and nothing else) and ``author`` (may look like a person's name,
+    the analyst's; never an e-mail, phone or ID number). Nothing else is exempt.
+    """
     from footdrop_outcomes.guard import check_text
 
+    check_report_fields(params)
     for name, value in params.items():
         if name == "cohort_path":
             continue  # a path on this machine, shown by its folder name only
+        if name in REPORT_FIELDS:
+            continue  # checked above by check_report_fields
         for v in value if isinstance(value, list) else [value]:
             if isinstance(v, str):
                 check_text(v, where=f"report parameter {name!r}")
@@ -294,6 +303,8 @@ def render_report(
         values["cohort_path"] = str(cohort)
     params = validate_parameters(nb_in, values, from_text=from_text)
     _guard_parameters(params)
+    if "report_date" in params:  # recorded in the executed notebook and the result, not only on the page
+        params["report_date"] = resolve_report_date(params["report_date"])
     if "cohort_path" in params:
         cp = Path(params["cohort_path"])
         cp = cp if cp.is_absolute() or cohort is not None or "cohort_path" in (parameters or {}) else nb_in.parent / cp

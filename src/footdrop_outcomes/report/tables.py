@@ -123,28 +123,27 @@ def _expected(cause: str) -> str:
 
 
 def recovery_table(analysis: RecoveryAnalysis) -> ReleasedTable:
-    """Recovery by cause: patients, recovery seen, share never recovering and median time to
-    recovery among those who recover (cure model), and the expected window."""
+    """Recovery by cause, all patients of each cause: patients, recovery seen at a visit, the share
+    expected never to recover (mixture cure model), and the expected window.
+
+    No median here: the report gives one median per group, the Turnbull median of all patients
+    (:func:`curve_table`), so that a group never shows two medians of different populations."""
     f = analysis.frame
     alpha = analysis.choices["alpha"]
     level = round(100 * (1 - alpha))
     empty = pd.DataFrame(columns=["cure_fraction", "median", "lower", "upper"])
     cure_by = (analysis.cure.cure_fractions(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
                if analysis.cure is not None else empty)
-    med_by = (analysis.cure.recovery_medians(by=["cause"]).assign(cause=lambda d: d["cause"].astype(str)).set_index("cause")
-              if analysis.cure is not None else empty)
     rows = []
     causes = _causes_in(analysis)
     seen = protect(pd.crosstab(f["cause"].astype(str), f["event"].astype(bool)).reindex(index=causes, columns=[True, False], fill_value=0))
     sizes = group_sizes(f["cause"])  # the same protected cause sizes as Table 1
     for c in causes:
         never = fmt_ci(*cure_by.loc[c, ["cure_fraction", "lower", "upper"]], pct=True) if c in cure_by.index else "not estimable"
-        med = fmt_ci(*med_by.loc[c, ["median", "lower", "upper"]], digits=1) if c in med_by.index else "not estimable"
         rows.append({"Cause": CAUSE_SHORT[c], "Patients": sizes.text(c, "n"),
                      "Recovery seen, n (%)": count_percent(seen.count(c, True), seen.count(c, "Total"), hidden=seen.hidden(c, True),
                                                            total_hidden=sizes.hidden(c, "n") or seen.hidden(c, "Total")),
-                     f"Never recover, % ({level}% CI)": never,
-                     f"Median weeks if recovering ({level}% CI)": med,
+                     f"Expected never to recover (cure model), % ({level}% CI)": never,
                      "Expected window": _expected(c)})
     n = f["cause"].astype(str).value_counts()
     return table(pd.DataFrame(rows), [int(n[c]) for c in causes], keep=["Cause", "Expected window"])
@@ -288,12 +287,13 @@ def _identified(r: Any, *, digits: int, scale: float) -> str:
     return f"{f(r['estimate'])}{ci}" if np.isfinite(r["estimate"]) else "-"
 
 
-def curve_table(curves: Any, *, expected: bool = False, groups: pd.Series | None = None) -> ReleasedTable:
+def curve_table(curves: Any, *, expected: bool = False, groups: pd.Series | None = None, median: bool = True) -> ReleasedTable:
     """Median time to recovery and the share recovered by each landmark, by group, from a
     Kaplan-Meier or Turnbull :class:`~footdrop_outcomes.survival.CurveResult`; with
     ``expected``, the expected window beside each cause. ``groups`` (every patient's group, e.g.
     ``rec.frame["cause"]``, including groups left out of the curves) makes the patient counts the
-    same protected sizes as Table 1's."""
+    same protected sizes as Table 1's. ``median=False`` leaves the median out (a report shows one
+    median per group: the Turnbull one; the visit-dated Kaplan-Meier table gives shares only)."""
     s = curves.summary
     level = round(100 * (1 - curves.info["alpha"]))
     rows = []
@@ -302,8 +302,9 @@ def curve_table(curves: Any, *, expected: bool = False, groups: pd.Series | None
     for group, g in s.groupby("group", sort=False, observed=True):
         group = str(group)
         med = g[g["statistic"] == "median"].iloc[0]
-        row = {"Group": CAUSE_SHORT.get(group, group.capitalize()), "Patients": sizes_p.text(group, "n"),
-               f"Median weeks, all patients ({level}% CI)": _identified(med, digits=1, scale=1.0)}
+        row = {"Group": CAUSE_SHORT.get(group, group.capitalize()), "Patients": sizes_p.text(group, "n")}
+        if median:
+            row[f"Median weeks, all patients ({level}% CI)"] = _identified(med, digits=1, scale=1.0)
         for _, r in g[g["statistic"] == "recovered_by"].iterrows():
             row[f"% by {r['time']:g} wk"] = _identified(r, digits=0, scale=100.0)
         if is_small(sizes[group]):  # shares of a handful of patients give their counts back
