@@ -37,6 +37,7 @@ from scipy.stats import chi2, norm
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.release.suppression import DEFAULT_THRESHOLD, at_risk_labels
+from footdrop_outcomes.survival._entry import check_entry, drop_recovered_at_entry, entry_times
 from footdrop_outcomes.survival._input import DAYS_PER, TimeUnit, as_frame, check_choice, check_columns
 
 if TYPE_CHECKING:
@@ -231,6 +232,7 @@ def kaplan_meier(
     alpha: float = 0.05,
     duration_col: str = "time",
     event_col: str = "event",
+    entry_col: str | None = None,
     time_unit: TimeUnit = "weeks",
 ) -> CurveResult:
     """Kaplan-Meier curves of time to recovery (right-censored approximation), by group.
@@ -255,6 +257,16 @@ def kaplan_meier(
         1 - confidence level.
     duration_col, event_col : str
         Outcome columns of a DataFrame.
+    entry_col : str, optional
+        Late entry (left truncation): the time each patient was first seen, in the unit of the
+        times (a cohort: its patients' ``first_contact_day``, in days, converted; a cohort
+        without that column enters everyone at onset). A patient is at risk from entry on (R
+        ``survfit(Surv(entry, exit, event))``): the risk set at ``t`` holds those with
+        ``entry < t <= exit``. Entry after exit is refused (naming column and rows); patients
+        already recovered when first seen (event at entry) are left out with a
+        :class:`~footdrop_outcomes.survival._entry.LateEntryWarning` and counted in
+        ``info["excluded_at_entry"]``. Where nobody enters at onset the curve is conditional on
+        not having recovered by the earliest entry (``info["earliest_entry"]``).
     time_unit : {"days", "weeks"}
         Unit of a cohort's times (and of the default landmarks).
 
@@ -276,19 +288,30 @@ def kaplan_meier(
     landmarks_, tau_ = _landmarks(landmarks, tau, time_unit)
     z = norm.ppf(1 - alpha / 2)
     groups = _groups(df, group)
-    curves, rows, risk = [], [], {}
+    t_all = df[duration_col].to_numpy(dtype=float)
+    e_all = df[event_col].to_numpy().astype(bool)
+    entry_all = entry_times(data, df, entry_col, time_unit)
+    if entry_all is not None:
+        check_entry(df, entry_all, t_all, entry_col=str(entry_col), exit_col=duration_col)
+    curves, rows, risk, excluded = [], [], {}, {}
     for label, idx in groups:
-        t = df[duration_col].to_numpy(dtype=float)[idx]
-        e = df[event_col].to_numpy().astype(bool)[idx]
-        c = _km_curve(t, e, z, conf_type)
+        t, e = t_all[idx], e_all[idx]
+        entry = None
+        if entry_all is not None:
+            keep = ~(e & (t <= entry_all[idx]))  # recovered when first seen: never at risk
+            excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
+            t, e, entry = t[keep], e[keep], entry_all[idx][keep]
+        c = _km_curve(t, e, z, conf_type, entry)
         c.insert(0, "group", label)
         curves.append(c)
-        risk[label] = np.sort(t)
+        risk[label] = np.sort(t) if entry is None else np.vstack([np.sort(t), np.sort(entry)])
         rows.extend(_summarise(c, label, t, e, landmarks_, tau_, method="kaplan_meier", alpha=alpha, risk=risk[label],
                                warn_tau=tau is not None))
-    info = {"method": "kaplan_meier", "group": group, "n": len(df), "events": int(df[event_col].astype(bool).sum()),
+    info = {"method": "kaplan_meier", "group": group, "n": len(df), "events": int(e_all.sum()),
             "groups": len(groups), "conf_type": conf_type, "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
-            "time_unit": df.attrs.get("time_unit", time_unit)}
+            "time_unit": df.attrs.get("time_unit", time_unit), "entry_col": entry_col}
+    if entry_all is not None:
+        info.update(excluded_at_entry=excluded, earliest_entry=float(entry_all.min()) if entry_all.size else 0.0)
     return CurveResult(summary=pd.DataFrame(rows), info=info, curves=pd.concat(curves, ignore_index=True),
                        at_risk_times=risk)
 
@@ -301,6 +324,7 @@ def logrank_test(
     order: Sequence[object] | None = None,
     scores: Sequence[float] | None = None,
     pairwise: bool = True,
+    trend: bool = True,
     duration_col: str = "time",
     event_col: str = "event",
     time_unit: TimeUnit = "weeks",
@@ -319,11 +343,17 @@ def logrank_test(
     scores : sequence of float, optional
         Scores of the ordered groups for the trend test (default 1, 2, ..., k).
     pairwise : bool
-        Also test every pair of groups, with Holm's step-down adjustment.
+        Also test every pair of groups, with Holm's step-down adjustment (one more pass over
+        the data per pair).
+    trend : bool
+        Also test for a trend across the ordered groups. With ``pairwise=False, trend=False``
+        only the overall test is computed, in one pass (as R's ``survdiff``).
 
     Returns
     -------
     LogRankResult
+        ``summary`` rows in the order overall, trend (if asked), pairwise (if asked); the
+        ``p_holm`` column is always present (NaN outside pairwise rows).
 
     Examples
     --------
@@ -331,6 +361,8 @@ def logrank_test(
     >>> lr = logrank_test(simulate_cohort(600, seed=4), group="severity")
     >>> list(lr.summary["test"].unique())
     ['overall', 'trend', 'pairwise']
+    >>> logrank_test(simulate_cohort(600, seed=4), group="severity", pairwise=False, trend=False).summary["test"].tolist()
+    ['overall']
     """
     df = as_frame(data, time_unit=time_unit)
     check_columns(df, duration_col=duration_col, event_col=event_col)
@@ -347,24 +379,10 @@ def logrank_test(
     if o.sum() == 0:
         raise FootdropError(f"log-rank test: no recoveries in any group of {group!r}")
     rows = [{"test": "overall", "comparison": " vs ".join(labels), **_chisq(o, ex, v)}]
-    # trend across ordered groups
-    if order is not None:
-        missing = [str(x) for x in order if str(x) not in labels]
-        if missing or len(order) != len(labels):
-            raise ConfigError(f"order must list each group of {group!r} once: groups {labels}, got {list(order)}")
-        pos = [labels.index(str(x)) for x in order]
-    else:
-        pos = list(range(len(labels)))
-    w = np.arange(1, len(labels) + 1, dtype=float) if scores is None else np.asarray(scores, dtype=float)
-    if w.size != len(labels):
-        raise ConfigError(f"scores needs {len(labels)} values (one per group of {group!r}), got {w.size}")
-    weights = np.empty(len(labels))
-    weights[pos] = w
-    u = weights @ (o - ex)
-    var_u = weights @ v @ weights
-    stat = u**2 / var_u if var_u > 0 else np.nan
-    rows.append({"test": "trend", "comparison": " < ".join(labels[p] for p in pos), "chisq": stat, "df": 1,
-                 "p": chi2.sf(stat, 1) if np.isfinite(stat) else np.nan})
+    weights = None
+    if trend:
+        row, weights = _trend_row(o, ex, v, labels, group, order, scores)
+        rows.append(row)
     if pairwise:
         pair_rows = []
         for a, b in combinations(range(len(labels)), 2):
@@ -383,8 +401,32 @@ def logrank_test(
         oe = pd.DataFrame({"group": labels, "n": n, "observed": o, "expected": ex, "o_minus_e": o - ex,
                            "o_over_e": np.where(ex > 0, o / ex, np.nan)})
     info = {"method": "logrank", "group": group, "n": len(df), "events": int(e.sum()), "groups": len(labels),
-            "trend_scores": dict(zip(labels, weights.tolist(), strict=True))}
+            "tests": [x for x, on in (("overall", True), ("trend", trend), ("pairwise", pairwise)) if on]}
+    if weights is not None:
+        info["trend_scores"] = dict(zip(labels, weights.tolist(), strict=True))
     return LogRankResult(summary=summary, info=info, observed_expected=oe)
+
+
+def _trend_row(o: np.ndarray, ex: np.ndarray, v: np.ndarray, labels: list[str], group: str,
+               order: Sequence[object] | None, scores: Sequence[float] | None) -> tuple[dict[str, Any], np.ndarray]:
+    """Trend test across ordered groups: score-weighted O - E over its variance (1 df); and the scores."""
+    if order is not None:
+        missing = [str(x) for x in order if str(x) not in labels]
+        if missing or len(order) != len(labels):
+            raise ConfigError(f"order must list each group of {group!r} once: groups {labels}, got {list(order)}")
+        pos = [labels.index(str(x)) for x in order]
+    else:
+        pos = list(range(len(labels)))
+    w = np.arange(1, len(labels) + 1, dtype=float) if scores is None else np.asarray(scores, dtype=float)
+    if w.size != len(labels):
+        raise ConfigError(f"scores needs {len(labels)} values (one per group of {group!r}), got {w.size}")
+    weights = np.empty(len(labels))
+    weights[pos] = w
+    u = weights @ (o - ex)
+    var_u = weights @ v @ weights
+    stat = u**2 / var_u if var_u > 0 else np.nan
+    return {"test": "trend", "comparison": " < ".join(labels[p] for p in pos), "chisq": stat, "df": 1,
+            "p": chi2.sf(stat, 1) if np.isfinite(stat) else np.nan}, weights
 
 
 def number_at_risk(result: CurveResult, times: Sequence[float]) -> pd.DataFrame:
@@ -400,7 +442,15 @@ def number_at_risk(result: CurveResult, times: Sequence[float]) -> pd.DataFrame:
 
 
 def _count_at_risk(sorted_times: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Number of patients whose risk time (time, or lower bound) is >= each of ``at``."""
+    """Number of patients whose risk time (time, or lower bound) is >= each of ``at``.
+
+    With late entry ``sorted_times`` has two rows, the sorted risk times and the sorted entry
+    times: at risk at ``t`` are those with ``entry < t <= time`` (entry is never after the risk
+    time, so this is the count of risk times >= t less the count of entries >= t).
+    """
+    if sorted_times.ndim == 2:
+        exit_, entry = sorted_times
+        return (exit_.size - np.searchsorted(exit_, at, side="left")) - (entry.size - np.searchsorted(entry, at, side="left"))
     return sorted_times.size - np.searchsorted(sorted_times, at, side="left")
 
 
@@ -408,12 +458,16 @@ def _count_at_risk(sorted_times: np.ndarray, at: np.ndarray) -> np.ndarray:
 # Kaplan-Meier
 
 
-def _km_curve(t: np.ndarray, e: np.ndarray, z: float, conf_type: ConfType) -> pd.DataFrame:
+def _km_curve(t: np.ndarray, e: np.ndarray, z: float, conf_type: ConfType,
+              entry: np.ndarray | None = None) -> pd.DataFrame:
     times = np.unique(t)
     n_at = t.size - np.searchsorted(np.sort(t), times, side="left")
+    if entry is not None:  # at risk from entry on: entry < t <= exit
+        n_at = n_at - (entry.size - np.searchsorted(np.sort(entry), times, side="left"))
     d = np.bincount(np.searchsorted(times, t[e]), minlength=times.size).astype(float)
     n = n_at.astype(float)
-    s = np.cumprod(1 - d / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.cumprod(1 - np.where(n > 0, d / n, 0.0))  # n = 0: only exits of patients never at risk
     with np.errstate(divide="ignore", invalid="ignore"):
         # Greenwood: se of log S (R's std.err); infinite once S reaches 0
         term = np.where(d > 0, d / (n * (n - d)), 0.0)

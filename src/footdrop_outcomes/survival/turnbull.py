@@ -36,6 +36,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
+from footdrop_outcomes.survival._entry import check_entry, drop_recovered_at_entry, entry_times
 from footdrop_outcomes.survival._input import DAYS_PER, TimeUnit, as_frame, check_columns
 from footdrop_outcomes.survival.curves import (
     _TOL,
@@ -69,6 +70,7 @@ def turnbull(
     alpha: float = 0.05,
     lower_col: str = "lower",
     upper_col: str = "upper",
+    entry_col: str | None = None,
     time_unit: TimeUnit = "weeks",
     tol: float = 1e-9,
     max_iter: int = 20_000,
@@ -87,6 +89,15 @@ def turnbull(
         As in :func:`kaplan_meier`.
     lower_col, upper_col : str
         Interval columns of a DataFrame.
+    entry_col : str, optional
+        Late entry (left truncation), as in :func:`kaplan_meier`: each patient counts from first
+        contact on, through the conditional likelihood ``P(lower < T <= upper) / P(T > entry)``
+        (Turnbull 1976; support from Frydman 1994 / Alioum & Commenges 1996: entry times act as
+        right ends when the innermost intervals are formed). A lower end before entry is moved
+        to entry; entry after the last visit (``upper``, or ``lower`` if not seen recovered) is
+        refused; patients recovered by first contact (``upper <= entry``) are left out with a
+        warning and counted in ``info["excluded_at_entry"]``. Where nobody enters at onset the
+        curve is conditional on not having recovered by the earliest entry.
     tol : float
         Convergence tolerance on the optimality condition: every reduced gradient ``d_j`` is at
         most ``1 + tol`` (the log-likelihood is then within ``n * tol`` of its maximum).
@@ -139,17 +150,27 @@ def turnbull(
     lower_all = df[lower_col].to_numpy(dtype=float)
     upper_all = pd.to_numeric(df[upper_col], errors="coerce").to_numpy(dtype=float)
     upper_all = np.where(np.isnan(upper_all), np.inf, upper_all)
+    entry_all = entry_times(data, df, entry_col, time_unit)
+    if entry_all is not None:
+        check_entry(df, entry_all, np.where(np.isfinite(upper_all), upper_all, lower_all), entry_col=str(entry_col),
+                    exit_col=f"{upper_col} (or {lower_col} if not recovered)")
     groups = _groups(df, group)
-    curves, rows, inner, iters, risk = [], [], {}, {}, {}
+    curves, rows, inner, iters, risk, excluded = [], [], {}, {}, {}, {}
     for label, idx in groups:
-        lo, up = lower_all[idx], upper_all[idx]
-        fit = _turnbull_fit(lo, up, tol=tol, max_iter=max_iter, label=label)
-        c = _turnbull_curve(fit, lo, up, z)
+        lo, up, entry = lower_all[idx], upper_all[idx], None
+        if entry_all is not None:
+            keep = up > entry_all[idx]  # recovered by first contact: never at risk
+            excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
+            entry = entry_all[idx][keep]
+            lo, up = np.maximum(lo[keep], entry), up[keep]
+        fit = _turnbull_fit(lo, up, tol=tol, max_iter=max_iter, label=label, entry=entry)
+        # at risk at t: seen unrecovered at or after t (and first seen before t)
+        risk[label] = np.sort(lo) if entry is None else np.vstack([np.sort(lo), np.sort(entry)])
+        c = _turnbull_curve(fit, risk[label], up, z)
         c.insert(0, "group", label)
         curves.append(c)
         inner[label] = {"innermost": int(fit["left"].size), "with_mass": int(fit["support"].sum())}
         iters[label] = fit["iterations"]
-        risk[label] = np.sort(lo)  # at risk at t: seen unrecovered at or after t
         # "events" for an interval-censored group: patients seen to recover (finite upper)
         rmst = _turnbull_rmst(fit, tau_)
         group_rows = _summarise(c, label, np.where(np.isfinite(up), up, lo), np.isfinite(up), landmarks_, tau_,
@@ -162,7 +183,10 @@ def turnbull(
     info = {"method": "turnbull", "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
             "groups": len(groups), "conf_type": "log-log", "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
             "time_unit": df.attrs.get("time_unit", time_unit), "innermost_intervals": inner, "iterations": iters,
-            "population": POPULATION_ALL, "min_at_risk": min_at_risk, "identification_ratio": identification_ratio}
+            "population": POPULATION_ALL, "min_at_risk": min_at_risk, "identification_ratio": identification_ratio,
+            "entry_col": entry_col}
+    if entry_all is not None:
+        info.update(excluded_at_entry=excluded, earliest_entry=float(entry_all.min()) if entry_all.size else 0.0)
     return CurveResult(summary=pd.DataFrame(rows), info=info, curves=pd.concat(curves, ignore_index=True),
                        at_risk_times=risk)
 # ------------------------------------------------------------------------------------------------
@@ -252,7 +276,7 @@ def _gap_shifts(fit: dict[str, Any], ends: np.ndarray, week: float) -> tuple[np.
 
 
 def _median_identification(pts: dict[str, np.ndarray], risk: np.ndarray, ends: np.ndarray, *, min_at_risk: int,
-                           ratio: float) -> dict[str, Any]:
+                           ratio: float, week: float) -> dict[str, Any]:
     """Identified set and set-covering CI of the median time to recovery.
 
     The earliest curve (mass at left ends) reaches one half at ``l_c`` and the latest (mass at
@@ -294,9 +318,16 @@ def _median_identification(pts: dict[str, np.ndarray], risk: np.ndarray, ends: n
     before, after = ends[ends < lo], ends[ends > hi]
     gap_before = lo - float(before[-1]) if before.size else 0.0
     gap_after = float(after[0]) - hi if after.size else np.inf
-    if max(hi - lo, gap_before, gap_after) <= ratio * width_ci + _TOL:
-        note = "" if np.isfinite(ucl) else "upper limit not reached"
-        return {**out, "identification": "point", "note": note}
+    # and only when the CI itself stays inside visited time: a limit that reaches across an
+    # unvisited stretch (or past the last visit) makes the CI cover the whole stretch, where the
+    # data cannot tell where the curve crosses one half (a one-sided, set-covering limit)
+    inside = ends[(ends >= lcl - _TOL) & (ends <= ucl + _TOL)] if np.isfinite(ucl) else ends[:0]
+    visited = np.isfinite(ucl) and inside.size > 0 and bool(np.all(np.diff(np.r_[lcl, inside, ucl]) <= week + _TOL))
+    if visited and max(hi - lo, gap_before, gap_after) <= ratio * width_ci + _TOL:
+        return {**out, "identification": "point", "note": ""}
+    if not visited and max(hi - lo, gap_before, gap_after) <= ratio * width_ci + _TOL:
+        return {**out, "identification": "set",
+                "note": "not point-identified: the CI reaches into weeks without visits"}
     return {**out, "identification": "set",
             "note": "not point-identified: recovery of half the patients lies between two visits"}
 
@@ -335,7 +366,7 @@ def _identify_rows(rows: list[dict[str, Any]], fit: dict[str, Any], z: float, ta
     pts["up"], pts["down"] = _gap_shifts(fit, ends, week)
     for row in rows:
         if row["statistic"] == "median":
-            ident = _median_identification(pts, risk, ends, min_at_risk=min_at_risk, ratio=ratio)
+            ident = _median_identification(pts, risk, ends, min_at_risk=min_at_risk, ratio=ratio, week=week)
             note = ident.pop("note")
             if ident["identification"] in ("not reached", "not identifiable"):
                 row["estimate"] = np.nan
@@ -364,15 +395,26 @@ def _identify_rows(rows: list[dict[str, Any]], fit: dict[str, Any], z: float, ta
 # Turnbull NPMLE
 
 
-def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, label: str) -> dict[str, Any]:
-    """Self-consistency EM (Turnbull 1976) on innermost intervals, accelerated by SQUAREM."""
+def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, label: str,
+                  entry: np.ndarray | None = None) -> dict[str, Any]:
+    """NPMLE on innermost intervals: a few self-consistency (EM) steps (Turnbull 1976), then a
+    constrained Newton method on the support. With ``entry`` (left truncation) the likelihood is
+    conditional on ``T > entry`` and the EM steps are Turnbull's, with ghost patients."""
     # collapse identical intervals into weights
-    pairs, w = np.unique(np.c_[lo, up], axis=0, return_counts=True)
-    L, R, w = pairs[:, 0], pairs[:, 1], w.astype(float)
+    if entry is None:
+        pairs, w = np.unique(np.c_[lo, up], axis=0, return_counts=True)
+        L, R, w = pairs[:, 0], pairs[:, 1], w.astype(float)
+        E = np.zeros(0)
+    else:
+        pairs, w = np.unique(np.c_[lo, up, entry], axis=0, return_counts=True)
+        L, R, E, w = pairs[:, 0], pairs[:, 1], pairs[:, 2], w.astype(float)
     # innermost intervals: a left end immediately followed by a right end in the merged order,
-    # with right ends before left ends at ties ((a, v] ends at v; (v, b] starts after v)
-    vals = np.r_[R, L]
-    kind = np.r_[np.zeros(R.size, int), np.ones(L.size, int)]  # 0 = right end, 1 = left end
+    # with right ends before left ends at ties ((a, v] ends at v; (v, b] starts after v). Entry
+    # times count as right ends (the truncation set's complement is (0, entry]): mass is never
+    # better placed after an entry it could precede (Frydman 1994; Alioum & Commenges 1996)
+    Eu = np.unique(E)
+    vals = np.r_[R, Eu, L]
+    kind = np.r_[np.zeros(R.size + Eu.size, int), np.ones(L.size, int)]  # 0 = right end, 1 = left end
     order = np.lexsort((kind, vals))
     vals, kind = vals[order], kind[order]
     is_left_then_right = (kind[:-1] == 1) & (kind[1:] == 0)
@@ -384,9 +426,12 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
         raise FootdropError(f"group {label!r}: an interval covers no innermost interval")
     m = left.size
     n = w.sum()
+    # truncation: patient i's likelihood is divided by B_i p, the mass after entry (runs [tstart, m))
+    tstart = np.searchsorted(left, E, side="left") if entry is not None else None
 
     def gradient(p: np.ndarray) -> tuple[np.ndarray, float]:
-        """Reduced gradient d_j = sum_i w_i [j in run_i] / (n A_i p), and the log-likelihood."""
+        """Reduced gradient d_j = 1 + (dll / dp_j) / n (d_j = sum_i w_i [j in run_i] / (n A_i p)
+        without truncation), and the log-likelihood; optimal iff d_j <= 1, = 1 where p_j > 0."""
         c = np.r_[0.0, np.cumsum(p)]
         ap = c[end] - c[start]
         with np.errstate(divide="ignore"):
@@ -395,10 +440,25 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
         diff = np.zeros(m + 1)
         np.add.at(diff, start, ratio)
         np.add.at(diff, end, -ratio)
-        return np.cumsum(diff)[:m] / n, ll
+        if tstart is None:
+            return np.cumsum(diff)[:m] / n, ll
+        bp = c[m] - c[tstart]
+        with np.errstate(divide="ignore"):
+            ll -= float(w @ np.log(bp))
+        np.add.at(diff, tstart, -w / bp)
+        return 1.0 + np.cumsum(diff)[:m] / n, ll
 
     def em(p: np.ndarray) -> np.ndarray:
-        new = p * gradient(p)[0]
+        if tstart is None:
+            new = p * gradient(p)[0]
+        else:  # Turnbull's EM with ghosts: w_i (1 - B_i p) / B_i p unseen patients recovered before entry
+            c = np.r_[0.0, np.cumsum(p)]
+            diff = np.zeros(m + 1)
+            np.add.at(diff, start, w / (c[end] - c[start]))
+            np.add.at(diff, end, -w / (c[end] - c[start]))
+            np.add.at(diff, 0, (w / (c[m] - c[tstart])).sum())
+            np.add.at(diff, tstart, -w / (c[m] - c[tstart]))
+            new = p * np.cumsum(diff)[:m]
         return new / new.sum()
 
     # Optimality (Gentleman & Geyer 1994): p is the NPMLE iff d_j <= 1 for every j, with equality
@@ -428,11 +488,21 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
         idx = np.flatnonzero(support)
         info = _information(p, start, end, w, idx)
         g = n * d[idx]
-        try:
-            a_g, a_1 = np.linalg.lstsq(info, np.c_[g, np.ones(idx.size)], rcond=None)[0].T
-        except np.linalg.LinAlgError:  # pragma: no cover - lstsq does not fail on finite input
-            raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
-        delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
+        if tstart is not None:
+            # the conditional likelihood is scale-free in p (its information is singular along p)
+            # and not concave: Newton on the free masses (the last one eliminated) where the
+            # reduced information is positive definite, else an EM step
+            info = info - _information(p, tstart, np.full_like(tstart, m), w, idx)
+            delta = _reduced_newton(info, g)
+            if delta is None:
+                p = em(p)
+                continue
+        else:
+            try:
+                a_g, a_1 = np.linalg.lstsq(info, np.c_[g, np.ones(idx.size)], rcond=None)[0].T
+            except np.linalg.LinAlgError:  # pragma: no cover - lstsq does not fail on finite input
+                raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
+            delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
         neg = delta < 0
         step = min(1.0, float(np.min(-p[idx][neg] / delta[neg]))) if neg.any() else 1.0
         while True:  # backtrack until the log-likelihood does not decrease
@@ -449,7 +519,23 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
     support = p > 0
     loglik = gradient(p)[1]
     return {"left": left, "right": right, "p": p, "support": support, "start": start, "end": end, "w": w,
-            "iterations": it, "loglik": loglik}
+            "iterations": it, "loglik": loglik, "tstart": tstart}
+
+
+def _reduced_newton(info: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """Newton direction on the simplex with the last mass eliminated, or None where the reduced
+    information is not positive definite (outside the region where the likelihood is concave)."""
+    k = g.size
+    if k < 2:
+        return np.zeros(k)
+    free = np.arange(k - 1)
+    red = info[np.ix_(free, free)] - info[free, -1][:, None] - info[-1, free][None, :] + info[-1, -1]
+    try:
+        chol = np.linalg.cholesky(red)
+    except np.linalg.LinAlgError:
+        return None
+    step = np.linalg.solve(chol.T, np.linalg.solve(chol, g[:-1] - g[-1]))
+    return np.r_[step, -step.sum()]
 
 
 def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -498,6 +584,9 @@ def _turnbull_cov(fit: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Covariance of the non-zero masses (inverse observed information, last mass eliminated)."""
     idx = np.flatnonzero(fit["support"])
     mm = _information(fit["p"], fit["start"], fit["end"], fit["w"], idx)
+    if fit.get("tstart") is not None:  # conditional likelihood: less the information of P(T > entry)
+        ts = fit["tstart"]
+        mm = mm - _information(fit["p"], ts, np.full_like(ts, fit["left"].size), fit["w"], idx)
     free, last = np.arange(idx.size - 1), idx.size - 1
     info = mm[np.ix_(free, free)] - mm[free, last][:, None] - mm[last, free][None, :] + mm[last, last]
     try:
@@ -529,13 +618,13 @@ def _turnbull_rmst(fit: dict[str, Any], tau: float) -> tuple[float, float]:
     return area, float(np.sqrt(max(g @ cov @ g, 0.0)))
 
 
-def _turnbull_curve(fit: dict[str, Any], lo: np.ndarray, up: np.ndarray, z: float) -> pd.DataFrame:
+def _turnbull_curve(fit: dict[str, Any], risk: np.ndarray, up: np.ndarray, z: float) -> pd.DataFrame:
     left, right = fit["left"], fit["right"]
     # identified points: both ends of every innermost interval with mass (finite ends only)
     pts = np.unique(np.r_[left[fit["support"]], right[fit["support"]]])
     pts = pts[np.isfinite(pts) & (pts > 0)]
     out = _turnbull_eval(fit, pts, z)
-    out["n_at_risk"] = _count_at_risk(np.sort(lo), pts)
+    out["n_at_risk"] = _count_at_risk(risk, pts)
     out["events"] = np.bincount(np.searchsorted(pts, up[np.isfinite(up)]), minlength=pts.size + 1)[: pts.size]
     return out
 

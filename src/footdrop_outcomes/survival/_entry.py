@@ -1,0 +1,84 @@
+"""Late entry (left truncation) for the non-parametric curves.
+
+Most patients are first seen weeks after onset. A patient first seen on day ``e`` is known not to
+have recovered before ``e`` only because they are in the data at all (a referral cohort never
+sees those who recovered earlier), so they belong to the risk set from ``e`` on, not from onset:
+the curve is estimated from ``P(T > t | T > e)`` (Kaplan-Meier with delayed entry, as R's
+``survfit(Surv(entry, exit, event))``; Turnbull with the conditional likelihood of Turnbull 1976,
+Frydman 1994 and Alioum & Commenges 1996).
+
+The entry time is ``first_contact_day`` of a cohort's patients (days since onset; converted to
+the analysis time unit), or any column of a DataFrame in the unit of its times. Without the
+column every patient enters at onset.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from footdrop_outcomes.errors import FootdropError, FootdropWarning
+from footdrop_outcomes.survival._input import DAYS_PER
+
+if TYPE_CHECKING:
+    from footdrop_outcomes.cohort.cohort import Cohort
+
+#: Column of a cohort's patients table giving the day of first contact (days since onset).
+ENTRY_COLUMN = "first_contact_day"
+
+
+class LateEntryWarning(FootdropWarning):
+    """Patients left out of a late-entry analysis (recovered by the time they were first seen)."""
+
+
+def entry_times(data: Cohort | pd.DataFrame, df: pd.DataFrame, entry_col: str | None,
+                time_unit: str) -> np.ndarray | None:
+    """Entry time of each row of ``df`` (the frame of ``data``) in the frame's time unit, or None.
+
+    A DataFrame must have ``entry_col`` (in the unit of its times). A cohort takes it from its
+    patients table (days since onset), and a cohort without the column enters everyone at onset.
+    """
+    if entry_col is None:
+        return None
+    if isinstance(data, pd.DataFrame):
+        if entry_col not in df.columns:
+            raise FootdropError(f"data has no column {entry_col!r} of entry times (columns: {list(df.columns)[:12]})")
+        values = pd.to_numeric(df[entry_col], errors="coerce").to_numpy(dtype=float)
+        table = "data"
+    else:
+        patients = data.patients
+        if entry_col not in patients.columns:  # no first-contact day recorded: entry at onset
+            return np.zeros(len(df))
+        unit = df.attrs.get("time_unit", time_unit)
+        values = pd.to_numeric(patients[entry_col], errors="coerce").to_numpy(dtype=float) / DAYS_PER[unit]
+        table = "patients"
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise FootdropError(f"{table}.{entry_col}: entry times must be finite and >= 0; rows {_rows(df, bad)} are not")
+    return values
+
+
+def check_entry(df: pd.DataFrame, entry: np.ndarray, exit_: np.ndarray, *, entry_col: str, exit_col: str) -> None:
+    """Refuse rows whose entry is after their exit (naming columns and rows, never values)."""
+    bad = entry > exit_
+    if bad.any():
+        raise FootdropError(f"data.{entry_col} is after data.{exit_col} in rows {_rows(df, bad)}: a patient cannot "
+                            "leave observation before first contact; check the entry and outcome columns")
+
+
+def drop_recovered_at_entry(df: pd.DataFrame, keep: np.ndarray, *, entry_col: str, label: str) -> int:
+    """Warn about patients already recovered when first seen (left out: never at risk); their number."""
+    dropped = int((~keep).sum())
+    if dropped:
+        warnings.warn(f"group {label!r}: {dropped} patient(s) had recovered by their first contact "
+                      f"({entry_col}; rows {_rows(df, ~keep)}) and are left out: under late entry they were never "
+                      "at risk of recovering", LateEntryWarning, stacklevel=3)
+    return dropped
+
+
+def _rows(df: pd.DataFrame, mask: np.ndarray) -> str:
+    idx = np.flatnonzero(mask)
+    return ", ".join(map(str, df.index[idx[:8]])) + (", ..." if idx.size > 8 else "")
