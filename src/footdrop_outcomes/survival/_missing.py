@@ -36,7 +36,7 @@ def formula_variables(formula: str, outcome: str) -> list[str]:
 
 
 def drop_incomplete(frame: pd.DataFrame, variables: Sequence[str], *, missing: Missing, model: str,
-                    table: str = "data", stacklevel: int = 3) -> tuple[pd.DataFrame, dict[str, Any]]:
+                    table: str = "data", stacklevel: int = 3, group_col: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rows of ``frame`` complete in ``variables`` (those present), and what was dropped.
 
     Parameters
@@ -49,12 +49,32 @@ def drop_incomplete(frame: pd.DataFrame, variables: Sequence[str], *, missing: M
         ``"raise"``: a :class:`~footdrop_outcomes.errors.FootdropError` naming column and rows.
     model : str
         Name of the fitting function, for the warning.
+    table : str
+        Name of ``frame`` in messages.
+    stacklevel : int
+        Of the warning (3: the caller of the fitting function).
+    group_col : str, optional
+        For long data (one row per visit or week): the patient column. The warning and ``info``
+        then also count patients: ``n_patients_input``, ``n_patients_with_dropped_rows`` (a
+        missing value in at least one of their rows) and ``n_patients_dropped`` (no row left).
 
     Returns
     -------
     (pandas.DataFrame, dict)
         The complete rows (original index kept) and ``{"n_input", "n_dropped_missing",
-        "dropped_by_variable", "missing_data"}`` for the result's ``info``.
+        "dropped_by_variable", "missing_data"}`` (plus the patient counts) for the result's ``info``.
+
+    Examples
+    --------
+    >>> import pandas as pd, warnings
+    >>> d = pd.DataFrame({"pid": [1, 1, 2, 3], "x": [1.0, None, 2.0, None]})
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     kept, info = drop_incomplete(d, ["x"], missing="drop", model="demo", group_col="pid")
+    >>> len(kept), info["n_dropped_missing"], info["n_patients_with_dropped_rows"], info["n_patients_dropped"]
+    (2, 2, 2, 1)
+    >>> str(w[0].message).split(";")[0]
+    'demo: 2 of 4 rows of data (from 2 of 3 patients, 1 of them with no row left) left out for missing values (x: 2)'
     """
     check_choice("missing", missing, get_args(Missing))
     cols = [v for v in dict.fromkeys(variables) if v in frame.columns]
@@ -66,6 +86,16 @@ def drop_incomplete(frame: pd.DataFrame, variables: Sequence[str], *, missing: M
     n_drop = int(bad.sum())
     out = {"n_input": len(frame), "n_dropped_missing": n_drop, "dropped_by_variable": by,
            "missing_data": "complete-case: rows with a missing model variable left out" if n_drop else "none missing"}
+    patients = ""
+    if group_col is not None and group_col in frame.columns:
+        codes, uniques = pd.factorize(frame[group_col], use_na_sentinel=True)
+        n_groups = len(uniques)
+        hit = np.bincount(codes[bad & (codes >= 0)], minlength=n_groups) > 0
+        left = np.bincount(codes[~bad & (codes >= 0)], minlength=n_groups) > 0
+        out.update({"n_patients_input": int(n_groups), "n_patients_with_dropped_rows": int(hit.sum()),
+                    "n_patients_dropped": int((~left).sum())})
+        lost = int((~left).sum())
+        patients = f" (from {int(hit.sum())} of {n_groups} patients, {lost} of them with no row left)"
     if not n_drop:
         return frame, out
     if n_drop == len(frame):
@@ -73,7 +103,7 @@ def drop_incomplete(frame: pd.DataFrame, variables: Sequence[str], *, missing: M
                             "nothing to fit. Impute them (footdrop_outcomes.imputation.impute) or drop those variables")
     parts = ", ".join(f"{c}: {k}" for c, k in by.items())
     warnings.warn(
-        f"{model}: {n_drop} of {len(frame)} rows of {table} left out for missing values ({parts}); this is a complete-case "
+        f"{model}: {n_drop} of {len(frame)} rows of {table}{patients} left out for missing values ({parts}); this is a complete-case "
         "analysis, biased unless data are missing completely at random. Consider footdrop_outcomes.imputation.impute",
         MissingDataWarning, stacklevel=stacklevel,
     )
