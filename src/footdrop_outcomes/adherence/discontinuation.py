@@ -8,12 +8,18 @@ denominator (nothing prescribed, device not prescribed) are skipped; missing wee
 ``missing_weeks`` of :func:`~footdrop_outcomes.adherence.weekly_adherence` ("skip": runs are over
 recorded weeks; "non_adherent": a missing week counts as below the threshold).
 
-Time scale: program weeks. ``time`` = program week at which the run starts + 1 (the number of
-program weeks up to the end of the first below-threshold week); patients who never discontinue
-are censored at the number of program weeks recorded. Censoring (end of follow-up, and in the
-simulator the end of the adherence record about 6 weeks after recovery) must be independent of
-discontinuation for the curves to be unbiased: with adherence affecting recovery it is not
-quite (docs/adherence.md).
+Time scale: program weeks, indexed plainly. ``time`` = the program week in which the stopping
+run starts (0 = the first program week), i.e. the number of whole program weeks on the
+program/device before stopping, so "discontinued by week t" (``time <= t``) means "stopped
+before program week t began": for a device that is worn up to a time ``S`` (weeks since program
+start) and not at all afterwards, ``time = ceil(S)`` and the share discontinued by week ``t`` is
+``P(S <= t)``. A run starting at week ``k`` is only seen when its ``consecutive`` weeks are
+recorded, so patients who never discontinue are censored at the last week in which a run could
+still have been seen to start (the ``consecutive``-th last recorded week, 0 at the earliest):
+at risk up to and including that week. Censoring (end of follow-up, and in the simulator the end
+of the adherence record about 6 weeks after recovery) must be independent of discontinuation
+for the curves to be unbiased: with adherence affecting recovery it is not quite
+(docs/adherence.md).
 """
 
 from __future__ import annotations
@@ -68,14 +74,15 @@ def discontinuation_times(
     Returns
     -------
     pandas.DataFrame
-        ``patient_id``, ``time`` (program weeks), ``event`` (bool), ``n_weeks`` and, with a
-        patients table, its columns. Patients with no week of the kind are left out.
+        ``patient_id``, ``time`` (program week in which the stopping run starts, or of
+        censoring; module notes), ``event`` (bool), ``n_weeks`` and, with a patients table, its
+        columns. Patients with no week of the kind are left out.
 
     Examples
     --------
     >>> from footdrop_outcomes import simulate_cohort
     >>> d = discontinuation_times(simulate_cohort(300, seed=1), kind="afo")
-    >>> bool((d["time"] > 0).all())
+    >>> bool((d["time"] >= 0).all())
     True
     """
     check_choice("kind", kind, get_args(Kind))
@@ -93,16 +100,21 @@ def discontinuation_times(
     g = w.groupby("patient_id", sort=False)
     # run length of below-threshold weeks ending at each row (reset by a week at or above the threshold)
     below = w["below"].to_numpy()
-    block = g["below"].transform(lambda s: (~s).cumsum()).to_numpy()
+    block = pd.Series(~below).groupby(g.ngroup().to_numpy()).cumsum().to_numpy()
     run = pd.Series(below.astype(int)).groupby([w["patient_id"].to_numpy(), block]).cumsum().to_numpy()
     hit = run >= consecutive
     start_week = np.where(hit, g["program_week"].shift(consecutive - 1).to_numpy(), np.nan)
     w["start"] = start_week
     first_hit = w.loc[hit].groupby("patient_id", sort=False)["start"].first()
-    per = g.agg(n_weeks=("program_week", "size"), last=("program_week", "max")).reset_index()
+    # censoring: the consecutive-th last recorded week (the last week a run could be seen to start)
+    last_start = g["program_week"].shift(consecutive - 1)
+    last_start = last_start.groupby(w["patient_id"], sort=False).last()
+    per = g.agg(n_weeks=("program_week", "size")).reset_index()
     started = first_hit.reindex(per["patient_id"]).to_numpy()
     per["event"] = ~np.isnan(started)
-    per["time"] = np.where(per["event"], started + 1, per["last"] + 1).astype(float)
+    censor = last_start.reindex(per["patient_id"]).fillna(0.0).to_numpy()
+    per["time"] = np.where(per["event"], started, np.maximum(censor, 0.0)).astype(float)
+
     out = per[["patient_id", "time", "event", "n_weeks"]]
     if patients is not None:
         p = patients.assign(patient_id=patients["patient_id"].astype(str))
