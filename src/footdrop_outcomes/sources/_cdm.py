@@ -183,6 +183,8 @@ class CdmSource:
                 col = f", column {header[idx]}" if idx < len(header) and header[idx].lower() in spec else ""
             raise CohortIOError(f"{path}: CDM table {table}{col} holds a value that is not of its CDM v5.4 type "
                                 "(values are not shown); check dates are YYYY-MM-DD and ids are whole numbers") from None
+        except CohortIOError:
+            raise
         except OSError as err:
             raise CohortIOError(f"{path} could not be read ({type(err).__name__}): the file is truncated or damaged") from None
         for i, c in enumerate(columns):  # cast Parquet columns to the DDL type
