@@ -119,6 +119,7 @@ class _View:
         self.v_day = v["day"].to_numpy().astype(float)
         self.v_mrc = v["mrc"].to_numpy()
         self.v_gait = v["gait_speed"].to_numpy()
+        self.v_gait_off = v["gait_speed_device_off"].to_numpy() if "gait_speed_device_off" in v.columns else None
         self.tv = truth.visits
         order = np.arange(len(v))
         last = np.full(len(p), -1)
@@ -244,12 +245,28 @@ def _stroke_gait_subacute(v: _View) -> tuple[float, float]:
     return float(np.nanmean(lat)), float(np.nanmean(obs))
 
 
+def _on_off_from_tables(v: _View, fes_only: bool, min_day: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Measured device-on and device-off speeds at stroke visits with both recorded (schema 1.1).
+
+    A device-off speed is recorded only when a device is in use; FES takes precedence over an AFO.
+    """
+    off = v.v_gait_off
+    if off is None:
+        return np.array([]), np.array([])
+    vm = (v.cause[v.v_row] == "stroke") & np.isfinite(off) & np.isfinite(v.v_gait) & (v.v_day >= min_day)
+    if fes_only:
+        vm &= v.fes[v.v_row]
+    return v.v_gait[vm], off[vm]
+
+
 def _fes_orthotic(v: _View) -> tuple[float, float]:
     tv = v.tv
     vm = (v.cause[v.v_row] == "stroke") & (tv["device_in_use"] == "fes").to_numpy()
     r = tv["gait_on"].to_numpy()[vm] / tv["gait_off"].to_numpy()[vm] - 1
     r = r[np.isfinite(r)]
-    return (float(np.mean(r)) if r.size else math.nan), math.nan
+    on, off = _on_off_from_tables(v, fes_only=True)
+    obs = float(on.mean() / off.mean() - 1) if on.size else math.nan  # ratio of means: unbiased by measurement error
+    return (float(np.mean(r)) if r.size else math.nan), obs
 
 
 def _fes_training_20wk(v: _View) -> tuple[float, float]:
@@ -263,7 +280,8 @@ def _orthotic_chronic(v: _View) -> tuple[float, float]:
     vm = (v.cause[v.v_row] == "stroke") & (tv["device_in_use"] != "none").to_numpy() & (v.v_day >= 182)
     d = (tv["gait_on"] - tv["gait_off"]).to_numpy()[vm]
     d = d[np.isfinite(d)]
-    return (float(np.mean(d)) if d.size else math.nan), math.nan
+    on, off = _on_off_from_tables(v, fes_only=False, min_day=182)
+    return (float(np.mean(d)) if d.size else math.nan), (float(np.mean(on - off)) if on.size else math.nan)
 
 
 def _training_30wk(device: str) -> Metric:
@@ -460,3 +478,11 @@ def pass_counts(check: pd.DataFrame) -> pd.DataFrame:
         "observed_checked": g["pass_observed"].count(),
         "observed_passed": g["pass_observed"].sum().astype(int),
     }).reset_index()
+
+
+from footdrop_outcomes.cohort.calibration.report import (
+    CalibrationReport,
+    calibration_report,
+)
+
+__all__ += ["CalibrationReport", "calibration_report"]
