@@ -351,3 +351,13 @@ def test_forest_ticks_are_plain_numbers(rec):
         lo, hi = ax.get_xlim()
         assert all(lo <= v <= hi for v in values)
     plt.close(fig)
+
+
+def test_an_imported_cohort_is_never_called_simulated(rec, cohort):
+    from types import SimpleNamespace
+
+    imported = SimpleNamespace(patients=cohort.patients, truth=None, source="import",
+                               metadata={"generator": {"name": "footdrop_outcomes.privacy.import_cohort"}, "source_sha256": {"p": "0" * 64},
+                                         "imported_on": "2026-11-30"})
+    assert "simulated" not in narrative.limitations_text(rec, imported)
+    assert "The data are simulated" in narrative.limitations_text(rec, cohort)

@@ -27,10 +27,24 @@ from footdrop_outcomes.release import ReleasedFigure, term_support
 from footdrop_outcomes.report.counts import figure, get_threshold, is_small
 
 __all__ = ["forest_plot", "model_forest", "cumulative_incidence_plot", "cause_severity_plot", "curve_plot", "week_ticks",
-           "weeks_axis", "percent_axis", "ratio_axis", "RECOVERED_LABEL"]
+           "weeks_axis", "percent_axis", "ratio_axis", "RECOVERED_LABEL", "GROUP_COLOURS"]
 
 #: The y label of every recovery curve (one direction throughout: the share recovered, rising).
 RECOVERED_LABEL = "patients recovered (%)"
+
+
+#: One colour per group in every figure (a cause or a severity keeps its colour from figure to figure).
+GROUP_COLOURS: dict[str, str] = {
+    "peroneal_compression": "#1f77b4", "lumbar_radiculopathy": "#ff7f0e", "stroke": "#2ca02c", "multiple_sclerosis": "#d62728",
+    "als": "#9467bd", "peripheral_neuropathy": "#8c564b", "post_surgical_hip_knee": "#e377c2", "post_surgical_spine": "#17becf",
+    "mild": "#74a9cf", "moderate": "#0570b0", "severe": "#d94801",
+}
+
+
+def _colour_cycle(ax: Any, groups: list[str]) -> None:
+    """Draw the next curves of ``ax`` in the groups' fixed colours (:data:`GROUP_COLOURS`)."""
+    fallback = iter(["#7f7f7f", "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39"])
+    ax.set_prop_cycle(color=[GROUP_COLOURS.get(g) or next(fallback, "#333333") for g in groups])
 
 
 def week_ticks(t_max: float, *, max_ticks: int = 8) -> list[float]:
@@ -68,10 +82,11 @@ def ratio_axis(ax: Any, lo: float, hi: float) -> None:
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
     lo, hi = min(lo, 1.0), max(hi, 1.0)
-    nice = [m * 10.0 ** e for e in range(-4, 5) for m in (1, 2, 5)]
+    decades = np.log10(hi / lo)
+    # 1-2-5 steps over up to 1.5 decades, 1-3 up to 3, powers of ten beyond: labels never crowd
+    mantissas = (1, 2, 5) if decades <= 1.5 else (1, 3) if decades <= 3 else (1,)
+    nice = [m * 10.0 ** e for e in range(-6, 7) for m in mantissas]
     ticks = [t for t in nice if lo / 1.05 <= t <= hi * 1.05]
-    if len(ticks) > 7:  # wide ranges: powers of ten and 1
-        ticks = [t for t in ticks if np.isclose(np.log10(t), round(np.log10(t)))]
     ax.set_xlim(lo / 1.3, hi * 1.3)
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
@@ -138,6 +153,8 @@ def cumulative_incidence_plot(analysis: RecoveryAnalysis) -> ReleasedFigure:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    rc = analysis.cif.curves
+    _colour_cycle(ax, list(dict.fromkeys(rc.loc[rc["kind"] == "recovery", "group"].astype(str))))
     analysis.cif.plot(ax=ax, kind="recovery")
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: list(CAUSE_SHORT).index(labels[i]) if labels[i] in CAUSE_SHORT else len(CAUSE_SHORT))
@@ -202,6 +219,7 @@ def curve_plot(curves: Any, *, title: str) -> ReleasedFigure:
     ticks = week_ticks(t_max)
     n_groups = curves.curves["group"].nunique()
     _, ax = plt.subplots(figsize=(7.0, 3.6 + 0.2 * n_groups + 0.6))
+    _colour_cycle(ax, list(dict.fromkeys(curves.curves["group"].astype(str))))
     # the same direction as every recovery curve of the report: the share recovered, rising
     curves.plot(ax=ax, kind="recovered", at_risk=True, at_risk_times=ticks, small_cells=get_threshold())  # at-risk: privacy.at_risk_labels
     fig = ax.figure
@@ -217,6 +235,7 @@ def curve_plot(curves: Any, *, title: str) -> ReleasedFigure:
     # beside the axes, never over the curves
     ax.legend(handles, [CAUSE_SHORT.get(x, x.capitalize() if x in ("mild", "moderate", "severe") else x) for x in labels],
               frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title("")  # the curve method's own title: the report's title says it
     ax.set_title(title, fontsize="medium", loc="left")
     weeks_axis(ax, t_max)
     percent_axis(ax)

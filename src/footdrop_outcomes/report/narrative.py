@@ -24,12 +24,23 @@ __all__ = ["cohort_description", "key_findings", "methods_text", "limitations_te
            "GLOSSARY", "glossary_text"]
 
 
+def _is_imported(cohort: Cohort) -> bool:
+    meta = cohort.metadata
+    gen = meta.get("generator", {}) or {}
+    return "source_sha256" in meta or str(gen.get("name", "")).endswith("import_cohort")
+
+
+def _is_simulated(cohort: Cohort) -> bool:
+    """A synthetic cohort (truth, or a simulator's metadata); an imported extract never is."""
+    return not _is_imported(cohort) and (cohort.truth is not None or bool(cohort.metadata.get("generator")))
+
+
 def cohort_origin(cohort: Cohort) -> str:
     """Where the data come from, in words: an imported extract (date, mapping, source checksums)
     or a simulated cohort (generator, version, seed)."""
     meta = cohort.metadata
     gen = meta.get("generator", {}) or {}
-    if "source_sha256" in meta or str(gen.get("name", "")).endswith("import_cohort"):
+    if _is_imported(cohort):
         mapping = meta.get("mapping", {}) or {}
         desc = str(mapping.get("description", "")).strip()
         src = Path(str(mapping.get("source", ""))).name
@@ -288,7 +299,7 @@ def _not_estimated(analysis: RecoveryAnalysis) -> ReleasedText | None:
             support += [sizes[g] for g in reached]
     if not items:
         return None
-    head = "Not estimated: " if len(items) > 1 else ""
+    head = "Could not be estimated from these data: " if len(items) > 1 else ""
     body = "; ".join(items)
     return text(head + (body[0].upper() + body[1:] if not head else body) + ".", support, replacement="")
 
@@ -304,7 +315,8 @@ def executive_summary(analysis: RecoveryAnalysis, cohort: Cohort, *, adherence: 
     statistic: every number comes from ``analysis`` (and ``adherence``) and leaves through release
     control with the patients behind it; a sentence about a group of threshold or fewer patients
     is withheld (show with :func:`footdrop_outcomes.report.notebook.paragraph`, which leaves
-    withheld sentences out). ``short``: who, one landmark, causes compared, what was not estimated.
+    withheld sentences out). ``short``: who, one landmark, the first comparison (causes, else severity), what was
+    not estimated.
 
     Returns
     -------
@@ -344,7 +356,8 @@ def executive_summary(analysis: RecoveryAnalysis, cohort: Cohort, *, adherence: 
                 end = " (the last week reported)" if i and week == max(lms) else ""
                 lead = f"By week {week:g}{end}, " + ("the share of patients recovered was " if len(causes) > 1 else "")
                 out.append(text(lead + _and(parts) + (" had recovered" if len(causes) == 1 else "") + ".", support, replacement=""))
-    out.extend(_comparisons(analysis, vars=("cause",) if short else ("cause", "severity")))
+    compared = _comparisons(analysis)
+    out.extend(compared[:1] if short else compared)
     if tb is not None and not short:
         m = tb.summary[tb.summary["statistic"] == "median"]
         shown = [(str(g), _median_words(r, level), int(r["n"])) for (g, r) in zip(m["group"], m.to_dict("records"))
@@ -604,7 +617,7 @@ def limitations_text(analysis: RecoveryAnalysis, cohort: Cohort, *, extra: list[
     out.append(f"{count_percent(dropout, n)} patients dropped out; their censoring is assumed unrelated to their chance of recovery.")
     if ch["excluded_causes"]:
         out.append("Causes without any recovery (" + ", ".join(CAUSE_SHORT[c] for c in ch["excluded_causes"]) + ") have no hazard or time ratio.")
-    if cohort.truth is not None or "generator" in cohort.metadata:
+    if _is_simulated(cohort):
         out.append("The data are simulated: the numbers show what the methods recover, not clinical results.")
     out.extend(str(x) for x in (extra or []) if x)
     for by, groups in ch.get("small_groups_not_drawn", {}).items():

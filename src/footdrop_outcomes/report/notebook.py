@@ -96,14 +96,16 @@ def markdown(text: ReleasedText) -> None:
         _display(Markdown(str(text)))
 
 
-def bullets(lines: list[ReleasedText]) -> None:
-    """Show a bulleted list of released sentences (those withheld to nothing are left out)."""
+def bullets(lines: list[ReleasedText], *, withheld: bool = True) -> None:
+    """Show a bulleted list of released sentences (those withheld to nothing are left out;
+    ``withheld=False`` also leaves out the "Not shown" notes of withheld sentences, for a list
+    read out of the context that would explain them, such as the summary)."""
     from IPython.display import Markdown
 
     for line in lines:
         if not isinstance(line, ReleasedText):
             raise _refuse("bullets", "ReleasedText items", line)
-    shown = [str(x) for x in lines if x]
+    shown = [str(x) for x in lines if x and (withheld or not x.withheld)]
     if shown:
         _display(Markdown("\n".join(f"- {x}" for x in shown)))
 
