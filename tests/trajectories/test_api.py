@@ -206,7 +206,11 @@ def test_progress_bar_can_be_on(long, capsys):
 
 def test_summary_and_variance_table(fit):
     s = fit.summary
-    assert list(s.columns) == ["term", "estimate", "se", "lower", "upper", "z", "p"]
+    assert list(s.columns) == ["term", "estimate", "se", "lower", "upper", "z", "p", "reference"]
+    ref = dict(zip(s["term"], s["reference"]))
+    assert ref["lw"] == "" and ref["cause[stroke]"] == "cause=peroneal_compression" and ref["severity[severe]"] == "severity=mild"
+    assert ref["lw:cause[stroke]"] == "cause=peroneal_compression"
+    assert fit.info["reference_levels"]["severity"] == {"level": "mild", "from": "first level of the categorical's order"}
     assert np.all(s["lower"] < s["estimate"]) and np.all(s["estimate"] < s["upper"])
     vc = fit.variance_components
     assert list(vc["group"]) == ["patient_id"] * 3 + ["Residual", "patient_id"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
@@ -294,6 +294,7 @@ class Design:
     variables: tuple[str, ...]  # data variables (time basis columns excluded)
     levels: dict[str, tuple[Any, ...]]
     basis: TimeBasis
+    references: dict[str, dict[str, str]] = field(default_factory=dict)  # per factor: level, where it came from
 
     def matrix(self, frame: pd.DataFrame, weeks: np.ndarray, table: str = "profile") -> np.ndarray:
         missing = [v for v in self.variables if v not in frame.columns]
@@ -344,8 +345,13 @@ def as_long(data: Any) -> pd.DataFrame:
 
 
 def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int, knots: Sequence[float] | None,
-            random: str | None, id_col: str, time_col: str) -> Prepared:
-    """Check the input, drop rows without the outcome, build the design; every error names the column."""
+            random: str | None, id_col: str, time_col: str, reference: Mapping[str, Any] | None = None) -> Prepared:
+    """Check the input, drop rows without the outcome, build the design; every error names the column.
+
+    The reference (first) level of each factor: ``reference[variable]`` when given, else the
+    first used category of a pandas categorical, else (plain text columns) the first in sorted
+    order; ``design.references`` states which and why.
+    """
     from formulaic import model_matrix
 
     frame = as_long(data)
@@ -381,8 +387,14 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
     check_missing(frame, variables, table)
     # levels: declared but absent are dropped (reported); present only where the outcome is missing is an error
     levels: dict[str, tuple[Any, ...]] = {}
+    references: dict[str, dict[str, str]] = {}
     dropped: dict[str, list[str]] = {}
     obs_frame = frame.loc[observed]
+    ref = dict(reference or {})
+    unknown = [k for k in ref if k not in variables]
+    if unknown:
+        raise ConfigError(f"reference= names variable(s) {unknown} that are not in the formula {formula!r} "
+                          f"(variables: {list(variables)})")
     for v in variables:
         s = frame[v]
         if isinstance(s.dtype, pd.CategoricalDtype):
@@ -390,10 +402,22 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
             absent = [str(c) for c in s.cat.categories if c not in present]
             if absent:
                 dropped[v] = absent
+            how = "first level of the categorical's order"
         elif v in forced or s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             present = sorted(s.astype(object).unique(), key=str)
+            how = "first in sorted order (a text column: make it categorical or give reference= to choose)"
         else:
+            if v in ref:
+                raise ConfigError(f"reference= gives a level for {v!r}, but {table}.{v} is numeric; make it categorical first")
             continue  # numbers, and yes/no columns as 0/1 numbers (term ``diabetes``), as in survival
+        if v in ref:
+            match = [c for c in present if c == ref[v] or str(c) == str(ref[v])]
+            if not match:
+                raise ConfigError(f"reference= level for {v!r} does not occur in {table}.{v} "
+                                  f"(levels: {list(map(str, present))})")
+            present = [match[0]] + [c for c in present if c is not match[0]]
+            how = "reference= argument"
+        references[v] = {"level": str(present[0]), "from": how}
         seen = set(obs_frame[v].astype(object).unique())
         empty = [str(c) for c in present if c not in seen]
         if empty:
@@ -428,7 +452,7 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
     x = np.asarray(mm, dtype=float)
     terms = tuple(_term_name(c) for c in mm.model_spec.column_names)
     check_rank(x, terms, f"formula {formula!r}")
-    design = Design(formula.strip(), rhs, mm.model_spec, terms, variables, levels, basis)
+    design = Design(formula.strip(), rhs, mm.model_spec, terms, variables, levels, basis, references)
     if random is None:
         zmat, z_names = np.ones((len(work), 0)), ()
     else:
@@ -469,3 +493,8 @@ def weeks_grid(weeks: Any, default_max: float, n: int = 60) -> np.ndarray:
 
 def log_safe(x: float) -> float:
     return math.log(x) if x > 0 else -math.inf
+
+
+def reference_column(terms: Sequence[str], stated: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """For each term, the reference level of the factor(s) it contrasts, e.g. ``"cause=stroke"`` (``""`` for numeric terms)."""
+    return ["; ".join(f"{v}={stated[v]['level']}" for v in stated if f"{v}[" in t) for t in terms]

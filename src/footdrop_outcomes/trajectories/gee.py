@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time as _time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -24,6 +24,7 @@ import pandas as pd
 
 from footdrop_outcomes._checks import check_alpha, p_value, zq
 from footdrop_outcomes._result import AnalysisResult
+from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import FootdropError
 from footdrop_outcomes.trajectories._curves import MeanCurves
 from footdrop_outcomes.trajectories._design import (
@@ -32,6 +33,7 @@ from footdrop_outcomes.trajectories._design import (
     TimeBasisKind,
     check_choice,
     prepare,
+    reference_column,
     versions,
 )
 from footdrop_outcomes.trajectories.mixed import DEFAULT_FORMULA, TrajectoryFitWarning
@@ -84,6 +86,7 @@ class GEEResult(MeanCurves, AnalysisResult):
         return self._spaghetti(ax, by=by, n_patients=n_patients, seed=seed, at=at, title=title)
 
 
+@limit_threads
 def fit_trajectory_gee(
     data: Cohort | pd.DataFrame,
     outcome: str = "gait_speed",
@@ -96,12 +99,13 @@ def fit_trajectory_gee(
     id_col: str = "patient_id",
     time_col: str = "weeks",
     alpha: float = 0.05,
+    reference: Mapping[str, Any] | None = None,
 ) -> GEEResult:
     """Fit a population-averaged trajectory model by GEE with robust standard errors.
 
     Parameters
     ----------
-    data, outcome, formula, time, df, knots, id_col, time_col, alpha
+    data, outcome, formula, time, df, knots, id_col, time_col, alpha, reference
         As :func:`~footdrop_outcomes.trajectories.fit_trajectory`.
     correlation : {"exchangeable", "independence"}
         Working correlation of a patient's visits.
@@ -122,7 +126,8 @@ def fit_trajectory_gee(
 
     check_choice("correlation", correlation, get_args(Correlation))
     check_alpha(alpha)
-    pr = prepare(data, outcome, formula, time=time, df=df, knots=knots, random=None, id_col=id_col, time_col=time_col)
+    pr = prepare(data, outcome, formula, time=time, df=df, knots=knots, random=None, id_col=id_col, time_col=time_col,
+                 reference=reference)
     structure = cov_struct.Exchangeable() if correlation == "exchangeable" else cov_struct.Independence()
     t0 = _time.perf_counter()
     model = GEE(pr.y, pr.x, groups=pr.codes, cov_struct=structure, family=families.Gaussian())
@@ -148,6 +153,7 @@ def fit_trajectory_gee(
     summary = pd.DataFrame({"term": terms, "estimate": beta, "se": se, "lower": beta - q * se, "upper": beta + q * se,
                             "z": beta / se})
     summary["p"] = p_value(summary["z"].to_numpy())
+    summary["reference"] = reference_column(terms, pr.design.references)
     dep = float(structure.dep_params) if correlation == "exchangeable" else 0.0
     converged = bool(res.converged) if hasattr(res, "converged") else True
     info: dict[str, Any] = {
@@ -155,7 +161,7 @@ def fit_trajectory_gee(
         "scale": float(res.scale), "formula": pr.design.formula, "formula_expanded": pr.design.rhs,
         "time": pr.design.basis.kind, "time_basis": pr.design.basis.describe(), "outcome": pr.outcome, "n": int(pr.y.size),
         "groups": int(pr.ids.size), "n_missing_outcome": pr.n_missing_outcome, "dropped_levels": pr.dropped_levels,
-        "converged": converged, "fit_seconds": seconds, "warnings": texts, "versions": versions(),
+        "reference_levels": pr.design.references, "converged": converged, "fit_seconds": seconds, "warnings": texts, "versions": versions(),
     }
     if not math.isfinite(dep):
         raise FootdropError("statsmodels GEE gave a non-finite working correlation; try correlation='independence'")

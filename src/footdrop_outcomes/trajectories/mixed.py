@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import time as _time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -56,6 +56,7 @@ from scipy.stats import chi2
 
 from footdrop_outcomes._checks import check_alpha, p_value, zq
 from footdrop_outcomes._result import AnalysisResult
+from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.trajectories import _fast
 from footdrop_outcomes.trajectories._curves import MeanCurves
@@ -66,6 +67,7 @@ from footdrop_outcomes.trajectories._design import (
     TimeBasisKind,
     check_choice,
     prepare,
+    reference_column,
     versions,
     weeks_grid,
 )
@@ -103,7 +105,9 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
         prints no p-values, use them with care in small samples).
     info : dict
         ``method`` (REML/ML), ``engine``, ``optimizer``, ``converged``, ``boundary``,
-        ``projected_gradient``, ``attempts``, ``formula`` (as given) and ``formula_expanded``,
+        ``projected_gradient``, ``convergence`` (the documented criterion and its two numbers,
+        ``projected_gradient`` and ``relative_change``: see :mod:`footdrop_outcomes.trajectories._fast`),
+        ``attempts``, ``formula`` (as given) and ``formula_expanded``,
         ``time_basis``, ``random``, ``outcome``, ``n`` (visits used), ``groups`` (patients),
         ``n_missing_outcome`` (rows dropped), ``dropped_levels`` (declared but absent
         categories), ``aic``, ``bic``, ``icc``, ``fit_seconds``, ``warnings``, ``versions``.
@@ -329,6 +333,7 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
 # fitting
 
 
+@limit_threads
 def fit_trajectory(
     data: Cohort | pd.DataFrame,
     outcome: str = "gait_speed",
@@ -344,6 +349,7 @@ def fit_trajectory(
     time_col: str = "weeks",
     alpha: float = 0.05,
     progress: bool | None = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> TrajectoryResult:
     """Fit a linear mixed model of an outcome over time since onset.
 
@@ -361,8 +367,10 @@ def fit_trajectory(
         instead: ``lw`` (log basis), ``weeks`` (or ``time_col``: linear weeks) or ``months``;
         it sets the basis when ``time`` is not given, and must agree with it when it is (else
         :class:`~footdrop_outcomes.ConfigError` naming the term). Categorical columns are
-        detected from their dtype; levels are compared with the first (a pandas categorical's
-        order, else sorted); terms are named ``severity[moderate]``, ``lw:cause[stroke]``.
+        detected from their dtype; levels are compared with the reference level (``reference``,
+        else a pandas categorical's first category, else for a text column the first in sorted
+        order: the summary's ``reference`` column says which); terms are named
+        ``severity[moderate]``, ``lw:cause[stroke]``.
     time : {"log", "linear", "months", "spline"}, optional
         Time basis: ``log(1 + weeks)`` (column ``lw``); weeks since onset (column ``weeks``);
         months since onset (column ``months``, 30.4375 days); or a natural cubic spline in
@@ -388,6 +396,8 @@ def fit_trajectory(
     progress : bool, optional
         Show a progress bar (stderr) while fitting; default: only for statsmodels fits with
         more than 2,000 patients.
+    reference : dict, optional
+        Reference level per factor, e.g. ``{"cause": "stroke"}``.
 
     Returns
     -------
@@ -408,7 +418,8 @@ def fit_trajectory(
     check_alpha(alpha)
     if progress is not None and not isinstance(progress, bool):
         raise ConfigError(f"progress must be True, False or None, got {progress!r}")
-    pr = prepare(data, outcome, formula, time=time, df=df, knots=knots, random=random, id_col=id_col, time_col=time_col)
+    pr = prepare(data, outcome, formula, time=time, df=df, knots=knots, random=random, id_col=id_col, time_col=time_col,
+                 reference=reference)
     reml = method == "reml"
     t0 = _time.perf_counter()
     bl = _fast.blocks(pr.y, pr.x, pr.zmat, pr.codes)
@@ -474,6 +485,7 @@ def _fit_fast(bl: _fast.Blocks, reml: bool, progress: bool,
         theta = _fast._tri_entries(_fast._tri(theta, bl.q) / scale[:, None])  # Lambda = S^-1 Lambda*, still lower triangular
         ev = _fast.evaluate(theta, bl, reml)
     opt = {"optimizer": out.optimizer, "converged": out.converged, "projected_gradient": out.projected_gradient,
+           "convergence": {**out.convergence, "scale": "theta of the random-effect columns divided by z_scale"},
            "attempts": out.attempts, "z_scale": scale.tolist()}
     return theta, ev, opt
 
@@ -511,9 +523,25 @@ def _fit_statsmodels(pr: Prepared, bl: _fast.Blocks, reml: bool,
     d = np.asarray(res.cov_re, dtype=float).reshape(bl.q, bl.q) / scale
     theta = _fast.d_to_theta(d)
     ev = _fast.evaluate(theta, bl, reml)
+
+    def fun(th: np.ndarray) -> tuple[float, np.ndarray]:
+        try:
+            e = _fast.evaluate(th, bl, reml)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+            return 1e300, np.zeros_like(th)
+        return e.deviance, e.gradient  # type: ignore[return-value]
+
+    with np.errstate(all="ignore"):
+        conv = _fast.convergence(theta, bl.q, fun)
+    # the cross-check engine keeps statsmodels' own verdict (its optimisers stop at a gradient of
+    # about 1e-2); the documented criterion's numbers are recorded beside it
+    conv["criterion_met"] = conv.pop("converged")
+    conv["converged"] = bool(res.converged)
+    conv["verdict"] = "statsmodels' own (engine='statsmodels' is the cross-check); criterion_met: the documented criterion"
     opt = {"optimizer": "statsmodels MixedLM (" + "/".join(methods) + " in turn)",
-           "converged": bool(res.converged), "projected_gradient": float(np.max(np.abs(_fast._projected_gradient(theta, ev.gradient, bl.q)))),  # type: ignore[arg-type]
-           "attempts": [], "statsmodels_llf": float(res.llf), "statsmodels_beta": np.asarray(res.fe_params, dtype=float).tolist()}
+           "converged": bool(res.converged), "projected_gradient": conv["projected_gradient"],
+           "convergence": conv, "attempts": [], "statsmodels_llf": float(res.llf),
+           "statsmodels_beta": np.asarray(res.fe_params, dtype=float).tolist()}
     return theta, ev, opt, texts
 
 
@@ -531,6 +559,7 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
     summary = pd.DataFrame({"term": terms, "estimate": beta, "se": se, "lower": beta - q * se, "upper": beta + q * se,
                             "z": beta / se})
     summary["p"] = p_value(summary["z"].to_numpy())
+    summary["reference"] = reference_column(terms, pr.design.references)
     sds = np.sqrt(np.diag(cov_re))
     rel_sd = sds * np.sqrt(np.mean(pr.zmat**2, axis=0)) / math.sqrt(sigma2)  # per unit of the column's typical size
     boundary_parts = [f"SD of the random {name} is {sds[j]:.3g} (at 0)" for j, name in enumerate(pr.z_names) if rel_sd[j] < _BOUNDARY_SD]
@@ -548,12 +577,13 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
         "engine": {"fast": "profiled (RE)ML over per-patient blocks, analytic gradient (footdrop_outcomes)",
                    "statsmodels": "statsmodels MixedLM"}[engine],
         "optimizer": opt["optimizer"], "converged": bool(opt["converged"]), "boundary": boundary,
-        "boundary_detail": boundary_parts, "projected_gradient": opt["projected_gradient"], "attempts": opt["attempts"],
+        "boundary_detail": boundary_parts, "projected_gradient": opt["projected_gradient"],
+        "convergence": opt["convergence"], "attempts": opt["attempts"],
         "formula": pr.design.formula, "formula_expanded": pr.design.rhs, "time": pr.design.basis.kind,
         "time_basis": pr.design.basis.describe(),
         "random": random, "random_effects": list(pr.z_names), "outcome": pr.outcome, "n": bl.n_obs, "groups": bl.n_groups,
         "visits_per_patient": float(bl.n_obs / bl.n_groups), "n_missing_outcome": pr.n_missing_outcome,
-        "dropped_levels": pr.dropped_levels, "log_likelihood": log_lik, "n_params": n_par,
+        "dropped_levels": pr.dropped_levels, "reference_levels": pr.design.references, "log_likelihood": log_lik, "n_params": n_par,
         "aic": -2 * log_lik + 2 * n_par, "bic": -2 * log_lik + math.log(bl.n_obs) * n_par,
         "fit_seconds": seconds, "warnings": list(texts), "versions": versions(),
     }
@@ -562,7 +592,8 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
             info[key] = opt[key]
     if not info["converged"]:
         msg = (f"the {info['method']} fit of {pr.outcome} did not converge (largest projected gradient "
-               f"{opt['projected_gradient']:.3g}; optimisers tried: {[a['optimizer'] for a in opt['attempts']] or opt['optimizer']}); "
+               f"{opt['projected_gradient']:.3g}, relative change of a further Newton step "
+               f"{opt['convergence']['relative_change']:.3g}; criterion: {opt['convergence']['criterion']}; optimisers tried: {[a['optimizer'] for a in opt['attempts']] or opt['optimizer']}); "
                "estimates may be off: simplify the random effects (random='intercept') or rescale covariates")
         info["warnings"].append(msg)
         warnings.warn(msg, TrajectoryFitWarning, stacklevel=3)
