@@ -129,6 +129,7 @@ def import_frames(
     origins: Mapping[str, Origin],
     pseudonymise_ids: bool,
     overwrite: bool = False,
+    mapping: Mapping[str, Any] | None = None,
 ) -> ImportResult:
     """Write ``frames`` as a cohort directory through :func:`~footdrop_outcomes.privacy.import_cohort`.
 
@@ -152,6 +153,8 @@ def import_frames(
         Replace the keys by ``P0000001``, ... (the flat import's option).
     overwrite : bool
         Replace an existing cohort directory.
+    mapping : mapping, optional
+        A flat-import mapping (dict) for the staged frames; default: every column maps to itself.
 
     Returns
     -------
@@ -173,7 +176,8 @@ def import_frames(
             staged[name] = work / f"{name}.parquet"
             frames[name].reset_index(drop=True).to_parquet(staged[name], index=False)
         try:
-            result = import_cohort(_identity_mapping(frames, pseudonymise_ids, f"built by {generator}"), patients=staged["patients"],
+            used = dict(mapping) if mapping is not None else _identity_mapping(frames, pseudonymise_ids, f"built by {generator}")
+            result = import_cohort(used, patients=staged["patients"],
                                    visits=staged["visits"], adherence=staged["adherence"], out=tmp / "_cohort")
         except CohortValidationError as err:
             raise _translate(err, origins, staged, source) from None
@@ -185,7 +189,8 @@ def import_frames(
         manifest["generator"] = {"name": f"footdrop_outcomes.sources.{generator}", "package_version": manifest["package_version"]}
         manifest["source"] = {k: str(v) for k, v in source_files.items()}
         manifest["source_sha256"] = checksums
-        manifest["mapping"] = {"description": f"built by {generator} (see source_record)", "pseudonymise_ids": pseudonymise_ids}
+        if mapping is None:
+            manifest["mapping"] = {"description": f"built by {generator} (see source_record)", "pseudonymise_ids": pseudonymise_ids}
         manifest["source_record"] = dict(record)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
     return ImportResult(path=target, rows=result.rows, handled=result.handled)
