@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binom
 
+from footdrop_outcomes.errors import ConvergenceError
 from footdrop_outcomes.survival import turnbull
 
 SHAPE, SCALE, CURE = 1.6, 14.0, 0.2
@@ -88,7 +89,12 @@ def main(reps: int, n: int, seed: int, cohort: bool) -> pd.DataFrame:
         t0 = time.perf_counter()
         for _ in range(reps):
             d = dense_sample(rng, n, late_entry=late)
-            m = turnbull(d, entry_col=entry_col, landmarks=[12.0], tau=52).summary.iloc[0]
+            try:
+                m = turnbull(d, entry_col=entry_col, landmarks=[12.0], tau=52).summary.iloc[0]
+            except ConvergenceError:
+                rows.append({"scenario": name, "truth": truth, "identification": "did not converge", "cover": False,
+                             "ci_width": np.nan, "error": np.nan})
+                continue
             rows.append({"scenario": name, "truth": truth, "identification": m["identification"],
                          "cover": covers(m["lower"], m["upper"], truth), "ci_width": m["upper"] - m["lower"],
                          "error": m["estimate"] - truth})

@@ -467,6 +467,12 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
     # EM steps find the region, then a constrained Newton method on the support (active set:
     # masses that hit zero leave, violators of d_j <= 1 enter) converges quadratically.
     p = np.full(m, 1.0 / m)
+    if tstart is not None:
+        p, it = _squarem(p, em, lambda q: gradient(q)[1], tol=tol, max_iter=max_iter, label=label)
+        p = np.where(p > 1e-9 * p.max(), p, 0.0)
+        p /= p.sum()
+        return {"left": left, "right": right, "p": p, "support": p > 0, "start": start, "end": end, "w": w,
+                "iterations": it, "loglik": gradient(p)[1], "tstart": tstart}
     for _ in range(min(50, max_iter)):
         p = em(p)
     p = np.where(p > 1e-8 * p.max(), p, 0.0)
@@ -490,13 +496,10 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
         g = n * d[idx]
         if tstart is not None:
             # the conditional likelihood is scale-free in p (its information is singular along p)
-            # and not concave: Newton on the free masses (the last one eliminated) where the
-            # reduced information is positive definite, else an EM step
+            # and not concave: Newton on the free masses (the last one eliminated), with the
+            # reduced information shifted to positive definite where it is not (Levenberg-Marquardt)
             info = info - _information(p, tstart, np.full_like(tstart, m), w, idx)
             delta = _reduced_newton(info, g)
-            if delta is None:
-                p = em(p)
-                continue
         else:
             try:
                 a_g, a_1 = np.linalg.lstsq(info, np.c_[g, np.ones(idx.size)], rcond=None)[0].T
@@ -505,6 +508,8 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
             delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
         neg = delta < 0
         step = min(1.0, float(np.min(-p[idx][neg] / delta[neg]))) if neg.any() else 1.0
+        if tstart is not None and step < 1e-3:  # projected step: masses the step drives negative leave
+            step = 1.0
         while True:  # backtrack until the log-likelihood does not decrease
             cand = p.copy()
             cand[idx] = np.maximum(p[idx] + step * delta, 0.0)
@@ -522,9 +527,36 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
             "iterations": it, "loglik": loglik, "tstart": tstart}
 
 
-def _reduced_newton(info: np.ndarray, g: np.ndarray) -> np.ndarray | None:
-    """Newton direction on the simplex with the last mass eliminated, or None where the reduced
-    information is not positive definite (outside the region where the likelihood is concave)."""
+def _squarem(p: np.ndarray, em: Any, loglik: Any, *, tol: float, max_iter: int, label: str) -> tuple[np.ndarray, int]:
+    """EM accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3), kept monotone: a squared
+    step that lowers the likelihood is replaced by the plain EM step. Stops when the
+    log-likelihood gains less than ``tol / 100`` (relative) in a step."""
+    ll = loglik(p)
+    for it in range(1, max_iter + 1):
+        p1 = em(p)
+        p2 = em(p1)
+        r, v = p1 - p, p2 - 2 * p1 + p
+        nv = float(np.sqrt(v @ v))
+        new = p2
+        if nv > 0:
+            alpha = -float(np.sqrt(r @ r)) / nv
+            cand = np.maximum(p - 2 * alpha * r + alpha**2 * v, 0.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cand = em(cand / cand.sum())
+                ok = bool(np.isfinite(cand).all()) and loglik(cand) >= loglik(p2)
+            if ok:
+                new = cand
+        ll_new = loglik(new)
+        if abs(ll_new - ll) <= tol * max(1.0, abs(ll)) * 1e-2:
+            return new, it
+        p, ll = new, ll_new
+    raise ConvergenceError(f"Turnbull NPMLE (late entry) for group {label!r} did not converge in {max_iter} steps; "
+                           "raise max_iter")
+
+
+def _reduced_newton(info: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Ascent direction on the simplex with the last mass eliminated: Newton where the reduced
+    information is positive definite, else with it shifted until it is (Levenberg-Marquardt)."""
     k = g.size
     if k < 2:
         return np.zeros(k)
@@ -533,7 +565,9 @@ def _reduced_newton(info: np.ndarray, g: np.ndarray) -> np.ndarray | None:
     try:
         chol = np.linalg.cholesky(red)
     except np.linalg.LinAlgError:
-        return None
+        lam = np.linalg.eigvalsh(red)
+        shift = -lam[0] + 1e-6 * max(float(np.abs(lam).max()), 1.0)
+        chol = np.linalg.cholesky(red + shift * np.eye(k - 1))
     step = np.linalg.solve(chol.T, np.linalg.solve(chol, g[:-1] - g[-1]))
     return np.r_[step, -step.sum()]
 
