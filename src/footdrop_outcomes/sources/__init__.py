@@ -10,7 +10,8 @@ guard, schema checks, manifest and atomic write. Nothing below it imports it.
   attrition table;
 * :func:`export_omop`: any cohort as CDM v5.4 tables (CSV, Parquet or DuckDB);
 * :func:`import_redcap`: a REDCap records export with its data dictionary and a mapping;
-  :func:`redcap_mapping_template` writes a mapping to complete from the dictionary.
+  :func:`redcap_mapping_template` writes a mapping to complete from the dictionary;
+  :func:`export_redcap` writes any cohort as a REDCap project (dictionary, records, mapping).
 
 Rules and worked examples: ``docs/data_sources.md``.
 """
@@ -18,6 +19,7 @@ Rules and worked examples: ``docs/data_sources.md``.
 from footdrop_outcomes.sources.concepts import CONCEPT_SET_NAMES, load_concept_sets
 from footdrop_outcomes.sources.omop import CAUSE_PRECEDENCE, OmopImport, OmopOptions, import_omop
 from footdrop_outcomes.sources.omop_export import export_omop
+from footdrop_outcomes.sources.redcap import export_redcap, import_redcap, read_dictionary, redcap_mapping_template
 
 __all__ = [
     "import_omop",
@@ -27,4 +29,8 @@ __all__ = [
     "export_omop",
     "load_concept_sets",
     "CONCEPT_SET_NAMES",
+    "import_redcap",
+    "export_redcap",
+    "redcap_mapping_template",
+    "read_dictionary",
 ]

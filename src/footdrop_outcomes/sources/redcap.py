@@ -46,7 +46,7 @@ from footdrop_outcomes.errors import CohortIOError, ConfigError
 from footdrop_outcomes.privacy.importing import ImportResult
 from footdrop_outcomes.sources._handoff import Origin, SourceProblems, import_frames
 
-__all__ = ["import_redcap", "redcap_mapping_template", "read_dictionary", "RedcapDictionary"]
+__all__ = ["import_redcap", "export_redcap", "redcap_mapping_template", "read_dictionary", "RedcapDictionary"]
 
 _SYSTEM = {"redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance", "redcap_data_access_group",
            "redcap_survey_identifier"}
@@ -126,9 +126,13 @@ def read_dictionary(path: str | os.PathLike[str]) -> RedcapDictionary:
 
     Examples
     --------
-    >>> d = read_dictionary("data/examples/redcap/dictionary.csv")
-    >>> d.record_id
-    'record_id'
+    >>> import tempfile, pathlib
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     files = export_redcap(simulate_cohort(5, seed=1), pathlib.Path(tmp) / "p")
+    ...     d = read_dictionary(files["dictionary"])
+    >>> d.record_id, d.fields.loc["visit_date", "validation"]
+    ('record_id', 'date_ymd')
     """
     p = Path(path)
     if not p.is_file():
@@ -271,11 +275,12 @@ def import_redcap(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> ex = pathlib.Path("data/examples/redcap")
+    >>> from footdrop_outcomes import simulate_cohort
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     result = import_redcap(ex / "records.csv", ex / "dictionary.csv", ex / "mapping.toml", pathlib.Path(d) / "c")
-    ...     print(result.rows["patients"] > 0)
-    True
+    ...     files = export_redcap(simulate_cohort(20, seed=4), pathlib.Path(d) / "project")
+    ...     result = import_redcap(files["records"], files["dictionary"], files["mapping"], pathlib.Path(d) / "c")
+    ...     print(result.rows["patients"], result.rows["visits"] > 0)
+    20 True
     """
     records, dictionary, mapping_path = Path(records), Path(dictionary), Path(mapping)
     try:
@@ -435,8 +440,12 @@ def redcap_mapping_template(dictionary: str | os.PathLike[str]) -> str:
 
     Examples
     --------
-    >>> text = redcap_mapping_template("data/examples/redcap/dictionary.csv")
-    >>> "[redcap]" in text
+    >>> import tempfile, pathlib
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     files = export_redcap(simulate_cohort(5, seed=1), pathlib.Path(tmp) / "p")
+    ...     text = redcap_mapping_template(files["dictionary"])
+    >>> "[redcap]" in text and 'visits = ""' in text
     True
     """
     d = read_dictionary(dictionary)
@@ -467,4 +476,144 @@ def redcap_mapping_template(dictionary: str | os.PathLike[str]) -> str:
         if row["choices"] and row["type"] != "checkbox" and not row["identifier"]:
             lines += ["", f"# choices of {name} (put this table under [patients.codes.<column>] or [visits.codes.<column>])"]
             lines += [f'# "{code}" = ""  # {label}' for code, label in row["choices"].items()]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# cohort -> REDCap project (for demos, training and the round trip)
+
+_DATE_FIELDS = {("patients", "days_to_treatment"): "treatment_start_date", ("patients", "followup_days"): "followup_end_date",
+                ("patients", "surgery_day"): "surgery_date", ("patients", "first_contact_day"): "first_contact_date",
+                ("visits", "day"): "visit_date"}
+_FORMS = {"patients": "enrolment", "visits": "clinic_visit", "adherence": "adherence_week"}
+
+
+def export_redcap(cohort: Any, folder: str | os.PathLike[str], *, onset: str = "2020-01-01", overwrite: bool = False) -> dict[str, Path]:
+    """Write a cohort as a REDCap project: data dictionary, raw records export and a completed mapping.
+
+    The project is classic with two repeating instruments (``clinic_visit``, ``adherence_week``);
+    categories become dropdowns with numeric codes (the mapping's code tables), yes/no columns
+    yes/no fields, day columns date fields counted from a made-up onset date (``onset`` plus
+    a few days per record; the dates carry nothing beyond the days). :func:`import_redcap` reads
+    the three files back to the same cohort.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Any cohort.
+    folder : path-like
+        Folder to write ``dictionary.csv``, ``records.csv`` and ``mapping.toml`` into (atomically).
+    onset : str
+        First made-up onset date (ISO).
+    overwrite : bool
+        Replace an existing folder.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``records``, ``dictionary`` and ``mapping``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     files = export_redcap(simulate_cohort(30, seed=2), pathlib.Path(d) / "project")
+    ...     result = import_redcap(files["records"], files["dictionary"], files["mapping"], pathlib.Path(d) / "cohort")
+    ...     print(result.rows["patients"])
+    30
+    """
+    from footdrop_outcomes._files import staged_directory
+
+    target = Path(folder)
+    if target.exists() and not overwrite:
+        raise CohortIOError(f"{target} already exists; choose another path, or replace it with overwrite=True")
+    tables = {name: getattr(cohort, name).reset_index(drop=True) for name in TABLES}
+    ids = tables["patients"]["patient_id"].astype(str).to_numpy()
+    start = pd.Timestamp(onset)
+    onset_of = pd.Series([start + pd.Timedelta(days=int(k % 365)) for k in range(len(ids))], index=ids)
+    dictionary = [("record_id", "enrolment", "text", "Record ID", "", ""), ("onset_date", "enrolment", "text", "Date of onset", "", "date_ymd")]
+    mapping: dict[str, Any] = {"redcap": {"onset": "onset_date", "visits": "clinic_visit", "adherence": "adherence_week"}}
+    columns: dict[str, pd.DataFrame] = {}
+    for name in TABLES:
+        frame = tables[name]
+        section: dict[str, Any] = {"columns": {"patient_id": "record_id"}, "codes": {}}
+        out = pd.DataFrame({"record_id": frame["patient_id"].astype(str)})
+        if name == "patients":
+            out["onset_date"] = onset_of.reindex(ids).dt.strftime("%Y-%m-%d").to_numpy()
+        for col, spec in SCHEMAS[name].columns.items():
+            if col == "patient_id" or col not in frame.columns:
+                continue
+            values = frame[col]
+            dtype = str(spec.dtype)
+            label = (spec.description or col)[:100]
+            if (name, col) in _DATE_FIELDS:
+                field = _DATE_FIELDS[(name, col)]
+                when = onset_of.reindex(frame["patient_id"].astype(str)).to_numpy() + pd.to_timedelta(
+                    pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64"), unit="D")
+                out[field] = pd.Series(when).dt.strftime("%Y-%m-%d").fillna("").to_numpy()
+                dictionary.append((field, _FORMS[name], "text", label, "", "date_ymd"))
+            elif dtype == "category":
+                field = col
+                levels = sorted(values.dropna().astype(str).unique())
+                codes = {str(k + 1): v for k, v in enumerate(levels)}
+                back = {v: c for c, v in codes.items()}
+                out[field] = values.astype(object).map(lambda v: back.get(str(v), "") if pd.notna(v) else "").to_numpy()
+                dictionary.append((field, _FORMS[name], "dropdown", label, " | ".join(f"{c}, {v}" for c, v in codes.items()), ""))
+                section["codes"][col] = codes
+            elif dtype in ("bool", "boolean"):
+                field = col
+                out[field] = values.astype(object).map(lambda v: "" if pd.isna(v) else str(int(bool(v)))).to_numpy()
+                dictionary.append((field, _FORMS[name], "yesno", label, "", ""))
+            else:
+                field = col
+                nums = pd.to_numeric(values, errors="coerce")
+                whole = dtype.lower().startswith("int")
+                out[field] = nums.map(lambda v: "" if pd.isna(v) else (str(int(v)) if whole else repr(float(v)))).to_numpy()
+                dictionary.append((field, _FORMS[name], "text", label, "", "integer" if whole else "number"))
+            section["columns"][col] = field
+        if not section["codes"]:
+            del section["codes"]
+        mapping[name] = section
+        columns[name] = out
+    rows = []
+    for name in TABLES:
+        frame = columns[name].copy()
+        if name == "patients":
+            frame.insert(1, "redcap_repeat_instrument", "")
+            frame.insert(2, "redcap_repeat_instance", "")
+        else:
+            frame.insert(1, "redcap_repeat_instrument", _FORMS[name])
+            frame.insert(2, "redcap_repeat_instance", (frame.groupby("record_id").cumcount() + 1).astype(str).to_numpy())
+        rows.append(frame)
+    records = pd.concat(rows, ignore_index=True).fillna("")
+    order = {rid: k for k, rid in enumerate(ids)}
+    records = records.iloc[np.lexsort((records.index.to_numpy(), records["record_id"].map(order).to_numpy()))]
+    fields_order = [f[0] for f in dictionary]
+    records = records[["record_id", "redcap_repeat_instrument", "redcap_repeat_instance", *fields_order[1:]]]
+    dict_frame = pd.DataFrame([{"Variable / Field Name": f[0], "Form Name": f[1], "Section Header": "", "Field Type": f[2],
+                                "Field Label": f[3], "Choices, Calculations, OR Slider Labels": f[4], "Field Note": "",
+                                "Text Validation Type OR Show Slider Number": f[5], "Text Validation Min": "", "Text Validation Max": "",
+                                "Identifier?": "", "Branching Logic (Show field only if...)": "", "Required Field?": "",
+                                "Custom Alignment": "", "Question Number (surveys only)": "", "Matrix Group Name": "",
+                                "Matrix Ranking?": "", "Field Annotation": ""} for f in dictionary])
+    with staged_directory(target) as tmp:
+        dict_frame.to_csv(tmp / "dictionary.csv", index=False)
+        records.to_csv(tmp / "records.csv", index=False)
+        (tmp / "mapping.toml").write_text(_toml(mapping), encoding="utf-8")
+    return {"records": target / "records.csv", "dictionary": target / "dictionary.csv", "mapping": target / "mapping.toml"}
+
+
+def _toml(mapping: dict[str, Any]) -> str:
+    def q(v: str) -> str:
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = ["# Made by footdrop_outcomes.sources.export_redcap", "format_version = 1", 'description = "REDCap project exported from a cohort"',
+             "", "[options]", "pseudonymise_ids = false", "", "[redcap]"]
+    lines += [f"{k} = {q(v)}" for k, v in mapping["redcap"].items()]
+    for name in TABLES:
+        sec = mapping[name]
+        lines += ["", f"[{name}.columns]"] + [f"{k} = {q(v)}" for k, v in sec["columns"].items()]
+        for col, codes in sec.get("codes", {}).items():
+            lines += ["", f"[{name}.codes.{col}]"] + [f"{q(c)} = {q(v)}" for c, v in codes.items()]
     return "\n".join(lines) + "\n"
