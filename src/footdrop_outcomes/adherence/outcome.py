@@ -78,8 +78,9 @@ class AdherenceEffect(AnalysisResult):
             _, ax = plt.subplots(figsize=(6, 0.5 * len(s) + 1.5))
         y = np.arange(len(s))[::-1]
         ax.errorbar(s["hr_per_10pct"], y, xerr=[s["hr_per_10pct"] - s["lower"], s["upper"] - s["hr_per_10pct"]], fmt="o", **kwargs)
-        if s["truth"].notna().any():
-            ax.axvline(float(np.exp(s["truth"].iloc[0])), color="C3", linestyle="--", label="truth")
+        truth = s.loc[s["term"] != "current_adherence", "truth"].dropna()
+        if len(truth):
+            ax.axvline(float(np.exp(truth.iloc[0])), color="C3", linestyle="--", label="truth (estimators that target it)")
             ax.legend(fontsize="small")
         ax.axvline(1.0, color="grey", linewidth=0.8)
         ax.set_yticks(y, s["model"] + ": " + s["term"], fontsize="small")
@@ -177,8 +178,9 @@ def adherence_effect(
         recover, so it is refused with the latent outcome or the recovering population. When
         the default cannot be fitted on the data (e.g. a small real cohort where nearly every
         patient of a cause recovers, so the incidence part is not identifiable) it is left out
-        with an :class:`AdherenceWarning`, the time-varying Cox model is recommended instead,
-        and ``info["cure_model_skipped"]`` gives the reason; ``cure_model=True`` raises.
+        with an :class:`AdherenceWarning` and ``info["cure_model_skipped"]`` gives the reason;
+        no model is then marked as recommended (the Cox models are attenuated on visit-dated
+        recovery); ``cure_model=True`` raises.
     incidence : str, optional
         Right-hand side of the cure model's incidence part (who ever recovers); default
         ``covariates``.
@@ -191,8 +193,13 @@ def adherence_effect(
         Models: ``naive: mean adherence over follow-up``, ``time-varying: cumulative``,
         ``time-varying: cumulative + current`` and, with ``cure_model``,
         ``interval-censored cure: cumulative (tv)``. ``summary["recommended"]`` marks the
-        estimator to report: the cure model on visit-dated data, the time-varying Cox model on
-        latent times.
+        estimator to report: the cure model on visit-dated data of all patients, the
+        time-varying Cox model on latent times of recovering patients, nothing otherwise (the
+        Cox models are attenuated on visit-dated data and do not target the latency effect
+        when never-recovering patients are included). ``truth`` is filled only where the estimator
+        targets the generator's quantity (Cox rows on latent times of recovering patients, the
+        cure model's latency); ``info["recommended"]`` is None when nothing is recommended.
+
 
     Examples
     --------
@@ -217,14 +224,17 @@ def adherence_effect(
     rows = []
     fits: dict[str, Any] = {"naive: mean adherence over follow-up": naive, "time-varying: cumulative": tv,
                             "time-varying: cumulative + current": tv2}
+    # the truth is a log HR among recovering patients on the latent time scale: a Cox model estimates it only on
+    # latent times of recovering patients; on visit-dated data of all patients it estimates another quantity
+    cox_targets_truth = outcome == "latent" and population == "recovering"
     for name, res in fits.items():
         s = res.summary.set_index("term")
         for term in ("mean_adherence", "cumulative_adherence", "current_adherence"):
             if term not in s.index:
                 continue
             b, se = s.loc[term, "log_hr"] / 10, s.loc[term, "se"] / 10
-            rows.append({"model": name, "term": term, "log_hr_per_10pct": b, "se": se,
-                         "truth": truth if term != "current_adherence" else (0.0 if np.isfinite(truth) else np.nan),
+            t = (truth if term != "current_adherence" else (0.0 if np.isfinite(truth) else np.nan)) if cox_targets_truth else np.nan
+            rows.append({"model": name, "term": term, "log_hr_per_10pct": b, "se": se, "truth": t,
                          "n": res.info["n"], "events": res.info["events"]})
     cure_skipped = None
     if cure_model:
@@ -240,9 +250,9 @@ def adherence_effect(
             # cohorts (a cause where nearly everyone recovers) often cannot identify its incidence part
             cure_skipped = str(exc)
             cure_model = False
-            warnings.warn(f"adherence_effect: the interval-censored cure model could not be fitted on these data, so the "
-                          f"time-varying Cox model is reported instead ({exc}); pass cure_model=False to skip it, or a "
-                          "simpler incidence= formula", AdherenceWarning, stacklevel=2)
+            warnings.warn(f"adherence_effect: the interval-censored cure model could not be fitted on these data ({exc}); "
+                          "no model is marked as recommended, because the Cox models are attenuated on visit-dated recovery; "
+                          "try a simpler incidence= formula", AdherenceWarning, stacklevel=2)
     if cure_model:
         fits[CURE_MODEL] = cure
         g = cure.summary.set_index("term").loc["cumulative_adherence per 0.1"]
@@ -253,7 +263,9 @@ def adherence_effect(
     out["lower"] = np.exp(out["log_hr_per_10pct"] - z * out["se"])
     out["upper"] = np.exp(out["log_hr_per_10pct"] + z * out["se"])
     out["bias_in_se"] = (out["log_hr_per_10pct"] - out["truth"]) / out["se"]
-    best = CURE_MODEL if cure_model else "time-varying: cumulative"
+    # recommended: an estimator of the adherence effect for the data at hand. On visit-dated recovery of all patients
+    # every Cox model is attenuated (docs/adherence.md section 5), so without the cure model nothing is recommended.
+    best: str | None = CURE_MODEL if cure_model else ("time-varying: cumulative" if cox_targets_truth else None)
     out["recommended"] = (out["model"] == best) & (out["term"] == "cumulative_adherence")
     out = out[["model", "term", "log_hr_per_10pct", "se", "hr_per_10pct", "lower", "upper", "truth", "bias_in_se",
                "recommended", "n", "events"]]
@@ -262,7 +274,9 @@ def adherence_effect(
             "outcome": outcome, "population": population, "covariates": covariates, "episodes": len(cp),
             "incidence": (incidence or covariates) if cure_model else None, "recommended": best,
             "cure_model_skipped": cure_skipped,
-            "truth_note": "log HR per 10 points of lagged cumulative adherence among recovering patients (current: no direct effect)"}
+            "truth_note": "log HR per 10 points of lagged cumulative adherence among recovering patients, latent time scale "
+                          "(current: no direct effect); given only for the estimators that target it: Cox models on latent "
+                          "times of recovering patients and the cure model's latency"}
     return AdherenceEffect(summary=out, info=info, fits=fits)
 
 

@@ -1,0 +1,210 @@
+"""Monte Carlo study of the adherence comparisons: bias, SE / empirical SD and coverage over many seeds.
+
+Run (each part appends one row per seed and estimate to its CSV, so a study can be stopped and
+resumed; ``--summarise`` prints the tables from the CSVs):
+
+    python benchmarks/study_adherence.py pp        --seeds 1-200 --n 2000 --out /tmp/adh_pp.csv
+    python benchmarks/study_adherence.py weighting --seeds 1-200 --n 3000 --out /tmp/adh_w.csv
+    python benchmarks/study_adherence.py gee       --seeds 1-30  --n 2000 --out /tmp/adh_gee.csv
+    python benchmarks/study_adherence.py summarise /tmp/adh_pp.csv /tmp/adh_w.csv /tmp/adh_gee.csv
+
+Parts
+-----
+pp
+    Default generator. The AFO has no effect on recovery (truth: log HR 0, ITT and per protocol).
+    ``itt_per_protocol`` (latent times, default options: no truncation, stacked-equation SEs);
+    the ITT log HR again with weights truncated at 1%/99% (trim study); AFO discontinuation
+    shares by program weeks 13, 26, 52 (Kaplan-Meier, plain indexing) against the generator's
+    ``P(S <= t)``, ``S`` the abandonment time: per seed the model's expectation over the analysed
+    patients, ``mean_i 1 - exp(-rate_i t)``; its mean over seeds is the population truth.
+weighting
+    Adherence effect switched off (exact Weibull latency). Recovering patients; supervised
+    physiotherapy, propensity ``cause + severity``. Difference in mean log latent time (truth
+    log time ratio -0.05) and the marginal Cox log HR (truth: per seed from each patient's two
+    potential latent times, mean over seeds), untruncated and truncated at 1%/99%.
+gee
+    Default generator; independence GEE of weekly adherence (``adherence_trend``) against
+    ``truth_marginal`` (the missing-data claim of docs/adherence.md section 6).
+
+BLAS threads are limited to 1 (threadpoolctl): the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out += list(range(int(a), int(b or a) + 1))
+    return out
+
+
+def _done(path: str) -> set[int]:
+    if not os.path.exists(path):
+        return set()
+    return set(pd.read_csv(path, usecols=["seed"])["seed"].unique())
+
+
+def _append(path: str, rows: list[dict]) -> None:
+    pd.DataFrame(rows).to_csv(path, mode="a", header=not os.path.exists(path), index=False)
+
+
+def part_pp(seed: int, n: int) -> list[dict]:
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.adherence import discontinuation, fit_propensity, itt_per_protocol, weighted_comparison
+    from footdrop_outcomes.adherence.outcome import _prepare
+    from footdrop_outcomes.cohort.simulate import SimulationConfig
+
+    c = simulate_cohort(n, seed=seed)
+    rows = []
+    t0 = time.perf_counter()
+    r = itt_per_protocol(c)
+    secs = time.perf_counter() - t0
+    for _, s in r.summary.iterrows():
+        rows.append({"seed": seed, "part": "pp", "estimand": s["analysis"], "estimate": s["log_hr"], "se": s["se"],
+                     "se_fixed": s["se_fixed_weights"], "truth": 0.0, "seconds": secs})
+    frame, _, _, _ = _prepare(c, "latent", "all_but_als")
+    frame = frame.reset_index(drop=True).assign(treated=(frame["afo"].astype(str) != "none").to_numpy())
+    for trim in (None, 0.01):
+        ps = fit_propensity(frame, "treated", "cause + severity", trim=trim)
+        s = weighted_comparison(ps).summary.set_index("analysis").loc["weighted"]
+        rows.append({"seed": seed, "part": "pp", "estimand": f"ITT (weighted_comparison, trim={trim})", "estimate": s["estimate"],
+                     "se": s["se"], "se_fixed": s["se_fixed_weights"], "truth": 0.0,
+                     "max_smd": ps.info["max_abs_smd_weighted"]})
+    d = discontinuation(c, kind="afo", group=None, landmarks=(13, 26, 52))
+    cfg = SimulationConfig()
+    tp = c.truth.patients.assign(patient_id=c.truth.patients["patient_id"].astype(str)).set_index("patient_id")
+    prop = tp["adherence_propensity"].reindex(d.times["patient_id"].astype(str)).to_numpy()
+    rate = -math.log(1 - cfg.afo_abandoned_by_week_52) / 52 * np.exp(-0.4 * (prop - cfg.adherence_logit_mean))
+    stop = tp["afo_abandon_week"].reindex(d.times["patient_id"].astype(str)).to_numpy()
+    for _, s in d.summary[d.summary["statistic"] == "discontinued_by"].iterrows():
+        t = float(s["time"])
+        rows.append({"seed": seed, "part": "pp", "estimand": f"AFO discontinued by week {t:g}", "estimate": s["estimate"],
+                     "lower": s["lower"], "upper": s["upper"], "truth_seed": float(np.mean(1 - np.exp(-rate * t))),
+                     "truth_sample": float(np.mean(stop <= t))})
+    return rows
+
+
+def part_weighting(seed: int, n: int) -> list[dict]:
+    from lifelines import CoxPHFitter
+
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.adherence import fit_propensity, weighted_comparison
+    from footdrop_outcomes.cohort.simulate import SimulationConfig
+
+    c = simulate_cohort(n, seed=seed, config=SimulationConfig(adherence_log_hr=0.0))
+    d = c.patients.assign(patient_id=c.patients["patient_id"].astype(str)).merge(
+        c.truth.patients.assign(patient_id=c.truth.patients["patient_id"].astype(str)), on="patient_id")
+    d = d[d["will_recover"]].reset_index(drop=True)
+    d = d.assign(latent_weeks=d["latent_recovery_day"] / 7, event=True)
+    truth_md = float(np.log(c.truth.value("recovery_latency", "supervised_physio", "time_ratio")))
+    sup = d["supervised_physio"].to_numpy(float)
+    tt = d["latent_weeks"].to_numpy()
+    stacked = pd.DataFrame({"T": np.r_[tt * np.exp(truth_md * (1 - sup)), tt * np.exp(-truth_md * sup)], "E": 1,
+                            "z": np.r_[np.ones(len(tt)), np.zeros(len(tt))]})
+    truth_hr = float(CoxPHFitter().fit(stacked, "T", "E").params_["z"])
+    rows = []
+    for trim in (None, 0.01):
+        ps = fit_propensity(d, "supervised_physio", "cause + severity", trim=trim)
+        s = weighted_comparison(ps, duration_col="latent_weeks", outcome_col="latent_weeks", log_outcome=True).summary
+        for _, r in s[s["analysis"] == "weighted"].iterrows():
+            rows.append({"seed": seed, "part": "weighting", "estimand": f"{r['estimand']} (trim={trim})", "estimate": r["estimate"],
+                         "se": r["se"], "se_fixed": r["se_fixed_weights"],
+                         "truth_seed": truth_md if r["estimand"] == "mean_difference" else truth_hr,
+                         "max_smd": ps.info["max_abs_smd_weighted"]})
+    return rows
+
+
+def part_gee(seed: int, n: int) -> list[dict]:
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.adherence import adherence_trend
+
+    c = simulate_cohort(n, seed=seed)
+    rows = []
+    for cs in ("independence",):
+        g = adherence_trend(c, cov_struct=cs)
+        for _, r in g.summary.iterrows():
+            if r["term"] in ("program_week", "supervised_physio", "supervised_physio:program_week", "smoking[current]", "severity[severe]"):
+                rows.append({"seed": seed, "part": "gee", "estimand": f"GEE {cs}: {r['term']}", "estimate": r["estimate"],
+                             "se": r["se"], "truth_seed": r["truth_marginal"]})
+    return rows
+
+
+def summarise(paths: list[str]) -> None:
+    d = pd.concat([pd.read_csv(p) for p in paths if os.path.exists(p)], ignore_index=True)
+    z = norm.ppf(0.975)
+    out = []
+    for (part, est), g in d.groupby(["part", "estimand"], sort=False):
+        k = len(g)
+        row: dict = {"part": part, "estimand": est, "seeds": k}
+        if "truth" in g and g["truth"].notna().all():
+            truth = g["truth"].to_numpy()
+        else:  # population truth: the mean over seeds of the per-seed expectation
+            truth = np.full(k, g["truth_seed"].mean())
+            row["truth_mc_se"] = g["truth_seed"].std(ddof=1) / math.sqrt(k)
+        x = g["estimate"].to_numpy()
+        sd = x.std(ddof=1)
+        row.update({"truth": truth.mean(), "mean": x.mean(), "bias": x.mean() - truth.mean(), "mc_se": sd / math.sqrt(k),
+                    "emp_sd": sd})
+        row["bias_in_mc_se"] = row["bias"] / row["mc_se"]
+        if "se" in g and g["se"].notna().all():
+            lo, hi = x - z * g["se"].to_numpy(), x + z * g["se"].to_numpy()
+            row["mean_se"] = g["se"].mean()
+            row["se_over_sd"] = row["mean_se"] / sd
+            if "se_fixed" in g and g["se_fixed"].notna().all():
+                row["se_fixed_over_sd"] = g["se_fixed"].mean() / sd
+        else:
+            lo, hi = g["lower"].to_numpy(), g["upper"].to_numpy()
+        cover = (lo <= truth) & (truth <= hi)
+        row["coverage"] = cover.mean()
+        row["coverage_mc_se"] = math.sqrt(max(cover.mean() * (1 - cover.mean()), 1e-12) / k)
+        if "seconds" in g and g["seconds"].notna().any():
+            row["seconds_median"] = g["seconds"].median()
+        out.append(row)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 30)
+    print(pd.DataFrame(out).round(4).to_string(index=False))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("part", choices=["pp", "weighting", "gee", "summarise"])
+    ap.add_argument("paths", nargs="*", help="CSVs to summarise")
+    ap.add_argument("--seeds", default="1-20")
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    if args.part == "summarise":
+        summarise(args.paths)
+        return
+    from threadpoolctl import threadpool_limits
+
+    warnings.simplefilter("ignore")
+    out = args.out or f"/tmp/study_adherence_{args.part}.csv"
+    fn = {"pp": part_pp, "weighting": part_weighting, "gee": part_gee}[args.part]
+    done = _done(out)
+    with threadpool_limits(limits=1):
+        for seed in _seeds(args.seeds):
+            if seed in done:
+                continue
+            t0 = time.perf_counter()
+            rows = fn(seed, args.n)
+            _append(out, rows)
+            print(f"seed {seed}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    summarise([out])
+
+
+if __name__ == "__main__":
+    main()
