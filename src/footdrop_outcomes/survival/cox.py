@@ -101,6 +101,7 @@ class CoxFitWarning(FootdropWarning):
 # Convergence criterion (documented in the module docstring and docs/survival.md)
 _GTOL = 1e-6   # score in SE units, sqrt(U' I^-1 U)
 _RTOL = 1e-9   # relative change of the log partial likelihood in the last Newton step
+_FINAL = 1e-9  # a Newton step with sqrt(U' I^-1 U) below this is the last (further steps are rounding noise)
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,7 @@ def _polish(x: np.ndarray, beta: np.ndarray, rs: Any,
                 break
             if not np.all(np.isfinite(step)):
                 break
+            last = float(u @ step) <= _FINAL**2  # within rounding of the optimum: this step is the last
             ef_new = _zph.efron(x, x @ (beta + step), rs)
             halvings = 0
             while not (ef_new.loglik >= ef.loglik - 1e-9 * abs(ef.loglik)) and halvings < 20:
@@ -334,7 +336,7 @@ def _polish(x: np.ndarray, beta: np.ndarray, rs: Any,
             beta = beta + step
             ef = ef_new
             info = _zph.information(x, ef)
-            if np.max(np.abs(step)) < 1e-12 * (1 + np.max(np.abs(beta))):
+            if last or np.max(np.abs(step)) < 1e-12 * (1 + np.max(np.abs(beta))):
                 break
         u = _score(x, ef)
         try:
