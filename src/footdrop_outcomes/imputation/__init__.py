@@ -12,5 +12,13 @@ from footdrop_outcomes.imputation.mice import (
     nelson_aalen_at,
 )
 from footdrop_outcomes.imputation.pooling import PooledResult, barnard_rubin_df, pool
+from footdrop_outcomes.imputation.summaries import (
+    PooledComparison,
+    PooledTableOne,
+    pool_estimates,
+    pooled_comparison,
+    pooled_table_one,
+)
 
-__all__ = ["ImputationResult", "PooledResult", "barnard_rubin_df", "fit_imputed", "impute", "nelson_aalen_at", "pool"]
+__all__ = ["ImputationResult", "PooledComparison", "PooledResult", "PooledTableOne", "barnard_rubin_df", "fit_imputed", "impute",
+           "nelson_aalen_at", "pool", "pool_estimates", "pooled_comparison", "pooled_table_one"]
