@@ -201,7 +201,7 @@ def cause_severity_plot(cohort: Any) -> ReleasedFigure:
     for y, c in enumerate(tab.index):
         if prot.hidden(c, "Total"):
             ax.text(0, y, "  not shown (small numbers)", va="center", fontsize="small", color="#555")
-    ax.set_xlabel("patients")
+    ax.set_xlabel("number of patients")
     ax.legend(title="severity at onset", frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()

@@ -389,7 +389,7 @@ def models_intro(analysis: RecoveryAnalysis) -> ReleasedText:
     ref_words = (f" Reference groups: {_and(refs)}." if refs else "")
     dropped = [t for t in analysis.choices["dropped_terms"] if t in ("cause", "severity")]
     if dropped:
-        ref_words += f" {_and([t.capitalize() for t in dropped])} {'is' if len(dropped) == 1 else 'are'} not in the models: one group analysed."
+        ref_words += " " + " ".join(f"{t.capitalize()} is not in the models: one {t} analysed." for t in dropped)
     return text(f"Hazard ratios above 1 mean faster recovery (Cox model {cite('cox')}); time ratios above 1 mean slower recovery "
                 f"(interval-censored AFT model {cite('aft')}).{ref_words}", [])
 
