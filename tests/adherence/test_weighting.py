@@ -110,3 +110,19 @@ def test_plots(cohort_small):
     frame = ps.data[ps.data["cause"] != "als"]
     assert weighted_comparison(ps).plot().get_ylabel() == "not yet recovered"
     assert len(frame) > 0
+
+
+def test_defaults_no_truncation_and_a_difference_in_means_alone(cohort_small):
+    ps = fit_propensity(cohort_small, "supervised_physio", "cause + severity")
+    assert ps.info["trim"] is None
+    w = ps.weights.to_numpy()
+    e, z = ps.data["ps"].to_numpy(), ps.data["supervised_physio"].to_numpy(bool)
+    assert np.allclose(w, np.where(z, z.mean() / e, (1 - z.mean()) / (1 - e)))  # stabilised, untruncated
+    s = weighted_comparison(ps, outcome_col="age").summary
+    assert set(s["estimand"]) == {"mean_difference"}  # no need for duration_col=None
+    both = weighted_comparison(ps, duration_col="time", outcome_col="age").summary
+    assert set(both["estimand"]) == {"log_hr", "mean_difference"}
+    crude = s.set_index("analysis").loc["crude"]
+    a = ps.data["age"].to_numpy(float)
+    assert crude["estimate"] == pytest.approx(a[z].mean() - a[~z].mean())
+    assert crude["se"] == pytest.approx(crude["se_fixed_weights"])  # no weights to estimate
