@@ -127,7 +127,7 @@ def test_two_causes_excluded_on_request_and_concept_sets_editable(omop_maker: An
 
 
 def test_round_trip_simulate_export_import(tmp_path: Path) -> None:
-    cohort = simulate_cohort(300, seed=5)
+    cohort = simulate_cohort(150, seed=5)
     for fmt, tol in (("parquet", 1e-12), ("duckdb", 5e-4)):  # DuckDB's NUMERIC keeps 3 decimals
         cdm = export_omop(cohort, tmp_path / (f"cdm.{fmt}" if fmt == "duckdb" else f"cdm_{fmt}"), format=fmt)
         back = load_cohort(import_omop(cdm, tmp_path / f"cohort_{fmt}").path)

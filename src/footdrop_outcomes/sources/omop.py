@@ -292,10 +292,10 @@ def import_omop(
     >>> from footdrop_outcomes.sources import export_omop, import_omop
     >>> from footdrop_outcomes import simulate_cohort
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     cdm = export_omop(simulate_cohort(60, seed=3), pathlib.Path(d) / "cdm")
+    ...     cdm = export_omop(simulate_cohort(20, seed=3), pathlib.Path(d) / "cdm")
     ...     result = import_omop(cdm, pathlib.Path(d) / "cohort")
     ...     print(result.attrition["remaining"].iloc[-1])
-    60
+    20
     """
     opts = options or OmopOptions()
     sets = load_concept_sets(concept_sets)
