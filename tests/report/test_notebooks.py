@@ -20,6 +20,8 @@ from footdrop_outcomes.report import trajectory_section as ts
 from footdrop_outcomes.report.adherence_section import analyse_adherence
 from footdrop_outcomes.report.trajectory_section import analyse_trajectories
 
+pytestmark = pytest.mark.xdist_group("report-session")  # share the rendered reports with the tests that read them (pytest -n)
+
 CODE_MARKERS = ("import ", "nbh.", "analyse_recovery(", "show_table(", "cohort_path =", "def ", "Traceback", "papermill")
 
 

@@ -15,6 +15,8 @@ from footdrop_outcomes.report import (NotebookExecutionError, ReportError, Repor
                                       validate_parameters)
 from footdrop_outcomes.report.exporter import EXPORTER_NAME, FootdropPDFExporter, add_table_of_contents, html_to_pdf, local_url_fetcher
 
+pytestmark = pytest.mark.xdist_group("report-session")  # share the rendered reports with the tests that read them (pytest -n)
+
 
 def _notebook(path: Path, *cells) -> Path:
     nb = new_notebook(cells=list(cells), metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})

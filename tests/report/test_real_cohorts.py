@@ -19,7 +19,8 @@ from footdrop_outcomes.report.analysis import CAUSE_SHORT
 
 from .matrix_cohorts import all_and_none, cause_alone, page_problems, pdf_text, severity_alone, small, worked_example
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# the rendered reports are shared by the module's tests: one xdist worker runs them all (pytest -n)
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.xdist_group("real-cohorts")]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,18 @@ def root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("matrix")
 
 
+_TEXTS: dict[tuple[str, str], str] = {}
+
+
 def _render(root: Path, build, notebook: str) -> str:
+    """The PDF text of ``notebook`` on ``build``'s cohort, rendered once per module (renders are the slow part)."""
+    key = (build.__name__, notebook)
+    if key not in _TEXTS:
+        _TEXTS[key] = _render_now(root, build, notebook)
+    return _TEXTS[key]
+
+
+def _render_now(root: Path, build, notebook: str) -> str:
     cohort, params = build(root)
     out = root / f"{notebook}-{build.__name__}.pdf"
     res = render_report(notebook, out, cohort=cohort, parameters={**params, "title": f"Matrix {build.__name__}"})

@@ -12,6 +12,8 @@ import pytest
 from footdrop_outcomes.report import counts
 from footdrop_outcomes.report.counts import count_percent, protect, show_count
 
+pytestmark = pytest.mark.xdist_group("report-session")  # share the rendered reports with the tests that read them (pytest -n)
+
 THRESHOLD = 10  # the report default (docs/privacy.md)
 COUNT_PERCENT = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})*) \(\d+\.\d%\)")
 

@@ -26,13 +26,15 @@ def _science(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns="seconds").reset_index(drop=True)
 
 
-def test_same_results_with_one_worker_thread_and_four_worker_processes(spec, tmp_path):
+def test_same_results_with_one_worker_thread_and_two_worker_processes(spec, tmp_path):
+    # two processes show what four would (chunks land on workers in any order); each extra
+    # process costs its interpreter start and imports, 10 s or more on a busy 2-core machine
     one = run_study(spec, tmp_path / "one", workers=1, processes=False, chunk_size=5, progress=False)
-    four = run_study(spec, tmp_path / "four", workers=4, chunk_size=2, progress=False)
-    assert one.info["complete"] and four.info["complete"]
+    two = run_study(spec, tmp_path / "two", workers=2, chunk_size=2, progress=False)
+    assert one.info["complete"] and two.info["complete"]
     assert len(one.results) == 2 * 6 * 5
     assert (one.results["status"] == "ok").all()
-    pd.testing.assert_frame_equal(_science(one.results), _science(four.results))
+    pd.testing.assert_frame_equal(_science(one.results), _science(two.results))
     # any replicate rerun alone gives its row of the study
     alone = run_replicate(spec, 1, 4)
     stored = one.results[(one.results["point"] == 1) & (one.results["replicate"] == 4)]
