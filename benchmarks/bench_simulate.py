@@ -1,11 +1,13 @@
 """Benchmark: wall time and peak memory of ``simulate_cohort``, plus Parquet save / load.
 
-Goal (product owner): simulating 100,000 patients takes at most 10 s and 2 GB peak memory on the
-2-core reference machine.
+Goals (product owner), on the 2-core reference machine: simulating 100,000 patients takes at most
+10 s and 2 GB peak memory; with generator version 2 (issue 14), 1,000,000 patients take at most
+60 s and 8 GB.
 
 Usage::
 
-    python benchmarks/bench_simulate.py [--n 100000] [--repeats 3] [--seed 1]
+    python benchmarks/bench_simulate.py [--n 100000] [--repeats 3] [--seed 1] [--version 2] [--skip-io]
+    python benchmarks/bench_simulate.py --version 2 --n 100000 1000000 --repeats 1 --skip-io
 
 Every measurement runs in a fresh Python process (this script re-run with ``--worker``), so
 each peak-memory figure belongs to that one simulation (or load) alone. The child reports:
@@ -44,6 +46,7 @@ from pathlib import Path
 GOAL_N = 100_000
 GOAL_SECONDS = 10.0
 GOAL_PEAK_MB = 2048.0  # 2 GB, in MiB (ru_maxrss is in KiB on Linux)
+GOAL_1M_N, GOAL_1M_SECONDS, GOAL_1M_PEAK_MB = 1_000_000, 60.0, 8192.0  # version 2 (issue 14)
 DEFAULT_NS = (1_000, 10_000, 100_000)
 SAVE_LOAD_N = 100_000
 
@@ -87,11 +90,12 @@ def _worker(args: argparse.Namespace) -> None:
         "baseline_vmhwm_mb": _vmhwm_mb(),
     }
     if args.worker == "simulate":
-        t = time.perf_counter()
-        cohort = fo.simulate_cohort(args.n[0], args.seed)
+        t, c = time.perf_counter(), time.process_time()
+        cohort = fo.simulate_cohort(args.n[0], args.seed, version=args.version)
         out["seconds"] = time.perf_counter() - t
+        out["cpu_s"] = time.process_time() - c  # less sensitive than wall time to other jobs on a shared machine
     elif args.worker == "save":
-        cohort = fo.simulate_cohort(args.n[0], args.seed)
+        cohort = fo.simulate_cohort(args.n[0], args.seed, version=args.version)
         out["simulate_s"] = time.perf_counter() - t0 - out["import_s"]  # type: ignore[operator]
         target = Path(args.path)
         t = time.perf_counter()
@@ -117,8 +121,8 @@ def _worker(args: argparse.Namespace) -> None:
 # parent side: orchestrates fresh processes, keeps itself small
 
 
-def _run_child(mode: str, n: int, seed: int, path: str | None = None) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--n", str(n), "--seed", str(seed)]
+def _run_child(mode: str, n: int, seed: int, path: str | None = None, version: int = 1) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--n", str(n), "--seed", str(seed), "--version", str(version)]
     if path is not None:
         cmd += ["--path", path]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -132,6 +136,7 @@ def _summarise(runs: list[dict]) -> dict:
         "median_s": statistics.median(r["seconds"] for r in runs),
         "min_s": min(r["seconds"] for r in runs),
         "max_s": max(r["seconds"] for r in runs),
+        "cpu_s": statistics.median(r.get("cpu_s", float("nan")) for r in runs),
         "baseline_mb": max(r["baseline_rss_mb"] for r in runs),
         "peak_mb": max(r["peak_rss_mb"] for r in runs),
         "peak_vmhwm_mb": max((r["peak_vmhwm_mb"] or 0.0) for r in runs),
@@ -164,7 +169,8 @@ def _main(args: argparse.Namespace) -> None:
     version = _run_child_version()
     print(f"footdrop_outcomes {version} | Python {platform.python_version()} | {platform.system()} {platform.release()} "
           f"| {os.cpu_count()} CPUs | {date.today().isoformat()}")
-    print(f"seed {args.seed}, {repeats} repeat(s) per size, each in a fresh process; parent RSS {_maxrss_mb():.0f} MB\n")
+    print(f"generator version {args.version}, seed {args.seed}, {repeats} repeat(s) per size, each in a fresh process; "
+          f"parent RSS {_maxrss_mb():.0f} MB; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     warnings: list[str] = []
 
     # -------------------------------------------------------------- simulate_cohort
@@ -172,7 +178,7 @@ def _main(args: argparse.Namespace) -> None:
     for n in ns:
         runs = []
         for i in range(repeats):
-            runs.append(_run_child("simulate", n, args.seed))
+            runs.append(_run_child("simulate", n, args.seed, version=args.version))
             print(f"  simulate n={n:,} repeat {i + 1}/{repeats}: {runs[-1]['seconds']:.2f} s, "
                   f"peak RSS {runs[-1]['peak_rss_mb']:.0f} MB", file=sys.stderr)
         _check_rss(f"simulate n={n:,}", runs, warnings)
@@ -181,10 +187,10 @@ def _main(args: argparse.Namespace) -> None:
     rows = []
     for n, s in results.items():
         rows.append([f"{n:,}", f"{s['patients']:,}", f"{s['visits']:,}", f"{s['adherence']:,}",
-                     f"{s['median_s']:.2f}", f"{s['min_s']:.2f}-{s['max_s']:.2f}",
+                     f"{s['median_s']:.2f}", f"{s['min_s']:.2f}-{s['max_s']:.2f}", f"{s['cpu_s']:.2f}",
                      f"{s['baseline_mb']:.0f}", f"{s['peak_mb']:.0f}", f"{s['peak_mb'] - s['baseline_mb']:.0f}"])
-    print("simulate_cohort(n, seed)  [seconds: median (range) of repeats; RSS: MB = MiB, max over repeats]")
-    print(_table(["n", "patients", "visits rows", "adherence rows", "median s", "range s",
+    print(f"simulate_cohort(n, seed, version={args.version})  [seconds: median (range) of repeats; RSS: MB = MiB, max over repeats]")
+    print(_table(["n", "patients", "visits rows", "adherence rows", "median s", "range s", "median CPU s",
                   "baseline RSS MB", "peak RSS MB", "sim increment MB"], rows))
     imp = statistics.median(s["import_s"] for s in results.values())
     print(f"(package import, not timed above: median {imp:.2f} s; baseline RSS = ru_maxrss after imports)\n")
@@ -198,7 +204,7 @@ def _main(args: argparse.Namespace) -> None:
             save_runs = []
             for i in range(repeats):
                 target = os.path.join(tmp, f"cohort_{i}")
-                save_runs.append(_run_child("save", SAVE_LOAD_N, args.seed, target))
+                save_runs.append(_run_child("save", SAVE_LOAD_N, args.seed, target, version=args.version))
                 print(f"  save n={SAVE_LOAD_N:,} repeat {i + 1}/{repeats}: {save_runs[-1]['seconds']:.2f} s", file=sys.stderr)
             disk = save_runs[0]
             load_runs = []
@@ -234,6 +240,12 @@ def _main(args: argparse.Namespace) -> None:
         print(f"  overall {'PASS' if t_ok and m_ok else 'FAIL'}")
     else:
         print(f"(goal check needs n = {GOAL_N:,}; not run)")
+    if GOAL_1M_N in results:
+        s = results[GOAL_1M_N]
+        t_ok, m_ok = s["median_s"] <= GOAL_1M_SECONDS, s["peak_mb"] <= GOAL_1M_PEAK_MB
+        print(f"Goal for n = {GOAL_1M_N:,} (<= {GOAL_1M_SECONDS:.0f} s, <= 8 GB peak RSS; version 2):")
+        print(f"  time   {s['median_s']:6.2f} s   {'PASS' if t_ok else 'FAIL'}")
+        print(f"  memory {s['peak_mb']:6.0f} MB  {'PASS' if m_ok else 'FAIL'}")
     for w in warnings:
         print(f"WARNING: {w}")
 
@@ -251,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process repeats per size (default 3; median reported)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument("--skip-io", action="store_true", help="skip the 100k save / load measurement")
+    parser.add_argument("--version", type=int, choices=[1, 2], default=1, help="generator version (default 1)")
     parser.add_argument("--worker", choices=["simulate", "save", "load"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -361,13 +361,17 @@ def _binomial_sessions(rng: np.random.Generator, per_week: np.ndarray, prob: np.
     """Completed sessions ~ Binomial(per_week[i], prob[i, w]) for every patient-week, as int8.
 
     A sum of Bernoulli sessions against float32 uniforms (at most 14 a week): about 2.5 times
-    faster than numpy's binomial with a different probability in every cell.
+    faster than numpy's binomial with a different probability in every cell; the uniforms and
+    comparisons reuse two buffers (about 20% faster than new arrays per session, same draws).
     """
     prob32 = prob.astype(np.float32, copy=False)
     out = np.zeros(prob.shape, dtype=np.int8)
+    draws = np.empty(prob.shape, dtype=np.float32)  # reused buffers: no new pages per session
+    hit = np.empty(prob.shape, dtype=bool)
     low = int(per_week.min(initial=0))
     for session in range(int(per_week.max(initial=0))):
-        hit = rng.random(prob.shape, dtype=np.float32) < prob32
+        rng.random(dtype=np.float32, out=draws)  # the same stream as rng.random(prob.shape, dtype=np.float32)
+        np.less(draws, prob32, out=hit)
         if session >= low:
             hit &= (session < per_week)[:, None]
         out += hit
@@ -375,7 +379,7 @@ def _binomial_sessions(rng: np.random.Generator, per_week: np.ndarray, prob: np.
 
 
 def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int, cfg: SimulationConfigV2,
-                       site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, pd.DataFrame]:
+                       site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, dict[str, Any]]:
     idx = np.arange(n)
     # ---------------------------------------------------------------- baseline covariates
     cause_i, cause, is_c, sev_lat, s0 = _draw_cause_and_band(rng, cfg, n)  # latent severity band: 0 mild, 1 moderate, 2 severe
@@ -625,11 +629,11 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     patients["first_contact_day"] = first_contact_day
     patients["surgery_day"] = surgery_day
     patients["dropout_reason"] = dropout_reason
-    visits = pd.DataFrame({
+    visits = {
         "_row": v_row + start, "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,
         "falls": falls, "afo_needed": afo_needed, "gait_speed_device_off": gait_off_obs,
-    })
-    truth = pd.DataFrame({
+    }
+    truth = {
         **_truth_frame_v1_columns(
             ids, will_recover=will_recover, recovery_probability=p_recover, latent_recovery_day=latent_day,
             latency_linear_predictor=np.where(operated, lp_s, lp), recovery_score_z=z, strength_onset=s0, strength_max_if_recovering=smax,
@@ -646,13 +650,13 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
         "end_reason": end_reason, "protocol_deviation_day": deviation_day, "visits_missed": visits_missed,
         "smoking_true": smoking, "diabetes_true": diabetes, "hba1c_true": hba1c, "bmi_true": bmi,
         **{f"missing_{name}": miss[name] for name in MISSING_COVARIATES},
-    })
-    truth_visits = pd.DataFrame({
+    }
+    truth_visits = {
         "strength": strength, "mrc_true": mrc_true, "mrc_second_rater": second, "device_in_use": device,
         "gait_off": latent_off, "gait_on": latent_on,
         "training_gain": np.where(stroke_v, natural * training_rel, np.nan),
-    })
-    return {"patients": patients, "visits": visits, "adherence": pd.DataFrame(adherence), "truth": truth, "truth_visits": truth_visits}
+    }
+    return {"patients": patients, "visits": visits, "adherence": adherence, "truth": truth, "truth_visits": truth_visits}
 
 
 def latent_strength(cohort: Cohort, day: np.ndarray | float) -> np.ndarray:
