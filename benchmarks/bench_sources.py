@@ -74,7 +74,7 @@ def speed(persons: int, measurements: int, fmt: str) -> None:
         cdm = export_omop(cohort, Path(d) / ("cdm.duckdb" if fmt == "duckdb" else "cdm"), format=fmt)
         rows = _pad_measurements(cdm, fmt, measurements, seed=1)
         print(f"built CDM: {persons} persons, {rows} measurement rows ({fmt}) in {time.perf_counter() - t:.1f} s")
-        res = subprocess.run([sys.executable, "-c", CHILD, str(cdm), str(Path(d) / "cohort")], capture_output=True, text=True)
+        res = subprocess.run([sys.executable, "-c", CHILD, str(cdm), str(Path(d) / "cohort")], capture_output=True, text=True, check=False)
         if res.returncode:
             print(res.stderr[-2000:])
             return
@@ -87,7 +87,12 @@ def roundtrip(patients: int) -> None:
     import numpy as np
 
     from footdrop_outcomes import load_cohort, simulate_cohort
-    from footdrop_outcomes.sources import export_omop, export_redcap, import_omop, import_redcap
+    from footdrop_outcomes.sources import (
+        export_omop,
+        export_redcap,
+        import_omop,
+        import_redcap,
+    )
     from footdrop_outcomes.survival.curves import kaplan_meier
 
     cohort = simulate_cohort(patients, seed=7)

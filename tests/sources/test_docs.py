@@ -13,7 +13,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "data_sources.md"
 
 def test_examples_run(tmp_path: Path) -> None:
     text = DOC.read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     assert len(blocks) >= 4
     namespace: dict[str, object] = {"tmp": tmp_path, "__name__": "docs_example"}
     for block in blocks:

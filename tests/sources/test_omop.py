@@ -13,7 +13,12 @@ import pytest
 
 from footdrop_outcomes import load_cohort, simulate_cohort
 from footdrop_outcomes.errors import CohortIOError, CohortValidationError, ConfigError
-from footdrop_outcomes.sources import OmopOptions, export_omop, import_omop, load_concept_sets
+from footdrop_outcomes.sources import (
+    OmopOptions,
+    export_omop,
+    import_omop,
+    load_concept_sets,
+)
 
 # SHA-256 of inst/ddl/5.4/duckdb/OMOPCDM_duckdb_5.4_ddl.sql in github.com/OHDSI/CommonDataModel at
 # f853f6e39c61b4eb8b3e5287fd573a1ced36c0e4 (computed on the upstream file, not on the shipped copy)

@@ -13,7 +13,11 @@ import pytest
 from footdrop_outcomes import load_cohort, simulate_cohort
 from footdrop_outcomes.errors import CohortValidationError, ConfigError
 from footdrop_outcomes.guard import PrivacyError
-from footdrop_outcomes.sources import export_redcap, import_redcap, redcap_mapping_template
+from footdrop_outcomes.sources import (
+    export_redcap,
+    import_redcap,
+    redcap_mapping_template,
+)
 
 
 def _same(expected: pd.DataFrame, got: pd.DataFrame, keys: list[str]) -> None:

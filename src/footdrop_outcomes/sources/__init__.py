@@ -17,20 +17,30 @@ Rules and worked examples: ``docs/data_sources.md``.
 """
 
 from footdrop_outcomes.sources.concepts import CONCEPT_SET_NAMES, load_concept_sets
-from footdrop_outcomes.sources.omop import CAUSE_PRECEDENCE, OmopImport, OmopOptions, import_omop
+from footdrop_outcomes.sources.omop import (
+    CAUSE_PRECEDENCE,
+    OmopImport,
+    OmopOptions,
+    import_omop,
+)
 from footdrop_outcomes.sources.omop_export import export_omop
-from footdrop_outcomes.sources.redcap import export_redcap, import_redcap, read_dictionary, redcap_mapping_template
+from footdrop_outcomes.sources.redcap import (
+    export_redcap,
+    import_redcap,
+    read_dictionary,
+    redcap_mapping_template,
+)
 
 __all__ = [
-    "import_omop",
+    "CAUSE_PRECEDENCE",
+    "CONCEPT_SET_NAMES",
     "OmopImport",
     "OmopOptions",
-    "CAUSE_PRECEDENCE",
     "export_omop",
-    "load_concept_sets",
-    "CONCEPT_SET_NAMES",
-    "import_redcap",
     "export_redcap",
-    "redcap_mapping_template",
+    "import_omop",
+    "import_redcap",
+    "load_concept_sets",
     "read_dictionary",
+    "redcap_mapping_template",
 ]

@@ -16,11 +16,11 @@ from typing import Any
 
 from footdrop_outcomes.errors import CohortIOError
 
-__all__ = ["cdm_ddl", "cdm_columns", "CdmSource", "TABLE_FILES"]
+__all__ = ["TABLE_FILES", "CdmSource", "cdm_columns", "cdm_ddl"]
 
 _DDL_FILE = "OMOPCDM_duckdb_5.4_ddl.sql"
-_CREATE = re.compile(r"CREATE TABLE \w+\.(\w+) \((.*?)\);", re.S)
-_COLUMN = re.compile(r"^\s*(\w+)\s+(\w+(?:\(\d+(?:,\s*\d+)?\))?)\s+(NOT NULL|NULL)", re.M)
+_CREATE = re.compile(r"CREATE TABLE \w+\.(\w+) \((.*?)\);", re.DOTALL)
+_COLUMN = re.compile(r"^\s*(\w+)\s+(\w+(?:\(\d+(?:,\s*\d+)?\))?)\s+(NOT NULL|NULL)", re.MULTILINE)
 #: Suffixes accepted for a table file in a CDM folder, in order of preference.
 TABLE_FILES = (".parquet", ".csv", ".csv.gz")
 

@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes._files import refuse_symlink, staged_directory
-from footdrop_outcomes._files import sha256_file
+from footdrop_outcomes._files import refuse_symlink, sha256_file, staged_directory
 from footdrop_outcomes.cohort.schema import FAILURE_COLUMNS, SCHEMAS, TABLES
 from footdrop_outcomes.errors import CohortIOError, CohortValidationError
 from footdrop_outcomes.guard import PrivacyError

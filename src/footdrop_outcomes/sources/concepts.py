@@ -31,7 +31,7 @@ import pandas as pd
 
 from footdrop_outcomes.errors import ConfigError
 
-__all__ = ["load_concept_sets", "concept_set_items", "CONCEPT_SET_NAMES"]
+__all__ = ["CONCEPT_SET_NAMES", "concept_set_items", "load_concept_sets"]
 
 #: Every concept set the OMOP import uses (file ``concept_sets/<name>.json``).
 CONCEPT_SET_NAMES: tuple[str, ...] = (

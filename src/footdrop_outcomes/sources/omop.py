@@ -31,7 +31,7 @@ from footdrop_outcomes.sources._cdm import CdmSource
 from footdrop_outcomes.sources._handoff import Origin, SourceProblems, import_frames
 from footdrop_outcomes.sources.concepts import concept_set_items, load_concept_sets
 
-__all__ = ["import_omop", "OmopImport", "OmopOptions", "CAUSE_PRECEDENCE", "UNIT_CONVERSIONS", "MALE", "FEMALE"]
+__all__ = ["CAUSE_PRECEDENCE", "FEMALE", "MALE", "UNIT_CONVERSIONS", "OmopImport", "OmopOptions", "import_omop"]
 
 #: OMOP gender concepts.
 MALE, FEMALE = 8507, 8532
@@ -335,9 +335,7 @@ def import_omop(
                date_diff('day', n.idx, e.d_end) AS day_end, e.value, e.unit_id, u.concept_code AS unit, e.value_concept
         FROM _ev e JOIN _entry n ON n.person_id = e.person_id
         LEFT JOIN concept u ON u.concept_id = e.unit_id AND e.unit_id <> 0""").df()
-    person_rows = con.execute("SELECT count(*) FROM person").fetchone()
     con.close()
-    del person_rows
 
     # ------------------------------------------------------------------ errors of the extract
     missing_person = persons["person_row"].isna()
@@ -515,7 +513,7 @@ def import_omop(
 
     # patients
     kept = p.loc[ids]
-    during = lambda set_name: in_window(set_name, 0, 3650).loc[ids] & (  # noqa: E731
+    during = lambda set_name: in_window(set_name, 0, 3650).loc[ids] & (
         _first_day(ev, [set_name], ids) <= followup.loc[ids])
     afo = pd.Series("none", index=ids, dtype=object)
     afo_first = {t: _first_day(ev, [s], ids) for t, s in _AFO_SETS.items()}

@@ -28,14 +28,21 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes._files import refuse_symlink, staged_directory, staging_file, move_into_place, make_parents, discard
+from footdrop_outcomes._files import (
+    discard,
+    make_parents,
+    move_into_place,
+    refuse_symlink,
+    staged_directory,
+    staging_file,
+)
 from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.errors import CohortIOError, ConfigError
 from footdrop_outcomes.sources._cdm import cdm_columns, cdm_ddl
 from footdrop_outcomes.sources.concepts import load_concept_sets
 from footdrop_outcomes.sources.omop import FEMALE, MALE
 
-__all__ = ["export_omop", "LOCAL_CONCEPT_START"]
+__all__ = ["LOCAL_CONCEPT_START", "export_omop"]
 
 #: First concept id given to the export's own concepts (CDM convention: local concepts >= 2e9).
 LOCAL_CONCEPT_START = 2_000_000_001

@@ -44,9 +44,9 @@ import pandas as pd
 from footdrop_outcomes.cohort.schema import SCHEMAS, TABLES
 from footdrop_outcomes.errors import CohortIOError, ConfigError
 from footdrop_outcomes.privacy.importing import ImportResult
-from footdrop_outcomes.sources._handoff import Origin, SourceProblems, import_frames
+from footdrop_outcomes.sources._handoff import Origin, SourceProblems
 
-__all__ = ["import_redcap", "export_redcap", "redcap_mapping_template", "read_dictionary", "RedcapDictionary"]
+__all__ = ["RedcapDictionary", "export_redcap", "import_redcap", "read_dictionary", "redcap_mapping_template"]
 
 _SYSTEM = {"redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance", "redcap_data_access_group",
            "redcap_survey_identifier"}
@@ -558,7 +558,7 @@ def export_redcap(cohort: Any, folder: str | os.PathLike[str], *, onset: str = "
                 levels = sorted(values.dropna().astype(str).unique())
                 codes = {str(k + 1): v for k, v in enumerate(levels)}
                 back = {v: c for c, v in codes.items()}
-                out[field] = values.astype(object).map(lambda v: back.get(str(v), "") if pd.notna(v) else "").to_numpy()
+                out[field] = values.astype(object).map(lambda v, back=back: back.get(str(v), "") if pd.notna(v) else "").to_numpy()
                 dictionary.append((field, _FORMS[name], "dropdown", label, " | ".join(f"{c}, {v}" for c, v in codes.items()), ""))
                 section["codes"][col] = codes
             elif dtype in ("bool", "boolean"):
@@ -569,7 +569,7 @@ def export_redcap(cohort: Any, folder: str | os.PathLike[str], *, onset: str = "
                 field = col
                 nums = pd.to_numeric(values, errors="coerce")
                 whole = dtype.lower().startswith("int")
-                out[field] = nums.map(lambda v: "" if pd.isna(v) else (str(int(v)) if whole else repr(float(v)))).to_numpy()
+                out[field] = nums.map(lambda v, whole=whole: "" if pd.isna(v) else (str(int(v)) if whole else repr(float(v)))).to_numpy()
                 dictionary.append((field, _FORMS[name], "text", label, "", "integer" if whole else "number"))
             section["columns"][col] = field
         if not section["codes"]:

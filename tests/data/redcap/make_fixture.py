@@ -163,7 +163,7 @@ def build(seed: int = 7, n: int = 12) -> dict[str, Any]:
     """Dictionary, raw and labels exports, mapping text, and the expected cohort."""
     rng = np.random.default_rng(seed)
     fields = {f[0]: f for f in FIELDS}
-    choices = {f[0]: dict((c.split(",", 1)[0].strip(), c.split(",", 1)[1].strip()) for c in f[4].split("|")) if f[4] else {}
+    choices = {f[0]: {c.split(",", 1)[0].strip(): c.split(",", 1)[1].strip() for c in f[4].split("|")} if f[4] else {}
                for f in FIELDS}
     rows: list[dict[str, Any]] = []
     patients, visits = [], []
