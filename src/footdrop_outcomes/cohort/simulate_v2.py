@@ -14,16 +14,22 @@ What changes against version 1, in short:
 2. **Stroke walking** is its own process: a low subacute speed, a steep early recovery to a
    plateau (Weibull-shaped in time), a slow chronic change, an orthotic effect (device on minus
    device off at the same visit) and a training effect that builds up over weeks of device use.
-   The visit records the speed walked with the device in use (device on); the device-off speed is
-   in the truth.
-3. **Attrition** depends on the device arm and the patient, with a recorded reason (withdrawal,
-   protocol deviation, lost to follow-up; death for stroke and ALS); informative dropout is an
-   option. Device use follows Weibull times over years.
+   The visit records the speed walked with the device in use (device on) and, when a device is in
+   use, the device-off speed at the same visit (``visits.gait_speed_device_off``, schema 1.1).
+3. **Attrition** depends on the device arm and the patient, with a recorded reason
+   (``patients.dropout_reason``: withdrawal, protocol deviation, lost to follow-up; death for
+   stroke and ALS); informative dropout is an option. Device use follows Weibull times over years.
 4. **Measurement.** The MRC grade at every visit (baseline included) is rated with rater error;
    severity is the band of the recorded baseline grade (mild may be MRC 3 or 4).
 5. **Missing data and late referral.** Covariates are missing at configurable rates under MCAR,
    MAR or MNAR. HbA1c and BMI may be empty in the tables; smoking, diabetes and the time to
-   treatment may not (schema 1.0), so for them the truth records which values would be missing.
+   treatment are kept complete, and the truth records which values would be missing. Patients
+   enter late: ``patients.first_contact_day`` (delayed entry; no visit before it) and
+   ``patients.surgery_day`` (schema 1.1).
+
+The drawing steps both versions share (covariates, assignment, prescriptions, the conservative
+recovery model, visit jitter, ROM, the v1 gait model, falls, device hours, the strength curve,
+chunking) live in ``simulate.py``; both versions draw them in the same order as before.
 """
 
 from __future__ import annotations
