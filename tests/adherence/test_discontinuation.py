@@ -65,6 +65,12 @@ def test_afo_abandonment_matches_truth(cohort_no_adherence_effect):
         est = 1 - km.loc[km["time"] <= week, "survival"].iloc[-1]
         true = np.mean(d["afo_abandon_week"].to_numpy() <= week)
         assert est == pytest.approx(true, abs=0.015)
+    # the summary's truth: the generator's expected share over the analysed patients (truth.parameters afo_abandonment)
+    s = r.summary.query("statistic == 'discontinued_by'").set_index("time")
+    assert s["truth"].notna().all()
+    for week in s.index:
+        assert s.loc[week, "truth"] == pytest.approx(np.mean(d["afo_abandon_week"].to_numpy() <= week), abs=0.01)
+        assert s.loc[week, "lower"] <= s.loc[week, "truth"] <= s.loc[week, "upper"]
     by52 = r.summary.query("statistic == 'discontinued_by' and time == 52")["estimate"].iloc[0]
     assert by52 == pytest.approx(0.5, abs=0.03)  # docs/simulation.md: 50% abandoned by 52 weeks
 

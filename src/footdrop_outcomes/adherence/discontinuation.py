@@ -33,7 +33,7 @@ import pandas as pd
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.adherence._input import AdherenceInputError, check_choice, split_input
 from footdrop_outcomes.adherence.metrics import MissingRule, weekly_adherence
-from footdrop_outcomes.errors import ConfigError
+from footdrop_outcomes.errors import ConfigError, FootdropError
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
@@ -132,7 +132,9 @@ class DiscontinuationResult(AnalysisResult):
     summary : pandas.DataFrame
         Kaplan-Meier summary by group (medians, probability of having discontinued by each
         landmark (``discontinued_by``), restricted mean weeks on the program up to the last
-        landmark (``rmst_on_program``)), from :func:`footdrop_outcomes.survival.kaplan_meier`.
+        landmark (``rmst_on_program``)), from :func:`footdrop_outcomes.survival.kaplan_meier`;
+        ``truth``: on synthetic cohorts, the generator's share of the analysed device patients
+        stopped by each landmark (AFO and FES, default threshold; empty otherwise).
     times : pandas.DataFrame
         :func:`discontinuation_times` output.
     curves : CurveResult
@@ -207,4 +209,42 @@ def discontinuation(
     info = {"method": "time to discontinuation (Kaplan-Meier, Cox)", "n": len(times), "events": int(times["event"].sum()),
             "groups": group, **times.attrs}
     summary = km.summary.assign(statistic=km.summary["statistic"].replace({"recovered_by": "discontinued_by", "rmst": "rmst_on_program"}))
+    summary["truth"] = (_device_truth(data, frame, summary, kind, group) if times.attrs["threshold"] <= 0.05
+                        else np.full(len(summary), np.nan))  # a higher threshold also counts low wear, not only stopping
+    if summary["truth"].notna().any():
+        info["truth_note"] = (f"cohort.truth {kind} stopping model: P(stopped before program week t) = mean over the analysed "
+                              "patients of 1 - exp(-rate_i t) (plain week indexing; module notes)")
     return DiscontinuationResult(summary=summary, info=info, times=times, curves=km, cox=cox)
+
+
+def _device_truth(data: Any, frame: pd.DataFrame, summary: pd.DataFrame, kind: str, group: str | None) -> np.ndarray:
+    """The generator's share stopped by each landmark, for the ``discontinued_by`` rows of a synthetic device analysis.
+
+    Only where the estimate targets it: a device (the exercise program has no closed-form stopping
+    model) and the default stopping definition (not worn at all), on a cohort whose truth lists
+    the stopping model (``afo_abandonment`` / ``fes_discontinuation`` in ``truth.parameters``).
+    """
+    out = np.full(len(summary), np.nan)
+    truth = getattr(data, "truth", None)
+    if truth is None or kind == "exercise":
+        return out
+    try:
+        if kind == "afo":
+            rate = truth.value("afo_abandonment", "rate_per_week", "rate")
+            lhr = truth.value("afo_abandonment", "adherence_propensity", "log_hazard_ratio")
+            mean = truth.value("adherence", "logit_mean", "logit")
+            tp = truth.patients.assign(patient_id=truth.patients["patient_id"].astype(str)).set_index("patient_id")
+            prop = tp["adherence_propensity"].reindex(frame["patient_id"].astype(str)).to_numpy(float)
+            rates = rate * np.exp(lhr * (prop - mean))
+        else:
+            rates = np.full(len(frame), truth.value("fes_discontinuation", "rate_per_week", "rate"))
+    except (KeyError, LookupError, ValueError, FootdropError):
+        return out  # an older truth without the stopping model
+    groups = frame[group].astype(str).to_numpy() if group is not None else np.full(len(frame), "all")
+    for i, row in enumerate(summary.itertuples(index=False)):
+        if row.statistic == "discontinued_by" and np.isfinite(row.time):
+            m = groups == str(row.group)
+            if m.any():
+                out[i] = float(np.mean(1 - np.exp(-rates[m] * row.time)))
+    return out
+
