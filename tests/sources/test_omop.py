@@ -183,3 +183,15 @@ def test_sources_layer_is_not_imported_below() -> None:
         if rel[0] in ("sources", "cli.py", "studies", "report"):
             continue
         assert "footdrop_outcomes.sources" not in path.read_text(), path
+
+
+def test_value_of_the_wrong_type_is_refused_without_showing_it(tmp_path: Path, omop_maker: Any, omop_fixture: dict[str, Any]) -> None:
+    tables = dict(omop_fixture["tables"])
+    op = tables["observation_period"].copy()
+    op["observation_period_end_date"] = op["observation_period_end_date"].astype(str)
+    op.loc[3, "observation_period_end_date"] = "2021-02-31"  # a date that does not exist, stored as text
+    tables["observation_period"] = op
+    src = omop_maker.write(tables, tmp_path / "cdm", "parquet")
+    with pytest.raises(CohortIOError, match="not of its CDM v5.4 type") as err:
+        import_omop(src, tmp_path / "out")
+    assert "2021-02-31" not in str(err.value)

@@ -143,9 +143,34 @@ class CdmSource:
         path = self._file_of(table)
         assert path is not None
         self.files[table] = path
+        if path.name.lower().endswith(".parquet"):  # DuckDB reads Parquet itself: streamed, only the rows joined are kept
+            self._parquet_view(table, path, columns)
+            return
         arrow = self._read_arrow(table, path, columns)
         self.con.register(f"_arrow_{table}", arrow)
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM _arrow_{table}")
+
+    def _parquet_view(self, table: str, path: Path, columns: list[str]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        spec = cdm_columns()[table]
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, pa.ArrowInvalid) as err:
+            raise CohortIOError(f"{path} could not be read as Parquet ({type(err).__name__}): truncated or damaged?") from None
+        names = {n.lower(): n for n in schema.names}
+        self._missing_columns(table, columns, set(names), str(path))
+        parts = []
+        for c in columns:
+            want = _arrow_type(spec[c][0])
+            have = schema.field(names[c]).type
+            same = have == want or (pa.types.is_integer(have) and pa.types.is_integer(want)) or (
+                pa.types.is_floating(have) and pa.types.is_floating(want))
+            expr = _ident(names[c]) if same else f"CAST({_ident(names[c])} AS {spec[c][0]})"
+            parts.append(f"{expr} AS {c}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT file_row_number + 1 AS _row, {', '.join(parts)} "
+                         f"FROM read_parquet('{_quote(str(path))}', file_row_number = true)")
 
     def _missing_columns(self, table: str, columns: list[str], have: set[str], where: str) -> None:
         missing = [c for c in columns if c not in have]

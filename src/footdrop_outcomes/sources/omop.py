@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from footdrop_outcomes.cohort.vocabulary import SEVERITY_MRC
-from footdrop_outcomes.errors import ConfigError
+from footdrop_outcomes.errors import CohortIOError, ConfigError
 from footdrop_outcomes.sources._cdm import CdmSource
 from footdrop_outcomes.sources._handoff import Origin, SourceProblems, import_frames
 from footdrop_outcomes.sources.concepts import concept_set_items, load_concept_sets
@@ -304,6 +304,20 @@ def import_omop(
     for table, (columns, required) in _VIEWS.items():
         cdm.view(table, columns, required=required)
     problems = SourceProblems(str(cdm.path))
+    import duckdb
+
+    try:
+        persons, ev, sizes = _query(con, sets)
+    except duckdb.Error as err:  # DuckDB's own text may quote a value: never passed on
+        raise CohortIOError(f"{cdm.path}: the CDM could not be read ({type(err).__name__}); a value is not of its CDM v5.4 "
+                            "type (dates YYYY-MM-DD, whole-number ids and concepts); values are not shown") from None
+    finally:
+        con.close()
+    return _build(cdm, persons, ev, sizes, sets, opts, problems, out, pseudonymise_ids, overwrite)
+
+
+def _query(con: Any, sets: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The SQL part: concept sets, events and persons, with every date turned into days since onset."""
     _resolve_concept_sets(con, concept_set_items(sets))
     sizes = con.execute("SELECT set_name, count(DISTINCT concept_id) AS n FROM _cs GROUP BY set_name").df()
     sizes = pd.DataFrame({"set_name": list(sets)}).merge(sizes, on="set_name", how="left").fillna({"n": 0})
@@ -335,7 +349,12 @@ def import_omop(
                date_diff('day', n.idx, e.d_end) AS day_end, e.value, e.unit_id, u.concept_code AS unit, e.value_concept
         FROM _ev e JOIN _entry n ON n.person_id = e.person_id
         LEFT JOIN concept u ON u.concept_id = e.unit_id AND e.unit_id <> 0""").df()
-    con.close()
+    return persons, ev, sizes
+
+
+def _build(cdm: CdmSource, persons: pd.DataFrame, ev: pd.DataFrame, sizes: pd.DataFrame, sets: dict[str, Any], opts: OmopOptions,
+           problems: SourceProblems, out: str | os.PathLike[str], pseudonymise_ids: bool, overwrite: bool) -> OmopImport:
+    """The per-person rules on the days-since-onset frames, then the hand-over to the flat import."""
 
     # ------------------------------------------------------------------ errors of the extract
     missing_person = persons["person_row"].isna()
