@@ -443,3 +443,16 @@ def test_device_off_speed_gives_the_orthotic_effect_on_minus_off(v2):
     assert abs(err.mean()) < 4 * err.std(ddof=1) / math.sqrt(err.size) + 0.005  # 0.005: rounding to 0.01 m/s
     rel = measured.mean() / off[ok].mean()
     assert 0.10 < rel < 0.25  # orthotic effect 0.17 of the device-off speed (FES and AFO)
+
+
+def test_covariates_missing_in_tables_option_empties_exactly_the_truth_flags():
+    on = simulate_cohort(1_500, seed=5, config=SimulationConfigV2(covariates_missing_in_tables=True))
+    off = simulate_cohort(1_500, seed=5, version=2)
+    validate_tables(on.tables())
+    for col in ("smoking", "diabetes", "days_to_treatment"):
+        empty = on.patients[col].isna().to_numpy()
+        assert np.array_equal(empty, on.truth.patients[f"missing_{col}"].to_numpy(bool)), col
+        assert 0 < empty.sum() < len(empty) and not off.patients[col].isna().any()
+        kept = ~empty
+        assert (on.patients[col].astype(object).to_numpy()[kept] == off.patients[col].astype(object).to_numpy()[kept]).all()
+    pd.testing.assert_frame_equal(on.visits, off.visits)

@@ -99,11 +99,11 @@ MissingMechanism = Literal["MCAR", "MAR", "MNAR"]
 DROPOUT_REASONS: tuple[str, ...] = ("withdrawal", "protocol_deviation", "lost_to_follow_up")
 #: Covariates that can be missing, with where the missingness is stored.
 MISSING_COVARIATES: dict[str, str] = {
-    "smoking": "truth only (column not nullable in schema 1.0)",
-    "diabetes": "truth only (column not nullable in schema 1.0)",
+    "smoking": "truth; also the table with covariates_missing_in_tables=True (schema 1.1)",
+    "diabetes": "truth; also the table with covariates_missing_in_tables=True (schema 1.1)",
     "hba1c": "table (empty value) and truth",
     "bmi": "table (empty value) and truth",
-    "days_to_treatment": "truth only (column not nullable in schema 1.0)",
+    "days_to_treatment": "truth; also the table with covariates_missing_in_tables=True (schema 1.1)",
 }
 _SURGICAL_CLOCK = ("peroneal_compression", "lumbar_radiculopathy", "post_surgical_spine", "post_surgical_hip_knee")
 _MAX_FOLLOWUP_WEEKS = 260
@@ -214,6 +214,10 @@ class SimulationConfigV2(SimulationConfig):
     #: Share of conservatively treated patients first seen late, and their extra delay (days, uniform).
     late_referral_probability: float = 0.10
     late_referral_days: tuple[float, float] = (28.0, 120.0)
+    #: Leave smoking, diabetes and days_to_treatment empty in the patients table where they are
+    #: missing (schema 1.1 allows it); by default they stay complete and only the truth says which
+    #: values would be missing, so that analyses without a missing-data strategy still run.
+    covariates_missing_in_tables: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -594,6 +598,12 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     miss = _missing_flags(rng, cfg, n, {"smoking": (smoking == "current").astype(float), "diabetes": diabetes.astype(float),
                                         "hba1c": hba1c, "bmi": bmi, "days_to_treatment": np.log1p(days_to_treatment)}, age)
     hba1c_obs = np.where(miss["hba1c"], np.nan, hba1c)
+    if cfg.covariates_missing_in_tables:  # no draws: the other columns are the same either way
+        smoking_obs = np.where(miss["smoking"], None, smoking)
+        diabetes_obs = np.where(miss["diabetes"], None, diabetes)
+        dtt_obs = np.where(miss["days_to_treatment"], np.nan, days_to_treatment)
+    else:
+        smoking_obs, diabetes_obs, dtt_obs = smoking, diabetes, days_to_treatment
     bmi_obs = np.where(miss["bmi"], np.nan, bmi)
 
     # ---------------------------------------------------------------- adherence table rows (calendar weeks since onset)
@@ -629,7 +639,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     ids = _patient_ids(start, n, width)
     patients = _patients_frame(
         start, ids, age=age, sex=sex, side=side, cause=cause, severity=np.array(SEVERITIES)[sev_i], baseline_mrc=baseline_mrc,
-        diabetes=diabetes, hba1c=hba1c_obs, smoking=smoking, bmi=bmi_obs, days_to_treatment=days_to_treatment, home_exercise=home_exercise,
+        diabetes=diabetes_obs, hba1c=hba1c_obs, smoking=smoking_obs, bmi=bmi_obs, days_to_treatment=dtt_obs, home_exercise=home_exercise,
         supervised_physio=supervised, afo=arms["afo_type"], fes=fes, surgery=arms["surgery"], site=site, red_flag_cauda_equina=red_cauda,
         red_flag_rapid_worsening=red_rapid, followup_days=followup_days, followup_end=followup_end)
     patients["first_contact_day"] = first_contact_day
