@@ -349,6 +349,8 @@ def _query(con: Any, sets: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, 
                date_diff('day', n.idx, e.d_end) AS day_end, e.value, e.unit_id, u.concept_code AS unit, e.value_concept
         FROM _ev e JOIN _entry n ON n.person_id = e.person_id
         LEFT JOIN concept u ON u.concept_id = e.unit_id AND e.unit_id <> 0""").df()
+    for col in ("tbl", "set_name", "unit"):  # few distinct values: categories keep memory low on big CDMs
+        ev[col] = ev[col].astype("category")
     return persons, ev, sizes
 
 
