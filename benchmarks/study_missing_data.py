@@ -1,6 +1,6 @@
 """Simulation study: missing covariates (MAR) and late entry (left truncation), against truth.
 
-Three parts (``--part mi | late | speed | all``):
+Four parts (``--part mi | pooled | late | speed | all``):
 
 * ``mi``: per replicate a cohort from ``simulate_cohort``; ``age`` and ``diabetes`` are deleted with
   probabilities depending on observed data (early recovery, recovery seen, severity): MAR, not
@@ -10,13 +10,22 @@ Three parts (``--part mi | late | speed | all``):
   of the full-data estimates over the replicates (the simulator's truth is a cure mixture that
   neither model reproduces exactly). Prints bias with Monte Carlo SE, and 95% CI coverage of that
   value.
+* ``pooled``: same MAR data; the IPTW comparison of supervised physiotherapy (propensity on
+  severity, age, diabetes; weighted Cox log hazard ratio) and Table 1 (mean age and % with
+  diabetes by arm) on the full data, the complete (or available) cases and pooled over
+  imputations (``pooled_comparison``, ``pooled_table_one``). Estimand: the full-data value
+  (mean over replicates). Bias with MCSE and coverage.
 * ``late``: Weibull PH data with known coefficients, first contact after onset (gamma delays,
   twice as long for the severe),
   patients recovered before first contact not in the sample; visits every 2 weeks from first
   contact for the interval AFT. Cox and AFT with and without ``entry_col`` against the truth.
 * ``speed``: ``impute(m=20)`` on a 20,000-patient survival frame with missing covariates,
   then the pooled Cox model and the pooled mixed model of gait speed (baseline covariates
-  merged into the visits of each completed frame).
+  merged into the visits of each completed frame). Printed twice, wall and CPU seconds:
+  *before* (``set_threads("all")``: BLAS with its own threads, as the imputation ran before it
+  held BLAS to the toolkit's limit) and *after* (the default, one thread); then the pooled fits
+  with ``fit_imputed(n_jobs=2)``. CPU seconds are what a quiet 2-core machine would take
+  serially; on a busy machine wall time is several times that.
 
 Usage::
 
@@ -31,16 +40,13 @@ import os
 import time
 import warnings
 
-# one BLAS thread: on a shared 2-core machine OpenBLAS threads contend and a 16,000 x 34 X'X takes 1.5 s
-# instead of 13 ms (measured 2026-12-02 at load average 9); set before numpy is imported
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from footdrop_outcomes import simulate_cohort
-from footdrop_outcomes.imputation import fit_imputed, impute, pool
+from footdrop_outcomes._threads import set_threads
+from footdrop_outcomes.imputation import fit_imputed, impute, pool, pooled_comparison, pooled_table_one
+from footdrop_outcomes.imputation._mar import mar_frames  # the generator tests/imputation/test_mi_simulation.py uses
 from footdrop_outcomes.survival import (
     MissingDataWarning,
     fit_cox,
@@ -49,19 +55,6 @@ from footdrop_outcomes.survival import (
 )
 
 FORMULA = "severity + age + diabetes"
-
-
-def mar_frames(seed: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    full = survival_frame(simulate_cohort(n, seed=seed))
-    rng = np.random.default_rng([seed, 99])
-    recovered = np.isfinite(full["upper"].to_numpy())
-    early = (full["time"] < full["time"].median()).to_numpy()
-    severe = (full["severity"] == "severe").to_numpy()
-    d = full.copy()
-    d["age"] = d["age"].astype(float).mask(rng.random(n) < expit(-1.6 + 1.4 * early + 0.6 * severe))
-    # 0/1 floats, so the complete-case term is named as in the full data (an object column would read as a category)
-    d["diabetes"] = d["diabetes"].astype(float).mask(rng.random(n) < expit(-1.8 + 1.2 * recovered + 0.5 * early))
-    return full, d
 
 
 def _rows(model: str, arm: str, fit_params: pd.Series, lower: np.ndarray, upper: np.ndarray, seed: int) -> pd.DataFrame:
@@ -118,6 +111,63 @@ def _mi_table(out: list[pd.DataFrame], reps: int, n: int, m: int, seed0: int, sh
     cc = s.xs("complete case", level="arm")
     print(f"complete case: max |bias|/MCSE {cc['bias/mcse'].abs().max():.1f}; coverage {cc['coverage'].min():.3f} to {cc['coverage'].max():.3f}",
           flush=True)
+
+
+PS_FORMULA = "severity + age + diabetes"
+
+
+def part_pooled(reps: int, n: int, m: int, seed0: int) -> None:
+    from footdrop_outcomes.adherence import fit_propensity, table_one, weighted_comparison
+
+    rows: list[dict[str, object]] = []
+    t0 = time.perf_counter()
+
+    def add(what: str, arm: str, seed: int, est: float, lower: float, upper: float) -> None:
+        rows.append({"quantity": what, "arm": arm, "seed": seed, "est": est, "lower": lower, "upper": upper})
+
+    def t1_rows(summary: pd.DataFrame, arm: str, seed: int, pooled: bool) -> None:
+        for var, level, stat in (("age", "", "mean"), ("diabetes", "", "percent")):
+            for grp in ("False", "True"):
+                r = summary[(summary["variable"] == var) & (summary["level"] == level) & (summary["group"] == grp)].iloc[0]
+                if pooled:
+                    est, lo, hi = r["estimate"], r["lower"], r["upper"]
+                else:
+                    est = r["mean"] if stat == "mean" else r["percent"]
+                    se = r["sd"] / math.sqrt(r["n"]) if stat == "mean" else 100 * math.sqrt(r["percent"] / 100 * (1 - r["percent"] / 100) / r["n"])
+                    lo, hi = est - 1.959964 * se, est + 1.959964 * se
+                add(f"Table 1 {stat} {var}, physio={grp}", arm, seed, est, lo, hi)
+
+    for r in range(reps):
+        seed = seed0 + r
+        full, d = mar_frames(seed, n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # weighting diagnostics and complete-case warnings: the figures say it
+            for arm, data in (("full", full), ("complete case", d.dropna(subset=["age", "diabetes"]).reset_index(drop=True))):
+                w = weighted_comparison(fit_propensity(data, "supervised_physio", PS_FORMULA)).summary
+                w = w[(w["estimand"] == "log_hr") & (w["analysis"] == "weighted")].iloc[0]
+                add("IPTW log HR (weighted)", arm, seed, w["estimate"], w["lower"], w["upper"])
+            t1_rows(table_one(full, covariates=["age", "diabetes"]).summary, "full", seed, False)
+            t1_rows(table_one(d, covariates=["age", "diabetes"]).summary, "complete case", seed, False)  # available cases per variable
+            imp = impute(d, m=m, seed=seed, columns=["age", "diabetes"], iterations=5, outcome="right")
+            pc = pooled_comparison(imp, "supervised_physio", PS_FORMULA).summary
+            pc = pc[(pc["estimand"] == "log_hr") & (pc["analysis"] == "weighted")].iloc[0]
+            add("IPTW log HR (weighted)", "MI", seed, pc["estimate"], pc["lower"], pc["upper"])
+            t1_rows(pooled_table_one(imp, covariates=["age", "diabetes"]).summary, "MI", seed, True)
+        if (r + 1) % 50 == 0 or r + 1 == reps:
+            _pooled_table(pd.DataFrame(rows), r + 1, n, m, seed0, t0)
+
+
+def _pooled_table(a: pd.DataFrame, reps: int, n: int, m: int, seed0: int, t0: float) -> None:
+    truth = a[a["arm"] == "full"].groupby("quantity", sort=False)["est"].mean().rename("truth")
+    a = a.join(truth, on="quantity")
+    a["covered"] = (a["lower"] <= a["truth"]) & (a["truth"] <= a["upper"])
+    g = a.groupby(["quantity", "arm"], sort=False)
+    s = pd.DataFrame({"truth": g["truth"].first(), "bias": g["est"].mean() - g["truth"].first(),
+                      "mcse": g["est"].std() / np.sqrt(g.size()), "coverage": g["covered"].mean()})
+    s["bias/mcse"] = s["bias"] / s["mcse"]
+    print(f"\nPooled IPTW and Table 1 under MAR: {reps} replicates of n = {n}, m = {m}, seeds {seed0}..{seed0 + reps - 1}; "
+          f"total {time.perf_counter() - t0:.0f} s")
+    print(s.round(4).to_string(), flush=True)
 
 
 def truncated_weibull(n: int, seed: int, b: tuple[float, float, float] = (2.5, 0.6, -0.02), sigma: float = 0.7,
@@ -178,33 +228,54 @@ def part_speed(n: int, m: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     d = frame.copy()
     d["age"] = d["age"].astype(float).mask(rng.random(n) < 0.2)
-    d["diabetes"] = d["diabetes"].astype(object).mask(rng.random(n) < 0.15)
+    d["diabetes"] = d["diabetes"].mask(rng.random(n) < 0.15)
     d["smoking"] = d["smoking"].mask(rng.random(n) < 0.25)
     long = trajectory_frame(cohort)
     long = long[long["patient_id"].isin(frame["patient_id"])].drop(columns=["age", "age_c", "diabetes", "smoking", "current_smoker"])
-    t0 = time.perf_counter()
-    imp = impute(d, m=m, seed=seed, columns=["age", "diabetes", "smoking"], iterations=5)
-    t1 = time.perf_counter()
-    cox = fit_imputed(imp, lambda x: fit_cox(x, "cause + severity + age + diabetes + smoking"))
-    t2 = time.perf_counter()
-    fits = []
-    for f in imp:
+    cox_fn = lambda x: fit_cox(x, "cause + severity + age + diabetes + smoking")  # noqa: E731
+
+    def mixed_fn(f: pd.DataFrame):
         base = f[["patient_id", "age", "diabetes", "smoking"]].assign(
-            age_c=lambda x: (x["age"] - 60) / 10, current_smoker=lambda x: (x["smoking"] == "current"))
-        fits.append(fit_trajectory(long.merge(base, on="patient_id"), "gait_speed",
-                                   "time * (cause + severity) + age_c + diabetes + current_smoker", progress=False))
-    mixed = pool(fits)
-    t3 = time.perf_counter()
-    print(f"\nSpeed: n = {n} (ALS left out), m = {m}, {int(d[['age', 'diabetes', 'smoking']].isna().any(axis=1).sum())} incomplete rows")
-    print(f"impute {t1 - t0:.1f} s; pooled Cox {t2 - t1:.1f} s; pooled mixed model ({len(long)} visits) {t3 - t2:.1f} s; "
-          f"total {t3 - t0:.1f} s")
+            age_c=lambda x: (x["age"] - 60) / 10, current_smoker=lambda x: (x["smoking"] == "current").astype(float))
+        return fit_trajectory(long.merge(base, on="patient_id"), "gait_speed",
+                              "time * (cause + severity) + age_c + diabetes + current_smoker", progress=False)
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def since(t: tuple[float, float]) -> str:
+        return f"{time.perf_counter() - t[0]:.1f} s wall, {time.process_time() - t[1]:.1f} s CPU"
+
+    print(f"\nSpeed: n = {n} (ALS left out), m = {m}, {int(d[['age', 'diabetes', 'smoking']].isna().any(axis=1).sum())} incomplete rows; "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
+    for label, threads in (("before (BLAS with its own threads)", "all"), ("after (BLAS held to 1 thread)", None)):
+        set_threads(threads)
+        t = clock()
+        imp = impute(d, m=m, seed=seed, columns=["age", "diabetes", "smoking"], iterations=5)
+        t_imp = since(t)
+        t = clock()
+        cox = fit_imputed(imp, cox_fn)
+        t_cox = since(t)
+        t = clock()
+        mixed = pool([mixed_fn(f) for f in imp])
+        t_mixed = since(t)
+        print(f"{label}: impute {t_imp}; pooled Cox {t_cox}; pooled mixed model ({len(long)} visits) {t_mixed}; "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    set_threads(None)
+    t = clock()
+    fit_imputed(imp, cox_fn, n_jobs=2)
+    t_cox2 = since(t)
+    t = clock()
+    fit_imputed(imp, mixed_fn, n_jobs=2)
+    print(f"after, fits in 2 worker processes: pooled Cox {t_cox2}; pooled mixed model {since(t)} "
+          "(CPU of the parent only: the workers' CPU is not counted)", flush=True)
     print(cox.summary[["term", "estimate", "se", "fmi"]].round(4).to_string(index=False))
     print(mixed.summary[["term", "estimate", "se", "fmi"]].head(6).round(4).to_string(index=False))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["mi", "late", "speed", "all"], default="all")
+    ap.add_argument("--part", choices=["mi", "pooled", "late", "speed", "all"], default="all")
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--m", type=int, default=5)
@@ -214,6 +285,8 @@ def main() -> None:
     pd.set_option("display.width", 200)
     if args.part in ("mi", "all"):
         part_mi(args.reps, args.n, args.m, args.seed0)
+    if args.part in ("pooled", "all"):
+        part_pooled(args.reps, args.n, args.m, args.seed0)
     if args.part in ("late", "all"):
         part_late(args.reps, args.n_late, args.seed0)
     if args.part in ("speed", "all"):
