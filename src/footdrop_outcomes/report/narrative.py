@@ -7,6 +7,7 @@ verdicts), so the text cannot drift from the numbers. Every sentence leaves as a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
 from footdrop_outcomes.release import ReleasedText, term_support
 from footdrop_outcomes.report.counts import HIDDEN, count_percent, get_policy, get_threshold, group_sizes, is_small, show_count, text
-from footdrop_outcomes.report.tables import fmt_p
+from footdrop_outcomes.report.tables import fmt_ci, fmt_p
 
 __all__ = ["cohort_description", "key_findings", "methods_text", "limitations_text", "expected_window_text", "expected_window_intro",
            "small_cell_text", "executive_summary", "models_intro", "REFERENCES", "cite", "references_text", "section_references",
@@ -218,14 +219,19 @@ def _median_words(r: Any, level: int) -> str:
     return core + (f" ({level}% CI {r['lower']:.1f} to {up})" if _ok(r["lower"]) else "")
 
 
+def _level(term: Any, var: str) -> str:
+    """The level of a main-effect term: ``cause[stroke]`` -> ``stroke`` (also ``cause[T.stroke]``)."""
+    return str(term)[len(var) + 1:-1].removeprefix("T.")
+
+
 def _reference_and_terms(summary: pd.DataFrame, frame: pd.DataFrame, var: str) -> tuple[str | None, pd.DataFrame]:
     """The reference level of factor ``var`` in a fitted model (the level of the data without a
     term) and the model's rows for the other levels."""
-    rows = summary[summary["term"].astype(str).str.startswith(f"{var}[")]
+    rows = summary[summary["term"].astype(str).str.fullmatch(rf"{re.escape(var)}\[[^\]]+\]")]  # main effects only
     if rows.empty or var not in frame.columns:
         return None, rows
     levels = [str(x) for x in frame[var].astype(str).unique()]
-    termed = {str(t)[len(var) + 1:-1].removeprefix("T.") for t in rows["term"]}
+    termed = {_level(t, var) for t in rows["term"]}
     ref = [lv for lv in levels if lv not in termed]
     return (ref[0] if len(ref) == 1 else None), rows
 
@@ -252,7 +258,7 @@ def _comparisons(analysis: RecoveryAnalysis, *, vars: tuple[str, ...] = ("cause"
         groups: dict[str, list[str]] = {"slower": [], "faster": [], "no clear difference": []}
         support = [n_ref]
         for _, r in rows.iterrows():
-            lv = str(r["term"])[len(var) + 1:-1].removeprefix("T.")
+            lv = _level(r["term"], var)
             n_lv = term_support(str(r["term"]), frame)
             if is_small(n_lv) or not (_ok(r[est]) and _ok(r[lo]) and _ok(r[hi])):
                 continue
@@ -260,7 +266,8 @@ def _comparisons(analysis: RecoveryAnalysis, *, vars: tuple[str, ...] = ("cause"
             faster = r[lo] > 1 if what == "hazard ratio" else r[hi] < 1
             slower = r[hi] < 1 if what == "hazard ratio" else r[lo] > 1
             key = "faster" if faster else "slower" if slower else "no clear difference"
-            ci = f"{what} {r[est]:.2f}, {level}% CI {r[lo]:.2f}-{r[hi]:.2f}" if first else f"{r[est]:.2f}, {r[lo]:.2f}-{r[hi]:.2f}"
+            e_, l_, h_ = (fmt_ci(r[k], r[k], r[k]).split(" ")[0] for k in (est, lo, hi))  # '<0.01', never '0.00'
+            ci = f"{what} {e_}, {level}% CI {l_}-{h_}" if first else f"{e_}, {l_}-{h_}"
             first = False
             groups[key].append(f"{_with(lv, var)} ({ci})")
         if len(support) < 2:
@@ -564,8 +571,8 @@ def methods_text(analysis: RecoveryAnalysis) -> ReleasedText:
             f"**Cox model** {cite('cox')} ({fits['cox'].fitted}): recovery dated at the first visit where it is seen (a right-censored "
             f"approximation that makes recovery look later than it is), Efron ties {cite('efron')}, standard errors {se}"
             + (f" {cite('robust')}" if "model-based" not in str(se) else "") + f"; {show_count(cox.info['events'])} recoveries. "
-            f"Proportional hazards were checked by the score test {cite('zph')} of R's cox.zph (Kaplan-Meier time transform): global chi-square "
-            f"{glob['chisq']:.1f} on {int(glob['df'])} df, p {fmt_p(glob['p'])} - {glob['verdict']}"
+            f"Proportional hazards were checked by the score test {cite('zph')} of R's cox.zph (Kaplan-Meier time transform): "
+            f'<span class="fd-keep">global chi-square {glob["chisq"]:.1f} on {int(glob["df"])} df</span>, p {fmt_p(glob["p"])} - {glob["verdict"]}'
             + (f"; terms with evidence against PH: {', '.join(violated)}." if violated else "."))
     if fits["cox"].sentence():
         parts.append(fits["cox"].sentence(bold=True))

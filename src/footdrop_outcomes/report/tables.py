@@ -35,11 +35,18 @@ def fmt_p(p: float) -> str:
 
 
 def fmt_ci(est: float, lo: float, hi: float, *, digits: int = 2, pct: bool = False) -> str:
-    """``est (lo-hi)``; ``pct`` prints proportions as percentages."""
+    """``est (lo-hi)``; ``pct`` prints proportions as percentages; a positive value that would
+    round to zero shows as ``<0.01`` (never ``0.00`` for a ratio).
+
+    >>> fmt_ci(0.02, 0.004, 0.12), fmt_ci(1.5, 1.2, 1.9), fmt_ci(0.3, 0.2, 0.4, pct=True)
+    ('0.02 (<0.01-0.12)', '1.50 (1.20-1.90)', '30% (20-40)')
+    """
     def one(x: float) -> str:
         if not np.isfinite(x):
             return "NR" if x == np.inf else "-"  # not reached / not estimable, never "nan" or "inf" on a page
-        return f"{100 * x:.0f}%" if pct else f"{x:.{digits}f}"
+        if pct:
+            return f"{100 * x:.0f}%"
+        return f"<{10.0 ** -digits:.{digits}f}" if 0 < x < 0.5 * 10.0 ** -digits else f"{x:.{digits}f}"
 
     if not np.isfinite(est):
         return "not estimable"
