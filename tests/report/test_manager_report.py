@@ -361,3 +361,12 @@ def test_an_imported_cohort_is_never_called_simulated(rec, cohort):
                                          "imported_on": "2026-11-30"})
     assert "simulated" not in narrative.limitations_text(rec, imported)
     assert "The data are simulated" in narrative.limitations_text(rec, cohort)
+
+
+def test_reference_level_is_read_from_main_effects_only():
+    frame = pd.DataFrame({"severity": ["mild", "moderate", "severe", "mild"]})
+    summary = pd.DataFrame({"term": ["severity[moderate]", "severity[severe]", "severity[mild]:age", "severity[moderate]:age"]})
+    ref, rows = narrative._reference_and_terms(summary, frame, "severity")
+    assert ref == "mild" and list(rows["term"]) == ["severity[moderate]", "severity[severe]"]
+    ref, _ = narrative._reference_and_terms(summary.iloc[2:], frame, "severity")  # interactions only: no reference to name
+    assert ref is None
