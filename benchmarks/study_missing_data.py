@@ -45,8 +45,16 @@ import pandas as pd
 
 from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes._threads import set_threads
-from footdrop_outcomes.imputation import fit_imputed, impute, pool, pooled_comparison, pooled_table_one
-from footdrop_outcomes.imputation._mar import mar_frames  # the generator tests/imputation/test_mi_simulation.py uses
+from footdrop_outcomes.imputation import (
+    fit_imputed,
+    impute,
+    pool,
+    pooled_comparison,
+    pooled_table_one,
+)
+from footdrop_outcomes.imputation._mar import (
+    mar_frames,  # the generator tests/imputation/test_mi_simulation.py uses
+)
 from footdrop_outcomes.survival import (
     MissingDataWarning,
     fit_cox,
@@ -117,7 +125,11 @@ PS_FORMULA = "severity + age + diabetes"
 
 
 def part_pooled(reps: int, n: int, m: int, seed0: int) -> None:
-    from footdrop_outcomes.adherence import fit_propensity, table_one, weighted_comparison
+    from footdrop_outcomes.adherence import (
+        fit_propensity,
+        table_one,
+        weighted_comparison,
+    )
 
     rows: list[dict[str, object]] = []
     t0 = time.perf_counter()
@@ -232,7 +244,7 @@ def part_speed(n: int, m: int, seed: int) -> None:
     d["smoking"] = d["smoking"].mask(rng.random(n) < 0.25)
     long = trajectory_frame(cohort)
     long = long[long["patient_id"].isin(frame["patient_id"])].drop(columns=["age", "age_c", "diabetes", "smoking", "current_smoker"])
-    cox_fn = lambda x: fit_cox(x, "cause + severity + age + diabetes + smoking")  # noqa: E731
+    cox_fn = lambda x: fit_cox(x, "cause + severity + age + diabetes + smoking")
 
     def mixed_fn(f: pd.DataFrame):
         base = f[["patient_id", "age", "diabetes", "smoking"]].assign(

@@ -11,7 +11,12 @@ import pandas as pd
 import pytest
 
 from footdrop_outcomes import Cohort, simulate_cohort
-from footdrop_outcomes.survival import MissingDataWarning, fit_cox, fit_interval_aft, survival_frame
+from footdrop_outcomes.survival import (
+    MissingDataWarning,
+    fit_cox,
+    fit_interval_aft,
+    survival_frame,
+)
 
 FORMULA = "severity + age + diabetes + smoking"
 
@@ -31,7 +36,7 @@ def holes():
 
 @pytest.mark.parametrize("fit", [fit_cox, fit_interval_aft], ids=["cox", "aft"])
 def test_survival_models_drop_and_count_then_match_the_hand_made_complete_cases(holes, fit):
-    cohort, frame, incomplete = holes
+    _, frame, incomplete = holes
     assert str(frame["diabetes"].dtype) == "boolean" and 0.3 < incomplete.mean() < 0.45
     with pytest.warns(MissingDataWarning, match=rf"{incomplete.sum()} of {len(frame)} rows"):
         res = fit(frame, FORMULA)

@@ -18,7 +18,9 @@ import pandas as pd
 import pytest
 
 from footdrop_outcomes.imputation import fit_imputed, impute
-from footdrop_outcomes.imputation._mar import mar_frames  # the generator the benchmark uses too
+from footdrop_outcomes.imputation._mar import (
+    mar_frames,  # the generator the benchmark uses too
+)
 from footdrop_outcomes.survival import MissingDataWarning, fit_interval_aft
 
 FORMULA = "severity + age + diabetes"

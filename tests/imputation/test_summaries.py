@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from footdrop_outcomes import simulate_cohort
-from footdrop_outcomes.imputation import fit_imputed, impute, pool, pool_estimates, pooled_comparison, pooled_table_one
+from footdrop_outcomes.imputation import (
+    fit_imputed,
+    impute,
+    pool,
+    pool_estimates,
+    pooled_comparison,
+    pooled_table_one,
+)
 from footdrop_outcomes.survival import fit_cox, survival_frame
 
 

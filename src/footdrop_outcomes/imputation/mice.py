@@ -60,8 +60,8 @@ from scipy import linalg
 from scipy.special import expit
 
 from footdrop_outcomes._checks import check_choice, cross
-from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes._result import AnalysisResult
+from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.imputation.pooling import PooledResult, pool
 
