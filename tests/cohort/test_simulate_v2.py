@@ -456,3 +456,19 @@ def test_covariates_missing_in_tables_option_empties_exactly_the_truth_flags():
         kept = ~empty
         assert (on.patients[col].astype(object).to_numpy()[kept] == off.patients[col].astype(object).to_numpy()[kept]).all()
     pd.testing.assert_frame_equal(on.visits, off.visits)
+
+
+def test_baseline_truth_rows_match_the_simulated_shares(v2):
+    """Sex, smoking and red-flag rows against the shares in the cohort (binomial SE)."""
+    p, par = v2.patients, v2.truth
+    cause = p["cause"].astype(str).to_numpy()
+    checks = [
+        (p["sex"].astype(str).to_numpy() == "female", cause == "post_surgical_hip_knee", "p_female[post_surgical_hip_knee]"),
+        (p["smoking"].astype(str).to_numpy() == "current", cause == "stroke", "smoking[stroke][current]"),
+        (p["smoking"].astype(str).to_numpy() == "never", cause != "stroke", "smoking[other][never]"),
+        (p["red_flag_cauda_equina"].to_numpy(bool), cause == "lumbar_radiculopathy", "red_flag_cauda_equina[lumbar_radiculopathy]"),
+    ]
+    for hit, among, term in checks:
+        expected = par.value("baseline", term, "probability")
+        se = math.sqrt(expected * (1 - expected) / among.sum())
+        assert abs(hit[among].mean() - expected) < 4 * se, term

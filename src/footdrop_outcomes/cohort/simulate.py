@@ -325,7 +325,12 @@ def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: Simu
         size = min(_CHUNK, n_patients - start)
         parts.append(chunk(np.random.default_rng(chunk_seqs[k]), start, size, width, cfg, site_weights, site_frailty))
 
-    tables = {name: pd.DataFrame({col: _concat([p[name][col] for p in parts]) for col in parts[0][name]}) for name in parts[0]}
+    tables = {}
+    for name in list(parts[0]):
+        # pop each column from the chunks as it is joined, so their memory is freed on the way
+        columns = {col: _concat([p[name].pop(col) for p in parts]) for col in list(parts[0][name])}
+        tables[name] = pd.DataFrame(columns)
+        del columns
     del parts
     ids = pd.CategoricalDtype(tables["patients"]["patient_id"].to_numpy())
     for name in ("patients", "visits", "adherence"):
@@ -399,7 +404,7 @@ def _draw_smoking(rng: np.random.Generator, is_c: dict[str, np.ndarray]) -> np.n
 
 
 def _draw_red_flags(rng: np.random.Generator, is_c: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Red flags (cauda equina, rapid worsening) and the median delay to treatment by cause is left to the caller."""
+    """Red flags (cauda equina, rapid worsening) by cause, and whether either is present (urgent)."""
     red_cauda = rng.random(n) < np.select([is_c["lumbar_radiculopathy"], is_c["post_surgical_spine"]], [0.03, 0.02], 0.0)
     red_rapid = rng.random(n) < np.select([is_c["post_surgical_hip_knee"], is_c["post_surgical_spine"], is_c["peroneal_compression"]], [0.05, 0.05, 0.02], 0.0)
     return red_cauda, red_rapid, red_cauda | red_rapid
@@ -413,6 +418,7 @@ def _draw_contact_delay(rng: np.random.Generator, cfg: SimulationConfig, cause_i
 
 
 def _draw_site(rng: np.random.Generator, cfg: SimulationConfig, cause_i: np.ndarray, site_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Site index and code (S01, S02, ...) from each cause's site weights."""
     site_i = _choice_rows(rng, site_weights[cause_i])
     return site_i, np.array([f"S{j + 1:02d}" for j in range(cfg.n_sites)])[site_i]
 
@@ -447,6 +453,7 @@ def _linear(coefs: Mapping[str, float], x: Mapping[str, Any]) -> Any:
 
 
 def _peroneal_model(logit4: tuple[float, float, float, float]) -> dict[str, float]:
+    """The peroneal decompression model as named terms: (intercept, moderate, severe, rapid worsening)."""
     a0, a_mod, a_sev, a_rapid = logit4
     return {"Intercept": a0, "severity[moderate]": a_mod, "severity[severe]": a_sev, "red_flag_rapid_worsening": a_rapid}
 
@@ -596,6 +603,7 @@ def _device_hours(rng: np.random.Generator, n: int, has_afo: np.ndarray, fes: np
 
 
 def _patient_ids(start: int, n: int, width: int) -> np.ndarray:
+    """Patient ids P000001, P000002, ... (zero-padded to ``width`` digits) of a chunk."""
     return np.char.add("P", np.char.zfill(np.arange(start + 1, start + n + 1).astype(str), width))
 
 
@@ -803,6 +811,8 @@ def _truth_parameters(cfg: SimulationConfig) -> pd.DataFrame:
     rows += [("dropout", "dropout_by_end", "probability", cfg.dropout_by_end, "exponential dropout from presentation, no covariates"),
              ("dropout", "rate_per_day", "rate", drop, "exponential dropout from presentation, no covariates"),
              ("followup", "study_end_day", "days since onset", cfg.followup_weeks * 7 + 21, "last scheduled visit plus its widest window")]
+    rows += [("missing_data", "hba1c_missing[no_diabetes]", "probability", 0.15, "HbA1c left empty (MCAR) for patients without diabetes"),
+             ("missing_data", "bmi_missing", "probability", 0.05, "BMI left empty (MCAR)")]
     rows += [("strength_curve", "smax_uniform_low", "MRC", 4.2, "maximum strength of recovering patients ~ U(low, high)"),
              ("strength_curve", "smax_uniform_high", "MRC", 5.5, "maximum strength of recovering patients ~ U(low, high)"),
              ("strength_curve", "recovery_curve_power", "shape", 2.5, "S(t) = s0 + (smax - s0)(1 - exp(-c (t / T)^power)), crosses 4 at T")]
@@ -825,6 +835,21 @@ def _shared_model_rows(cfg: SimulationConfig, peroneal_logit: tuple[float, float
         rows.append(("baseline", f"median_days_to_first_contact[{c}]", "days", cfg.median_days_to_treatment[c],
                      "log-normal; 0-2 days with a red flag"))
     rows.append(("baseline", "sd_log_days_to_first_contact", "log days", cfg.sd_log_days_to_treatment, "log-normal"))
+    for c, prob in (("post_surgical_hip_knee", 0.85), ("multiple_sclerosis", 0.70), ("als", 0.40), ("other", 0.45)):
+        rows.append(("baseline", f"p_female[{c}]", "probability", prob, "Bernoulli"))
+    for c, prob in (("peripheral_neuropathy", 0.5), ("als", 0.2), ("multiple_sclerosis", 0.15), ("other", 0.03)):
+        rows.append(("baseline", f"p_bilateral[{c}]", "probability", prob, "else left or right with probability 1/2"))
+    for kind, probs in (("stroke", (0.50, 0.28, 0.22)), ("other", (0.55, 0.27, 0.18))):
+        for status, prob in zip(("never", "former", "current"), probs):
+            rows.append(("baseline", f"smoking[{kind}][{status}]", "probability", prob, "smoking status"))
+    for term, v, d in (("hba1c_mean[diabetes]", 7.6, "normal, SD 1.3, clipped to 5.5-14, rounded to 0.1"),
+                       ("hba1c_mean[no_diabetes]", 5.4, "normal, SD 0.3, clipped to 4.0-6.4, rounded to 0.1"),
+                       ("bmi_mean", 27.5, "normal, SD 5, clipped to 16-55, rounded to 0.1")):
+        rows.append(("baseline", term, "mean", v, d))
+    for term, prob in (("red_flag_cauda_equina[lumbar_radiculopathy]", 0.03), ("red_flag_cauda_equina[post_surgical_spine]", 0.02),
+                       ("red_flag_rapid_worsening[post_surgical_hip_knee]", 0.05), ("red_flag_rapid_worsening[post_surgical_spine]", 0.05),
+                       ("red_flag_rapid_worsening[peroneal_compression]", 0.02)):
+        rows.append(("baseline", term, "probability", prob, "Bernoulli; with a red flag, first contact and surgery within 0-2 days"))
     rows.append(("baseline", "n_sites", "count", cfg.n_sites, "sites; cause mix by site ~ Dirichlet(2)"))
     rows.append(("baseline", "site_frailty_sd", "log hazard", cfg.site_frailty_sd, "log-normal site frailty on recovery"))
     d = f"logistic treatment assignment ({severity_basis}); stroke and multiple sclerosis only for FES"
