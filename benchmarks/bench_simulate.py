@@ -7,7 +7,7 @@ Goals (product owner), on the 2-core reference machine: simulating 100,000 patie
 Usage::
 
     python benchmarks/bench_simulate.py [--n 100000] [--repeats 3] [--seed 1] [--version 2] [--skip-io]
-    python benchmarks/bench_simulate.py --version 2 --n 100000 1000000 --repeats 1 --skip-io
+    python benchmarks/bench_simulate.py --version 2 --n 100000 1000000 --repeats 1 --skip-io [--n-jobs 2]
 
 Every measurement runs in a fresh Python process (this script re-run with ``--worker``), so
 each peak-memory figure belongs to that one simulation (or load) alone. The child reports:
@@ -91,7 +91,7 @@ def _worker(args: argparse.Namespace) -> None:
     }
     if args.worker == "simulate":
         t, c = time.perf_counter(), time.process_time()
-        cohort = fo.simulate_cohort(args.n[0], args.seed, version=args.version)
+        cohort = fo.simulate_cohort(args.n[0], args.seed, version=args.version, n_jobs=args.n_jobs)
         out["seconds"] = time.perf_counter() - t
         out["cpu_s"] = time.process_time() - c  # less sensitive than wall time to other jobs on a shared machine
     elif args.worker == "save":
@@ -121,8 +121,9 @@ def _worker(args: argparse.Namespace) -> None:
 # parent side: orchestrates fresh processes, keeps itself small
 
 
-def _run_child(mode: str, n: int, seed: int, path: str | None = None, version: int = 1) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--n", str(n), "--seed", str(seed), "--version", str(version)]
+def _run_child(mode: str, n: int, seed: int, path: str | None = None, version: int = 1, n_jobs: int = 1) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--n", str(n), "--seed", str(seed), "--version", str(version),
+           "--n-jobs", str(n_jobs)]
     if path is not None:
         cmd += ["--path", path]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -169,7 +170,7 @@ def _main(args: argparse.Namespace) -> None:
     version = _run_child_version()
     print(f"footdrop_outcomes {version} | Python {platform.python_version()} | {platform.system()} {platform.release()} "
           f"| {os.cpu_count()} CPUs | {date.today().isoformat()}")
-    print(f"generator version {args.version}, seed {args.seed}, {repeats} repeat(s) per size, each in a fresh process; "
+    print(f"generator version {args.version}, n_jobs {args.n_jobs}, seed {args.seed}, {repeats} repeat(s) per size, each in a fresh process; "
           f"parent RSS {_maxrss_mb():.0f} MB; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     warnings: list[str] = []
 
@@ -178,7 +179,7 @@ def _main(args: argparse.Namespace) -> None:
     for n in ns:
         runs = []
         for i in range(repeats):
-            runs.append(_run_child("simulate", n, args.seed, version=args.version))
+            runs.append(_run_child("simulate", n, args.seed, version=args.version, n_jobs=args.n_jobs))
             print(f"  simulate n={n:,} repeat {i + 1}/{repeats}: {runs[-1]['seconds']:.2f} s, "
                   f"peak RSS {runs[-1]['peak_rss_mb']:.0f} MB", file=sys.stderr)
         _check_rss(f"simulate n={n:,}", runs, warnings)
@@ -264,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument("--skip-io", action="store_true", help="skip the 100k save / load measurement")
     parser.add_argument("--version", type=int, choices=[1, 2], default=1, help="generator version (default 1)")
+    parser.add_argument("--n-jobs", type=int, default=1, help="chunks simulated at once in threads (default 1)")
     parser.add_argument("--worker", choices=["simulate", "save", "load"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

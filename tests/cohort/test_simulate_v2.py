@@ -71,8 +71,18 @@ def test_v2_is_deterministic_by_seed_and_differs_between_seeds():
 
 def test_v2_cohorts_share_complete_chunks():
     small = simulate_cohort(10_000, seed=5, version=2)
-    big = simulate_cohort(10_050, seed=5, version=2)
+    big = simulate_cohort(10_050, seed=5, version=2, n_jobs=2)  # chunks in threads: same chunks, in order
     pd.testing.assert_frame_equal(small.truth.patients, big.truth.patients.iloc[:10_000].reset_index(drop=True))
+    pd.testing.assert_frame_equal(small.patients.astype({"patient_id": str}),
+                                  big.patients.iloc[:10_000].astype({"patient_id": str}).reset_index(drop=True))
+    ids = big.patients["patient_id"].astype(str).to_numpy()
+    assert (ids[1:] > ids[:-1]).all() and ids[-1] == "P010050"
+    assert (np.diff(big.visits["patient_id"].cat.codes.to_numpy()) >= 0).all()
+
+
+def test_n_jobs_must_be_a_positive_whole_number():
+    with pytest.raises(ConfigError, match="n_jobs"):
+        simulate_cohort(10, seed=1, version=2, n_jobs=0)
 
 
 def test_v1_stays_the_default_and_is_unchanged_by_the_dispatch():

@@ -292,6 +292,7 @@ def simulate_cohort_v2(
     config: SimulationConfigV2 | None = None,
     *,
     progress: bool = False,
+    n_jobs: int = 1,
 ) -> Cohort:
     """Simulate a cohort with generator version 2 (see the module docstring).
 
@@ -306,6 +307,8 @@ def simulate_cohort_v2(
         Defaults are the calibrated v2 model.
     progress : bool
         Show a progress bar over chunks.
+    n_jobs : int
+        Chunks simulated at once in threads (same tables for every value; see ``simulate_cohort``).
 
     Returns
     -------
@@ -319,13 +322,13 @@ def simulate_cohort_v2(
     >>> c.metadata["generator"]["version"]
     '2.0'
     """
-    _check_size_and_seed(n_patients, seed)
+    _check_size_and_seed(n_patients, seed, n_jobs)
     cfg = config if config is not None else SimulationConfigV2()
     if not isinstance(cfg, SimulationConfigV2):
         raise ConfigError(f"generator version 2 needs a SimulationConfigV2 (or none), got {type(cfg).__name__}")
 
     tables = _simulate_in_chunks(np.random.SeedSequence([int(seed), 2]),  # a different stream from version 1
-                                 int(n_patients), cfg, _simulate_chunk_v2, "simulating (v2)", progress)
+                                 int(n_patients), cfg, _simulate_chunk_v2, "simulating (v2)", progress, n_jobs)
     truth_visits = tables.pop("truth_visits")
     truth_patients = tables.pop("truth")
     normalise_dtypes(tables)
