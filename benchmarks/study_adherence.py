@@ -5,8 +5,9 @@ resumed; ``--summarise`` prints the tables from the CSVs):
 
     python benchmarks/study_adherence.py pp        --seeds 1-200 --n 2000 --out /tmp/adh_pp.csv
     python benchmarks/study_adherence.py weighting --seeds 1-200 --n 3000 --out /tmp/adh_w.csv
+    python benchmarks/study_adherence.py effect    --seeds 1-20  --n 2500 --out /tmp/adh_effect.csv
     python benchmarks/study_adherence.py gee       --seeds 1-30  --n 2000 --out /tmp/adh_gee.csv
-    python benchmarks/study_adherence.py summarise /tmp/adh_pp.csv /tmp/adh_w.csv /tmp/adh_gee.csv
+    python benchmarks/study_adherence.py summarise /tmp/adh_pp.csv /tmp/adh_w.csv /tmp/adh_gee.csv [--markdown]
 
 Parts
 -----
@@ -22,6 +23,10 @@ weighting
     physiotherapy, propensity ``cause + severity``. Difference in mean log latent time (truth
     log time ratio -0.05) and the marginal Cox log HR (truth: per seed from each patient's two
     potential latent times, mean over seeds), untruncated and truncated at 1%/99%.
+effect
+    Default generator; ``adherence_effect`` on visit-dated data (all but ALS: naive and
+    time-varying Cox, interval-censored cure model) and on latent times of recovering patients,
+    against the generator's log HR per 10 points of lagged cumulative adherence; CPU seconds.
 gee
     Default generator; independence GEE of weekly adherence (``adherence_trend``) against
     ``truth_marginal`` (the missing-data claim of docs/adherence.md section 6).
@@ -127,6 +132,26 @@ def part_weighting(seed: int, n: int) -> list[dict]:
     return rows
 
 
+def part_effect(seed: int, n: int) -> list[dict]:
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.adherence import adherence_effect
+
+    c = simulate_cohort(n, seed=seed)
+    truth = c.truth.value("recovery_latency", "cumulative_adherence_per_10pct", "log_hazard_ratio")
+    rows = []
+    for outcome in ("observed", "latent"):
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        e = adherence_effect(c, outcome=outcome)
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        for _, r in e.summary.iterrows():
+            if r["term"] == "current_adherence":
+                continue
+            rows.append({"seed": seed, "part": "effect", "estimand": f"{outcome}: {r['model']}", "estimate": r["log_hr_per_10pct"],
+                         "se": r["se"], "truth": truth, "recommended": bool(r["recommended"]), "seconds": secs, "cpu_seconds": cpu})
+    return rows
+
+
 def part_gee(seed: int, n: int) -> list[dict]:
     from footdrop_outcomes import simulate_cohort
     from footdrop_outcomes.adherence import adherence_trend
@@ -142,7 +167,7 @@ def part_gee(seed: int, n: int) -> list[dict]:
     return rows
 
 
-def summarise(paths: list[str]) -> None:
+def summarise(paths: list[str], markdown: bool = False) -> None:
     d = pd.concat([pd.read_csv(p) for p in paths if os.path.exists(p)], ignore_index=True)
     z = norm.ppf(0.975)
     out = []
@@ -173,27 +198,42 @@ def summarise(paths: list[str]) -> None:
         if "seconds" in g and g["seconds"].notna().any():
             row["seconds_median"] = g["seconds"].median()
         out.append(row)
+    table = pd.DataFrame(out)
+    if markdown:
+        cols = {"estimand": "estimate", "seeds": "seeds", "truth": "truth", "mean": "mean", "bias_in_mc_se": "bias / MC SE",
+                "emp_sd": "empirical SD", "mean_se": "mean SE", "se_over_sd": "SE / SD", "se_fixed_over_sd": "fixed-weight SE / SD",
+                "coverage": "coverage", "coverage_mc_se": "(MC SE)"}
+        t = table[[c for c in cols if c in table.columns]].rename(columns=cols)
+        fmt = {"truth": 4, "mean": 4, "bias / MC SE": 1, "empirical SD": 4, "mean SE": 4, "SE / SD": 2,
+               "fixed-weight SE / SD": 2, "coverage": 3, "(MC SE)": 3}
+        lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
+        for _, r in t.iterrows():
+            cells = [("" if pd.isna(r[c]) else f"{r[c]:.{fmt[c]}f}") if c in fmt else str(r[c]) for c in t.columns]
+            lines.append("| " + " | ".join(cells) + " |")
+        print("\n".join(lines))
+        return
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
-    print(pd.DataFrame(out).round(4).to_string(index=False))
+    print(table.round(4).to_string(index=False))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["pp", "weighting", "gee", "summarise"])
+    ap.add_argument("part", choices=["pp", "weighting", "effect", "gee", "summarise"])
     ap.add_argument("paths", nargs="*", help="CSVs to summarise")
     ap.add_argument("--seeds", default="1-20")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--markdown", action="store_true", help="summarise as a markdown table")
     args = ap.parse_args()
     if args.part == "summarise":
-        summarise(args.paths)
+        summarise(args.paths, markdown=args.markdown)
         return
     from threadpoolctl import threadpool_limits
 
     warnings.simplefilter("ignore")
     out = args.out or f"/tmp/study_adherence_{args.part}.csv"
-    fn = {"pp": part_pp, "weighting": part_weighting, "gee": part_gee}[args.part]
+    fn = {"pp": part_pp, "weighting": part_weighting, "effect": part_effect, "gee": part_gee}[args.part]
     done = _done(out)
     with threadpool_limits(limits=1):
         for seed in _seeds(args.seeds):
