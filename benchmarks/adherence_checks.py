@@ -1,4 +1,7 @@
-"""Numbers behind docs/adherence.md sections 5-8: ITT vs per-protocol, GEE, dose-response, adherence effect models.
+"""One-seed illustration of docs/adherence.md sections 5-8: ITT vs per-protocol, GEE, dose-response, adherence effect models.
+
+The claims of the docs (bias, SE, coverage) come from benchmarks/study_adherence.py over many
+seeds; this script shows the tables of one cohort.
 
 Run: python benchmarks/adherence_checks.py [--n 10000] [--seed 2026] [--reps 5]
 """
