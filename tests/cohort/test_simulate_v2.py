@@ -456,8 +456,8 @@ def test_device_off_speed_gives_the_orthotic_effect_on_minus_off(v2):
 
 
 def test_covariates_missing_in_tables_option_empties_exactly_the_truth_flags():
-    on = simulate_cohort(1_500, seed=5, config=SimulationConfigV2(covariates_missing_in_tables=True))
-    off = simulate_cohort(1_500, seed=5, version=2)
+    on = simulate_cohort(800, seed=5, config=SimulationConfigV2(covariates_missing_in_tables=True))
+    off = simulate_cohort(800, seed=5, version=2)
     validate_tables(on.tables())
     for col in ("smoking", "diabetes", "days_to_treatment"):
         empty = on.patients[col].isna().to_numpy()
