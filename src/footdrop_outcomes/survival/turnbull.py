@@ -425,40 +425,139 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
     if np.any(end <= start):  # cannot happen for upper > lower; guard the invariant
         raise FootdropError(f"group {label!r}: an interval covers no innermost interval")
     m = left.size
+    if entry is None:
+        p, it = _npmle(np.full(m, 1.0 / m), start, end, w, tol=tol, max_iter=max_iter, label=label, em_steps=50)
+        return {"left": left, "right": right, "p": p, "support": p > 0, "start": start, "end": end, "w": w,
+                "iterations": it, "loglik": _loglik(p, start, end, w), "tstart": None}
+    # Left truncation: patient i's likelihood is divided by B_i p, the mass after entry (the runs
+    # [tstart_i, m)). Turnbull's (1976) EM adds "ghosts": w_i (1 - B_i p) / B_i p unseen patients
+    # who recovered between the earliest entry and entry i (runs [0, tstart_i)). Each outer step
+    # fixes the ghosts at the current p and solves that plain NPMLE exactly (the fast path
+    # above); the fixed point is the conditional NPMLE, whose likelihood is not concave.
+    tstart = np.searchsorted(left, E, side="left")
+    has_ghost = tstart > 0
+    g_start, g_end = np.zeros(int(has_ghost.sum()), dtype=np.int64), tstart[has_ghost]
+    aug_start, aug_end = np.r_[start, g_start], np.r_[end, g_end]
+    steps = [0]
+
+    def ghost_step(q: np.ndarray, em_steps: int = 2) -> np.ndarray:
+        """One EM step of the conditional likelihood: ghosts from q, then the plain NPMLE exactly."""
+        c = np.r_[0.0, np.cumsum(q)]
+        empty = c[aug_end] - c[aug_start] <= 0
+        if empty.any():  # a run without mass: a little at its first interval, for the warm start
+            q = q.copy()
+            np.add.at(q, aug_start[empty], 1e-6)
+            q /= q.sum()
+            c = np.r_[0.0, np.cumsum(q)]
+        bp = c[m] - c[tstart[has_ghost]]
+        ghosts = w[has_ghost] * (1.0 - bp) / bp
+        # ghosts of negligible weight are left out (EM would shrink their run's mass to nothing)
+        keep = np.r_[np.ones(w.size, dtype=bool), ghosts > 1e-9 * w[has_ghost]]
+        new, k = _npmle(q, aug_start[keep], aug_end[keep], np.r_[w, ghosts][keep], tol=tol, max_iter=max_iter,
+                        label=label, em_steps=em_steps)
+        steps[0] += k
+        return new
+
+    def loglik(q: np.ndarray) -> float:
+        return _loglik(q, start, end, w, tstart)
+
+    # SQUAREM (Varadhan & Roland 2008, scheme S3) on the ghost EM map, kept monotone
+    p = ghost_step(np.full(m, 1.0 / m), em_steps=50)
+    ll = loglik(p)
+    for outer in range(1, MAX_OUTER + 1):
+        p1 = ghost_step(p)
+        p2 = ghost_step(p1)
+        r, v = p1 - p, p2 - 2 * p1 + p
+        new = p2
+        nv = float(np.sqrt(v @ v))
+        if nv > 0:
+            alpha = min(-1.0, -float(np.sqrt(r @ r)) / nv)
+            jump = np.maximum(p - 2 * alpha * r + alpha**2 * v, 0.0)
+            if np.isfinite(jump).all() and jump.sum() > 0:
+                cand = ghost_step(jump / jump.sum())
+                if loglik(cand) >= loglik(p2):
+                    new = cand
+        ll_new = loglik(new)
+        p = new
+        if ll_new - ll <= tol * max(1.0, abs(ll_new)):
+            # masses that EM only shrinks geometrically (ghost mass before the entries) are zero at
+            # the optimum: drop those with a negative gradient, then check optimality
+            clean, kkt = _truncated_kkt(p, start, end, w, tstart)
+            if kkt <= 1e-6:  # the log-likelihood is then within about n * 1e-6 of its maximum
+                p = clean
+                break
+        ll = ll_new
+    else:
+        raise ConvergenceError(f"Turnbull NPMLE (late entry) for group {label!r} did not converge in {MAX_OUTER} "
+                               "accelerated EM steps")
+    it = steps[0]
+    return {"left": left, "right": right, "p": p, "support": p > 0, "start": start, "end": end, "w": w,
+            "iterations": it, "loglik": _loglik(p, start, end, w, tstart), "tstart": tstart, "outer_steps": outer}
+
+
+def _truncated_kkt(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray,
+                   tstart: np.ndarray) -> tuple[np.ndarray, float]:
+    """Masses with the vanishing ones set to zero, and the largest violation of the conditional
+    NPMLE's optimality: with g_j = dll/dp_j / n, optimal iff g_j <= 0 everywhere and g_j = 0 where
+    p_j > 0."""
+    m = p.size
+
+    def grad(q: np.ndarray) -> np.ndarray:
+        c = np.r_[0.0, np.cumsum(q)]
+        diff = np.zeros(m + 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = w / (c[end] - c[start])
+            np.add.at(diff, start, ratio)
+            np.add.at(diff, end, -ratio)
+            np.add.at(diff, tstart, -w / (c[m] - c[tstart]))
+            return np.cumsum(diff)[:m] / w.sum()
+
+    g = grad(p)
+    q = np.where((g < -1e-7) & (p < 1e-6 * p.max()), 0.0, p)
+    q /= q.sum()
+    g = grad(q)
+    if not np.isfinite(g).all():
+        return p, np.inf
+    return q, float(max(g.max(), np.abs(g[q > 0]).max()))
+
+
+#: Most accelerated EM steps of the late-entry NPMLE (each solves a plain NPMLE three times).
+MAX_OUTER = 500
+
+
+def _loglik(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray,
+            tstart: np.ndarray | None = None) -> float:
+    """Log-likelihood of the masses (conditional on T > entry when ``tstart`` is given)."""
+    c = np.r_[0.0, np.cumsum(p)]
+    with np.errstate(divide="ignore"):
+        ll = float(w @ np.log(c[end] - c[start]))
+        if tstart is not None:
+            ll -= float(w @ np.log(c[-1] - c[tstart]))
+    return ll
+
+
+def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, tol: float, max_iter: int,
+           label: str, em_steps: int) -> tuple[np.ndarray, int]:
+    """Turnbull NPMLE of the runs ``[start, end)`` with weights ``w``, from ``p``: EM steps, then
+    a constrained Newton method on the support."""
+    m = p.size
     n = w.sum()
-    # truncation: patient i's likelihood is divided by B_i p, the mass after entry (runs [tstart, m))
-    tstart = np.searchsorted(left, E, side="left") if entry is not None else None
 
     def gradient(p: np.ndarray) -> tuple[np.ndarray, float]:
-        """Reduced gradient d_j = 1 + (dll / dp_j) / n (d_j = sum_i w_i [j in run_i] / (n A_i p)
-        without truncation), and the log-likelihood; optimal iff d_j <= 1, = 1 where p_j > 0."""
+        """Reduced gradient d_j = sum_i w_i [j in run_i] / (n A_i p), and the log-likelihood."""
         c = np.r_[0.0, np.cumsum(p)]
         ap = c[end] - c[start]
         with np.errstate(divide="ignore"):
             ratio = w / ap
             ll = float(w @ np.log(ap))
         diff = np.zeros(m + 1)
-        np.add.at(diff, start, ratio)
-        np.add.at(diff, end, -ratio)
-        if tstart is None:
+        with np.errstate(invalid="ignore"):  # a run without mass: ll = -inf, the step is rejected
+            np.add.at(diff, start, ratio)
+            np.add.at(diff, end, -ratio)
             return np.cumsum(diff)[:m] / n, ll
-        bp = c[m] - c[tstart]
-        with np.errstate(divide="ignore"):
-            ll -= float(w @ np.log(bp))
-        np.add.at(diff, tstart, -w / bp)
-        return 1.0 + np.cumsum(diff)[:m] / n, ll
 
     def em(p: np.ndarray) -> np.ndarray:
-        if tstart is None:
-            new = p * gradient(p)[0]
-        else:  # Turnbull's EM with ghosts: w_i (1 - B_i p) / B_i p unseen patients recovered before entry
-            c = np.r_[0.0, np.cumsum(p)]
-            diff = np.zeros(m + 1)
-            np.add.at(diff, start, w / (c[end] - c[start]))
-            np.add.at(diff, end, -w / (c[end] - c[start]))
-            np.add.at(diff, 0, (w / (c[m] - c[tstart])).sum())
-            np.add.at(diff, tstart, -w / (c[m] - c[tstart]))
-            new = p * np.cumsum(diff)[:m]
+        new = p * gradient(p)[0]
         return new / new.sum()
 
     # Optimality (Gentleman & Geyer 1994): p is the NPMLE iff d_j <= 1 for every j, with equality
@@ -466,17 +565,13 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
     # Plain EM gets there only slowly (masses that belong at zero shrink geometrically), so a few
     # EM steps find the region, then a constrained Newton method on the support (active set:
     # masses that hit zero leave, violators of d_j <= 1 enter) converges quadratically.
-    p = np.full(m, 1.0 / m)
-    if tstart is not None:
-        p, it = _squarem(p, em, lambda q: gradient(q)[1], tol=tol, max_iter=max_iter, label=label)
-        p = np.where(p > 1e-9 * p.max(), p, 0.0)
-        p /= p.sum()
-        return {"left": left, "right": right, "p": p, "support": p > 0, "start": start, "end": end, "w": w,
-                "iterations": it, "loglik": gradient(p)[1], "tstart": tstart}
-    for _ in range(min(50, max_iter)):
+    for _ in range(min(em_steps, max_iter)):
         p = em(p)
-    p = np.where(p > 1e-8 * p.max(), p, 0.0)
-    p /= p.sum()
+    small = np.where(p > 1e-8 * p.max(), p, 0.0)
+    c = np.r_[0.0, np.cumsum(small)]
+    empty = c[end] - c[start] <= 0
+    small[start[empty]] = p[start[empty]]  # never leave an observed run without mass
+    p = small / small.sum()
     it = 0
     converged = False
     while it < max_iter:
@@ -494,22 +589,13 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
         idx = np.flatnonzero(support)
         info = _information(p, start, end, w, idx)
         g = n * d[idx]
-        if tstart is not None:
-            # the conditional likelihood is scale-free in p (its information is singular along p)
-            # and not concave: Newton on the free masses (the last one eliminated), with the
-            # reduced information shifted to positive definite where it is not (Levenberg-Marquardt)
-            info = info - _information(p, tstart, np.full_like(tstart, m), w, idx)
-            delta = _reduced_newton(info, g)
-        else:
-            try:
-                a_g, a_1 = np.linalg.lstsq(info, np.c_[g, np.ones(idx.size)], rcond=None)[0].T
-            except np.linalg.LinAlgError:  # pragma: no cover - lstsq does not fail on finite input
-                raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
-            delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
+        try:
+            a_g, a_1 = np.linalg.lstsq(info, np.c_[g, np.ones(idx.size)], rcond=None)[0].T
+        except np.linalg.LinAlgError:  # pragma: no cover - lstsq does not fail on finite input
+            raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
+        delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
         neg = delta < 0
         step = min(1.0, float(np.min(-p[idx][neg] / delta[neg]))) if neg.any() else 1.0
-        if tstart is not None and step < 1e-3:  # projected step: masses the step drives negative leave
-            step = 1.0
         while True:  # backtrack until the log-likelihood does not decrease
             cand = p.copy()
             cand[idx] = np.maximum(p[idx] + step * delta, 0.0)
@@ -521,55 +607,7 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
         p = cand
     if not converged:
         raise ConvergenceError(f"Turnbull NPMLE for group {label!r} did not converge in {max_iter} steps; raise max_iter")
-    support = p > 0
-    loglik = gradient(p)[1]
-    return {"left": left, "right": right, "p": p, "support": support, "start": start, "end": end, "w": w,
-            "iterations": it, "loglik": loglik, "tstart": tstart}
-
-
-def _squarem(p: np.ndarray, em: Any, loglik: Any, *, tol: float, max_iter: int, label: str) -> tuple[np.ndarray, int]:
-    """EM accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3), kept monotone: a squared
-    step that lowers the likelihood is replaced by the plain EM step. Stops when the
-    log-likelihood gains less than ``tol / 100`` (relative) in a step."""
-    ll = loglik(p)
-    for it in range(1, max_iter + 1):
-        p1 = em(p)
-        p2 = em(p1)
-        r, v = p1 - p, p2 - 2 * p1 + p
-        nv = float(np.sqrt(v @ v))
-        new = p2
-        if nv > 0:
-            alpha = -float(np.sqrt(r @ r)) / nv
-            cand = np.maximum(p - 2 * alpha * r + alpha**2 * v, 0.0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cand = em(cand / cand.sum())
-                ok = bool(np.isfinite(cand).all()) and loglik(cand) >= loglik(p2)
-            if ok:
-                new = cand
-        ll_new = loglik(new)
-        if abs(ll_new - ll) <= tol * max(1.0, abs(ll)) * 1e-2:
-            return new, it
-        p, ll = new, ll_new
-    raise ConvergenceError(f"Turnbull NPMLE (late entry) for group {label!r} did not converge in {max_iter} steps; "
-                           "raise max_iter")
-
-
-def _reduced_newton(info: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Ascent direction on the simplex with the last mass eliminated: Newton where the reduced
-    information is positive definite, else with it shifted until it is (Levenberg-Marquardt)."""
-    k = g.size
-    if k < 2:
-        return np.zeros(k)
-    free = np.arange(k - 1)
-    red = info[np.ix_(free, free)] - info[free, -1][:, None] - info[-1, free][None, :] + info[-1, -1]
-    try:
-        chol = np.linalg.cholesky(red)
-    except np.linalg.LinAlgError:
-        lam = np.linalg.eigvalsh(red)
-        shift = -lam[0] + 1e-6 * max(float(np.abs(lam).max()), 1.0)
-        chol = np.linalg.cholesky(red + shift * np.eye(k - 1))
-    step = np.linalg.solve(chol.T, np.linalg.solve(chol, g[:-1] - g[-1]))
-    return np.r_[step, -step.sum()]
+    return p, it
 
 
 def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, idx: np.ndarray) -> np.ndarray:
