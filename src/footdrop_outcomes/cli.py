@@ -248,6 +248,136 @@ def import_cmd(
               f"{h['mrc_modifiers']} MRC grades with +/- read as documented; details in {out_dir / 'manifest.json'}")
 
 
+def _print_source_failures(e: CohortValidationError) -> None:
+    from footdrop_outcomes.privacy import PrivacyError
+
+    if isinstance(e, PrivacyError):
+        _print_failures(e.failures, "Refused by the privacy guard (values are never shown)",
+                        ("file", "table", "column", "problem", "rows", "n_rows"),
+                        ("REFUSED", "red", f": {len(e.failures)} problem(s) look like direct identifiers. Nothing was written."))
+    else:
+        _print_failures(e.failures, f"Problems in {e.source} (rows: CSV line numbers, or 1-based rows of Parquet / DuckDB tables)",
+                        ("table", "column", "problem", "rows", "n_rows"),
+                        ("NOT VALID", "red", f": {len(e.failures)} problem(s). Nothing was written."))
+
+
+@app.command("import-omop")
+@_guarded
+def import_omop_cmd(
+    source: Annotated[Path, typer.Argument(help="OMOP CDM v5.4: a DuckDB file (.duckdb) or a folder of CDM tables (person.csv, measurement.parquet, ...).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Cohort directory to write (atomically). Must not exist unless --overwrite.")],
+    concept_sets: Annotated[Optional[Path], typer.Option("--concept-sets", help="Folder of edited concept-set JSON files (ATLAS shape) replacing the shipped ones by name.")] = None,
+    schema: Annotated[str, typer.Option("--schema", help="Schema of the CDM tables inside a DuckDB file.")] = "main",
+    two_causes: Annotated[str, typer.Option("--two-causes", help="precedence (documented order) or exclude.")] = "precedence",
+    before_entry: Annotated[str, typer.Option("--before-entry", help="refuse (default) or ignore strength/gait measurements dated before onset.")] = "refuse",
+    keep_person_ids: Annotated[bool, typer.Option("--keep-person-ids", help="Keep person_id as the patient key (default: replaced by P0000001, ...).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing cohort directory.")] = False,
+) -> None:
+    """Import a foot-drop cohort from an OMOP CDM v5.4 (rules: docs/data_sources.md).
+
+    Exit status 0 when written, 1 when the CDM breaks a rule or the data model (every problem, by
+    CDM table, column and rows) or the privacy guard refuses it, 2 when it cannot be read.
+
+    Example: footdrop-outcomes import-omop cdm/ --out reports/omop-cohort
+    """
+    from footdrop_outcomes.sources import OmopOptions, import_omop
+
+    try:
+        options = OmopOptions(two_causes=two_causes, before_entry=before_entry)  # type: ignore[arg-type]
+        result = import_omop(source, out_dir, concept_sets=concept_sets, options=options, schema=schema,
+                             pseudonymise_ids=not keep_person_ids, overwrite=overwrite)
+    except CohortValidationError as e:
+        _print_source_failures(e)
+        raise typer.Exit(1) from None
+    except FootdropError as e:
+        _error(e)
+        raise typer.Exit(2) from None
+    out.print(f"wrote {result!r}")
+    # the attrition counts are raw (small exclusions included): they stay in the manifest, inside
+    # the secure environment, and reach a report only through release control
+    out.print(f"attrition by rule and details in {out_dir / 'manifest.json'}")
+
+
+@app.command("import-redcap")
+@_guarded
+def import_redcap_cmd(
+    records: Annotated[Path, typer.Option("--records", help="REDCap records export (CSV, raw or labels).")],
+    dictionary: Annotated[Path, typer.Option("--dictionary", help="The project's data dictionary (CSV).")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="Mapping (TOML) with a [redcap] section; template: mapping-template --redcap DICT.csv.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Cohort directory to write (atomically). Must not exist unless --overwrite.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing cohort directory.")] = False,
+) -> None:
+    """Import a REDCap project (records export + data dictionary) with a mapping into a validated cohort.
+
+    Fields marked as identifiers in the dictionary are never read; dates become days since onset.
+    Exit status 0 when written, 1 when refused (privacy or data model), 2 when a file or the
+    mapping cannot be read.
+
+    Example: footdrop-outcomes import-redcap --records records.csv --dictionary dictionary.csv
+    --mapping mapping.toml --out reports/redcap-cohort
+    """
+    from footdrop_outcomes.sources import import_redcap
+
+    try:
+        result = import_redcap(records, dictionary, mapping, out_dir, overwrite=overwrite)
+    except CohortValidationError as e:
+        _print_source_failures(e)
+        raise typer.Exit(1) from None
+    except FootdropError as e:
+        _error(e)
+        raise typer.Exit(2) from None
+    out.print(f"wrote {result!r}")
+    out.print(f"details in {out_dir / 'manifest.json'}")
+
+
+@app.command("export-omop")
+@_guarded
+def export_omop_cmd(
+    cohort_dir: Annotated[Path, typer.Argument(help="Cohort directory (simulate, import, ...).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Folder (csv, parquet) or DuckDB file (duckdb) to write, atomically.")],
+    format: Annotated[str, typer.Option("--format", help="csv, parquet or duckdb.")] = "csv",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+) -> None:
+    """Write a cohort as OMOP CDM v5.4 tables (made-up calendar dates; adherence not exported)."""
+    from footdrop_outcomes import load_cohort
+    from footdrop_outcomes.sources import export_omop
+
+    try:
+        path = export_omop(load_cohort(cohort_dir), out_path, format=format, overwrite=overwrite)  # type: ignore[arg-type]
+    except FootdropError as e:
+        _error(e)
+        raise typer.Exit(2) from None
+    out.print(f"wrote {path}")
+
+
+@app.command("mapping-template")
+@_guarded
+def mapping_template_cmd(
+    redcap: Annotated[Path, typer.Option("--redcap", help="REDCap data dictionary (CSV) to make the mapping from.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write to this file (default: print).")] = None,
+) -> None:
+    """Write a mapping to complete for a REDCap project, from its data dictionary (docs/data_sources.md)."""
+    from footdrop_outcomes.sources import redcap_mapping_template
+
+    text = redcap_mapping_template(redcap)
+    if out_file is None:
+        typer.echo(text)
+        return
+    from footdrop_outcomes._files import discard, move_into_place, refuse_symlink, staging_file
+
+    refuse_symlink(out_file)
+    if out_file.exists():
+        raise FootdropError(f"{out_file} already exists; choose another name")
+    tmp = staging_file(out_file)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        move_into_place(tmp, out_file)
+    except BaseException:
+        discard(tmp)
+        raise
+    out.print(f"wrote {out_file}")
+
+
 @app.command("data-dictionary")
 @_guarded
 def data_dictionary_cmd(
