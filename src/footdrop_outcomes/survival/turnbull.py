@@ -322,7 +322,9 @@ def _median_identification(pts: dict[str, np.ndarray], risk: np.ndarray, ends: n
     # unvisited stretch (or past the last visit) makes the CI cover the whole stretch, where the
     # data cannot tell where the curve crosses one half (a one-sided, set-covering limit)
     inside = ends[(ends >= lcl - _TOL) & (ends <= ucl + _TOL)] if np.isfinite(ucl) else ends[:0]
-    visited = np.isfinite(ucl) and inside.size > 0 and bool(np.all(np.diff(np.r_[lcl, inside, ucl]) <= week + _TOL))
+    # (interval ends only show the visits next to each recovery: ends up to two weeks apart count
+    # as visited time; scheduled visit windows leave gaps of three weeks and more)
+    visited = np.isfinite(ucl) and inside.size > 0 and bool(np.all(np.diff(np.r_[lcl, inside, ucl]) <= 2 * week + _TOL))
     if visited and max(hi - lo, gap_before, gap_after) <= ratio * width_ci + _TOL:
         return {**out, "identification": "point", "note": ""}
     if not visited and max(hi - lo, gap_before, gap_after) <= ratio * width_ci + _TOL:
