@@ -350,7 +350,7 @@ def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: Simu
     for name in list(parts[0]):
         # pop each column from the chunks as it is joined, so their memory is freed on the way
         columns = {col: _concat([p[name].pop(col) for p in parts]) for col in list(parts[0][name])}
-        tables[name] = pd.DataFrame(columns)
+        tables[name] = pd.DataFrame(columns, copy=False)  # no copy into consolidated blocks: the arrays are new and its own
         del columns
     del parts
     ids = pd.CategoricalDtype(tables["patients"]["patient_id"].to_numpy())
@@ -363,10 +363,14 @@ def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: Simu
 
 
 def _concat(pieces: list[Any]) -> Any:
-    """One column from its chunks: numpy arrays or pandas extension arrays of one type."""
+    """One column from its chunks (numpy arrays or pandas extension arrays of one type), always a new array.
+
+    A new array even for one chunk: a chunk may put the same array in two tables, and the tables
+    are built without copying.
+    """
     if isinstance(pieces[0], pd.api.extensions.ExtensionArray):
-        return type(pieces[0])._concat_same_type(pieces)
-    return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        return type(pieces[0])._concat_same_type(pieces).copy()
+    return np.concatenate(pieces)
 
 
 def _metadata(seed: int, n_patients: int, cfg: SimulationConfig, version: str, floor_fraction: float) -> dict[str, Any]:
