@@ -14,7 +14,9 @@ at 5k / 20k. The issue gives no ``coxph`` seconds, only that the old ``fit_cox``
 ``CoxPHFitter`` + Newton polish + PH test) took 7.4x / 4.7x R's time; the "R s" of ``fit_cox`` is
 therefore *implied*: the old path timed here divided by that factor (marked ``*``).
 
-Each fit is timed warm (one untimed call, then the median of ``--repeats``), under two thread
+Each fit is timed warm (one untimed call, then the median of ``--repeats``; wall seconds, and
+the CPU seconds of this process summed over its threads, which on an overloaded machine is
+closer to what the fit would take alone than the wall time), under two thread
 settings: ``1`` (the toolkit's default inside fits) and ``all`` (the BLAS library's default
 threads, i.e. what the fits did before ``_threads.py``), and under two loads: ``as is`` (whatever
 else runs on the machine; the load average is printed) and ``+2 busy`` (two extra
@@ -62,14 +64,16 @@ def resample(frame: pd.DataFrame, n: int, seed: int, id_col: str = "id") -> pd.D
     return pd.concat([groups[i].assign(**{id_col: k}) for k, i in enumerate(pick)], ignore_index=True)
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> float:
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds of this process (all its threads) over ``repeats`` warm calls."""
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def old_fit_cox(d: pd.DataFrame) -> None:
@@ -134,9 +138,9 @@ def main() -> None:
                     for name, fn in jobs.items():
                         if name.startswith("old") and threads == "1":
                             continue  # the old path never limited threads
-                        secs = timed(fn, args.repeats)  # the fits limit threads themselves (set_threads above)
+                        secs, cpu = timed(fn, args.repeats)  # the fits limit threads themselves (set_threads above)
                         rows.append({"fit": name, "n": n, "threads": threads, "load": load, "load_avg": round(la, 1),
-                                     "seconds": secs})
+                                     "seconds": secs, "cpu_seconds": round(cpu, 3)})
             finally:
                 stop(procs)
                 set_threads(None)
