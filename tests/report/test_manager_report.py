@@ -370,3 +370,10 @@ def test_reference_level_is_read_from_main_effects_only():
     assert ref == "mild" and list(rows["term"]) == ["severity[moderate]", "severity[severe]"]
     ref, _ = narrative._reference_and_terms(summary.iloc[2:], frame, "severity")  # interactions only: no reference to name
     assert ref is None
+
+
+def test_glossary_states_the_reports_threshold():
+    counts.set_threshold(20)
+    g = narrative.glossary_text()
+    assert "from 1 to 20 (the threshold of the report) is shown as '≤20'" in g and "≤10" not in g
+    assert not re.search(r"\b\d+ patients\b", g)  # no number a reader would take for a count of patients

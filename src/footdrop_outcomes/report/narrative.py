@@ -501,8 +501,8 @@ GLOSSARY: dict[str, str] = {
     "p-value": "how surprising the data would be if there were no difference; small values (below 0.05) are evidence of a "
                "difference, not of its size.",
     "Proportional hazards": "the assumption of the Cox model that a hazard ratio stays the same over follow-up; it is tested.",
-    "Small-cell protection": "counts of 1 to 10 patients (the threshold of the report) are shown as '≤10' and groups that "
-                             "small are left out, so that no patient can be recognised.",
+    "Small-cell protection": "every count of patients from 1 to 10 (the threshold of the report) is shown as '≤10', and "
+                             "groups that small are left out, so that no patient can be recognised.",
     "Turnbull estimate": "the share of patients recovered over time, using that recovery happened somewhere between two "
                          "visits (interval-censored), without assuming a shape for the curve.",
 }
@@ -512,7 +512,7 @@ def glossary_text() -> ReleasedText:
     """The glossary as Markdown bullets (term in bold, then its meaning); the small-cell threshold
     is the report's."""
     t = get_threshold()
-    items = [(k, v.replace("1 to 10", f"1 to {t}").replace("'≤10'", f"'≤{t}'")) for k, v in sorted(GLOSSARY.items(), key=lambda kv: kv[0].lower())]
+    items = [(k, v.replace("from 1 to 10", f"from 1 to {t}").replace("'≤10'", f"'≤{t}'")) for k, v in sorted(GLOSSARY.items(), key=lambda kv: kv[0].lower())]
     return text("\n".join(f"- **{k}**: {v}" for k, v in items), [])
 
 
