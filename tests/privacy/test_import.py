@@ -341,3 +341,27 @@ def test_unknown_codes_only_where_the_data_model_allows_missing(example):
     _edit_mapping(example, 'smoking = ["unknown", "not recorded", "9"]', 'smoking = ["unknown"]\ncause = ["unknown"]')
     with pytest.raises(ConfigError, match=r"\[patients.unknown\] cause: this column may not be missing"):
         load_mapping(example["mapping"])
+
+
+def test_optional_first_contact_column_is_imported_and_checked_against_visits(example, tmp_path):
+    v = pd.read_csv(example["visits"], dtype=str)
+    first = v.assign(w=v["VisitWeek"].astype(float)).groupby("StudyNo")["w"].min()
+    p = pd.read_csv(example["patients"], sep=";", dtype=str, keep_default_na=False)
+    p["FirstSeenWeeks"] = p["StudyNo"].map(first).map(lambda w: f"{w:.2f}")
+    p.to_csv(example["patients"], sep=";", index=False)
+    _edit_mapping(example, 'followup_end = "EndReason"', 'followup_end = "EndReason"\nfirst_contact_day = "FirstSeenWeeks"')
+    _edit_mapping(example, "[patients.units]\n", '[patients.units]\nfirst_contact_day = "weeks"\n')
+    _run(example, tmp_path / "c")
+    got = load_cohort(tmp_path / "c")
+    assert str(got.patients["first_contact_day"].dtype) == "int64"
+    first_visit = got.visits.groupby("patient_id", observed=True)["day"].min().reindex(got.patients["patient_id"])
+    assert (got.patients["first_contact_day"].to_numpy() == first_visit.to_numpy()).all()
+    # first contact a week after a patient's first visit: that visit is refused, by its line
+    i = 4
+    p.loc[i, "FirstSeenWeeks"] = f"{float(p.loc[i, 'FirstSeenWeeks']) + 1:.2f}"
+    p.to_csv(example["patients"], sep=";", index=False)
+    with pytest.raises(CohortValidationError) as info:
+        _run(example, tmp_path / "c2")
+    row = info.value.failures.query("table == 'visits' and column == 'day'").iloc[0]
+    line = int(np.flatnonzero((v["StudyNo"] == p.loc[i, "StudyNo"]).to_numpy() & (v["VisitWeek"].astype(float) == first[p.loc[i, "StudyNo"]]).to_numpy())[0]) + 2
+    assert "before the patient's first contact" in row["problem"] and str(line) in row["rows"].split(", ")
