@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,8 @@ import pytest
 
 from footdrop_outcomes import CohortIOError, CohortValidationError, ConfigError, load_cohort, simulate_cohort
 from footdrop_outcomes.privacy import PrivacyError, import_cohort, load_mapping
+
+EXAMPLE_PATIENTS = Path(__file__).resolve().parents[2] / "data" / "examples" / "site_extract" / "patients.csv"
 
 
 def _run(ex, out, **kw):
@@ -320,9 +323,6 @@ def test_unknown_codes_and_blanks_become_missing_counted_per_column(example, tmp
     assert manifest["import_handling"]["unknown_to_missing"] == u
     assert manifest["import_handling"]["missing_values"]["patients"]["smoking"] == 15
     assert manifest["mapping"]["tables"]["patients"]["unknown"]["smoking"] == ["9", "not recorded", "unknown"]
-
-
-EXAMPLE_PATIENTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "examples" / "site_extract" / "patients.csv"
 
 
 def test_a_code_neither_known_nor_unknown_is_an_error_naming_file_column_line(example, tmp_path):
