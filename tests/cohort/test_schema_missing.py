@@ -129,3 +129,20 @@ def test_required_columns_still_refuse_missing_values(small_cohort):
     f = _failures(t)
     assert ((f["column"] == "cause") & (f["rows"] == "2")).any()
     assert ((f["column"] == "followup_days") & (f["rows"] == "4")).any()
+
+
+def test_missingness_counts_by_cause_against_a_direct_count(holes):
+    cohort, where = holes
+    m = cohort.missingness()
+    p = cohort.patients
+    for col in ("smoking", "diabetes", "days_to_treatment"):
+        got = m.query(f"table == 'patients' and column == '{col}'").set_index("group")["n_missing"]
+        expected = p[col].isna().groupby(p["cause"].astype(str)).sum()
+        assert got.sort_index().to_dict() == expected[expected.index.isin(got.index)].sort_index().astype(int).to_dict()
+        assert got.sum() == len(where[col])
+    v = m.query("table == 'visits' and column == 'gait_speed_device_off'")
+    assert v["n"].sum() == len(cohort.visits) and v["n_missing"].sum() == cohort.visits["gait_speed_device_off"].isna().sum()
+    overall = cohort.missingness(by=None).query("table == 'patients' and column == 'smoking'").iloc[0]
+    assert overall["group"] == "all" and overall["share_missing"] == pytest.approx(len(where["smoking"]) / len(p))
+    with pytest.raises(Exception, match="categorical column"):
+        cohort.missingness(by="age")
