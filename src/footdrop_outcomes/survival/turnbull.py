@@ -21,6 +21,14 @@ the recovery curve is identified only outside them. This module
   windows (the mass of patients whose interval spans the gap) and reach to the nearest
   well-attended visit (sparse visits, mostly late first visits, depend on recovery).
 
+A median is a point only where the data pin it down: its identified set is narrow next to its
+CI *and* the CI stays in visited time (interval ends at most two weeks apart). There its CI is
+nominal (coverage of the latent median about 95% with visits every 1-3 weeks:
+tests/survival/test_turnbull_coverage.py, benchmarks/study_turnbull_coverage.py); elsewhere it
+is a set, with a CI that covers the set (conservative by construction: the truth may lie anywhere
+in it). With late entry (``entry_col``) the NPMLE maximises the likelihood conditional on not
+having recovered by first contact (Turnbull 1976; Frydman 1994; Alioum & Commenges 1996).
+
 The estimand is the curve of *all patients*: non-recoverers count as not yet recovered at every
 time, so "median" means the time by which half of all patients had recovered (see
 :data:`POPULATION_ALL`); a cure model's median among those who recover is a different number.
