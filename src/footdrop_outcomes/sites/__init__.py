@@ -1,0 +1,33 @@
+"""Multi-site studies: federated meta-analysis of site estimates and risk-adjusted site comparison.
+
+An analysis layer beside ``survival`` and ``adherence``: it imports the cohort, survival and
+release layers; nothing below imports it. See ``docs/multisite.md``.
+
+* :func:`meta_analysis`: random-effects meta-analysis (REML or DerSimonian-Laird, z or
+  Hartung-Knapp), equal to R ``metafor::rma``; forest plot.
+* :func:`site_summary` / :func:`combine_sites`: two-stage federated analysis; each site writes only
+  released aggregates (Cox log hazard ratios with their covariance, counts above the small-cell
+  threshold) and the coordinator meta-analyses them.
+* :func:`compare_sites`: observed vs expected recoveries by site (indirect standardisation from a
+  case-mix Cox model), funnel plots at 95% and 99.8% with over-dispersion (Spiegelhalter 2005),
+  ranks with uncertainty, release control per site.
+"""
+
+from footdrop_outcomes.sites.comparison import SiteComparison, compare_sites, funnel_limits, overdispersion
+from footdrop_outcomes.sites.federated import SiteSummary, combine_sites, read_site_summary, site_summary
+from footdrop_outcomes.sites.meta import MetaAnalysis, meta_analysis
+from footdrop_outcomes.sites.truth import simulated_site_log_frailty
+
+__all__ = [
+    "meta_analysis",
+    "MetaAnalysis",
+    "site_summary",
+    "read_site_summary",
+    "combine_sites",
+    "SiteSummary",
+    "compare_sites",
+    "SiteComparison",
+    "funnel_limits",
+    "overdispersion",
+    "simulated_site_log_frailty",
+]

@@ -1,0 +1,329 @@
+"""Risk-adjusted comparison of sites: observed vs expected recoveries, funnel plots, ranks with uncertainty.
+
+**Expected recoveries (indirect standardisation).** A Cox case-mix model (patient characteristics
+only, never the sites' own practice such as treatments) is fitted on all sites together, without
+any site term. Each patient's expected number of recoveries up to a horizon ``h`` is the model's
+cumulative hazard up to the end of the patient's follow-up or ``h``, whichever is first:
+``E_i = Lambda0_s(min(T_i, h)) exp(x_i' beta)`` (Breslow baseline per stratum ``s``). Summed over
+a site's patients this is the number of recoveries the site would have had with the case mix it
+has, had it performed as all sites together; ``O`` is the number it had. Under the model ``O - E``
+is a counting-process martingale, so ``Var(O) ~ E`` whatever the censoring (the standardised
+ratio of survival analysis, as an SMR).
+
+**Funnel plot.** ``O/E`` against ``E`` with control limits around 1 at 95% and 99.8%, on the
+square-root scale ``y = sqrt(O/E)`` (variance ``1 / (4E)``, Spiegelhalter 2005, Stat Med 24:1185)
+mapped back to the ratio. ``z = 2 (sqrt(O) - sqrt(E))``.
+
+**Over-dispersion** (Spiegelhalter 2005, Qual Saf Health Care 14:347): the z-scores are
+winsorised at their 10th and 90th percentiles and ``phi = mean(z_w^2)``. ``"multiplicative"``
+widens the limits by ``sqrt(phi)`` when ``phi > 1``; ``"additive"`` (the default) adds a
+between-site variance ``tau2 = max(0, (I phi - (I - 1)) / (sum w - sum w^2 / sum w))``, ``w =
+4E``, the DerSimonian-Laird moment estimator on the winsorised z-scores, so limits become ``1 +/-
+z sqrt(1/(4E) + tau2)`` on the square-root scale; ``"none"`` keeps the Poisson limits.
+
+**Ranks with uncertainty.** Ratios are drawn from each site's Jeffreys posterior
+``Gamma(O + 1/2, 1) / E`` (plus the between-site variance when ``"additive"``), ranked in every
+draw (1 = most recoveries for the case mix), and the 2.5% and 97.5% quantiles of each site's
+ranks are reported instead of a league table.
+
+**Release control.** Sites of ``threshold`` or fewer patients are in the case-mix model but not in
+any table or plot (their number is in ``info``); :meth:`SiteComparison.released` gives the table a
+report may show (an observed count of 1 to ``threshold``, and the ratios that would reveal it,
+masked), and the funnel plot leaves such points out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from footdrop_outcomes._checks import check_choice
+from footdrop_outcomes._result import AnalysisResult
+from footdrop_outcomes.cohort.cohort import Cohort
+from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.release import ReleasedTable, ReleasePolicy, format_count, release_table
+from footdrop_outcomes.survival import fit_cox, survival_frame
+
+__all__ = ["SiteComparison", "compare_sites", "funnel_limits", "overdispersion"]
+
+Overdispersion = Literal["additive", "multiplicative", "none"]
+
+#: Two-sided coverage of the control limits: 95% and 99.8%.
+LEVELS = (0.95, 0.998)
+
+
+def overdispersion(z: np.ndarray, expected: np.ndarray, *, winsor: float = 0.10) -> tuple[float, float]:
+    """Over-dispersion of z-scores on the square-root scale (Spiegelhalter 2005).
+
+    Parameters
+    ----------
+    z : array
+        ``2 (sqrt(O) - sqrt(E))`` per site.
+    expected : array
+        ``E`` per site.
+    winsor : float
+        Share winsorised in each tail.
+
+    Returns
+    -------
+    (phi, tau2)
+        Multiplicative factor ``mean(z_w^2)`` and additive variance (DerSimonian-Laird, >= 0).
+
+    Examples
+    --------
+    >>> phi, tau2 = overdispersion(np.array([0.5, -1.0, 2.0, 0.0]), np.array([20.0, 30.0, 25.0, 40.0]))
+    >>> round(phi, 3), tau2 >= 0
+    (1.047, True)
+    """
+    z = np.asarray(z, dtype=float)
+    w = 4.0 * np.asarray(expected, dtype=float)
+    i = z.size
+    lo, hi = np.quantile(z, [winsor, 1 - winsor])
+    zw = np.clip(z, lo, hi)
+    phi = float(np.mean(zw**2))
+    tau2 = max(0.0, (i * phi - (i - 1)) / (w.sum() - np.sum(w**2) / w.sum()))
+    return phi, float(tau2)
+
+
+def funnel_limits(expected: np.ndarray, level: float, *, phi: float = 1.0, tau2: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper control limits of ``O/E`` at ``E`` (square-root scale, mapped back).
+
+    >>> lo, hi = funnel_limits(np.array([100.0]), 0.95)
+    >>> round(float(lo[0]), 3), round(float(hi[0]), 3)
+    (0.814, 0.206)
+    """
+    e = np.asarray(expected, dtype=float)
+    zc = float(stats.norm.ppf(0.5 + level / 2))
+    sd = np.sqrt(max(phi, 1.0) / (4.0 * e) + tau2)
+    lo = np.clip(1.0 - zc * sd, 0.0, None) ** 2
+    return lo, (1.0 + zc * sd) ** 2
+
+
+@dataclass(frozen=True, repr=False, kw_only=True)
+class SiteComparison(AnalysisResult):
+    """Observed vs expected recoveries per site and horizon.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per shown site and horizon: ``horizon``, ``site``, ``n``, ``observed``,
+        ``expected``, ``ratio`` (O/E), ``z`` (on the square-root scale, adjusted for
+        over-dispersion), ``lower_95``, ``upper_95``, ``lower_998``, ``upper_998`` (limits at the
+        site's E), ``flag_95`` and ``flag_998`` (``"above"``, ``"below"`` or ``""``), ``rank``,
+        ``rank_lower``, ``rank_upper`` (95% interval of the rank over posterior draws).
+    dispersion : pandas.DataFrame
+        Per horizon: ``phi``, ``tau2``, ``overdispersion`` (the handling used), ``sites``.
+    info : dict
+        ``formula``, ``strata``, ``horizons``, ``n`` (patients in the case-mix model), ``events``,
+        ``sites_not_shown`` (number of sites of ``threshold`` or fewer patients), ``threshold``,
+        ``seed``, ``n_draws``.
+    """
+
+    dispersion: pd.DataFrame
+    policy: ReleasePolicy
+
+    def released(self) -> ReleasedTable:
+        """The summary as a released table: counts as text, observed counts of 1 to threshold and
+        the ratios, z and ranks that would reveal them masked."""
+        s = self.summary
+        t = self.policy.threshold
+        out = pd.DataFrame({
+            "horizon": s["horizon"].astype(str), "site": s["site"].astype(str),
+            "patients": [format_count(n, t) for n in s["n"]],
+            "observed": [format_count(o, t) for o in s["observed"]],
+            "expected": [f"{e:.1f}" for e in s["expected"]],
+            "O/E": [f"{r:.2f}" for r in s["ratio"]],
+            "95% limits": [f"{a:.2f}-{b:.2f}" for a, b in zip(s["lower_95"], s["upper_95"], strict=True)],
+            "99.8% limits": [f"{a:.2f}-{b:.2f}" for a, b in zip(s["lower_998"], s["upper_998"], strict=True)],
+            "flag": [f998 or (f95 and f"{f95} 95%") for f95, f998 in zip(s["flag_95"], s["flag_998"], strict=True)],
+            "rank (95% interval)": [f"{r} ({a}-{b})" for r, a, b in zip(s["rank"], s["rank_lower"], s["rank_upper"], strict=True)],
+        })
+        obs = s["observed"].to_numpy()
+        support = pd.DataFrame({c: s["n"].to_numpy() for c in out.columns})
+        for c in ("observed", "O/E", "flag", "rank (95% interval)"):
+            support[c] = np.where(obs == 0, s["n"].to_numpy(), obs)
+        return release_table(out, self.policy, support=support, keep=["horizon", "site"])
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Funnel plots (one panel per horizon): O/E against E with 95% and 99.8% limits.
+
+        Points whose observed count is 1 to ``threshold`` are not drawn.
+
+        Returns
+        -------
+        numpy array of matplotlib Axes
+        """
+        import matplotlib.pyplot as plt
+
+        horizons = list(dict.fromkeys(self.summary["horizon"]))
+        if ax is None:
+            _, ax = plt.subplots(1, len(horizons), figsize=(5.0 * len(horizons), 4.0), squeeze=False)
+        axes = np.atleast_1d(ax).ravel()
+        for a, h in zip(axes, horizons, strict=False):
+            s = self.summary[self.summary["horizon"] == h]
+            d = self.dispersion.set_index("horizon").loc[h]
+            show = ~s["observed"].map(self.policy.is_small)
+            e = np.linspace(max(0.5, 0.8 * s["expected"].min()), 1.1 * s["expected"].max(), 200)
+            phi = float(d["phi"]) if d["overdispersion"] == "multiplicative" else 1.0
+            tau2 = float(d["tau2"]) if d["overdispersion"] == "additive" else 0.0
+            for level, style in zip(LEVELS, ("--", ":"), strict=True):
+                lo, hi = funnel_limits(e, level, phi=phi, tau2=tau2)
+                a.plot(e, lo, style, color="grey", label=f"{100 * level:g}% limits")
+                a.plot(e, hi, style, color="grey")
+            a.axhline(1.0, color="black", linewidth=0.8)
+            ss = s[show]
+            a.scatter(ss["expected"], ss["ratio"], color="black", zorder=3)
+            for _, r in ss.iterrows():
+                a.annotate(str(r["site"]), (r["expected"], r["ratio"]), textcoords="offset points", xytext=(4, 3), fontsize=8)
+            a.set_xlabel("expected recoveries (E)")
+            a.set_ylabel("observed / expected")
+            a.set_title(f"recovery by {h}" + (f" ({int((~show).sum())} site(s) not drawn)" if (~show).any() else ""))
+            a.legend(fontsize=8)
+        return axes
+
+
+def _expected(frame: pd.DataFrame, formula: str, strata: str | None, horizons: Sequence[float | None]) -> tuple[np.ndarray, dict[str, Any]]:
+    """Per patient and horizon: the case-mix model's cumulative hazard up to min(T, h) (Breslow)."""
+    fit = fit_cox(frame, formula, strata=strata)
+    spec_cols = list(fit.design.spec.column_names)
+    x = fit.design.matrix(frame)
+    x = x[:, [j for j, c in enumerate(spec_cols) if c != "Intercept"]]
+    lp = x @ fit.params.to_numpy()
+    risk = np.exp(lp - lp.mean())
+    t = frame["time"].to_numpy(dtype=float)
+    ev = frame["event"].to_numpy(dtype=bool)
+    codes = np.zeros(len(frame), dtype=int) if strata is None else pd.factorize(frame[strata])[0]
+    out = np.zeros((len(frame), len(horizons)))
+    for s in np.unique(codes):
+        idx = np.flatnonzero(codes == s)
+        order = idx[np.argsort(t[idx], kind="stable")]
+        ts, rs, es = t[order], risk[order], ev[order]
+        times = np.unique(ts[es])
+        if times.size == 0:
+            continue
+        at_risk = np.cumsum(rs[::-1])[::-1]  # sum of risk over t >= ts[j]
+        first = np.searchsorted(ts, times, side="left")
+        deaths = np.array([np.sum(es[(ts == u)]) for u in times]) if times.size < 50 else \
+            np.bincount(np.searchsorted(times, ts[es]), minlength=times.size)
+        dl = deaths / at_risk[first]
+        cum = np.concatenate([[0.0], np.cumsum(dl)])
+        for k, h in enumerate(horizons):
+            stop = t[idx] if h is None else np.minimum(t[idx], h)
+            out[idx, k] = cum[np.searchsorted(times, stop, side="right")] * risk[idx]
+    return out, {"events": int(fit.info["events"]), "converged": bool(fit.info["converged"])}
+
+
+def _ranks(obs: np.ndarray, exp: np.ndarray, tau2: float, rng: np.random.Generator, n_draws: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    k = obs.size
+    draws = rng.gamma(obs + 0.5, 1.0, size=(n_draws, k)) / exp
+    if tau2 > 0:  # between-site variance on the square-root scale
+        draws = np.clip(np.sqrt(draws) + rng.normal(0.0, np.sqrt(tau2), size=(n_draws, k)), 0.0, None) ** 2
+    ranks = (-draws).argsort(axis=1).argsort(axis=1) + 1
+    point = (-(obs + 0.5) / exp).argsort().argsort() + 1
+    lo, hi = np.quantile(ranks, [0.025, 0.975], axis=0, method="inverted_cdf")
+    return point, lo.astype(int), hi.astype(int)
+
+
+def compare_sites(data: Cohort | pd.DataFrame, *, formula: str = "severity + age + diabetes + smoking",
+                  strata: str | None = "cause", site: str = "site", horizons: Sequence[float | None] = (12.0, None),
+                  overdispersion: Overdispersion = "additive", policy: ReleasePolicy | None = None,
+                  n_draws: int = 2000, seed: int = 0, threshold: int = 4) -> SiteComparison:
+    """Risk-adjusted comparison of recovery between sites (indirect standardisation, funnel plots).
+
+    Parameters
+    ----------
+    data : Cohort or pandas.DataFrame
+        A cohort, or its :func:`~footdrop_outcomes.survival.survival_frame` (``time`` in weeks).
+    formula : str
+        Case-mix terms of the Cox model fitted on all sites (patient characteristics, not site
+        practice).
+    strata : str, optional
+        Column with separate baseline hazards (default ``"cause"``).
+    site : str
+        Column naming the site.
+    horizons : sequence of float or None
+        Weeks since onset; ``None`` is the end of follow-up. Default: 12 weeks and the end.
+    overdispersion : {"additive", "multiplicative", "none"}
+        Handling of over-dispersion (module docstring).
+    policy : ReleasePolicy, optional
+        Small-cell rules (default ``ReleasePolicy()``).
+    n_draws, seed : int
+        Posterior draws for the rank intervals and their seed.
+    threshold : int
+        MRC grade that defines recovery (when ``data`` is a cohort).
+
+    Returns
+    -------
+    SiteComparison
+
+    Raises
+    ------
+    FootdropError
+        Fewer than 3 sites with more than ``threshold`` patients.
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> res = compare_sites(simulate_cohort(1500, seed=5), n_draws=200)
+    >>> sorted(set(res.summary["horizon"]))
+    ['12 weeks', 'end of follow-up']
+    """
+    check_choice("overdispersion", overdispersion, get_args(Overdispersion))
+    policy = ReleasePolicy() if policy is None else policy
+    frame = survival_frame(data, threshold=threshold) if isinstance(data, Cohort) else data
+    if site not in frame.columns:
+        raise ConfigError(f"compare_sites: the data have no column {site!r}")
+    if not horizons or any(h is not None and not (np.isfinite(h) and h > 0) for h in horizons):
+        raise ConfigError("compare_sites: horizons must be positive numbers of weeks or None (end of follow-up)")
+    frame = frame.reset_index(drop=True)
+    expected, fit_info = _expected(frame, formula, strata, list(horizons))
+    sites = frame[site].astype(str).to_numpy()
+    labels = ["end of follow-up" if h is None else f"{h:g} weeks" for h in horizons]
+    n_by = pd.Series(sites).value_counts()
+    shown = sorted(s for s, n in n_by.items() if n > policy.threshold)
+    if len(shown) < 3:
+        raise FootdropError(f"compare_sites needs at least 3 sites with more than {policy.threshold} patients")
+    rng = np.random.default_rng(seed)
+    t = frame["time"].to_numpy(dtype=float)
+    ev = frame["event"].to_numpy(dtype=bool)
+    rows, disp = [], []
+    for k, (h, lab) in enumerate(zip(horizons, labels, strict=True)):
+        hit = ev if h is None else ev & (t <= h)
+        o = pd.Series(hit.astype(float)).groupby(sites).sum().reindex(shown).to_numpy()
+        e = pd.Series(expected[:, k]).groupby(sites).sum().reindex(shown).to_numpy()
+        if np.any(e <= 0):
+            raise FootdropError(f"compare_sites: a site expects no recovery by {lab}; choose a later horizon")
+        z = 2.0 * (np.sqrt(o) - np.sqrt(e))
+        phi, tau2 = globals()["overdispersion"](z, e)
+        if overdispersion == "additive":
+            zadj = (np.sqrt(o / e) - 1.0) / np.sqrt(1.0 / (4.0 * e) + tau2)
+            use_phi, use_tau2 = 1.0, tau2
+        elif overdispersion == "multiplicative":
+            zadj = z / np.sqrt(max(phi, 1.0))
+            use_phi, use_tau2 = phi, 0.0
+        else:
+            zadj, use_phi, use_tau2 = z, 1.0, 0.0
+        lims = {lev: funnel_limits(e, lev, phi=use_phi, tau2=use_tau2) for lev in LEVELS}
+        rank, rlo, rhi = _ranks(o, e, use_tau2, rng, n_draws)
+        flags = {}
+        for lev in LEVELS:
+            zc = stats.norm.ppf(0.5 + lev / 2)
+            flags[lev] = np.where(zadj > zc, "above", np.where(zadj < -zc, "below", ""))
+        for j, s in enumerate(shown):
+            rows.append({"horizon": lab, "site": s, "n": int(n_by[s]), "observed": int(o[j]), "expected": float(e[j]),
+                         "ratio": float(o[j] / e[j]), "z": float(zadj[j]),
+                         "lower_95": float(lims[0.95][0][j]), "upper_95": float(lims[0.95][1][j]),
+                         "lower_998": float(lims[0.998][0][j]), "upper_998": float(lims[0.998][1][j]),
+                         "flag_95": str(flags[0.95][j]), "flag_998": str(flags[0.998][j]),
+                         "rank": int(rank[j]), "rank_lower": int(rlo[j]), "rank_upper": int(rhi[j])})
+        disp.append({"horizon": lab, "phi": phi, "tau2": tau2, "overdispersion": overdispersion, "sites": len(shown)})
+    info = {"method": "indirect standardisation (Cox case mix), funnel plots", "formula": formula, "strata": strata,
+            "horizons": labels, "n": len(frame), "events": fit_info["events"], "groups": len(shown),
+            "sites_not_shown": int((n_by <= policy.threshold).sum()), "threshold": policy.threshold,
+            "seed": seed, "n_draws": n_draws}
+    return SiteComparison(summary=pd.DataFrame(rows), info=info, dispersion=pd.DataFrame(disp), policy=policy)
