@@ -167,7 +167,8 @@ def part_gee(seed: int, n: int) -> list[dict]:
     return rows
 
 
-def summarise(paths: list[str], markdown: bool = False) -> None:
+def summary_table(paths: list[str]) -> pd.DataFrame:
+    """Bias, Monte Carlo SE, SE / SD and coverage per estimate, from the CSVs of the parts."""
     d = pd.concat([pd.read_csv(p) for p in paths if os.path.exists(p)], ignore_index=True)
     z = norm.ppf(0.975)
     out = []
@@ -198,7 +199,11 @@ def summarise(paths: list[str], markdown: bool = False) -> None:
         if "seconds" in g and g["seconds"].notna().any():
             row["seconds_median"] = g["seconds"].median()
         out.append(row)
-    table = pd.DataFrame(out)
+    return pd.DataFrame(out)
+
+
+def summarise(paths: list[str], markdown: bool = False) -> None:
+    table = summary_table(paths)
     if markdown:
         cols = {"estimand": "estimate", "seeds": "seeds", "truth": "truth", "mean": "mean", "bias_in_mc_se": "bias / MC SE",
                 "emp_sd": "empirical SD", "mean_se": "mean SE", "se_over_sd": "SE / SD", "se_fixed_over_sd": "fixed-weight SE / SD",
