@@ -246,6 +246,9 @@ def import_cmd(
     out.print(f"wrote {result!r}")
     out.print(f"handled: {h['ages_top_coded']} ages top-coded to 90, duplicate rows dropped {h['duplicate_rows_dropped']}, "
               f"{h['mrc_modifiers']} MRC grades with +/- read as documented; details in {out_dir / 'manifest.json'}")
+    unknown = {column: n for column, n in (h.get("unknown_to_missing") or {}).items() if n}
+    if unknown:  # codes the mapping declares "not known" (e.g. smoking "9"), per table.column
+        out.print("codes declared unknown, now missing values: " + ", ".join(f"{c} {n}" for c, n in unknown.items()), markup=False)
 
 
 def _print_source_failures(e: CohortValidationError) -> None:
