@@ -19,7 +19,11 @@ import time
 
 import pandas as pd
 
-from footdrop_outcomes.cohort.calibration import calibration_check, calibration_report, pass_counts
+from footdrop_outcomes.cohort.calibration import (
+    calibration_check,
+    calibration_report,
+    pass_counts,
+)
 
 
 def main() -> None:
