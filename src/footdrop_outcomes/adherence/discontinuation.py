@@ -220,6 +220,9 @@ def discontinuation(
 def _device_truth(data: Any, frame: pd.DataFrame, summary: pd.DataFrame, kind: str, group: str | None) -> np.ndarray:
     """The generator's share stopped by each landmark, for the ``discontinued_by`` rows of a synthetic device analysis.
 
+    ``mean_i 1 - exp(-H0(t) exp(b (p_i - mean)))`` over the analysed patients: ``H0`` exponential
+    (version 1) or Weibull (version 2), ``b`` the log HR of the adherence propensity ``p_i``.
+
     Only where the estimate targets it: a device (the exercise program has no closed-form stopping
     model) and the default stopping definition (not worn at all), on a cohort whose truth lists
     the stopping model (``afo_abandonment`` / ``fes_discontinuation`` in ``truth.parameters``).
@@ -228,23 +231,36 @@ def _device_truth(data: Any, frame: pd.DataFrame, summary: pd.DataFrame, kind: s
     truth = getattr(data, "truth", None)
     if truth is None or kind == "exercise":
         return out
+    component = "afo_abandonment" if kind == "afo" else "fes_discontinuation"
     try:
-        if kind == "afo":
-            rate = truth.value("afo_abandonment", "rate_per_week", "rate")
-            lhr = truth.value("afo_abandonment", "adherence_propensity", "log_hazard_ratio")
+        par = truth.parameters
+        terms = set(par.loc[par["component"] == component, "term"])
+        if "rate_per_week" in terms:  # exponential (version 1)
+            rate = truth.value(component, "rate_per_week", "rate")
+
+            def cum_hazard(t: float) -> float:
+                return rate * t
+        elif {"weibull_shape", "weibull_scale_weeks"} <= terms:  # Weibull (version 2)
+            k = truth.value(component, "weibull_shape", "shape")
+            scale = truth.value(component, "weibull_scale_weeks", "weeks")
+
+            def cum_hazard(t: float) -> float:
+                return (t / scale) ** k
+        else:
+            return out  # an older truth without the stopping model
+        lp = np.zeros(len(frame))
+        if "adherence_propensity" in terms:
+            lhr = truth.value(component, "adherence_propensity", "log_hazard_ratio")
             mean = truth.value("adherence", "logit_mean", "logit")
             tp = truth.patients.assign(patient_id=truth.patients["patient_id"].astype(str)).set_index("patient_id")
-            prop = tp["adherence_propensity"].reindex(frame["patient_id"].astype(str)).to_numpy(float)
-            rates = rate * np.exp(lhr * (prop - mean))
-        else:
-            rates = np.full(len(frame), truth.value("fes_discontinuation", "rate_per_week", "rate"))
+            lp = lhr * (tp["adherence_propensity"].reindex(frame["patient_id"].astype(str)).to_numpy(float) - mean)
     except (KeyError, LookupError, ValueError, FootdropError):
-        return out  # an older truth without the stopping model
+        return out
     groups = frame[group].astype(str).to_numpy() if group is not None else np.full(len(frame), "all")
     for i, row in enumerate(summary.itertuples(index=False)):
         if row.statistic == "discontinued_by" and np.isfinite(row.time):
             m = groups == str(row.group)
             if m.any():
-                out[i] = float(np.mean(1 - np.exp(-rates[m] * row.time)))
+                out[i] = float(np.mean(1 - np.exp(-cum_hazard(float(row.time)) * np.exp(lp[m]))))
     return out
 
