@@ -12,14 +12,19 @@ ratio of survival analysis, as an SMR).
 
 **Funnel plot.** ``O/E`` against ``E`` with control limits around 1 at 95% and 99.8%, on the
 square-root scale ``y = sqrt(O/E)`` (variance ``1 / (4E)``, Spiegelhalter 2005, Stat Med 24:1185)
-mapped back to the ratio. ``z = 2 (sqrt(O) - sqrt(E))``.
+mapped back to the ratio. Because the case-mix model is fitted on all sites, the site's own
+patients are part of its reference and ``O - E`` summed over the sites is (nearly) zero, so the
+variance of a site's ``O - E`` is about ``E (1 - E / E_all)`` rather than ``E`` (``E_all``: the
+expected recoveries of all patients); the limits use this factor ``c = 1 - E / E_all``, without
+which a site with an eighth of the patients would be flagged about half as often as the nominal
+rate. ``z = 2 (sqrt(O) - sqrt(E)) / sqrt(c)``.
 
 **Over-dispersion** (Spiegelhalter 2005, Qual Saf Health Care 14:347): the z-scores are
 winsorised at their 10th and 90th percentiles and ``phi = mean(z_w^2)``. ``"multiplicative"``
 widens the limits by ``sqrt(phi)`` when ``phi > 1``; ``"additive"`` (the default) adds a
 between-site variance ``tau2 = max(0, (I phi - (I - 1)) / (sum w - sum w^2 / sum w))``, ``w =
-4E``, the DerSimonian-Laird moment estimator on the winsorised z-scores, so limits become ``1 +/-
-z sqrt(1/(4E) + tau2)`` on the square-root scale; ``"none"`` keeps the Poisson limits.
+4E / c``, the DerSimonian-Laird moment estimator on the winsorised z-scores, so limits become ``1 +/-
+z sqrt(c/(4E) + tau2)`` on the square-root scale; ``"none"`` keeps the Poisson limits.
 
 **Ranks with uncertainty.** Ratios are drawn from each site's Jeffreys posterior
 ``Gamma(O + 1/2, 1) / E`` (plus the between-site variance when ``"additive"``), ranked in every
@@ -57,7 +62,8 @@ Overdispersion = Literal["additive", "multiplicative", "none"]
 LEVELS = (0.95, 0.998)
 
 
-def overdispersion(z: np.ndarray, expected: np.ndarray, *, winsor: float = 0.10) -> tuple[float, float]:
+def overdispersion(z: np.ndarray, expected: np.ndarray, *, share: np.ndarray | float = 0.0,
+                   winsor: float = 0.10) -> tuple[float, float]:
     """Over-dispersion of z-scores on the square-root scale (Spiegelhalter 2005).
 
     Parameters
@@ -66,6 +72,8 @@ def overdispersion(z: np.ndarray, expected: np.ndarray, *, winsor: float = 0.10)
         ``2 (sqrt(O) - sqrt(E))`` per site.
     expected : array
         ``E`` per site.
+    share : array or float
+        ``E / E_all`` per site (0: the site is not part of the reference).
     winsor : float
         Share winsorised in each tail.
 
@@ -81,7 +89,7 @@ def overdispersion(z: np.ndarray, expected: np.ndarray, *, winsor: float = 0.10)
     (1.047, True)
     """
     z = np.asarray(z, dtype=float)
-    w = 4.0 * np.asarray(expected, dtype=float)
+    w = 4.0 * np.asarray(expected, dtype=float) / (1.0 - np.asarray(share, dtype=float))
     i = z.size
     lo, hi = np.quantile(z, [winsor, 1 - winsor])
     zw = np.clip(z, lo, hi)
@@ -90,8 +98,11 @@ def overdispersion(z: np.ndarray, expected: np.ndarray, *, winsor: float = 0.10)
     return phi, float(tau2)
 
 
-def funnel_limits(expected: np.ndarray, level: float, *, phi: float = 1.0, tau2: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def funnel_limits(expected: np.ndarray, level: float, *, phi: float = 1.0, tau2: float = 0.0,
+                  share: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper control limits of ``O/E`` at ``E`` (square-root scale, mapped back).
+
+    ``share`` is ``E / E_all`` (the site's part of its own reference, see the module docstring).
 
     >>> lo, hi = funnel_limits(np.array([100.0]), 0.95)
     >>> round(float(lo[0]), 3), round(float(hi[0]), 3)
@@ -99,7 +110,7 @@ def funnel_limits(expected: np.ndarray, level: float, *, phi: float = 1.0, tau2:
     """
     e = np.asarray(expected, dtype=float)
     zc = float(stats.norm.ppf(0.5 + level / 2))
-    sd = np.sqrt(max(phi, 1.0) / (4.0 * e) + tau2)
+    sd = np.sqrt(max(phi, 1.0) * (1.0 - np.asarray(share, dtype=float)) / (4.0 * e) + tau2)
     lo = np.clip(1.0 - zc * sd, 0.0, None) ** 2
     return lo, (1.0 + zc * sd) ** 2
 
@@ -117,7 +128,8 @@ class SiteComparison(AnalysisResult):
         site's E), ``flag_95`` and ``flag_998`` (``"above"``, ``"below"`` or ``""``), ``rank``,
         ``rank_lower``, ``rank_upper`` (95% interval of the rank over posterior draws).
     dispersion : pandas.DataFrame
-        Per horizon: ``phi``, ``tau2``, ``overdispersion`` (the handling used), ``sites``.
+        Per horizon: ``phi``, ``tau2``, ``overdispersion`` (the handling used), ``sites``,
+        ``expected_all`` (expected recoveries of all patients, shown sites or not).
     info : dict
         ``formula``, ``strata``, ``horizons``, ``n`` (patients in the case-mix model), ``events``,
         ``sites_not_shown`` (number of sites of ``threshold`` or fewer patients), ``threshold``,
@@ -169,10 +181,11 @@ class SiteComparison(AnalysisResult):
             d = self.dispersion.set_index("horizon").loc[h]
             show = ~s["observed"].map(self.policy.is_small)
             e = np.linspace(max(0.5, 0.8 * s["expected"].min()), 1.1 * s["expected"].max(), 200)
+            share = e / float(d["expected_all"])
             phi = float(d["phi"]) if d["overdispersion"] == "multiplicative" else 1.0
             tau2 = float(d["tau2"]) if d["overdispersion"] == "additive" else 0.0
             for level, style in zip(LEVELS, ("--", ":"), strict=True):
-                lo, hi = funnel_limits(e, level, phi=phi, tau2=tau2)
+                lo, hi = funnel_limits(e, level, phi=phi, tau2=tau2, share=share)
                 a.plot(e, lo, style, color="grey", label=f"{100 * level:g}% limits")
                 a.plot(e, hi, style, color="grey")
             a.axhline(1.0, color="black", linewidth=0.8)
@@ -298,17 +311,19 @@ def compare_sites(data: Cohort | pd.DataFrame, *, formula: str = "severity + age
         e = pd.Series(expected[:, k]).groupby(sites).sum().reindex(shown).to_numpy()
         if np.any(e <= 0):
             raise FootdropError(f"compare_sites: a site expects no recovery by {lab}; choose a later horizon")
-        z = 2.0 * (np.sqrt(o) - np.sqrt(e))
-        phi, tau2 = globals()["overdispersion"](z, e)
+        e_all = float(expected[:, k].sum())
+        c = 1.0 - e / e_all
+        z = 2.0 * (np.sqrt(o) - np.sqrt(e)) / np.sqrt(c)
+        phi, tau2 = globals()["overdispersion"](z, e, share=e / e_all)
         if overdispersion == "additive":
-            zadj = (np.sqrt(o / e) - 1.0) / np.sqrt(1.0 / (4.0 * e) + tau2)
+            zadj = (np.sqrt(o / e) - 1.0) / np.sqrt(c / (4.0 * e) + tau2)
             use_phi, use_tau2 = 1.0, tau2
         elif overdispersion == "multiplicative":
             zadj = z / np.sqrt(max(phi, 1.0))
             use_phi, use_tau2 = phi, 0.0
         else:
             zadj, use_phi, use_tau2 = z, 1.0, 0.0
-        lims = {lev: funnel_limits(e, lev, phi=use_phi, tau2=use_tau2) for lev in LEVELS}
+        lims = {lev: funnel_limits(e, lev, phi=use_phi, tau2=use_tau2, share=e / e_all) for lev in LEVELS}
         rank, rlo, rhi = _ranks(o, e, use_tau2, rng, n_draws)
         flags = {}
         for lev in LEVELS:
@@ -321,7 +336,8 @@ def compare_sites(data: Cohort | pd.DataFrame, *, formula: str = "severity + age
                          "lower_998": float(lims[0.998][0][j]), "upper_998": float(lims[0.998][1][j]),
                          "flag_95": str(flags[0.95][j]), "flag_998": str(flags[0.998][j]),
                          "rank": int(rank[j]), "rank_lower": int(rlo[j]), "rank_upper": int(rhi[j])})
-        disp.append({"horizon": lab, "phi": phi, "tau2": tau2, "overdispersion": overdispersion, "sites": len(shown)})
+        disp.append({"horizon": lab, "phi": phi, "tau2": tau2, "overdispersion": overdispersion, "sites": len(shown),
+                     "expected_all": e_all})
     info = {"method": "indirect standardisation (Cox case mix), funnel plots", "formula": formula, "strata": strata,
             "horizons": labels, "n": len(frame), "events": fit_info["events"], "groups": len(shown),
             "sites_not_shown": int((n_by <= policy.threshold).sum()), "threshold": policy.threshold,
