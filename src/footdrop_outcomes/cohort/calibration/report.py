@@ -312,15 +312,16 @@ def _source_page(rows: pd.DataFrame) -> Any:
     top, block = 0.90, 0.86 / max(k, 2)
     for i, (_, r) in enumerate(rows.iterrows()):
         y0 = top - (i + 1) * block
-        ax = fig.add_axes((0.25, y0 + block * 0.56, 0.69, block * 0.30))
+        ax = fig.add_axes((0.25, y0 + block * 0.55, 0.69, block * 0.27))
         _target_panel(ax, r)
         ok = bool(r["pass_latent"])
         fig.text(0.06, y0 + block * 0.93, f"{r['id']}", fontsize=10.5, weight="bold")
         tag = f"{str(r['set']).upper()} target  |  {'PASS' if ok else 'FAIL'}"
         fig.text(0.06, y0 + block * 0.895, tag, fontsize=9, weight="bold", color=_GREEN if ok else _RED)
-        rule = (f"Rule: pass when {_fmt(r['low'])} <= simulated latent value <= {_fmt(r['high'])} "
-                f"(published CI{' / Wilson interval from n = ' + str(int(r['n'])) if pd.notna(r['n']) else ''}"
-                f"{', widened to value +/- ' + _fmt(r['tolerance']) if pd.notna(r['tolerance']) else ''}).")
+        basis = ("the published 95% CI" if pd.notna(r["ci_low"]) else
+                 f"a Wilson 95% interval from n = {int(r['n'])}" if pd.notna(r["n"]) else "the published value")
+        widened = f", widened to value +/- {_fmt(r['tolerance'])}" if pd.notna(r["tolerance"]) else ""
+        rule = f"Rule: pass when {_fmt(r['low'])} <= simulated latent value <= {_fmt(r['high'])} ({basis}{widened})."
         nums = (f"Published {_fmt(r['value'])}, pass interval {_fmt(r['low'])}-{_fmt(r['high'])}; simulated latent {_fmt(r['latent'])} "
                 f"(MC SE {_fmt(r['latent_se'], 4)}), from the tables {_fmt(r['observed'])} (MC SE {_fmt(r['observed_se'], 4)}).")
         text = [nums, f"Population: {r['population']}", f"Outcome: {r['outcome']}", rule]
@@ -337,8 +338,12 @@ def _target_panel(ax: Any, r: pd.Series) -> None:
     ok = bool(r["pass_latent"])
     labels, ys = ["published", "simulated (latent)", "simulated (tables)"], [2, 1, 0]
     ax.axvspan(r["low"], r["high"], color="#e8f5e9" if ok else "#ffebee", zorder=0, label="pass interval")
+    # the published interval: its CI, else the pass interval built from n; a bare value has no bar
+    has_interval = pd.notna(r["ci_low"]) or pd.notna(r["n"])
     lo_ci = r["ci_low"] if pd.notna(r["ci_low"]) else r["low"]
     hi_ci = r["ci_high"] if pd.notna(r["ci_high"]) else r["high"]
+    if not has_interval:
+        lo_ci = hi_ci = r["value"]
     ax.errorbar([r["value"]], [2], xerr=[[r["value"] - lo_ci], [hi_ci - r["value"]]], fmt="s", color="black", capsize=4)
     for y, est, se in ((1, r["latent"], r["latent_se"]), (0, r["observed"], r["observed_se"])):
         if pd.isna(est):
