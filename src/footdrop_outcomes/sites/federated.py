@@ -134,7 +134,7 @@ def site_summary(data: Cohort | pd.DataFrame, *, site: str, formula: str, strata
     Examples
     --------
     >>> from footdrop_outcomes import simulate_cohort
-    >>> c = simulate_cohort(600, seed=3).subset(sites="S01")
+    >>> c = simulate_cohort(500, seed=3).subset(sites="S01")
     >>> s = site_summary(c, site="S01", formula="supervised_physio + age", strata="cause")
     >>> list(s.summary["term"])
     ['supervised_physio', 'age']

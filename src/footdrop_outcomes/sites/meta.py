@@ -165,7 +165,7 @@ def meta_analysis(estimates: Sequence[float], variances: Sequence[float], *, met
     --------
     >>> res = meta_analysis([-0.4, -0.2, -0.3], [0.02, 0.01, 0.03])
     >>> round(float(res.summary["estimate"].iloc[0]), 3)
-    -0.27
+    -0.273
     """
     check_choice("method", method, get_args(Method))
     check_choice("test", test, get_args(Test))
