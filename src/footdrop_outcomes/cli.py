@@ -96,6 +96,8 @@ def simulate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing cohort directory.")] = False,
     csv: Annotated[bool, typer.Option("--csv", help="Also write the three tables as CSV files into the cohort directory's csv/ folder.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    generator: Annotated[int, typer.Option("--generator", min=1, max=2, help="Generator version: 1 (default; earlier cohorts reproduce) or 2 (docs/simulation.md, section 11; --config then takes SimulationConfigV2 options).")] = 1,
+    n_jobs: Annotated[int, typer.Option("--n-jobs", min=1, help="Chunks of 10,000 patients simulated at once, in threads; the tables are the same for any value.")] = 1,
 ) -> None:
     """Simulate a synthetic cohort with known truth and save it.
 
@@ -103,16 +105,18 @@ def simulate(
     """
     from footdrop_outcomes.cohort.recovery import recovery_intervals
     from footdrop_outcomes.cohort.simulate import SimulationConfig, simulate_cohort
+    from footdrop_outcomes.cohort.simulate_v2 import SimulationConfigV2
 
     try:
-        cfg = SimulationConfig()
+        config_cls = SimulationConfigV2 if generator == 2 else SimulationConfig
+        cfg = config_cls()
         if config is not None:
             try:
                 overrides = json.loads(config.read_text())
             except json.JSONDecodeError as e:
                 raise FootdropError(f"{config} is not valid JSON ({e})") from None
-            cfg = SimulationConfig.from_dict({**cfg.to_dict(), **overrides})
-        cohort = simulate_cohort(n, seed, cfg, progress=progress)
+            cfg = config_cls.from_dict({**cfg.to_dict(), **overrides})
+        cohort = simulate_cohort(n, seed, cfg, progress=progress, n_jobs=n_jobs)
         cohort.save(out_dir, overwrite=overwrite, csv=csv)
     except FootdropError as e:
         _error(e)
@@ -379,6 +383,27 @@ def mapping_template_cmd(
         discard(tmp)
         raise
     out.print(f"wrote {out_file}")
+
+
+@app.command("calibration-report")
+@_guarded
+def calibration_report_cmd(
+    out_file: Annotated[Path, typer.Option("--out", help="PDF to write, e.g. reports/calibration.pdf (its folder must exist; an existing file is replaced).")] = Path("reports/calibration.pdf"),
+    n: Annotated[int, typer.Option("--n", min=1000, help="Patients per replicate cohort (generator version 2).")] = 50_000,
+    replicates: Annotated[int, typer.Option("--replicates", min=2, help="Replicate cohorts, seeds SEED, SEED+1, ...; the Monte Carlo SE needs two or more.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the first replicate.")] = 2026,
+) -> None:
+    """Write the simulator v2 calibration report: every published target, calibration and validation sets, pass counts.
+
+    Example: footdrop-outcomes calibration-report --out reports/calibration.pdf
+    """
+    from footdrop_outcomes.cohort.calibration import calibration_report
+
+    rep = calibration_report(out_file, n, replicates=replicates, seed=seed)
+    for _, r in rep.counts.iterrows():
+        out.print(f"{r['set']}: {r['passed']} of {r['targets']} targets pass (latent truth); "
+                  f"{r['observed_passed']} of {r['observed_checked']} as seen from the tables")
+    out.print(f"wrote {out_file} ({rep.info['pages']} pages)")
 
 
 @app.command("data-dictionary")
