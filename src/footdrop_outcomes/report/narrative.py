@@ -594,8 +594,10 @@ def methods_text(analysis: RecoveryAnalysis) -> ReleasedText:
     parts.append(f"**Cumulative incidence** of recovery by cause with death as a competing event (Aalen-Johansen {cite('aalen_johansen')}), at weeks "
                  f"{', '.join(f'{x:g}' for x in ch['landmarks'])}; {show_count(deaths)} patients died before recovery was seen.")
     versions = next((r.info["versions"] for r in (cox, aft, cure) if r is not None and "versions" in r.info), {})
-    parts.append(f"All intervals are {level}% confidence intervals. Software: footdrop-outcomes {versions.get('footdrop_outcomes', '')}, "
-                 f"lifelines {versions.get('lifelines', '')}, pandas {versions.get('pandas', '')}.")
+    software = ", ".join(f"{name} {versions[key]}" for key, name in (("footdrop_outcomes", "footdrop-outcomes"), ("lifelines", "lifelines"),
+                                                                      ("numpy", "numpy"), ("scipy", "scipy"), ("pandas", "pandas"))
+                         if versions.get(key))
+    parts.append(f"All intervals are {level}% confidence intervals." + (f" Software: {software}." if software else ""))
     if ch["dropped_terms"]:
         parts.append(f"Terms dropped because they do not vary in the patients analysed: {', '.join(ch['dropped_terms'])}.")
     return text("\n\n".join(parts), len(analysis.frame))
