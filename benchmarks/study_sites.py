@@ -26,7 +26,12 @@ import numpy as np
 
 from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes.cohort.simulate import SimulationConfig
-from footdrop_outcomes.sites import combine_sites, compare_sites, simulated_site_log_frailty, site_summary
+from footdrop_outcomes.sites import (
+    combine_sites,
+    compare_sites,
+    simulated_site_log_frailty,
+    site_summary,
+)
 from footdrop_outcomes.survival import fit_cox, survival_frame
 
 
@@ -74,7 +79,7 @@ def part_frailty(reps: int, n: int, seed: int, sd: float, outlier: float) -> Non
                     hits[m, lev]["extreme"] += int(row["site"] == (highest if row[f"flag_{lev}"] == "above" else lowest))
     print(f"\n## True site frailty (SD {sd} on the log hazard; {reps} cohorts of {n}, 8 sites, 12-week horizon)\n")
     print(f"Share of flagged sites that are the truly most extreme site in the flagged direction (chance 1/{n_sites} = {1 / n_sites:.3f}):\n")
-    print("| over-dispersion | limits | flagged site-replicates (of {}) | share truly most extreme |\n|---|---|---|---|".format(reps * n_sites))
+    print(f"| over-dispersion | limits | flagged site-replicates (of {reps * n_sites}) | share truly most extreme |\n|---|---|---|---|")
     for m in modes:
         for lev in ("95", "998"):
             h = hits[m, lev]

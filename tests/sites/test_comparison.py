@@ -11,7 +11,12 @@ from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes.cohort.simulate import SimulationConfig
 from footdrop_outcomes.errors import ConfigError
 from footdrop_outcomes.release import MASK, ReleasePolicy
-from footdrop_outcomes.sites import compare_sites, funnel_limits, overdispersion, simulated_site_log_frailty
+from footdrop_outcomes.sites import (
+    compare_sites,
+    funnel_limits,
+    overdispersion,
+    simulated_site_log_frailty,
+)
 from footdrop_outcomes.survival import fit_cox, survival_frame
 
 FORMULA = "severity + age + diabetes"

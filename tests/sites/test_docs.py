@@ -16,7 +16,7 @@ DOC = Path(__file__).parents[2] / "docs" / "multisite.md"
 
 
 def test_worked_example_runs() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
     assert blocks
     namespace: dict[str, object] = {}
     try:

@@ -13,21 +13,31 @@ release layers; nothing below imports it. See ``docs/multisite.md``.
   ranks with uncertainty, release control per site.
 """
 
-from footdrop_outcomes.sites.comparison import SiteComparison, compare_sites, funnel_limits, overdispersion
-from footdrop_outcomes.sites.federated import SiteSummary, combine_sites, read_site_summary, site_summary
+from footdrop_outcomes.sites.comparison import (
+    SiteComparison,
+    compare_sites,
+    funnel_limits,
+    overdispersion,
+)
+from footdrop_outcomes.sites.federated import (
+    SiteSummary,
+    combine_sites,
+    read_site_summary,
+    site_summary,
+)
 from footdrop_outcomes.sites.meta import MetaAnalysis, meta_analysis
 from footdrop_outcomes.sites.truth import simulated_site_log_frailty
 
 __all__ = [
-    "meta_analysis",
     "MetaAnalysis",
-    "site_summary",
-    "read_site_summary",
-    "combine_sites",
-    "SiteSummary",
-    "compare_sites",
     "SiteComparison",
+    "SiteSummary",
+    "combine_sites",
+    "compare_sites",
     "funnel_limits",
+    "meta_analysis",
     "overdispersion",
+    "read_site_summary",
     "simulated_site_log_frailty",
+    "site_summary",
 ]

@@ -51,7 +51,12 @@ from footdrop_outcomes._checks import check_choice
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.errors import ConfigError, FootdropError
-from footdrop_outcomes.release import ReleasedTable, ReleasePolicy, format_count, release_table
+from footdrop_outcomes.release import (
+    ReleasedTable,
+    ReleasePolicy,
+    format_count,
+    release_table,
+)
 from footdrop_outcomes.survival import fit_cox, survival_frame
 
 __all__ = ["SiteComparison", "compare_sites", "funnel_limits", "overdispersion"]

@@ -23,16 +23,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes._files import make_parents, move_into_place, refuse_symlink, remove_created, staging_file
+from footdrop_outcomes._files import (
+    discard,
+    make_parents,
+    move_into_place,
+    refuse_symlink,
+    remove_created,
+    staging_file,
+)
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.cohort import Cohort
 from footdrop_outcomes.errors import CohortIOError, ConfigError
-from footdrop_outcomes.release import ReleasePolicy, TooFewToRelease, format_count, term_support
+from footdrop_outcomes.release import (
+    ReleasePolicy,
+    TooFewToRelease,
+    format_count,
+    term_support,
+)
 from footdrop_outcomes.sites.meta import MetaAnalysis, Method, Test, meta_analysis
 from footdrop_outcomes.survival import fit_cox, survival_frame
 
-__all__ = ["SiteSummary", "site_summary", "read_site_summary", "combine_sites", "FORMAT"]
+__all__ = ["FORMAT", "SiteSummary", "combine_sites", "read_site_summary", "site_summary"]
 
 #: ``kind`` of a site-summary file.
 FORMAT = "footdrop-outcomes site summary"
@@ -173,7 +185,7 @@ def _write_json(target: Path, content: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(content, indent=1), encoding="utf-8")
         move_into_place(tmp, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
         remove_created(created)
         raise
 
