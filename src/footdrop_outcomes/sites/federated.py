@@ -157,12 +157,12 @@ def site_summary(data: Cohort | pd.DataFrame, *, site: str, formula: str, strata
     frame = survival_frame(data, threshold=threshold) if isinstance(data, Cohort) else data
     n = len(frame)
     if n <= policy.threshold:
-        raise TooFewToRelease(f"site {site!r} has {policy.threshold} or fewer patients: nothing of it can be released")
+        raise TooFewToRelease(f"site_summary: the site has {policy.threshold} or fewer patients: nothing of it can be released")
     fit = fit_cox(frame, formula, strata=strata)
     terms = list(fit.params.index)
     keep = [t for t in terms if not _withheld(t, frame, policy)]
     if not keep:
-        raise TooFewToRelease(f"site {site!r}: every term of the model stands on {policy.threshold} or fewer patients")
+        raise TooFewToRelease(f"site_summary: every term of the model stands on {policy.threshold} or fewer patients of the site")
     cov = fit.cov.loc[keep, keep]
     summary = pd.DataFrame({"term": keep, "log_hr": fit.params[keep].to_numpy(), "se": np.sqrt(np.diag(cov.to_numpy()))})
     info = {"method": "site summary (Cox)", "site": site, "formula": fit.info["formula"],
