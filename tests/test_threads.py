@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_info
 
-from footdrop_outcomes import ConfigError
-from footdrop_outcomes import _threads
+from footdrop_outcomes import ConfigError, _threads
 from footdrop_outcomes.survival import cox as cox_mod
 from footdrop_outcomes.trajectories import _fast, fit_trajectory
 

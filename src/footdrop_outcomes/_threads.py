@@ -42,7 +42,7 @@ from typing import Any, Literal, TypeVar
 
 from footdrop_outcomes.errors import ConfigError
 
-__all__ = ["ENV_VAR", "DEFAULT_THREADS", "set_threads", "fit_threads", "threads_limited", "limit_threads"]
+__all__ = ["DEFAULT_THREADS", "ENV_VAR", "fit_threads", "limit_threads", "set_threads", "threads_limited"]
 
 ENV_VAR = "FOOTDROP_THREADS"
 DEFAULT_THREADS = 1

@@ -11,7 +11,12 @@ import pandas as pd
 import pytest
 
 from footdrop_outcomes import ConfigError
-from footdrop_outcomes.trajectories import TrajectoryFitWarning, _fast, fit_trajectory, fit_trajectory_gee
+from footdrop_outcomes.trajectories import (
+    TrajectoryFitWarning,
+    _fast,
+    fit_trajectory,
+    fit_trajectory_gee,
+)
 
 REF_DIR = Path(__file__).resolve().parents[1] / "data" / "r_reference"
 
