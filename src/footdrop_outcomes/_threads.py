@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ DEFAULT_THREADS = 1
 _UNSET: Any = object()
 _setting: int | None | Any = _UNSET  # int (>= 1), None (no limit: "all"), or _UNSET
 _controller: Any = None
+_n_modules = 0
 _lock = threading.Lock()
 _local = threading.local()
 
@@ -96,14 +98,16 @@ def fit_threads() -> int | None:
 
 
 def _get_controller() -> Any:
-    global _controller
+    """threadpoolctl's list of loaded BLAS/OpenMP libraries, refreshed when modules were imported since (about 1 ms)."""
+    global _controller, _n_modules
     with _lock:
-        if _controller is None:
+        if _controller is None or len(sys.modules) != _n_modules:
             import numpy  # noqa: F401  (load the BLAS libraries before they are listed)
             import scipy.linalg  # noqa: F401
             from threadpoolctl import ThreadpoolController
 
             _controller = ThreadpoolController()
+            _n_modules = len(sys.modules)
         return _controller
 
 
