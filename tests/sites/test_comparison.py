@@ -27,8 +27,9 @@ def frame() -> pd.DataFrame:
     return survival_frame(simulate_cohort(1500, seed=21))
 
 
-def _brute_expected(frame: pd.DataFrame, horizon: float | None) -> pd.Series:
-    """Breslow cumulative hazard per patient up to min(T, h), by explicit loops over event times."""
+def _brute_expected(frame: pd.DataFrame, horizon: float | None) -> tuple[pd.Series, pd.Series]:
+    """Per site: Breslow cumulative hazard summed over patients up to min(T, h), and the variance
+    sum_j d_j p_j (1 - p_j) of O - E, by explicit loops over event times."""
     fit = fit_cox(frame, FORMULA, strata="cause")
     b = fit.params
     x = pd.DataFrame({"severity[moderate]": frame["severity"].astype(str).eq("moderate").astype(float),
@@ -36,23 +37,33 @@ def _brute_expected(frame: pd.DataFrame, horizon: float | None) -> pd.Series:
                       "age": frame["age"].astype(float), "diabetes": frame["diabetes"].astype(float)})
     risk = np.exp(x[list(b.index)].to_numpy() @ b.to_numpy())
     t, ev = frame["time"].to_numpy(), frame["event"].to_numpy(bool)
+    site = frame["site"].astype(str).to_numpy()
     out = np.zeros(len(frame))
+    var = dict.fromkeys(np.unique(site), 0.0)
     for cause in frame["cause"].astype(str).unique():
         rows = np.flatnonzero(frame["cause"].astype(str).to_numpy() == cause)
         for u in np.unique(t[rows][ev[rows]]):
+            if horizon is not None and u > horizon:
+                continue
             d = np.sum(ev[rows] & (t[rows] == u))
-            jump = d / risk[rows][t[rows] >= u].sum()
+            at_risk = rows[t[rows] >= u]
+            jump = d / risk[at_risk].sum()
             stop = t[rows] if horizon is None else np.minimum(t[rows], horizon)
             out[rows[stop >= u]] += jump * risk[rows[stop >= u]]
-    return pd.Series(out).groupby(frame["site"].astype(str).to_numpy()).sum()
+            for s in var:
+                p = risk[at_risk][site[at_risk] == s].sum() / risk[at_risk].sum()
+                var[s] += d * p * (1 - p)
+    return pd.Series(out).groupby(site).sum(), pd.Series(var)
 
 
 def test_expected_equals_brute_force_breslow(frame: pd.DataFrame) -> None:
     res = compare_sites(frame, formula=FORMULA, overdispersion="none", n_draws=50)
     for horizon, label in ((12.0, "12 weeks"), (None, "end of follow-up")):
         s = res.summary[res.summary["horizon"] == label].set_index("site")
-        brute = _brute_expected(frame, horizon)
+        brute, var = _brute_expected(frame, horizon)
         assert np.allclose(s["expected"], brute[s.index], rtol=1e-8)
+        assert np.allclose(s["factor"] * s["expected"], var[s.index], rtol=1e-8)
+        assert (s["factor"] < 1).all()
         obs = frame[frame["event"] & ((frame["time"] <= horizon) if horizon else True)].groupby(
             frame["site"].astype(str)).size()
         assert (s["observed"] == obs.reindex(s.index, fill_value=0)).all()
@@ -62,7 +73,7 @@ def test_expected_equals_brute_force_breslow(frame: pd.DataFrame) -> None:
 
 
 def test_funnel_limits_and_overdispersion_by_hand() -> None:
-    lo, hi = funnel_limits(np.array([25.0]), 0.998, share=0.2)
+    lo, hi = funnel_limits(np.array([25.0]), 0.998, factor=0.8)
     sd = np.sqrt(0.8 / 100)
     assert lo[0] == pytest.approx((1 - stats.norm.ppf(0.999) * sd) ** 2)
     assert hi[0] == pytest.approx((1 + stats.norm.ppf(0.999) * sd) ** 2)

@@ -13,11 +13,13 @@ ratio of survival analysis, as an SMR).
 **Funnel plot.** ``O/E`` against ``E`` with control limits around 1 at 95% and 99.8%, on the
 square-root scale ``y = sqrt(O/E)`` (variance ``1 / (4E)``, Spiegelhalter 2005, Stat Med 24:1185)
 mapped back to the ratio. Because the case-mix model is fitted on all sites, the site's own
-patients are part of its reference and ``O - E`` summed over the sites is (nearly) zero, so the
-variance of a site's ``O - E`` is about ``E (1 - E / E_all)`` rather than ``E`` (``E_all``: the
-expected recoveries of all patients); the limits use this factor ``c = 1 - E / E_all``, without
-which a site with an eighth of the patients would be flagged about half as often as the nominal
-rate. ``z = 2 (sqrt(O) - sqrt(E)) / sqrt(c)``.
+patients are part of its reference: with the Breslow baseline, ``E = sum_j d_j p_j`` over the
+recovery times ``j`` (up to the horizon) of the site's strata, where ``p_j`` is the site's share
+of the risk-weighted risk set, so ``O - E = sum_j (recoveries at the site - d_j p_j)`` has
+variance ``V = sum_j d_j p_j (1 - p_j)`` (as in a log-rank test of the site against the others),
+smaller than ``E``. The limits use the factor ``c = V / E`` of each site; without it a site with
+an eighth of the patients (more of a stratum where the sites' case mix differs) would be flagged
+about half as often as the nominal rate. ``z = 2 (sqrt(O) - sqrt(E)) / sqrt(c)``.
 
 **Over-dispersion** (Spiegelhalter 2005, Qual Saf Health Care 14:347): the z-scores are
 winsorised at their 10th and 90th percentiles and ``phi = mean(z_w^2)``. ``"multiplicative"``
@@ -67,7 +69,7 @@ Overdispersion = Literal["additive", "multiplicative", "none"]
 LEVELS = (0.95, 0.998)
 
 
-def overdispersion(z: np.ndarray, expected: np.ndarray, *, share: np.ndarray | float = 0.0,
+def overdispersion(z: np.ndarray, expected: np.ndarray, *, factor: np.ndarray | float = 1.0,
                    winsor: float = 0.10) -> tuple[float, float]:
     """Over-dispersion of z-scores on the square-root scale (Spiegelhalter 2005).
 
@@ -77,8 +79,8 @@ def overdispersion(z: np.ndarray, expected: np.ndarray, *, share: np.ndarray | f
         ``2 (sqrt(O) - sqrt(E))`` per site.
     expected : array
         ``E`` per site.
-    share : array or float
-        ``E / E_all`` per site (0: the site is not part of the reference).
+    factor : array or float
+        ``c = V / E`` per site (1: the site is not part of its reference).
     winsor : float
         Share winsorised in each tail.
 
@@ -94,7 +96,7 @@ def overdispersion(z: np.ndarray, expected: np.ndarray, *, share: np.ndarray | f
     True
     """
     z = np.asarray(z, dtype=float)
-    w = 4.0 * np.asarray(expected, dtype=float) / (1.0 - np.asarray(share, dtype=float))
+    w = 4.0 * np.asarray(expected, dtype=float) / np.asarray(factor, dtype=float)
     i = z.size
     lo, hi = np.quantile(z, [winsor, 1 - winsor])
     zw = np.clip(z, lo, hi)
@@ -104,10 +106,10 @@ def overdispersion(z: np.ndarray, expected: np.ndarray, *, share: np.ndarray | f
 
 
 def funnel_limits(expected: np.ndarray, level: float, *, phi: float = 1.0, tau2: float = 0.0,
-                  share: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                  factor: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper control limits of ``O/E`` at ``E`` (square-root scale, mapped back).
 
-    ``share`` is ``E / E_all`` (the site's part of its own reference, see the module docstring).
+    ``factor`` is ``c = V / E`` (the site is part of its own reference, see the module docstring).
 
     >>> lo, hi = funnel_limits(np.array([100.0]), 0.95)  # sd 1 / (2 sqrt(100)) = 0.05 on the square-root scale
     >>> round(float(lo[0]), 3), round(float(hi[0]), 3), round((1 - 1.96 * 0.05) ** 2, 3), round((1 + 1.96 * 0.05) ** 2, 3)
@@ -115,7 +117,7 @@ def funnel_limits(expected: np.ndarray, level: float, *, phi: float = 1.0, tau2:
     """
     e = np.asarray(expected, dtype=float)
     zc = float(stats.norm.ppf(0.5 + level / 2))
-    sd = np.sqrt(max(phi, 1.0) * (1.0 - np.asarray(share, dtype=float)) / (4.0 * e) + tau2)
+    sd = np.sqrt(max(phi, 1.0) * np.asarray(factor, dtype=float) / (4.0 * e) + tau2)
     lo = np.clip(1.0 - zc * sd, 0.0, None) ** 2
     return lo, (1.0 + zc * sd) ** 2
 
@@ -129,7 +131,7 @@ class SiteComparison(AnalysisResult):
     summary : pandas.DataFrame
         One row per shown site and horizon: ``horizon``, ``site``, ``n``, ``observed``,
         ``expected``, ``ratio`` (O/E), ``z`` (on the square-root scale, adjusted for
-        over-dispersion), ``lower_95``, ``upper_95``, ``lower_998``, ``upper_998`` (limits at the
+        over-dispersion), ``factor`` (``c = V / E``, module docstring), ``lower_95``, ``upper_95``, ``lower_998``, ``upper_998`` (limits at the
         site's E), ``flag_95`` and ``flag_998`` (``"above"``, ``"below"`` or ``""``), ``rank``,
         ``rank_lower``, ``rank_upper`` (95% interval of the rank over posterior draws).
     dispersion : pandas.DataFrame
@@ -186,11 +188,11 @@ class SiteComparison(AnalysisResult):
             d = self.dispersion.set_index("horizon").loc[h]
             show = ~s["observed"].map(self.policy.is_small)
             e = np.linspace(max(0.5, 0.8 * s["expected"].min()), 1.1 * s["expected"].max(), 200)
-            share = e / float(d["expected_all"])
+            factor = float(s["factor"].mean())  # the curves use the sites' mean c; the table has each site's limits
             phi = float(d["phi"]) if d["overdispersion"] == "multiplicative" else 1.0
             tau2 = float(d["tau2"]) if d["overdispersion"] == "additive" else 0.0
             for level, style in zip(LEVELS, ("--", ":"), strict=True):
-                lo, hi = funnel_limits(e, level, phi=phi, tau2=tau2, share=share)
+                lo, hi = funnel_limits(e, level, phi=phi, tau2=tau2, factor=factor)
                 a.plot(e, lo, style, color="grey", label=f"{100 * level:g}% limits")
                 a.plot(e, hi, style, color="grey")
             a.axhline(1.0, color="black", linewidth=0.8)
@@ -205,8 +207,10 @@ class SiteComparison(AnalysisResult):
         return axes
 
 
-def _expected(frame: pd.DataFrame, formula: str, strata: str | None, horizons: Sequence[float | None]) -> tuple[np.ndarray, dict[str, Any]]:
-    """Per patient and horizon: the case-mix model's cumulative hazard up to min(T, h) (Breslow)."""
+def _expected(frame: pd.DataFrame, formula: str, strata: str | None, horizons: Sequence[float | None],
+              sites: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """Per patient and horizon: the case-mix model's cumulative hazard up to min(T, h) (Breslow);
+    per site and horizon: the variance ``sum_j d_j p_j (1 - p_j)`` of its O - E."""
     fit = fit_cox(frame, formula, strata=strata)
     spec_cols = list(fit.design.spec.column_names)
     x = fit.design.matrix(frame)
@@ -217,6 +221,8 @@ def _expected(frame: pd.DataFrame, formula: str, strata: str | None, horizons: S
     ev = frame["event"].to_numpy(dtype=bool)
     codes = np.zeros(len(frame), dtype=int) if strata is None else pd.factorize(frame[strata])[0]
     out = np.zeros((len(frame), len(horizons)))
+    labels = np.unique(sites)
+    variance = {lab: np.zeros(len(horizons)) for lab in labels}
     for s in np.unique(codes):
         idx = np.flatnonzero(codes == s)
         order = idx[np.argsort(t[idx], kind="stable")]
@@ -226,14 +232,19 @@ def _expected(frame: pd.DataFrame, formula: str, strata: str | None, horizons: S
             continue
         at_risk = np.cumsum(rs[::-1])[::-1]  # sum of risk over t >= ts[j]
         first = np.searchsorted(ts, times, side="left")
-        deaths = np.array([np.sum(es[(ts == u)]) for u in times]) if times.size < 50 else \
-            np.bincount(np.searchsorted(times, ts[es]), minlength=times.size)
+        deaths = np.bincount(np.searchsorted(times, ts[es]), minlength=times.size)
         dl = deaths / at_risk[first]
         cum = np.concatenate([[0.0], np.cumsum(dl)])
         for k, h in enumerate(horizons):
             stop = t[idx] if h is None else np.minimum(t[idx], h)
             out[idx, k] = cum[np.searchsorted(times, stop, side="right")] * risk[idx]
-    return out, {"events": int(fit.info["events"]), "converged": bool(fit.info["converged"])}
+        site_sorted = sites[order]
+        for lab in np.unique(site_sorted):
+            share = np.cumsum((rs * (site_sorted == lab))[::-1])[::-1][first] / at_risk[first]
+            part = deaths * share * (1.0 - share)
+            for k, h in enumerate(horizons):
+                variance[lab][k] += part.sum() if h is None else part[times <= h].sum()
+    return out, variance, {"events": int(fit.info["events"]), "converged": bool(fit.info["converged"])}
 
 
 def _ranks(obs: np.ndarray, exp: np.ndarray, tau2: float, rng: np.random.Generator, n_draws: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -299,8 +310,8 @@ def compare_sites(data: Cohort | pd.DataFrame, *, formula: str = "severity + age
     if not horizons or any(h is not None and not (np.isfinite(h) and h > 0) for h in horizons):
         raise ConfigError("compare_sites: horizons must be positive numbers of weeks or None (end of follow-up)")
     frame = frame.reset_index(drop=True)
-    expected, fit_info = _expected(frame, formula, strata, list(horizons))
     sites = frame[site].astype(str).to_numpy()
+    expected, variance, fit_info = _expected(frame, formula, strata, list(horizons), sites)
     labels = ["end of follow-up" if h is None else f"{h:g} weeks" for h in horizons]
     n_by = pd.Series(sites).value_counts()
     shown = sorted(s for s, n in n_by.items() if n > policy.threshold)
@@ -317,9 +328,9 @@ def compare_sites(data: Cohort | pd.DataFrame, *, formula: str = "severity + age
         if np.any(e <= 0):
             raise FootdropError(f"compare_sites: a site expects no recovery by {lab}; choose a later horizon")
         e_all = float(expected[:, k].sum())
-        c = 1.0 - e / e_all
+        c = np.array([variance[s][k] for s in shown]) / e
         z = 2.0 * (np.sqrt(o) - np.sqrt(e)) / np.sqrt(c)
-        phi, tau2 = globals()["overdispersion"](z, e, share=e / e_all)
+        phi, tau2 = globals()["overdispersion"](z, e, factor=c)
         if overdispersion == "additive":
             zadj = (np.sqrt(o / e) - 1.0) / np.sqrt(c / (4.0 * e) + tau2)
             use_phi, use_tau2 = 1.0, tau2
@@ -328,7 +339,7 @@ def compare_sites(data: Cohort | pd.DataFrame, *, formula: str = "severity + age
             use_phi, use_tau2 = phi, 0.0
         else:
             zadj, use_phi, use_tau2 = z, 1.0, 0.0
-        lims = {lev: funnel_limits(e, lev, phi=use_phi, tau2=use_tau2, share=e / e_all) for lev in LEVELS}
+        lims = {lev: funnel_limits(e, lev, phi=use_phi, tau2=use_tau2, factor=c) for lev in LEVELS}
         rank, rlo, rhi = _ranks(o, e, use_tau2, rng, n_draws)
         flags = {}
         for lev in LEVELS:
@@ -336,7 +347,7 @@ def compare_sites(data: Cohort | pd.DataFrame, *, formula: str = "severity + age
             flags[lev] = np.where(zadj > zc, "above", np.where(zadj < -zc, "below", ""))
         for j, s in enumerate(shown):
             rows.append({"horizon": lab, "site": s, "n": int(n_by[s]), "observed": int(o[j]), "expected": float(e[j]),
-                         "ratio": float(o[j] / e[j]), "z": float(zadj[j]),
+                         "ratio": float(o[j] / e[j]), "z": float(zadj[j]), "factor": float(c[j]),
                          "lower_95": float(lims[0.95][0][j]), "upper_95": float(lims[0.95][1][j]),
                          "lower_998": float(lims[0.998][0][j]), "upper_998": float(lims[0.998][1][j]),
                          "flag_95": str(flags[0.95][j]), "flag_998": str(flags[0.998][j]),
