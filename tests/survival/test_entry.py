@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from footdrop_outcomes.errors import FootdropError
-from footdrop_outcomes.survival import kaplan_meier, turnbull
+from footdrop_outcomes.survival import kaplan_meier, number_at_risk, turnbull
 from footdrop_outcomes.survival._entry import LateEntryWarning
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "r_reference_wave2"
@@ -60,11 +60,14 @@ def test_km_with_late_entry_matches_R(lt, km_lt):
 def test_km_at_risk_counts_patients_between_entry_and_exit(lt):
     """n at risk at t = #{entry < t <= exit}, counted by brute force (R's summary(times=) instead
     reports the risk set at the next event time, which can include later entrants)."""
-    s = _km(lt).summary.query("statistic == 'recovered_by'")
+    km = _km(lt)
+    s = km.summary.query("statistic == 'recovered_by'")
+    table = number_at_risk(km, [6, 12, 26, 52, 78])  # the table under the plot
     for _, r in s.iterrows():
         g = lt[lt["cause"] == r["group"]]
         want = int(((g["entry_weeks"] < r["time"]) & (r["time"] <= g["time_weeks"])).sum())
         assert r["n_at_risk"] == want
+        assert table.loc[r["group"], f"{r['time']:g}"] == want
 
 
 def test_km_with_late_entry_matches_lifelines(lt):
