@@ -37,21 +37,31 @@ from scipy.stats import chi2, norm
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.release.suppression import DEFAULT_THRESHOLD, at_risk_labels
-from footdrop_outcomes.survival._entry import check_entry, drop_recovered_at_entry, entry_times
-from footdrop_outcomes.survival._input import DAYS_PER, TimeUnit, as_frame, check_choice, check_columns
+from footdrop_outcomes.survival._entry import (
+    check_entry,
+    drop_recovered_at_entry,
+    entry_times,
+)
+from footdrop_outcomes.survival._input import (
+    DAYS_PER,
+    TimeUnit,
+    as_frame,
+    check_choice,
+    check_columns,
+)
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
 __all__ = [
+    "DEFAULT_LANDMARK_WEEKS",
+    "POPULATION_ALL",
     "CurveResult",
     "LogRankResult",
     "kaplan_meier",
-    "turnbull",  # noqa: F822 - module __getattr__ below
     "logrank_test",
     "number_at_risk",
-    "DEFAULT_LANDMARK_WEEKS",
-    "POPULATION_ALL",
+    "turnbull",  # noqa: F822 - module __getattr__ below
 ]
 
 ConfType = Literal["log-log", "log"]

@@ -44,8 +44,17 @@ import pandas as pd
 from scipy.stats import norm
 
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
-from footdrop_outcomes.survival._entry import check_entry, drop_recovered_at_entry, entry_times
-from footdrop_outcomes.survival._input import DAYS_PER, TimeUnit, as_frame, check_columns
+from footdrop_outcomes.survival._entry import (
+    check_entry,
+    drop_recovered_at_entry,
+    entry_times,
+)
+from footdrop_outcomes.survival._input import (
+    DAYS_PER,
+    TimeUnit,
+    as_frame,
+    check_columns,
+)
 from footdrop_outcomes.survival.curves import (
     _TOL,
     POPULATION_ALL,
