@@ -211,7 +211,7 @@ def _expected(frame: pd.DataFrame, formula: str, strata: str | None, horizons: S
               sites: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     """Per patient and horizon: the case-mix model's cumulative hazard up to min(T, h) (Breslow);
     per site and horizon: the variance ``sum_j d_j p_j (1 - p_j)`` of its O - E."""
-    fit = fit_cox(frame, formula, strata=strata)
+    fit = fit_cox(frame, formula, strata=strata, missing="raise")  # every patient needs an expected count
     spec_cols = list(fit.design.spec.column_names)
     x = fit.design.matrix(frame)
     x = x[:, [j for j, c in enumerate(spec_cols) if c != "Intercept"]]
@@ -293,7 +293,8 @@ def compare_sites(data: Cohort | pd.DataFrame, *, formula: str = "severity + age
     Raises
     ------
     FootdropError
-        Fewer than 3 sites with more than ``threshold`` patients.
+        Fewer than 3 sites with more than ``threshold`` patients, or a missing case-mix covariate
+        (every patient needs an expected count: impute first, see ``docs/missing_data.md``).
 
     Examples
     --------
