@@ -138,21 +138,34 @@ class _Efron:
     """Efron-expanded event steps at the given coefficients (one step per event)."""
 
     rs: _RiskSets
-    r: np.ndarray          # exp(eta), (n,)
+    r: np.ndarray          # exp(eta), (n,) (shifted; without case weights)
     step_bucket: np.ndarray  # bucket of each step, (n_events,)
     frac: np.ndarray       # k / d of each step
     den: np.ndarray        # Efron denominator of each step
     xbar: np.ndarray       # (n_events, p) Efron risk-set mean of each step
     loglik: float
+    case_w: np.ndarray | None = None  # case weights (n,), None = all 1
+    step_w: np.ndarray | None = None  # weight of each step: mean case weight of the bucket's events (R's rule)
+
+    @property
+    def rw(self) -> np.ndarray:
+        """``w * exp(eta)``: each row's weight in the risk-set sums."""
+        return self.r if self.case_w is None else self.r * self.case_w
 
 
-def efron(x: np.ndarray, eta: np.ndarray, rs: _RiskSets) -> _Efron:
-    """Efron step denominators, means and the log partial likelihood at the linear predictor ``eta``."""
+def efron(x: np.ndarray, eta: np.ndarray, rs: _RiskSets, weights: np.ndarray | None = None) -> _Efron:
+    """Efron step denominators, means and the log partial likelihood at the linear predictor ``eta``.
+
+    With case ``weights`` (R ``coxph(weights = )``): risk-set and event sums are weighted, and
+    each Efron step of a bucket counts with the mean weight of the bucket's events, so the log
+    partial likelihood is ``sum_events w_i eta_i - sum_steps wbar log(den)``.
+    """
     eta_c = eta - (eta.max() if eta.size else 0.0)  # shift: cancels in every ratio, not in loglik (added back)
     r = np.exp(eta_c)
-    s0 = rs.risk_sum(r)
-    d0 = rs.death_sum(r)
-    rx = x * r[:, None]
+    rw = r if weights is None else r * weights
+    s0 = rs.risk_sum(rw)
+    d0 = rs.death_sum(rw)
+    rx = x * rw[:, None]
     s1 = rs.risk_sum(rx)
     d1 = rs.death_sum(rx)
     d = rs.n_deaths
@@ -163,8 +176,14 @@ def efron(x: np.ndarray, eta: np.ndarray, rs: _RiskSets) -> _Efron:
     den = s0[step_bucket] - frac * d0[step_bucket]
     xbar = (s1[step_bucket] - frac[:, None] * d1[step_bucket]) / den[:, None]
     shift = eta.max() if eta.size else 0.0
-    loglik = float(eta[rs.death_rows].sum() - np.log(den).sum() - shift * step_bucket.size)
-    return _Efron(rs, r, step_bucket, frac, den, xbar, loglik)
+    if weights is None:
+        loglik = float(eta[rs.death_rows].sum() - np.log(den).sum() - shift * step_bucket.size)
+        return _Efron(rs, r, step_bucket, frac, den, xbar, loglik)
+    wd = weights[rs.death_rows]
+    meanw = np.bincount(rs.death_bucket, weights=wd, minlength=rs.n_buckets) / np.maximum(d, 1)
+    step_w = meanw[step_bucket]
+    loglik = float(wd @ eta[rs.death_rows] - step_w @ np.log(den) - shift * wd.sum())
+    return _Efron(rs, r, step_bucket, frac, den, xbar, loglik, np.asarray(weights, dtype=float), step_w)
 
 
 def information(x: np.ndarray, ef: _Efron, w: np.ndarray | None = None) -> np.ndarray:
@@ -175,11 +194,14 @@ def information(x: np.ndarray, ef: _Efron, w: np.ndarray | None = None) -> np.nd
     rs = ef.rs
     wb = np.ones(rs.n_buckets) if w is None else w
     ws = wb[ef.step_bucket]
+    if ef.step_w is not None:
+        ws = ws * ef.step_w
     c1 = np.bincount(ef.step_bucket, weights=ws / ef.den, minlength=rs.n_buckets)
     c2 = np.bincount(ef.step_bucket, weights=ws * ef.frac / ef.den, minlength=rs.n_buckets)
-    wr = ef.r * rs.over_risk(c1)
+    rw = ef.rw
+    wr = rw * rs.over_risk(c1)
     xd = x[rs.death_rows]
-    wd = ef.r[rs.death_rows] * c2[rs.death_bucket]
+    wd = rw[rs.death_rows] * c2[rs.death_bucket]
     out = (x * wr[:, None]).T @ x - (xd * wd[:, None]).T @ xd - (ef.xbar * ws[:, None]).T @ ef.xbar
     return 0.5 * (out + out.T)
 
@@ -193,11 +215,14 @@ def score_residuals(x: np.ndarray, ef: _Efron) -> np.ndarray:
     Equivalently, the derivative of the case-weighted Efron score (R's weighting: the tied
     events share their mean weight) with respect to row ``i``'s weight — R's definition of
     ``residuals(coxph, type = "score")``. ``dfbeta`` residuals are these times the model variance.
+    With case weights (``ef.case_w``) every step counts with its mean event weight and ``r_i``
+    stays unweighted, so that ``sum_i w_i resid_i`` is the weighted score (R multiplies by the
+    weights for the robust variance).
     """
     rs = ef.rs
     m = rs.n_buckets
     sb = ef.step_bucket
-    inv = 1.0 / ef.den
+    inv = 1.0 / ef.den if ef.step_w is None else ef.step_w / ef.den
     a1 = np.bincount(sb, weights=inv, minlength=m)
     b1 = np.stack([np.bincount(sb, weights=ef.xbar[:, q] * inv, minlength=m) for q in range(x.shape[1])], axis=1)
     keep = 1.0 - ef.frac

@@ -186,7 +186,8 @@ class CoxResult(AnalysisResult):
         """The PH score test (see the class docstring), computed on first use."""
         if "ph_test" not in self._cache:
             if self.ph_inputs is None:
-                raise FootdropError("this Cox result keeps no data for the PH test")
+                raise FootdropError("the PH test is not available for a case-weighted Cox fit (weights_col): "
+                                    "fit without weights to test proportional hazards")
             with_limit = limit_threads(self.ph_inputs.compute)
             self._cache["ph_test"] = with_limit()
         return self._cache["ph_test"]  # type: ignore[no-any-return]
@@ -297,12 +298,14 @@ def _design(frame: pd.DataFrame, formula: str, outcome: str, table: str, event: 
 
 
 def _score(x: np.ndarray, ef: Any) -> np.ndarray:
-    """Efron score vector: sum over events of ``x`` minus sum over Efron steps of the risk-set mean."""
-    return np.asarray(x[ef.rs.death_rows].sum(axis=0) - ef.xbar.sum(axis=0))
+    """Efron score vector: sum over events of ``x`` minus sum over Efron steps of the risk-set mean (weighted: R's rule)."""
+    if ef.case_w is None:
+        return np.asarray(x[ef.rs.death_rows].sum(axis=0) - ef.xbar.sum(axis=0))
+    return np.asarray(ef.case_w[ef.rs.death_rows] @ x[ef.rs.death_rows] - ef.step_w @ ef.xbar)
 
 
-def _polish(x: np.ndarray, beta: np.ndarray, rs: Any,
-            max_steps: int = 100) -> tuple[np.ndarray, Any, np.ndarray, dict[str, Any]]:
+def _polish(x: np.ndarray, beta: np.ndarray, rs: Any, max_steps: int = 100,
+            weights: np.ndarray | None = None) -> tuple[np.ndarray, Any, np.ndarray, dict[str, Any]]:
     """Newton-Raphson (with step halving) on the Efron partial likelihood from ``beta``.
 
     Returns beta, the Efron terms and the information at it, and the convergence record:
@@ -311,7 +314,7 @@ def _polish(x: np.ndarray, beta: np.ndarray, rs: Any,
     ``_GTOL`` / ``_RTOL``).
     """
     with np.errstate(all="ignore"):  # a run-off (monotone likelihood) overflows; refused after the fit
-        ef = _zph.efron(x, x @ beta, rs)
+        ef = _zph.efron(x, x @ beta, rs, weights)
         info = _zph.information(x, ef)
         rel_change = np.inf
         it = 0
@@ -324,11 +327,11 @@ def _polish(x: np.ndarray, beta: np.ndarray, rs: Any,
             if not np.all(np.isfinite(step)):
                 break
             last = float(u @ step) <= _FINAL**2  # within rounding of the optimum: this step is the last
-            ef_new = _zph.efron(x, x @ (beta + step), rs)
+            ef_new = _zph.efron(x, x @ (beta + step), rs, weights)
             halvings = 0
             while not (ef_new.loglik >= ef.loglik - 1e-9 * abs(ef.loglik)) and halvings < 20:
                 step = step / 2
-                ef_new = _zph.efron(x, x @ (beta + step), rs)
+                ef_new = _zph.efron(x, x @ (beta + step), rs, weights)
                 halvings += 1
             if not (ef_new.loglik >= ef.loglik - 1e-9 * abs(ef.loglik)):
                 rel_change = 0.0
@@ -377,11 +380,12 @@ def _check_divergence(beta: np.ndarray, info: np.ndarray, x: np.ndarray, terms: 
 
 def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.ndarray, stop: np.ndarray,
             event: np.ndarray, start: np.ndarray | None, strata_cols: list[str], cluster: str | None,
-            alpha: float, concordance: bool, info: dict[str, Any], ph_test: bool = False) -> CoxResult:
+            alpha: float, concordance: bool, info: dict[str, Any], ph_test: bool = False,
+            weights: np.ndarray | None = None) -> CoxResult:
     terms = list(design.terms)
     strata = _codes(frame, strata_cols)
     rs = _zph.risk_sets(stop, event, start, strata)
-    beta, ef, inf, conv = _polish(x, beta0, rs)
+    beta, ef, inf, conv = (_polish(x, beta0, rs) if weights is None else _polish(x, beta0, rs, weights=weights))
     _check_divergence(beta, inf, x, terms)
     info["converged"] = conv["converged"]
     info["convergence"] = conv
@@ -400,7 +404,10 @@ def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.nd
         cov = cov_model
         info["se"] = "model-based (inverse information)"
     else:
-        dfbeta = _zph.score_residuals(x, ef) @ cov_model
+        resid = _zph.score_residuals(x, ef)
+        if weights is not None:
+            resid = resid * weights[:, None]
+        dfbeta = resid @ cov_model
         groups = pd.factorize(frame[cluster])[0]
         d = np.stack([np.bincount(groups, weights=dfbeta[:, j]) for j in range(x.shape[1])], axis=1)
         cov = d.T @ d
@@ -414,12 +421,12 @@ def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.nd
         "hr_lower": np.exp(beta - zq * se), "hr_upper": np.exp(beta + zq * se), "z": z, "p": _p_value(z),
         "reference": reference_column(terms, design.references),
     })
-    ph_inputs = _PhInputs(x, beta, stop, event, start, strata, terms, alpha)
+    ph_inputs = None if weights is not None else _PhInputs(x, beta, stop, event, start, strata, terms, alpha)
     c_value = None
-    if concordance:
+    if concordance and weights is None:
         c_value, counts = _zph.concordance(stop, event, x @ beta, strata)
         info["concordance_counts"] = counts
-    ll0 = _zph.efron(x, np.zeros(x.shape[0]), rs).loglik
+    ll0 = _zph.efron(x, np.zeros(x.shape[0]), rs, weights).loglik
     lr = 2.0 * (ef.loglik - ll0)
     from scipy.stats import chi2
 
@@ -439,6 +446,18 @@ def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.nd
     if ph_test:
         res.ph_test  # noqa: B018  (computed now, kept in the result)
     return res
+
+
+def _weights(frame: pd.DataFrame, weights_col: str) -> np.ndarray:
+    """Case weights: finite and > 0 on every row (errors name rows, not values)."""
+    if weights_col not in frame.columns:
+        raise FootdropError(f"data has no column {weights_col!r} given as weights_col (columns: {list(frame.columns)[:15]})")
+    w = pd.to_numeric(frame[weights_col], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(w) | (w <= 0)
+    if bad.any():
+        raise FootdropError(f"data.{weights_col}: case weights must be finite and > 0; rows "
+                            f"{frame.index[np.flatnonzero(bad)[:8]].tolist()} are not (drop those rows or fix the weights)")
+    return w
 
 
 def _entry(frame: pd.DataFrame, entry_col: str, duration_col: str, stop: np.ndarray) -> np.ndarray:
@@ -473,6 +492,7 @@ def fit_cox(
     time_unit: TimeUnit = "weeks",
     reference: Mapping[str, Any] | None = None,
     ph_test: bool = False,
+    weights_col: str | None = None,
 ) -> CoxResult:
     """Fit a Cox proportional-hazards model to right-censored recovery times.
 
@@ -513,6 +533,12 @@ def fit_cox(
     ph_test : bool
         Compute the PH score test during the fit (default False: it is computed when
         ``result.ph_test`` is first read).
+    weights_col : str, optional
+        Column of case weights (finite, > 0), as R ``coxph(weights = )``: weighted risk sets,
+        each Efron step of a tied group counting with the group's mean weight; cluster-robust
+        SEs use the weighted score residuals. ``concordance`` is None and ``ph_test`` is not
+        available for weighted fits. Model-based SEs treat the weights as frequencies; with
+        inverse-probability weights give ``cluster`` (e.g. the patient id) for robust SEs.
 
     Returns
     -------
@@ -545,6 +571,7 @@ def fit_cox(
     if not event.any():
         raise FootdropError(f"data.{event_col}: no recoveries (events), so a Cox model cannot be fitted")
     start = None if entry_col is None else _entry(frame, entry_col, duration_col, stop)
+    weights = None if weights_col is None else _weights(frame, weights_col)
     design, x = _design(frame, formula, f"{duration_col!r} and {event_col!r}", "data", event, strata_cols, reference)
     info: dict[str, Any] = {
         "method": "Cox proportional hazards (partial likelihood, Efron ties)",
@@ -561,9 +588,15 @@ def fit_cox(
                                                   f"{duration_col}, {event_col})",
             "n_late_entry": int((start > 0).sum()),
         })
+    info["weights_col"] = weights_col
+    if weights is not None:
+        info["weights"] = (f"case weights {weights_col!r} (R coxph(weights = ); each Efron step of a tied group "
+                           "counts with the group's mean weight)")
+        if ph_test:
+            raise ConfigError("ph_test=True: the PH test is not available for a case-weighted fit (weights_col)")
     return _finish(frame=frame, design=design, x=x, beta0=np.zeros(x.shape[1]), stop=stop, event=event, start=start,
                    strata_cols=strata_cols, cluster=clus[0] if clus else None, alpha=alpha,
-                   concordance=start is None, info=info, ph_test=ph_test)
+                   concordance=start is None, info=info, ph_test=ph_test, weights=weights)
 
 
 @limit_threads
