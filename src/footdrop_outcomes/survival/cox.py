@@ -144,6 +144,7 @@ class CoxResult(AnalysisResult):
         ``method``, ``formula``, ``n`` (rows analysed), ``n_subjects`` (time-varying fits), ``events``,
         ``ties``, ``se``, ``strata``, ``cluster``, ``n_clusters``, ``log_likelihood_null``,
         ``entry_col``, ``late_entry`` and ``n_late_entry`` (late entry, :func:`fit_cox`),
+        ``weights_col`` and ``weights`` (case weights, :func:`fit_cox`),
         ``n_input``, ``n_dropped_missing``, ``dropped_by_variable``, ``missing_data`` (rows left
         out for missing covariates, :func:`fit_cox`),
         likelihood-ratio test (``lr_chisq``, ``lr_df``, ``lr_p``), ``ph_test`` (the convention),
