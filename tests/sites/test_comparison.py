@@ -9,7 +9,7 @@ from scipy import stats
 
 from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes.cohort.simulate import SimulationConfig
-from footdrop_outcomes.errors import ConfigError
+from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.release import MASK, ReleasePolicy
 from footdrop_outcomes.sites import (
     compare_sites,
@@ -119,6 +119,11 @@ def test_bad_options(frame: pd.DataFrame) -> None:
         compare_sites(frame, overdispersion="beta")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="horizons"):
         compare_sites(frame, horizons=(-1.0,))
+    holed = frame.copy()
+    holed["age"] = holed["age"].astype(float)
+    holed.loc[holed.index[5], "age"] = np.nan
+    with pytest.raises(FootdropError, match="age"):
+        compare_sites(holed, formula=FORMULA)
 
 
 def test_false_alarms_without_site_effect_near_nominal() -> None:
