@@ -159,7 +159,8 @@ class SiteComparison(AnalysisResult):
             "O/E": [f"{r:.2f}" for r in s["ratio"]],
             "95% limits": [f"{a:.2f}-{b:.2f}" for a, b in zip(s["lower_95"], s["upper_95"], strict=True)],
             "99.8% limits": [f"{a:.2f}-{b:.2f}" for a, b in zip(s["lower_998"], s["upper_998"], strict=True)],
-            "flag": [f998 or (f95 and f"{f95} 95%") for f95, f998 in zip(s["flag_95"], s["flag_998"], strict=True)],
+            "flag": [f"{f998} 99.8%" if f998 else (f"{f95} 95%" if f95 else "")
+                     for f95, f998 in zip(s["flag_95"], s["flag_998"], strict=True)],
             "rank (95% interval)": [f"{r} ({a}-{b})" for r, a, b in zip(s["rank"], s["rank_lower"], s["rank_upper"], strict=True)],
         })
         obs = s["observed"].to_numpy()
