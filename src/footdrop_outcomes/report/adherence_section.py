@@ -480,14 +480,16 @@ def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
     if aa.propensity is not None:
         p = aa.propensity.info
         ess = p["effective_sample_size"]
+        truncation = ("not truncated" if not p.get("trim") else
+                      f"truncated at the {_ordinal(100 * p['trim'])}/{_ordinal(100 - 100 * p['trim'])} percentiles "
+                      f"({p['weight_bounds'][0]:.2f}-{p['weight_bounds'][1]:.2f})")
         parts.append(f"**Adjusted comparison**: a logistic propensity model of supervised physiotherapy ({p['formula']}) gives "
-                     f"stabilised inverse-probability weights for the average treatment effect, truncated at the "
-                     f"{_ordinal(100 * p['trim'])}/{_ordinal(100 - 100 * p['trim'])} percentiles ({p['weight_bounds'][0]:.2f}-{p['weight_bounds'][1]:.2f}); "
+                     f"stabilised inverse-probability weights for the average treatment effect, {truncation}; "
                      f"effective sample sizes {ess['treated']:.0f} treated and {ess['control']:.0f} controls. The largest absolute "
                      f"standardised mean difference fell from {p['max_abs_smd_unweighted']:.3f} to {p['max_abs_smd_weighted']:.3f} "
-                     f"({'balanced' if p['max_abs_smd_weighted'] < 0.1 else 'NOT balanced'} by the 0.1 rule). Weighted Cox model "
-                     "with robust standard errors; recovery dated at the visit that sees it; standard errors ignore the "
-                     "estimation of the propensity score (conservative).")
+                     f"({'balanced' if p['max_abs_smd_weighted'] < 0.1 else 'NOT balanced'} by the 0.1 rule). Weighted Cox model; "
+                     "recovery dated at the visit that sees it; standard errors from stacked estimating equations "
+                     "(M-estimation sandwich) that account for estimating the propensity model and the arm shares (Lunceford and Davidian, Stat Med 2004).")
     if aa.effect is not None:
         parts.append(f"**Adherence and recovery (Cox)**: recovery dated at the first visit with MRC >= 4{_but_als(aa)}, "
                      f"adjusted for {aa.effect.info['covariates']}: adherence averaged over the whole follow-up (naive: it uses "

@@ -15,9 +15,8 @@ from footdrop_outcomes._checks import check_alpha as _check_alpha
 from footdrop_outcomes._checks import p_value as _p_value
 from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
+from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
-from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice
-from footdrop_outcomes.survival._missing import Missing, drop_incomplete, formula_variables
 from footdrop_outcomes.survival._design import (
     _build_design,
     _check_divergence,
@@ -30,29 +29,34 @@ from footdrop_outcomes.survival._design import (
     _spans,
     _versions,
 )
-
+from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice
 from footdrop_outcomes.survival._likelihood import (
-    Distribution,
-    _Dist,
-    _NotConverged,
-    _Outcome,
     _SCALE_TERM,
+    Distribution,
     _check_times,
-    _interval_terms,
     _derivs,
+    _Dist,
+    _interval_terms,
     _log_bounds,
     _maximise,
-    _parts,
     _median_table,
+    _NotConverged,
+    _Outcome,
+    _parts,
     _profile_frame,
     _repr,
     _survival_table,
+)
+from footdrop_outcomes.survival._missing import (
+    Missing,
+    drop_incomplete,
+    formula_variables,
 )
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["AFTResult", "fit_interval_aft", "compare_distributions"]
+__all__ = ["AFTResult", "compare_distributions", "fit_interval_aft"]
 
 # ------------------------------------------------------------------------------------------------
 # AFT
@@ -227,6 +231,7 @@ def _prepare(data: Cohort | pd.DataFrame, time_unit: str) -> pd.DataFrame:
     return frame
 
 
+@limit_threads
 def fit_interval_aft(
     data: Cohort | pd.DataFrame,
     formula: str,

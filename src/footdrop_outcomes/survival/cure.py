@@ -16,9 +16,8 @@ from footdrop_outcomes._checks import check_alpha as _check_alpha
 from footdrop_outcomes._checks import p_value as _p_value
 from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
+from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConvergenceError, FootdropError
-from footdrop_outcomes.survival._input import TimeUnit, check_choice
-from footdrop_outcomes.survival._missing import Missing, drop_incomplete, formula_variables
 from footdrop_outcomes.survival._design import (
     _build_design,
     _check_divergence,
@@ -32,22 +31,27 @@ from footdrop_outcomes.survival._design import (
     _spans,
     _versions,
 )
-
+from footdrop_outcomes.survival._input import TimeUnit, check_choice
 from footdrop_outcomes.survival._likelihood import (
-    Distribution,
-    _Dist,
-    _NotConverged,
-    _Outcome,
     _SCALE_TERM,
+    Distribution,
     _check_times,
+    _Dist,
     _interval_terms,
     _log_bounds,
     _maximise,
     _median_table,
+    _NotConverged,
+    _Outcome,
     _parts,
     _profile_frame,
     _repr,
     _survival_table,
+)
+from footdrop_outcomes.survival._missing import (
+    Missing,
+    drop_incomplete,
+    formula_variables,
 )
 from footdrop_outcomes.survival.aft import _aft_fun, _aft_start, _prepare
 
@@ -322,6 +326,7 @@ def _cure_fun(z: np.ndarray, x: np.ndarray, o: _Outcome, d: _Dist) -> Callable[[
     return fun
 
 
+@limit_threads
 def fit_cure_model(
     data: Cohort | pd.DataFrame,
     *,

@@ -36,8 +36,8 @@ from footdrop_outcomes._checks import check_alpha as _check_alpha
 from footdrop_outcomes._checks import p_value as _p_value
 from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
+from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
-from footdrop_outcomes.survival._input import check_choice, survival_frame
 from footdrop_outcomes.survival._design import (
     _build_design,
     _check_events_by_indicator,
@@ -48,12 +48,13 @@ from footdrop_outcomes.survival._design import (
     _outcome,
     _versions,
 )
+from footdrop_outcomes.survival._input import check_choice, survival_frame
 from footdrop_outcomes.survival.timevarying import adherence_exposure
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["TimeVaryingCureResult", "fit_time_varying_cure", "exposure_matrix"]
+__all__ = ["TimeVaryingCureResult", "exposure_matrix", "fit_time_varying_cure"]
 
 _EXPOSURES = ("cumulative_adherence", "current_adherence")
 
@@ -117,6 +118,7 @@ def exposure_matrix(exposure: pd.DataFrame, patient_ids: Any, weeks: int, *, col
     return np.nan_to_num(filled, nan=0.0)
 
 
+@limit_threads
 def fit_time_varying_cure(
     data: Cohort | pd.DataFrame,
     *,
