@@ -25,6 +25,8 @@ def test_itt_and_ipcw_per_protocol_recover_the_null_naive_pp_does_not(cohort):
     naive = s.loc["naive PP: completers only"]
     assert naive["bias_in_se"] > 4 and naive["hr"] > 1.25  # a spurious benefit of the device
     assert naive["n_treated"] == r.info["n_treated"] - r.info["n_deviated"]
+    # SEs account for the estimated weights: smaller than the fixed-weight robust SEs (conservative for the ATE)
+    assert (s["se"] < s["se_fixed_weights"]).all() and r.info["trim"] is None
     ep = r.episodes
     assert (ep.loc[~ep["treated"], "ipcw"] == 1).all() and ep["ipcw"].gt(0).all()
     assert "cumulative_adherence" in r.censoring_model["term"].tolist()
@@ -42,6 +44,10 @@ def test_fes_and_bad_options(cohort):
     assert len(r.summary) == 4 and r.info["n"] < len(cohort.patients) / 3  # stroke and MS only
     with pytest.raises(ConfigError, match="device"):
         itt_per_protocol(cohort, device="surgery")
+    with pytest.raises(ConfigError, match="se"):
+        itt_per_protocol(cohort, se="jackknife")
+    with pytest.raises(ConfigError, match="n_boot"):
+        itt_per_protocol(cohort, se="bootstrap", n_boot=5)
 
 
 def test_weighted_cox_matches_lifelines_and_ignores_episode_splits():
