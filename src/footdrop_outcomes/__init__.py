@@ -3,6 +3,7 @@
 The names a notebook needs; everything else lives in the subpackages.
 """
 
+from footdrop_outcomes._threads import set_threads
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.cohort import Cohort, CohortTruth, load_cohort
 from footdrop_outcomes.cohort.recovery import Recovery, recovery_intervals
@@ -22,4 +23,5 @@ __all__ = [
     "CohortValidationError",
     "CohortIOError",
     "ConfigError",
+    "set_threads",
 ]
