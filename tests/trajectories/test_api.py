@@ -15,12 +15,12 @@ from footdrop_outcomes.trajectories import (
     GEEResult,
     TrajectoryFitWarning,
     TrajectoryResult,
+    _fast,
     compare_models,
     fit_trajectory,
     fit_trajectory_gee,
     trajectory_frame,
 )
-from footdrop_outcomes.trajectories import _fast, mixed
 
 PROFILE = {"cause": "stroke", "severity": "moderate", "age_c": 0.0, "diabetes": 0.0, "current_smoker": 0.0, "fes": 0.0}
 
@@ -79,7 +79,6 @@ def test_missing_outcome_rows_are_dropped_and_counted(long, fit):
     (lambda d: d.assign(gait_speed=np.nan), r"gait_speed is missing in every row"),
     (lambda d: d.assign(gait_speed="fast"), r"data.gait_speed: the outcome must be numeric"),
     (lambda d: d.assign(weeks=-d["weeks"] - 1), r"data.weeks: times since onset must be finite and >= 0"),
-    (lambda d: d.assign(age_c=np.where(np.arange(len(d)) == 3, np.nan, d["age_c"])), r"data.age_c has 1 missing value"),
     (lambda d: d.drop(columns="fes"), r"no column\(s\) \['fes'\] used in the formula"),
     (lambda d: d.drop_duplicates("patient_id"), "every patient \\(patient_id\\) has one visit"),
     (lambda d: d.assign(gait_speed=np.where(d["cause"] == "als", np.nan, d["gait_speed"])),
@@ -88,6 +87,18 @@ def test_missing_outcome_rows_are_dropped_and_counted(long, fit):
 def test_unusable_input_names_the_column(long, change, match):
     with pytest.raises(FootdropError, match=match):
         fit_trajectory(change(long), "gait_speed")
+
+
+def test_missing_covariate_is_dropped_with_a_warning_and_counted_or_refused(long):
+    from footdrop_outcomes.survival import MissingDataWarning
+
+    d = long.assign(age_c=np.where(np.arange(len(long)) == 3, np.nan, long["age_c"]))
+    with pytest.warns(MissingDataWarning, match=r"fit_trajectory: 1 of \d+ rows of data \(from 1 of \d+ patients"):
+        fit = fit_trajectory(d, "gait_speed")
+    assert fit.info["n_dropped_missing"] == 1 and fit.info["dropped_by_variable"] == {"age_c": 1}
+    assert fit.info["n_patients_with_dropped_rows"] == 1
+    with pytest.raises(FootdropError, match=r"data.age_c has 1 missing value"):
+        fit_trajectory(d, "gait_speed", missing="raise")
 
 
 def test_option_errors(long):

@@ -31,8 +31,9 @@ Lunceford & Davidian 2004; Shu, Young, Toh & Wang 2021 for the weighted Cox mode
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,15 +41,30 @@ from scipy.stats import norm
 
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.adherence._input import AdherenceInputError, rows_text
-from footdrop_outcomes.adherence._sandwich import logistic_influence, weighted_cox_binary, weighted_influence
-
+from footdrop_outcomes.adherence._sandwich import (
+    logistic_influence,
+    weighted_cox_binary,
+    weighted_influence,
+)
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropWarning
+from footdrop_outcomes.survival._missing import (
+    Missing,
+    drop_incomplete,
+    formula_variables,
+)
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["fit_propensity", "PropensityResult", "balance_table", "weighted_comparison", "WeightedComparison",
-           "weighted_kaplan_meier", "WeightingWarning"]
+__all__ = [
+    "PropensityResult",
+    "WeightedComparison",
+    "WeightingWarning",
+    "balance_table",
+    "fit_propensity",
+    "weighted_comparison",
+    "weighted_kaplan_meier",
+]
 
 
 class WeightingWarning(FootdropWarning):
@@ -215,6 +231,7 @@ def fit_propensity(
     stabilized: bool = True,
     trim: float | None = None,
     balance_covariates: Sequence[str] | None = None,
+    missing: Missing = "drop",
 ) -> PropensityResult:
     """Propensity scores (logistic regression) and inverse probability of treatment weights.
 
@@ -238,6 +255,9 @@ def fit_propensity(
         not pay on the simulated cohorts (docs/adherence.md section 2).
     balance_covariates : sequence of str, optional
         Columns to check balance on; default the variables named in ``formula``.
+    missing : {"drop", "raise"}
+        Patients with a missing treatment or propensity-model variable: left out with a
+        ``MissingDataWarning`` and counted in ``info`` (``"drop"``), or refused (``"raise"``).
 
     Returns
     -------
@@ -264,6 +284,9 @@ def fit_propensity(
     if trim is not None and not 0 <= trim < 0.5:
         raise ConfigError(f"trim must be None or in [0, 0.5), got {trim!r}")
     df = _frame(data)
+    df, dropped = drop_incomplete(df, [treatment, *formula_variables(formula, f"the treatment argument, {treatment!r}")],
+                                  missing=missing, model="fit_propensity")
+    df = df.reset_index(drop=True)
     z = _treatment(df, treatment)
     for col in df.columns:  # unused levels would give all-zero design columns
         if isinstance(df[col].dtype, pd.CategoricalDtype):
@@ -322,7 +345,7 @@ def fit_propensity(
     model = pd.DataFrame({"term": fit.params.index, "log_or": fit.params.to_numpy(), "se": fit.bse.to_numpy(), "p": fit.pvalues.to_numpy()})
     info = {"method": "inverse probability of treatment weighting (ATE)", "n": len(df), "n_treated": int(z.sum()),
             "treatment": treatment, "formula": formula, "stabilized": stabilized, "trim": trim, "weight_bounds": bounds,
-            "effective_sample_size": ess, "extreme_ps": extreme,
+            "effective_sample_size": ess, "extreme_ps": extreme, **dropped,
             "max_abs_smd_unweighted": float(bal["smd_unweighted"].abs().max()) if len(bal) else 0.0, "max_abs_smd_weighted": after}
     return PropensityResult(summary=bal, info=info, data=out, model=model, influence=psi, weight_gradient=dw)
 

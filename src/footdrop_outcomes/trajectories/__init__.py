@@ -7,14 +7,19 @@ for population-averaged comparisons). Imports the cohort layer, never the report
 
 from footdrop_outcomes.trajectories._design import trajectory_frame
 from footdrop_outcomes.trajectories.gee import GEEResult, fit_trajectory_gee
-from footdrop_outcomes.trajectories.mixed import TrajectoryFitWarning, TrajectoryResult, compare_models, fit_trajectory
+from footdrop_outcomes.trajectories.mixed import (
+    TrajectoryFitWarning,
+    TrajectoryResult,
+    compare_models,
+    fit_trajectory,
+)
 
 __all__ = [
-    "trajectory_frame",
-    "fit_trajectory",
-    "TrajectoryResult",
-    "TrajectoryFitWarning",
-    "compare_models",
-    "fit_trajectory_gee",
     "GEEResult",
+    "TrajectoryFitWarning",
+    "TrajectoryResult",
+    "compare_models",
+    "fit_trajectory",
+    "fit_trajectory_gee",
+    "trajectory_frame",
 ]

@@ -8,9 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes._checks import zq
-from footdrop_outcomes.trajectories._design import Design, Prepared, profile_frame, weeks_grid
+from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.trajectories._design import (
+    Design,
+    Prepared,
+    profile_frame,
+    weeks_grid,
+)
 
 
 class MeanCurves:

@@ -12,15 +12,22 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes._version import __version__
-from footdrop_outcomes._checks import _C_CALL, check_choice, check_missing, check_rank, formula_rhs
+from footdrop_outcomes._checks import (
+    _C_CALL,
+    check_choice,
+    check_missing,
+    check_rank,
+    formula_rhs,
+)
 from footdrop_outcomes._checks import term_name as _term_name
+from footdrop_outcomes._version import __version__
 from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.survival._missing import Missing, drop_incomplete
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["TimeBasisKind", "trajectory_frame", "TimeBasis", "Design", "Prepared", "prepare"]
+__all__ = ["Design", "Prepared", "TimeBasis", "TimeBasisKind", "prepare", "trajectory_frame"]
 
 TimeBasisKind = Literal["log", "linear", "months", "spline"]
 RandomEffects = Literal["intercept", "slope", "basis"]
@@ -80,7 +87,7 @@ def trajectory_frame(cohort: Cohort) -> pd.DataFrame:
     p = cohort.patients[["patient_id", *_PATIENT_COLUMNS]].copy()
     for col in ("diabetes", "supervised_physio", "fes"):
         p[col] = p[col].astype(float)
-    p["current_smoker"] = (p["smoking"].astype(object) == "current").astype(float)
+    p["current_smoker"] = (p["smoking"].astype(object) == "current").astype(float).where(p["smoking"].notna())  # unknown stays missing
     p["age_c"] = (p["age"] - 60) / 10
     a = cohort.adherence
     done = sum(a[c].astype(np.int64) for c in a.columns if c.endswith("_completed"))
@@ -173,7 +180,7 @@ class TimeBasis:
         k = t.size
         scale = (t[-1] - t[0]) ** 2
         cols = [lw]
-        cube = lambda u: np.maximum(u, 0.0) ** 3  # noqa: E731
+        cube = lambda u: np.maximum(u, 0.0) ** 3
         for j in range(k - 2):
             cols.append((cube(lw - t[j]) - cube(lw - t[k - 2]) * (t[k - 1] - t[j]) / (t[k - 1] - t[k - 2])
                          + cube(lw - t[k - 1]) * (t[k - 2] - t[j]) / (t[k - 1] - t[k - 2])) / scale)
@@ -332,6 +339,7 @@ class Prepared:
     time_col: str
     n_missing_outcome: int
     dropped_levels: dict[str, list[str]]
+    missing_info: dict[str, Any] = field(default_factory=dict)
 
 
 def as_long(data: Any) -> pd.DataFrame:
@@ -345,8 +353,12 @@ def as_long(data: Any) -> pd.DataFrame:
 
 
 def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int, knots: Sequence[float] | None,
-            random: str | None, id_col: str, time_col: str, reference: Mapping[str, Any] | None = None) -> Prepared:
+            random: str | None, id_col: str, time_col: str, reference: Mapping[str, Any] | None = None,
+            missing: Missing = "drop", model: str = "fit_trajectory") -> Prepared:
     """Check the input, drop rows without the outcome, build the design; every error names the column.
+
+    Rows with a missing covariate are left out with a MissingDataWarning counting rows and patients
+    (``missing="drop"``, recorded in ``Prepared.missing_info``), or refused (``missing="raise"``).
 
     The reference (first) level of each factor: ``reference[variable]`` when given, else the
     first used category of a pandas categorical, else (plain text columns) the first in sorted
@@ -381,10 +393,18 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
     rhs = _C_CALL.sub(r"\1", rhs)
     variables_all = sorted(_formula_variables(rhs, formula))
     variables = tuple(v for v in variables_all if v not in basis.names)
-    missing = [v for v in variables if v not in frame.columns]
-    if missing:
-        raise FootdropError(f"{table} has no column(s) {missing} used in the formula {formula!r} (columns: {list(frame.columns)[:20]})")
-    check_missing(frame, variables, table)
+    absent = [v for v in variables if v not in frame.columns]
+    if absent:
+        raise FootdropError(f"{table} has no column(s) {absent} used in the formula {formula!r} (columns: {list(frame.columns)[:20]})")
+    complete, missing_info = drop_incomplete(frame, variables, missing=missing, model=model, table=table,
+                                             group_col=id_col, stacklevel=5)
+    if len(complete) < len(frame):
+        keep = ~pd.isna(frame[list(variables)]).any(axis=1).to_numpy()
+        frame, yall, t, observed = frame.loc[keep], yall.loc[keep], t[keep], observed[keep]
+        if not observed.any():
+            raise FootdropError(f"{table}.{outcome} is missing in every row with complete covariates: nothing to fit")
+        basis = make_basis(kind, t[observed], df, knots)  # the time basis from the rows analysed
+        rhs = _C_CALL.sub(r"\1", expand_formula(formula, basis, outcome, time_col))
     # levels: declared but absent are dropped (reported); present only where the outcome is missing is an error
     levels: dict[str, tuple[Any, ...]] = {}
     references: dict[str, dict[str, str]] = {}
@@ -469,7 +489,7 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
                 raise FootdropError(f"{table}.{time_col}: no patient has visits at two different times, so a random slope "
                                     "cannot be estimated; use random='intercept'")
     return Prepared(work.reset_index(drop=True), work["__y"].to_numpy(), x, zmat, codes, np.asarray(ids), design, z_names,
-                    outcome, id_col, time_col, int((~observed).sum()), dropped)
+                    outcome, id_col, time_col, int((~observed).sum()), dropped, missing_info)
 
 
 def profile_frame(profile: Any) -> pd.DataFrame:

@@ -58,7 +58,7 @@ from scipy import linalg, optimize
 
 from footdrop_outcomes._checks import cross as _cross  # chunked a'b: see its docstring
 
-__all__ = ["Blocks", "Evaluation", "blocks", "evaluate", "fit", "full_deviance", "theta_to_d", "d_to_theta"]
+__all__ = ["Blocks", "Evaluation", "blocks", "d_to_theta", "evaluate", "fit", "full_deviance", "theta_to_d"]
 
 _LOG_2PI = math.log(2 * math.pi)
 

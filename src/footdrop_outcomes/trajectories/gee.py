@@ -26,6 +26,7 @@ from footdrop_outcomes._checks import check_alpha, p_value, zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import FootdropError
+from footdrop_outcomes.survival._missing import Missing
 from footdrop_outcomes.trajectories._curves import MeanCurves
 from footdrop_outcomes.trajectories._design import (
     Design,
@@ -100,6 +101,7 @@ def fit_trajectory_gee(
     time_col: str = "weeks",
     alpha: float = 0.05,
     reference: Mapping[str, Any] | None = None,
+    missing: Missing = "drop",
 ) -> GEEResult:
     """Fit a population-averaged trajectory model by GEE with robust standard errors.
 
@@ -127,7 +129,7 @@ def fit_trajectory_gee(
     check_choice("correlation", correlation, get_args(Correlation))
     check_alpha(alpha)
     pr = prepare(data, outcome, formula, time=time, df=df, knots=knots, random=None, id_col=id_col, time_col=time_col,
-                 reference=reference)
+                 reference=reference, missing=missing, model="fit_trajectory_gee")
     structure = cov_struct.Exchangeable() if correlation == "exchangeable" else cov_struct.Independence()
     t0 = _time.perf_counter()
     model = GEE(pr.y, pr.x, groups=pr.codes, cov_struct=structure, family=families.Gaussian())
@@ -161,6 +163,7 @@ def fit_trajectory_gee(
         "scale": float(res.scale), "formula": pr.design.formula, "formula_expanded": pr.design.rhs,
         "time": pr.design.basis.kind, "time_basis": pr.design.basis.describe(), "outcome": pr.outcome, "n": int(pr.y.size),
         "groups": int(pr.ids.size), "n_missing_outcome": pr.n_missing_outcome, "dropped_levels": pr.dropped_levels,
+        **pr.missing_info,
         "reference_levels": pr.design.references, "converged": converged, "fit_seconds": seconds, "warnings": texts, "versions": versions(),
     }
     if not math.isfinite(dep):

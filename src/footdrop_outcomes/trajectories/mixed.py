@@ -58,6 +58,7 @@ from footdrop_outcomes._checks import check_alpha, p_value, zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
+from footdrop_outcomes.survival._missing import Missing
 from footdrop_outcomes.trajectories import _fast
 from footdrop_outcomes.trajectories._curves import MeanCurves
 from footdrop_outcomes.trajectories._design import (
@@ -75,7 +76,7 @@ from footdrop_outcomes.trajectories._design import (
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["Method", "Engine", "TrajectoryFitWarning", "TrajectoryResult", "fit_trajectory", "compare_models"]
+__all__ = ["Engine", "Method", "TrajectoryFitWarning", "TrajectoryResult", "compare_models", "fit_trajectory"]
 
 Method = Literal["reml", "ml"]
 Engine = Literal["fast", "statsmodels"]
@@ -350,6 +351,7 @@ def fit_trajectory(
     alpha: float = 0.05,
     progress: bool | None = None,
     reference: Mapping[str, Any] | None = None,
+    missing: Missing = "drop",
 ) -> TrajectoryResult:
     """Fit a linear mixed model of an outcome over time since onset.
 
@@ -419,7 +421,7 @@ def fit_trajectory(
     if progress is not None and not isinstance(progress, bool):
         raise ConfigError(f"progress must be True, False or None, got {progress!r}")
     pr = prepare(data, outcome, formula, time=time, df=df, knots=knots, random=random, id_col=id_col, time_col=time_col,
-                 reference=reference)
+                 reference=reference, missing=missing, model="fit_trajectory")
     reml = method == "reml"
     t0 = _time.perf_counter()
     bl = _fast.blocks(pr.y, pr.x, pr.zmat, pr.codes)
@@ -583,7 +585,7 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
         "time_basis": pr.design.basis.describe(),
         "random": random, "random_effects": list(pr.z_names), "outcome": pr.outcome, "n": bl.n_obs, "groups": bl.n_groups,
         "visits_per_patient": float(bl.n_obs / bl.n_groups), "n_missing_outcome": pr.n_missing_outcome,
-        "dropped_levels": pr.dropped_levels, "reference_levels": pr.design.references, "log_likelihood": log_lik, "n_params": n_par,
+        "dropped_levels": pr.dropped_levels, **pr.missing_info, "reference_levels": pr.design.references, "log_likelihood": log_lik, "n_params": n_par,
         "aic": -2 * log_lik + 2 * n_par, "bic": -2 * log_lik + math.log(bl.n_obs) * n_par,
         "fit_seconds": seconds, "warnings": list(texts), "versions": versions(),
     }
