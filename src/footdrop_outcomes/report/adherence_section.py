@@ -276,7 +276,8 @@ def recovery_effect_table(aa: AdherenceAnalysis) -> ReleasedTable:
             rows.append({"Model": names.get(r["model"], r["model"]) + rec, "Adherence term": terms.get(r["term"], r["term"]),
                          f"HR per 10 points ({level}% CI)": fmt_ci(r["hr_per_10pct"], r["lower"], r["upper"], digits=3),
                          "Patients": show_count(aa.effect.info["n"]), "Recoveries": show_count(r["events"]),
-                         "_truth": (0.0 if r["term"] == "current_adherence" else truth)})
+                         # the truth only beside a model that targets it (adherence_effect fills it there)
+                         "_truth": (None if pd.isna(r.get("truth", np.nan)) else float(r["truth"]))})
     if aa.tv_cure is not None and not aa.choices["tv_from_adherence_effect"]:
         s = aa.tv_cure.summary
         r = s[(s["component"] == "latency") & s["term"].str.startswith("cumulative_adherence")].iloc[0]
@@ -288,7 +289,7 @@ def recovery_effect_table(aa: AdherenceAnalysis) -> ReleasedTable:
     if out.empty:
         return table(out, 0)
     if truth is not None:
-        out["Simulated truth"] = [f"{np.exp(t):.3f}" if t is not None else "-" for t in out["_truth"]]
+        out["Simulated truth"] = [f"{np.exp(t):.3f}" if t is not None else "not the target" for t in out["_truth"]]
     return table(out.drop(columns="_truth"), len(_pats(aa)), keep=["Model", "Adherence term"])
 
 
@@ -455,13 +456,18 @@ def effect_text(aa: AdherenceAnalysis) -> ReleasedText:
         b = best.iloc[0]
         parts.append(f"The estimate to read is the recommended one: {b['hr_per_10pct']:.3f} ({b['lower']:.3f}-{b['upper']:.3f}) per 10 points "
                      "of cumulative adherence.")
+    if best.empty and aa.effect.info.get("cure_model_skipped"):
+        parts.append("No estimate is recommended: the cure model could not be fitted on these data, and the Cox models are "
+                     "attenuated when recovery is dated at visits.")
     if not cox.empty:
         c = cox.iloc[0]
         parts.append(f"The time-varying Cox model on visit-dated recovery gives {c['hr_per_10pct']:.3f}: dating recovery at the visit "
                      "that sees it, and mixing in patients who never recover, pull it towards 1.")
     truth = aa.choices["truth_log_hr_per_10"]
     if truth is not None:
-        parts.append(f"The simulated truth is {np.exp(truth):.3f} (last week's adherence has no direct effect: 1.000).")
+        parts.append(f"The simulated truth is {np.exp(truth):.3f} per 10 points among patients who recover, on the latent time "
+                     "scale (last week's adherence has no direct effect: 1.000); the table shows it only beside the models "
+                     "that estimate that quantity.")
     return text(" ".join(parts), int(aa.effect.info["n"]))
 
 
@@ -475,7 +481,8 @@ def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
     if aa.discontinuation is not None:
         d = aa.discontinuation.info
         parts.append(f"**Discontinuation**: stopping home exercise is the first run of {d['consecutive']} recorded weeks below "
-                     f"{100 * d['threshold']:.0f}% of sessions; patients who never stop are censored at their last recorded week. "
+                     f"{100 * d['threshold']:.0f}% of sessions, dated at the programme week in which that run starts; patients who "
+                     "never stop are censored at the last week in which such a run could still have been seen to start. "
                      f"Kaplan-Meier curves by supervised physiotherapy and a Cox model ({DISCONTINUATION_FORMULA}).")
     if aa.propensity is not None:
         p = aa.propensity.info
@@ -487,7 +494,7 @@ def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
                      f"stabilised inverse-probability weights for the average treatment effect, {truncation}; "
                      f"effective sample sizes {ess['treated']:.0f} treated and {ess['control']:.0f} controls. The largest absolute "
                      f"standardised mean difference fell from {p['max_abs_smd_unweighted']:.3f} to {p['max_abs_smd_weighted']:.3f} "
-                     f"({'balanced' if p['max_abs_smd_weighted'] < 0.1 else 'NOT balanced'} by the 0.1 rule). Weighted Cox model; "
+                     f"({'balanced' if p['max_abs_smd_weighted'] <= 0.1 else 'NOT balanced'} by the 0.1 rule). Weighted Cox model; "
                      "recovery dated at the visit that sees it; standard errors from stacked estimating equations "
                      "(M-estimation sandwich) that account for estimating the propensity model and the arm shares (Lunceford and Davidian, Stat Med 2004).")
     if aa.effect is not None:
