@@ -103,8 +103,12 @@ def table_one(cohort: Cohort, *, threshold: int = 4) -> ReleasedTable:
     block(p["sex"], [("Female, n (%)", "female")])
     block(p["severity"], [(f"Severity {sev}, n (%)", sev) for sev in ("mild", "moderate", "severe")])
     add("Baseline MRC, median (IQR)", lambda g: _median_iqr(g["baseline_mrc"]))
-    block(p["diabetes"].astype(bool), [("Diabetes, n (%)", True)])
-    block(p["smoking"].astype(str) == "current", [("Current smoker, n (%)", True)])
+    # nullable covariates (schema 1.1): an unknown value is shown as "not recorded", never counted as "no"
+    diabetes = p["diabetes"].astype("boolean")
+    block(diabetes.astype(object).where(diabetes.notna(), "not recorded"),
+          [("Diabetes, n (%)", True), ("Diabetes not recorded, n (%)", "not recorded")])
+    block(p["smoking"].astype(object).where(p["smoking"].notna(), "not recorded"),
+          [("Current smoker, n (%)", "current"), ("Smoking not recorded, n (%)", "not recorded")])
     add("BMI, median (IQR)", lambda g: _median_iqr(g["bmi"], 1))
     add("Days to treatment, median (IQR)", lambda g: _median_iqr(g["days_to_treatment"]))
     block(p["supervised_physio"].astype(bool), [("Supervised physiotherapy, n (%)", True)])
