@@ -104,11 +104,12 @@ def table_one(cohort: Cohort, *, threshold: int = 4) -> ReleasedTable:
     block(p["severity"], [(f"Severity {sev}, n (%)", sev) for sev in ("mild", "moderate", "severe")])
     add("Baseline MRC, median (IQR)", lambda g: _median_iqr(g["baseline_mrc"]))
     # nullable covariates (schema 1.1): an unknown value is shown as "not recorded", never counted as "no"
+    # (the "not recorded" row appears when some value is missing)
     diabetes = p["diabetes"].astype("boolean")
     block(diabetes.astype(object).where(diabetes.notna(), "not recorded"),
-          [("Diabetes, n (%)", True), ("Diabetes not recorded, n (%)", "not recorded")])
+          [("Diabetes, n (%)", True)] + [("Diabetes not recorded, n (%)", "not recorded")] * bool(diabetes.isna().any()))
     block(p["smoking"].astype(object).where(p["smoking"].notna(), "not recorded"),
-          [("Current smoker, n (%)", "current"), ("Smoking not recorded, n (%)", "not recorded")])
+          [("Current smoker, n (%)", "current")] + [("Smoking not recorded, n (%)", "not recorded")] * bool(p["smoking"].isna().any()))
     add("BMI, median (IQR)", lambda g: _median_iqr(g["bmi"], 1))
     add("Days to treatment, median (IQR)", lambda g: _median_iqr(g["days_to_treatment"]))
     block(p["supervised_physio"].astype(bool), [("Supervised physiotherapy, n (%)", True)])
