@@ -36,6 +36,7 @@ from scipy.stats import norm
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.adherence._input import AdherenceInputError, check_choice
 from footdrop_outcomes.errors import FootdropError, FootdropWarning
+from footdrop_outcomes.survival._missing import Missing
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
@@ -95,9 +96,12 @@ def default_outcome(cohort: Cohort, outcome: str | None) -> str:
     return "latent" if getattr(cohort, "truth", None) is not None else "observed"
 
 
-def _prepare(cohort: Cohort, outcome: str, population: str | None) -> tuple[pd.DataFrame, pd.DataFrame, float, str]:
-    """Patient frame and weekly counting-process episodes of the analysed patients, the truth and the population."""
+def _prepare(cohort: Cohort, outcome: str, population: str | None, *, formulas: tuple[str, ...] = (),
+             missing: Missing = "drop", model: str = "adherence_effect") -> tuple[pd.DataFrame, pd.DataFrame, float, str, dict[str, Any]]:
+    """Patient frame and weekly counting-process episodes of the analysed patients, the truth, the population and
+    the complete-case counts (patients with a missing variable of ``formulas`` left out once, for every model)."""
     from footdrop_outcomes.survival import counting_process, survival_frame
+    from footdrop_outcomes.survival._missing import drop_incomplete, formula_variables
 
     check_choice("outcome", outcome, get_args(Outcome))
     population = population or ("recovering" if outcome == "latent" else "all_but_als")
@@ -125,12 +129,16 @@ def _prepare(cohort: Cohort, outcome: str, population: str | None) -> tuple[pd.D
         keep = tp["will_recover"].reindex(ids).to_numpy(dtype=bool)
     else:
         keep = (frame["cause"] != "als").to_numpy()
-    frame = _drop_unused(frame[keep & (frame["time"].to_numpy() > 0)].copy())
+    frame = frame[keep & (frame["time"].to_numpy() > 0)]
+    # one complete-case selection for every model of the comparison (they must analyse the same patients)
+    needed = [v for f in formulas for v in formula_variables(f, "recovery")]
+    frame, dropped = drop_incomplete(frame, needed, missing=missing, model=model, table="patients analysed", stacklevel=4)
+    frame = _drop_unused(frame.copy())
     frame["mean_adherence"] = frame["mean_adherence"].fillna(0.0)  # no program week: nothing completed
     cp = counting_process(cohort, outcome=latent)
     cp = _drop_unused(cp[cp["patient_id"].astype(str).isin(set(frame["patient_id"].astype(str)))].copy())
     cp["id"] = cp["patient_id"].astype(str)
-    return frame, cp, float(truth), population
+    return frame, cp, float(truth), population, dropped
 
 
 def _drop_unused(df: pd.DataFrame) -> pd.DataFrame:
@@ -152,6 +160,7 @@ def adherence_effect(
     cure_model: bool | None = None,
     incidence: str | None = None,
     alpha: float = 0.05,
+    missing: Missing = "drop",
 ) -> AdherenceEffect:
     """Effect of home-exercise adherence on recovery: naive average, time-varying Cox and cure model.
 
@@ -186,6 +195,12 @@ def adherence_effect(
         ``covariates``.
     alpha : float
         1 - confidence level.
+    missing : {"drop", "raise"}
+        Patients with a missing value in ``covariates`` or ``incidence``: left out of every
+        model (so that the models compare the same patients) with a
+        :class:`~footdrop_outcomes.survival.MissingDataWarning`, and counted in ``info``
+        (``n_input``, ``n_dropped_missing``, ``dropped_by_variable``, ``missing_data``); or
+        refused with an error naming column and rows (``"raise"``).
 
     Returns
     -------
@@ -210,7 +225,8 @@ def adherence_effect(
     """
     from footdrop_outcomes.survival import adherence_exposure, fit_cox, fit_cox_time_varying, fit_time_varying_cure
 
-    frame, cp, truth, population = _prepare(cohort, outcome, population)
+    frame, cp, truth, population, dropped = _prepare(cohort, outcome, population, formulas=(covariates, incidence or covariates),
+                                                     missing=missing, model="adherence_effect")
     auto_cure = cure_model is None
     if cure_model is None:
         cure_model = outcome == "observed" and population == "all_but_als"
@@ -273,7 +289,7 @@ def adherence_effect(
             "n": len(frame), "events": int(frame["event"].sum()),
             "outcome": outcome, "population": population, "covariates": covariates, "episodes": len(cp),
             "incidence": (incidence or covariates) if cure_model else None, "recommended": best,
-            "cure_model_skipped": cure_skipped,
+            "cure_model_skipped": cure_skipped, **dropped,
             "truth_note": "log HR per 10 points of lagged cumulative adherence among recovering patients, latent time scale "
                           "(current: no direct effect); given only for the estimators that target it: Cox models on latent "
                           "times of recovering patients and the cure model's latency"}
@@ -377,6 +393,7 @@ def dose_response(
     reference: float = 0.7,
     grid: Any = None,
     alpha: float = 0.05,
+    missing: Missing = "drop",
 ) -> DoseResponse:
     """Dose-response of lagged cumulative adherence: a natural cubic spline in the time-varying Cox model.
 
@@ -406,6 +423,10 @@ def dose_response(
         Adherence values of the curve; default 101 points from the 1st to the 99th percentile
         of adherence at recovery (no extrapolation into empty regions).
     alpha : float
+    missing : {"drop", "raise"}
+        Patients with a missing covariate: left out of both fits with a
+        :class:`~footdrop_outcomes.survival.MissingDataWarning` and counted in ``info``, or
+        refused (as :func:`adherence_effect`).
 
     Returns
     -------
@@ -420,7 +441,8 @@ def dose_response(
     if not 0 <= reference <= 1:
         raise AdherenceInputError(f"reference must be an adherence share in [0, 1], got {reference!r}")
     outcome = default_outcome(cohort, outcome)
-    _, cp, truth, population = _prepare(cohort, outcome, population)
+    _, cp, truth, population, dropped = _prepare(cohort, outcome, population, formulas=(covariates,), missing=missing,
+                                                 model="dose_response")
     x = cp["cumulative_adherence"].to_numpy(float)
     at_event = x[cp["event"].to_numpy(bool) & (x > 0)]
     if at_event.size < 20:
@@ -457,5 +479,5 @@ def dose_response(
             "population": population, "covariates": covariates, "knots": kn.tolist(), "reference": reference,
             "lr_nonlinear": float(lr), "df_nonlinear": df_nl, "p_nonlinear": float(chi2.sf(max(lr, 0.0), df_nl)),
             "linear_log_hr_per_10pct": slope / 10, "linear_se_per_10pct": float(lin.summary.set_index("term").loc["cumulative_adherence", "se"]) / 10,
-            "truth_log_hr_per_10pct": truth}
+            "truth_log_hr_per_10pct": truth, **dropped}
     return DoseResponse(summary=out, info=info, fit=fit, linear_fit=lin)

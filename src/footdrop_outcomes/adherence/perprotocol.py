@@ -44,6 +44,7 @@ from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.adherence._input import AdherenceInputError, check_choice
 from footdrop_outcomes.adherence._sandwich import logistic_influence, weighted_cox_binary, weighted_influence
 from footdrop_outcomes.errors import FootdropError
+from footdrop_outcomes.survival._missing import Missing
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
@@ -232,6 +233,7 @@ def itt_per_protocol(
     n_boot: int = 200,
     seed: int | None = None,
     alpha: float = 0.05,
+    missing: Missing = "drop",
 ) -> ITTPerProtocol:
     """Intention-to-treat and per-protocol effects of a device on recovery, with the biases shown.
 
@@ -275,6 +277,11 @@ def itt_per_protocol(
     seed : int, optional
         Seed of the bootstrap resampling.
     alpha : float
+    missing : {"drop", "raise"}
+        Patients with a missing confounder: left out of every model with a
+        :class:`~footdrop_outcomes.survival.MissingDataWarning` and counted in ``info``
+        (``n_input``, ``n_dropped_missing``, ``dropped_by_variable``, ``missing_data``), or
+        refused with an error naming column and rows.
 
     Returns
     -------
@@ -296,7 +303,8 @@ def itt_per_protocol(
     if se == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 20):
         raise ConfigError(f"n_boot must be a whole number >= 20, got {n_boot!r}")
     outcome = default_outcome(cohort, outcome)
-    frame, cp, _, _ = _prepare(cohort, outcome, "all_but_als")
+    frame, cp, _, _, dropped = _prepare(cohort, outcome, "all_but_als", formulas=(confounders,), missing=missing,
+                                        model="itt_per_protocol")
     if device == "fes":
         keep = frame["cause"].astype(str).isin(["stroke", "multiple_sclerosis"]).to_numpy()
         frame = frame[keep].copy()
@@ -383,7 +391,7 @@ def itt_per_protocol(
                      "upper": np.exp(b + z * se_), "truth": truth, "bias_in_se": (b - truth) / se_, "n_patients": n_,
                      "n_treated": nt, "events": ev, "bias_source": why[name], "se_fixed_weights": fixed})
     summary = pd.DataFrame(rows)
-    info = {"method": "ITT vs per-protocol (IPTW; censoring at deviation with IPCW)", "device": device, "outcome": outcome,
+    info = {**dropped, "method": "ITT vs per-protocol (IPTW; censoring at deviation with IPCW)", "device": device, "outcome": outcome,
             "n": len(frame), "n_treated": int(treated.sum()), "n_deviated": int(ever_deviated.sum()),
             "events": int(frame["event"].sum()), "confounders": confounders, "censoring_covariates": censoring_covariates,
             "deviation": f"{consecutive} consecutive recorded weeks with {device} hours / prescribed below "

@@ -44,6 +44,7 @@ from scipy.stats import norm
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.adherence._input import AdherenceInputError, check_choice
 from footdrop_outcomes.errors import ConvergenceError
+from footdrop_outcomes.survival._missing import Missing, drop_incomplete
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
@@ -121,6 +122,7 @@ def adherence_trend(
     max_week: int = 52,
     interaction: bool = True,
     alpha: float = 0.05,
+    missing: Missing = "drop",
 ) -> AdherenceTrend:
     """Weekly home-exercise adherence by intervention and time: population-averaged GEE with robust SEs.
 
@@ -144,6 +146,13 @@ def adherence_trend(
     interaction : bool
         Let each group have its own decline (``group:program_week``).
     alpha : float
+    missing : {"drop", "raise"}
+        Patients with a missing ``group`` or covariate (e.g. smoking not recorded): every week
+        of theirs is left out with a :class:`~footdrop_outcomes.survival.MissingDataWarning`
+        and counted in ``info`` (``n_input`` and ``n_dropped_missing`` in patient-weeks,
+        ``dropped_by_variable``, ``n_patients_input``, ``n_patients_dropped``, ``missing_data``);
+        ``"raise"`` refuses them with an error naming column and rows. Unknown smoking is never
+        counted as "not current".
 
     Returns
     -------
@@ -167,8 +176,9 @@ def adherence_trend(
         raise AdherenceInputError(f"max_week must be an integer >= 2, got {max_week!r}")
     covs = [re.sub(r"^C\(\s*(\w+)\s*\)$", r"\1", c.strip()) for c in covariates.split("+") if c.strip()]  # C(x): as x
     w = _patient_weeks(cohort, group, covs, int(max_week))
-    if w[group].isna().any():
-        raise AdherenceInputError(f"patients.{group} is missing for some patients with adherence weeks")
+    w, dropped = drop_incomplete(w, [group, *covs], missing=missing, model="adherence_trend", table="patient-weeks",
+                                 group_col="patient_id")
+    w = w.reset_index(drop=True)
     if w[group].nunique() < 2:
         raise AdherenceInputError(f"patients.{group}: everyone with adherence weeks is in one group; nothing to compare")
     # one dialect with survival and trajectories: categoricals detected from their type (terms ``afo[standard]``),
@@ -237,7 +247,7 @@ def adherence_trend(
     info = {"method": f"GEE, {family} family, {cov_struct} working correlation, robust SEs", "n": int(w["patient_id"].nunique()),
             "patient_weeks": len(w), "group": group, "covariates": covs, "family": family, "cov_struct": cov_struct,
             "max_week": int(max_week), "formula": f"weekly_share ~ {design.rhs}", "working_correlation": str(corr),
-            "scale": "log odds (population-averaged)" if family == "binomial" else "share (population-averaged)"}
+            "scale": "log odds (population-averaged)" if family == "binomial" else "share (population-averaged)", **dropped}
     return AdherenceTrend(summary=summ, info=info, curves=curves, fit=fit)
 
 
@@ -289,8 +299,17 @@ def marginal_truth(cohort: Cohort, rows: pd.DataFrame, design: pd.DataFrame) -> 
     p = cohort.patients.assign(patient_id=cohort.patients["patient_id"].astype(str)).set_index("patient_id")
     pid = rows["patient_id"].astype(str).to_numpy()
     pp = p.loc[pid]
+    # the generator's own smoking status (v2 cohorts blank some recorded values; truth keeps them), never unknown as "not current"
+    tp = cohort.truth.patients
+    if "smoking_true" in tp.columns:
+        smoking = tp.assign(patient_id=tp["patient_id"].astype(str)).set_index("patient_id")["smoking_true"].reindex(pid)
+    else:
+        smoking = pp["smoking"]
+    if smoking.isna().any():
+        raise AdherenceInputError("marginal_truth: smoking is missing for some analysed patient-weeks; the truth needs it "
+                                  "(analyse complete cases, adherence_trend(missing='drop'))")
     mean = (a["logit_mean"] + a["supervised_physio"] * pp["supervised_physio"].astype(bool).to_numpy()
-            + a["smoking[current]"] * (pp["smoking"].astype(str) == "current").to_numpy()
+            + a["smoking[current]"] * (smoking.astype(str) == "current").to_numpy()
             + a["severity[severe]"] * (pp["severity"].astype(str) == "severe").to_numpy())
     eta = mean + a["decline_per_week"] * rows["program_week"].to_numpy()
     sd = float(np.sqrt(a["logit_sd"] ** 2 + a["weekly_sd"] ** 2))

@@ -614,6 +614,7 @@ def fit_cox_time_varying(
     alpha: float = 0.05,
     reference: Mapping[str, Any] | None = None,
     ph_test: bool = False,
+    missing: Missing = "drop",
 ) -> CoxResult:
     """Fit a Cox model to counting-process data: covariates that change over follow-up.
 
@@ -638,12 +639,22 @@ def fit_cox_time_varying(
         Reference level per factor (as :func:`fit_cox`).
     ph_test : bool
         Compute the PH test during the fit (default: when ``result.ph_test`` is first read).
+    missing : {"drop", "raise"}
+        Episodes with a missing model variable (formula, strata or cluster column): left out
+        with a :class:`~footdrop_outcomes.survival.MissingDataWarning` that also counts the
+        subjects concerned (``"drop"``; a subject whose baseline covariate is missing loses every
+        episode; one that loses only some episodes is out of the risk sets during them, which
+        counting-process data allow), or refused with an error naming the rows (``"raise"``).
+        Start and stop times are checked on the episodes kept.
 
     Returns
     -------
     CoxResult
         ``concordance`` is None (not computed for counting-process data);
-        ``info["n_subjects"]`` counts distinct ids.
+        ``info["n_subjects"]`` counts distinct ids analysed; ``info`` has the counts of
+        :func:`fit_cox` (``n_input``, ``n_dropped_missing``, ``dropped_by_variable``,
+        ``missing_data``) and per subject ``n_patients_input``, ``n_patients_with_dropped_rows``,
+        ``n_patients_dropped``.
 
     Examples
     --------
@@ -661,6 +672,9 @@ def fit_cox_time_varying(
     _columns(frame, id_col, "id_col", "data")
     check_columns(frame, duration_col=stop_col, event_col=event_col, table="data")
     _columns(frame, start_col, "start_col", "data")
+    extra = [c for c in ([strata] if isinstance(strata, str) else list(strata or [])) + ([cluster] if cluster else [])]
+    frame, dropped = drop_incomplete(frame, [*formula_variables(formula, f"{start_col!r}, {stop_col!r} and {event_col!r}"), *extra],
+                                     missing=missing, model="fit_cox_time_varying", group_col=id_col)
     start = pd.to_numeric(frame[start_col], errors="coerce").to_numpy(dtype=float)
     stop = pd.to_numeric(frame[stop_col]).to_numpy(dtype=float)
     bad = ~np.isfinite(start) | ~(stop > start)
@@ -682,7 +696,7 @@ def fit_cox_time_varying(
     info: dict[str, Any] = {
         "method": "Cox proportional hazards, counting process (start, stop] (partial likelihood, Efron ties)",
         "engine": "Newton-Raphson on the Efron partial likelihood (footdrop_outcomes)",
-        "formula": design.formula, "n": int(len(frame)), "n_subjects": int(frame[id_col].nunique()),
+        "formula": design.formula, "n": int(len(frame)), "n_subjects": int(frame[id_col].nunique()), **dropped,
         "warnings": texts, "versions": _versions(),
     }
     return _finish(frame=frame, design=design, x=x, beta0=beta0, stop=stop, event=event, start=start,
