@@ -68,7 +68,7 @@ def test_trend_drops_whole_patients_and_matches_hand_made_complete_cases(holes):
 
 
 def test_effect_and_dose_response_drop_once_for_every_model(holes):
-    cohort, complete, bad_ids = holes
+    cohort, complete, _ = holes
     with pytest.warns(MissingDataWarning, match="adherence_effect: "):
         res = adherence_effect(cohort, covariates=COVS, outcome="latent")
     ref = adherence_effect(complete, covariates=COVS, outcome="latent")

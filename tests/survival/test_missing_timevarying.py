@@ -14,7 +14,11 @@ from lifelines import CoxTimeVaryingFitter
 
 from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes.errors import FootdropError
-from footdrop_outcomes.survival import MissingDataWarning, counting_process, fit_cox_time_varying
+from footdrop_outcomes.survival import (
+    MissingDataWarning,
+    counting_process,
+    fit_cox_time_varying,
+)
 
 
 @pytest.fixture(scope="module")
