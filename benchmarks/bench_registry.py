@@ -1,0 +1,284 @@
+"""Registry-scale benchmark (issue 16, item 6): the whole pipeline on 1,000,000 patients.
+
+Steps, each in a fresh child process (this script re-run with ``--worker STEP``) so that each
+peak-memory figure belongs to that step alone:
+
+``simulate``    ``simulate_cohort(n, seed, version=...)`` and ``Cohort.save`` to a temporary directory
+``load``        ``load_cohort`` (Parquet read, privacy guard, schema validation)
+``guard``       the privacy guard alone on the three tables (``check_privacy``)
+``curves``      ``survival_frame``, then Turnbull NPMLE and Kaplan-Meier by cause
+``cox``         ``fit_cox(cause + severity + age + diabetes, cluster="site")`` as the outcome report fits it
+``aft``         interval-censored Weibull AFT ``cause + severity + age``
+``mixed``       the report's two mixed models on the visit table (gait speed, strength; ``analyse_trajectories``)
+``report``      ``render_report("outcome_report", ..., cohort=...)``: the full outcome report to PDF
+
+The analysis steps read the saved Parquet tables back *without* the guard and the validation
+(``Cohort(..., _validated=True)``): those are timed once, in ``load`` and ``guard``. ``report``
+loads through ``load_cohort`` as a user would, inside the notebook's kernel.
+
+Figures per step: wall time (``perf_counter``), CPU time (user + system of the child and of its
+own children, e.g. the report's Jupyter kernel), peak RSS (``ru_maxrss`` of the child, cross-checked
+with ``/proc/self/status`` VmHWM, and of its largest waited-for child process, i.e. the kernel).
+The machine this runs on is shared: the CPU figures move far less than the wall times under load,
+and the 1-minute load average is printed beside each step.
+
+Usage::
+
+    python benchmarks/bench_registry.py                       # 1,000,000 patients, v1, all steps
+    python benchmarks/bench_registry.py --version 2           # simulator v2
+    python benchmarks/bench_registry.py --n 20000             # a quick run
+    python benchmarks/bench_registry.py --steps load guard --profile load   # cProfile a step (top 25 by cumulative time)
+
+Goal (issue 16): the whole outcome report on 1M patients in at most 5 minutes and 16 GB peak
+memory on the 2-core machine. Exit code is always 0: this is a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STEPS = ("simulate", "load", "guard", "curves", "cox", "aft", "mixed", "report")
+GOAL_REPORT_S, GOAL_PEAK_MB = 300.0, 16 * 1024.0
+TABLES = ("patients", "visits", "adherence")
+
+
+def _maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    kib = resource.getrusage(who).ru_maxrss
+    return kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024
+
+
+def _vmhwm_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _cpu_s() -> float:
+    """User + system CPU of this process and of its waited-for children."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+# ------------------------------------------------------------------------------------------------
+# worker side
+
+
+def _fast_load(path: Path):  # noqa: ANN202 - returns a Cohort
+    """The saved tables as a Cohort without the guard or validation (both timed in their own steps)."""
+    import pandas as pd  # noqa: PLC0415
+
+    from footdrop_outcomes.cohort.cohort import Cohort  # noqa: PLC0415
+
+    frames = {name: pd.read_parquet(path / f"{name}.parquet") for name in TABLES}
+    return Cohort(**frames, source=str(path), _validated=True)
+
+
+def _model_frame(cohort):  # noqa: ANN001, ANN202
+    """The outcome report's model frame: causes without any observed recovery left out (as analyse_recovery)."""
+    import pandas as pd  # noqa: PLC0415
+
+    from footdrop_outcomes.survival import survival_frame  # noqa: PLC0415
+
+    frame = survival_frame(cohort, threshold=4)
+    events = frame.groupby(frame["cause"].astype(str), observed=True)["event"].sum()
+    frame = frame[~frame["cause"].astype(str).isin([c for c, e in events.items() if e == 0])].copy()
+    for col in ("cause", "severity"):
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].cat.remove_unused_categories()
+    return frame
+
+
+def _run_step(step: str, args: argparse.Namespace, out: dict) -> None:
+    import footdrop_outcomes as fo  # noqa: PLC0415
+
+    path = Path(args.path)
+    if step == "simulate":
+        t, c = time.perf_counter(), _cpu_s()
+        cohort = fo.simulate_cohort(args.n, args.seed, version=args.version, progress=False)
+        out["parts"] = {"simulate": [time.perf_counter() - t, _cpu_s() - c]}
+        t2, c2 = time.perf_counter(), _cpu_s()
+        cohort.save(path, overwrite=True)
+        out["parts"]["save"] = [time.perf_counter() - t2, _cpu_s() - c2]
+        out["disk_mb"] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+        out["rows"] = {name: len(getattr(cohort, name)) for name in TABLES}
+        return
+    if step == "load":
+        cohort = fo.load_cohort(path)
+        out["rows"] = {name: len(getattr(cohort, name)) for name in TABLES}
+        return
+    if step == "guard":
+        import pandas as pd  # noqa: PLC0415
+
+        from footdrop_outcomes.guard import check_privacy  # noqa: PLC0415
+
+        frames = {name: pd.read_parquet(path / f"{name}.parquet") for name in TABLES}
+        t, c = time.perf_counter(), _cpu_s()
+        check_privacy(frames, source=str(path))
+        out["parts"] = {"check_privacy": [time.perf_counter() - t, _cpu_s() - c]}
+        return
+    if step == "report":
+        from footdrop_outcomes.report import render_report  # noqa: PLC0415
+
+        pdf = Path(args.path).parent / "registry-outcome-report.pdf"
+        res = render_report("outcome_report", pdf, cohort=path, timeout=3600)
+        out["pdf_kb"] = pdf.stat().st_size / 1024
+        out["result"] = type(res).__name__
+        return
+    cohort = _fast_load(path)
+    t, c = time.perf_counter(), _cpu_s()
+    if step == "curves":
+        from footdrop_outcomes.survival import kaplan_meier, survival_frame, turnbull  # noqa: PLC0415
+
+        frame = survival_frame(cohort, threshold=4)
+        out["parts"] = {"survival_frame": [time.perf_counter() - t, _cpu_s() - c]}
+        lm = [6.0, 12.0, 26.0, 52.0, 78.0]
+        t1, c1 = time.perf_counter(), _cpu_s()
+        turnbull(frame, group="cause", landmarks=lm)
+        out["parts"]["turnbull"] = [time.perf_counter() - t1, _cpu_s() - c1]
+        t1, c1 = time.perf_counter(), _cpu_s()
+        kaplan_meier(frame, group="cause", landmarks=lm)
+        out["parts"]["kaplan_meier"] = [time.perf_counter() - t1, _cpu_s() - c1]
+    elif step == "cox":
+        from footdrop_outcomes.survival import fit_cox  # noqa: PLC0415
+
+        frame = _model_frame(cohort)
+        t1, c1 = time.perf_counter(), _cpu_s()
+        fit_cox(frame, "cause + severity + age + diabetes", cluster="site")
+        out["parts"] = {"fit_cox": [time.perf_counter() - t1, _cpu_s() - c1]}
+    elif step == "aft":
+        from footdrop_outcomes.survival import fit_interval_aft  # noqa: PLC0415
+
+        frame = _model_frame(cohort)
+        t1, c1 = time.perf_counter(), _cpu_s()
+        fit_interval_aft(frame, "cause + severity + age", distribution="weibull")
+        out["parts"] = {"fit_interval_aft": [time.perf_counter() - t1, _cpu_s() - c1]}
+    elif step == "mixed":
+        from footdrop_outcomes.report.trajectory_section import analyse_trajectories  # noqa: PLC0415
+
+        analyse_trajectories(cohort)
+    else:  # pragma: no cover - argparse restricts the choices
+        raise SystemExit(f"unknown step {step!r}")
+
+
+def _worker(args: argparse.Namespace) -> None:
+    import warnings  # noqa: PLC0415
+
+    warnings.simplefilter("ignore")  # a benchmark: warnings (convergence, missing data) are not what is measured here
+    t0 = time.perf_counter()
+    import footdrop_outcomes  # noqa: F401, PLC0415
+
+    out: dict = {"step": args.worker, "import_s": time.perf_counter() - t0, "baseline_mb": _maxrss_mb()}
+    t, c = time.perf_counter(), _cpu_s()
+    if args.profile == args.worker:
+        import cProfile  # noqa: PLC0415
+        import io  # noqa: PLC0415
+        import pstats  # noqa: PLC0415
+
+        prof = cProfile.Profile()
+        prof.runcall(_run_step, args.worker, args, out)
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(25)
+        out["profile"] = buf.getvalue()
+    else:
+        _run_step(args.worker, args, out)
+    out["wall_s"] = time.perf_counter() - t
+    out["cpu_s"] = _cpu_s() - c
+    out["peak_mb"] = _maxrss_mb()
+    out["vmhwm_mb"] = _vmhwm_mb()
+    out["children_peak_mb"] = _maxrss_mb(resource.RUSAGE_CHILDREN)
+    print(json.dumps(out))
+
+
+# ------------------------------------------------------------------------------------------------
+# parent side: imports only the standard library, starts one child per step
+
+
+def _child(step: str, args: argparse.Namespace, path: Path) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", step, "--n", str(args.n), "--seed", str(args.seed),
+           "--version", str(args.version), "--path", str(path)]
+    if args.profile:
+        cmd += ["--profile", args.profile]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        return {"step": step, "error": f"exit {proc.returncode}: {tail}", "wall_s": time.perf_counter() - t}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _fmt(r: dict) -> str:
+    if "error" in r:
+        return f"{r['step']:<9} FAILED after {r['wall_s']:.1f} s\n{r['error']}"
+    kid = r.get("children_peak_mb", 0.0)
+    peak = max(r["peak_mb"], kid)
+    line = (f"{r['step']:<9} wall {r['wall_s']:8.1f} s  cpu {r['cpu_s']:8.1f} s  peak RSS {r['peak_mb']:7.0f} MB"
+            f" (VmHWM {r['vmhwm_mb'] or 0:.0f}; child processes {kid:.0f}; after imports {r['baseline_mb']:.0f})"
+            f"  load avg {r['load']:.1f}")
+    for name, (w, c) in r.get("parts", {}).items():
+        line += f"\n{'':<11}{name}: wall {w:.1f} s, cpu {c:.1f} s"
+    if "rows" in r:
+        line += f"\n{'':<11}rows: " + ", ".join(f"{k} {v:,}" for k, v in r["rows"].items())
+    if "disk_mb" in r:
+        line += f"; {r['disk_mb']:.0f} MB on disk"
+    if r["step"] == "report":
+        verdict = "PASS" if r["wall_s"] <= GOAL_REPORT_S and peak <= GOAL_PEAK_MB else "FAIL"
+        line += f"\n{'':<11}goal <= {GOAL_REPORT_S:.0f} s and <= {GOAL_PEAK_MB / 1024:.0f} GB: {verdict}"
+    if "profile" in r:
+        line += "\n" + r["profile"]
+    return line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--version", type=int, choices=(1, 2), default=1)
+    ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    ap.add_argument("--profile", choices=STEPS, default=None, help="run this step under cProfile and print the top 25 functions")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the cohort in this directory (reused if it exists and 'simulate' is not a step)")
+    ap.add_argument("--worker", choices=STEPS, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        _worker(args)
+        return
+    print(f"registry benchmark: {args.n:,} patients, simulator v{args.version}, seed {args.seed}; "
+          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; 1-min load average {os.getloadavg()[0]:.1f} at start "
+          "(the machine is shared: wall times include waiting for the CPU, CPU times do not)", flush=True)
+    tmp = None
+    if args.keep is None:
+        tmp = tempfile.mkdtemp(prefix="bench-registry-")
+        path = Path(tmp) / "cohort"
+    else:
+        path = args.keep
+    try:
+        steps = list(args.steps)
+        if "simulate" not in steps and not (path / "manifest.json").is_file():
+            steps.insert(0, "simulate")
+        for step in (s for s in STEPS if s in steps):
+            r = _child(step, args, path)
+            r["load"] = os.getloadavg()[0]
+            print(_fmt(r), flush=True)
+            if step == "simulate" and "error" in r:
+                break
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
