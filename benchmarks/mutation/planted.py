@@ -1,0 +1,155 @@
+"""Planted bugs: apply each deliberate bug, one at a time, to an isolated copy of the code, run
+the tests that should catch it, record caught / missed and restore the file.
+
+Run it on a git worktree (never on the working copy others use)::
+
+    git worktree add /work/mut HEAD
+    python3 -m venv /work/mut/.venv && /work/mut/.venv/bin/pip install -e "/work/mut[test]"
+    /work/mut/.venv/bin/python benchmarks/mutation/planted.py --root /work/mut [--only NAME ...]
+
+A bug is *caught* when the listed tests fail (exit code 1); a collection error or a crash counts
+as "error" (the plant broke more than it should). Every plant replaces one exact snippet that must
+occur exactly once in its file, so a plant that no longer applies after a code change says so
+("stale") instead of passing silently. Prints one line per plant and a summary; nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SRC = "src/footdrop_outcomes/"
+
+
+@dataclass(frozen=True)
+class Plant:
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+PLANTS: list[Plant] = [
+    # --- privacy in reports ---------------------------------------------------------------------
+    Plant("death count printed raw", SRC + "report/narrative.py",
+          "{show_count(deaths)} patients died", "{deaths} patients died",
+          ("tests/report/test_catches_report_counts.py",)),
+    Plant("hidden cell printed as n (%)", SRC + "report/counts.py",
+          "    if is_small(n) or hidden:\n        return show_count(n, hidden=hidden)",
+          "    if is_small(n):\n        return show_count(n, hidden=hidden)",
+          ("tests/report/test_catches_report_counts.py", "tests/report/test_small_cells.py::test_cells_hidden_by_the_protection_stay_hidden_in_table_one")),
+    Plant("guard skips categorical columns", SRC + "guard/_scanner.py",
+          "        # text: distinct values, and the code of each row\n",
+          "        if isinstance(dtype, pd.CategoricalDtype):\n            return []\n        # text: distinct values, and the code of each row\n",
+          ("tests/privacy/test_guard.py", "tests/guard/test_hostile.py")),
+    Plant("suppression audit ignores non-negativity", SRC + "release/suppression.py",
+          'A_eq=np.array(eq), b_eq=np.array(rhs), bounds=(0, None), method="highs")\n        hi',
+          'A_eq=np.array(eq), b_eq=np.array(rhs), bounds=(None, None), method="highs")\n        hi',
+          ("tests/privacy/test_suppression.py",)),
+    Plant("complementary suppression skipped", SRC + "release/suppression.py",
+          "        _close_all_cycles(counts, hidden)\n", "        pass\n",
+          ("tests/privacy/test_suppression.py",)),
+    # --- release control (new) ------------------------------------------------------------------
+    Plant("sentence support checks only the first group", SRC + "release/released.py",
+          "if any(policy.is_small(n) for n in sizes):", "if sizes and policy.is_small(sizes[0]):",
+          ("tests/release/test_release.py", "tests/release/test_catches_release.py")),
+    Plant("threshold off by one (count = threshold shown)", SRC + "release/policy.py",
+          "return 1 <= int(n) <= self.threshold", "return 1 <= int(n) < self.threshold",
+          ("tests/release/test_release.py", "tests/release/test_catches_release.py")),
+    Plant("suppression footnote lies about the range", SRC + "release/suppression.py",
+          'f"{marker} hidden to protect privacy: counts from 1 to {self.threshold},',
+          'f"{marker} hidden to protect privacy: counts from 1 to {self.threshold - 1},',
+          ("tests/privacy/test_suppression.py", "tests/release/test_catches_release.py")),
+    Plant("at-risk label just above the threshold unrounded", SRC + "release/suppression.py",
+          "return str(max(r, first) if v > threshold else r)", "return str(max(r, threshold + 1) if v > threshold else r)",
+          ("tests/privacy/test_suppression.py",)),
+    # --- confidence intervals and options -------------------------------------------------------
+    Plant("Cox CI ignores alpha", SRC + "survival/cox.py",
+          "    zq = _zq(alpha)\n", "    zq = _zq(0.05)\n",
+          ("tests/survival/test_cox.py", "tests/survival/test_catches_options.py")),
+    Plant("weighted-comparison CI at z = 1", SRC + "adherence/weighting.py",
+          "    z_ = norm.ppf(1 - alpha / 2)\n", "    z_ = 1.0\n",
+          ("tests/adherence/test_weighting.py", "tests/adherence/test_catches_weighting.py")),
+    Plant("stratified PH test ignores strata", SRC + "survival/cox.py",
+          "start=self.start, strata=self.strata,", "start=self.start, strata=None,",
+          ("tests/survival/test_cox.py", "tests/survival/test_catches_options.py")),
+    Plant("Cox SE inflated 22%", SRC + "survival/cox.py",
+          "    zq = _zq(alpha)\n", "    zq = _zq(alpha)\n    se = se * 1.22\n",
+          ("tests/survival/test_coverage.py", "tests/survival/test_cox.py")),
+    # --- variants ---------------------------------------------------------------------------------
+    Plant("ATT weights in place of ATE", SRC + "adherence/weighting.py",
+          "    w = np.where(z, 1 / ps, 1 / (1 - ps))\n", "    w = np.where(z, 1.0, ps / (1 - ps))\n",
+          ("tests/adherence/test_weighting.py", "tests/adherence/test_catches_weighting.py")),
+    Plant("IPCW weights dropped", SRC + "adherence/perprotocol.py",
+          "    w_pp = iptw[pcl] * ipcw[onp]\n", "    w_pp = iptw[pcl] * 1.0\n",
+          ("tests/adherence/test_perprotocol.py",)),
+    Plant("sandwich SE without the propensity term", SRC + "adherence/weighting.py",
+          "    return [(propensity.weight_gradient[rows], psi, np.arange(psi.shape[0]))]",
+          "    return []",
+          ("tests/adherence/test_weighting.py", "tests/adherence/test_sandwich.py", "tests/adherence/test_catches_weighting.py")),
+    # --- Turnbull, KM, pooling --------------------------------------------------------------------
+    Plant("Turnbull RMST with interval mass at the left end", SRC + "survival/turnbull.py",
+          "np.where(tau >= right, width / 2 + (tau - right), inside)", "np.where(tau >= right, width + (tau - right), inside)",
+          ("tests/survival/test_curves.py", "tests/survival/test_turnbull_coverage.py", "tests/survival/test_catches_turnbull.py")),
+    Plant("Turnbull tolerance loosened to 0.05", SRC + "survival/turnbull.py",
+          "    tol: float = 1e-9,\n", "    tol: float = 0.05,\n",
+          ("tests/survival/test_curves.py", "tests/survival/test_turnbull_identifiability.py", "tests/survival/test_catches_turnbull.py")),
+    Plant("KM late-entry risk set off by one", SRC + "survival/curves.py",
+          'n_at = n_at - (entry.size - np.searchsorted(np.sort(entry), times, side="left"))',
+          'n_at = n_at - (entry.size - np.searchsorted(np.sort(entry), times, side="right"))',
+          ("tests/survival/test_late_entry.py", "tests/survival/test_entry.py", "tests/survival/test_curves.py")),
+    Plant("Rubin's rules: lambda not squared in df", SRC + "imputation/pooling.py",
+          "    dfold = (m - 1) / lam**2\n", "    dfold = (m - 1) / lam\n",
+          ("tests/imputation/test_pooling.py",)),
+    Plant("Rubin's rules: total variance without 1/m", SRC + "imputation/pooling.py",
+          "    t_m = ubar_m + (1 + 1 / m) * b_m\n", "    t_m = ubar_m + b_m\n",
+          ("tests/imputation/test_pooling.py",)),
+]
+
+
+def run(root: Path, plant: Plant, python: str, timeout: float) -> tuple[str, float]:
+    path = root / plant.file
+    original = path.read_text()
+    if original.count(plant.old) != 1:
+        return "stale", 0.0
+    tests = [t for t in plant.tests if (root / t.split("::")[0]).exists()]
+    if not tests:
+        return "no tests", 0.0
+    path.write_text(original.replace(plant.old, plant.new))
+    t0 = time.perf_counter()
+    try:
+        rc = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "0", *tests],
+                            cwd=root, capture_output=True, timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        rc = -1
+    finally:
+        path.write_text(original)
+    verdict = {0: "MISSED", 1: "caught", -1: "timeout"}.get(rc, f"error (pytest exit {rc})")
+    return verdict, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", type=Path, required=True, help="worktree to plant in (never the shared checkout)")
+    ap.add_argument("--python", default=None, help="interpreter with the worktree installed (default ROOT/.venv/bin/python)")
+    ap.add_argument("--only", nargs="*", default=None, help="names (substrings) of plants to run")
+    ap.add_argument("--timeout", type=float, default=900.0)
+    a = ap.parse_args(argv)
+    python = a.python or str(a.root / ".venv/bin/python")
+    chosen = [p for p in PLANTS if not a.only or any(s in p.name for s in a.only)]
+    missed = 0
+    for p in chosen:
+        verdict, secs = run(a.root, p, python, a.timeout)
+        missed += verdict == "MISSED"
+        print(f"{verdict:8s} {secs:7.1f}s  {p.name}  [{', '.join(p.tests)}]", flush=True)
+    print(f"{len(chosen)} plants, {missed} missed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
