@@ -151,8 +151,14 @@ def d_to_theta(d: np.ndarray) -> np.ndarray:
     return _tri_entries(lam) if q > 1 else lam.ravel()
 
 
-def lower_bounds(q: int) -> list[tuple[float | None, float | None]]:
-    """Diagonal entries of ``L`` are >= 0 (lme4's bounds), off-diagonal free."""
+def lower_bounds(q: int | tuple[int, ...]) -> list[tuple[float | None, float | None]]:
+    """Diagonal entries of ``L`` are >= 0 (lme4's bounds), off-diagonal free.
+
+    ``q`` may be a tuple of block sizes (one ``L`` per grouping level, ``theta`` concatenated:
+    the three-level engine, :mod:`footdrop_outcomes.trajectories._fast3`).
+    """
+    if isinstance(q, tuple):
+        return [b for qq in q for b in lower_bounds(qq)]
     return [(0.0, None) if i == j else (None, None) for j in range(q) for i in range(j, q)]
 
 
@@ -286,7 +292,7 @@ class FitOutcome:
     convergence: dict[str, Any]
 
 
-def _projected_gradient(theta: np.ndarray, grad: np.ndarray, q: int) -> np.ndarray:
+def _projected_gradient(theta: np.ndarray, grad: np.ndarray, q: int | tuple[int, ...]) -> np.ndarray:
     pg = grad.copy()
     for j, (lo, _) in enumerate(lower_bounds(q)):
         if lo is not None and theta[j] <= lo + 1e-10 and grad[j] > 0:
@@ -299,11 +305,11 @@ XTOL = 1e-6   # relative change of the next Newton step
 _FLAT = 1e-11  # deviance "unchanged" within this relative rounding
 
 
-def _free(theta: np.ndarray, grad: np.ndarray, q: int) -> np.ndarray:
+def _free(theta: np.ndarray, grad: np.ndarray, q: int | tuple[int, ...]) -> np.ndarray:
     return np.array([not (lo is not None and theta[j] <= lo + 1e-10 and grad[j] > 0) for j, (lo, _) in enumerate(lower_bounds(q))])
 
 
-def _newton_step(theta: np.ndarray, grad: np.ndarray, q: int, fun: Any,
+def _newton_step(theta: np.ndarray, grad: np.ndarray, q: int | tuple[int, ...], fun: Any,
                  free: np.ndarray | None = None) -> np.ndarray | None:
     """Projected Newton step with a forward-difference Hessian of the analytic gradient (None: not positive definite)."""
     free = _free(theta, grad, q) if free is None else free
@@ -327,7 +333,7 @@ def _newton_step(theta: np.ndarray, grad: np.ndarray, q: int, fun: Any,
     return step
 
 
-def convergence(theta: np.ndarray, q: int, fun: Any) -> dict[str, Any]:
+def convergence(theta: np.ndarray, q: int | tuple[int, ...], fun: Any) -> dict[str, Any]:
     """The documented convergence record at ``theta`` (see the module docstring)."""
     dev, grad = fun(theta)
     if not dev < 1e300:
@@ -346,7 +352,7 @@ _CRITERION = (f"largest projected gradient of the profiled deviance <= {GTOL:g} 
               f"Newton step max|dtheta|/max(1,|theta|) <= {XTOL:g}")
 
 
-def _newton_polish(theta: np.ndarray, bl: Blocks, reml: bool, fun: Any, steps: int = 6) -> np.ndarray:
+def _newton_polish(theta: np.ndarray, q: int | tuple[int, ...], fun: Any, steps: int = 6) -> np.ndarray:
     """A few projected Newton steps with a forward-difference Hessian of the analytic gradient.
 
     L-BFGS-B stops once the deviance changes by less than ~1e-12 relative; these steps take the
@@ -354,7 +360,6 @@ def _newton_polish(theta: np.ndarray, bl: Blocks, reml: bool, fun: Any, steps: i
     when the deviance falls, or stays within rounding (``_FLAT`` relative) while the largest
     projected gradient falls.
     """
-    q = bl.q
     bounds = lower_bounds(q)
     dev, grad = fun(theta)
     for _ in range(steps):
@@ -394,14 +399,6 @@ def fit(bl: Blocks, reml: bool, theta0: np.ndarray | None = None, *, callback: A
     holds its record.
     """
     q = bl.q
-    bounds = lower_bounds(q)
-    starts = []
-    if theta0 is not None:
-        starts.append(("L-BFGS-B", np.asarray(theta0, dtype=float)))
-    starts.append(("L-BFGS-B", _tri_entries(np.eye(q)) if q > 1 else np.ones(1)))
-    starts.append(("Powell", starts[0][1]))
-    attempts: list[dict[str, Any]] = []
-    best: tuple[float, np.ndarray, str, dict[str, Any]] | None = None
 
     def fun(th: np.ndarray) -> tuple[float, np.ndarray]:
         if callback is not None:
@@ -412,6 +409,26 @@ def fit(bl: Blocks, reml: bool, theta0: np.ndarray | None = None, *, callback: A
             return 1e300, np.zeros_like(th)
         return ev.deviance, ev.gradient  # type: ignore[return-value]
 
+    th, method, attempts, conv = minimise(fun, q, theta0, _tri_entries(np.eye(q)) if q > 1 else np.ones(1))
+    ev = evaluate(th, bl, reml)
+    return FitOutcome(th, ev, method, attempts, bool(conv["converged"]), float(conv["projected_gradient"]), conv)
+
+
+def minimise(fun: Any, q: int | tuple[int, ...], theta0: np.ndarray | None,
+             lme4_start: np.ndarray) -> tuple[np.ndarray, str, list[dict[str, Any]], dict[str, Any]]:
+    """The optimiser sequence shared by the engines: L-BFGS-B from ``theta0`` (when given), then
+    from ``lme4_start``, then Powell, each followed by the Newton polish, until one meets the
+    convergence criterion. ``fun(theta)`` returns the deviance and its gradient (``1e300`` where
+    undefined). Returns the best ``theta``, its optimiser, the attempts and the convergence record.
+    """
+    bounds = lower_bounds(q)
+    starts = []
+    if theta0 is not None:
+        starts.append(("L-BFGS-B", np.asarray(theta0, dtype=float)))
+    starts.append(("L-BFGS-B", np.asarray(lme4_start, dtype=float)))
+    starts.append(("Powell", starts[0][1]))
+    attempts: list[dict[str, Any]] = []
+    best: tuple[float, np.ndarray, str, dict[str, Any]] | None = None
     for method, th0 in starts:
         with np.errstate(all="ignore"):
             if method == "L-BFGS-B":
@@ -420,7 +437,7 @@ def fit(bl: Blocks, reml: bool, theta0: np.ndarray | None = None, *, callback: A
             else:
                 res = optimize.minimize(lambda t: fun(t)[0], th0, method="Powell", bounds=[(lo, 1e6) for lo, _ in bounds],
                                         options={"maxiter": 20000, "xtol": 1e-10, "ftol": 1e-14})
-            th = _newton_polish(np.asarray(res.x, dtype=float), bl, reml, fun)
+            th = _newton_polish(np.asarray(res.x, dtype=float), q, fun)
         dev = fun(th)[0]
         conv = convergence(th, q, fun)
         attempts.append({"optimizer": method, "start": th0.tolist(), "deviance": dev,
@@ -433,5 +450,4 @@ def fit(bl: Blocks, reml: bool, theta0: np.ndarray | None = None, *, callback: A
             break
     assert best is not None
     dev, th, method, conv = best
-    ev = evaluate(th, bl, reml)
-    return FitOutcome(th, ev, method, attempts, bool(conv["converged"]), float(conv["projected_gradient"]), conv)
+    return th, method, attempts, conv

@@ -59,7 +59,7 @@ from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.survival._missing import Missing
-from footdrop_outcomes.trajectories import _fast
+from footdrop_outcomes.trajectories import _fast, _fast3
 from footdrop_outcomes.trajectories._curves import MeanCurves
 from footdrop_outcomes.trajectories._design import (
     Design,
@@ -76,10 +76,12 @@ from footdrop_outcomes.trajectories._design import (
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["Engine", "Method", "TrajectoryFitWarning", "TrajectoryResult", "compare_models", "fit_trajectory"]
+__all__ = ["Engine", "Method", "SiteLevel", "SiteRandom", "TrajectoryFitWarning", "TrajectoryResult", "compare_models",
+           "fit_trajectory"]
 
 Method = Literal["reml", "ml"]
 Engine = Literal["fast", "statsmodels"]
+SiteRandom = Literal["intercept", "slope"]
 
 DEFAULT_FORMULA = "time * (cause + severity) + age_c + diabetes + current_smoker + fes"
 _BOUNDARY_SD = 1e-4  # relative SD (random-effect SD x RMS of its column / residual SD) below which a component is at 0
@@ -92,6 +94,40 @@ class TrajectoryFitWarning(FootdropWarning):
 
 # ------------------------------------------------------------------------------------------------
 # result
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteLevel:
+    """The site level of a three-level fit (visits within patients within sites).
+
+    Attributes
+    ----------
+    site_col : str
+        Site column.
+    random : {"intercept", "slope"}
+        Site random effects: an intercept, or an intercept and a slope on the first basis column.
+    names : tuple of str
+        Site random-effect names (``Intercept``, ``lw``).
+    sites : numpy.ndarray
+        Site labels, in the order of the engine's site blocks.
+    wmat : numpy.ndarray
+        Site random-effect design of the fitted rows (rows as ``prepared``).
+    theta : numpy.ndarray
+        lme4's ``theta`` block of the site term: Cholesky factor of ``cov_re / sigma^2``.
+    cov_re : pandas.DataFrame
+        Covariance of the site random effects (absolute scale).
+    blocks : footdrop_outcomes.trajectories._fast3.Blocks3
+        Nested sufficient statistics.
+    """
+
+    site_col: str
+    random: str
+    names: tuple[str, ...]
+    sites: np.ndarray
+    wmat: np.ndarray
+    theta: np.ndarray
+    cov_re: pd.DataFrame
+    blocks: _fast3.Blocks3
 
 
 @dataclass(frozen=True, repr=False, kw_only=True)
@@ -121,10 +157,13 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
     sigma : float
         Residual SD.
     theta : numpy.ndarray
-        lme4's ``theta``: lower-triangular Cholesky factor of ``cov_re / sigma^2``, by column.
+        lme4's ``theta``: lower-triangular Cholesky factor of ``cov_re / sigma^2``, by column
+        (patient term; a three-level fit's site term is in ``site.theta``).
     log_likelihood : float
         REML criterion (REML fits) or log-likelihood (ML), as lme4's ``logLik``.
     alpha : float
+    site : SiteLevel or None
+        The site level of a three-level fit (``fit_trajectory(..., site_col=)``), else None.
     """
 
     params: pd.Series
@@ -137,11 +176,13 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
     design: Design
     prepared: Prepared
     blocks: _fast.Blocks
+    site: SiteLevel | None = None
 
     def __repr__(self) -> str:
         i = self.info
         flag = "" if i["converged"] and not i["boundary"] else f", converged={i['converged']}, boundary={i['boundary']}"
-        return (f"TrajectoryResult({i['outcome']} ~ {i['formula']}, random={i['random']}, {i['method']}, "
+        sites = "" if self.site is None else f", site random={self.site.random}, sites={i['sites']}"
+        return (f"TrajectoryResult({i['outcome']} ~ {i['formula']}, random={i['random']}{sites}, {i['method']}, "
                 f"n={i['n']}, groups={i['groups']}, log-likelihood={self.log_likelihood:.3f}{flag})")
 
     @property
@@ -151,7 +192,8 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
     @property
     def n_params(self) -> int:
         """Fixed effects + variance parameters + residual variance (lme4's ``df`` of ``logLik``)."""
-        return len(self.params) + _fast.n_theta(self.blocks.q) + 1
+        n_site = 0 if self.site is None else _fast.n_theta(self.site.blocks.qs)
+        return len(self.params) + _fast.n_theta(self.blocks.q) + n_site + 1
 
     @property
     def aic(self) -> float:
@@ -167,11 +209,30 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
         """Share of the outcome's variance at ``weeks`` that lies between patients.
 
         ``z' Sigma z / (z' Sigma z + sigma^2)`` with ``z`` the random-effect design at that time
-        (for a random intercept alone, the usual ICC, the same at every time).
+        (for a random intercept alone, the usual ICC, the same at every time). In a three-level
+        fit the between-patient variance includes the site variance ``w' Sigma_site w``
+        (patients of different sites differ by both); :meth:`icc_site` gives the site share.
         """
         z = self._z_at(np.array([float(weeks)]))[0]
         between = float(z @ self.cov_re.to_numpy() @ z)
-        return between / (between + self.sigma**2)
+        site = self._site_var(weeks)
+        return (between + site) / (between + site + self.sigma**2)
+
+    def icc_site(self, weeks: float = 0.0) -> float:
+        """Share of the outcome's variance at ``weeks`` that lies between sites (three-level fits; NaN otherwise)."""
+        if self.site is None:
+            return math.nan
+        z = self._z_at(np.array([float(weeks)]))[0]
+        total = float(z @ self.cov_re.to_numpy() @ z) + self._site_var(weeks) + self.sigma**2
+        return self._site_var(weeks) / total
+
+    def _site_var(self, weeks: float) -> float:
+        if self.site is None:
+            return 0.0
+        qs = self.site.blocks.qs
+        tb = self.design.basis.evaluate(np.array([float(weeks)]))
+        w = np.r_[1.0, tb[0, : qs - 1]]
+        return float(w @ self.site.cov_re.to_numpy() @ w)
 
     def _z_at(self, weeks: np.ndarray) -> np.ndarray:
         q = self.blocks.q
@@ -199,8 +260,12 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
         pandas.DataFrame
             One row per patient: the id column, ``n_visits``, one column per random effect
             (``Intercept``, ``lw``, ...) and ``se_<name>``: the conditional SD of the random
-            effect given the data (lme4's ``condVar``, at the estimated parameters).
+            effect given the data (lme4's ``condVar``, at the estimated parameters). In a
+            three-level fit these are the patients' deviations from their site (see
+            :meth:`site_effects`) and the id column is followed by the site column.
         """
+        if self.site is not None:
+            return self._blups3()[0]
         bl, d = self.blocks, self._d_rel()
         ev = _fast.evaluate(self.theta, bl, self.reml, gradient=False)
         w = bl.z - bl.g @ self.params.to_numpy()
@@ -217,6 +282,66 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
     def _d_rel(self) -> np.ndarray:
         return _fast.theta_to_d(self.theta, self.blocks.q)
 
+    def site_effects(self) -> pd.DataFrame:
+        """Best linear unbiased predictions of each site's random effects (three-level fits).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per site: the site column, ``n_patients``, ``n_visits``, one column per site
+            random effect (``Intercept``, ``lw``) and ``se_<name>``, the conditional SD given
+            the data (lme4's ``condVar``).
+        """
+        if self.site is None:
+            raise ConfigError("site_effects needs a three-level fit: fit_trajectory(..., site_col=...)")
+        return self._blups3()[1]
+
+    def _blups3(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        site = self.site
+        assert site is not None
+        b3 = site.blocks
+        sigma2 = self.sigma**2
+        d = self._d_rel()
+        d_s = _fast.theta_to_d(site.theta, b3.qs)
+        ev = _fast3.evaluate3(np.r_[self.theta, site.theta], b3, self.reml, gradient=False)
+        beta = self.params.to_numpy()
+        e_s = ev.f_y - ev.f_site @ beta
+        v = np.einsum("ab,sbc,sc->sa", d_s, ev.ks, e_s)  # D_s W'V^-1 e
+        wvw = ev.ks @ ev.t
+        var_s = sigma2 * (d_s - d_s @ wvw @ d_s)
+        kc = ev.k @ b3.c
+        hs_e = np.einsum("sab,sb->sa", ev.hs, e_s)[b3.site_of]
+        w = b3.z - np.einsum("gap,p->ga", b3.g, beta)
+        a_pat = np.einsum("gab,gb->ga", ev.k, w) - np.einsum("gab,gb->ga", kc, hs_e)
+        u = a_pat @ d.T
+        zvz = ev.k @ b3.s - kc @ ev.hs[b3.site_of] @ np.swapaxes(kc, 1, 2)
+        var_u = sigma2 * (d - d @ zvz @ d)
+        pr = self.prepared
+        inv = np.empty_like(b3.order)
+        inv[b3.order] = np.arange(b3.order.size)  # patient code -> position in site order
+        site_of_code = site.sites[b3.site_of[inv]]
+        pats = pd.DataFrame({pr.id_col: pr.ids, site.site_col: site_of_code, "n_visits": b3.counts[inv]})
+        for j, name in enumerate(pr.z_names):
+            pats[name] = u[inv, j]
+        for j, name in enumerate(pr.z_names):
+            pats[f"se_{name}"] = np.sqrt(np.maximum(var_u[inv, j, j], 0.0))
+        n_pat = np.diff(np.r_[b3.site_starts, b3.n_groups])
+        n_vis = np.add.reduceat(b3.counts, b3.site_starts)
+        sites = pd.DataFrame({site.site_col: site.sites, "n_patients": n_pat, "n_visits": n_vis})
+        for j, name in enumerate(site.names):
+            sites[name] = v[:, j]
+        for j, name in enumerate(site.names):
+            sites[f"se_{name}"] = np.sqrt(np.maximum(var_s[:, j, j], 0.0))
+        return pats, sites
+
+    def _site_part(self) -> np.ndarray:
+        """Per fitted row, ``w'v_s`` (the site BLUP contribution; 0 without a site level)."""
+        if self.site is None:
+            return np.zeros(self.blocks.n_obs)
+        eff = self.site_effects().set_index(self.site.site_col)[list(self.site.names)]
+        rows = self.prepared.frame[self.site.site_col].to_numpy()
+        return np.sum(self.site.wmat * eff.loc[rows].to_numpy(), axis=1)
+
     def residuals(self) -> pd.DataFrame:
         """Visit-level fitted values and residuals (the rows used by the fit, sorted by patient and time).
 
@@ -224,14 +349,15 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
         -------
         pandas.DataFrame
             The id column, ``weeks``, ``observed``, ``fitted_population`` (``x'b``),
-            ``fitted_patient`` (``x'b + z'u_i`` with the BLUPs), ``residual`` (observed minus
-            patient fit) and ``residual_std`` (divided by sigma).
+            ``fitted_patient`` (``x'b + z'u_i`` with the BLUPs; in a three-level fit plus the
+            site's ``w'v_s``), ``residual`` (observed minus patient fit) and ``residual_std``
+            (divided by sigma).
         """
         pr = self.prepared
         pop = pr.x @ self.params.to_numpy()
         bl = self.blups()
         u = bl[list(pr.z_names)].to_numpy()[pr.codes]
-        cond = pop + np.sum(pr.zmat * u, axis=1)
+        cond = pop + np.sum(pr.zmat * u, axis=1) + self._site_part()
         out = pd.DataFrame({pr.id_col: pr.frame[pr.id_col].to_numpy(), "weeks": pr.frame["__t"].to_numpy(),
                             "observed": pr.y, "fitted_population": pop, "fitted_patient": cond})
         out["residual"] = out["observed"] - out["fitted_patient"]
@@ -251,7 +377,8 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
         Returns
         -------
         pandas.DataFrame
-            The id column, ``weeks``, ``population`` (``x'b``) and ``predicted`` (``x'b + z'u_i``).
+            The id column, ``weeks``, ``population`` (``x'b``) and ``predicted`` (``x'b + z'u_i``;
+            in a three-level fit plus the site's ``w'v_s``).
         """
         pr = self.prepared
         bl = self.blups().set_index(pr.id_col)
@@ -269,8 +396,14 @@ class TrajectoryResult(MeanCurves, AnalysisResult):
         z = self._z_at(ww)
         u = bl.loc[rep[pr.id_col], list(pr.z_names)].to_numpy()
         pop = x @ self.params.to_numpy()
-        return pd.DataFrame({pr.id_col: rep[pr.id_col].to_numpy(), "weeks": ww, "population": pop,
-                             "predicted": pop + np.sum(z * u, axis=1)})
+        pred = pop + np.sum(z * u, axis=1)
+        if self.site is not None:
+            qs = self.site.blocks.qs
+            eff = self.site_effects().set_index(self.site.site_col)[list(self.site.names)]
+            v = eff.loc[bl.loc[rep[pr.id_col], self.site.site_col]].to_numpy()
+            wz = np.column_stack([np.ones(ww.size), self.design.basis.evaluate(ww)[:, : qs - 1]])
+            pred = pred + np.sum(wz * v, axis=1)
+        return pd.DataFrame({pr.id_col: rep[pr.id_col].to_numpy(), "weeks": ww, "population": pop, "predicted": pred})
 
     def plot(self, ax: Any = None, *, by: str | None = "default", n_patients: int = 40, seed: int = 0,
              at: dict[str, Any] | None = None, **kwargs: Any) -> Any:
@@ -352,6 +485,8 @@ def fit_trajectory(
     progress: bool | None = None,
     reference: Mapping[str, Any] | None = None,
     missing: Missing = "drop",
+    site_col: str | None = None,
+    site_random: SiteRandom = "intercept",
 ) -> TrajectoryResult:
     """Fit a linear mixed model of an outcome over time since onset.
 
@@ -400,6 +535,15 @@ def fit_trajectory(
         more than 2,000 patients.
     reference : dict, optional
         Reference level per factor, e.g. ``{"cause": "stroke"}``.
+    missing : {"drop", "raise"}
+        Patients with a missing covariate are dropped with a warning, or refused.
+    site_col : str, optional
+        Site (clinic) column: fits the three-level model, visits within patients within sites
+        (lme4's ``(1 + lw | id) + (1 | site)``), with random site effects beside the patient
+        ones. Each patient must belong to one site; the fast engine only.
+    site_random : {"intercept", "slope"}
+        Site random effects: an intercept, or an intercept and a slope on the first basis
+        column (correlated, lme4's ``(1 + lw | site)``).
 
     Returns
     -------
@@ -420,12 +564,25 @@ def fit_trajectory(
     check_alpha(alpha)
     if progress is not None and not isinstance(progress, bool):
         raise ConfigError(f"progress must be True, False or None, got {progress!r}")
+    if site_col is not None:
+        check_choice("site_random", site_random, get_args(SiteRandom))
+        if engine != "fast":
+            raise ConfigError("three-level fits (site_col=) need engine='fast'; engine='statsmodels' fits patients only")
     pr = prepare(data, outcome, formula, time=time, df=df, knots=knots, random=random, id_col=id_col, time_col=time_col,
                  reference=reference, missing=missing, model="fit_trajectory")
+    if site_col is not None and (not isinstance(site_col, str) or site_col not in pr.frame.columns):
+        raise FootdropError(f"the visit table has no column {site_col!r} given as site_col")
     reml = method == "reml"
     t0 = _time.perf_counter()
     bl = _fast.blocks(pr.y, pr.x, pr.zmat, pr.codes)
     texts: list[str] = []
+    if site_col is not None:
+        site_codes, sites, wmat, w_names = _site_design(pr, site_col, site_random)
+        theta, ev, opt, site_level = _fit_fast3(bl, pr, reml, bool(progress), site_col, site_random, site_codes, sites,
+                                                wmat, w_names)
+        seconds = _time.perf_counter() - t0
+        return _build(pr, bl, theta, ev, opt, reml=reml, engine=engine, random=random, alpha=alpha, seconds=seconds,
+                      texts=texts, site=site_level)
     if engine == "fast":
         show = bool(progress)
         theta, ev, opt = _fit_fast(bl, reml, show, pr)
@@ -492,6 +649,88 @@ def _fit_fast(bl: _fast.Blocks, reml: bool, progress: bool,
     return theta, ev, opt
 
 
+def _site_design(pr: Prepared, site_col: str,
+                 site_random: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Site number per patient (code order), site labels, site random-effect design and names."""
+    frame = pr.frame
+    col = frame[site_col]
+    if col.isna().any():
+        raise FootdropError(f"{site_col}: {int(col.isna().sum())} fitted rows have no site; give every visit its site "
+                            "or drop those rows")
+    per_patient = pd.Series(pd.factorize(col, sort=True)[0]).groupby(pr.codes).agg(["min", "max"])
+    mixed_sites = int((per_patient["min"] != per_patient["max"]).sum())
+    if mixed_sites:
+        raise FootdropError(f"{mixed_sites} patients ({pr.id_col}) have visits at more than one site ({site_col}); the "
+                            "three-level model needs each patient nested in one site")
+    site_codes_all, sites = pd.factorize(col, sort=True)
+    site_codes = np.asarray(site_codes_all)[np.r_[0, np.flatnonzero(np.diff(pr.codes)) + 1]]
+    if len(sites) < 2:
+        raise FootdropError(f"{site_col}: only one site in the fitted rows; a site variance needs two or more sites")
+    tb = pr.design.basis.evaluate(frame["__t"].to_numpy())
+    qs = 1 if site_random == "intercept" else 2
+    wmat = np.column_stack([np.ones(len(frame)), tb[:, : qs - 1]])
+    names = ("Intercept", *pr.design.basis.names[: qs - 1])
+    return site_codes, np.asarray(sites), wmat, names
+
+
+def _moment_start3(b3: _fast3.Blocks3, theta_patient: np.ndarray, sigma2: float) -> np.ndarray:
+    """Site block start: spread of the site means of per-patient least-squares effects (relative to sigma^2)."""
+    qs = b3.qs
+    fallback = np.r_[theta_patient, _fast._tri_entries(np.eye(qs)) if qs > 1 else np.ones(1)]
+    beta = linalg.lstsq(b3.xtx, b3.xty)[0]
+    s, w = b3.ww, b3.zw - b3.gw @ beta  # per patient W'W and W'(y - Xb): a site's mean residual effect
+    tot_s = np.add.reduceat(s, b3.site_starts, axis=0)
+    tot_w = np.add.reduceat(w, b3.site_starts, axis=0)
+    try:
+        coefs = np.linalg.solve(tot_s, tot_w[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return fallback
+    if coefs.shape[0] < 2:
+        return fallback
+    cov = np.atleast_2d(np.cov(coefs.T)).reshape(qs, qs)
+    th = _fast.d_to_theta(cov / max(sigma2, 1e-12) + 1e-3 * np.eye(qs))
+    out = np.r_[theta_patient, th]
+    return out if np.all(np.isfinite(out)) else fallback
+
+
+def _fit_fast3(bl: _fast.Blocks, pr: Prepared, reml: bool, progress: bool, site_col: str, site_random: str,
+               site_codes: np.ndarray, sites: np.ndarray, wmat: np.ndarray,
+               w_names: tuple[str, ...]) -> tuple[np.ndarray, _fast3.Evaluation3, dict[str, Any], SiteLevel]:
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc="fitting three-level mixed model (deviance evaluations)", unit="eval", leave=False)
+    scale = _z_scale(pr.zmat)
+    scale_w = _z_scale(wmat)
+    b3 = _fast3.blocks3(pr.y, pr.x, pr.zmat, wmat, pr.codes, site_codes)
+    work = b3 if np.all(scale == 1.0) and np.all(scale_w == 1.0) else _fast3.blocks3(
+        pr.y, pr.x, pr.zmat / scale, wmat / scale_w, pr.codes, site_codes)
+    two = bl if np.all(scale == 1.0) else _fast.blocks(pr.y, pr.x, pr.zmat / scale, pr.codes)
+    th_p = _moment_start(two)
+    beta = linalg.lstsq(bl.xtx, bl.xty)[0]
+    rss = bl.yty - 2 * beta @ bl.xty + beta @ bl.xtx @ beta
+    theta0 = _moment_start3(work, th_p, max(rss / bl.n_obs, 1e-12) * 0.5)
+    try:
+        out = _fast3.fit3(work, reml, theta0, callback=(bar.update if bar is not None else None))
+    finally:
+        if bar is not None:
+            bar.close()
+    th_pat, th_site = _fast3.split_theta(out.theta, b3.q, b3.qs)
+    if work is not b3:
+        th_pat = _fast._tri_entries(_fast._tri(th_pat, b3.q) / scale[:, None])
+        th_site = _fast._tri_entries(_fast._tri(th_site, b3.qs) / scale_w[:, None])
+    ev = _fast3.evaluate3(np.r_[th_pat, th_site], b3, reml)
+    opt = {"optimizer": out.optimizer, "converged": out.converged, "projected_gradient": out.projected_gradient,
+           "convergence": {**out.convergence, "scale": "theta (patient block, then site block) of the random-effect "
+                                                       "columns divided by z_scale and site_scale"},
+           "attempts": out.attempts, "z_scale": scale.tolist(), "site_scale": scale_w.tolist()}
+    d_s = _fast.theta_to_d(th_site, b3.qs)
+    site_level = SiteLevel(site_col=site_col, random=site_random, names=w_names, sites=sites, wmat=wmat, theta=th_site,
+                           cov_re=pd.DataFrame(ev.sigma2 * d_s, index=list(w_names), columns=list(w_names)), blocks=b3)
+    return th_pat, ev, opt, site_level
+
+
 def _fit_statsmodels(pr: Prepared, bl: _fast.Blocks, reml: bool,
                      progress: bool) -> tuple[np.ndarray, _fast.Evaluation, dict[str, Any], list[str]]:
     from statsmodels.regression.mixed_linear_model import MixedLM
@@ -547,8 +786,9 @@ def _fit_statsmodels(pr: Prepared, bl: _fast.Blocks, reml: bool,
     return theta, ev, opt, texts
 
 
-def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluation, opt: dict[str, Any], *, reml: bool,
-           engine: str, random: str, alpha: float, seconds: float, texts: list[str]) -> TrajectoryResult:
+def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluation | _fast3.Evaluation3,
+           opt: dict[str, Any], *, reml: bool, engine: str, random: str, alpha: float, seconds: float, texts: list[str],
+           site: SiteLevel | None = None) -> TrajectoryResult:
     terms = list(pr.design.terms)
     sigma2 = ev.sigma2
     d = _fast.theta_to_d(theta, bl.q)
@@ -571,13 +811,24 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
                 r = cov_re[i, j] / (sds[i] * sds[j])
                 if abs(r) > _BOUNDARY_CORR:
                     boundary_parts.append(f"correlation of {pr.z_names[j]} and {pr.z_names[i]} is {r:.4f} (at +-1)")
+    if site is not None:
+        cs = site.cov_re.to_numpy()
+        sds_s = np.sqrt(np.diag(cs))
+        rel_s = sds_s * np.sqrt(np.mean(site.wmat**2, axis=0)) / math.sqrt(sigma2)
+        boundary_parts += [f"SD of the site {name} is {sds_s[j]:.3g} (at 0)" for j, name in enumerate(site.names)
+                           if rel_s[j] < _BOUNDARY_SD]
+        if cs.shape[0] == 2 and sds_s.min() > 0 and abs(cs[0, 1] / (sds_s[0] * sds_s[1])) > _BOUNDARY_CORR:
+            boundary_parts.append(f"correlation of the site {site.names[0]} and {site.names[1]} is "
+                                  f"{cs[0, 1] / (sds_s[0] * sds_s[1]):.4f} (at +-1)")
     boundary = bool(boundary_parts)
     log_lik = -0.5 * ev.deviance
-    n_par = bl.p + _fast.n_theta(bl.q) + 1
+    n_par = bl.p + _fast.n_theta(bl.q) + 1 + (0 if site is None else _fast.n_theta(site.blocks.qs))
     info: dict[str, Any] = {
         "method": "REML" if reml else "ML",
-        "engine": {"fast": "profiled (RE)ML over per-patient blocks, analytic gradient (footdrop_outcomes)",
-                   "statsmodels": "statsmodels MixedLM"}[engine],
+        "engine": ("profiled (RE)ML over patient blocks nested in site blocks (nested Woodbury), analytic gradient "
+                   "(footdrop_outcomes)" if site is not None else
+                   {"fast": "profiled (RE)ML over per-patient blocks, analytic gradient (footdrop_outcomes)",
+                    "statsmodels": "statsmodels MixedLM"}[engine]),
         "optimizer": opt["optimizer"], "converged": bool(opt["converged"]), "boundary": boundary,
         "boundary_detail": boundary_parts, "projected_gradient": opt["projected_gradient"],
         "convergence": opt["convergence"], "attempts": opt["attempts"],
@@ -589,9 +840,12 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
         "aic": -2 * log_lik + 2 * n_par, "bic": -2 * log_lik + math.log(bl.n_obs) * n_par,
         "fit_seconds": seconds, "warnings": list(texts), "versions": versions(),
     }
-    for key in ("statsmodels_llf", "statsmodels_beta"):
+    for key in ("statsmodels_llf", "statsmodels_beta", "site_scale"):
         if key in opt:
             info[key] = opt[key]
+    if site is not None:
+        info.update({"site_col": site.site_col, "site_random": site.random, "site_random_effects": list(site.names),
+                     "sites": int(site.blocks.n_sites)})
     if not info["converged"]:
         msg = (f"the {info['method']} fit of {pr.outcome} did not converge (largest projected gradient "
                f"{opt['projected_gradient']:.3g}, relative change of a further Newton step "
@@ -609,9 +863,11 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
         cov=pd.DataFrame(cov, index=terms, columns=terms),
         cov_re=pd.DataFrame(cov_re, index=list(pr.z_names), columns=list(pr.z_names)),
         sigma=math.sqrt(sigma2), theta=np.asarray(theta, dtype=float), log_likelihood=log_lik, alpha=alpha,
-        design=pr.design, prepared=pr, blocks=bl,
+        design=pr.design, prepared=pr, blocks=bl, site=site,
     )
     info["icc"] = result.icc(0.0)
+    if site is not None:
+        info["icc_site"] = result.icc_site(0.0)
     return result
 
 
@@ -655,21 +911,27 @@ def _from_psi(psi: np.ndarray, q: int) -> tuple[np.ndarray, float]:
 def _variance_table(res: TrajectoryResult) -> pd.DataFrame:
     bl = res.blocks
     q = bl.q
-    cov_re = res.cov_re.to_numpy()
+    site = res.site
     sigma2 = res.sigma**2
-    comps = _component_names(res.prepared.z_names)
     id_col = res.prepared.id_col
+    # (component, group, var1, var2, covariance matrix, names): patient terms, then site terms
+    levels = [("", id_col, res.cov_re.to_numpy(), list(res.prepared.z_names))]
+    if site is not None:
+        levels.append(("site_", site.site_col, site.cov_re.to_numpy(), list(site.names)))
+    comps: list[tuple[str, str, str, str | None]] = []
     est, vcov = [], []
-    sd = np.sqrt(np.diag(cov_re))
-    for _, v1, v2 in comps:
-        i = res.prepared.z_names.index(v1)
-        if v2 is None:
-            est.append(sd[i])
-            vcov.append(cov_re[i, i])
-        else:
-            j = res.prepared.z_names.index(v2)
-            est.append(cov_re[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan)
-            vcov.append(cov_re[i, j])
+    for prefix, group, cov, names in levels:
+        sd = np.sqrt(np.diag(cov))
+        for comp, v1, v2 in _component_names(names):
+            comps.append((comp.replace("sd_", f"sd_{prefix}", 1).replace("corr_", f"corr_{prefix}", 1), group, v1, v2))
+            i = names.index(v1)
+            if v2 is None:
+                est.append(sd[i])
+                vcov.append(cov[i, i])
+            else:
+                j = names.index(v2)
+                est.append(cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan)
+                vcov.append(cov[i, j])
     est.append(res.sigma)
     vcov.append(sigma2)
     lower = np.full(len(est), np.nan)
@@ -678,11 +940,19 @@ def _variance_table(res: TrajectoryResult) -> pd.DataFrame:
     if res.info["boundary"]:
         note = ["boundary fit: no Wald CI"] * len(est)
     else:
-        psi = _psi(cov_re, sigma2)
+        kp = _fast.n_theta(q)
+        psi = np.r_[_psi(res.cov_re.to_numpy(), sigma2)[:-1]]
+        if site is not None:
+            psi = np.r_[psi, _psi(site.cov_re.to_numpy(), sigma2)[:-1]]
+        psi = np.r_[psi, 0.5 * math.log(sigma2)]
 
         def dev(ps: np.ndarray) -> float:
-            c, s2 = _from_psi(ps, q)
-            return _fast.full_deviance(_fast.d_to_theta(c / s2), s2, bl, res.reml)
+            c, s2 = _from_psi(np.r_[ps[:kp], ps[-1]], q)
+            th = _fast.d_to_theta(c / s2)
+            if site is None:
+                return _fast.full_deviance(th, s2, bl, res.reml)
+            cs, _ = _from_psi(np.r_[ps[kp:-1], ps[-1]], site.blocks.qs)
+            return _fast3.full_deviance3(np.r_[th, _fast.d_to_theta(cs / s2)], s2, site.blocks, res.reml)
 
         try:
             hess = _hessian(dev, psi) / 2  # observed information of the log-likelihood
@@ -692,26 +962,29 @@ def _variance_table(res: TrajectoryResult) -> pd.DataFrame:
                 raise np.linalg.LinAlgError("information not positive definite")
             zqv = zq(res.alpha)
             lo, hi = psi - zqv * se, psi + zqv * se
-            k = 0
-            for idx, (_, _, v2) in enumerate(comps):
+            for k, (_, _, _, v2) in enumerate(comps):  # psi is in the order of comps
                 if v2 is None:
-                    lower[idx], upper[idx] = math.exp(lo[k]), math.exp(hi[k])
+                    lower[k], upper[k] = math.exp(lo[k]), math.exp(hi[k])
                 else:
-                    lower[idx], upper[idx] = math.tanh(lo[k]), math.tanh(hi[k])
-                k += 1
+                    lower[k], upper[k] = math.tanh(lo[k]), math.tanh(hi[k])
             lower[-1], upper[-1] = math.exp(lo[-1]), math.exp(hi[-1])
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             note = ["observed information not positive definite: no Wald CI"] * len(est)
     rows = pd.DataFrame({
-        "component": [c for c, _, _ in comps] + ["sd_residual"],
-        "group": [id_col] * len(comps) + ["Residual"],
-        "var1": [v1 for _, v1, _ in comps] + [None],
-        "var2": [v2 for _, _, v2 in comps] + [None],
+        "component": [c for c, _, _, _ in comps] + ["sd_residual"],
+        "group": [g for _, g, _, _ in comps] + ["Residual"],
+        "var1": [v1 for _, _, v1, _ in comps] + [None],
+        "var2": [v2 for _, _, _, v2 in comps] + [None],
         "vcov": vcov, "sdcor": est, "estimate": est, "lower": lower, "upper": upper, "note": note,
     })
-    icc = pd.DataFrame({"component": ["icc"], "group": [id_col], "var1": ["Intercept"], "var2": [None],
-                        "vcov": [np.nan], "sdcor": [np.nan], "estimate": [res.icc(0.0)], "lower": [np.nan], "upper": [np.nan],
-                        "note": ["between-patient share of variance at week 0 (see icc(weeks)); no CI"]})
+    extra = [("icc", id_col, res.icc(0.0), "between-patient share of variance at week 0 (see icc(weeks)); no CI")]
+    if site is not None:
+        extra.append(("icc_site", site.site_col, res.icc_site(0.0), "between-site share of variance at week 0 (see "
+                                                                    "icc_site(weeks)); no CI"))
+    icc = pd.DataFrame({"component": [e[0] for e in extra], "group": [e[1] for e in extra],
+                        "var1": ["Intercept"] * len(extra), "var2": [None] * len(extra), "vcov": [np.nan] * len(extra),
+                        "sdcor": [np.nan] * len(extra), "estimate": [e[2] for e in extra],
+                        "lower": [np.nan] * len(extra), "upper": [np.nan] * len(extra), "note": [e[3] for e in extra]})
     return pd.concat([rows, icc], ignore_index=True)
 
 
