@@ -8,6 +8,7 @@ for population-averaged comparisons). Imports the cohort layer, never the report
 from footdrop_outcomes.trajectories._design import trajectory_frame
 from footdrop_outcomes.trajectories.gee import GEEResult, fit_trajectory_gee
 from footdrop_outcomes.trajectories.mixed import (
+    SiteLevel,
     TrajectoryFitWarning,
     TrajectoryResult,
     compare_models,
@@ -16,6 +17,7 @@ from footdrop_outcomes.trajectories.mixed import (
 
 __all__ = [
     "GEEResult",
+    "SiteLevel",
     "TrajectoryFitWarning",
     "TrajectoryResult",
     "compare_models",
