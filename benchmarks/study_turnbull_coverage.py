@@ -1,6 +1,6 @@
 """Coverage of Turnbull's median CIs against the latent truth: where shown, nominal; elsewhere withheld.
 
-Run: python benchmarks/study_turnbull_coverage.py [--reps 400] [--n 200] [--seed 2026] [--truncation]
+Run: python benchmarks/study_turnbull_coverage.py [--reps 400] [--n 200] [--seed 2026] [--cohort]
 
 Three kinds of data, each with a known latent recovery-time distribution (median of *all*
 patients, non-recoverers counted as never recovering):
