@@ -21,8 +21,13 @@ import pandas as pd
 import pytest
 
 from footdrop_outcomes import ConfigError, FootdropError
-from footdrop_outcomes.trajectories import TrajectoryFitWarning, compare_models, fit_trajectory
-from footdrop_outcomes.trajectories import _fast, _fast3
+from footdrop_outcomes.trajectories import (
+    TrajectoryFitWarning,
+    _fast,
+    _fast3,
+    compare_models,
+    fit_trajectory,
+)
 
 REF_DIR = Path(__file__).resolve().parents[1] / "data" / "r_reference_wave2"
 
@@ -188,7 +193,7 @@ def _simulate(seed: int, n_sites: int = 15, per_site: int = 20, site_sd: float =
 def test_truth_over_seeds():
     """Fixed effects unbiased with calibrated SEs; REML site variance unbiased (Monte Carlo SEs)."""
     truth = np.array([1.0, 0.5, 0.3])
-    zs, var_site, cover_sd = [], [], []
+    zs, var_site = [], []
     n_rep = 25
     for seed in range(n_rep):
         fit = fit_trajectory(_simulate(seed), "y", "time + x", id_col="id", site_col="site")

@@ -979,8 +979,8 @@ def _variance_table(res: TrajectoryResult) -> pd.DataFrame:
     })
     extra = [("icc", id_col, res.icc(0.0), "between-patient share of variance at week 0 (see icc(weeks)); no CI")]
     if site is not None:
-        extra.append(("icc_site", site.site_col, res.icc_site(0.0), "between-site share of variance at week 0 (see "
-                                                                    "icc_site(weeks)); no CI"))
+        extra.append(("icc_site", site.site_col, res.icc_site(0.0),
+                      "between-site share of variance at week 0 (see icc_site(weeks)); no CI"))
     icc = pd.DataFrame({"component": [e[0] for e in extra], "group": [e[1] for e in extra],
                         "var1": ["Intercept"] * len(extra), "var2": [None] * len(extra), "vcov": [np.nan] * len(extra),
                         "sdcor": [np.nan] * len(extra), "estimate": [e[2] for e in extra],
