@@ -39,11 +39,12 @@ def entry_times(data: Cohort | pd.DataFrame, df: pd.DataFrame, entry_col: str | 
     """Entry time of each row of ``df`` (the frame of ``data``) in the frame's time unit, or None.
 
     A DataFrame must have ``entry_col`` (in the unit of its times). A cohort takes it from its
-    patients table (days since onset), and a cohort without the column enters everyone at onset.
+    survival frame when the frame has it (in the frame's unit), else from its patients table
+    (days since onset); a cohort without the column enters everyone at onset.
     """
     if entry_col is None:
         return None
-    if isinstance(data, pd.DataFrame):
+    if isinstance(data, pd.DataFrame) or entry_col in df.columns:  # a column of the frame, in its unit
         if entry_col not in df.columns:
             raise FootdropError(f"data has no column {entry_col!r} of entry times (columns: {list(df.columns)[:12]})")
         values = pd.to_numeric(df[entry_col], errors="coerce").to_numpy(dtype=float)
