@@ -218,6 +218,11 @@ def test_likelihood_ratio_for_the_site_level():
     three = fit_trajectory(data, "y", "time + x", id_col="id", site_col="site")
     table = compare_models(two, three)
     assert table["df"].tolist()[1] == 1.0
+    # a site level is a parameter the bigger model must have too
+    three_ml = fit_trajectory(data, "y", "time + x", id_col="id", site_col="site", method="ml")
+    two_ml = fit_trajectory(data, "y", "time * x", id_col="id", method="ml")
+    with pytest.raises(FootdropError, match=r"site:Intercept.*not in model"):
+        compare_models(three_ml, two_ml)
     assert three.log_likelihood > two.log_likelihood + 5  # a site SD of 0.5 on 10 sites is plain to see
     # without a site effect the site SD goes (near) zero and the likelihood barely moves
     none = _simulate(2, n_sites=10, per_site=15, site_sd=0.0)

@@ -1074,6 +1074,9 @@ def _check_nested(small: TrajectoryResult, big: TrajectoryResult, ks: int, kb: i
     if knots_differ:
         raise FootdropError(f"models {ks} and {kb} use splines with different knots, so they are not nested; "
                             "give both the same knots= (weeks)")
+    if small.site is not None:
+        extra_random += [f"{small.site.site_col}:{n}" for n in small.site.names
+                         if big.site is None or big.site.site_col != small.site.site_col or n not in big.site.names]
     if extra_fixed or extra_random:
         raise FootdropError(f"model {ks} is not nested in model {kb}: terms {extra_fixed + extra_random} of model {ks} are "
                             f"not in model {kb}; LR tests need nested models")
