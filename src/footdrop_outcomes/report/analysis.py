@@ -14,10 +14,12 @@ results that the tables, figures and the methods text are written from.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from footdrop_outcomes.cohort.cohort import Cohort
@@ -85,7 +87,12 @@ class RecoveryAnalysis:
     choices : dict
         What was decided from the data: ``excluded_causes`` (no recovery seen), ``dropped_terms``
         (constant in the data), ``cox_formula`` / ``aft_formula`` / ``cure_formula`` as fitted,
-        ``cluster``, ``threshold``, ``landmarks``, ``alpha``, ``distribution``.
+        ``cluster``, ``threshold``, ``landmarks``, ``alpha``, ``distribution``; ``late_entry``
+        (True when patients were at risk from first contact), ``entry_col``,
+        ``n_recovered_by_entry`` (seen recovered at first contact: never at risk, left out of
+        curves and models) and ``n_no_time_after_entry`` (followed no time after first contact:
+        they add nothing to any estimate, left out too); ``missing_data`` (per model: the
+        complete-case counts of its ``info``, and the warning text).
     attempts : dict
         ``cox``, ``aft``, ``cure`` -> :class:`~footdrop_outcomes.report.degrade.ModelAttempt`:
         what was fitted, and in plain words why a model could not be (the report goes on without it).
@@ -160,6 +167,7 @@ def analyse_recovery(
     cox_formula: str = "cause + severity + age + diabetes",
     cluster: str | None = "site",
     distribution: str = "weibull",
+    late_entry: bool | None = None,
 ) -> RecoveryAnalysis:
     """Fit the report's recovery models.
 
@@ -169,6 +177,30 @@ def analyse_recovery(
     patient was seen to recover are left out of the regression models (recorded in
     ``choices["excluded_causes"]``) but stay in the cumulative incidence.
 
+    **Late entry.** With late entry (left truncation) a patient is at risk from first contact
+    (``patients.first_contact_day``, the survival frame's ``entry``), not from onset: the
+    Turnbull and Kaplan-Meier curves, the Cox model and the AFT model take ``entry_col="entry"``,
+    and patients already recovered at first contact, or followed no time after it, are never at
+    risk and are left out of them (counted in ``choices``). The cure model and the cumulative
+    incidence have no late-entry form here and use every patient from onset (the methods say
+    so). Late entry is right for a referral sample, where those who recovered before first
+    contact never reach the data; where the extract keeps them (seen recovered at their first
+    visit, as in the v2 simulator) the plain curves are right (their first interval covers
+    recovery before contact) and late entry would drop them and bias recovery upwards
+    (docs/survival.md, "When to use entry").
+
+    Parameters
+    ----------
+    late_entry : bool, optional
+        None (default): use late entry when the cohort records first contact and nobody in it
+        was recovered at first contact (``choices["late_entry_reason"]`` says which applied);
+        True: use it (needs ``first_contact_day``); False: everyone at risk from onset.
+
+    **Missing covariates.** Each model leaves out the patients missing one of its own variables
+    (complete cases; :func:`~footdrop_outcomes.survival.fit_cox` and the others count them in
+    their ``info``); the warnings are collected in ``choices["missing_data"]`` for the report's
+    missing-data section instead of being printed.
+
     Returns
     -------
     RecoveryAnalysis
@@ -176,11 +208,38 @@ def analyse_recovery(
     from footdrop_outcomes.survival import (competing_frame, cumulative_incidence, fit_cox, fit_cure_model, fit_interval_aft, kaplan_meier,
                                             logrank_test, survival_frame, turnbull)
 
+    from footdrop_outcomes.survival import MissingDataWarning
+
     cohort = restrict_causes(cohort, causes)
     frame = survival_frame(cohort, threshold=threshold)
-    events = frame.groupby(frame["cause"].astype(str), observed=True)["event"].sum()
+    has_entry = "entry" in frame.columns
+    if late_entry and not has_entry:
+        raise ConfigError("late_entry=True: the cohort has no patients.first_contact_day (schema 1.1); every patient is then "
+                          "taken as observed from onset (late_entry=None)")
+    at_risk = np.ones(len(frame), dtype=bool)
+    n_recovered_by_entry = n_no_time = 0
+    if has_entry:
+        t, e, en = frame["time"].to_numpy(float), frame["event"].to_numpy(bool), frame["entry"].to_numpy(float)
+        at_risk = t > en  # recovered by first contact, or followed no time after it: never at risk (adds nothing)
+        n_recovered_by_entry, n_no_time = int((~at_risk & e).sum()), int((~at_risk & ~e).sum())
+    if late_entry is None:
+        # late entry assumes those who recovered before first contact are absent (a referral sample); patients seen
+        # recovered at first contact show that this extract keeps them, and then the plain curves are the right ones
+        use_entry = has_entry and n_recovered_by_entry == 0
+        reason = ("no first contact recorded" if not has_entry else
+                  "referral sample: nobody was recovered at first contact" if use_entry else
+                  "patients seen recovered at first contact are in the data, so it is not a referral sample")
+    else:
+        use_entry = bool(late_entry)
+        reason = "asked for" if use_entry else "not asked for"
+    entry_col = "entry" if use_entry else None
+    if not use_entry:
+        at_risk = np.ones(len(frame), dtype=bool)
+        n_recovered_by_entry = n_no_time = 0
+    risk_frame = frame[at_risk]
+    events = risk_frame.groupby(risk_frame["cause"].astype(str), observed=True)["event"].sum()
     excluded = sorted(c for c, e in events.items() if e == 0)
-    model_frame = frame[~frame["cause"].astype(str).isin(excluded)].copy()
+    model_frame = risk_frame[~risk_frame["cause"].astype(str).isin(excluded)].copy()
     for col in ("cause", "severity"):
         if isinstance(model_frame[col].dtype, pd.CategoricalDtype):
             model_frame[col] = model_frame[col].cat.remove_unused_categories()
@@ -190,17 +249,35 @@ def analyse_recovery(
     cluster = cluster or None
     # a model the data cannot support (not identifiable, separation, no variation, no convergence)
     # never stops the report: the section says why, with the simpler sound model where there is one
-    cox_candidates = [(cox_f, lambda: fit_cox(model_frame, cox_f, cluster=cluster, alpha=alpha))] if cox_f else [(cox_formula, _constant_model)]
+    missing_warnings: dict[str, list[str]] = {}
+
+    def quiet(model: str, fit: Callable[[], Any]) -> Callable[[], Any]:
+        # a complete-case fit warns; the report says it in its missing-data section and methods, not on stderr
+        def run() -> Any:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", MissingDataWarning)
+                out = fit()
+            missing_warnings[model] = [str(w.message) for w in caught if issubclass(w.category, MissingDataWarning)]
+            for w in caught:
+                if not issubclass(w.category, MissingDataWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            return out
+        return run
+
+    cox_candidates = ([(cox_f, quiet("cox", lambda: fit_cox(model_frame, cox_f, cluster=cluster, alpha=alpha, entry_col=entry_col)))]
+                      if cox_f else [(cox_formula, _constant_model)])
     if cox_f and cluster:
-        cox_candidates.append((f"{cox_f} (model-based standard errors)", lambda: fit_cox(model_frame, cox_f, cluster=None, alpha=alpha)))
+        cox_candidates.append((f"{cox_f} (model-based standard errors)",
+                               quiet("cox", lambda: fit_cox(model_frame, cox_f, cluster=None, alpha=alpha, entry_col=entry_col))))
     attempts = {
         "cox": attempt("Cox model", cox_candidates),
         "aft": attempt(f"Interval-censored {distribution} AFT model",
-                       [(aft_f, lambda: fit_interval_aft(model_frame, aft_f, distribution=distribution, alpha=alpha))]  # type: ignore[arg-type]
+                       [(aft_f, quiet("aft", lambda: fit_interval_aft(model_frame, aft_f, distribution=distribution,  # type: ignore[arg-type]
+                                                                      alpha=alpha, entry_col=entry_col)))]
                        if aft_f else [("cause + severity + age", _constant_model)]),
         "cure": attempt("Mixture cure model",
-                        [(cure_f, lambda: fit_cure_model(model_frame, incidence_formula=cure_f, latency_formula=cure_f,  # type: ignore[arg-type]
-                                                         distribution=distribution, alpha=alpha))]
+                        [(cure_f, quiet("cure", lambda: fit_cure_model(model_frame, incidence_formula=cure_f, latency_formula=cure_f,  # type: ignore[arg-type]
+                                                                       distribution=distribution, alpha=alpha)))]
                         if cure_f else [("cause + severity", _constant_model)]),
     }
     cox, aft, cure = (attempts[k].result for k in ("cox", "aft", "cure"))
@@ -212,13 +289,13 @@ def analyse_recovery(
     small_groups: dict[str, list[str]] = {}
     for by in ("cause", "severity"):
         # a curve of a handful of patients shows each of them (every step is one person): such groups are not drawn
-        sizes = frame[by].astype(str).value_counts()
+        sizes = risk_frame[by].astype(str).value_counts()
         small_groups[by] = sorted(g for g, n in sizes.items() if 1 <= n <= get_threshold())
-        cf = frame[~frame[by].astype(str).isin(small_groups[by])].copy()
+        cf = risk_frame[~risk_frame[by].astype(str).isin(small_groups[by])].copy()
         if isinstance(cf[by].dtype, pd.CategoricalDtype):
             cf[by] = cf[by].cat.remove_unused_categories()
-        curves[f"turnbull_{by}"] = turnbull(cf, group=by, landmarks=lm, alpha=alpha)
-        curves[f"km_{by}"] = kaplan_meier(cf, group=by, landmarks=lm, alpha=alpha)
+        curves[f"turnbull_{by}"] = turnbull(cf, group=by, landmarks=lm, alpha=alpha, entry_col=entry_col)
+        curves[f"km_{by}"] = kaplan_meier(cf, group=by, landmarks=lm, alpha=alpha, entry_col=entry_col)
         curves[f"logrank_{by}"] = logrank_test(cf, group=by, pairwise=False) if cf[by].astype(str).nunique() > 1 else None
     choices = {
         "excluded_causes": excluded,
@@ -233,6 +310,16 @@ def analyse_recovery(
         "alpha": alpha,
         "distribution": distribution,
         "causes": list(causes),
+        "late_entry": use_entry,
+        "late_entry_reason": reason,
+        "entry_col": entry_col,
+        "n_recovered_by_entry": n_recovered_by_entry,
+        "n_no_time_after_entry": n_no_time,
+        "missing_data": {
+            k: {**{key: r.info.get(key) for key in ("n_input", "n_dropped_missing", "dropped_by_variable", "missing_data", "n")},
+                "warnings": missing_warnings.get(k, [])}
+            for k, r in (("cox", cox), ("aft", aft), ("cure", cure)) if r is not None
+        },
     }
     return RecoveryAnalysis(frame=frame, model_frame=model_frame, results={"cox": cox, "aft": aft, "cure": cure, "cif": cif, **curves},
                             choices=choices, attempts=attempts)

@@ -26,6 +26,9 @@ __all__ = ["TimeUnit", "survival_frame", "check_columns", "as_frame", "DAYS_PER"
 TimeUnit = Literal["days", "weeks"]
 DAYS_PER: dict[str, float] = {"days": 1.0, "weeks": 7.0}
 
+#: Patients column of the day of first contact (late entry), days since onset.
+ENTRY_DAY = "first_contact_day"
+
 #: Baseline covariates carried into the survival frame.
 COVARIATES = (
     "cause", "severity", "baseline_mrc", "age", "sex", "diabetes", "hba1c", "smoking", "bmi",
@@ -59,7 +62,19 @@ def survival_frame(
         recovered), ``kind``, ``time``, ``event`` (bool), ``n_visits``; plus
         ``mean_adherence``: share of prescribed home-exercise sessions completed over the
         whole follow-up (a *naive* summary with immortal-time bias; use the time-varying
-        builders for adherence effects).
+        builders for adherence effects). When the patients table has ``first_contact_day``
+        (schema 1.1: the day a patient was first seen), also ``entry``: that day in the chosen
+        unit, the late-entry (left-truncation) time to give as ``entry_col="entry"`` to
+        :func:`~footdrop_outcomes.survival.kaplan_meier`, :func:`~footdrop_outcomes.survival.turnbull`,
+        :func:`~footdrop_outcomes.survival.fit_cox` and :func:`~footdrop_outcomes.survival.fit_interval_aft`.
+        Without the column there is no ``entry`` (everyone observed from onset).
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> f = survival_frame(simulate_cohort(200, seed=1, version=2), time_unit="weeks")
+    >>> bool((f["entry"] <= f["time"]).all()), "entry" in survival_frame(simulate_cohort(50, seed=1)).columns
+    (True, False)
     """
     check_choice("time_unit", time_unit, get_args(TimeUnit))
     rec = recovery_intervals(cohort, threshold=threshold)
@@ -73,6 +88,8 @@ def survival_frame(
     out["time"] = rc["time_day"].to_numpy() / scale
     out["event"] = rc["event"].to_numpy()
     out["n_visits"] = rec.table["n_visits"].to_numpy()
+    if ENTRY_DAY in p.columns:  # late entry: at risk from first contact (days since onset, in the chosen unit)
+        out["entry"] = pd.to_numeric(p[ENTRY_DAY]).to_numpy(dtype=float) / scale
     a = cohort.adherence
     done = sum(a[c].astype(np.int64) for c in a.columns if c.endswith("_completed"))
     given = sum(a[c].astype(np.int64) for c in a.columns if c.endswith("_prescribed") and not c.endswith("hours_prescribed"))
