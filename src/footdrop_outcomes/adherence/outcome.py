@@ -97,9 +97,11 @@ def default_outcome(cohort: Cohort, outcome: str | None) -> str:
 
 
 def _prepare(cohort: Cohort, outcome: str, population: str | None, *, formulas: tuple[str, ...] = (),
-             missing: Missing = "drop", model: str = "adherence_effect") -> tuple[pd.DataFrame, pd.DataFrame, float, str, dict[str, Any]]:
-    """Patient frame and weekly counting-process episodes of the analysed patients, the truth, the population and
-    the complete-case counts (patients with a missing variable of ``formulas`` left out once, for every model)."""
+             missing: Missing = "drop", model: str = "adherence_effect") -> tuple[pd.DataFrame, pd.DataFrame, float, str]:
+    """Patient frame and weekly counting-process episodes of the analysed patients, the truth and the population.
+
+    Patients with a missing variable of ``formulas`` are left out once, for every model; the
+    complete-case counts are in ``frame.attrs["missing_info"]``."""
     from footdrop_outcomes.survival import counting_process, survival_frame
     from footdrop_outcomes.survival._missing import drop_incomplete, formula_variables
 
@@ -138,7 +140,8 @@ def _prepare(cohort: Cohort, outcome: str, population: str | None, *, formulas: 
     cp = counting_process(cohort, outcome=latent)
     cp = _drop_unused(cp[cp["patient_id"].astype(str).isin(set(frame["patient_id"].astype(str)))].copy())
     cp["id"] = cp["patient_id"].astype(str)
-    return frame, cp, float(truth), population, dropped
+    frame.attrs["missing_info"] = dropped
+    return frame, cp, float(truth), population
 
 
 def _drop_unused(df: pd.DataFrame) -> pd.DataFrame:
@@ -225,8 +228,9 @@ def adherence_effect(
     """
     from footdrop_outcomes.survival import adherence_exposure, fit_cox, fit_cox_time_varying, fit_time_varying_cure
 
-    frame, cp, truth, population, dropped = _prepare(cohort, outcome, population, formulas=(covariates, incidence or covariates),
-                                                     missing=missing, model="adherence_effect")
+    frame, cp, truth, population = _prepare(cohort, outcome, population, formulas=(covariates, incidence or covariates),
+                                            missing=missing, model="adherence_effect")
+    dropped = frame.attrs["missing_info"]
     auto_cure = cure_model is None
     if cure_model is None:
         cure_model = outcome == "observed" and population == "all_but_als"
@@ -441,8 +445,9 @@ def dose_response(
     if not 0 <= reference <= 1:
         raise AdherenceInputError(f"reference must be an adherence share in [0, 1], got {reference!r}")
     outcome = default_outcome(cohort, outcome)
-    _, cp, truth, population, dropped = _prepare(cohort, outcome, population, formulas=(covariates,), missing=missing,
-                                                 model="dose_response")
+    frame, cp, truth, population = _prepare(cohort, outcome, population, formulas=(covariates,), missing=missing,
+                                            model="dose_response")
+    dropped = frame.attrs["missing_info"]
     x = cp["cumulative_adherence"].to_numpy(float)
     at_event = x[cp["event"].to_numpy(bool) & (x > 0)]
     if at_event.size < 20:

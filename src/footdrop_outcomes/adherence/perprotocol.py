@@ -303,8 +303,8 @@ def itt_per_protocol(
     if se == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 20):
         raise ConfigError(f"n_boot must be a whole number >= 20, got {n_boot!r}")
     outcome = default_outcome(cohort, outcome)
-    frame, cp, _, _, dropped = _prepare(cohort, outcome, "all_but_als", formulas=(confounders,), missing=missing,
-                                        model="itt_per_protocol")
+    frame, cp, _, _ = _prepare(cohort, outcome, "all_but_als", formulas=(confounders,), missing=missing, model="itt_per_protocol")
+    dropped = frame.attrs["missing_info"]
     if device == "fes":
         keep = frame["cause"].astype(str).isin(["stroke", "multiple_sclerosis"]).to_numpy()
         frame = frame[keep].copy()
