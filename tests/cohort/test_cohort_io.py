@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pandas as pd
 import pytest
 
 from footdrop_outcomes import Cohort, CohortIOError, CohortValidationError, load_cohort
+from footdrop_outcomes.cohort import cohort as cohort_module
+from footdrop_outcomes.guard import PrivacyError
 
 
 def _assert_same(a: Cohort, b: Cohort) -> None:
@@ -115,6 +118,63 @@ def test_invalid_parquet_table_is_refused_on_load(small_cohort, tmp_path):
     visits.loc[3, "mrc"] = 7
     visits.to_parquet(tmp_path / "c" / "visits.parquet", index=False)
     with pytest.raises(CohortValidationError, match=r"visits\.mrc"):
+        load_cohort(tmp_path / "c")
+
+
+def _edit_visits(root, *, mrc: int, manifest_changes: dict) -> None:
+    """Put ``mrc`` in row 3 of the saved visits and rewrite the manifest's checksum (plus ``manifest_changes``)."""
+    visits = pd.read_parquet(root / "visits.parquet")
+    visits.loc[3, "mrc"] = mrc
+    visits.to_parquet(root / "visits.parquet", index=False)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["files_sha256"]["visits.parquet"] = hashlib.sha256((root / "visits.parquet").read_bytes()).hexdigest()
+    for key, value in manifest_changes.items():
+        if value is None:
+            manifest.pop(key)
+        else:
+            manifest[key] = value
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_unchanged_saved_cohort_is_not_revalidated_and_equals_validated_tables(small_cohort, tmp_path, monkeypatch):
+    small_cohort.save(tmp_path / "c")
+    raw = {name: pd.read_parquet(tmp_path / "c" / f"{name}.parquet") for name in ("patients", "visits", "adherence")}
+    expected = cohort_module.validate_tables(raw, source="test")  # what full validation makes of the saved files
+    calls = []
+    real = cohort_module.validate_tables
+    monkeypatch.setattr(cohort_module, "validate_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    back = load_cohort(tmp_path / "c")
+    assert calls == []
+    for name in ("patients", "visits", "adherence"):
+        pd.testing.assert_frame_equal(getattr(back, name), expected[name], check_exact=True)
+    assert "saved_by" not in back.metadata
+    load_cohort(tmp_path / "c", revalidate=True)
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("changes", [
+    {},  # checksum of the edited file updated, but...
+    {"saved_by": None},  # ... not written by Cohort.save (an import, a hand-made directory)
+    {"package_version": "0.0.0-older"},
+    {"schema_version": "0"},
+])
+def test_changed_or_foreign_directory_is_validated_in_full(small_cohort, tmp_path, changes):
+    small_cohort.save(tmp_path / "c")
+    if changes:
+        _edit_visits(tmp_path / "c", mrc=7, manifest_changes=changes)
+    else:  # the file edited, the manifest left as saved: stale checksum
+        visits = pd.read_parquet(tmp_path / "c" / "visits.parquet")
+        visits.loc[3, "mrc"] = 7
+        visits.to_parquet(tmp_path / "c" / "visits.parquet", index=False)
+    with pytest.raises(CohortValidationError, match=r"visits\.mrc"):
+        load_cohort(tmp_path / "c")
+
+
+def test_privacy_guard_runs_even_when_validation_is_skipped(small_cohort, tmp_path):
+    small_cohort.save(tmp_path / "c")
+    # a 7-digit number (looks like a record number) with a matching checksum and the save marker intact
+    _edit_visits(tmp_path / "c", mrc=1234567, manifest_changes={})
+    with pytest.raises(PrivacyError, match=r"visits"):
         load_cohort(tmp_path / "c")
 
 
