@@ -385,6 +385,48 @@ def mapping_template_cmd(
     out.print(f"wrote {out_file}")
 
 
+@app.command("site-summary")
+@_guarded
+def site_summary_cmd(
+    cohort_dir: Annotated[Path, typer.Argument(help="The site's own cohort directory.")],
+    site: Annotated[str, typer.Option("--site", help="The site's label, written to the file.")],
+    formula: Annotated[str, typer.Option("--formula", help="Cox model, the same at every site, e.g. 'supervised_physio + severity + age'.")],
+    out_file: Annotated[Path, typer.Option("--out", help="JSON file to write (atomically).")],
+    strata: Annotated[Optional[str], typer.Option("--strata", help="Column with separate baseline hazards, e.g. cause.")] = None,
+    small_cell_threshold: Annotated[int, typer.Option("--small-cell-threshold", min=5, max=100, help="Groups of this many patients or fewer are never written.")] = 10,
+) -> None:
+    """Write a site's released aggregates for a federated analysis (docs/multisite.md): Cox log HRs, covariance, counts."""
+    from footdrop_outcomes import load_cohort
+    from footdrop_outcomes.release import ReleasePolicy, TooFewToRelease
+    from footdrop_outcomes.sites import site_summary
+
+    try:
+        res = site_summary(load_cohort(cohort_dir), site=site, formula=formula, strata=strata,
+                           policy=ReleasePolicy(threshold=small_cell_threshold), path=out_file)
+    except TooFewToRelease as e:
+        _error(e)
+        raise typer.Exit(1) from None
+    withheld = res.info["withheld_terms"]
+    out.print(f"wrote {out_file}: {len(res.summary)} terms" + (f", withheld (small groups): {', '.join(withheld)}" if withheld else ""))
+
+
+@app.command("combine-sites")
+@_guarded
+def combine_sites_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Site summary files (site-summary).")],
+    term: Annotated[str, typer.Option("--term", help="The term to pool, e.g. supervised_physio.")],
+    method: Annotated[str, typer.Option("--method", help="REML or DL.")] = "REML",
+    test: Annotated[str, typer.Option("--test", help="z or knha (Hartung-Knapp).")] = "knha",
+) -> None:
+    """Meta-analyse one term over site summary files (random effects, as R metafor::rma)."""
+    from footdrop_outcomes.sites import combine_sites
+
+    res = combine_sites(files, term=term, method=method, test=test)  # type: ignore[arg-type]
+    r = res.summary.iloc[0]
+    out.print(f"{term}: log HR {r['estimate']:.4f} (SE {r['se']:.4f}, 95% CI {r['ci_lower']:.4f} to {r['ci_upper']:.4f}, "
+              f"p {r['p']:.3g}); tau2 {r['tau2']:.4g}, I2 {r['I2']:.1f}%, Q {r['Q']:.2f} on {r['Q_df']} df; {r['k']} sites")
+
+
 @app.command("calibration-report")
 @_guarded
 def calibration_report_cmd(
