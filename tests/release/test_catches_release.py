@@ -53,3 +53,22 @@ def test_the_suppression_footnote_states_the_hidden_range(t):
     note = res.footnote()
     m = re.search(r"from (\d+) to (\d+)", note)
     assert m and (int(m.group(1)), int(m.group(2))) == (1, t), note  # ... and the footnote says so
+
+
+def test_documented_defaults():
+    """docs/privacy.md (release policy): threshold 10, releasable down to 5, numbers at risk rounded to 5."""
+    from footdrop_outcomes.release import MIN_THRESHOLD
+
+    pol = ReleasePolicy()
+    assert (pol.threshold, pol.round_to, pol.internal_use, MIN_THRESHOLD) == (10, 5, False, 5)
+    ReleasePolicy(5)
+    with pytest.raises(ReleaseError):
+        ReleasePolicy(4)
+
+
+def test_support_of_a_yes_no_term_with_missing_values_is_its_smaller_group():
+    from footdrop_outcomes.release import term_support
+
+    f = pd.DataFrame({"diabetes": pd.array([True] * 3 + [False] * 50 + [None] * 6, dtype="boolean"), "age": range(59)})
+    assert term_support("diabetes", f) == 3  # the 6 unknown are in neither group
+    assert term_support("age", f) == 59
