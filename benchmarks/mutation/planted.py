@@ -68,6 +68,12 @@ PLANTS: list[Plant] = [
     Plant("at-risk label just above the threshold unrounded", SRC + "release/suppression.py",
           "return str(max(r, first) if v > threshold else r)", "return str(max(r, threshold + 1) if v > threshold else r)",
           ("tests/privacy/test_suppression.py",)),
+    Plant("yes/no term support counts missing values as a level (mutant)", SRC + "release/released.py",
+          "frame[term].nunique(dropna=True) == 2", "frame[term].nunique(dropna=False) == 2",
+          ("tests/release/test_release.py", "tests/release/test_catches_release.py")),
+    Plant("at-risk rounding default 6 (mutant)", SRC + "release/policy.py",
+          "    round_to: int = 5\n", "    round_to: int = 6\n",
+          ("tests/release/test_release.py", "tests/release/test_catches_release.py")),
     # --- confidence intervals and options -------------------------------------------------------
     Plant("Cox CI ignores alpha", SRC + "survival/cox.py",
           "    zq = _zq(alpha)\n", "    zq = _zq(0.05)\n",
