@@ -12,7 +12,10 @@ gives cause x time and severity x time terms; writing the basis column itself
 (``"weeks * severity"``) chooses that basis, and a time variable of another basis is refused.
 The random slope, the curves, the plots and the time to an MCID all follow the basis.
 Random effects per patient: an intercept, an intercept and a slope on the first basis
-column, or an intercept and every basis column. REML (default) or ML.
+column, or an intercept and every basis column. REML (default) or ML. With ``site_col`` the
+model has three levels, visits within patients within sites: a random site intercept (or site
+intercept and slope) beside the patient effects, fitted by the nested engine
+:mod:`footdrop_outcomes.trajectories._fast3` (lme4's ``(1 + lw | id) + (1 | site)``).
 
 Engines
 -------
