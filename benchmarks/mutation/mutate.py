@@ -113,9 +113,7 @@ def _apply(tree: ast.Module, index: int) -> str:
     elif isinstance(node, ast.BoolOp):
         node.op = _BOOL[type(node.op)]()
     elif isinstance(node, ast.UnaryOp):
-        # replace `not x` by `x` (the unparser needs a node, so wrap as `(x)`)
-        node.op = ast.UAdd() if False else node.op
-        return _replace_unary(tree, node)
+        return _replace_unary(tree, node)  # `not x` -> `x`
     elif isinstance(node, ast.Constant):
         v = node.value
         node.value = (not v) if isinstance(v, bool) else (v + 1 if isinstance(v, int) else (2 * v if v else 1.0))
@@ -150,7 +148,7 @@ def _run_tests(root: Path, tests: list[str], extra: list[str], timeout: float) -
             import pytest
 
             code = pytest.main(["-x", "-q", "-n", "0", "-p", "no:cacheprovider", *extra, *tests])
-        except BaseException:
+        except BaseException:  # noqa: BLE001 -- the forked child must always reach os._exit
             code = 3
         os._exit(int(code))
     t0 = time.monotonic()
@@ -184,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy  # noqa: F401
     import pandas  # noqa: F401
     import pytest  # noqa: F401
-    import scipy.optimize  # noqa: F401
+    import scipy.optimize
     import scipy.stats  # noqa: F401
     import statsmodels.api  # noqa: F401
 

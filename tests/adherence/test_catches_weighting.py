@@ -68,7 +68,7 @@ def _sandwich(df: pd.DataFrame) -> tuple[float, float]:
     m1 = np.sum(z / e * y) / np.sum(z / e)
     m0 = np.sum((1 - z) / (1 - e) * y) / np.sum((1 - z) / (1 - e))
     theta = np.r_[g, m1, m0]
-    n, k = len(df), theta.size
+    _n, k = len(df), theta.size
     a = np.zeros((k, k))
     for j in range(k):
         h = np.zeros(k)

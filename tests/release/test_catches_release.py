@@ -11,11 +11,11 @@ import re
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
 
-from footdrop_outcomes.release import (  # noqa: E402
+from footdrop_outcomes.release import (
     ReleaseError,
     ReleasePolicy,
     release_figure,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
+
 from footdrop_outcomes.survival import fit_cox
 
 

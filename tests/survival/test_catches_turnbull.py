@@ -7,6 +7,8 @@ tolerance and RMST with the interval mass at the wrong end (issue 21)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -29,7 +31,7 @@ def _data(seed: int, n: int = 90) -> pd.DataFrame:
 def _independent_npmle(lo: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ends = np.unique(np.r_[lo, up])
     lefts, rights = set(lo.tolist()), set(up.tolist())
-    cells = [(a, b) for a, b in zip(ends[:-1], ends[1:]) if a in lefts and b in rights]
+    cells = [(a, b) for a, b in itertools.pairwise(ends) if a in lefts and b in rights]
     left = np.array([c[0] for c in cells])
     right = np.array([c[1] for c in cells])
     a = ((left[None, :] >= lo[:, None]) & (right[None, :] <= up[:, None])).astype(float)  # cell inside (lo, up]
