@@ -214,7 +214,7 @@ def _median_words(r: Any, level: int) -> str:
         return "not reached (fewer than half recovered during follow-up)"
     core = f"{r['estimate']:.1f} weeks"
     if how == "set" and _ok(r.get("set_lower")) and _ok(r.get("set_upper")) and f"{r['set_lower']:.1f}" != f"{r['set_upper']:.1f}":
-        core = f"{r['set_lower']:.1f} to {r['set_upper']:.1f} weeks"
+        return f"not identifiable from the visit schedule (somewhere between {r['set_lower']:.1f} and {r['set_upper']:.1f} weeks)"
     up = f"{r['upper']:.1f}" if _ok(r["upper"]) else "not reached"
     return core + (f" ({level}% CI {r['lower']:.1f} to {up})" if _ok(r["lower"]) else "")
 
@@ -553,7 +553,9 @@ def methods_text(analysis: RecoveryAnalysis) -> ReleasedText:
         f"**Recovery curves.** Turnbull's nonparametric maximum-likelihood estimate {cite('turnbull')} uses each patient's visit "
         f"interval as it is; Kaplan-Meier curves {cite('km')} date recovery at the visit that sees it. Medians and the share "
         "recovered by each landmark describe all patients of a group (those who never recover count as not recovered); where the "
-        f"visit schedule leaves a median or share undetermined within a range, the range is given; intervals are pointwise {level}% "
+        f"visit schedule leaves a share undetermined within a range, the range is given with an interval covering all of it; a "
+        "median the visits leave anywhere within a range is reported as not identifiable, with that range and no confidence "
+        f"interval (a median is given as a number only where the visits pin it down); intervals are pointwise {level}% "
         f"intervals; groups are compared by the log-rank test {cite('logrank')} (with a trend test across severity).",
         "**Which patients each table describes.** One median per group: every median time to recovery in this report is the "
         "Turnbull median of *all* patients of the group, including those who never recover (the column says \"all patients\"); "

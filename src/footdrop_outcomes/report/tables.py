@@ -279,8 +279,10 @@ def followup_table(cohort: Cohort) -> ReleasedTable:
 
 
 def _identified(r: Any, *, digits: int, scale: float) -> str:
-    """A median or landmark share as the data identify it: a point ``est (lo-hi)``, a range the
-    visit schedule leaves open ``a to b (lo-hi)``, or words (not reached, not identifiable)."""
+    """A median or landmark share as the data identify it: a point ``est (lo-hi)``; for a share, a
+    range the visit schedule leaves open ``a to b (lo-hi)`` (its CI covers the whole range); for a
+    median, such a range in words ``not identifiable (between a and b)``, with no CI (a nominal CI
+    is claimed for point medians only); or words (not reached, not identifiable)."""
     how = str(r.get("identification", "point"))
     if how == "not identifiable":
         return "not identifiable"
@@ -295,6 +297,8 @@ def _identified(r: Any, *, digits: int, scale: float) -> str:
     ci = f" ({f(r['lower'])}-{f(r['upper'])})" if np.isfinite(r["lower"]) or np.isfinite(r["upper"]) else ""
     if how == "set" and np.isfinite(r.get("set_lower", np.nan)) and np.isfinite(r.get("set_upper", np.nan)) \
             and f(r["set_lower"]) != f(r["set_upper"]):
+        if median:  # the visits leave the median anywhere in the range: no estimate, and no CI claimed for one
+            return f"not identifiable (between {f(r['set_lower'])} and {f(r['set_upper'])})"
         return f"{f(r['set_lower'])} to {f(r['set_upper'])}{ci}"
     return f"{f(r['estimate'])}{ci}" if np.isfinite(r["estimate"]) else "-"
 
