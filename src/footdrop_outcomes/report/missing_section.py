@@ -345,8 +345,10 @@ def methods_text(analysis: RecoveryAnalysis) -> ReleasedText:
         parts.append("**Late entry.** Patients were counted at risk from their first contact with the service, not from onset "
                      "(left truncation: Turnbull and Kaplan-Meier curves, Cox and AFT models), so the time before a patient was "
                      f"first seen does not count as time without recovery; {show_count(k)} patients already recovered at, or not "
-                     "followed after, first contact were never at risk and are left out of those analyses. The cure model and the "
-                     "cumulative incidence count every patient from onset (they have no late-entry form here).")
+                     "followed after, first contact were never at risk and are left out of those analyses. This assumes that when a "
+                     "patient is first seen is unrelated to how fast they recover; where referral or treatment delays themselves slow "
+                     "recovery, the curves overstate recovery. The cure model and the cumulative incidence count every patient from "
+                     "onset (they have no late-entry form here).")
     elif "entry" in analysis.frame.columns:
         why = (" because patients seen recovered at their first contact are in the data: the extract keeps those who "
                "recovered before first contact, and each patient's first visit interval covers that time"
