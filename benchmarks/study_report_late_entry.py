@@ -20,6 +20,7 @@ import argparse
 import time
 import warnings
 
+import numpy as np
 import pandas as pd
 
 
@@ -61,7 +62,11 @@ def main() -> None:
     out = pd.concat([one(args.n, s, args.cause, lm, args.rater_sd) for s in args.seeds], ignore_index=True)
     out["bias"] = out["estimate"] - out["truth"]
     out["covered"] = (out["lower"] <= out["truth"]) & (out["truth"] <= out["upper"])
-    print(out.groupby(["sample", "estimator", "week"])[["truth", "estimate", "bias", "covered"]].mean().round(3).to_string())
+    g = out.groupby(["sample", "estimator", "week"])
+    res = g[["truth", "estimate", "bias", "covered"]].mean()
+    res["mcse_bias"] = g["bias"].std() / np.sqrt(g.size())
+    res["bias_in_mcse"] = res["bias"] / res["mcse_bias"]
+    print(res.round(3).to_string())
     print(f"{time.perf_counter() - t0:.0f} s (wall, shared machine)")
 
 
