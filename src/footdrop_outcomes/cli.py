@@ -268,6 +268,18 @@ def _print_source_failures(e: CohortValidationError) -> None:
                         ("NOT VALID", "red", f": {len(e.failures)} problem(s). Nothing was written."))
 
 
+def _source_import(run: Callable[[], Any]) -> Any:
+    """Run an OMOP/REDCap import: exit 1 when the data are refused (every problem listed), 2 when unreadable."""
+    try:
+        return run()
+    except CohortValidationError as e:
+        _print_source_failures(e)
+        raise typer.Exit(1) from None
+    except FootdropError as e:
+        _error(e)
+        raise typer.Exit(2) from None
+
+
 @app.command("import-omop")
 @_guarded
 def import_omop_cmd(
@@ -289,16 +301,9 @@ def import_omop_cmd(
     """
     from footdrop_outcomes.sources import OmopOptions, import_omop
 
-    try:
-        options = OmopOptions(two_causes=two_causes, before_entry=before_entry)  # type: ignore[arg-type]
-        result = import_omop(source, out_dir, concept_sets=concept_sets, options=options, schema=schema,
-                             pseudonymise_ids=not keep_person_ids, overwrite=overwrite)
-    except CohortValidationError as e:
-        _print_source_failures(e)
-        raise typer.Exit(1) from None
-    except FootdropError as e:
-        _error(e)
-        raise typer.Exit(2) from None
+    result = _source_import(lambda: import_omop(
+        source, out_dir, concept_sets=concept_sets, options=OmopOptions(two_causes=two_causes, before_entry=before_entry),  # type: ignore[arg-type]
+        schema=schema, pseudonymise_ids=not keep_person_ids, overwrite=overwrite))
     out.print(f"wrote {result!r}")
     # the attrition counts are raw (small exclusions included): they stay in the manifest, inside
     # the secure environment, and reach a report only through release control
@@ -325,14 +330,7 @@ def import_redcap_cmd(
     """
     from footdrop_outcomes.sources import import_redcap
 
-    try:
-        result = import_redcap(records, dictionary, mapping, out_dir, overwrite=overwrite)
-    except CohortValidationError as e:
-        _print_source_failures(e)
-        raise typer.Exit(1) from None
-    except FootdropError as e:
-        _error(e)
-        raise typer.Exit(2) from None
+    result = _source_import(lambda: import_redcap(records, dictionary, mapping, out_dir, overwrite=overwrite))
     out.print(f"wrote {result!r}")
     out.print(f"details in {out_dir / 'manifest.json'}")
 
