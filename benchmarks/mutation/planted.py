@@ -74,6 +74,9 @@ PLANTS: list[Plant] = [
     Plant("at-risk rounding default 6 (mutant)", SRC + "release/policy.py",
           "    round_to: int = 5\n", "    round_to: int = 6\n",
           ("tests/release/test_release.py", "tests/release/test_catches_release.py")),
+    Plant("support of a yes/no factor level not counted (mutant)", SRC + "release/released.py",
+          '            return int(values.isin(["True", "1", "1.0"]).sum())\n', "            return None\n",
+          ("tests/release/test_release.py", "tests/release/test_catches_release.py")),
     # --- confidence intervals and options -------------------------------------------------------
     Plant("Cox CI ignores alpha", SRC + "survival/cox.py",
           "    zq = _zq(alpha)\n", "    zq = _zq(0.05)\n",

@@ -72,3 +72,8 @@ def test_support_of_a_yes_no_term_with_missing_values_is_its_smaller_group():
     f = pd.DataFrame({"diabetes": pd.array([True] * 3 + [False] * 50 + [None] * 6, dtype="boolean"), "age": range(59)})
     assert term_support("diabetes", f) == 3  # the 6 unknown are in neither group
     assert term_support("age", f) == 59
+    # the level of a yes/no factor as model terms name it (patsy / formulaic spellings)
+    for term in ("diabetes[T.True]", "C(diabetes)[T.True]", "diabetes[True]"):
+        assert term_support(term, f) == 3, term
+    g = pd.DataFrame({"smoker": [1] * 4 + [0] * 30})
+    assert term_support("smoker[T.1]", g) == 4
