@@ -41,3 +41,10 @@ def test_two_fits_by_hand():
     np.testing.assert_allclose(res["t"], t)
     lam = 1.5 * b / t
     np.testing.assert_allclose(res["df"], 1 / lam**2)  # Rubin (1987): (m - 1) / lambda^2
+
+
+def test_dfcom_comes_from_the_first_fit_as_in_mice():
+    """mice::pool takes the complete-data df from the first fit (getfit(object, 1L))."""
+    first, second = _Fit([0.1, 0.2], GOOD), _Fit([0.3, 0.1], GOOD)
+    first.info, second.info = {"n": 100}, {"n": 60}
+    assert pool([first, second]).info["dfcom"] == 98  # rows - parameters of the first fit
