@@ -96,7 +96,7 @@ def test_section_flow_and_methods_on_a_cohort_with_missing_values(holes):
     assert md["cox"]["warnings"] and md["aft"]["n_dropped_missing"] == 0  # the AFT model has neither variable
     sec = missing_data_section(cohort, a)
     flow = sec.counts.set_index("label")["n"]
-    assert flow["Patients in the extract"] == len(cohort.patients)
+    assert flow["Patients in the cohort"] == len(cohort.patients)
     assert flow["Cox model"] == len(mf) - incomplete and flow["AFT model"] == len(mf)
     assert flow.filter(like="Cox model: missing").iloc[0] == incomplete
     ends = sec.counts[sec.counts["step"] == "followup"]["n"].sum()

@@ -223,7 +223,12 @@ def patient_flow(cohort: Cohort, analysis: RecoveryAnalysis, *, models: Mapping[
                           "cohort's patients")
     if n_ext > n_cohort and not excl:
         excl = {"not in the cohort analysed": n_ext - n_cohort}
-    rows = [{"step": "extracted", "label": "Patients in the extract", "n": n_ext}]
+    # without n_extracted the first box is the cohort as given: a report cohort has already left out its
+    # small groups (named on the title page, never counted), so it is not "the extract"
+    first = "Patients in the extract" if n_extracted is not None else (
+        "Patients in the report (small groups left out)" if (cohort.metadata or {}).get("release", {}).get("left_out")
+        else "Patients in the cohort")
+    rows = [{"step": "extracted", "label": first, "n": n_ext}]
     rows += [{"step": "excluded", "label": str(k), "n": int(v)} for k, v in excl.items() if v]  # rules that excluded nobody: no box
     ch = analysis.choices
     n_frame = len(analysis.frame)
@@ -254,7 +259,8 @@ def patient_flow(cohort: Cohort, analysis: RecoveryAnalysis, *, models: Mapping[
         p = cohort.patients.set_index(cohort.patients["patient_id"].astype(str))
         ends = p.loc[frame["patient_id"].astype(str), "followup_end"].astype(str)
         for reason, k in ends.value_counts().sort_index().items():
-            rows.append({"step": "followup", "label": f"follow-up ended: {str(reason).replace('_', ' ')}", "n": int(k)})
+            words = {"study_end": "at the end of the study", "dropout": "by dropout", "death": "by death"}
+            rows.append({"step": "followup", "label": f"ended {words.get(str(reason), str(reason).replace('_', ' '))}", "n": int(k)})
     return pd.DataFrame(rows, columns=["step", "label", "n"])
 
 
@@ -312,7 +318,7 @@ def flow_figure(flow: pd.DataFrame) -> ReleasedFigure:
         y -= 1.2
     ends = [(lab, n) for s, lab, n in items if s == "followup"]
     if ends:
-        ax.text(0.02, y, "Among patients in the curves, " + "; ".join(f"{lab}: {n}" for lab, n in ends), ha="left", va="top",
+        ax.text(0.02, y, "Follow-up of the patients in the curves: " + "; ".join(f"{lab}: {n}" for lab, n in ends), ha="left", va="top",
                 fontsize=8, wrap=True)
         y -= 0.6
     ax.set_xlim(0, 1)
