@@ -48,3 +48,19 @@ def test_dfcom_comes_from_the_first_fit_as_in_mice():
     first, second = _Fit([0.1, 0.2], GOOD), _Fit([0.3, 0.1], GOOD)
     first.info, second.info = {"n": 100}, {"n": 60}
     assert pool([first, second]).info["dfcom"] == 98  # rows - parameters of the first fit
+
+
+def test_array_params_and_default_columns():
+    """Fits with plain arrays (statsmodels on arrays) pool like labelled ones; hazard-ratio
+    columns only on request (documented: ``exponentiate=True``)."""
+
+    class Arr:
+        def __init__(self, p):
+            self.params = np.array(p)
+            self.cov = np.array(GOOD)
+            self.info = {"n": 100}
+
+    res = pool([Arr([0.1, 0.2]), Arr([0.3, 0.1])])
+    np.testing.assert_allclose(res.summary["estimate"], [0.2, 0.15])
+    assert "exp_estimate" not in res.summary.columns
+    assert "exp_estimate" in pool([Arr([0.1, 0.2]), Arr([0.3, 0.1])], exponentiate=True).summary.columns
