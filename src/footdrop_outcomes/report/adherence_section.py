@@ -289,7 +289,8 @@ def recovery_effect_table(aa: AdherenceAnalysis) -> ReleasedTable:
     if out.empty:
         return table(out, 0)
     if truth is not None:
-        out["Simulated truth"] = [f"{np.exp(t):.3f}" if t is not None else "not the target" for t in out["_truth"]]
+        # (a column of None becomes NaN in pandas: test for a number, not for None)
+        out["Simulated truth"] = [f"{np.exp(t):.3f}" if t is not None and np.isfinite(t) else "not the target" for t in out["_truth"]]
     return table(out.drop(columns="_truth"), len(_pats(aa)), keep=["Model", "Adherence term"])
 
 
