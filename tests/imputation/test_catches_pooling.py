@@ -64,3 +64,14 @@ def test_array_params_and_default_columns():
     np.testing.assert_allclose(res.summary["estimate"], [0.2, 0.15])
     assert "exp_estimate" not in res.summary.columns
     assert "exp_estimate" in pool([Arr([0.1, 0.2]), Arr([0.3, 0.1])], exponentiate=True).summary.columns
+
+
+def test_given_dfcom_is_used_as_given():
+    """A small given dfcom enters the Barnard-Rubin df unchanged (formula written out here)."""
+    res = pool([_Fit([0.1, 0.2], GOOD), _Fit([0.3, 0.1], GOOD)], dfcom=1.5)
+    assert res.info["dfcom"] == 1.5
+    b = np.array([0.02, 0.005])
+    t = np.array([0.01, 0.02]) + 1.5 * b
+    lam = 1.5 * b / t
+    old, obs = 1 / lam**2, (1.5 + 1) / (1.5 + 3) * 1.5 * (1 - lam)
+    np.testing.assert_allclose(res.summary["df"], old * obs / (old + obs))
