@@ -296,7 +296,7 @@ def analyse_recovery(
             cf[by] = cf[by].cat.remove_unused_categories()
         curves[f"turnbull_{by}"] = turnbull(cf, group=by, landmarks=lm, alpha=alpha, entry_col=entry_col)
         curves[f"km_{by}"] = kaplan_meier(cf, group=by, landmarks=lm, alpha=alpha, entry_col=entry_col)
-        curves[f"logrank_{by}"] = logrank_test(cf, group=by, pairwise=False) if cf[by].astype(str).nunique() > 1 else None
+        curves[f"logrank_{by}"] = logrank_test(cf, group=by, pairwise=False, trend=(by == "severity")) if cf[by].astype(str).nunique() > 1 else None
     choices = {
         "excluded_causes": excluded,
         "small_groups_not_drawn": small_groups,
