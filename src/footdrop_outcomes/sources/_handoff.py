@@ -190,6 +190,9 @@ def import_frames(
         manifest["source_sha256"] = checksums
         if mapping is None:
             manifest["mapping"] = {"description": f"built by {generator} (see source_record)", "pseudonymise_ids": pseudonymise_ids}
+        elif isinstance(manifest.get("mapping"), dict) and "mapping" in source_files:
+            # the mapping reached the flat import as a table of settings; the title page names the file it came from
+            manifest["mapping"]["source"] = str(source_files["mapping"])
         manifest["source_record"] = dict(record)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
     return ImportResult(path=target, rows=result.rows, handled=result.handled)
