@@ -77,21 +77,21 @@ def _cpu_s() -> float:
 # worker side
 
 
-def _fast_load(path: Path):  # noqa: ANN202 - returns a Cohort
+def _fast_load(path: Path):
     """The saved tables as a Cohort without the guard or validation (both timed in their own steps)."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from footdrop_outcomes.cohort.cohort import Cohort  # noqa: PLC0415
+    from footdrop_outcomes.cohort.cohort import Cohort
 
     frames = {name: pd.read_parquet(path / f"{name}.parquet") for name in TABLES}
     return Cohort(**frames, source=str(path), _validated=True)
 
 
-def _model_frame(cohort):  # noqa: ANN001, ANN202
+def _model_frame(cohort):
     """The outcome report's model frame: causes without any observed recovery left out (as analyse_recovery)."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from footdrop_outcomes.survival import survival_frame  # noqa: PLC0415
+    from footdrop_outcomes.survival import survival_frame
 
     frame = survival_frame(cohort, threshold=4)
     events = frame.groupby(frame["cause"].astype(str), observed=True)["event"].sum()
@@ -103,7 +103,7 @@ def _model_frame(cohort):  # noqa: ANN001, ANN202
 
 
 def _run_step(step: str, args: argparse.Namespace, out: dict) -> None:
-    import footdrop_outcomes as fo  # noqa: PLC0415
+    import footdrop_outcomes as fo
 
     path = Path(args.path)
     if step == "simulate":
@@ -121,9 +121,9 @@ def _run_step(step: str, args: argparse.Namespace, out: dict) -> None:
         out["rows"] = {name: len(getattr(cohort, name)) for name in TABLES}
         return
     if step == "guard":
-        import pandas as pd  # noqa: PLC0415
+        import pandas as pd
 
-        from footdrop_outcomes.guard import check_privacy  # noqa: PLC0415
+        from footdrop_outcomes.guard import check_privacy
 
         frames = {name: pd.read_parquet(path / f"{name}.parquet") for name in TABLES}
         t, c = time.perf_counter(), _cpu_s()
@@ -131,7 +131,7 @@ def _run_step(step: str, args: argparse.Namespace, out: dict) -> None:
         out["parts"] = {"check_privacy": [time.perf_counter() - t, _cpu_s() - c]}
         return
     if step == "report":
-        from footdrop_outcomes.report import render_report  # noqa: PLC0415
+        from footdrop_outcomes.report import render_report
 
         pdf = Path(args.path).parent / "registry-outcome-report.pdf"
         res = render_report("outcome_report", pdf, cohort=path, timeout=3600)
@@ -141,7 +141,7 @@ def _run_step(step: str, args: argparse.Namespace, out: dict) -> None:
     cohort = _fast_load(path)
     t, c = time.perf_counter(), _cpu_s()
     if step == "curves":
-        from footdrop_outcomes.survival import kaplan_meier, survival_frame, turnbull  # noqa: PLC0415
+        from footdrop_outcomes.survival import kaplan_meier, survival_frame, turnbull
 
         frame = survival_frame(cohort, threshold=4)
         out["parts"] = {"survival_frame": [time.perf_counter() - t, _cpu_s() - c]}
@@ -153,21 +153,21 @@ def _run_step(step: str, args: argparse.Namespace, out: dict) -> None:
         kaplan_meier(frame, group="cause", landmarks=lm)
         out["parts"]["kaplan_meier"] = [time.perf_counter() - t1, _cpu_s() - c1]
     elif step == "cox":
-        from footdrop_outcomes.survival import fit_cox  # noqa: PLC0415
+        from footdrop_outcomes.survival import fit_cox
 
         frame = _model_frame(cohort)
         t1, c1 = time.perf_counter(), _cpu_s()
         fit_cox(frame, "cause + severity + age + diabetes", cluster="site")
         out["parts"] = {"fit_cox": [time.perf_counter() - t1, _cpu_s() - c1]}
     elif step == "aft":
-        from footdrop_outcomes.survival import fit_interval_aft  # noqa: PLC0415
+        from footdrop_outcomes.survival import fit_interval_aft
 
         frame = _model_frame(cohort)
         t1, c1 = time.perf_counter(), _cpu_s()
         fit_interval_aft(frame, "cause + severity + age", distribution="weibull")
         out["parts"] = {"fit_interval_aft": [time.perf_counter() - t1, _cpu_s() - c1]}
     elif step == "mixed":
-        from footdrop_outcomes.report.trajectory_section import analyse_trajectories  # noqa: PLC0415
+        from footdrop_outcomes.report.trajectory_section import analyse_trajectories
 
         analyse_trajectories(cohort)
     else:  # pragma: no cover - argparse restricts the choices
@@ -175,18 +175,18 @@ def _run_step(step: str, args: argparse.Namespace, out: dict) -> None:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    import warnings  # noqa: PLC0415
+    import warnings
 
     warnings.simplefilter("ignore")  # a benchmark: warnings (convergence, missing data) are not what is measured here
     t0 = time.perf_counter()
-    import footdrop_outcomes  # noqa: F401, PLC0415
+    import footdrop_outcomes  # noqa: F401
 
     out: dict = {"step": args.worker, "import_s": time.perf_counter() - t0, "baseline_mb": _maxrss_mb()}
     t, c = time.perf_counter(), _cpu_s()
     if args.profile == args.worker:
-        import cProfile  # noqa: PLC0415
-        import io  # noqa: PLC0415
-        import pstats  # noqa: PLC0415
+        import cProfile
+        import io
+        import pstats
 
         prof = cProfile.Profile()
         prof.runcall(_run_step, args.worker, args, out)
@@ -213,7 +213,7 @@ def _child(step: str, args: argparse.Namespace, path: Path) -> dict:
     if args.profile:
         cmd += ["--profile", args.profile]
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         return {"step": step, "error": f"exit {proc.returncode}: {tail}", "wall_s": time.perf_counter() - t}
