@@ -278,11 +278,17 @@ def followup_table(cohort: Cohort) -> ReleasedTable:
     return table(pd.DataFrame(rows), [int(n[c]) for c in present] + [len(p)], keep=["Cause"])
 
 
+#: What a curve table's caption adds when its medians may be ranges.
+MEDIAN_NOTE = ("n.i. (a-b): not identifiable; the visits leave the median anywhere between weeks a and b, "
+               "so no estimate or confidence interval is given")
+
+
 def _identified(r: Any, *, digits: int, scale: float) -> str:
     """A median or landmark share as the data identify it: a point ``est (lo-hi)``; for a share, a
     range the visit schedule leaves open ``a to b (lo-hi)`` (its CI covers the whole range); for a
-    median, such a range in words ``not identifiable (between a and b)``, with no CI (a nominal CI
-    is claimed for point medians only); or words (not reached, not identifiable)."""
+    median, such a range as ``n.i. (a-b)`` (not identifiable: the caption says so, see
+    :data:`MEDIAN_NOTE`), with no CI (a nominal CI is claimed for point medians only); or words
+    (not reached, not identifiable)."""
     how = str(r.get("identification", "point"))
     if how == "not identifiable":
         return "not identifiable"
@@ -298,7 +304,7 @@ def _identified(r: Any, *, digits: int, scale: float) -> str:
     if how == "set" and np.isfinite(r.get("set_lower", np.nan)) and np.isfinite(r.get("set_upper", np.nan)) \
             and f(r["set_lower"]) != f(r["set_upper"]):
         if median:  # the visits leave the median anywhere in the range: no estimate, and no CI claimed for one
-            return f"not identifiable (between {f(r['set_lower'])} and {f(r['set_upper'])})"
+            return f"n.i. ({f(r['set_lower'])}-{f(r['set_upper'])})"  # the caption spells it out (MEDIAN_NOTE)
         return f"{f(r['set_lower'])} to {f(r['set_upper'])}{ci}"
     return f"{f(r['estimate'])}{ci}" if np.isfinite(r["estimate"]) else "-"
 
