@@ -268,6 +268,25 @@ def _print_source_failures(e: CohortValidationError) -> None:
                         ("NOT VALID", "red", f": {len(e.failures)} problem(s). Nothing was written."))
 
 
+def _write_text(out_file: Path, text: str, *, replace: bool) -> None:
+    """Write a text output atomically (temp file, then rename); ``replace`` allows an existing file."""
+    from footdrop_outcomes._files import discard, move_into_place, refuse_symlink, staging_file
+
+    refuse_symlink(out_file)
+    if not out_file.parent.is_dir():
+        raise FootdropError(f"folder {out_file.parent} does not exist; create it first")
+    if not replace and out_file.exists():
+        raise FootdropError(f"{out_file} already exists; choose another name")
+    tmp = staging_file(out_file)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        move_into_place(tmp, out_file)
+    except BaseException:
+        discard(tmp)
+        raise
+    out.print(f"wrote {out_file}")
+
+
 def _source_import(run: Callable[[], Any]) -> Any:
     """Run an OMOP/REDCap import: exit 1 when the data are refused (every problem listed), 2 when unreadable."""
     try:
@@ -368,19 +387,7 @@ def mapping_template_cmd(
     if out_file is None:
         typer.echo(text)
         return
-    from footdrop_outcomes._files import discard, move_into_place, refuse_symlink, staging_file
-
-    refuse_symlink(out_file)
-    if out_file.exists():
-        raise FootdropError(f"{out_file} already exists; choose another name")
-    tmp = staging_file(out_file)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        move_into_place(tmp, out_file)
-    except BaseException:
-        discard(tmp)
-        raise
-    out.print(f"wrote {out_file}")
+    _write_text(out_file, text, replace=False)
 
 
 @app.command("site-summary")
@@ -458,19 +465,7 @@ def data_dictionary_cmd(
     if out_file is None:
         typer.echo(text)
     else:
-        from footdrop_outcomes._files import discard, move_into_place, refuse_symlink, staging_file
-
-        refuse_symlink(out_file)
-        if not out_file.parent.is_dir():
-            raise FootdropError(f"folder {out_file.parent} does not exist; create it first")
-        tmp = staging_file(out_file)
-        try:
-            tmp.write_text(text)
-            move_into_place(tmp, out_file)
-        except BaseException:
-            discard(tmp)
-            raise
-        out.print(f"wrote {out_file}")
+        _write_text(out_file, text, replace=True)
 
 
 def _notebook_failed(e: Any) -> None:
