@@ -137,6 +137,23 @@ def _extract(res: Any, k: int) -> tuple[pd.Series, pd.DataFrame, float, str, dic
     return params, cov, math.inf, "unknown: large-sample (Rubin 1987) df", info
 
 
+def rubin_columns(qbar: np.ndarray, ubar: np.ndarray, b: np.ndarray, t: np.ndarray, dfc: Any, m: int,
+                  alpha: float) -> dict[str, Any]:
+    """Rubin's rules from the pooled pieces (as mice::pool): estimate, SE, ubar, b, t, dfcom,
+    Barnard-Rubin df, riv, lambda, fmi, re, t statistic, p and the CI limits at ``alpha``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        riv = (1 + 1 / m) * b / ubar
+        lam = (1 + 1 / m) * b / t
+        df = barnard_rubin_df(m, b, t, dfc)
+        fmi = (riv + 2 / (df + 3)) / (riv + 1)
+        se = np.sqrt(t)
+        stat = qbar / se
+    tq = stats.t.ppf(1 - alpha / 2, df)
+    return {"estimate": qbar, "se": se, "ubar": ubar, "b": b, "t": t, "dfcom": dfc, "df": df, "riv": riv, "lambda": lam,
+            "fmi": fmi, "re": 1 / (1 + fmi / m), "statistic": stat, "p": 2 * stats.t.sf(np.abs(stat), df),
+            "lower": qbar - tq * se, "upper": qbar + tq * se}
+
+
 def pool(
     results: Sequence[Any],
     *,
@@ -203,18 +220,7 @@ def pool(
             raise ConfigError(f"dfcom must be a positive number (or inf), got {dfcom!r}")
         dfc, source = float(dfcom), "given"
     dfc = max(dfc, 1.0)
-    riv = (1 + 1 / m) * b / ubar
-    lam = (1 + 1 / m) * b / t
-    df = barnard_rubin_df(m, b, t, dfc)
-    fmi = (riv + 2 / (df + 3)) / (riv + 1)
-    se = np.sqrt(t)
-    stat = qbar / se
-    tq = stats.t.ppf(1 - alpha / 2, df)
-    summary = pd.DataFrame({
-        "term": names, "estimate": qbar, "se": se, "ubar": ubar, "b": b, "t": t, "dfcom": dfc, "df": df, "riv": riv,
-        "lambda": lam, "fmi": fmi, "re": 1 / (1 + fmi / m), "statistic": stat, "p": 2 * stats.t.sf(np.abs(stat), df),
-        "lower": qbar - tq * se, "upper": qbar + tq * se,
-    })
+    summary = pd.DataFrame({"term": names, **rubin_columns(qbar, ubar, b, t, dfc, m, alpha)})
     if exponentiate:
         summary["exp_estimate"] = np.exp(qbar)
         summary["exp_lower"] = np.exp(summary["lower"])

@@ -24,14 +24,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from footdrop_outcomes._checks import check_alpha
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.imputation.mice import ImputationResult
-from footdrop_outcomes.imputation.pooling import barnard_rubin_df
+from footdrop_outcomes.imputation.pooling import rubin_columns
 
 __all__ = ["PooledComparison", "PooledTableOne", "pool_estimates", "pooled_comparison", "pooled_table_one"]
 
@@ -118,18 +117,8 @@ def pool_estimates(
     ubar = u.mean(axis=0)
     b = q.var(axis=0, ddof=1)
     t = ubar + (1 + 1 / m) * b
-    with np.errstate(divide="ignore", invalid="ignore"):
-        riv = (1 + 1 / m) * b / ubar
-        lam = (1 + 1 / m) * b / t
-        df = barnard_rubin_df(m, b, t, dfc)
-        fmi = (riv + 2 / (df + 3)) / (riv + 1)
-        sd = np.sqrt(t)
-        stat = qbar / sd
-    tq = stats.t.ppf(1 - alpha / 2, df)
     out = first[keys].reset_index(drop=True).copy()
-    values = {"estimate": qbar, "se": sd, "ubar": ubar, "b": b, "t": t, "dfcom": dfc, "df": df, "riv": riv, "lambda": lam,
-              "fmi": fmi, "re": 1 / (1 + fmi / m), "statistic": stat, "p": 2 * stats.t.sf(np.abs(stat), df),
-              "lower": qbar - tq * sd, "upper": qbar + tq * sd}
+    values = rubin_columns(qbar, ubar, b, t, dfc, m, alpha)
     for col in RUBIN_COLUMNS:
         out[col] = values[col]
     return out
