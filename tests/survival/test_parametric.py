@@ -252,8 +252,9 @@ def test_other_bad_input(interval_data, weibull_fit):
     with pytest.raises(FootdropError, match=r"data\.age has 1 missing value\(s\) \(rows \[3\]"):
         fit_interval_aft(miss, FORMULA, missing="raise")
     profile = pd.DataFrame({"cause": ["tumour"], "severity": ["mild"], "age": [60], "diabetes": [0], "smoker": [0], "adherence": [0.5]})
-    with pytest.raises(FootdropError, match=r"profile\.cause: value\(s\) \['tumour'\] were not in the fitted data"):
+    with pytest.raises(FootdropError, match=r"profile\.cause: 1 value\(s\) were not levels of the fitted data") as e:
         weibull_fit.predict_median(profile)
+    assert "tumour" not in str(e.value)  # no value of the data in a message
     with pytest.raises(FootdropError, match=r"lacks column\(s\) \['adherence'\]"):
         weibull_fit.predict_median(profile.drop(columns="adherence"))
     with pytest.raises(ConfigError, match="times"):

@@ -240,7 +240,7 @@ def test_predictions(fit):
     assert len(t) == 8 * 3 * 2
     with pytest.raises(FootdropError, match="not a categorical variable"):
         fit.trajectories(by="age_c")
-    with pytest.raises(FootdropError, match="were not in the fitted data"):
+    with pytest.raises(FootdropError, match="were not levels of the fitted data"):
         fit.predict({**PROFILE, "cause": "gout"}, weeks=[1])
 
 

@@ -65,7 +65,7 @@ class _Design:
             vals = pd.Series(frame[v]).astype(object)
             bad = sorted({str(x) for x in vals[~vals.isin(lev)]})
             if bad:
-                raise FootdropError(f"{table}.{v}: value(s) {bad} were not in the fitted data (levels: {list(map(str, lev))})")
+                raise FootdropError(f"{table}.{v}: {len(bad)} value(s) were not levels of the fitted data (values are not shown)")
         sub = frame[list(self.variables)].copy()
         for v, lev in self.levels.items():
             sub[v] = pd.Categorical(sub[v].astype(object), categories=list(lev))
@@ -104,7 +104,7 @@ def reference_levels(frame: pd.DataFrame, variables: Sequence[str], reference: M
         if v in ref:
             match = [x for x in lev if x == ref[v] or str(x) == str(ref[v])]
             if not match:
-                raise ConfigError(f"reference= level for {v!r} does not occur in {table}.{v} (levels: {list(map(str, lev))})")
+                raise ConfigError(f"reference= level for {v!r} does not occur in {table}.{v} (its levels are not shown; see the column's categories)")
             lev = [match[0]] + [x for x in lev if x is not match[0]]
             how = "reference= argument"
         levels[v] = tuple(lev)

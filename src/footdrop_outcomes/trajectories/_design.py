@@ -312,7 +312,7 @@ class Design:
             vals = pd.Series(frame[v]).astype(object)
             bad = sorted({str(x) for x in vals[~vals.isin(lev)]})
             if bad:
-                raise FootdropError(f"{table}.{v}: value(s) {bad} were not in the fitted data (levels: {list(map(str, lev))})")
+                raise FootdropError(f"{table}.{v}: {len(bad)} value(s) were not levels of the fitted data (values are not shown)")
         sub = frame[list(self.variables)].reset_index(drop=True).copy()
         for v, lev in self.levels.items():
             sub[v] = pd.Categorical(sub[v].astype(object), categories=list(lev))
@@ -434,7 +434,7 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
             match = [c for c in present if c == ref[v] or str(c) == str(ref[v])]
             if not match:
                 raise ConfigError(f"reference= level for {v!r} does not occur in {table}.{v} "
-                                  f"(levels: {list(map(str, present))})")
+                                  "(its levels are not shown; see the column's categories)")
             present = [match[0]] + [c for c in present if c is not match[0]]
             how = "reference= argument"
         references[v] = {"level": str(present[0]), "from": how}
