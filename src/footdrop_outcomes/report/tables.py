@@ -13,6 +13,8 @@ support), so a statistic of a group of 1 to threshold patients is masked.
 from __future__ import annotations
 
 import hashlib
+import html
+import re
 from typing import Any
 
 import numpy as np
@@ -23,10 +25,11 @@ from footdrop_outcomes.cohort.recovery import recovery_intervals
 from footdrop_outcomes.cohort.vocabulary import CAUSES
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, EXPECTED_WINDOWS, RecoveryAnalysis, term_label
 from footdrop_outcomes.release import ReleasedTable, ReleasedText, term_support
-from footdrop_outcomes.report.counts import count_percent, group_sizes, is_small, protect, table, text
+from footdrop_outcomes.report.counts import HIDDEN, count_percent, get_threshold, group_sizes, is_small, protect, table, text
 
 __all__ = ["table_one", "recovery_table", "cumulative_incidence_table", "hazard_ratio_table", "time_ratio_table",
-           "cure_table", "ph_test_table", "followup_table", "curve_table", "logrank_text", "styled", "fmt_p", "fmt_ci"]
+           "cure_table", "ph_test_table", "followup_table", "curve_table", "logrank_text", "styled", "TableDisplay",
+           "TABLE_MIMETYPE", "fmt_p", "fmt_ci"]
 
 
 def fmt_p(p: float) -> str:
@@ -235,19 +238,146 @@ def ph_test_table(cox: Any, frame: pd.DataFrame) -> ReleasedTable:
     return table(out, [term_support(x, frame) for x in t["term"]], keep=["Term", "Verdict"])
 
 
-def styled(df: pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None) -> Any:
-    """A pandas Styler with a caption, no index (unless asked) and a stable id (same HTML every run);
-    ``nowrap`` keeps each cell on one line (for tables of short cells that are known to fit);
-    ``left`` lists text columns to align left."""
-    uuid = hashlib.sha1(caption.encode()).hexdigest()[:8]
-    sty = df.style.set_caption(caption).set_uuid(uuid)
-    if left:
-        sty = sty.set_properties(subset=[c for c in left if c in df.columns], **{"text-align": "left"})
-    if nowrap:
-        sty = sty.set_table_attributes('class="fd-nowrap"')
-    if not index:
-        sty = sty.hide(axis="index")
-    return sty
+#: Mimetype of the table model a displayed report table carries beside its HTML (read by the Word export).
+TABLE_MIMETYPE = "application/vnd.footdrop.table+json"
+#: Version of the table model's JSON layout.
+TABLE_MODEL_VERSION = 1
+_NUMBER = re.compile(r"^\s*Table\s+([0-9]+[A-Za-z]?)\b")
+
+
+def _mark(cell: str, masked: bool) -> str:
+    """The suppression mark of a shown cell: ``masked`` (support 1..threshold: ``-``), ``small``
+    (a count shown as ``≤N``), ``hidden`` (complementary suppression: ``*``) or ``""``."""
+    if masked:
+        return "masked"
+    if cell == HIDDEN:
+        return "hidden"
+    if cell.startswith("≤"):
+        return "small"
+    return ""
+
+
+def _marks_footnotes(marks: list[list[str]], threshold: int) -> list[str]:
+    """Footnotes explaining the suppression marks a table uses (none when it uses none)."""
+    used = {m for row in marks for m in row}
+    notes = []
+    if "small" in used:
+        notes.append(f"≤{threshold}: a count from 1 to {threshold}, shown without a percentage.")
+    if "hidden" in used:
+        notes.append(f"{HIDDEN}: a count hidden so that a small count cannot be worked out from the totals.")
+    if "masked" in used:
+        notes.append(f"-: not shown (based on {threshold} or fewer patients) or not estimable.")
+    return notes
+
+
+class TableDisplay:
+    """A released report table as displayed: one model, two renderings from the same strings.
+
+    In a notebook it displays as ``text/html`` (a pandas Styler: caption, cells and footnotes,
+    used by the PDF and HTML exports) and as :data:`TABLE_MIMETYPE`, a JSON table model
+    (:meth:`model`: caption, table number, header rows, body cells as the exact display strings,
+    suppression marks, footnotes) that the Word export
+    (:func:`footdrop_outcomes.report.docx_export.export_docx`) turns into a real Word table.
+    Made by :func:`styled`.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The cells as shown (text).
+    caption : str
+    footnotes : tuple of str
+        Given footnotes, then those explaining the suppression marks used.
+    """
+
+    def __init__(self, frame: pd.DataFrame, caption: str, *, index: bool, nowrap: bool, left: list[str] | None,
+                 masked: pd.DataFrame | None, footnotes: tuple[str, ...], threshold: int) -> None:
+        self.frame = frame
+        self.caption = caption
+        self._index, self._nowrap, self._left = index, nowrap, left
+        self._masked = masked
+        cells = [[str(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+        m = masked.to_numpy(dtype=bool) if masked is not None else np.zeros(frame.shape, dtype=bool)
+        self._cells = cells
+        self._marks = [[_mark(c, bool(m[i, j])) for j, c in enumerate(row)] for i, row in enumerate(cells)]
+        self.footnotes = tuple(footnotes) + tuple(n for n in _marks_footnotes(self._marks, threshold) if n not in footnotes)
+
+    @property
+    def styler(self) -> Any:
+        """The pandas Styler of the HTML rendering (caption, stable id, no index unless asked)."""
+        uuid = hashlib.sha1(self.caption.encode()).hexdigest()[:8]
+        sty = self.frame.style.set_caption(self.caption).set_uuid(uuid)
+        if self._left:
+            sty = sty.set_properties(subset=[c for c in self._left if c in self.frame.columns], **{"text-align": "left"})
+        if self._nowrap:
+            sty = sty.set_table_attributes('class="fd-nowrap"')
+        if not self._index:
+            sty = sty.hide(axis="index")
+        return sty
+
+    def to_html(self) -> str:
+        """The table as HTML: the Styler's table, then one ``<p class="fd-table-note">`` per footnote."""
+        notes = "".join(f'<p class="fd-table-note">{html.escape(n)}</p>' for n in self.footnotes)
+        return self.styler.to_html() + notes
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def model(self) -> dict[str, Any]:
+        """The table model (JSON-serialisable), the same strings as the HTML.
+
+        Keys: ``version``; ``number`` (from a caption ``"Table N. ..."``, else None); ``caption``;
+        ``header``: header rows, each a list of strings (one row per column level; with an index,
+        its name is the first entry); ``body``: rows of cell strings (with an index, the row label
+        first); ``marks``: like ``body``, ``""``, ``"masked"``, ``"small"`` or ``"hidden"`` per cell
+        (row labels ``""``); ``index``: whether the first column is the row label; ``footnotes``;
+        ``align``: ``"left"`` or ``"right"`` per column.
+        """
+        cols = self.frame.columns
+        levels = [[str(c) for c in cols.get_level_values(k)] for k in range(cols.nlevels)]
+        left = set(self._left or [])
+        align = ["left" if (isinstance(c, str) and c in left) else "right" for c in cols]
+        body, marks = [list(r) for r in self._cells], [list(r) for r in self._marks]
+        if self._index:
+            names = [n for n in self.frame.index.names]
+            stub = "" if names == [None] else " / ".join("" if n is None else str(n) for n in names)
+            levels = [[stub if k == 0 else "", *row] for k, row in enumerate(levels)]
+            labels = [" / ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in self.frame.index]
+            body = [[lab, *row] for lab, row in zip(labels, body)]
+            marks = [["", *row] for row in marks]
+            align = ["left", *align]
+        m = _NUMBER.match(self.caption)
+        return {"version": TABLE_MODEL_VERSION, "number": m.group(1) if m else None, "caption": self.caption,
+                "header": levels, "body": body, "marks": marks, "index": bool(self._index),
+                "footnotes": list(self.footnotes), "align": align}
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": self.caption, "text/html": self.to_html(), TABLE_MIMETYPE: self.model()}
+
+    def __repr__(self) -> str:
+        return f"TableDisplay({self.caption!r}, {self.frame.shape[0]} rows x {self.frame.shape[1]} columns)"
+
+
+def styled(table: ReleasedTable | pd.DataFrame, caption: str, *, index: bool = False, nowrap: bool = False,
+           left: list[str] | None = None, footnotes: tuple[str, ...] | list[str] = ()) -> TableDisplay:
+    """A released table as displayed: a :class:`TableDisplay` (HTML from a pandas Styler with a
+    caption, no index unless asked and a stable id, so the same HTML every run; plus the JSON table
+    model of the same strings for the Word export).
+
+    ``table`` is a :class:`~footdrop_outcomes.release.ReleasedTable` (its masked cells are marked
+    as such) or the text frame of one; ``nowrap`` keeps each cell on one line (for tables of
+    short cells that are known to fit); ``left`` lists text columns to align left; ``footnotes``
+    go under the table (a footnote explaining ``≤N``, ``*`` and masked ``-`` cells is added when
+    the table has any).
+    """
+    masked = None
+    if isinstance(table, ReleasedTable):
+        frame, masked, threshold = table.frame, table.masked, table.policy.threshold
+    elif isinstance(table, pd.DataFrame):
+        frame, threshold = table, get_threshold()
+    else:
+        raise TypeError(f"styled needs a ReleasedTable or its frame, got {type(table).__name__}")
+    return TableDisplay(frame, caption, index=index, nowrap=nowrap, left=left, masked=masked,
+                        footnotes=tuple(footnotes), threshold=threshold)
 
 
 def followup_table(cohort: Cohort) -> ReleasedTable:
