@@ -233,6 +233,26 @@ def _border(element: Any, edges: dict[str, int]) -> None:
         box.append(e)
 
 
+def _widths(doc: Any, table: Any, header: list[list[str]], body: list[list[str]]) -> None:
+    """Column widths over the text width, in proportion to each column's longest cell (labels
+    capped at 30 characters, so they wrap rather than squeeze the numbers) and header word."""
+    section = doc.sections[-1]
+    usable = int(section.page_width - section.left_margin - section.right_margin)
+    ncol = len(table.columns)
+    weights = []
+    for j in range(ncol):
+        cells = [r[j] for r in body if j < len(r)]
+        words = [w for r in header if j < len(r) for w in r[j].split()]
+        weights.append(max(4, min(30, max([len(c) for c in cells] + [int(1.2 * len(w)) + 1 for w in words] + [0]))))
+    table.autofit = False
+    total = sum(weights)
+    for j, col in enumerate(table.columns):
+        width = int(usable * weights[j] / total)
+        col.width = width
+        for cell in col.cells:
+            cell.width = width
+
+
 def _word_table(doc: Any, model: dict[str, Any]) -> Any:
     """A Word table from a table model: caption above, header rows repeated (``w:tblHeader``) and
     merged across equal labels of an upper level, top and bottom rules (three-line style), footnotes below."""
@@ -279,6 +299,7 @@ def _word_table(doc: Any, model: dict[str, Any]) -> Any:
             p.alignment = WD_ALIGN_PARAGRAPH.LEFT if left else (WD_ALIGN_PARAGRAPH.CENTER if is_head else WD_ALIGN_PARAGRAPH.RIGHT)
             if i == len(header) - 1:
                 _border(cell._tc.get_or_add_tcPr(), {"bottom": 4})
+    _widths(doc, table, header, body)
     for i, row in enumerate(header[:-1]):  # an upper header level: merge runs of the same label
         j = 0
         while j < ncol:

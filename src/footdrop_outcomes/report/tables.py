@@ -335,7 +335,8 @@ class TableDisplay:
         cols = self.frame.columns
         levels = [[str(c) for c in cols.get_level_values(k)] for k in range(cols.nlevels)]
         left = set(self._left or [])
-        align = ["left" if (isinstance(c, str) and c in left) else "right" for c in cols]
+        # as the print stylesheet: the first column (row labels) and the ``left`` columns to the left
+        align = ["left" if (j == 0 or (isinstance(c, str) and c in left)) else "right" for j, c in enumerate(cols)]
         body, marks = [list(r) for r in self._cells], [list(r) for r in self._marks]
         if self._index:
             names = [n for n in self.frame.index.names]
