@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit, ndtri
 
+from footdrop_outcomes.cohort._sim_adherence import adherence_and_recovery, device_hours
 from footdrop_outcomes.cohort.cohort import Cohort, CohortTruth
 from footdrop_outcomes.cohort.schema import normalise_dtypes
 from footdrop_outcomes.cohort.simulate import (
@@ -52,8 +53,6 @@ from footdrop_outcomes.cohort.simulate import (
     _by_cause,
     _check_size_and_seed,
     _choice_rows,
-    _cumulative_exposure,
-    _device_hours,
     _draw_cause_and_band,
     _draw_contact_delay,
     _draw_demographics,
@@ -76,7 +75,7 @@ from footdrop_outcomes.cohort.simulate import (
     _shared_model_rows,
     _visit_jitter,
 )
-from footdrop_outcomes.cohort.vocabulary import CAUSES, EXERCISES, PROGRESSIVE_CAUSES, SEVERITIES
+from footdrop_outcomes.cohort.vocabulary import CAUSES, EXERCISES, FOLLOWUP_ENDS, PROGRESSIVE_CAUSES, SEVERITIES
 from footdrop_outcomes.errors import ConfigError
 
 __all__ = [
@@ -427,26 +426,13 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     days_to_treatment = np.clip(np.round(delay), 0, cfg.max_days_to_treatment).astype(np.int64)
     dur_doublings = np.log2(np.maximum(days_to_treatment, 3) / 30.0)
 
-    # ---------------------------------------------------------------- adherence, weekly matrix in program weeks
+    # ---------------------------------------------------------------- adherence model (program weeks)
     n_prog = cfg.followup_weeks + 4
     prog = np.arange(n_prog)
     w_start = -(-days_to_treatment // 7)
     propensity = _adherence_propensity(rng, cfg, supervised, smoking, severe, n)
-    weekly = (propensity[:, None] - cfg.adherence_decline_per_week * prog[None, :]
-              + cfg.adherence_weekly_sd * rng.standard_normal((n, n_prog), dtype=np.float32))
     prescribed_per_week = _draw_prescriptions(rng, n, baseline_mrc)
-    prescribed_week: dict[str, np.ndarray] = {}
-    completed: dict[str, np.ndarray] = {}
-    total_p = np.zeros((n, n_prog))
-    total_c = np.zeros((n, n_prog))
-    for stem in EXERCISES:
-        per_week = np.where(home_exercise, prescribed_per_week[stem], 0).astype(np.int8)
-        prob = expit(weekly + cfg.exercise_logit_offsets[stem])
-        c_mat = _binomial_sessions(rng, per_week, prob)
-        prescribed_week[stem], completed[stem] = per_week, c_mat
-        total_p += per_week[:, None]
-        total_c += c_mat
-    exposure_prog, exposure_end = _cumulative_exposure(total_p, total_c)
+    prescribed_week = {stem: np.where(home_exercise, prescribed_per_week[stem], 0).astype(np.int8) for stem in EXERCISES}
 
     # ---------------------------------------------------------------- conservative recovery (v1 model, from onset)
     p_cons = _incidence_probability(cfg, cause_i, lat_moderate, lat_severe, age, diabetes, days_to_treatment)
@@ -456,20 +442,14 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     lp = _latency_linear_predictor(cfg, lat_moderate, lat_severe, age, diabetes, hba1c, smoking, days_to_treatment, supervised,
                                    0.0, fes, has_afo, site_frailty[site_i])
     gamma = cfg.adherence_log_hr
-    # exact inversion of the cumulative hazard (as in v1): before the program (weeks < w0) the
-    # cumulative adherence is 0, so the hazard there has a closed form; then program weeks
+    # exact inversion of the cumulative hazard: before the program (weeks < w0) the cumulative
+    # adherence is 0, so the hazard there has a closed form; in the program weeks it depends on
+    # the adherence of the weeks before (found week by week in adherence_and_recovery below)
     m0 = np.exp(lp - gamma * cfg.adherence_reference)
     w0f = w_start.astype(float)
     h0 = m0 * (w0f / lam) ** k
-    mult = np.exp(lp[:, None] + gamma * (exposure_prog - cfg.adherence_reference))
-    edges = ((w0f[:, None] + np.arange(n_prog + 1)[None, :]) / lam[:, None]) ** k
-    cum_h = h0[:, None] + np.cumsum(mult * np.diff(edges, axis=1), axis=1)
     e = rng.exponential(1.0, n)
-    j = (cum_h < e[:, None]).sum(axis=1)
-    h_before = np.where(j > 0, cum_h[idx, np.maximum(j - 1, 0)], h0)
-    mult_j = np.where(j < n_prog, mult[idx, np.minimum(j, n_prog - 1)], np.exp(lp + gamma * (exposure_end - cfg.adherence_reference)))
-    t_prog = lam * (((w0f + np.minimum(j, n_prog)) / lam) ** k + np.maximum(e - h_before, 0.0) / mult_j) ** (1 / k)
-    t_cons = np.where(e <= h0, lam * (e / m0) ** (1 / k), t_prog)
+    t_before = lam * (e / m0) ** (1 / k)  # recovery before the program starts (e <= h0)
 
     # ---------------------------------------------------------------- surgical recovery (treatment clock, from surgery)
     clock_i = np.array([_SURGICAL_CLOCK.index(c) if c in _SURGICAL_CLOCK else 0 for c in CAUSES])[cause_i]
@@ -487,7 +467,6 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
 
     p_recover = np.where(operated, p_surg, p_cons)
     will_recover = rng.random(n) < p_recover
-    latent_day = np.where(will_recover, np.where(operated, days_to_treatment + 7.0 * t_post, 7.0 * t_cons), np.inf)
     z = -ndtri(np.clip(1.0 - np.exp(-e), 1e-12, 1 - 1e-12))
 
     # full strength (MRC 5) reached by a share of recovering patients
@@ -510,16 +489,33 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     drop_rate = base_rate * np.exp(drop_lp)
     dropout = days_to_treatment + np.where(drop_rate > 0, rng.exponential(1.0, n) / np.maximum(drop_rate, 1e-300), np.inf)
     reason_p = np.where(fes[:, None], cfg.dropout_reason_probabilities["fes"], cfg.dropout_reason_probabilities["other"])
-    reason = np.array(DROPOUT_REASONS)[_choice_rows(rng, reason_p)]
+    reason_i = _choice_rows(rng, reason_p)
     death_rate_year = np.where(is_c["als"], math.log(2) / cfg.als_median_survival_years, np.where(is_c["stroke"], cfg.stroke_death_per_year, 0.0))
     death = np.where(death_rate_year > 0, days_to_treatment + rng.exponential(1.0, n) * 365.25 / np.maximum(death_rate_year, 1e-300), np.inf)
     end = np.minimum(np.minimum(dropout, death), study_end)
     followup_days = np.maximum(np.floor(end), days_to_treatment).astype(np.int64)
-    followup_end = np.where(np.minimum(dropout, death) >= study_end, "study_end", np.where(death < dropout, "death", "dropout"))
-    end_reason = np.where(followup_end == "dropout", reason, followup_end)
+    end_i = np.where(np.minimum(dropout, death) >= study_end, 0, np.where(death < dropout, 2, 1))  # FOLLOWUP_ENDS: study_end, dropout, death
     # protocol deviation: the device stopped before the study end while still followed
     device_stop_day = np.where(fes, days_to_treatment + 7 * fes_stop, np.where(has_afo, days_to_treatment + 7 * afo_stop, np.inf))
     deviation_day = np.where(device_stop_day < np.minimum(followup_days, study_end), device_stop_day, np.inf)
+
+    # ---------------------------------------------------------------- weekly adherence and the conservative recovery time
+    # the adherence table shows program weeks p < table_weeks: the week ends within follow-up,
+    # at most 6 weeks after the latent recovery (discharge) and at most 520 weeks after onset
+    fu_weeks = np.minimum((followup_days - 6) // 7, 520) - w_start + 1
+
+    def table_weeks_of(rows: np.ndarray, latent_day_rows: np.ndarray) -> np.ndarray:
+        discharge = np.floor((latent_day_rows + 42) / 7) - w_start[rows] + 1  # inf when never recovering
+        return np.clip(np.minimum(np.minimum(fu_weeks[rows], n_prog), discharge), 0, n_prog).astype(np.int64)
+
+    seek = will_recover & ~operated & (e > h0)
+    latent_known = np.where(will_recover, np.where(operated, days_to_treatment + 7.0 * t_post, 7.0 * t_before), np.inf)
+    completed, t_seek, table_weeks = adherence_and_recovery(
+        rng, n_prog=n_prog, propensity=propensity, decline_per_week=cfg.adherence_decline_per_week, weekly_sd=cfg.adherence_weekly_sd,
+        exercise_offsets=cfg.exercise_logit_offsets, per_week=prescribed_week, table_weeks=table_weeks_of(idx, latent_known), seek=seek,
+        e=e, lp=lp, lam=lam, shape=k, gamma=gamma, reference=cfg.adherence_reference, w0=w0f, h0=h0,
+        table_weeks_after_recovery=lambda rows, t: table_weeks_of(rows, 7.0 * t))
+    latent_day = np.where(seek, 7.0 * t_seek, latent_known)
 
     # ---------------------------------------------------------------- visits, scheduled from the treatment day
     sched, jit = _visit_jitter(rng, cfg, n)
@@ -610,12 +606,9 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     bmi_obs = np.where(miss["bmi"], np.nan, bmi)
 
     # ---------------------------------------------------------------- adherence table rows (calendar weeks since onset)
-    discharge_week = np.where(will_recover, np.floor((latent_day + 42) / 7), np.inf)
-    cal_week = w_start[:, None] + prog[None, :]
-    a_row, a_prog = np.nonzero((7 * cal_week + 6 <= followup_days[:, None]) & (cal_week <= discharge_week[:, None]) & (cal_week <= 520))
+    a_row, a_prog = np.nonzero(prog[None, :] < table_weeks[:, None])
     a_week = w_start[a_row] + a_prog
-    flat = a_row * n_prog + a_prog
-    hours = _device_hours(rng, n, has_afo, fes, propensity, a_row, a_prog, afo_stop, fes_stop)
+    hours = device_hours(rng, n, has_afo, fes, propensity, a_row, a_prog, afo_stop, fes_stop)
 
     # ---------------------------------------------------------------- schema 1.1 columns (drawn last: the other columns stay as they were)
     # device-off gait speed at visits with a device in use: stroke from the walking model (its own
@@ -631,12 +624,14 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     first_contact_day = np.minimum(np.clip(np.round(first_contact), 0, cfg.max_days_to_treatment).astype(np.int64), days_to_treatment)
     surgery_day = pd.array(np.where(surgery_i > 0, days_to_treatment, 0), dtype="Int64")  # tendon transfer: on the treatment day
     surgery_day[surgery_i == 0] = pd.NA
-    dropout_reason = np.where(followup_end == "study_end", None, end_reason).astype(object)
+    followup_end = np.array(FOLLOWUP_ENDS)[end_i]
+    end_reason = np.where(end_i == 1, np.array(DROPOUT_REASONS)[reason_i], followup_end)
+    dropout_reason = np.where(end_i == 0, None, end_reason).astype(object)
 
     adherence: dict[str, Any] = {"_row": a_row + start, "week": a_week.astype(np.int16)}
     for stem in EXERCISES:
         adherence[f"{stem}_prescribed"] = prescribed_week[stem][a_row]
-        adherence[f"{stem}_completed"] = completed[stem].ravel()[flat]
+        adherence[f"{stem}_completed"] = completed[stem].take(a_row, a_prog)
     adherence.update(hours)
 
     ids = _patient_ids(start, n, width)
