@@ -83,3 +83,34 @@ def drop_recovered_at_entry(df: pd.DataFrame, keep: np.ndarray, *, entry_col: st
 def _rows(df: pd.DataFrame, mask: np.ndarray) -> str:
     idx = np.flatnonzero(mask)
     return ", ".join(map(str, df.index[idx[:8]])) + (", ..." if idx.size > 8 else "")
+
+
+def curve_start(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, *, min_entered: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float | int]]:
+    """Start a late-entry curve where enough patients are under observation.
+
+    Under left truncation the curve is identified only from the earliest entry on, and just after
+    it by the few patients seen that early: with one patient under observation who recovers, the
+    conditional likelihood is maximised by putting (almost) all the mass before everybody else's
+    entry, whatever the later patients show, and the curve reads "everyone recovered by week 1".
+    The curve therefore starts at ``s0``, the entry time of the ``min_entered``-th patient, and
+    estimates ``P(T <= t | T > s0)`` (the conditional curve of Klein & Moeschberger 2003, §4.6;
+    the small-risk-set problem of Lai & Ying 1991). Patients seen recovered by ``s0`` are outside
+    that population and left out; patients first seen before ``s0`` enter at ``s0``; a recovery
+    interval that straddles ``s0`` (at most ``min_entered - 1`` patients, first seen before it) is
+    taken to start at ``s0``. With ``min_entered`` patients entering at the earliest time (always
+    true when ten or more are seen from onset) nothing changes.
+
+    Returns the adjusted ``lower``, ``upper``, ``entry`` and what was done (``start``, the number
+    ``recovered_before_start`` left out, ``straddling`` intervals moved).
+    """
+    if entry.size == 0:
+        return lower, upper, entry, {"start": 0.0, "recovered_before_start": 0, "straddling": 0}
+    k = min(int(min_entered), entry.size)
+    s0 = float(np.partition(entry, k - 1)[k - 1])
+    if s0 <= entry.min():
+        return lower, upper, entry, {"start": s0, "recovered_before_start": 0, "straddling": 0}
+    keep = upper > s0
+    straddling = int((keep & (lower < s0)).sum())
+    lower, upper, entry = np.maximum(lower[keep], s0), upper[keep], np.maximum(entry[keep], s0)
+    return lower, upper, entry, {"start": s0, "recovered_before_start": int((~keep).sum()), "straddling": straddling}

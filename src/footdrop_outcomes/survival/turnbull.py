@@ -48,6 +48,7 @@ from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropErro
 from footdrop_outcomes.survival._entry import (
     LateEntryWarning,
     check_entry,
+    curve_start,
     drop_recovered_at_entry,
     entry_times,
 )
@@ -95,6 +96,7 @@ def turnbull(
     max_iter: int = 20_000,
     min_at_risk: int = 10,
     identification_ratio: float = 0.25,
+    min_entered: int = 10,
 ) -> CurveResult:
     """Turnbull NPMLE of the recovery curve from interval-censored times, by group.
 
@@ -115,8 +117,8 @@ def turnbull(
         right ends when the innermost intervals are formed). A lower end before entry is moved
         to entry; entry after the last visit (``upper``, or ``lower`` if not seen recovered) is
         refused; patients recovered by first contact (``upper <= entry``) are left out with a
-        warning and counted in ``info["excluded_at_entry"]``. Where nobody enters at onset the
-        curve is conditional on not having recovered by the earliest entry.
+        warning and counted in ``info["excluded_at_entry"]``. The curve starts where
+        ``min_entered`` patients have been seen (see ``min_entered``).
     tol : float
         Convergence tolerance on the optimality condition: every reduced gradient ``d_j`` is at
         most ``1 + tol`` (the log-likelihood is then within ``n * tol`` of its maximum).
@@ -130,6 +132,14 @@ def turnbull(
         A statistic counts as point-identified when its identified set is at most this share of
         the width of its CI (the partial identification then adds little to the sampling
         uncertainty); otherwise it is reported as a set.
+    min_entered : int
+        With late entry, the curve starts at the entry time ``s0`` of the ``min_entered``-th
+        patient of the group and estimates ``P(T <= t | T > s0)``: before ``s0`` too few patients
+        are under observation to identify it (one patient recovering there would otherwise take
+        all the mass). Patients seen recovered by ``s0`` are left out, those first seen earlier
+        enter at ``s0``; ``info["curve_start"]`` gives ``s0`` and these counts per group.
+        ``s0`` is the earliest entry when ``min_entered`` patients enter then (e.g. at onset);
+        ``min_entered=1`` always starts at the earliest entry.
 
     Returns
     -------
@@ -160,6 +170,8 @@ def turnbull(
     _check_alpha(alpha)
     if not (isinstance(min_at_risk, int | np.integer) and min_at_risk >= 1):
         raise ConfigError(f"min_at_risk must be a positive whole number, got {min_at_risk!r}")
+    if not (isinstance(min_entered, int | np.integer) and min_entered >= 1):
+        raise ConfigError(f"min_entered must be a positive whole number, got {min_entered!r}")
     if not 0 <= identification_ratio < 1:
         raise ConfigError(f"identification_ratio must be in [0, 1), got {identification_ratio!r}")
     df = as_frame(data, time_unit=time_unit)
@@ -174,7 +186,7 @@ def turnbull(
         check_entry(df, entry_all, np.where(np.isfinite(upper_all), upper_all, lower_all), entry_col=str(entry_col),
                     exit_col=f"{upper_col} (or {lower_col} if not recovered)")
     groups = _groups(df, group)
-    curves, rows, inner, iters, risk, excluded = [], [], {}, {}, {}, {}
+    curves, rows, inner, iters, risk, excluded, start = [], [], {}, {}, {}, {}, {}
     for label, idx in groups:
         lo, up, entry = lower_all[idx], upper_all[idx], None
         if entry_all is not None:
@@ -182,6 +194,7 @@ def turnbull(
             excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
             entry = entry_all[idx][keep]
             lo, up = np.maximum(lo[keep], entry), up[keep]
+            lo, up, entry, start[label] = curve_start(lo, up, entry, min_entered=min_entered)
         fit = _turnbull_fit(lo, up, tol=tol, max_iter=max_iter, label=label, entry=entry)
         # at risk at t: seen unrecovered at or after t (and first seen before t)
         risk[label] = np.sort(lo) if entry is None else np.vstack([np.sort(lo), np.sort(entry)])
@@ -195,6 +208,10 @@ def turnbull(
         rmst = _turnbull_rmst(fit, tau_)
         group_rows = _summarise(c, label, np.where(np.isfinite(up), up, lo), np.isfinite(up), landmarks_, tau_,
                                 method="turnbull", alpha=alpha, rmst=rmst, risk=risk[label], warn_tau=tau is not None)
+        if start.get(label, {}).get("start", 0.0) > 0:  # a late-entry curve is conditional on T > s0
+            unit = df.attrs.get("time_unit", time_unit)
+            for r in group_rows:
+                r["population"] = f"patients not recovered by {start[label]['start']:.3g} {unit} (late entry)"
         week = DAYS_PER["weeks"] / DAYS_PER[df.attrs.get("time_unit", time_unit)]  # one week in the data's unit
         ends = _attended_visits(lo, up, week)
         _identify_rows(group_rows, fit, z, tau_, rmst[1], risk[label], ends, week, min_at_risk=min_at_risk,
@@ -206,7 +223,8 @@ def turnbull(
             "population": POPULATION_ALL, "min_at_risk": min_at_risk, "identification_ratio": identification_ratio,
             "entry_col": entry_col}
     if entry_all is not None:
-        info.update(excluded_at_entry=excluded, earliest_entry=float(entry_all.min()) if entry_all.size else 0.0)
+        info.update(excluded_at_entry=excluded, earliest_entry=float(entry_all.min()) if entry_all.size else 0.0,
+                    curve_start=start, min_entered=min_entered)
     return CurveResult(summary=pd.DataFrame(rows), info=info, curves=pd.concat(curves, ignore_index=True),
                        at_risk_times=risk)
 # ------------------------------------------------------------------------------------------------
