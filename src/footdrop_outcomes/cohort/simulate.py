@@ -318,6 +318,26 @@ def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: Simu
     tables get ``patient_id`` as a categorical column first (from the ``_row`` codes) and ``site``
     as a category; every other table is returned as it is.
     """
+    parts = _run_chunks(root, n_patients, cfg, chunk, desc, progress, n_jobs)
+    tables = {}
+    for name in list(parts[0]):
+        # pop each column from the chunks as it is joined, so their memory is freed on the way
+        columns = {col: _concat([p[name].pop(col) for p in parts]) for col in list(parts[0][name])}
+        tables[name] = pd.DataFrame(columns, copy=False)  # no copy into consolidated blocks: the arrays are new and its own
+        del columns
+    del parts
+    ids = pd.CategoricalDtype(tables["patients"]["patient_id"].to_numpy())
+    for name in ("patients", "visits", "adherence"):
+        tables[name]["patient_id"] = pd.Categorical.from_codes(tables[name].pop("_row").to_numpy(), dtype=ids)
+        cols = ["patient_id"] + [c for c in tables[name].columns if c != "patient_id"]
+        tables[name] = tables[name][cols]
+    tables["patients"]["site"] = tables["patients"]["site"].astype("category")
+    return tables
+
+
+def _run_chunks(root: np.random.SeedSequence, n_patients: int, cfg: SimulationConfig, chunk: Any,
+                desc: str, progress: bool, n_jobs: int = 1) -> list[dict[str, dict[str, Any]]]:
+    """Site draws, then ``chunk(rng, start, size, width, cfg, site_weights, site_frailty)`` per chunk: the chunks' tables, in order."""
     site_seq, chunk_root = root.spawn(2)
     site_rng = np.random.default_rng(site_seq)
     # site case mix: each cause is spread over the sites with its own weights
@@ -345,21 +365,7 @@ def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: Simu
             parts.append(one(k))
             bar.update()
     bar.close()
-
-    tables = {}
-    for name in list(parts[0]):
-        # pop each column from the chunks as it is joined, so their memory is freed on the way
-        columns = {col: _concat([p[name].pop(col) for p in parts]) for col in list(parts[0][name])}
-        tables[name] = pd.DataFrame(columns, copy=False)  # no copy into consolidated blocks: the arrays are new and its own
-        del columns
-    del parts
-    ids = pd.CategoricalDtype(tables["patients"]["patient_id"].to_numpy())
-    for name in ("patients", "visits", "adherence"):
-        tables[name]["patient_id"] = pd.Categorical.from_codes(tables[name].pop("_row").to_numpy(), dtype=ids)
-        cols = ["patient_id"] + [c for c in tables[name].columns if c != "patient_id"]
-        tables[name] = tables[name][cols]
-    tables["patients"]["site"] = tables["patients"]["site"].astype("category")
-    return tables
+    return parts
 
 
 def _concat(pieces: list[Any]) -> Any:

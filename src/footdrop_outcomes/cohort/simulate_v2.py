@@ -45,6 +45,7 @@ from scipy.special import expit, logit, ndtri
 
 from footdrop_outcomes.cohort._sim_adherence import adherence_and_recovery, device_hours
 from footdrop_outcomes.cohort.cohort import Cohort, CohortTruth
+from footdrop_outcomes.cohort.schema import DROPOUT_REASONS as SCHEMA_DROPOUT_REASONS
 from footdrop_outcomes.cohort.schema import normalise_dtypes
 from footdrop_outcomes.cohort.simulate import (
     SimulationConfig,
@@ -52,6 +53,7 @@ from footdrop_outcomes.cohort.simulate import (
     _assign_interventions,
     _by_cause,
     _check_size_and_seed,
+    _concat,
     _choice_rows,
     _draw_cause_and_band,
     _draw_contact_delay,
@@ -66,16 +68,25 @@ from footdrop_outcomes.cohort.simulate import (
     _incidence_probability,
     _latency_linear_predictor,
     _metadata,
-    _patient_ids,
-    _patients_frame,
-    _simulate_in_chunks,
+    _run_chunks,
     _strength_at,
     _truth_frame_v1_columns,
     _core_parameter_rows,
     _shared_model_rows,
     _visit_jitter,
 )
-from footdrop_outcomes.cohort.vocabulary import CAUSES, EXERCISES, FOLLOWUP_ENDS, PROGRESSIVE_CAUSES, SEVERITIES
+from footdrop_outcomes.cohort.vocabulary import (
+    AFO_TYPES,
+    CAUSES,
+    EXERCISES,
+    FOLLOWUP_ENDS,
+    PROGRESSIVE_CAUSES,
+    SEVERITIES,
+    SEXES,
+    SIDES,
+    SMOKING,
+    SURGERIES,
+)
 from footdrop_outcomes.errors import ConfigError
 
 __all__ = [
@@ -326,17 +337,82 @@ def simulate_cohort_v2(
     if not isinstance(cfg, SimulationConfigV2):
         raise ConfigError(f"generator version 2 needs a SimulationConfigV2 (or none), got {type(cfg).__name__}")
 
-    tables = _simulate_in_chunks(np.random.SeedSequence([int(seed), 2]),  # a different stream from version 1
-                                 int(n_patients), cfg, _simulate_chunk_v2, "simulating (v2)", progress, n_jobs)
+    parts = _run_chunks(np.random.SeedSequence([int(seed), 2]),  # a different stream from version 1
+                        int(n_patients), cfg, _simulate_chunk_v2, "simulating (v2)", progress, n_jobs)
+    tables = _join_chunks(parts, int(n_patients))
+    del parts
     truth_visits = tables.pop("truth_visits")
     truth_patients = tables.pop("truth")
     normalise_dtypes(tables)
-    truth_visits.insert(0, "patient_id", tables["visits"]["patient_id"].astype(str).to_numpy())
+    # the same categorical patient_id as the visits table (codes copied, categories shared)
+    truth_visits.insert(0, "patient_id", tables["visits"]["patient_id"].array.copy())
     truth_visits.insert(1, "day", tables["visits"]["day"].to_numpy())
     truth = SimulatedTruth(parameters=_truth_parameters_v2(cfg), patients=truth_patients, visits=truth_visits)
     metadata = _metadata(seed, n_patients, cfg, GENERATOR_VERSION_2, float((tables["visits"]["gait_speed"] <= cfg.gait_unable_below).mean()))
     return Cohort(patients=tables["patients"], visits=tables["visits"], adherence=tables["adherence"],
                   metadata=metadata, truth=truth, source=f"simulate_cohort(seed={seed}, version=2)", _validated=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# joining the chunks
+
+#: Categories of the patients table's closed vocabularies, in the schema's (declared) order.
+_DTYPES: dict[str, pd.CategoricalDtype] = {
+    "sex": pd.CategoricalDtype(SEXES), "side": pd.CategoricalDtype(SIDES), "cause": pd.CategoricalDtype(CAUSES),
+    "severity": pd.CategoricalDtype(SEVERITIES, ordered=True), "smoking": pd.CategoricalDtype(SMOKING),
+    "afo": pd.CategoricalDtype(AFO_TYPES), "surgery": pd.CategoricalDtype(SURGERIES), "followup_end": pd.CategoricalDtype(FOLLOWUP_ENDS),
+    "dropout_reason": pd.CategoricalDtype(SCHEMA_DROPOUT_REASONS),
+}
+_SCHEMA_DEATH = SCHEMA_DROPOUT_REASONS.index("death")
+_REASON_TO_SCHEMA = np.array([SCHEMA_DROPOUT_REASONS.index(r) for r in DROPOUT_REASONS])
+_REASON_OBJ = np.array(DROPOUT_REASONS, dtype=object)
+_FOLLOWUP_END_OBJ = np.array(FOLLOWUP_ENDS, dtype=object)
+_SEVERITY_OBJ = np.array(SEVERITIES, dtype=object)
+_SMOKING_OBJ = np.array([*SMOKING, None], dtype=object)  # code -1: missing
+_CLOCK_OBJ = np.array(["onset", "surgery"], dtype=object)
+_DEVICE_OBJ = np.array(["none", "afo", "fes"], dtype=object)
+
+
+def _codes(values: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
+    """Codes of ``values`` in ``categories`` (int8; -1 for anything else, e.g. None)."""
+    codes = np.full(values.shape, -1, dtype=np.int8)
+    for i, cat in enumerate(categories):
+        codes[values == cat] = i
+    return codes
+
+
+def _from_codes(codes: np.ndarray, column: str) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes.astype(np.int8), dtype=_DTYPES[column])
+
+
+def _categorical(values: np.ndarray, column: str) -> pd.Categorical:
+    return _from_codes(_codes(values, tuple(_DTYPES[column].categories)), column)
+
+
+def _join_chunks(parts: list[dict[str, dict[str, Any]]], n_patients: int) -> dict[str, pd.DataFrame]:
+    """The chunks' columns joined into DataFrames, ``patient_id`` first (a categorical of P000001, ...).
+
+    Cheaper than ``simulate._simulate_in_chunks``'s join for version 1: string columns arrive as
+    categoricals or object arrays of shared strings (no string object per row), ``_row`` codes are
+    int32, and every table is built once in its final column order (no copy to reorder it).
+    """
+    width = max(6, len(str(n_patients)))
+    ids = pd.Index([f"P{i:0{width}d}" for i in range(1, n_patients + 1)], dtype=object)
+    id_dtype = pd.CategoricalDtype(ids)
+    tables: dict[str, pd.DataFrame] = {}
+    for name in list(parts[0]):
+        # pop each column from the chunks as it is joined, so their memory is freed on the way
+        columns = {col: _concat([p[name].pop(col) for p in parts]) for col in list(parts[0][name])}
+        if name == "patients":
+            columns = {"patient_id": pd.Categorical.from_codes(np.arange(n_patients, dtype=np.int32), dtype=id_dtype), **columns}
+            columns["site"] = columns["site"].remove_unused_categories()  # as astype("category"): the sites seen, sorted
+        elif name in ("visits", "adherence"):
+            columns = {"patient_id": pd.Categorical.from_codes(columns.pop("_row"), dtype=id_dtype), **columns}
+        elif name == "truth":
+            columns = {"patient_id": ids.to_numpy(), **columns}
+        tables[name] = pd.DataFrame(columns, copy=False)  # no copy into consolidated blocks: the arrays are new and its own
+        del columns
+    return tables
 
 
 # ------------------------------------------------------------------------------------------------
@@ -624,49 +700,54 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     first_contact_day = np.minimum(np.clip(np.round(first_contact), 0, cfg.max_days_to_treatment).astype(np.int64), days_to_treatment)
     surgery_day = pd.array(np.where(surgery_i > 0, days_to_treatment, 0), dtype="Int64")  # tendon transfer: on the treatment day
     surgery_day[surgery_i == 0] = pd.NA
-    followup_end = np.array(FOLLOWUP_ENDS)[end_i]
-    end_reason = np.where(end_i == 1, np.array(DROPOUT_REASONS)[reason_i], followup_end)
-    dropout_reason = np.where(end_i == 0, None, end_reason).astype(object)
+    # strings of the truth tables: object arrays of shared str objects (no string per row)
+    end_reason = np.where(end_i == 1, _REASON_OBJ[reason_i], _FOLLOWUP_END_OBJ[end_i])
+    # dropout_reason codes in the schema's vocabulary (death is a reason there); empty at the study end
+    reason_code = np.where(end_i == 0, -1, np.where(end_i == 2, _SCHEMA_DEATH, _REASON_TO_SCHEMA[reason_i]))
 
-    adherence: dict[str, Any] = {"_row": a_row + start, "week": a_week.astype(np.int16)}
+    adherence: dict[str, Any] = {"_row": (a_row + start).astype(np.int32), "week": a_week.astype(np.int16)}
     for stem in EXERCISES:
         adherence[f"{stem}_prescribed"] = prescribed_week[stem][a_row]
         adherence[f"{stem}_completed"] = completed[stem].take(a_row, a_prog)
     adherence.update(hours)
 
-    ids = _patient_ids(start, n, width)
-    patients = _patients_frame(
-        start, ids, age=age, sex=sex, side=side, cause=cause, severity=np.array(SEVERITIES)[sev_i], baseline_mrc=baseline_mrc,
-        diabetes=diabetes_obs, hba1c=hba1c_obs, smoking=smoking_obs, bmi=bmi_obs, days_to_treatment=dtt_obs, home_exercise=home_exercise,
-        supervised_physio=supervised, afo=arms["afo_type"], fes=fes, surgery=arms["surgery"], site=site, red_flag_cauda_equina=red_cauda,
-        red_flag_rapid_worsening=red_rapid, followup_days=followup_days, followup_end=followup_end)
-    patients["first_contact_day"] = first_contact_day
-    patients["surgery_day"] = surgery_day
-    patients["dropout_reason"] = dropout_reason
+    # the patients table in schema order; patient_id is added when the chunks are joined
+    patients = {
+        "age": age, "sex": _categorical(sex, "sex"), "side": _categorical(side, "side"), "cause": _from_codes(cause_i, "cause"),
+        "severity": _from_codes(sev_i, "severity"), "baseline_mrc": baseline_mrc, "diabetes": diabetes_obs, "hba1c": hba1c_obs,
+        "smoking": _categorical(smoking_obs, "smoking"), "bmi": bmi_obs, "days_to_treatment": dtt_obs, "home_exercise": home_exercise,
+        "supervised_physio": supervised, "afo": _categorical(arms["afo_type"], "afo"), "fes": fes, "surgery": _from_codes(surgery_i, "surgery"),
+        "site": pd.Categorical.from_codes(site_i, categories=[f"S{j + 1:02d}" for j in range(cfg.n_sites)]),
+        "red_flag_cauda_equina": red_cauda, "red_flag_rapid_worsening": red_rapid, "followup_days": followup_days,
+        "followup_end": _from_codes(end_i, "followup_end"), "first_contact_day": first_contact_day, "surgery_day": surgery_day,
+        "dropout_reason": _from_codes(reason_code, "dropout_reason"),
+    }
     visits = {
-        "_row": v_row + start, "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,
+        "_row": (v_row + start).astype(np.int32), "day": v_day, "mrc": mrc, "rom_deg": rom.astype(float), "gait_speed": gait,
         "falls": falls, "afo_needed": afo_needed, "gait_speed_device_off": gait_off_obs,
     }
     truth = {
         **_truth_frame_v1_columns(
-            ids, will_recover=will_recover, recovery_probability=p_recover, latent_recovery_day=latent_day,
+            np.empty(0), will_recover=will_recover, recovery_probability=p_recover, latent_recovery_day=latent_day,
             latency_linear_predictor=np.where(operated, lp_s, lp), recovery_score_z=z, strength_onset=s0, strength_max_if_recovering=smax,
             strength_plateau_if_not=plateau, decline_per_year_if_progressive=np.where(progressive, decline_rate, np.nan), gait_u0=u0,
             gait_u1=u1, adherence_propensity=propensity, afo_abandon_week=np.where(has_afo, afo_stop, np.nan),
             fes_abandon_week=np.where(fes, fes_stop, np.nan), dropout_day=dropout, death_day=death),
         # version 2
-        "severity_latent": np.array(SEVERITIES)[sev_lat], "treatment_clock": np.where(operated, "surgery", "onset"),
+        "severity_latent": _SEVERITY_OBJ[sev_lat], "treatment_clock": np.where(operated, _CLOCK_OBJ[1], _CLOCK_OBJ[0]),
         "surgery_day": np.where(operated, days_to_treatment.astype(float), np.nan),
         "first_contact_day": first_contact_day, "referral_delay_days": first_contact, "late_referral": late_referral,
         "reaches_full_strength": will_recover & full, "strength_tau_weeks": tau,
         "stroke_gait_onset": np.where(is_c["stroke"], g_onset, np.nan), "stroke_gait_plateau": np.where(is_c["stroke"], g_plateau, np.nan),
         "stroke_gait_tau_weeks": np.where(is_c["stroke"], g_tau, np.nan), "program_start_week": w_start,
         "end_reason": end_reason, "protocol_deviation_day": deviation_day, "visits_missed": visits_missed,
-        "smoking_true": smoking, "diabetes_true": diabetes, "hba1c_true": hba1c, "bmi_true": bmi,
+        "smoking_true": _SMOKING_OBJ[_codes(smoking, SMOKING)], "diabetes_true": diabetes, "hba1c_true": hba1c, "bmi_true": bmi,
         **{f"missing_{name}": miss[name] for name in MISSING_COVARIATES},
     }
+    del truth["patient_id"]  # added when the chunks are joined
     truth_visits = {
-        "strength": strength, "mrc_true": mrc_true, "mrc_second_rater": second, "device_in_use": device,
+        "strength": strength, "mrc_true": mrc_true, "mrc_second_rater": second,
+        "device_in_use": _DEVICE_OBJ[np.where(fes_on, 2, np.where(afo_on, 1, 0))],
         "gait_off": latent_off, "gait_on": latent_on,
         "training_gain": np.where(stroke_v, natural * training_rel, np.nan),
     }
