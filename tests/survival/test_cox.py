@@ -392,7 +392,7 @@ def test_not_converged_is_flagged(surv, monkeypatch):
     from footdrop_outcomes.survival import cox as cox_mod
 
     real = cox_mod._polish
-    monkeypatch.setattr(cox_mod, "_polish", lambda x, b, rs, max_steps=100: real(x, b, rs, max_steps=2))
+    monkeypatch.setattr(cox_mod, "_polish", lambda prob, b, max_steps=100: real(prob, b, max_steps=2))
     with pytest.warns(CoxFitWarning, match="convergence criterion"):
         fit = fit_cox(surv, FORMULA, duration_col="time_weeks")
     assert fit.info["converged"] is False and fit.info["convergence"]["iterations"] == 2

@@ -241,6 +241,216 @@ def score_residuals(x: np.ndarray, ef: _Efron) -> np.ndarray:
     return resid
 
 
+# ------------------------------------------------------------------------------------------------
+# Newton kernel: log partial likelihood, score and information in one pass over sorted rows
+
+
+def _rev_cumsum(v: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Reverse cumulative sum over buckets (the last axis) within each stratum (``cuts``: bucket bounds of the strata).
+
+    Summed from the last bucket of a stratum backwards, as R's coxph does (no subtraction).
+    Beyond 64 strata one global pass is corrected at the stratum ends (rounding of order
+    ``eps`` times the later strata's total) to keep the cost flat.
+    """
+    if cuts.size == 2:
+        return np.cumsum(v[..., ::-1], axis=-1)[..., ::-1]
+    if cuts.size > 65:
+        tot = np.cumsum(v[..., ::-1], axis=-1)[..., ::-1]
+        nxt = np.concatenate([tot, np.zeros((*v.shape[:-1], 1))], axis=-1)
+        ends = np.repeat(cuts[1:], np.diff(cuts))
+        return np.asarray(tot - nxt[..., ends])
+    out = np.empty_like(v)
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        out[..., lo:hi] = np.cumsum(v[..., lo:hi][..., ::-1], axis=-1)[..., ::-1]
+    return out
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """An Efron partial likelihood laid out for repeated evaluation (Newton-Raphson).
+
+    Built once per fit by :func:`partial_likelihood`. Rows never at risk at an event time add
+    nothing and are left out; the rest are sorted once by the bucket after which they leave the
+    risk set, a bucket's deaths first, so every per-bucket sum is one ``np.add.reduceat`` over
+    contiguous rows (no sparse product, no gather of the design per evaluation). The design is
+    stored transposed, ``(p, n)`` C-contiguous, so that those sums run along memory. The
+    columns are centred, as in R's ``coxph``: the likelihood does not change, and the second
+    moments (``X' diag(q) X`` minus the risk-set means) lose no digits to large column means.
+
+    The Efron steps are never expanded into an ``(events x p)`` array: per bucket with risk-set
+    sums ``S0, S1``, death sums ``D0, D1`` and ``d`` tied deaths, the steps ``k = 0..d-1`` have
+    ``den_k = S0 - (k/d) D0`` and the sums over steps reduce to five per-bucket scalars
+    ``A = sum 1/den``, ``B = sum f/den``, ``C_j = sum f^j/den^2`` (``f = k/d``, each step
+    counting with the bucket's mean case weight), so that
+
+    * log partial likelihood ``sum_deaths w eta - sum_steps wbar log den``;
+    * score ``U = sum_deaths w x - sum_b (A_b S1_b - B_b D1_b)``;
+    * information ``I = X' diag(q) X - sum_b (C0 S1 S1' - C1 (S1 D1' + D1 S1') + C2 D1 D1')``
+      with ``q_i = w_i r_i (sum of A over the buckets where row i is at risk - [i dies in b] B_b)``.
+    """
+
+    xt: np.ndarray             # (p, n_kept) sorted, centred rows, transposed (C-contiguous)
+    w: np.ndarray | None       # sorted case weights
+    exit_at: np.ndarray        # (m,) first sorted row of each bucket's leavers (its deaths first)
+    death_cuts: np.ndarray     # reduceat indices of the death runs (every second segment)
+    runs: np.ndarray           # (2m,) lengths of the death run and the censored run of each bucket's leavers
+    a: np.ndarray | None       # (n_kept,) first bucket at risk; None: bucket 0 (one stratum, no late entry)
+    ent_rows: np.ndarray | None  # late entry: rows entering after their stratum's first bucket, by entry
+    ent_cuts: np.ndarray | None
+    ent_bucket: np.ndarray | None  # the bucket before each entry group (where it leaves a backward sum)
+    strata_cuts: np.ndarray    # bucket bounds of the strata
+    step_bucket: np.ndarray    # (events,) bucket of each Efron step
+    step_cuts: np.ndarray      # first step of each bucket
+    frac: np.ndarray           # k / d of each step
+    tied: bool                 # some bucket has more than one death
+    wstep: np.ndarray | None   # mean case weight of the bucket's deaths, per step
+    dsum: np.ndarray           # sum over deaths of w x (centred)
+    wd_total: float            # sum over deaths of w
+
+    def evaluate(self, beta: np.ndarray, order: int = 2) -> Any:
+        """``loglik`` (order 0), or ``(loglik, score, information)`` (order 2) at ``beta``."""
+        xt = self.xt
+        eta = beta @ xt
+        shift = float(eta.max())
+        rw = np.exp(eta - shift)
+        if self.w is not None:
+            rw *= self.w
+        e0 = np.add.reduceat(rw, self.exit_at)
+        if self.ent_rows is not None:  # late entry: a row leaves the backward sum below its entry
+            e0[self.ent_bucket] -= np.add.reduceat(rw[self.ent_rows], self.ent_cuts)
+        s0 = _rev_cumsum(e0, self.strata_cuts)
+        if self.tied:
+            d0 = np.add.reduceat(rw, self.death_cuts)[::2]
+            sb = self.step_bucket
+            den = s0[sb] - self.frac * d0[sb]
+        else:
+            den = s0
+        logden = np.log(den)
+        if self.wstep is None:
+            ll = float(self.dsum @ beta - logden.sum() - shift * self.wd_total)
+        else:
+            ll = float(self.dsum @ beta - self.wstep @ logden - shift * self.wd_total)
+        if order == 0:
+            return ll
+        rwx = xt * rw
+        e1 = np.add.reduceat(rwx, self.exit_at, axis=1)
+        if self.ent_rows is not None:
+            e1[:, self.ent_bucket] -= np.add.reduceat(rwx[:, self.ent_rows], self.ent_cuts, axis=1)
+        s1 = _rev_cumsum(e1, self.strata_cuts)  # (p, m)
+        inv = 1.0 / den if self.wstep is None else self.wstep / den
+        inv2 = inv / den
+        if self.tied:
+            f = self.frac
+            d1 = np.add.reduceat(rwx, self.death_cuts, axis=1)[:, ::2]
+            sums = np.add.reduceat(np.stack([inv, f * inv, inv2, f * inv2, f * f * inv2]), self.step_cuts, axis=1)
+            a_, b_, c0, c1, c2 = sums
+            u = self.dsum - s1 @ a_ + d1 @ b_
+        else:
+            a_, c0 = inv, inv2
+            u = self.dsum - s1 @ a_
+        # q per row: the sum of A over its risk buckets (a cumulative sum up to its exit bucket), less
+        # B of its own bucket for a death; leavers of a bucket are one run of deaths and one of the rest
+        ca = np.cumsum(a_)
+        per_run = np.stack([ca - b_, ca] if self.tied else [ca, ca], axis=1).ravel()
+        q = np.repeat(per_run, self.runs)
+        if self.a is not None:
+            q -= np.concatenate([[0.0], ca])[self.a]
+        q *= rw
+        info = (xt * q) @ xt.T - (s1 * c0) @ s1.T
+        if self.tied:
+            m = (s1 * c1) @ d1.T
+            info += m + m.T - (d1 * c2) @ d1.T
+        return ll, u, 0.5 * (info + info.T)
+
+
+def partial_likelihood(x: np.ndarray, stop: np.ndarray, event: np.ndarray, start: np.ndarray | None = None,
+                       strata: np.ndarray | None = None, weights: np.ndarray | None = None) -> _Partial:
+    """Lay out the Efron partial likelihood of ``x`` on an outcome for :meth:`_Partial.evaluate`.
+
+    Parameters as :func:`risk_sets`; ``weights`` are case weights (R ``coxph(weights = )``).
+    Buckets are the unique (stratum, event time) pairs, stratum-major; row ``i`` is at risk in
+    buckets ``a_i <= j < b_i``. The rows are sorted once by (stratum, time) (a quicksort of the
+    times, then a stable sort of the small stratum codes), and once more by ``2 b_i + (not an
+    event)`` (a radix sort of nearly sorted small integers) to put each bucket's deaths first.
+    """
+    event = np.asarray(event, dtype=bool)
+    stop = np.asarray(stop, dtype=float)
+    n = stop.size
+    o = np.argsort(stop)
+    if strata is not None and int(np.max(strata)) > 0:
+        s_all = np.asarray(strata, dtype=np.int64)
+        o = o[np.argsort(s_all[o].astype(np.uint16) if s_all.max() < 2**16 else s_all[o], kind="stable")]
+        s = s_all[o]
+    else:
+        s = np.zeros(n, dtype=np.int64)
+    ss, es = stop[o], event[o]
+    se = ss[es]  # event times, sorted within strata
+    ue = se[np.r_[True, se[1:] != se[:-1]]] if s[-1] == 0 else np.unique(se)
+    tr = np.searchsorted(ue, ss, side="right")  # event times <= stop (needles sorted within strata)
+    if s[-1] == 0:  # one stratum: a bucket per event time
+        b, m, span, lo = tr, ue.size, np.int64(ue.size + 1), None
+        strata_cuts = np.array([0, m])
+    else:
+        span = np.int64(ue.size + 1)
+        base = s * span
+        ke = (base + tr)[es]
+        keys = ke[np.r_[True, ke[1:] != ke[:-1]]]  # the buckets (stratum, index of the event time + 1), sorted
+        m = keys.size
+        b = np.searchsorted(keys, base + tr, side="right")
+        lo = np.searchsorted(keys, base, side="right")
+        strata_cuts = np.unique(np.searchsorted(keys, np.arange(int(s[-1]) + 2) * span, side="left"))
+    if start is not None:
+        ca = np.searchsorted(ue, np.asarray(start, dtype=float)[o], side="right")
+        a = ca if lo is None else np.searchsorted(keys, base + ca, side="right")
+    else:
+        a = lo
+    kept = np.flatnonzero(b > a) if a is not None else np.flatnonzero(b > 0)
+    key = 2 * b[kept] + ~es[kept]
+    key = key.astype(np.uint16) if 2 * m + 2 < 2**16 else key
+    kept = kept[np.argsort(key, kind="stable")]
+    rows = o[kept]
+    x = np.asarray(x, dtype=float)
+    xt = np.ascontiguousarray(x.T[:, rows]) if x.flags.f_contiguous else np.ascontiguousarray(x[rows].T)
+    nk = rows.size
+    xt -= (xt @ np.full(nk, 1.0 / nk))[:, None]
+    bs, ev = b[kept], es[kept]
+    exit_at = np.searchsorted(bs, np.arange(1, m + 1), side="left")
+    d = np.bincount(bs[ev] - 1, minlength=m)
+    leave = np.diff(np.r_[exit_at, nk])
+    runs = np.column_stack([d, leave - d]).ravel()
+    n_ev = int(d.sum())
+    step_cuts = np.cumsum(d) - d
+    step_bucket = np.repeat(np.arange(m), d)
+    k = np.arange(n_ev) - step_cuts[step_bucket]
+    frac = k / d[step_bucket]
+    death_rows = exit_at[step_bucket] + k
+    death_cuts = np.column_stack([exit_at, exit_at + d]).ravel()
+    if death_cuts[-1] == nk:
+        death_cuts = death_cuts[:-1]
+    ent_rows = ent_cuts = ent_bucket = None
+    as_ = None if a is None else a[kept]
+    if start is not None:
+        late = np.flatnonzero(as_ > (0 if lo is None else lo[kept]))
+        if late.size:
+            ent_rows = late[np.argsort(as_[late], kind="stable")]
+            ea = as_[ent_rows]
+            ent_cuts = np.flatnonzero(np.r_[True, ea[1:] != ea[:-1]])
+            ent_bucket = ea[ent_cuts] - 1
+    wstep = ws = None
+    wd_row = np.zeros(nk)
+    if weights is None:
+        wd_row[death_rows] = 1.0
+        wd_total = float(n_ev)
+    else:
+        ws = np.asarray(weights, dtype=float)[rows]
+        wd = ws[death_rows]
+        wd_row[death_rows] = wd
+        wstep = (np.bincount(step_bucket, weights=wd, minlength=m) / d)[step_bucket]
+        wd_total = float(wd.sum())
+    dsum = xt @ wd_row
+    return _Partial(xt, ws, exit_at, death_cuts, runs, as_, ent_rows, ent_cuts, ent_bucket,
+                    strata_cuts, step_bucket, step_cuts, frac, bool(np.any(d > 1)), wstep, dsum, wd_total)
+
 def _km_left(stop: np.ndarray, event: np.ndarray, start: np.ndarray | None, times: np.ndarray) -> np.ndarray:
     """Kaplan-Meier S(t-) of all rows pooled (strata ignored), at ``times``."""
     ev_t, d = np.unique(stop[event], return_counts=True)

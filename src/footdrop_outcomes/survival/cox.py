@@ -305,22 +305,23 @@ def _score(x: np.ndarray, ef: Any) -> np.ndarray:
     return np.asarray(ef.case_w[ef.rs.death_rows] @ x[ef.rs.death_rows] - ef.step_w @ ef.xbar)
 
 
-def _polish(x: np.ndarray, beta: np.ndarray, rs: Any, max_steps: int = 100,
-            weights: np.ndarray | None = None) -> tuple[np.ndarray, Any, np.ndarray, dict[str, Any]]:
+def _polish(prob: _zph._Partial, beta: np.ndarray,
+            max_steps: int = 100) -> tuple[np.ndarray, float, np.ndarray, dict[str, Any], float]:
     """Newton-Raphson (with step halving) on the Efron partial likelihood from ``beta``.
 
-    Returns beta, the Efron terms and the information at it, and the convergence record:
-    ``score_se_units`` = ``sqrt(U' I^-1 U)`` at the estimate, ``relative_change`` of the log
-    partial likelihood in the last step, ``iterations``, ``converged`` (both within
-    ``_GTOL`` / ``_RTOL``).
+    Each Newton step is one evaluation of the log partial likelihood, score and information
+    (:meth:`footdrop_outcomes.survival._zph._Partial.evaluate`). Returns beta, the log partial
+    likelihood and the information at it, the convergence record (``score_se_units`` =
+    ``sqrt(U' I^-1 U)`` at the estimate, ``relative_change`` of the log partial likelihood in the
+    last step, ``iterations``, ``converged``: both within ``_GTOL`` / ``_RTOL``) and the log
+    partial likelihood at the starting ``beta``.
     """
     with np.errstate(all="ignore"):  # a run-off (monotone likelihood) overflows; refused after the fit
-        ef = _zph.efron(x, x @ beta, rs, weights)
-        info = _zph.information(x, ef)
+        ll, u, info = prob.evaluate(beta)
+        ll_start = ll
         rel_change = np.inf
         it = 0
         for it in range(1, max_steps + 1):
-            u = _score(x, ef)
             try:
                 step = linalg.solve(info, u, assume_a="pos")
             except (linalg.LinAlgError, ValueError):
@@ -328,22 +329,23 @@ def _polish(x: np.ndarray, beta: np.ndarray, rs: Any, max_steps: int = 100,
             if not np.all(np.isfinite(step)):
                 break
             last = float(u @ step) <= _FINAL**2  # within rounding of the optimum: this step is the last
-            ef_new = _zph.efron(x, x @ (beta + step), rs, weights)
+            new = prob.evaluate(beta + step)
+            ll_new = new[0]
             halvings = 0
-            while not (ef_new.loglik >= ef.loglik - 1e-9 * abs(ef.loglik)) and halvings < 20:
+            while not (ll_new >= ll - 1e-9 * abs(ll)) and halvings < 20:
                 step = step / 2
-                ef_new = _zph.efron(x, x @ (beta + step), rs, weights)
+                ll_new = prob.evaluate(beta + step, order=0)
                 halvings += 1
-            if not (ef_new.loglik >= ef.loglik - 1e-9 * abs(ef.loglik)):
+            if not (ll_new >= ll - 1e-9 * abs(ll)):
                 rel_change = 0.0
                 break  # no gain: already at the optimum to rounding
-            rel_change = abs(ef_new.loglik - ef.loglik) / max(abs(ef_new.loglik), 1e-300)
+            if halvings:
+                new = prob.evaluate(beta + step)
+            rel_change = abs(ll_new - ll) / max(abs(ll_new), 1e-300)
             beta = beta + step
-            ef = ef_new
-            info = _zph.information(x, ef)
+            ll, u, info = new
             if last or np.max(np.abs(step)) < 1e-12 * (1 + np.max(np.abs(beta))):
                 break
-        u = _score(x, ef)
         try:
             dec = float(np.sqrt(max(float(u @ linalg.solve(info, u, assume_a="pos")), 0.0)))
         except (linalg.LinAlgError, ValueError):
@@ -355,7 +357,7 @@ def _polish(x: np.ndarray, beta: np.ndarray, rs: Any, max_steps: int = 100,
         "score_se_units": dec, "relative_change": float(rel_change), "iterations": it,
         "converged": bool(dec <= _GTOL and rel_change <= _RTOL),
     }
-    return beta, ef, info, conv
+    return beta, float(ll), info, conv, float(ll_start)
 
 
 def _check_divergence(beta: np.ndarray, info: np.ndarray, x: np.ndarray, terms: Sequence[str]) -> None:
@@ -385,8 +387,8 @@ def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.nd
             weights: np.ndarray | None = None) -> CoxResult:
     terms = list(design.terms)
     strata = _codes(frame, strata_cols)
-    rs = _zph.risk_sets(stop, event, start, strata)
-    beta, ef, inf, conv = (_polish(x, beta0, rs) if weights is None else _polish(x, beta0, rs, weights=weights))
+    prob = _zph.partial_likelihood(x, stop, event, start, strata, weights)
+    beta, loglik, inf, conv, ll_start = _polish(prob, beta0)
     _check_divergence(beta, inf, x, terms)
     info["converged"] = conv["converged"]
     info["convergence"] = conv
@@ -405,6 +407,7 @@ def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.nd
         cov = cov_model
         info["se"] = "model-based (inverse information)"
     else:
+        ef = _zph.efron(x, x @ beta, _zph.risk_sets(stop, event, start, strata), weights)
         resid = _zph.score_residuals(x, ef)
         if weights is not None:
             resid = resid * weights[:, None]
@@ -427,8 +430,8 @@ def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.nd
     if concordance and weights is None:
         c_value, counts = _zph.concordance(stop, event, x @ beta, strata)
         info["concordance_counts"] = counts
-    ll0 = _zph.efron(x, np.zeros(x.shape[0]), rs, weights).loglik
-    lr = 2.0 * (ef.loglik - ll0)
+    ll0 = ll_start if not np.any(beta0) else float(prob.evaluate(np.zeros(x.shape[1]), order=0))
+    lr = 2.0 * (loglik - ll0)
     from scipy.stats import chi2
 
     info.update({
@@ -442,7 +445,7 @@ def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.nd
     res = CoxResult(
         summary=summary, info=info, params=pd.Series(beta, index=names, name="log_hr"),
         cov=pd.DataFrame(cov, index=names, columns=names), cov_model=pd.DataFrame(cov_model, index=names, columns=names),
-        log_likelihood=ef.loglik, concordance=c_value, alpha=alpha, design=design, ph_inputs=ph_inputs,
+        log_likelihood=loglik, concordance=c_value, alpha=alpha, design=design, ph_inputs=ph_inputs,
     )
     if ph_test:
         res.ph_test  # noqa: B018  (computed now, kept in the result)
