@@ -279,24 +279,42 @@ class _Model:
         self.z, self.v, self.x = z, v, x
         self.pz, self.pv = z.shape[1], v.shape[1]
         n, weeks = x.shape
-        w = np.arange(weeks, dtype=float)[None, :]
         self.kind_int = (lo > 0) & np.isfinite(up)
         self.kind_left = (lo <= 0) & np.isfinite(up)
         self.kind_right = ~np.isfinite(up)
-        # per-week time spans [min(w, T), min(w + 1, T)] for T = L and T = R (R = L when infinite)
+        # H(T) sums over the weeks w the base (min(w + 1, T)^k - min(w, T)^k) times the week's
+        # exposure: the same (w + 1)^k - w^k for every patient in the whole weeks w < floor(T),
+        # T^k - floor(T)^k in the week holding T, 0 after it. So only a vector over the weeks and
+        # one value per patient depend on k, not an n x weeks array (for T = L and T = R; R = L
+        # when infinite).
         r = np.where(np.isfinite(up), up, lo)
-        self.spans = [(np.minimum(w, t[:, None]), np.minimum(w + 1, t[:, None])) for t in (lo, r)]
+        week = np.arange(weeks + 1, dtype=float)
+        # t^k = exp(k log t) and t^k log t, with the value 0 at t = 0 (log taken of 1 there, masked)
+        self.week_pos, self.log_week = (week > 0).astype(float), np.log(np.maximum(week, 1.0))
+        self.sides = []
+        rows = np.arange(n)
+        for t in (lo, r):
+            t = t.astype(float)
+            f = np.minimum(np.floor(t), weeks - 1).astype(np.int64)  # the week holding T (weeks > max T)
+            full = (np.arange(weeks)[None, :] < f[:, None]).astype(float)
+            self.sides.append((full, rows, f, (t > 0).astype(float), np.log(np.where(t > 0, t, 1.0))))
 
     def _cumhaz(self, k: float, ex: np.ndarray, lin: np.ndarray, which: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        a, b = self.spans[which]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pa, pb = a**k, b**k
-            dk = k * (np.where(b > 0, pb * np.log(b), 0.0) - np.where(a > 0, pa * np.log(a), 0.0))
-        base = pb - pa
-        m = ex * np.exp(lin)[:, None]
-        hz = (m * base).sum(axis=1)
-        d_g = (m * base * self.x).sum(axis=1)
-        d_k = (m * dk).sum(axis=1)
+        """H(T), dH/dg and dH/dlog(k) per patient for T = L (``which`` 0) or R (1); ``ex`` is exp(g x)."""
+        full, rows, f, t_pos, log_t = self.sides[which]
+        pw = self.week_pos * np.exp(k * self.log_week)  # w^k for w = 0..weeks
+        lpw = pw * self.log_week  # w^k log w (0 at w = 0)
+        base_w = pw[1:] - pw[:-1]  # whole week w: (w + 1)^k - w^k
+        dk_w = k * (lpw[1:] - lpw[:-1])
+        pt = t_pos * np.exp(k * log_t)
+        base_t = pt - pw[f]  # the week holding T: T^k - floor(T)^k (0 when T is a whole number)
+        dk_t = k * (pt * log_t - lpw[f])
+        scale = np.exp(lin)
+        exf = ex * full
+        ex_t, x_t = ex[rows, f], self.x[rows, f]
+        hz = scale * (exf @ base_w + ex_t * base_t)
+        d_g = scale * ((exf * self.x) @ base_w + ex_t * x_t * base_t)
+        d_k = scale * (exf @ dk_w + ex_t * dk_t)
         return hz, d_g, d_k
 
     def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
