@@ -355,6 +355,16 @@ def methods_text(analysis: RecoveryAnalysis) -> ReleasedText:
                      "patient is first seen is unrelated to how fast they recover; where referral or treatment delays themselves slow "
                      "recovery, the curves overstate recovery. The cure model and the cumulative incidence count every patient from "
                      "onset (they have no late-entry form here).")
+        starts = [v["start"] for k, c in analysis.results.items() if k.startswith("turnbull_") and c is not None
+                  for v in (c.info.get("curve_start") or {}).values()
+                  if v.get("start", 0) > 0]
+        if starts:
+            lo, hi = min(starts), max(starts)
+            when = f"week {lo:.1f}" if f"{lo:.1f}" == f"{hi:.1f}" else f"weeks {lo:.1f} to {hi:.1f} across groups"
+            k = next(c.info.get("min_entered", 10) for key, c in analysis.results.items() if key.startswith("turnbull_") and c is not None)
+            parts[-1] += (f" Each Turnbull curve starts when {k} patients of its group had been seen (" + when + "): before "
+                          "that too few are under observation to estimate it, so its shares are among patients not yet "
+                          "recovered by then.")
     elif "entry" in analysis.frame.columns:
         why = (" because patients seen recovered at their first contact are in the data: the extract keeps those who "
                "recovered before first contact, and each patient's first visit interval covers that time"
