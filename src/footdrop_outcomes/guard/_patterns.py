@@ -59,7 +59,18 @@ joulukuuta
 ιανουάριος ιανουαρίου φεβρουάριος φεβρουαρίου μάρτιος μαρτίου απρίλιος απριλίου μάιος μαΐου ιούνιος ιουνίου
 ιούλιος ιουλίου αύγουστος αυγούστου σεπτέμβριος σεπτεμβρίου οκτώβριος οκτωβρίου νοέμβριος νοεμβρίου δεκέμβριος
 δεκεμβρίου
+ianuarie februarie martie aprilie iunie iulie septembrie octombrie noiembrie decembrie
+siječanj siječnja veljača veljače ožujak ožujka travanj travnja svibanj svibnja lipanj lipnja srpanj srpnja
+kolovoz kolovoza rujan rujna studeni studenoga prosinac prosinca
+januari februari maret agustus oktober desember mac ogos disember
+يناير فبراير مارس أبريل إبريل ابريل مايو يونيو يونيه يوليو يوليه أغسطس اغسطس سبتمبر أكتوبر اكتوبر نوفمبر ديسمبر
+كانون شباط آذار اذار نيسان أيار ايار حزيران تموز آب أيلول ايلول تشرين
+ינואר פברואר מרץ מרס אפריל מאי יוני יולי אוגוסט ספטמבר אוקטובר נובמבר דצמבר
+जनवरी फ़रवरी फरवरी मार्च अप्रैल मई जून जुलाई अगस्त सितंबर सितम्बर अक्टूबर अक्तूबर नवंबर नवम्बर दिसंबर दिसम्बर
+มกราคม กุมภาพันธ์ มีนาคม เมษายน พฤษภาคม มิถุนายน กรกฎาคม สิงหาคม กันยายน ตุลาคม พฤศจิกายน ธันวาคม
 """.split()
+#: Hebrew months also take the prefix "ב" ("in"): "3 במרץ 1980".
+_MONTH_WORDS += ["ב" + w for w in "ינואר פברואר מרץ מרס אפריל מאי יוני יולי אוגוסט ספטמבר אוקטובר נובמבר דצמבר".split()]
 _MONTH_ABBREVIATIONS = {w[:n] for w in _MONTH_WORDS for n in (3, 4)} | {"sept", "mrz", "mrt", "juil", "févr", "janv"}
 _MONTH_ALTERNATIVES = "|".join(sorted(set(_MONTH_WORDS) | _MONTH_ABBREVIATIONS, key=lambda w: (-len(w), w)))
 MONTH_NAME = rf"(?i:(?:{_MONTH_ALTERNATIVES})\.?)"
@@ -68,6 +79,19 @@ ORDINAL = r"(?i:st|nd|rd|th|er|e|re|º|°|\.)?"
 
 # ------------------------------------------------------------------------------------------------
 # calendar dates (found anywhere in a value, with token boundaries)
+
+#: Month names written without separators: 03MAR1980 (SAS, Oracle), Mar1980, 3March80.
+DATE_MONTH_COMPACT: tuple[str, ...] = (
+    rf"{D0}{DAY}{MONTH_NAME}'?{YEAR}{D1}",
+    rf"{B0}{MONTH_NAME}'?{YEAR4}{D1}",
+)
+#: A birth label before digits: DOB:030380, born 030380, geb. 03031980, né le 030380.
+DATE_BIRTH_LABEL = (
+    r"(?i)(?:^|[^\p{L}])(?:dob|d\.o\.b\.?|born|birth|b-?day|geb\.?|geboren|n[ée]e?|nacid[oa]|nat[oa]|f[øo]dt|född|urodzony|urodzona)\s*(?:le|am|el|on)?\s*[:.\-]?\s*\p{Nd}{6,8}(?:$|[^\p{Nd}])"
+)
+
+#: Year and month, year first: 1980-03 (not for patient keys, where FD2024-10 is a study number).
+DATE_YEAR_MONTH = rf"{D0}{YEAR4}[-/.]{MONTH2}{D1}"
 
 DATE_PATTERNS: tuple[str, ...] = (
     # ISO and year-first numeric: 2024-03-15, 1985/02/12, 2024.3.15, with or without a time
@@ -95,27 +119,53 @@ DATE_PATTERNS: tuple[str, ...] = (
     r"\p{Nd}{1,2}\s*[月월]\s*\p{Nd}{1,2}\s*[日일]",
     # times of day with a date-like prefix are caught above; a bare ISO timestamp too
     rf"{D0}{YEAR4}-{MONTH2}-{DAY2}[Tt ]\p{{Nd}}{{2}}:\p{{Nd}}{{2}}",
+    # year first with two-digit years and spaces: 80.03.03, 80-03-03, 1980 03 03
+    rf"{D0}[0-9]{{2}}[-/.]{MONTH2}[-/.]{DAY2}{D1}",
+    rf"{D0}{YEAR4} {MONTH2} {DAY2}{D1}",
+    # a month and a year (a month of birth is identifying): 03/1980, 1980-03 (two-digit months only)
+    rf"{D0}(?:{MONTH2}[/.]|0[1-9]-){YEAR4}{D1}",
+    *DATE_MONTH_COMPACT,
+    # Vietnamese: ngày 3 tháng 3 năm 1980, tháng 3 năm 1980, ngày 3 tháng 3
+    r"(?i)(?:ngày|ngay)\s*\p{Nd}{1,2}\s*(?:tháng|thang)\s*\p{Nd}{1,2}|(?:tháng|thang)\s*\p{Nd}{1,2}\s*,?\s*(?:năm|nam)\s*\p{Nd}{4}",
+    DATE_BIRTH_LABEL,
 )
 
 # ------------------------------------------------------------------------------------------------
 # contact details
 
 EMAIL = (
-    # local part @ domain . tld -- any script, full-width at sign, (at) / [at] spellings
-    r"[^\s@＠]+\s*(?:[@＠]|\(at\)|\[at\]|\{at\}|\s+at\s+)\s*[^\s@＠]+\s*(?:\.|\(dot\)|\[dot\]|\s+dot\s+)\s*[^\s@＠.]{2,}"
+    # local part @ domain . tld -- any script, full-width at sign, (at) / [at] spellings, any case
+    r"(?i)[^\s@＠]+\s*(?:[@＠]|\(at\)|\[at\]|\{at\}|\s+at\s+)\s*[^\s@＠]+\s*(?:\.|\(dot\)|\[dot\]|\s+dot\s+)\s*[^\s@＠.]{2,}"
 )
-WEB = r"(?i:https?://|www\.|xn--|mailto:|(?:^|[\s(])[\p{L}\p{N}-]+\.(?:com|org|net|de|fr|uk|nl|es|it|ch|at|be|se|dk|no|fi|pl|ru|cn|jp|in|br|au)(?:$|[\s/)]))"
+#: ``user@host`` without a dot (an internal mail host) and ``@handle`` (a social-media name).
+EMAIL_HOST = r"[\p{L}\p{N}._%+\-]*\p{L}[\p{L}\p{N}._%+\-]*@\p{L}[\p{L}\p{N}\-]+"
+HANDLE = r"(?:^|\s)@[\p{L}\p{N}_.]*[\p{L}_][\p{L}\p{N}_.]{2,}"
+WEB = (r"(?i:[a-z][a-z0-9+.\-]*://|www\.|xn--|mailto:|(?:^|[\s(])(?:[\p{L}\p{N}-]+\.)+(?:com|org|net|edu|gov|info|biz|io|me|co|ac"
+       r"|de|fr|uk|nl|es|it|ch|at|be|se|dk|no|fi|pl|ru|cn|jp|in|br|au|ca|us|nz|ie|pt|gr|tr|kr|tw|hk|sg|za|mx|ar|cl|cz|hu|ro"
+       r"|рф|рус)(?:$|[\s/)?#:]))")
+#: IP addresses (v4 with octets up to 255; v6 with ``::`` or eight groups) and MAC addresses.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+ONLINE_IDS: tuple[str, ...] = (
+    rf"(?:^|[^\p{{N}}.])(?:{_OCTET}\.){{3}}{_OCTET}(?:$|[^\p{{N}}.])",
+    r"(?i)(?:^|[^\p{L}\p{N}:])[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*::(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?(?:$|[^\p{L}\p{N}:])",
+    r"(?i)(?:^|[^\p{L}\p{N}:])[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){7}(?:$|[^\p{L}\p{N}:])",
+    r"(?i)(?:^|[^\p{L}\p{N}])[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}(?:$|[^\p{L}\p{N}])",
+    r"(?i)(?:^|[^\p{L}\p{N}])[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?:$|[^\p{L}\p{N}])",
+    EMAIL_HOST,
+    HANDLE,
+)
 #: Phone: optional label or ``tel:`` scheme, optional + or 00, digits with separators, optional
 #: extension. The digit count (9 to 15, extension excluded) is checked separately.
 PHONE = (
-    r"(?i)^\s*(?:(?:tel(?:ephone|efon|efono|éfono|éphone)?|phone|ph|mob(?:ile)?|cell|fax|handy|m[oó]vil|celular"
-    r"|t|m|f|☎|📞)\s*[.:]?\s*(?://)?\s*)?"
+    r"(?i)^\s*(?:(?:tel(?:ephone|efon|efono|éfono|éphone)?|phone|ph|mob(?:ile|il)?|cell|fax|handy|m[oó]vil|celular"
+    r"|t|m|f|☎|📞|tlf|tlph|telf|puh(?:elin)?|fono|cel|тел(?:ефон)?|τηλ|電話|전화|هاتف|جوال|טלפון|טל)\s*[.:]?\s*(?://)?\s*)?"
     r"(?:\+|00)?\s*[\p{Nd}(][\p{Nd}\s().\-/]{6,}\p{Nd}"
     r"\s*(?:(?:ext\.?|extension|x|#|poste|durchwahl|dw|interno|int\.?|;ext=)\s*\p{Nd}{1,6})?\s*$"
 )
 PHONE_LABELLED = (
     # a phone label or tel: URI anywhere, then at least 6 digits
-    r"(?i)(?:^|[^\p{L}])(?:tel|phone|mobile|mob|fax|handy|cell)\s*[.:]?\s*(?://)?\s*\+?[\p{Nd}(][\p{Nd}\s().\-/]{5,}\p{Nd}"
+    r"(?i)(?:^|[^\p{L}])(?:tel|phone|mobile|mobil|mob|fax|handy|cell|cel|tlf|tlph|telf|puh|puhelin|fono|тел|телефон|τηλ"
+    r"|電話|전화|هاتف|جوال|טלפון|טל)\.?\s*[.:]?\s*(?://)?\s*\+?[\p{Nd}(][\p{Nd}\s().\-/]{5,}\p{Nd}"
 )
 PHONE_EXTENSION = r"(?i)\p{Nd}[\p{Nd}\s().\-/]{5,}\p{Nd}\s*(?:ext\.?|extension|x|#)\s*\p{Nd}{1,6}\s*$"
 
@@ -131,9 +181,17 @@ _ID_LABELS = (
     "|passport|passeport|reisepass|pasaporte|passaporto|licen[cs]e|id\\s*card|national\\s*id|citizen\\s*id"
     "|mrn|urn|hosp(?:ital)?\\s*(?:no|nr|num(?:ber)?)?|emr|ehr|record|chart|case\\s*no|patient\\s*no|pt\\s*no"
     "|n[uú]mero|nummer|numéro|numero|social\\s*security|soc\\s*sec|sozialversicherungsnummer|n[°º]"
+    "|ohip|ramq|tc\\s*kimlik|kimlik|teudat\\s*zehut|burgerservicenummer|idnr|id-?nr"
+    "|identifikationsnummer|my\\s*number|マイナンバー|個人番号|身份证(?:号码?)?|身分證|주민등록번호|주민번호|снилс|паспорт|полис"
+    "|dossier|historia(?:\\s*cl[ií]nica)?|nhc|cartella(?:\\s*clinica)?|病歴番号|カルテ(?:番号)?|患者(?:番号|id)|病案号|病历号|住院号"
+    "|병록번호|등록번호|환자번호|номер(?:\\s*(?:карты|истории|полиса|паспорта))?|карт[аы]|история\\s*болезни"
 )
+#: Short labels that are also words or measures ("sin" is Spanish "without", "HC" head
+#: circumference): only before a number of 6 or more digits.
+_ID_LABELS_SHORT = "sin|nas|hc|phn|ihi|itin|inn|t\\.?z|no|nr|n°|#"
 ID_LABELLED = (
-    rf"(?i)(?:^|[^\p{{L}}])(?:{_ID_LABELS})\s*(?:no|nr|num(?:ber)?|n[°º]|#)?\.?\s*[:#=\-]?\s*[A-Za-z]{{0,3}}[-\s]?\p{{Nd}}[\p{{Nd}}\s./\-]{{2,}}\p{{Nd}}"
+    rf"(?i)(?:^|[^\p{{L}}])(?:{_ID_LABELS})[-\s]*(?:no|nr|num(?:ber)?|n[°º]|#)?\.?\s*[:#=\-]?\s*[A-Za-z]{{0,3}}[-\s]?\p{{Nd}}[\p{{Nd}}\s./\-]{{2,}}\p{{Nd}}"
+    rf"|(?i)(?:^|[^\p{{L}}])(?:{_ID_LABELS_SHORT})[-\s]*(?:no|nr|n°)?\.?\s*[:#=\-]?\s*\p{{Nd}}(?:[\s./\-]?\p{{Nd}}){{5,}}"
 )
 NATIONAL_ID_FORMATS: tuple[str, ...] = (
     r"(?i)(?:^|[^\p{L}])(?:ur|hn|rn|mr|pas|pid|nhc|ipp|nhi)\s*[.:#_\-/]?\s*\p{Nd}{5,}",  # short record labels
@@ -155,7 +213,19 @@ NATIONAL_ID_FORMATS: tuple[str, ...] = (
     r"(?i)(?:^|[^\p{L}\p{N}])[STFGM]\p{Nd}{7}[A-Z](?:$|[^\p{L}\p{N}])",  # Singapore NRIC / FIN
     r"(?i)(?:^|[^\p{L}\p{N}])[A-Z]{1,2}\p{Nd}{6}\s?\([0-9A]\)",  # Hong Kong ID A123456(7)
     r"(?i)(?:^|[^\p{L}\p{N}])[A-Z]{4}\p{Nd}{6}[HM][A-Z]{5}[A-Z0-9]\p{Nd}(?:$|[^\p{L}\p{N}])",  # Mexican CURP
+    r"(?:^|[^\p{Nd}])\p{Nd}{3}\s\p{Nd}{2}\s\p{Nd}{4}(?:$|[^\p{Nd}])",  # US SSN written with spaces
+    r"(?:^|[^\p{Nd}])756\.?\p{Nd}{4}\.?\p{Nd}{4}\.?\p{Nd}{2}(?:$|[^\p{Nd}])",  # Swiss AHV
+    r"(?:^|[^\p{Nd}])\p{Nd}{2}\.?\p{Nd}{2}\.?\p{Nd}{2}-?\p{Nd}{3}\.?\p{Nd}{2}(?:$|[^\p{Nd}])",  # Belgian national number
+    r"(?:^|[^\p{Nd}])\p{Nd}{4}-\p{Nd}{4}-\p{Nd}{4}(?:$|[^\p{Nd}])",  # Aadhaar / My Number with hyphens
+    r"(?i)(?:^|[^\p{L}\p{N}])\p{Nd}{4}-?\p{Nd}{3}-?\p{Nd}{3}-?[A-Z]{2}(?:$|[^\p{L}\p{N}])",  # Ontario health card
+    r"(?i)(?:^|[^\p{L}\p{N}])[XYZ]-?\p{Nd}{7}-?[A-Z](?:$|[^\p{L}\p{N}])",  # Spanish NIE with hyphens
+    r"(?i)(?:^|[^\p{L}\p{N}])\p{Nd}{1,2}\.\p{Nd}{3}\.\p{Nd}{3}\s?-?\s?[A-Z](?:$|[^\p{L}\p{N}])",  # DNI with dots
+    # IBAN: country, check digits, 11 to 30 letters and digits (grouped by 4 or not)
+    r"(?i)(?:^|[^\p{L}\p{N}])[A-Z]{2}[0-9]{2}\s?[A-Z0-9]{4}(?:\s?[A-Z0-9]{4}){1,6}(?:\s?[A-Z0-9]{1,3})?(?:$|[^\p{L}\p{N}])",
 )
+#: A number written in groups (``12 34 56 78 90``, ``1234-567-890``): its digit count is checked
+#: after the separators between digits are removed (see ``_rules.grouped_digits``).
+GROUP_SEPARATOR = r"(\p{Nd})[\s.\-/()]{1,3}(\p{Nd})"
 #: Seven or more digits in a row (record numbers, national numbers, YYYYMMDD, phone numbers).
 LONG_DIGITS = r"\p{Nd}{7,}"
 #: Nine or more digits in a row (used for patient keys, where seven-digit pseudonyms are normal).
@@ -171,23 +241,30 @@ _STREET_WORDS = (
     "|square|sq|row|mews|hill|parade|stra(?:ss|ß)e|str|gasse|weg|allee|platz|ring|damm|rue|all[eé]e|chemin|impasse|quai"
     "|via|viale|piazza|corso|vicolo|calle|avenida|avda|plaza|paseo|camino|carrer|rua|travessa|largo|pra[cç]a|straat|laan"
     "|gracht|plein|kade|dijk|gatan|gata|v[aä]gen|vej|gade|katu|tie|ulica|ul|aleja|al|utca|út|sokak|sok|cadde|caddesi"
+    "|plac|placu|rynek|n[aá]m[eě]st[ií]|n[aá]m|t[rř][ií]da|ulice|trg|t[eé]r|torget|torv|strada|str|aleea|bulevardul|bulvar"
+    "|jalan|jl|jln|lorong|gang|gg|soi|thanon|đường|duong|phố|ngõ|marg|nagar|ulitsa|prospekt|pereulok"
 )
+#: Street words of scripts without letter case or word spaces (Arabic, Hebrew, Thai, Cyrillic, ...).
+_STREET_WORDS_UNCASED = "شارع|طريق|ش\\.|רחוב|רח'|שדרות|שד'|ถนน|ซอย|ул\\.|улица|пр-т|проспект|пер\\.|переулок|бульвар|대로|번길"
 STREET = (
     rf"(?i)(?:^|[^\p{{L}}\p{{N}}])\p{{Nd}}+\s?[a-z]?,?\s+(?:[\p{{L}}'’.\-]+\s+){{0,4}}(?:{_STREET_WORDS})\.?(?:$|[^\p{{L}}])"
     rf"|(?i)\p{{L}}+(?:stra(?:ss|ß)e|str\.|gasse|weg|straat|laan|gatan|v[aä]gen|vej|gade|katu|utca)\s+\p{{Nd}}+\s?[a-z]?(?:$|[^\p{{L}}\p{{N}}])"
-    rf"|(?i)(?:^|[^\p{{L}}])(?:{_STREET_WORDS})\.?\s+(?:[\p{{L}}'’.\-]+\s+){{0,3}}\p{{Nd}}+[a-z]?(?:$|[^\p{{L}}\p{{N}}])"
-    r"|(?i)(?:^|[^\p{L}])(?:flat|apt|apartment|suite|unit|wohnung|piso|appartement)\s*\.?\s*\p{Nd}"
-    r"|\p{Nd}+\s*(?:丁目|番地|号|번지|동|호)|(?:路|街|道|ул\.|улица|пр-т|проспект|д\.)\s*\p{Nd}"
+    rf"|(?i)(?:^|[^\p{{L}}])(?:{_STREET_WORDS})\.?\s+(?:[\p{{L}}'’.\-]+,?\s+){{0,3}}(?:no\.?\s*)?\p{{Nd}}+[a-z]?(?:$|[^\p{{L}}\p{{N}}])"
+    rf"|(?i)(?:{_STREET_WORDS_UNCASED})[\p{{L}}\p{{M}}\s'’.\-]{{0,40}}\p{{Nd}}"
+    r"|(?i)(?:^|[^\p{L}])(?:p\.?\s*o\.?\s*box|post\s*office\s*box|postfach|apartado(?:\s+postal)?|bo[iî]te\s+postale|casilla"
+    r"|caixa\s+postal|skrytka\s+pocztowa|postbus|postboks)\s*[.:#]?\s*\p{Nd}{2,}(?:$|[^\p{Nd}])"
+    r"|(?i)(?:^|[^\p{L}])(?:flat|apt|apartment|suite|wohnung|piso|appartement)\s*\.?\s*\p{Nd}"
+    r"|\p{Nd}+\s*(?:丁目|番地|号|번지|동|호)|(?:路|街|道|д\.)\s*\p{Nd}"
 )
 #: The street-address rule as separate patterns (RE2 runs small patterns faster than one alternation).
 STREET_PATTERNS: tuple[str, ...] = tuple(("(?i)" + p) if i else p for i, p in enumerate(STREET.split("|(?i)")))
 
 POSTCODE = (
-    r"(?i)^\s*(?:"
-    r"[A-Z]{1,2}\p{Nd}[A-Z\p{Nd}]?\s*\p{Nd}[A-Z]{2}"  # UK
+    r"^\s*(?:"
+    r"(?i:[A-Z]{1,2}\p{Nd}[A-Z\p{Nd}]?\s+\p{Nd}[A-Z]{2})|[A-Z]{1,2}\p{Nd}[A-Z\p{Nd}]?\p{Nd}[A-Z]{2}"  # UK (no space: capitals)
     r"|\p{Nd}{5}-\p{Nd}{4}"  # US ZIP+4
-    r"|[A-Z]\p{Nd}[A-Z]\s?\p{Nd}[A-Z]\p{Nd}"  # Canada
-    r"|\p{Nd}{4}\s?[A-Z]{2}"  # Netherlands
+    r"|(?i:[A-Z]\p{Nd}[A-Z]\s\p{Nd}[A-Z]\p{Nd})|[A-Z]\p{Nd}[A-Z]\p{Nd}[A-Z]\p{Nd}"  # Canada (no space: capitals)
+    r"|[1-9]\p{Nd}{3}\s?[A-Z]{2}"  # Netherlands (capitals: "1000 mg" is a dose)
     r"|\p{Nd}{2}-\p{Nd}{3}"  # Poland
     r"|\p{Nd}{3}\s\p{Nd}{2}"  # Sweden, Czechia, Greece
     r"|〒?\s*\p{Nd}{3}-\p{Nd}{4}"  # Japan
@@ -195,16 +272,33 @@ POSTCODE = (
     r")\s*$"
     r"|^\s*(?:[A-Z]{1,2}-)?\p{Nd}{4,5}\s+\p{Lu}\p{L}+"  # postcode and town: 10115 Berlin, 75008 Paris
 )
+_US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND"
+              "|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
+#: Full postcodes inside a longer value ("London SW1A 2AA", "Toronto, ON M5V 3L9", "Springfield, IL 62704").
+POSTCODE_IN_TEXT: tuple[str, ...] = (
+    r"(?:^|[^\p{L}\p{N}])[A-Z]{1,2}\p{Nd}[A-Z\p{Nd}]?\s\p{Nd}[A-Z]{2}(?:$|[^\p{L}\p{N}])",  # UK
+    r"(?:^|[^\p{L}\p{N}])[A-Z]\p{Nd}[A-Z]\s?\p{Nd}[A-Z]\p{Nd}(?:$|[^\p{L}\p{N}])",  # Canada
+    rf"(?:^|[^\p{{L}}])(?:{_US_STATES})\s+\p{{Nd}}{{5}}(?:-\p{{Nd}}{{4}})?(?:$|[^\p{{Nd}}])",  # US state and ZIP
+)
 
 # ------------------------------------------------------------------------------------------------
 # personal names
 
 _TITLES = (
     "mr|mrs|ms|miss|mx|dr|prof|sir|dame|lady|lord|rev|revd|hon|frau|herr|fr|hr|fräulein|frl|mme|mlle|mmes|mons|monsieur"
-    "|madame|mademoiselle|sr|sra|srta|se[nñ]or|se[nñ]ora|se[nñ]orita|d[oñ]a|dña|don|sig|sig\\.ra|sig\\.na|sigra|signor|signora"
+    "|madame|mademoiselle|sr|sra|srta|se[nñ]or|se[nñ]ora|se[nñ]orita|d[oñ]a|do[nñ]a|dña|don|sig|sig\\.ra|sig\\.na|sigra|signor|signora"
     "|signorina|dott|dott\\.ssa|dottssa|mevr|mevrouw|dhr|heer|mw|pan|pani|fru|herra|rouva|sn|bay|bayan|sayın|shri|sri|smt"
     "|srimati|kumari|sheikh|sheikha|hajji?|г-н|г-жа|господин|госпожа|гражданин|κ|κα|κος|κυρία|κύριος|السيد|السيدة"
     "|الأستاذ|הגברת|מר|श्री|श्रीमती"
+    # more languages: Spanish / Portuguese feminine forms (Dra., Sr.ª), Italian, German dative,
+    # English, Czech, Vietnamese, Indonesian, Russian, Greek
+    "|dra|dr\\.?a|sr\\.?a|prof\\.?a|prof\\.?ssa|profa|avv|ing|mister|madam|herrn|pí|paní|slečna|ông|bà|cô|chị"
+    "|bapak|bpk|ibu|sdr|sdri|гражданка|доктор|д-р|проф|товарищ|тов|κος|κα|κυρ|δρ"
+)
+#: Titles of scripts without letter case, which may be written without a space ("นายสมชาย").
+_TITLES_UNCASED = (
+    "นาย|นางสาว|นาง|น\\.ส\\.|ด\\.ช\\.|ด\\.ญ\\.|นพ\\.|พญ\\.|الدكتور|الدكتورة|د\\.|الشيخ|الأستاذة|السيدة|السيد"
+    "|ד\"ר|ד״ר|גב'|גב׳|גברת|הגב'|פרופ'|פרופ׳|डॉ\\.?|डॉक्टर|सुश्री|श्रीमती|श्री"
 )
 TITLE_NAME = (
     # a title, then a capitalised word (any script) or a word of an uncased script
@@ -212,17 +306,23 @@ TITLE_NAME = (
     # "M." (French) only at the start of a value
     r"|^\s*M\.\s*\p{Lu}\p{Ll}"
     # honorific suffixes of East Asian names: 山田さん, 王先生, 김민수 씨
-    r"|\p{Lo}\s?(?:さん|様|さま|先生|女士|小姐|君|くん|ちゃん|씨|님|선생님)(?:$|[^\p{L}])"
+    r"|\p{Lo}\s?(?:さん|様|さま|先生|女士|小姐|太太|老师|老師|君|くん|ちゃん|殿|氏|씨|님|선생님|여사)(?:$|[^\p{L}])"
+    # titles of uncased scripts, with or without a space: นายสมชาย, الدكتور أحمد, ד"ר כהן, डॉ. राहुल
+    rf"|(?:^|[^\p{{L}}\p{{M}}])(?:{_TITLES_UNCASED})\s*[\p{{Lo}}]"
+    # honorifics after a capitalised name: Ahmet Bey, Ayşe Hanım, Tanaka-san, Gandhi ji
+    r"|^\s*\p{Lu}\p{Ll}+(?:\s+\p{Lu}\p{Ll}+)?\s*[-\s](?i:san|sama|sensei|kun|chan|hanım|hanim|bey|efendi|ji|sahib|saheb)\s*$"
 )
 _PARTICLES = (
     "van|van der|van den|van de|vd|von|von der|von und zu|zu|de|de la|de las|de los|del|della|delle|degli|di|da|das|dos"
     "|du|des|le|la|lo|ter|ten|bin|binti|bint|ibn|ben|bat|abu|umm|ap|y|e|af|av|op|te|zur|dal|dei|vom|ver"
+    "|do|mac|mc|ó|o|ní|nic|ua|uí|bean|ould|ag"
 )
 PARTICLE_NAME = (
     rf"^\s*\p{{Lu}}[\p{{L}}'’\-]+(?:\s+\p{{Lu}}[\p{{L}}'’\-]+)?\s+(?:(?i:{_PARTICLES})\s+|(?i:d|dell|l)['’])\p{{Lu}}?[\p{{L}}'’\-]+"
     r"(?:\s+\p{Lu}[\p{L}'’\-]+)?\s*$"
     # a value that starts with a particle: "van der Berg, Anna", "de la Cruz"
     rf"|^\s*(?:van|van der|van den|von|von der|de|de la|de las|de los|del|della|di|da|dos|das|du|le|la|ter|ten|bin|ibn|al|el)\s+\p{{Lu}}\p{{Ll}}+"
+    r"|^\s*(?:Ibn|Abu|Bin|Bint|Binti|Umm|Ould|Ó|Ní|Nic|Mac|Mc)\s+\p{Lu}\p{Ll}+"
     # prefixed surnames: al-Rashid, el-Amin, O'Brien, D'Angelo, McDonald, MacLeod, FitzGerald
     r"|(?:^|[^\p{L}])(?:[Aa]l|[Ee]l|[Aa]bd)-\p{L}{2,}"
     r"|(?:^|[^\p{L}])[OD]['’]\p{Lu}\p{Ll}+"
@@ -232,14 +332,28 @@ PARTICLE_NAME = (
 #: ``_rules.PLAIN`` can match them, so the others are not run on them.
 PLAIN = r"^(?:[A-Za-z]{1,4}[-_]?[0-9]{1,8}|[0-9]{1,8})$"
 
-#: "Surname, Given" in any cased script.
+#: A surname as written in lists: capitalised or all capitals, hyphenated parts ("SMITH", "Smith-Jones").
+_SURNAME = r"\p{Lu}(?:[\p{Ll}\p{M}'’]+|[\p{Lu}\p{M}'’]+)(?:-\p{Lu}(?:[\p{Ll}\p{M}'’]+|[\p{Lu}\p{M}'’]+))*"
+_GIVEN = r"\p{Lu}[\p{Ll}\p{M}'’]+(?:-\p{Lu}[\p{Ll}\p{M}'’]+)*"
+#: "Surname, Given" in any cased script ("SMITH, John", "Smith, J.", "García López, María").
 COMMA_NAME = (
-    r"^\s*\p{Lu}[\p{Ll}'’\-]+(?:\s+\p{Lu}[\p{Ll}'’\-]+)?,\s*\p{Lu}[\p{Ll}'’\-]+(?:\s+\p{Lu}\.?|\s+\p{Lu}[\p{Ll}'’\-]+)?\s*$"
+    rf"^\s*{_SURNAME}(?:\s+{_SURNAME})?,\s*(?:{_GIVEN}(?:\s+\p{{Lu}}\.?|\s+{_GIVEN})?|\p{{Lu}}\.(?:\s*\p{{Lu}}\.)?)\s*$"
     r"|^\s*\p{Lu}\.\s*(?:\p{Lu}\.\s*)?\p{Lu}\p{Ll}[\p{Ll}'’\-]+\s*$"  # J. Smith, J.R. Smith
+)
+#: A relation or contact word before a capitalised name in running text ("wife Mary", "seen by Dr").
+RELATION_NAME = (
+    r"(?:^|[^\p{L}])(?i:wife|husband|son|daughter|mother|mum|mom|father|dad|brother|sister|partner|fianc[eé]e?|carer|caregiver"
+    r"|neighbou?r|friend|gp|seen\s+by|referred\s+by|reviewed\s+by|spoke\s+(?:to|with)|called|phoned|rang|visited\s+by"
+    r"|accompanied\s+by|ehefrau|ehemann|sohn|tochter|mutter|vater|femme|mari|fils|fille|m[eè]re|p[eè]re|esposa|esposo|hijo"
+    r"|hija|madre|padre|moglie|marito|figlio|figlia|echtgenote|zoon|dochter)[\s:,]+\p{Lu}\p{Ll}+"
 )
 #: Two or three capitalised words (any cased script), optionally with a middle initial.
 _WORD = r"\p{Lu}[\p{Ll}\p{M}'’]+(?:-\p{Lu}?[\p{Ll}\p{M}'’]+)*"
 CAPITALISED_NAME = rf"^\s*{_WORD}(?:\s+\p{{Lu}}\.?)?(?:\s+{_WORD}){{1,2}}\s*$"
+#: Names in capitals ("JOHN SMITH") and a surname with an initial ("Smith J", "J Smith").
+_CAPS = r"\p{Lu}{2,}(?:[-'’]\p{Lu}+)*"
+CAPS_NAME = rf"^\s*{_CAPS}(?:\s+{_CAPS}){{1,2}}\s*$"
+INITIAL_NAME = r"^\s*\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?\s+\p{Lu}\.?\s*$|^\s*\p{Lu}\.?\s+\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?\s*$"
 #: One to four words of a script without letter case (CJK, Arabic, Hebrew, Indic, Thai, ...).
 UNCASED_NAME = r"^\s*[\p{Lo}\p{M}]{2,12}(?:[\s·・‧•\-][\p{Lo}\p{M}]{1,12}){0,3}\s*$"
 #: Words that name an institution: a value holding one is not read as a person's name.
@@ -247,6 +361,7 @@ INSTITUTION = (
     r"(?i)hospital|h[oô]pital|clinic|cl[ií]nica|klinik|kliniek|clinique|centre|center|centro|zentrum|ospedale|policlinic"
     r"|poliklinik|universit|infirmary|krankenhaus|ziekenhuis|sjukhus|sykehus|sygehus|sairaala|szpital|nemocnice"
     r"|k[oó]rh[aá]z|hastane|medical|health|trust|practice|surgery|praxis|unit|ward|department|dept|site|institut"
+    r"|(?:^|[^\p{L}])(?:group|team|region|area|zone|wing|network|service|programm?e?|project|cohort|campus)(?:$|[^\p{L}])"
     r"|больниц|клиник|госпитал|νοσοκομε|κλινικ|医院|病院|クリニック|병원|의원|مستشفى|בית חולים|अस्पताल"
 )
 
@@ -254,10 +369,10 @@ INSTITUTION = (
 # patient keys (used only for key columns)
 
 #: A key made of letters only (any script), with spaces, apostrophes, dots or hyphens: a name.
-KEY_LETTERS_ONLY = r"^[\s'’.\-]*[\p{L}\p{M}]{2,}[\p{L}\p{M}\s'’.\-]*$"
+KEY_LETTERS_ONLY = r"^[\p{L}\p{M}\s'’.,_\-]*[\p{L}\p{M}]{2,}[\p{L}\p{M}\s'’.,_\-]*$"
 #: A record label in front of a number: MRN-00012345, UR123456, HN 4711, NHS9434765919.
 KEY_RECORD_LABEL = (
-    r"(?i)^\s*(?:mrn|mr|urn|ur|umrn|hn|hosp|hospno|rn|pas|emr|ehr|nhs|chi|hcn|rec|record|chart|kvnr|pid|nip|ipp|nhc|nhi"
+    r"(?i)^\s*(?:mrn|mr|urn|ur|umrn|hn|hosp|hospno|rn|pas|emr|ehr|nhs|chi|hcn|rec|record|chart|kvnr|pid|nip|ipp|nhc|nhi|hc"
     r"|aktenzeichen|az|fallnr|fall)\s*[.:#_\-/]*\s*\p{Nd}{3,}"
 )
 #: Two or three letters (initials) next to six digits that read as a date (DDMMYY or MMDDYY).
@@ -265,3 +380,20 @@ KEY_INITIALS_DATE = (
     rf"^\s*\p{{L}}{{2,3}}\s*[-_./\s]?\s*(?:{DAY2}{MONTH2}|{MONTH2}{DAY2})[0-9]{{2}}\s*$"
     rf"|^\s*(?:{DAY2}{MONTH2}|{MONTH2}{DAY2})[0-9]{{2}}\s*[-_./\s]?\s*\p{{L}}{{2,3}}\s*$"
 )
+
+#: A run of letters in a key: three or more letters (two of the CJK / Hangul scripts, whose
+#: names are two or three characters). Used by the scanner's key-word rule.
+KEY_WORD = r"[\p{L}\p{M}]{3,}|[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]{2,}"
+
+# ------------------------------------------------------------------------------------------------
+# hidden characters
+
+#: Hidden characters that change what a reader sees without being seen: text-direction overrides
+#: and isolates, zero-width space, word joiner and invisible operators, soft hyphen, a byte-order
+#: mark inside a value. (Zero-width joiners, which some scripts need, are only removed.)
+HIDDEN = r"[\x{202A}-\x{202E}\x{2066}-\x{2069}\x{200B}\x{2060}-\x{2064}\x{180E}\x{FEFF}\x{00AD}]"
+#: Removed before matching: format characters (zero-width space and joiners, soft hyphen, byte-order
+#: mark, ...) and combining marks left over after NFKC composition (strike-through, stacked accents).
+INVISIBLE = r"[\p{Cf}\x{0300}-\x{036F}\x{1AB0}-\x{1AFF}\x{1DC0}-\x{1DFF}\x{20D0}-\x{20FF}\x{FE20}-\x{FE2F}]"
+#: Dashes of every kind, read as ``-``.
+DASHES = r"[\p{Pd}\x{2212}\x{FE63}\x{FF0D}]"

@@ -25,6 +25,8 @@ per reason, a boolean mask over the values. Kinds:
 from __future__ import annotations
 
 import functools
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,6 +49,8 @@ FREE_TEXT_WORDS = 6
 FREE_TEXT_UNCASED = 20
 
 NAMES = "values look like personal names"
+_MIXED_LATIN = re.compile(r"[A-Za-z]")
+_MIXED_OTHER = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")
 ZERO_PADDED_REASON = "values look like record numbers kept as text (zero-padded digits)"
 
 
@@ -69,13 +73,19 @@ _KEY = frozenset({"key"})
 _COMPACT_DATES = P.DATE_PATTERNS[3:5]  # YYYYMMDD, DDMMYYYY
 _SHORT_LABELS = P.NATIONAL_ID_FORMATS[0]
 
+_DATE_PLAIN = (*_COMPACT_DATES, *P.DATE_MONTH_COMPACT, P.DATE_BIRTH_LABEL)
+HIDDEN = ("values hold hidden characters (zero-width spaces, text-direction controls, soft hyphens): "
+          "the text shown is not the text stored")
+
 RULES: tuple[Rule, ...] = (
+    Rule(HIDDEN, ("\ue000",)),
     Rule("values look like e-mail addresses", (P.EMAIL,)),
-    Rule("values look like web addresses or online identifiers", (P.WEB,)),
+    Rule("values look like web addresses or online identifiers", (P.WEB, *P.ONLINE_IDS)),
     Rule("values look like phone numbers", (P.PHONE_LABELLED, P.PHONE_EXTENSION)),
     Rule("values look like record or national ID numbers", (P.ID_LABELLED, *P.NATIONAL_ID_FORMATS),
          plain=(P.ID_LABELLED, _SHORT_LABELS)),
-    Rule("values look like calendar dates (give days since onset)", P.DATE_PATTERNS, plain=_COMPACT_DATES),
+    Rule("values look like calendar dates (give days since onset)", P.DATE_PATTERNS, plain=_DATE_PLAIN),
+    Rule("values look like calendar dates (give days since onset)", (P.DATE_YEAR_MONTH,), kinds=_NOT_KEY),
     Rule("values look like record or national ID numbers (7 or more digits in a row)", (P.LONG_DIGITS,), kinds=_NOT_KEY,
          plain=(P.LONG_DIGITS,)),
     Rule("keys look like record or national ID numbers (9 or more digits in a row)", (P.VERY_LONG_DIGITS,), kinds=_KEY),
@@ -88,11 +98,12 @@ RULES: tuple[Rule, ...] = (
          kinds=_KEY, plain=(P.KEY_RECORD_LABEL,)),
     Rule("keys hold a date (initials and a birth date?)", (P.KEY_INITIALS_DATE,), kinds=_KEY, plain=(P.KEY_INITIALS_DATE,)),
     Rule("keys look like personal names (letters only)", (P.KEY_LETTERS_ONLY,), kinds=_KEY),
-    Rule("values look like full postcodes", (P.POSTCODE,)),
+    Rule("values look like full postcodes", (P.POSTCODE, *P.POSTCODE_IN_TEXT)),
     Rule("values look like street addresses", P.STREET_PATTERNS),
     Rule(NAMES, (P.TITLE_NAME,)),  # a title before a name is refused even in "Clinic of Dr Smith"
-    Rule(NAMES, (P.PARTICLE_NAME, P.COMMA_NAME), name_rule=True),
-    Rule(NAMES, (P.CAPITALISED_NAME,), share=True, name_rule=True, kinds=frozenset({"free", "label", "key"})),
+    Rule(NAMES, (P.PARTICLE_NAME, P.COMMA_NAME, P.RELATION_NAME), name_rule=True),
+    Rule(NAMES, (P.CAPITALISED_NAME, P.CAPS_NAME, P.INITIAL_NAME), share=True, name_rule=True,
+         kinds=frozenset({"free", "label", "key"})),
     Rule(NAMES, (P.UNCASED_NAME,), share=True, name_rule=True, kinds=frozenset({"free", "label", "key"})),
 )
 
@@ -139,6 +150,61 @@ def zero_padded(values: pa.Array) -> np.ndarray:
     return _match(values, P.ZERO_PADDED)
 
 
+GROUPED_REASON = "values look like phone, record or national ID numbers (9 or more digits written in groups)"
+#: Digits a number written in groups must have to be refused.
+GROUPED_DIGITS = 9
+
+
+def grouped_digits(values: pa.Array) -> np.ndarray:
+    """Numbers of 9 or more digits written in groups (``12 34 56 78 90``, ``(415) 555-2671``, ``1234.567.890``).
+
+    The separators between two digits (up to three of space, ``. - / ( )``) are removed twice
+    (which joins every group of a run) and the longest run of digits is then measured.
+    """
+    has = _match(values, P.GROUP_SEPARATOR)
+    if not has.any():
+        return has
+    rows = np.flatnonzero(has)
+    part = values.take(pa.array(rows))
+    for _ in range(2):
+        part = pc.replace_substring_regex(part, P.GROUP_SEPARATOR, r"\1\2")
+    out = np.zeros(len(values), bool)
+    out[rows] = _match(part, rf"\p{{Nd}}{{{GROUPED_DIGITS},}}")
+    return out
+
+
+_VERHOEFF_D = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+               [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+               [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+               [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]]
+_VERHOEFF_P = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+               [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+               [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8]]
+_SNOMED = re.compile(r"^\s*(?:(?:snomed(?:[\s-]*ct)?|sctid|concept(?:[\s_]*id)?)\s*[:#]?\s*)?([0-9]{6,18})\s*$", re.IGNORECASE)
+
+
+def _verhoeff_ok(digits: str) -> bool:
+    c = 0
+    for i, ch in enumerate(reversed(digits)):
+        c = _VERHOEFF_D[c][_VERHOEFF_P[i % 8][int(ch)]]
+    return c == 0
+
+
+def snomed_ids(values: list[object]) -> np.ndarray:
+    """Which values are SNOMED CT concept identifiers (6 to 18 digits, optionally labelled ``SNOMED``).
+
+    A concept id ends in a partition identifier ``00`` (international) or ``10`` (extension) and a
+    Verhoeff check digit; a random number of this length passes both with probability 1 in 500.
+    """
+    out = np.zeros(len(values), bool)
+    for i, v in enumerate(values):
+        m = _SNOMED.match(str(v)) if v is not None and len(str(v)) <= 40 else None
+        if m:
+            d = m.group(1)
+            out[i] = d[-3:-1] in ("00", "10") and _verhoeff_ok(d)
+    return out
+
+
 def _phone(values: pa.Array) -> np.ndarray:
     """Bare phone numbers: digits with separators, 9 to 15 digits without the extension."""
     hit = _match(values, P.PHONE)
@@ -156,11 +222,54 @@ def _free_text(values: pa.Array, lengths: np.ndarray) -> np.ndarray:
     return (lengths >= FREE_TEXT_CHARS) | (words >= FREE_TEXT_WORDS) | (uncased >= FREE_TEXT_UNCASED)
 
 
+#: Marks a hidden character in a normalised value (a private-use character; see the HIDDEN rule).
+_HIDDEN_MARK = "\ue000"
+
+#: Look-alike Cyrillic and Greek letters, read as the Latin letter they imitate (in values that
+#: mix Latin with Cyrillic or Greek letters: "Мrs Jones" with a Cyrillic М).
+_CONFUSABLES = str.maketrans(
+    "АВЕЗКМНОРСТУХЅІЈаеорсуххѕіјһԁԛԝΑΒΕΖΗΙΚΜΝΟΡΤΥΧοαιкмнтвνρτυϲ",
+    "ABE3KMHOPCTYXSIJaeopcyxxsijhdqwABEZHIKMNOPTYXoaikmhtbvptuc",
+)
+
+
+def _fold(text: str) -> str:
+    """A value's digits of any script as ASCII digits; look-alike letters as Latin in mixed-script text."""
+    text = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
+    if _MIXED_LATIN.search(text) and _MIXED_OTHER.search(text):
+        text = text.translate(_CONFUSABLES)
+    return text
+
+
 def as_arrow(values: list[str] | np.ndarray) -> pa.Array:
-    """Distinct values as an Arrow string array, normalised (NFKC: full-width forms, ligatures)."""
+    """Distinct values as an Arrow string array, normalised for matching.
+
+    NFKC (full-width forms, ligatures, no-break spaces); hidden characters (text-direction
+    controls, zero-width spaces, soft hyphens) marked, for the HIDDEN rule refuses them; other
+    format characters (zero-width joiners) and leftover combining marks removed; every dash read as ``-``; digits of every script as ASCII digits; look-alike Cyrillic
+    and Greek letters read as Latin in values that mix the scripts. ASCII values need none of this.
+    """
     # a value longer than MAX_TEXT_CHARS is refused by its length alone: keep only its start
     arr = pa.array([v[: MAX_TEXT_CHARS + 1] for v in values], type=pa.large_string())
-    return pc.utf8_normalize(arr, form="NFKC")
+    if len(arr) == 0:
+        return arr
+    wide = pc.match_substring_regex(arr, r"[^\x00-\x7F]")
+    if not pc.any(wide).as_py():
+        return arr
+    rows = np.flatnonzero(wide.to_numpy(zero_copy_only=False))
+    part = pc.utf8_normalize(arr.take(pa.array(rows)), form="NFKC")
+    part = pc.utf8_ltrim(part, characters="\ufeff")  # a byte-order mark at the start is encoding, not text
+    part = pc.replace_substring_regex(part, P.HIDDEN, _HIDDEN_MARK)
+    part = pc.replace_substring_regex(part, P.INVISIBLE, "")
+    part = pc.replace_substring_regex(part, P.DASHES, "-")
+    fold = np.flatnonzero(pc.match_substring_regex(part, r"[^0-9\P{Nd}]|\p{Cyrillic}|\p{Greek}").to_numpy(zero_copy_only=False))
+    texts = part.to_pylist()
+    for i in fold:
+        texts[i] = _fold(texts[i])
+    out = arr.to_pylist()
+    for i, r in enumerate(rows):
+        out[r] = texts[i]
+    return pa.array(out, type=pa.large_string())
 
 
 def text_findings(values: pa.Array, kind: Kind) -> list[tuple[str, np.ndarray]]:
@@ -211,6 +320,13 @@ def text_findings(values: pa.Array, kind: Kind) -> list[tuple[str, np.ndarray]]:
     phone = _phone(sub) & ~plain if plain.any() else _phone(sub)
     if phone.any():
         masks["values look like phone numbers"] = masks.get("values look like phone numbers", np.zeros(len(sub), bool)) | phone
+    grouped = grouped_digits(sub) & ~plain if plain.any() else grouped_digits(sub)
+    if grouped.any():
+        masks[GROUPED_REASON] = grouped
+    if kind == "code":  # SNOMED CT concept ids in a site's code column are codes, not identifiers
+        concept = snomed_ids(sub.to_pylist())
+        if concept.any():
+            masks = {r: m & ~concept for r, m in masks.items() if (m & ~concept).any()}
     for reason, mask in masks.items():
         full = np.zeros(n, bool)
         full[short] = mask
@@ -248,3 +364,24 @@ def key_numbers(values: pa.Array) -> np.ndarray:
             out[i] = max(out[i], max(float(int(d)) for d in digits))
     return out
 
+
+
+def key_words(values: pa.Array) -> list[list[str]]:
+    """The words (runs of three or more letters; two of CJK / Hangul) in each key, lower-cased.
+
+    Runs made only of the letters ``a`` to ``f`` are left out (hexadecimal pseudonyms). The
+    scanner refuses a word that no other key holds: a study prefix is shared by every key of a
+    study or site (``LEEDS-001``, ``SUBJECT_0042``), a name belongs to one patient (``Jones01``).
+    """
+    n = len(values)
+    has = np.flatnonzero(_match(values, P.KEY_WORD)) if n else np.zeros(0, np.int64)
+    out: list[list[str]] = [[] for _ in range(n)]
+    if has.size == 0:
+        return out
+    part = pc.utf8_lower(values.take(pa.array(has)))
+    runs = pc.split_pattern_regex(part, r"[^\p{L}\p{M}]+")
+    word = _compiled(rf"^(?:{P.KEY_WORD})$")
+    hexadecimal = _compiled(r"^[a-f]+$")
+    for i, parts in zip(has, runs.to_pylist()):
+        out[i] = sorted({w for w in parts if w and word.search(w) and not hexadecimal.search(w)})
+    return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from footdrop_outcomes.errors import CohortValidationError, safe_column_name
 from footdrop_outcomes.guard import _rules
@@ -90,6 +91,19 @@ class _Cached:
     categories: pd.Index
     findings: list[tuple[str, np.ndarray]]
     numbers: np.ndarray | None
+    words: list[list[str]] | None = None
+
+
+@dataclass
+class _Word:
+    """A word (run of letters) found in patient keys: which keys hold it (two are enough) and where."""
+
+    keys: set[str] = field(default_factory=set)
+    #: (file, table, column) -> key -> [rows, first row]
+    where: dict[tuple[str, str, str], dict[str, list[int]]] = field(default_factory=dict)
+
+
+_KEY_WORD = "keys hold a word that no other key shares (a name?)"
 
 
 _DENSITY = "keys look like record or national ID numbers (numbers far larger than the number of patients)"
@@ -116,6 +130,7 @@ class PrivacyScanner:
         self._keys: dict[str, set[str]] = {}
         self._pending: list[_PendingKeys] = []
         self._cache: dict[tuple[str, str], _Cached] = {}
+        self._words: dict[str, dict[str, _Word]] = {}
 
     # -- recording ------------------------------------------------------------------------------
     def _finding(self, file: str, table: str, column: str, problem: str) -> _Finding:
@@ -193,38 +208,70 @@ class PrivacyScanner:
             dtype = values.dtype
         if pd.api.types.is_numeric_dtype(dtype) and self._kind(col) != "key":
             return self._numbers(col, values.to_numpy(dtype="float64", na_value=np.nan))
+        # nested values (lists, arrays, dicts, Parquet lists and structs) and bytes: every element
+        # is a text value of its row
+        row_of: np.ndarray | None = None
+        if _needs_flattening(values):
+            values, row_of = _flatten(values)
+            dtype = values.dtype
         # text: distinct values, and the code of each row
+        words: list[list[str]] | None = None
         if isinstance(dtype, pd.CategoricalDtype):
             codes = values.cat.codes.to_numpy()
             uniques = pd.Index(dtype.categories)
             cache_key = (col, self._kind(col))
             hit = self._cache.get(cache_key)
             if hit is not None and not exempt and hit.categories.equals(uniques):
-                found, numbers = hit.findings, hit.numbers
+                found, numbers, words = hit.findings, hit.numbers, hit.words
             else:
-                found, numbers = self._text(col, uniques, exempt)
+                found, numbers, words = self._text(col, uniques, exempt)
                 if not exempt:
-                    self._cache[cache_key] = _Cached(uniques, found, numbers)
+                    self._cache[cache_key] = _Cached(uniques, found, numbers, words)
                 if self._kind(col) == "key":
                     self._keys.setdefault(col, set()).update(map(str, uniques))
         else:
             codes, uniq = pd.factorize(values, use_na_sentinel=True)
             uniques = pd.Index(uniq)
-            found, numbers = self._text(col, uniques, exempt)
+            found, numbers, words = self._text(col, uniques, exempt)
             if self._kind(col) == "key":
                 self._keys.setdefault(col, set()).update(map(str, uniques))
         out = [(reason, np.flatnonzero(np.isin(codes, np.flatnonzero(mask)))) for reason, mask in found]
+        if row_of is not None:  # positions of the flattened elements -> rows of the column
+            out = [(reason, np.unique(row_of[pos])) for reason, pos in out]
         if numbers is not None:
-            self._pend(col, numbers, codes, file, table, shown, row_offset)
+            self._pend(col, numbers, codes, file, table, shown, row_offset, row_of)
+        if words:
+            self._record_words(col, uniques, words, codes, file, table, shown, row_offset, row_of)
         return out
 
-    def _text(self, col: str, uniques: pd.Index, exempt: set[str] | None) -> tuple[list[tuple[str, np.ndarray]], np.ndarray | None]:
-        """Findings as masks over ``uniques``; for key columns also each key's number."""
+    def _record_words(self, col: str, uniques: pd.Index, words: list[list[str]], codes: np.ndarray, file: str,
+                      table: str, shown: str, row_offset: int, row_of: np.ndarray | None) -> None:
+        """Remember which keys hold which words, and the rows they are on (decided in ``_settled``)."""
+        seen = self._words.setdefault(col, {})
+        valid = codes >= 0
+        counts = np.bincount(codes[valid], minlength=len(uniques))
+        first = np.full(len(uniques), -1, dtype=np.int64)
+        pos = np.flatnonzero(valid)
+        first[codes[pos][::-1]] = pos[::-1] if row_of is None else row_of[pos[::-1]]
+        for i, ws in enumerate(words):
+            if not ws or counts[i] == 0:
+                continue
+            key = str(uniques[i])
+            for w in ws:
+                entry = seen.setdefault(w, _Word())
+                if len(entry.keys) < 2:
+                    entry.keys.add(key)
+                place = entry.where.setdefault((file, table, shown), {}).setdefault(key, [0, int(first[i]) + row_offset])
+                place[0] += int(counts[i])
+
+    def _text(self, col: str, uniques: pd.Index, exempt: set[str] | None
+              ) -> tuple[list[tuple[str, np.ndarray]], np.ndarray | None, list[list[str]] | None]:
+        """Findings as masks over ``uniques``; for key columns also each key's number and words."""
         kind = self._kind(col)
         n = len(uniques)
         if n == 0:
-            return [], None
-        text = np.asarray(uniques.astype(str), dtype=object)
+            return [], None, None
+        text = np.asarray([_as_text(u) for u in uniques] if uniques.dtype == object else uniques.astype(str), dtype=object)
         check = np.ones(n, bool)
         vocab = self.model.vocabularies.get(col)
         if vocab is not None:
@@ -233,29 +280,39 @@ class PrivacyScanner:
             check &= ~pd.Index(text).str.strip().str.casefold().isin(list(exempt))
         idx = np.flatnonzero(check)
         if idx.size == 0:
-            return [], None
+            return [], None, None
         sub = text[idx]
         if kind != "key":
             as_numbers = pd.to_numeric(pd.Series(sub), errors="coerce")
             if as_numbers.notna().all():  # numbers written as text: the number rules apply (and zero padding)
-                found = self._numbers(col, as_numbers.to_numpy(dtype="float64"))
+                found = self._numbers(col, as_numbers.to_numpy(dtype="float64"), texts=sub)
                 masks = [(r, np.isin(np.arange(len(sub)), pos)) for r, pos in found]
                 padded = _rules.zero_padded(_rules.as_arrow(list(sub)))
                 if padded.any():
                     masks.append((_rules.ZERO_PADDED_REASON, padded))
-                return [(r, _spread(m, idx, n)) for r, m in masks], None
+                return [(r, _spread(m, idx, n)) for r, m in masks], None, None
         arrow = _rules.as_arrow(list(sub))
         found = [(r, _spread(m, idx, n)) for r, m in _rules.text_findings(arrow, kind)]
         numbers = None
+        words = None
         if kind == "key":
             numbers = np.zeros(n)
             numbers[idx] = _rules.key_numbers(arrow)
-        return found, numbers
+            key_words = _rules.key_words(arrow)
+            if any(key_words):
+                words = [[] for _ in range(n)]
+                for i, w in zip(idx, key_words):
+                    words[i] = w
+        return found, numbers, words
 
-    def _numbers(self, col: str, arr: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    def _numbers(self, col: str, arr: np.ndarray, texts: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
         out = []
         with np.errstate(invalid="ignore"):
             long_ = np.flatnonzero(np.abs(arr) >= LONG_NUMBER)
+            if long_.size and col in self.model.vocabularies:  # SNOMED CT concept ids in a code column are codes
+                shown = [str(texts[i]) if texts is not None else (str(int(arr[i])) if np.isfinite(arr[i]) and arr[i] == int(arr[i])
+                         else "") for i in long_]
+                long_ = long_[~_rules.snomed_ids(shown)]
             if long_.size:
                 out.append(("numbers of 7 or more digits look like phone, record or ID numbers, or YYYYMMDD dates", long_))
             if col in self.model.day_columns:
@@ -265,7 +322,7 @@ class PrivacyScanner:
         return out
 
     def _pend(self, col: str, numbers: np.ndarray, codes: np.ndarray, file: str, table: str, shown: str,
-              row_offset: int) -> None:
+              row_offset: int, row_of: np.ndarray | None = None) -> None:
         limit = key_threshold(len(self._keys.get(col, ())))
         high = np.flatnonzero(numbers > limit)
         if high.size == 0:
@@ -274,12 +331,24 @@ class PrivacyScanner:
         counts = np.bincount(codes[valid], minlength=len(numbers))[high]
         first = np.full(len(numbers), -1, dtype=np.int64)
         pos = np.flatnonzero(valid)
-        first[codes[pos][::-1]] = pos[::-1]
+        first[codes[pos][::-1]] = pos[::-1] if row_of is None else row_of[pos[::-1]]
         self._pending.append(_PendingKeys(file, table, shown, col, numbers[high], counts, first[high] + row_offset))
 
     def _settled(self) -> dict[tuple[str, str, str], _Finding]:
-        """Findings, with the key-density rule decided on every key seen so far."""
+        """Findings, with the key-density and key-word rules decided on every key seen so far."""
         out = dict(self._findings)
+        refused: dict[tuple[str, str, str], dict[str, list[int]]] = {}
+        for words in self._words.values():
+            for entry in words.values():
+                if len(entry.keys) < 2:
+                    for place, keys in entry.where.items():
+                        refused.setdefault(place, {}).update(keys)
+        for (file, table, column), keys in refused.items():
+            f = out.get((table, column, _KEY_WORD))
+            f = _Finding(file, table, column, _KEY_WORD, f.n_rows, list(f.rows)) if f else _Finding(file, table, column, _KEY_WORD)
+            f.n_rows += sum(n for n, _ in keys.values())
+            f.rows = sorted(set(f.rows) | {first for _, first in keys.values()})[:8]
+            out[(table, column, _KEY_WORD)] = f
         for p in self._pending:
             refused = p.numbers > key_threshold(len(self._keys.get(p.key_column, ())))
             if not refused.any():
@@ -443,3 +512,52 @@ def identifier_name_reason(name: object, *, model: DataModel | None = None) -> s
     if str(name) in m.columns:
         return None
     return name_reason(name)
+
+
+def _needs_flattening(values: pd.Series) -> bool:
+    """True for columns holding nested values (lists, arrays, dicts, structs) or bytes."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        t = dtype.pyarrow_dtype
+        return bool(pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+                    or pa.types.is_fixed_size_binary(t))
+    if not pd.api.types.is_object_dtype(dtype):
+        return False
+    return pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty", "integer", "floating", "mixed-integer-float",
+                                                                 "decimal", "boolean", "mixed-integer")
+
+
+def _elements(value: object, out: list[str]) -> None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, bytes | bytearray | memoryview):
+        out.append(bytes(value).decode("utf-8", errors="replace"))
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _elements(k, out)
+            _elements(v, out)
+    elif isinstance(value, list | tuple | set | frozenset | np.ndarray):
+        for v in value:
+            _elements(v, out)
+    else:
+        out.append(str(value))
+
+
+def _flatten(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Every element of nested values as one text value, and the row (position) each came from."""
+    texts: list[str] = []
+    rows: list[int] = []
+    for pos, value in enumerate(values.to_numpy(dtype=object)):
+        before = len(texts)
+        _elements(value, texts)
+        rows.extend([pos] * (len(texts) - before))
+    return pd.Series(texts, dtype=object), np.asarray(rows, dtype=np.int64)
+
+
+def _as_text(value: object) -> str:
+    """A distinct value as text (bytes decoded as UTF-8, not shown as ``b'...'``)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)

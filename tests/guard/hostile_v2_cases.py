@@ -1,0 +1,201 @@
+"""Second hostile-input corpus for the guard (issue 12, second review), decided before running.
+
+None of these values is in ``guard_cases.py``. Each list is one class; the decision for every
+value was written down before the guard was run on it:
+
+* ``ANY``: refused as a single value among harmless ones, in an unknown column, in the ``site``
+  label column and as a patient key (an identifier is an identifier wherever it appears);
+* ``COLUMN``: refused when (at least half of) a column is such values (plain names: one of them
+  among codes is not told apart from a place, ``docs/privacy.md``);
+* ``KEYS``: refused as a patient key among sequential pseudonyms;
+* ``ACCEPT_CODES`` / ``ACCEPT_LABELS`` / ``ACCEPT_KEY_COLUMNS`` / ``ACCEPT_TEXT``: legitimate
+  clinical values that must pass (with the reason they are not identifying).
+
+Characters that are hard to see are written as escapes: ``\\u200b`` zero-width space,
+``\\u200d`` zero-width joiner, ``\\u202e`` right-to-left override, ``\\u00ad`` soft hyphen,
+``\\ufeff`` byte-order mark, ``\\u00a0`` no-break space, ``\\u2011`` non-breaking hyphen.
+"""
+
+from __future__ import annotations
+
+# ============================================================================== refused anywhere
+ANY: dict[str, list[str]] = {
+    # titles and honorifics not in the first corpus, in other languages and scripts
+    "titled_names": [
+        "Dra. Ana Silva", "Doña María", "Prof. Dr. med. Schulz", "Herrn Meier", "Mister Brown", "Madam Lee",
+        "Hr. Hansen", "Fr. Jensen", "Mevrouw Bakker", "Ông Nguyễn Văn Ba", "Bà Trần Thị Mai", "Bapak Budi Santoso",
+        "Ibu Siti Rahayu", "นาย สมชาย ใจดี", "นางสาว สมหญิง", "الدكتور أحمد حسن", "السيدة فاطمة", "ד\"ר כהן", "גב' לוי",
+        "डॉ. राहुल शर्मा", "श्रीमती सीता देवी", "Κος Παπαδόπουλος", "Κυρία Ελένη", "Гражданка Смирнова",
+        "Доктор Иванов", "田中様", "李女士", "박지성 님", "Sayın Ayşe Demir", "Dr. İsmail Öztürk", "Pani Żaneta",
+        "Paní Nováková", "Sr.ª Costa", "Dr.ª Sousa", "Prof.ssa Bianchi", "Mme. Lefèbvre-Dupont", "MRS JONES",
+        "Mrs. Smith-Jones", "Dr O'Neill", "Dr. Chen Wei", "Mr Al-Amin",
+    ],
+    # particles and surname forms not in the first corpus
+    "particle_names": [
+        "Vincent van Gogh", "Charles de Gaulle", "Ursula von der Leyen", "Ibn Battuta", "Abu Bakr al-Baghdadi",
+        "Mohammed bin Salman", "Siti binti Aminah", "Ana de los Ángeles", "Diego de la Vega", "Luca di Montezemolo",
+        "Maria do Carmo", "Eoin Mac Giolla", "Séamus Ó Briain", "Niamh Ní Bhriain", "D'Souza", "Fitzpatrick",
+        "McAllister", "MacKenzie", "Al-Khalili", "O'Connor-Walsh",
+    ],
+    # "LAST, First", "LAST First" and initials
+    "last_first": [
+        "SMITH, John", "DUPONT, Jean-Pierre", "MÜLLER, Anna", "García López, María", "Nguyen, Van An",
+        "Kowalska, Anna M.", "Smith, J.", "ИВАНОВ, Иван", "Smith-Jones, Mary Ann", "A.B. Smith",
+    ],
+    # national numbers not in the first corpus (formats, separators, labels)
+    "national_ids": [
+        "NHS 401-023-2137", "NHS no. 401 023 2137", "SIN 046 454 286", "NAS 046-454-286", "123 45 6789",
+        "Steuer-IdNr. 65929970489", "IdNr 65 929 970 489", "BSN 1112.22.333", "burgerservicenummer 111222333",
+        "personnummer 800303-1234", "19800303-1234", "800303+1234", "CPR 030380-1234", "030380-1234",
+        "fødselsnummer 030380 12345", "PESEL: 80030312345", "Aadhaar: 2345-6789-0123", "2345 6789 0123",
+        "CPF: 123.456.789-09", "11010519800303123X", "身份证 11010519800303123X", "マイナンバー 1234 5678 9012",
+        "800303-1234567", "RRN 800303-1234567", "Medicare 2123 45670 1", "IHI 8003 6080 0001 2345",
+        "DNI: 12.345.678-Z", "NIE X-1234567-L", "NIR 1 80 03 75 123 456 78", "n° sécu 180037512345678",
+        "codice fiscale: RSSMRA80C03H501U", "RSSMRA80C03H501U", "BE 80.03.03-123.45", "80.03.03-123.45",
+        "TC Kimlik No 12345678901", "Teudat Zehut 123456782", "ID 8003035009087", "AHV-Nr. 756.9217.0769.85",
+        "SVNR 1234 030380", "hetu 030380-123A", "OHIP 1234-567-890-AB", "ITIN 912-70-1234",
+    ],
+    "ibans": [
+        "GB82 WEST 1234 5698 7654 32", "DE89 3704 0044 0532 0130 00", "NL91ABNA0417164300",
+        "FR14 2004 1010 0505 0001 3M02 606", "IBAN ES91 2100 0418 4502 0005 1332", "CH93 0076 2011 6238 5295 7",
+    ],
+    # record numbers and hospital numbers in running text or labelled in other words
+    "record_numbers": [
+        "NHC 00123456", "IPP: 123456", "Fallnr. 4711001", "n° dossier 123456", "Historia 123456", "HC 1234567",
+        "MRN#0012345", "病歴番号 123456", "병록번호 123456", "номер карты 123456",
+    ],
+    # date spellings not in the first corpus
+    "dates": [
+        "3rd March 1980", "03/03/80", "1980-3-3", "March 3, 1980", "3.III.1980", "19800303", "1980-W10-1",
+        "1980年3月3日", "٠٣/٠٣/١٩٨٠", "१९८०-०३-०३", "０３／０３／１９８０", "03MAR1980", "3-Mar-1980", "MAR 3 1980",
+        "3 Mar '80", "the 3rd of March, 1980", "03/1980", "born 03/1980", "1980-03", "80.03.03", "Mar1980",
+        "3 مارس 1980", "3 במרץ 1980", "3 मार्च 1980", "ngày 3 tháng 3 năm 1980", "3 Maret 1980",
+        "3 martie 1980", "3 มีนาคม 2523", "Tuesday 3/3/80", "1980\u201103\u201103", "1980 03 03",
+        "03.03.1980 14:30", "19800303T1430", "@1980-03-03", "DOB:030380", "3/3/1980", "1980/03/03",
+    ],
+    # e-mails: IDN, quoted local parts, plus-addressing, obfuscation
+    "emails": [
+        "\"john smith\"@example.com", "jo+foot@example.co.uk", "jo.doe@例え.jp", "ivan@почта.рус",
+        "john dot smith at gmail dot com", "jsmith AT gmail DOT com", "jsmith at gmail.com", "jsmith @ gmail . com",
+        "jsmith(at)gmail(dot)com", "jsmith [at] gmail [dot] com", "mailto jo@x.org", "ahmad@مثال.السعودية",
+        "jo@localhost.localdomain", "JO@EXAMPLE.ORG", "jsmith@hospital", "j.smith@nhs.net>",
+    ],
+    # phones: E.164, extensions, tel: URIs, unicode dashes and spaces, other labels
+    "phones": [
+        "+14155552671", "+1 415 555 2671 ext 204", "tel:+1-415-555-2671;ext=204", "tel:+441632960961",
+        "+44\u00a01632\u00a0960961", "+44 1632\u2013960\u2013961", "+44\u20111632\u2011960961", "(415) 555\u20102671",
+        "Tlf. 12 34 56 78", "Tlf: +45 12 34 56 78", "тел. 8 (495) 123-45-67", "Τηλ. 210 123 4567",
+        "電話 03-1234-5678", "전화 010-1234-5678", "هاتف 0501234567", "Puh. 040 123 4567", "fono 2 2345 6789",
+        "Mobil: 0171 1234567", "cell 415.555.2671", "415-555-2671", "(415) 555-2671", "1-800-555-0199",
+        "+61 4 1234 5678", "+353 87 123 4567", "+٩٧١ ٥٠ ١٢٣ ٤٥٦٧",
+    ],
+    # postcodes and street addresses not in the first corpus
+    "addresses": [
+        "10 Downing St, London SW1A 2AA", "London SW1A 2AA", "Toronto, ON M5V 3L9", "1012 AB Amsterdam",
+        "123 Main St., Springfield, IL 62704", "Springfield, IL 62704", "PO Box 1234", "P.O. Box 42",
+        "Postfach 12 34 56", "Apartment 5, 3 Elm Road", "Jl. Sudirman No. 5", "Jalan Ampang 12",
+        "شارع الملك فهد 12", "רחוב הרצל 12", "ถนนสุขุมวิท 12", "12 đường Lê Lợi", "Unter den Linden 7",
+        "Avenue des Champs-Élysées 10", "Plac Defilad 1", "Calle de Alcalá, 48",
+    ],
+    # online identifiers
+    "online": [
+        "192.168.1.20", "IP 10.0.0.254", "2001:db8::8a2e:370:7334", "fe80::1ff:fe23:4567:890a",
+        "00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5e", "001A.2B3C.4D5E", "https://www.linkedin.com/in/john-smith",
+        "facebook.com/jane.doe", "@jane_doe_1980", "twitter.com/janedoe", "ftp://files.example.org/jones.pdf",
+        "example.co.uk/~jsmith",
+    ],
+    # free-text notes that mention a person
+    "notes": [
+        "seen by Dr Smith today", "wife Mary phoned, will bring him Tuesday", "pt's son John Smith came along",
+        "GP: Dr Patel, Leeds", "referred by Prof. Nakamura", "lives with daughter Anna Schmidt",
+        "Mr Jones fell again", "called Mrs Jones 07700 900123",
+    ],
+    # invisible and look-alike characters hiding any of the above
+    "obfuscated": [
+        "Mrs\u200b Jones", "M\u200brs Jones", "Mrs Jо\u200dnes", "\u041crs Jones", "Мrs Smith", "Dr\u00ad Müller",
+        "\u202esenoJ srM", "\ufeffMrs Jones", "  Mrs Jones  ", "jo\u200b@example.org", "2024\u200b-03-15",
+        "1\u200b9\u200b8\u200b0\u200b0\u200b3\u200b0\u200b3", "S\u0336m\u0336i\u0336t\u0336h, John",
+        "Mrs Jo\u0301nes", "ｍｒｓ Ｊｏｎｅｓ", "N\u200bH\u200bS 943 476 5919", "+44\u200b7700\u200b900123",
+        "Μrs Jones", "Dr Mu\u0308ller", "ЅМІТН, John",
+    ],
+}
+
+# ====================================================================== refused as a whole column
+COLUMN: dict[str, list[list[str]]] = {
+    "plain_names": [
+        ["Nakamura Hiroshi", "Tanaka Yuki", "Suzuki Ichiro", "Sato Aiko"],  # family-given order, romanised
+        ["Nguyễn Thị Hoa", "Trần Văn Nam", "Lê Thị Lan", "Phạm Minh Tuấn"],  # Vietnamese
+        ["Θεόδωρος Κολοκοτρώνης", "Ελένη Παππά", "Νίκος Γεωργίου"],  # Greek
+        ["Ольга Смирнова", "Дмитрий Соколов", "Анна Кузнецова"],  # Cyrillic
+        ["أحمد حسن", "فاطمة الزهراء", "خالد عبد الله"],  # Arabic
+        ["משה כהן", "שרה לוי", "יוסף מזרחי"],  # Hebrew
+        ["सीता देवी", "अमित कुमार", "प्रिया पटेल"],  # Devanagari
+        ["สมชาย ใจดี", "สมหญิง รักไทย", "วิชัย ศรีสุข"],  # Thai
+        ["李明", "张伟", "王芳", "刘洋"],  # Chinese, family name first
+        ["田中 花子", "鈴木 一郎", "佐藤 愛"],  # Japanese
+        ["박지성", "이영희", "최민준"],  # Korean
+        ["İsmail Yıldız", "Işıl Çelik", "Ömer Şahin"],  # Turkish dotted / dotless i
+        ["Mary-Jane Watson-Parker", "Anne-Marie Dupont-Moretti", "Hans-Peter Müller-Lüdenscheidt"],  # hyphenated
+        ["JOHN SMITH", "MARY JONES", "AHMED KHAN"],  # upper case
+        ["john smith", "mary jones", "ahmed khan"],  # lower case
+        ["Smith J", "Jones M", "Khan A"],  # surname and initial
+        ["J Smith", "M Jones", "A Khan"],  # initial and surname, no dot
+    ],
+}
+
+# ============================================================================ refused as patient key
+KEYS: list[str] = [
+    "Jones01", "jsmith01", "SMITH-J-01", "Smith_John", "smith.j", "Müller3", "MarySmith", "Nakamura-001",
+    "李明01", "K-Jones", "JS800303", "JS-03-03-80", "JS_030380", "800303-JS", "P-1980-03-03", "P19800303",
+    "P800303-1234", "19800303A", "A-800303-1234", "1980-03-03", "03031980", "0042", "00042", "0000042",
+    "RN-004711", "UR-0012345", "NHS-9434765919", "9434765919", "943 476 5919", "MRN:12345",
+    "jo@example.org", "+447700900123", "SW1A 2AA", "192.168.1.20", "Mrs\u200bJones", "\u041crs Jones",
+    "٠٠٠١٢٣٤", "０００１２３４", "P\u200b19800303",
+]
+
+# ==================================================================== legitimate: must not be refused
+#: Clinical codes and values a site's extract really holds (free or code columns).
+ACCEPT_CODES: list[str] = [
+    "L4-L5", "L5-S1", "L5/S1", "MRC 4-", "MRC 4+", "4-", "3+", "AFO", "FES", "KAFO", "G57.3", "M54.16", "M21.37",
+    "G57.30", "I63.9", "G35", "G12.21", "S84.1", "T84.0", "Z96.65", "E11.42", "230690007", "41015005",
+    "A/E", "TKR L", "THR R", "CMT1A", "HNPP", "ALS/MND", "GBS", "CIDP", "post-op", "wk 6", "Week 12",
+    "6 wk", "1-2x/day", "2x daily", "10 m walk", "0.8 m/s", "1.2", "-5", "15°", "-10 deg", "100%", "50-75%",
+    "3/7", "2/52", "6/12", "4/5", "5/5", "0/5", "yes", "no", "unknown", "n/a", "–", "Grade III", "Stage 2",
+    "Dorsiflexion", "Tibialis anterior", "Peroneal nerve", "EMG/NCS", "MRI L-spine", "CT", "HbA1c 48",
+    "1980", "2024", "v2.1", "12:30", "45 min", "BMI 31.2", "L", "R", "B", "Bilateral", "Left", "Right",
+    "Stroke", "Multiple sclerosis", "Motor neurone disease", "Charcot-Marie-Tooth", "Post hip replacement",
+    "Guillain-Barré", "Leg length", "Ankle-foot orthosis", "Functional electrical stimulation",
+    "Sciatic nerve injury", "Foot drop", "Heel walk", "Toe lift", "Mild", "Severe", "Moderate",
+    "Muy grave", "Leicht", "Schwer", "légère", "sévère", "Grave", "女性", "男性", "脳卒中", "多発性硬化症",
+    "инсульт", "αγγειακό", "سكتة دماغية", "שבץ", "लकवा", "Ictus cerebral", "AVC ischémique",
+    "Nervus peroneus", "St. Gallen", "St Helens", "MS", "MS relapse", "Dr-visit", "Mr scan",
+    "ICD-10 G57.3", "SNOMED 230690007", "OPCS W37.1", "KL grade 3", "T2 hyperintensity", "C5-C6",
+    "2.5 mg", "10 mg/kg", "1:1000", "pH 7.4", "A1", "B12", "Vit D 50", "NIHSS 4", "mRS 2",
+    "FAC 3", "10MWT", "6MWT 320 m", "TUG 12 s", "BBS 45", "Box 3", "Room 12", "Bay 4", "Bed 12",
+]
+#: Site labels (label column): institutions and codes.
+ACCEPT_LABELS: list[str] = [
+    "S01", "Site 4", "Clinic E", "St Thomas' Hospital", "Royal London Hospital", "Hôpital Saint-Louis",
+    "Charité Campus Mitte", "Karolinska", "Rigshospitalet", "Hospital Clínic", "AZ Groeninge", "Policlinico Gemelli",
+    "Universitätsspital Zürich", "Sheba Medical Center", "King Faisal Specialist Hospital", "東京大学病院",
+    "서울대학교병원", "Tata Memorial Hospital", "Siriraj Hospital", "Bệnh viện Bạch Mai", "North", "South-East",
+    "Leeds", "York", "Trust 3", "Unit 2", "Centre 07", "Ward 9B",
+]
+#: Columns of legitimate patient keys (each column must pass).
+ACCEPT_KEY_COLUMNS: list[list[str]] = [
+    [f"LEEDS-{i:03d}" for i in range(1, 40)] + [f"YORK-{i:03d}" for i in range(1, 40)],  # site name prefixes
+    [f"SUBJECT_{i:04d}" for i in range(1, 200)],
+    [f"FD{i:05d}" for i in range(1, 300)],
+    [f"S{s:02d}P{i:03d}" for s in range(1, 5) for i in range(1, 60)],
+    [f"{i:d}-A" for i in range(1, 80)],
+    ["7f3a9c", "b2e4d1", "c9a0f8", "d41d8c", "e3b0c4"],  # short hashes
+    [f"FD-2024-{i:04d}" for i in range(1, 120)],  # year and sequence
+    [f"ID{i}" for i in range(1, 500)],
+    [f"Pat{i:03d}" for i in range(1, 80)],  # one prefix for everyone
+]
+#: Report texts (titles, labels) that must pass check_text.
+ACCEPT_TEXT: list[str] = [
+    "Foot-drop outcomes: cohort 2019-2024", "Outcomes report, wave 3 (v2.1)", "Stroke and MS, L4-L5 radiculopathy",
+    "Résultats du suivi à 12 mois", "Ergebnisse der Fußheberschwäche-Kohorte", "足下垂の転帰 2024年", "Informe anual 2024",
+    "cause + severity + age + diabetes", "Outcomes team", "Week 12 follow-up", "Q3 2024 interim",
+]
