@@ -237,3 +237,40 @@ def test_import_the_redcap_worked_example(tmp_path):
     cohort = load_cohort(out)
     assert cohort.n_patients == records["record_id"].nunique()
     assert not any("date" in c for t in cohort.tables().values() for c in t.columns)  # calendar dates never kept
+
+
+def test_import_referral_example_with_late_first_contact_and_gaps_then_the_report_uses_late_entry(tmp_path):
+    """The second worked example (README): first contact weeks after onset, unknown covariates."""
+    import warnings
+
+    from footdrop_outcomes import load_cohort
+    from footdrop_outcomes.report.analysis import analyse_recovery
+
+    ex = "data/examples/referral_extract"
+    out = tmp_path / "referral"
+    result = runner.invoke(app, ["import", "--mapping", "data/examples/mapping_referral.toml", "--patients", f"{ex}/patients.csv",
+                                 "--visits", f"{ex}/visits.csv", "--adherence", f"{ex}/adherence.csv", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "now missing values" in " ".join(result.output.split())
+    cohort = load_cohort(out)
+    p = cohort.patients
+    raw = pd.read_csv(f"{ex}/patients.csv", sep=";", dtype=str)
+    assert len(p) == len(raw)
+    # unknown codes became missing values, one for one
+    assert int(p["diabetes"].isna().sum()) == int((raw["DM"] == "not recorded").sum()) > 0
+    assert int(p["smoking"].isna().sum()) == int((raw["Smoker"] == "9").sum()) > 0
+    assert int(p["hba1c"].isna().sum()) == int((raw["HbA1c_mmolmol"] == "-99").sum()) > 0
+    # first contact in days, from weeks; no visit before it
+    fc = pd.to_numeric(raw["FirstSeenWeeks"]).to_numpy() * 7
+    assert abs(p["first_contact_day"].to_numpy(float) - fc).max() < 0.5 and (fc > 0).mean() > 0.9
+    first_visit = cohort.visits.groupby("patient_id", observed=True)["day"].min()
+    assert (first_visit.reindex(p["patient_id"]).to_numpy() >= p["first_contact_day"].to_numpy() - 0.5).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = analyse_recovery(cohort)
+    assert a.choices["late_entry"] is True and "referral sample" in a.choices["late_entry_reason"]
+    tb = a.results["turnbull_cause"]
+    assert tb.info["entry_col"] is not None and all(v["start"] >= 0 for v in tb.info["curve_start"].values())
+    # no curve is the degenerate "everyone recovered at once" of one early patient
+    s = tb.summary[(tb.summary["statistic"] == "recovered_by") & (tb.summary["time"] == 6)]
+    assert (s["estimate"] < 0.9).all(), s[["group", "estimate"]]

@@ -52,9 +52,8 @@ def _mrc_text(grades: pd.Series, rng: np.random.Generator) -> list[str]:
     return out
 
 
-def make(out: Path = HERE / "site_extract") -> Path:
-    cohort = simulate_cohort(N, seed=SEED)
-    rng = np.random.default_rng(SEED)
+def site_layout(cohort, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The cohort's three tables rewritten in the site's layout (also used by make_referral_extract.py)."""
     p, v, a = cohort.patients, cohort.visits, cohort.adherence
     ids = {pid: f"FD-{i + 1:04d}" for i, pid in enumerate(p["patient_id"].astype(str))}
     sites = {s: f"Clinic {chr(ord('A') + i)}" for i, s in enumerate(sorted(p["site"].astype(str).unique()))}
@@ -101,11 +100,21 @@ def make(out: Path = HERE / "site_extract") -> Path:
     for dev in ("afo", "fes"):
         adherence[f"{dev.upper()}_min_Rx"] = (a[f"{dev}_hours_prescribed"].astype("float64") * 60).round(1)
         adherence[f"{dev.upper()}_min_worn"] = (a[f"{dev}_hours"].astype("float64") * 60).round(1)
+    return patients, visits, adherence
+
+
+def write_extract(patients: pd.DataFrame, visits: pd.DataFrame, adherence: pd.DataFrame, out: Path) -> Path:
+    """Write the three files the way the site exports them."""
     out.mkdir(parents=True, exist_ok=True)
     patients.to_csv(out / "patients.csv", sep=";", index=False)
     visits.to_csv(out / "visits.csv", index=False)
     adherence.to_csv(out / "adherence.csv", index=False, na_rep="NA")
     return out
+
+
+def make(out: Path = HERE / "site_extract") -> Path:
+    cohort = simulate_cohort(N, seed=SEED)
+    return write_extract(*site_layout(cohort, np.random.default_rng(SEED)), out)
 
 
 if __name__ == "__main__":
