@@ -336,8 +336,12 @@ def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: Simu
 
 
 def _run_chunks(root: np.random.SeedSequence, n_patients: int, cfg: SimulationConfig, chunk: Any,
-                desc: str, progress: bool, n_jobs: int = 1) -> list[dict[str, dict[str, Any]]]:
-    """Site draws, then ``chunk(rng, start, size, width, cfg, site_weights, site_frailty)`` per chunk: the chunks' tables, in order."""
+                desc: str, progress: bool, n_jobs: int = 1, consume: Any = None) -> list[dict[str, dict[str, Any]]]:
+    """Site draws, then ``chunk(rng, start, size, width, cfg, site_weights, site_frailty)`` per chunk: the chunks' tables, in order.
+
+    With ``consume``, each chunk's tables are passed to ``consume(tables)`` in chunk order as soon
+    as they are ready (and not kept: the returned list is empty).
+    """
     site_seq, chunk_root = root.spawn(2)
     site_rng = np.random.default_rng(site_seq)
     # site case mix: each cause is spread over the sites with its own weights
@@ -352,17 +356,20 @@ def _run_chunks(root: np.random.SeedSequence, n_patients: int, cfg: SimulationCo
         start = k * _CHUNK
         return chunk(np.random.default_rng(chunk_seqs[k]), start, min(_CHUNK, n_patients - start), width, cfg, site_weights, site_frailty)
 
+    parts: list[dict[str, dict[str, Any]]] = []
+    take = parts.append if consume is None else consume
     bar = tqdm(total=n_chunks, desc=desc, unit="chunk", disable=not progress or n_chunks < 2)
     if n_jobs > 1 and n_chunks > 1:
         with ThreadPoolExecutor(max_workers=min(n_jobs, n_chunks)) as pool:
-            futures = [pool.submit(one, k) for k in range(n_chunks)]
+            futures: list[Any] = [pool.submit(one, k) for k in range(n_chunks)]
             for f in futures:
                 f.add_done_callback(lambda _: bar.update())
-            parts = [f.result() for f in futures]  # in chunk order, whatever order they finish in
+            for k in range(n_chunks):  # in chunk order, whatever order they finish in
+                take(futures[k].result())
+                futures[k] = None  # the chunk's arrays are freed once taken
     else:
-        parts = []
         for k in range(n_chunks):
-            parts.append(one(k))
+            take(one(k))
             bar.update()
     bar.close()
     return parts
