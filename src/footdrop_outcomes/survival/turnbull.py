@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
 from footdrop_outcomes.survival._entry import (
     LateEntryWarning,
@@ -81,6 +82,7 @@ __all__ = ["Identification", "turnbull"]
 Identification = Literal["point", "set", "not reached", "not identifiable"]
 
 
+@limit_threads
 def turnbull(
     data: Cohort | pd.DataFrame,
     *,
@@ -639,10 +641,7 @@ def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, 
         idx = np.flatnonzero(support)
         info = _information(p, start, end, w, idx)
         g = n * d[idx]
-        try:
-            a_g, a_1 = np.linalg.lstsq(info, np.c_[g, np.ones(idx.size)], rcond=None)[0].T
-        except np.linalg.LinAlgError:  # pragma: no cover - lstsq does not fail on finite input
-            raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
+        a_g, a_1 = _newton_solve(info, np.c_[g, np.ones(idx.size)], label).T
         delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
         neg = delta < 0
         step = min(1.0, float(np.min(-p[idx][neg] / delta[neg]))) if neg.any() else 1.0
@@ -658,6 +657,24 @@ def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, 
     if not converged:
         raise ConvergenceError(f"Turnbull NPMLE for group {label!r} did not converge in {max_iter} steps; raise max_iter")
     return p, it
+
+
+def _newton_solve(info: np.ndarray, rhs: np.ndarray, label: str) -> np.ndarray:
+    """``info^-1 rhs`` for the Newton step: Cholesky (the information on the support is positive
+    definite when every mass is identified), least squares when it is singular or nearly so."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+    try:
+        factor = cho_factor(info, check_finite=False)
+        d = np.diag(factor[0])
+        if d.min() > 1e-7 * d.max():  # else nearly singular: least squares, as before
+            return cho_solve(factor, rhs, check_finite=False)
+    except LinAlgError:
+        pass
+    try:
+        return np.linalg.lstsq(info, rhs, rcond=None)[0]
+    except np.linalg.LinAlgError:  # pragma: no cover - lstsq does not fail on finite input
+        raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
 
 
 def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, idx: np.ndarray) -> np.ndarray:
