@@ -4,6 +4,7 @@ Run (each part appends one row per seed and estimate to its CSV, so a study can 
 resumed; ``--summarise`` prints the tables from the CSVs):
 
     python benchmarks/study_adherence.py pp        --seeds 1-200 --n 2000 --out /tmp/adh_pp.csv
+    python benchmarks/study_adherence.py disc      --seeds 1-200 --n 2000 --out /tmp/adh_disc.csv
     python benchmarks/study_adherence.py weighting --seeds 1-200 --n 3000 --out /tmp/adh_w.csv
     python benchmarks/study_adherence.py effect    --seeds 1-20  --n 2500 --out /tmp/adh_effect.csv
     python benchmarks/study_adherence.py dose      --seeds 1-20  --n 3000 --out /tmp/adh_dose.csv
@@ -107,6 +108,32 @@ def part_pp(seed: int, n: int) -> list[dict]:
     return rows
 
 
+DISC_VARIANTS = {"Kaplan-Meier (independent censoring)": None,
+                 "IPCW, adherence history only": "",
+                 "IPCW, severity + supervised + smoking (default)": "severity + supervised_physio + smoking"}
+
+
+def part_disc(seed: int, n: int) -> list[dict]:
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.adherence import discontinuation
+
+    c = simulate_cohort(n, seed=seed)
+    rows = []
+    for label, cov in DISC_VARIANTS.items():
+        c0 = time.process_time()
+        if cov is None:
+            d = discontinuation(c, kind="afo", group=None, landmarks=(13, 26, 52))
+        else:
+            d = discontinuation(c, kind="afo", group=None, landmarks=(13, 26, 52), censoring="ipcw", censoring_covariates=cov)
+        cpu = time.process_time() - c0
+        for _, s in d.summary[d.summary["statistic"] == "discontinued_by"].iterrows():
+            rows.append({"seed": seed, "part": "disc", "estimand": f"AFO discontinued by week {s['time']:g}: {label}",
+                         "estimate": s["estimate"], "lower": s["lower"], "upper": s["upper"], "se_ipcw": s.get("se", np.nan),
+                         "truth_seed": s["truth"], "cpu_seconds": cpu,
+                         "max_weight": d.info["ipcw_range"][1] if cov is not None else np.nan})
+    return rows
+
+
 def part_weighting(seed: int, n: int) -> list[dict]:
     from lifelines import CoxPHFitter
 
@@ -176,13 +203,23 @@ def part_gee(seed: int, n: int) -> list[dict]:
 
     c = simulate_cohort(n, seed=seed)
     rows = []
-    for cs in ("independence",):
-        g = adherence_trend(c, cov_struct=cs)
+    for label, opts in GEE_VARIANTS.items():
+        c0 = time.process_time()
+        g = adherence_trend(c, **opts)
+        cpu = time.process_time() - c0
+        fixed = g.info.get("se_fixed_weights", {})
         for _, r in g.summary.iterrows():
             if r["term"] in ("program_week", "supervised_physio", "supervised_physio:program_week", "smoking[current]", "severity[severe]"):
-                rows.append({"seed": seed, "part": "gee", "estimand": f"GEE {cs}: {r['term']}", "estimate": r["estimate"],
-                             "se": r["se"], "truth_seed": r["truth_marginal"]})
+                rows.append({"seed": seed, "part": "gee", "estimand": f"GEE {label}: {r['term']}", "estimate": r["estimate"],
+                             "se": r["se"], "se_fixed": fixed.get(r["term"], np.nan), "truth_seed": r["truth_marginal"],
+                             "cpu_seconds": cpu})
     return rows
+
+
+GEE_VARIANTS = {"independence": {"cov_struct": "independence"},
+                "IPW (default dropout model)": {"weights": "ipw"},
+                "IPW (+ cause, days to treatment)": {"weights": "ipw",
+                                                     "dropout_covariates": "supervised_physio + smoking + severity + cause + days_to_treatment"}}
 
 
 def summary_table(paths: list[str]) -> pd.DataFrame:
@@ -203,6 +240,9 @@ def summary_table(paths: list[str]) -> pd.DataFrame:
         row.update({"truth": truth.mean(), "mean": x.mean(), "bias": x.mean() - truth.mean(), "mc_se": sd / math.sqrt(k),
                     "emp_sd": sd})
         row["bias_in_mc_se"] = row["bias"] / row["mc_se"]
+        if "se_ipcw" in g and g["se_ipcw"].notna().all():  # an interval given, and an SE for SE / SD
+            row["mean_se"] = g["se_ipcw"].mean()
+            row["se_over_sd"] = row["mean_se"] / sd
         if "se" in g and g["se"].notna().all():
             lo, hi = x - z * g["se"].to_numpy(), x + z * g["se"].to_numpy()
             row["mean_se"] = g["se"].mean()
@@ -245,7 +285,7 @@ def summarise(paths: list[str], markdown: bool = False) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["pp", "weighting", "effect", "dose", "gee", "summarise"])
+    ap.add_argument("part", choices=["pp", "disc", "weighting", "effect", "dose", "gee", "summarise"])
     ap.add_argument("paths", nargs="*", help="CSVs to summarise")
     ap.add_argument("--seeds", default="1-20")
     ap.add_argument("--n", type=int, default=2000)
@@ -259,7 +299,7 @@ def main() -> None:
 
     warnings.simplefilter("ignore")
     out = args.out or f"/tmp/study_adherence_{args.part}.csv"
-    fn = {"pp": part_pp, "weighting": part_weighting, "effect": part_effect, "dose": part_dose, "gee": part_gee}[args.part]
+    fn = {"pp": part_pp, "disc": part_disc, "weighting": part_weighting, "effect": part_effect, "dose": part_dose, "gee": part_gee}[args.part]
     done = _done(out)
     with threadpool_limits(limits=1):
         for seed in _seeds(args.seeds):

@@ -25,8 +25,23 @@ adherent patients (dropout depending on the unobserved propensity is not missing
 the model's covariates, and GEE is only valid when missingness depends on the covariates in the
 model). Over 30 seeds of the default generator the independence GEE's weekly decline is steeper
 than its marginal truth and several CIs cover less than 95% (docs/adherence.md section 6): the
-estimates describe the patients still recorded each week. Inverse-probability weighting for
-records that end is not built yet.
+estimates describe the patients still recorded each week.
+
+**Records that end: inverse probability weighting** (``weights="ipw"``; Robins, Rotnitzky & Zhao
+1995). A pooled logistic model of the record ending after each week (denominator: the baseline
+covariates ``dropout_covariates`` (default: the group and the model's covariates), a B-spline of
+the program week, and the cumulative and last week's session share before that week; numerator:
+the B-spline alone) gives each patient-week the stabilised inverse probability of the record
+having run that far, and the GEE's estimating equations are weighted by it, with the
+independence working correlation (with weights that change within patient, a non-independence
+working correlation is not consistent in general; Fitzmaurice, Laird & Rotnitzky 1993). Valid
+when the record's end depends only on that observed history (true in the simulator: the end
+follows recovery, which depends on the recorded adherence and baseline covariates). Standard
+errors stack the two record-end models' estimating equations with the GEE's (patients as
+clusters), so they account for the weights' estimation; ``info["se_fixed_weights"]`` are the
+robust SEs that treat the weights as known. The target is then the model fitted to every
+analysed patient's weeks had no record ended, each week weighted by the share still recorded
+(the numerator), and ``truth_marginal`` is computed on that full grid.
 """
 
 from __future__ import annotations
@@ -53,6 +68,7 @@ __all__ = ["adherence_trend", "AdherenceTrend", "marginal_truth"]
 
 Family = Literal["binomial", "gaussian"]
 CovStruct = Literal["exchangeable", "ar1", "independence"]
+Weights = Literal["none", "ipw"]
 
 
 @dataclass(frozen=True, repr=False, kw_only=True)
@@ -118,11 +134,13 @@ def adherence_trend(
     group: str = "supervised_physio",
     covariates: str = "smoking + severity",
     family: Family = "binomial",
-    cov_struct: CovStruct = "exchangeable",
+    cov_struct: CovStruct | None = None,
     max_week: int = 52,
     interaction: bool = True,
     alpha: float = 0.05,
     missing: Missing = "drop",
+    weights: Weights = "none",
+    dropout_covariates: str | None = None,
 ) -> AdherenceTrend:
     """Weekly home-exercise adherence by intervention and time: population-averaged GEE with robust SEs.
 
@@ -139,8 +157,9 @@ def adherence_trend(
         for none.
     family : {"binomial", "gaussian"}
         Logit link on the share (quasi-binomial) or identity link.
-    cov_struct : {"exchangeable", "ar1", "independence"}
-        Working correlation within patient (AR(1) over ``program_week``).
+    cov_struct : {"exchangeable", "ar1", "independence"}, optional
+        Working correlation within patient (AR(1) over ``program_week``). Default:
+        exchangeable, or independence with ``weights="ipw"`` (the only one allowed there).
     max_week : int
         Program weeks analysed: ``0 .. max_week - 1``.
     interaction : bool
@@ -153,6 +172,13 @@ def adherence_trend(
         ``dropped_by_variable``, ``n_patients_input``, ``n_patients_dropped``, ``missing_data``);
         ``"raise"`` refuses them with an error naming column and rows. Unknown smoking is never
         counted as "not current".
+    weights : {"none", "ipw"}
+        ``"ipw"``: weight each patient-week by the stabilised inverse probability that the
+        patient's record is still running (module notes), for records that end for reasons
+        related to adherence (recovery). SEs account for the weights' estimation.
+    dropout_covariates : str, optional
+        Baseline covariates of the record-end model (``weights="ipw"``), besides the program
+        week and the adherence history; default the group and ``covariates``.
 
     Returns
     -------
@@ -171,7 +197,15 @@ def adherence_trend(
     from footdrop_outcomes.errors import FootdropError
 
     check_choice("family", family, get_args(Family))
+    check_choice("weights", weights, get_args(Weights))
+    if cov_struct is None:
+        cov_struct = "independence" if weights == "ipw" else "exchangeable"
     check_choice("cov_struct", cov_struct, get_args(CovStruct))
+    if weights == "ipw" and cov_struct != "independence":
+        from footdrop_outcomes.errors import ConfigError
+
+        raise ConfigError(f"weights='ipw' needs cov_struct='independence' (got {cov_struct!r}): with weights that change within "
+                          "a patient, a non-independence working correlation is not consistent in general")
     if not (isinstance(max_week, (int, np.integer)) and max_week >= 2):
         raise AdherenceInputError(f"max_week must be an integer >= 2, got {max_week!r}")
     covs = [re.sub(r"^C\(\s*(\w+)\s*\)$", r"\1", c.strip()) for c in covariates.split("+") if c.strip()]  # C(x): as x
@@ -195,26 +229,40 @@ def adherence_trend(
         design, xdf = formula_design(w, rhs, what="adherence trend model", table="patient-weeks", outcome="the weekly share")
     except FootdropError as exc:
         raise AdherenceInputError(f"the trend model cannot be built: {exc}") from exc
-    model = sm.GEE(w["weekly_share"].to_numpy(float), xdf, groups=w["patient_id"].to_numpy(), family=fam, cov_struct=struct,
-                   time=time_arg)
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    with warnings.catch_warnings():
-        # statsmodels warns that a binomial endog is not 0/1; the share is a quasi-binomial proportion on purpose
-        warnings.filterwarnings("ignore", message=".*[Bb]inomial.*", category=Warning)
-        warnings.simplefilter("error", ConvergenceWarning)
-        try:
-            fit = model.fit(cov_type="robust", maxiter=100)
-        except ConvergenceWarning as exc:
-            raise ConvergenceError(f"GEE did not converge ({exc}); try cov_struct='independence' or fewer weeks") from None
+    ipw_info: dict[str, Any] = {}
+    if weights == "ipw":
+        dcov = " + ".join([gterm, *covs]) if dropout_covariates is None else dropout_covariates
+        fit, beta_s, cov_s, ipw_info = _ipw_fit(w, xdf, family=family, max_week=int(max_week), history=dcov, patients=cohort.patients)
+        params = pd.Series(beta_s, index=xdf.columns)
+        bse = pd.Series(np.sqrt(np.diag(cov_s)), index=xdf.columns)
+        cov = cov_s
+    else:
+        model = sm.GEE(w["weekly_share"].to_numpy(float), xdf, groups=w["patient_id"].to_numpy(), family=fam, cov_struct=struct,
+                       time=time_arg)
+        with warnings.catch_warnings():
+            # statsmodels warns that a binomial endog is not 0/1; the share is a quasi-binomial proportion on purpose
+            warnings.filterwarnings("ignore", message=".*[Bb]inomial.*", category=Warning)
+            warnings.simplefilter("error", ConvergenceWarning)
+            try:
+                fit = model.fit(cov_type="robust", maxiter=100)
+            except ConvergenceWarning as exc:
+                raise ConvergenceError(f"GEE did not converge ({exc}); try cov_struct='independence' or fewer weeks") from None
+        params, bse = fit.params, fit.bse
+        cov = fit.cov_params().to_numpy()
     z = norm.ppf(1 - alpha / 2)
-    names = list(fit.params.index)
-    summ = pd.DataFrame({"term": names, "estimate": fit.params.to_numpy(), "se": fit.bse.to_numpy()})
+    names = list(params.index)
+    summ = pd.DataFrame({"term": names, "estimate": params.to_numpy(), "se": bse.to_numpy()})
     summ["lower"] = summ["estimate"] - z * summ["se"]
     summ["upper"] = summ["estimate"] + z * summ["se"]
     summ["p"] = 2 * norm.sf(np.abs(summ["estimate"] / summ["se"]))
     if cohort.truth is not None and family == "binomial":
-        mt = marginal_truth(cohort, w, xdf)
+        if weights == "ipw":  # the full grid of weeks, each weighted by the share still recorded (module notes)
+            grid, gw = _full_grid(w, int(max_week))
+            mt = marginal_truth(cohort, grid, design.frame(grid, table="full-grid rows"), row_weights=gw)
+        else:
+            mt = marginal_truth(cohort, w, xdf)
         summ["truth_marginal"] = summ["term"].map(mt)
         summ["truth_conditional"] = summ["term"].map(_conditional_truth(cohort, group))
 
@@ -222,14 +270,16 @@ def adherence_trend(
     pat = w.drop_duplicates("patient_id")
     levels = sorted(pd.unique(w[group]).tolist())
     weeks = np.arange(int(max_week))
-    beta = fit.params.to_numpy()
-    cov = fit.cov_params().to_numpy()
+    beta = params.to_numpy()
     obs = w.groupby([group, "program_week"], observed=True)["weekly_share"].agg(["mean", "size"])
     rows = []
+    n_pat = len(pat)
     for lev in levels:
-        base = pat.assign(**{group: lev})
+        # one design for every week at once (building it week by week was most of the curves' time)
+        base = pat.assign(**{group: lev}).iloc[np.tile(np.arange(n_pat), len(weeks))].reset_index(drop=True)
+        x_all = design.frame(base.assign(program_week=np.repeat(weeks, n_pat)), table="standardisation rows").to_numpy()
         for t in weeks:
-            x = design.frame(base.assign(program_week=t), table="standardisation rows").to_numpy()
+            x = x_all[t * n_pat:(t + 1) * n_pat]
             eta = x @ beta
             if family == "binomial":
                 mu = expit(eta)
@@ -243,8 +293,12 @@ def adherence_trend(
             rows.append({"group": lev, "program_week": int(t), "mean": m, "lower": m - z * se, "upper": m + z * se,
                          "observed_mean": float(om), "n": int(on)})
     curves = pd.DataFrame(rows)
-    corr = fit.model.cov_struct.summary() if hasattr(fit.model.cov_struct, "summary") else ""
-    info = {"method": f"GEE, {family} family, {cov_struct} working correlation, robust SEs", "n": int(w["patient_id"].nunique()),
+    corr = fit.model.cov_struct.summary() if hasattr(getattr(fit.model, "cov_struct", None), "summary") else ""
+    method = f"GEE, {family} family, {cov_struct} working correlation, robust SEs"
+    if weights == "ipw":
+        method = (f"inverse-probability-of-dropout weighted GEE, {family} family, independence working correlation, "
+                  "SEs from stacked estimating equations (record-end models and GEE)")
+    info = {"method": method, "weights": weights, **ipw_info, "n": int(w["patient_id"].nunique()),
             "patient_weeks": len(w), "group": group, "covariates": covs, "family": family, "cov_struct": cov_struct,
             "max_week": int(max_week), "formula": f"weekly_share ~ {design.rhs}", "working_correlation": str(corr),
             "scale": "log odds (population-averaged)" if family == "binomial" else "share (population-averaged)", **dropped}
@@ -264,7 +318,8 @@ def _conditional_truth(cohort: Cohort, group: str) -> dict[str, float]:
     return out
 
 
-def marginal_truth(cohort: Cohort, rows: pd.DataFrame, design: pd.DataFrame) -> dict[str, float]:
+def marginal_truth(cohort: Cohort, rows: pd.DataFrame, design: pd.DataFrame, *,
+                   row_weights: np.ndarray | None = None) -> dict[str, float]:
     """Population-averaged (marginal) truth of a logistic model of the weekly share, from the generator.
 
     For every analysed patient-week the true *marginal* expected share is computed from the
@@ -282,6 +337,11 @@ def marginal_truth(cohort: Cohort, rows: pd.DataFrame, design: pd.DataFrame) -> 
         Analysed rows with ``patient_id``, ``week`` and ``program_week``.
     design : pandas.DataFrame
         The model's design matrix on these rows (named columns).
+    row_weights : numpy.ndarray, optional
+        Weight of each row in the projection (the IPW target weights each week of the full grid
+        by the share of patients still recorded in it). Rows may then be weeks the adherence
+        table does not hold: each patient's prescription (constant over the program in the
+        simulator) is taken from their first recorded week.
 
     Returns
     -------
@@ -315,18 +375,104 @@ def marginal_truth(cohort: Cohort, rows: pd.DataFrame, design: pd.DataFrame) -> 
     sd = float(np.sqrt(a["logit_sd"] ** 2 + a["weekly_sd"] ** 2))
     nodes, wts = np.polynomial.hermite_e.hermegauss(40)
     wts = wts / wts.sum()
-    adh = cohort.adherence.assign(patient_id=cohort.adherence["patient_id"].astype(str)).set_index(["patient_id", "week"])
-    adh = adh.loc[pd.MultiIndex.from_arrays([pid, rows["week"].to_numpy()])]
+    adh = cohort.adherence.assign(patient_id=cohort.adherence["patient_id"].astype(str))
+    if row_weights is None:  # a merge, not .loc with a MultiIndex (same rows, several times faster)
+        cols = ["patient_id", "week", *[f"{ex}_prescribed" for ex in EXERCISES]]
+        adh = pd.DataFrame({"patient_id": pid, "week": rows["week"].to_numpy()}).merge(adh[cols], on=["patient_id", "week"], how="left",
+                                                                                      validate="many_to_one")
+        if adh[cols[2:]].isna().any().any():
+            raise AdherenceInputError("marginal_truth: some analysed rows are not in the adherence table (patient_id, week)")
+    else:
+        adh = adh.sort_values(["patient_id", "week"], kind="stable").drop_duplicates("patient_id").set_index("patient_id").loc[pid]
     num = np.zeros(len(rows))
     den = np.zeros(len(rows))
+    # eta takes few distinct values (covariate pattern x week): integrate each once (the same numbers, fewer expit calls)
+    eta_u, eta_inv = np.unique(np.asarray(eta, dtype=float), return_inverse=True)
     for ex in EXERCISES:
         n_x = adh[f"{ex}_prescribed"].to_numpy(float)
         off = float(a[f"exercise[{ex}]"])
         # marginal P(complete) for this exercise: E expit(eta + off + sd * Z)
-        m = expit((eta + off)[:, None] + sd * nodes[None, :]) @ wts
+        m = (expit((eta_u + off)[:, None] + sd * nodes[None, :]) @ wts)[eta_inv]
         num += n_x * m
         den += n_x
+    # the projection on distinct (design row, share) pairs, each weighted by how often it occurs: the same estimating
+    # equations as over every row, on several times fewer rows (agrees to ~1e-12)
+    x = design.to_numpy(float)
+    yw = np.column_stack([x, num / den, np.ones(len(x)) if row_weights is None else np.asarray(row_weights, float)])
+    uniq, inv = np.unique(yw, axis=0, return_inverse=True)
+    counts = np.bincount(inv.ravel(), minlength=len(uniq)).astype(float)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Bb]inomial.*", category=Warning)
-        glm = sm.GLM(num / den, design, family=sm.families.Binomial()).fit()
+        glm = sm.GLM(uniq[:, -2], pd.DataFrame(uniq[:, :-2], columns=design.columns), family=sm.families.Binomial(),
+                     var_weights=counts * uniq[:, -1]).fit(tol=1e-12)
     return {k: float(v) for k, v in glm.params.items()}
+
+
+def _full_grid(w: pd.DataFrame, max_week: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every analysed patient's program weeks ``0..max_week-1`` (their columns repeated), and each week's share still recorded."""
+    pat = w.drop_duplicates("patient_id").reset_index(drop=True)
+    first = (pat["week"] - pat["program_week"]).to_numpy()
+    k = np.tile(np.arange(max_week), len(pat))
+    grid = pat.iloc[np.repeat(np.arange(len(pat)), max_week)].reset_index(drop=True)
+    grid["program_week"] = k
+    grid["week"] = np.repeat(first, max_week) + k
+    last = w.groupby("patient_id", sort=False)["program_week"].max().reindex(pat["patient_id"]).to_numpy()
+    share = np.array([(last >= t).mean() for t in range(max_week)])
+    return grid, share[k]
+
+
+def _ipw_fit(w: pd.DataFrame, xdf: pd.DataFrame, *, family: str, max_week: int, history: str,
+             patients: pd.DataFrame) -> tuple[Any, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Inverse-probability-of-dropout weighted GEE (independence) with stacked-equation covariance.
+
+    Estimating equations ``sum_j w_j x_j (y_j - mu_j) = 0`` (logit or identity link; the
+    quasi-likelihood score of both); ``w_j`` from :func:`~footdrop_outcomes.adherence._ipcw.record_end_weights`.
+    Influence of ``beta`` per patient: ``A^{-1} [sum_j w_j x_j (y_j - mu_j) + G psi_i]``,
+    ``A = sum_j w_j d mu_j/d eta x_j x_j'``, ``G = sum_j x_j (y_j - mu_j) (dw_j/dgamma)'``.
+    """
+    import statsmodels.api as sm
+
+    from footdrop_outcomes.adherence._ipcw import record_end_weights
+
+    cl = pd.factorize(w["patient_id"])[0]
+    n = int(cl.max()) + 1
+    k = w["program_week"].to_numpy()
+    last = pd.Series(k).groupby(cl).transform("max").to_numpy()
+    at_risk = k < max_week - 1
+    ends = (k == last) & at_risk
+    # history known before each week: cumulative session share and last recorded week's share
+    g = w.groupby(cl, sort=False)
+    cum = (g["completed"].cumsum() - w["completed"]) / (g["prescribed"].cumsum() - w["prescribed"]).replace(0, np.nan)
+    rows = w.assign(adherence_cumulative=cum.to_numpy(), adherence_last_week=g["weekly_share"].shift(1).to_numpy())
+    extra = [c for c in patients.columns if c not in rows.columns]  # baseline columns the dropout model may name
+    if extra:
+        p = patients[["patient_id", *extra]].assign(patient_id=patients["patient_id"].astype(str)).set_index("patient_id")
+        rows = pd.concat([rows, p.reindex(rows["patient_id"].astype(str)).reset_index(drop=True).set_axis(rows.index)], axis=1)
+    for c in ("adherence_cumulative", "adherence_last_week"):
+        rows[c] = rows[c].fillna(rows[c].mean())  # the first week (nothing known yet): the mean
+    rec = record_end_weights(rows, cluster=cl, at_risk=at_risk, ends=ends,
+                             history=" + ".join([h for h in [history.strip()] if h] + ["adherence_cumulative", "adherence_last_week"]),
+                             time_col="program_week", what="record-end (dropout) model of the weighted GEE")
+    wt = rec.weights
+    y = w["weekly_share"].to_numpy(float)
+    x = xdf.to_numpy(float)
+    fam = sm.families.Binomial() if family == "binomial" else sm.families.Gaussian()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Bb]inomial.*", category=Warning)
+        fit = sm.GLM(y, xdf, family=fam, var_weights=wt).fit(tol=1e-10, maxiter=100)
+    beta = fit.params.to_numpy()
+    mu = fit.fittedvalues.to_numpy() if hasattr(fit.fittedvalues, "to_numpy") else np.asarray(fit.fittedvalues)
+    dmu = mu * (1 - mu) if family == "binomial" else np.ones_like(mu)
+    a = x.T @ (x * (wt * dmu)[:, None])
+    score = x * (y - mu)[:, None]
+    fixed = np.zeros((n, x.shape[1]))
+    np.add.at(fixed, cl, score * wt[:, None])
+    total = fixed.copy()
+    for dw, psi, psi_cl in rec.nuisance:
+        total[psi_cl] += psi @ (score.T @ dw).T
+    a_inv = np.linalg.inv(a)
+    cov = a_inv @ (total.T @ total) @ a_inv
+    cov_fixed = a_inv @ (fixed.T @ fixed) @ a_inv
+    info = {"se_fixed_weights": dict(zip(xdf.columns, np.sqrt(np.diag(cov_fixed)))), "dropout_model": rec.model,
+            "dropout_covariates": history, "n_records_ended": rec.n_ends, "ipw_range": (float(wt.min()), float(wt.max()))}
+    return fit, beta, cov, info
