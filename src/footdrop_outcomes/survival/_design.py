@@ -7,6 +7,7 @@ collinear term or a level without recoveries gets the same message wherever it i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,28 @@ def _covariance(h: np.ndarray, names: Sequence[str]) -> np.ndarray:
             f"(terms involved: {worst}). Check for covariate levels without recoveries, or drop or merge those terms."
         )
     return (v / w) @ v.T / np.outer(d, d)
+
+
+@functools.lru_cache(maxsize=256)
+def parsed_formula(rhs: str) -> Any:
+    """formulaic's parse of a right-hand side, kept per text (a fit parses its formula once, not four times).
+
+    Raises formulaic's error when the text does not parse (not cached).
+    """
+    from formulaic import Formula
+
+    return Formula(rhs)
+
+
+def formula_vars(formula: str, outcome: str) -> list[str]:
+    """Sorted variables a right-hand-side formula needs; [] when it does not parse (the design builder reports that).
+
+    As :func:`footdrop_outcomes.survival._missing.formula_variables`, on the cached parse.
+    """
+    try:
+        return sorted(parsed_formula(formula_rhs(formula, outcome=outcome)).required_variables)
+    except Exception:  # noqa: BLE001 - parse errors are reported, with context, by the design builder
+        return []
 
 
 def _rhs(formula: str, what: str) -> str:
@@ -123,23 +146,32 @@ def reference_column(terms: Sequence[str], stated: Mapping[str, Mapping[str, str
 
 def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str,
                   reference: Mapping[str, Any] | None = None) -> tuple[_Design, np.ndarray]:
-    from formulaic import Formula, model_matrix
+    from formulaic import model_matrix
 
     rhs = _rhs(formula, what)
     try:
-        variables = tuple(sorted(Formula(rhs).required_variables))
+        parsed = parsed_formula(rhs)
+        variables = tuple(sorted(parsed.required_variables))
     except Exception as exc:  # formulaic parse errors
         raise ConfigError(f"{what} {formula!r} could not be parsed: {exc}") from exc
     missing = [v for v in variables if v not in frame.columns]
     if missing:
         raise FootdropError(f"{table} has no column(s) {missing} used in {what} {formula!r} (columns: {list(frame.columns)[:15]})")
     _check_missing(frame, variables, table)
-    sub = frame[list(variables)].copy()
     levels, stated = reference_levels(frame, variables, reference, what, table)
-    for v, lev in levels.items():
-        sub[v] = pd.Categorical(sub[v].astype(object), categories=list(lev))
+    cols: dict[str, Any] = {}
+    for v in variables:
+        col = frame[v]
+        if v not in levels:
+            cols[v] = col.array
+        elif isinstance(col.dtype, pd.CategoricalDtype):  # recode (no detour through Python objects)
+            cats = list(levels[v])
+            cols[v] = (col if list(col.cat.categories) == cats else col.cat.set_categories(cats)).array
+        else:
+            cols[v] = pd.Categorical(col.astype(object), categories=list(levels[v]))
+    sub = pd.DataFrame(cols, index=frame.index)  # arrays, not Series: no alignment on the index
     try:
-        mm = model_matrix(rhs, sub, output="numpy")
+        mm = model_matrix(parsed, sub, output="numpy")
     except Exception as exc:
         raise FootdropError(f"{what} {formula!r} could not be evaluated on {table}: {exc}") from exc
     x = np.asarray(mm, dtype=float)
@@ -158,14 +190,14 @@ def _outcome(frame: pd.DataFrame, lower_col: str, upper_col: str, table: str) ->
 
 def _check_events_by_indicator(x: np.ndarray, terms: Sequence[str], event: np.ndarray, what: str) -> None:
     """A 0/1 column with no recoveries among its 1s has a coefficient at infinity."""
-    for j, t in enumerate(terms):
-        col = x[:, j]
-        if t == "Intercept" or not np.all((col == 0) | (col == 1)):
-            continue
-        on = col == 1
-        if on.any() and not event[on].any():
+    ones = x == 1
+    binary = np.all(ones | (x == 0), axis=0)
+    on = np.count_nonzero(ones, axis=0)
+    with_event = np.asarray(event, dtype=bool) @ ones if x.shape[0] else np.zeros(x.shape[1], dtype=bool)
+    for j in np.flatnonzero(binary & (on > 0) & ~with_event):
+        if terms[j] != "Intercept":
             raise FootdropError(
-                f"{what}: no recoveries observed where {t} = 1 ({int(on.sum())} rows), so its coefficient is not "
+                f"{what}: no recoveries observed where {terms[j]} = 1 ({int(on[j])} rows), so its coefficient is not "
                 "estimable; drop those rows or merge that level with another"
             )
 
@@ -193,6 +225,11 @@ def _spans(*xs: np.ndarray) -> np.ndarray:
 
 
 def _versions() -> dict[str, str]:
+    return dict(_versions_once())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions_once() -> dict[str, str]:
     import formulaic
     import scipy
 

@@ -559,50 +559,57 @@ def cox_zph(
     return pd.DataFrame({"term": [*names, "GLOBAL"], "chisq": chisq, "df": df, "p": chi2.sf(chisq, df)})
 
 
+def _runs(a: np.ndarray) -> np.ndarray:
+    """Lengths of the runs of equal neighbouring values of ``a``."""
+    if a.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    return np.diff(np.r_[starts, a.size])
+
+
 def _count_smaller_after(v: np.ndarray, query: np.ndarray) -> tuple[int, int]:
     """Over rows ``i`` with ``query[i]``: the number of later rows ``j > i`` with ``v[j] < v[i]``, and with ``v[j] == v[i]``.
 
-    A bottom-up merge sort, one vectorised pass per level (``log2 n`` levels): at block size
-    ``w`` the values are sorted within blocks; each query row of a left block counts the rows of
-    the right block below / equal to it by ``searchsorted`` on ``block * M + value`` (globally
-    sorted), then neighbouring blocks are merged by a stable sort (timsort merges the two runs in
-    linear time). ``O(n log^2 n)`` worst case, no Python loop over rows.
+    ``O(n log n)``, one vectorised pass per bit of the row position, no Python loop over rows.
+    A pair ``i < j`` first differs in some bit ``k`` of the position (``i`` has 0, ``j`` has 1,
+    the higher bits agree). Top-down over ``k``, the rows are kept ordered by (position
+    ``>> (k + 1)``, value, position): each group of positions that agree above bit ``k`` is a
+    contiguous range of the array, its left half (bit ``k`` = 0) and right half interleaved in
+    value order, so a left row's count of smaller right rows is the number of right rows before
+    it in its group (a cumulative sum; an equal value sorts after it, being at a later
+    position). A stable partition of each group by bit ``k`` gives the order for ``k - 1``.
+    Equal later values: within each run of equal values, ordered by position.
     """
     n = v.size
     if n < 2:
         return 0, 0
-    _, val = np.unique(v, return_inverse=True)
-    val = val.astype(np.int64)
-    big = np.int64(val.max() + 1)
-    pos = np.arange(n, dtype=np.int64)
-    q = query.astype(bool).copy()
+    perm = np.argsort(v, kind="stable")  # by (value, position)
+    vs = v[perm]
+    qs = np.asarray(query, dtype=bool)[perm]
+    idx = np.arange(n)
+    run_end = np.repeat(np.cumsum(_runs(vs)), _runs(vs))
+    equal = int((run_end - 1 - idx)[qs].sum())
+    dt = np.int32 if 2 * n < 2**31 else np.int64
+    code = (perm.astype(dt) << 1) | qs.astype(dt)  # position and query flag of each slot
+    t = idx.astype(dt)
     less = 0
-    equal = 0
-    w = 1
-    while w < n:
-        block = pos // w  # block of each slot (slots hold values sorted within blocks)
-        keys = block * big + val
-        left = (block % 2 == 0) & q
-        nxt = block[left] + 1
-        has_right = nxt * w < n
-        if has_right.any():
-            rows = np.flatnonzero(left)[has_right]
-            nb = nxt[has_right]
-            target = nb * big + val[rows]
-            lo = np.searchsorted(keys, target, side="left")
-            hi = np.searchsorted(keys, target, side="right")
-            less += int((lo - nb * w).sum())
-            equal += int((hi - lo).sum())
-        merged = (pos // (2 * w)) * big + val
-        order = np.argsort(merged, kind="stable")
-        val, q = val[order], q[order]
-        w *= 2
+    for k in range(int(n - 1).bit_length() - 1, -1, -1):
+        bit = (code >> (k + 1)) & 1  # bit k of the position
+        g0 = t & ~dt((1 << (k + 1)) - 1)  # first slot of the group (its positions are its slots)
+        ones_before = np.cumsum(bit, dtype=dt) - bit - (g0 >> 1)  # right rows before the slot in its group
+        left = bit == 0
+        less += int(np.sum(ones_before, where=left & (code & 1).astype(bool), dtype=np.int64))
+        n0 = np.minimum(dt(1 << k), dt(n) - g0)  # left rows in the group
+        new = np.where(left, t - ones_before, g0 + n0 + ones_before)
+        nxt = np.empty_like(code)
+        nxt[new] = code
+        code = nxt
     return less, equal
 
 
 def concordance(time: np.ndarray, event: np.ndarray, eta: np.ndarray,
                 strata: np.ndarray | None = None) -> tuple[float, dict[str, int]]:
-    """Harrell's C of a linear predictor in ``O(n log^2 n)``, with the conventions of R ``concordance``.
+    """Harrell's C of a linear predictor in ``O(n log n)``, with the conventions of R ``concordance``.
 
     A pair is comparable when the shorter time is an event (an event and a censored time that
     are equal count the censored as longer; two events at the same time are not comparable) and,
@@ -632,20 +639,32 @@ def concordance(time: np.ndarray, event: np.ndarray, eta: np.ndarray,
     eta = np.asarray(eta, dtype=float)
     n = time.size
     s = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
+    if n == 0:
+        return float("nan"), {"concordant": 0, "discordant": 0, "tied_risk": 0, "comparable": 0}
     # order: stratum, time, events before censored, then eta descending (ties among tied events resolved below)
-    order = np.lexsort((-eta, ~event, time, s))
-    t, e, x, st = time[order], event[order], eta[order], s[order]
+    _, tr = np.unique(time, return_inverse=True)
+    _, vr = np.unique(eta, return_inverse=True)
+    tr, vr = tr.astype(np.int64).ravel(), vr.astype(np.int64).ravel()
+    n_t, n_v, n_s = int(tr.max()) + 1, int(vr.max()) + 1, int(s.max()) + 1
+    if n_s * n_t * 2 * n_v < 2**62:  # one integer key, one quicksort (equal keys are interchangeable rows)
+        key = ((s * n_t + tr) * 2 + ~event) * n_v + (n_v - 1 - vr)
+        order = np.argsort(key)
+        key = key[order]
+    else:
+        order = np.lexsort((-vr, ~event, tr, s))
+        key = None
+    e, st = event[order], s[order]
     # v = stratum-major rank of eta: a later row in another stratum never counts as "smaller or equal"
-    _, rank = np.unique(x, return_inverse=True)
-    v = st * (rank.max() + 1 if n else 1) + rank
-    less, equal = _count_smaller_after(v.astype(np.int64), e)
+    v = st * n_v + vr[order]
+    less, equal = _count_smaller_after(v, e)
     # comparable pairs: later rows of the same stratum, minus tied events at the same time
-    end_of_stratum = np.searchsorted(st, st, side="right")
+    end_of_stratum = np.cumsum(np.bincount(st, minlength=n_s))[st]
     after = end_of_stratum - np.arange(n) - 1
     comparable = int(after[e].sum())
-    grp = pd.DataFrame({"s": st[e], "t": t[e], "x": x[e]})
-    g = grp.groupby(["s", "t"], sort=False).size().to_numpy(dtype=np.int64)
-    k = grp.groupby(["s", "t", "x"], sort=False).size().to_numpy(dtype=np.int64)
+    same_time = (st * n_t + tr[order])[e]  # events are contiguous by (stratum, time), eta descending within
+    same_eta = key[e] if key is not None else same_time * n_v + vr[order][e]
+    g = _runs(same_time)
+    k = _runs(same_eta)
     pairs_same_time = int((g * (g - 1) // 2).sum())
     ties_same_time = int((k * (k - 1) // 2).sum())
     comparable -= pairs_same_time

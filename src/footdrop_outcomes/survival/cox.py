@@ -73,7 +73,7 @@ from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.survival import _zph
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice, check_columns
-from footdrop_outcomes.survival._missing import Missing, drop_incomplete, formula_variables
+from footdrop_outcomes.survival._missing import Missing, drop_incomplete
 from footdrop_outcomes.survival._design import (
     _build_design,
     _check_events_by_indicator,
@@ -81,6 +81,8 @@ from footdrop_outcomes.survival._design import (
     _Design,
     _forest,
     _versions,
+    formula_vars,
+    parsed_formula,
     reference_column,
 )
 
@@ -251,12 +253,10 @@ def _codes(frame: pd.DataFrame, cols: list[str]) -> np.ndarray | None:
 def _design(frame: pd.DataFrame, formula: str, outcome: str, table: str, event: np.ndarray,
             strata_cols: list[str], reference: Mapping[str, Any] | None = None) -> tuple[_Design, np.ndarray]:
     """Design without intercept; refuses constant covariates, collinear terms (also within strata) and levels without events."""
-    from formulaic import Formula
-
     rhs = formula_rhs(formula, outcome=outcome)
     what = f"formula {rhs!r}"
     try:
-        variables = sorted(Formula(rhs).required_variables)
+        variables = sorted(parsed_formula(rhs).required_variables)
     except Exception as exc:  # formulaic parse errors
         raise ConfigError(f"{what} could not be parsed: {exc}") from exc
     missing = [v for v in variables if v not in frame.columns]
@@ -566,7 +566,7 @@ def fit_cox(
     frame = as_frame(data, time_unit=time_unit)
     check_columns(frame, duration_col=duration_col, event_col=event_col, table="data")
     extra = [c for c in ([strata] if isinstance(strata, str) else list(strata or [])) + ([cluster] if cluster else [])]
-    frame, dropped = drop_incomplete(frame, [*formula_variables(formula, f"{duration_col!r} and {event_col!r}"), *extra],
+    frame, dropped = drop_incomplete(frame, [*formula_vars(formula, f"{duration_col!r} and {event_col!r}"), *extra],
                                      missing=missing, model="fit_cox")
     strata_cols = _columns(frame, strata, "strata", "data")
     clus = _columns(frame, cluster, "cluster", "data")
@@ -676,7 +676,7 @@ def fit_cox_time_varying(
     check_columns(frame, duration_col=stop_col, event_col=event_col, table="data")
     _columns(frame, start_col, "start_col", "data")
     extra = [c for c in ([strata] if isinstance(strata, str) else list(strata or [])) + ([cluster] if cluster else [])]
-    frame, dropped = drop_incomplete(frame, [*formula_variables(formula, f"{start_col!r}, {stop_col!r} and {event_col!r}"), *extra],
+    frame, dropped = drop_incomplete(frame, [*formula_vars(formula, f"{start_col!r}, {stop_col!r} and {event_col!r}"), *extra],
                                      missing=missing, model="fit_cox_time_varying", group_col=id_col)
     start = pd.to_numeric(frame[start_col], errors="coerce").to_numpy(dtype=float)
     stop = pd.to_numeric(frame[stop_col]).to_numpy(dtype=float)
