@@ -12,8 +12,8 @@ writes:
   page (multi-level column headers merged), the cells as the exact strings the PDF and HTML show
   (``≤10``, ``*`` and ``-`` kept), footnotes below. HTML tables without a model (the title page's
   facts and parameters) become plain Word tables;
-* every figure as a PNG at 300 dpi (an SVG figure is rasterised with CairoSVG), as wide as its
-  natural size allows within the page margins;
+* every figure as a PNG: an SVG figure (what the reports display) rasterised with CairoSVG at
+  300 dpi, a PNG output as it is; as wide as its natural size allows within the page margins;
 * a cell tagged ``landscape`` on a landscape page, as in the PDF.
 
 Only what the executed notebook shows is exported: every table, sentence and figure in it passed
@@ -339,19 +339,23 @@ def _png(data: dict[str, Any]) -> bytes | None:
     return None
 
 
-def _picture(doc: Any, png: bytes) -> None:
+def _picture(doc: Any, png: bytes, *, rasterised: bool) -> None:
+    """Add a figure, as wide as its natural size (pixels / dpi) allows within the margins; an SVG
+    rasterised here is tagged :data:`FIGURE_DPI`, a PNG output keeps its own resolution."""
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Emu, Inches
     from PIL import Image
 
     with Image.open(io.BytesIO(png)) as im:
         width_px = im.size[0]
-        dpi = float((im.info.get("dpi") or (FIGURE_DPI, FIGURE_DPI))[0]) or FIGURE_DPI
-        if abs(dpi - FIGURE_DPI) > 1:  # record the resolution in the file (pHYs), for Word and for readers
+        dpi = float((im.info.get("dpi") or (0, 0))[0])
+        if rasterised and abs(dpi - FIGURE_DPI) > 1:  # record the resolution in the file (pHYs), for Word and for readers
             buf = io.BytesIO()
             im.save(buf, format="PNG", dpi=(FIGURE_DPI, FIGURE_DPI))
             png = buf.getvalue()
             dpi = FIGURE_DPI
+        elif dpi <= 1:
+            dpi = 96.0  # a PNG output that does not say: the screen resolution notebooks assume
     section = doc.sections[-1]
     usable = section.page_width - section.left_margin - section.right_margin
     natural = Inches(width_px / dpi)
@@ -482,7 +486,7 @@ def notebook_to_docx_bytes(nb: Any, *, name: str = "Report") -> bytes:
             elif "image/png" in data or "image/svg+xml" in data:
                 png = _png(data)
                 if png:
-                    _picture(doc, png)
+                    _picture(doc, png, rasterised="image/png" not in data)
             elif "text/html" in data:
                 source = data["text/html"]
                 _html_blocks(doc, source if isinstance(source, str) else "".join(source))
