@@ -19,11 +19,8 @@ import time
 
 import pandas as pd
 
-from footdrop_outcomes.cohort.calibration import (
-    calibration_check,
-    calibration_report,
-    pass_counts,
-)
+from footdrop_outcomes.cohort.calibration import calibration_check, pass_counts
+from footdrop_outcomes.report.calibration_section import calibration_report
 
 
 def main() -> None:
@@ -48,7 +45,7 @@ def main() -> None:
     if args.pdf:
         t1 = time.perf_counter()
         rep = calibration_report(args.pdf, args.n, replicates=args.replicates, seed=args.seed, check=check)
-        print(f"wrote {rep.path} ({rep.info['pages']} pages) in {time.perf_counter() - t1:.1f} s")
+        print(f"wrote {rep.path} (notebook -> PDF) in {time.perf_counter() - t1:.1f} s")
 
 
 if __name__ == "__main__":

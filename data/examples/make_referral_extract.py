@@ -26,14 +26,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes.cohort.simulate_v2 import SimulationConfigV2
 from footdrop_outcomes.survival import survival_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_site_extract import site_layout, write_extract  # noqa: E402
+from make_site_extract import site_layout, write_extract
 
 N, SEED = 600, 11
 HERE = Path(__file__).resolve().parent

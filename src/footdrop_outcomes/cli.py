@@ -440,17 +440,23 @@ def calibration_report_cmd(
     replicates: Annotated[int, typer.Option("--replicates", min=2, help="Replicate cohorts, seeds SEED, SEED+1, ...; the Monte Carlo SE needs two or more.")] = 4,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the first replicate.")] = 2026,
 ) -> None:
-    """Write the simulator v2 calibration report: every published target, calibration and validation sets, pass counts.
+    """Write the simulator v2 calibration report (notebook calibration_report.ipynb -> PDF): every published target,
+    calibration and validation sets, pass counts.
 
     Example: footdrop-outcomes calibration-report --out reports/calibration.pdf
     """
-    from footdrop_outcomes.cohort.calibration import calibration_report
+    from footdrop_outcomes.report import NotebookExecutionError
+    from footdrop_outcomes.report.calibration_section import calibration_report
 
-    rep = calibration_report(out_file, n, replicates=replicates, seed=seed)
+    try:
+        rep = calibration_report(out_file, n, replicates=replicates, seed=seed)
+    except NotebookExecutionError as e:
+        _notebook_failed(e)
+        raise typer.Exit(1) from None
     for _, r in rep.counts.iterrows():
         out.print(f"{r['set']}: {r['passed']} of {r['targets']} targets pass (latent truth); "
                   f"{r['observed_passed']} of {r['observed_checked']} as seen from the tables")
-    out.print(f"wrote {out_file} ({rep.info['pages']} pages)")
+    out.print(f"wrote {out_file} (executed notebook: {rep.info['notebook']})")
 
 
 @app.command("data-dictionary")

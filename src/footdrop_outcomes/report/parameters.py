@@ -123,6 +123,15 @@ SCHEMAS: dict[str, tuple[Param, ...]] = {
                      _CAUSES, _ALPHA, _MCID, *_MCID_PROFILE, _SMALL, _INTERNAL),
     "adherence_interventions": (_COHORT, Param("title", "str", "Foot drop: adherence and interventions", "Report title."),
                                 _CAUSES, _THRESHOLD, _ALPHA, _PS_FORMULA, _SMALL, _INTERNAL),
+    "calibration_report": (
+        Param("title", "str", "Simulator v2: calibration and validation against published figures", "Report title."),
+        Param("n_patients", "int", 50_000, "Patients per replicate cohort.", minimum=100, maximum=5_000_000),
+        Param("replicates", "int", 4, "Replicate cohorts (seeds seed, seed + 1, ...); two or more for a Monte Carlo interval.",
+              minimum=2, maximum=100),
+        Param("seed", "int", 2026, "Seed of the first replicate cohort.", minimum=0),
+        Param("check_path", "str", "", "A saved calibration_check table (Parquet) to report instead of simulating."),
+        Param("save_check", "str", "", "Write the calibration_check table to this Parquet file too (empty: not written)."),
+    ),
 }
 
 _TRUE = {"true", "yes", "1", "on"}

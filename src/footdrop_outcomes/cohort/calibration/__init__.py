@@ -481,8 +481,7 @@ def pass_counts(check: pd.DataFrame) -> pd.DataFrame:
 
 
 from footdrop_outcomes.cohort.calibration.report import (
-    CalibrationReport,
-    calibration_report,
+    CalibrationReport,  # the PDF: report.calibration_section
 )
 
-__all__ += ["CalibrationReport", "calibration_report"]
+__all__ += ["CalibrationReport"]

@@ -1,56 +1,24 @@
-"""The calibration report of generator version 2: a PDF anyone can regenerate.
+"""Pieces of the simulator v2 calibration report kept beside the targets.
 
-:func:`calibration_report` runs :func:`~footdrop_outcomes.cohort.calibration.calibration_check`
-(or takes its table) and writes a PDF with
-
-* a title page: settings, the pass rule, pass counts by set (calibration and validation, on the
-  latent truth and as seen from the tables);
-* one table page per set, every target with its published value and interval and the simulated
-  values with Monte Carlo standard errors;
-* one page per published source: for each of its figures, the published value with its interval
-  against the simulated value with its 95% Monte Carlo interval (latent truth, and the tables
-  where the visits can show it), the set, pass or fail, and the source's population and outcome
-  definition. Validation targets that fail are reported with the known explanation, never tuned to.
-
-The report holds only published figures and aggregates of simulated cohorts (no patient-level
-and no real data), so nothing in it goes through release control.
-
-Examples
---------
-Four cohorts of 50,000 patients take a few minutes (most of it drawing 31 pages):
-
->>> from footdrop_outcomes.cohort.calibration import calibration_report
->>> rep = calibration_report("reports/calibration.pdf", n_patients=50_000, replicates=4)  # doctest: +SKIP
->>> rep.counts  # doctest: +SKIP
-           set  targets  passed  observed_checked  observed_passed
-0  calibration       22      22                16               15
-1   validation       15      ...
+The report itself is written through the notebook -> PDF route of every other report:
+:func:`footdrop_outcomes.report.calibration_section.calibration_report` (CLI
+``footdrop-outcomes calibration-report``) runs ``calibration_report.ipynb``. This module holds
+what belongs to the targets rather than to the report layer: the pass rule, the known reasons
+why a target disagrees, the result class, and the figure of one target.
 """
 
 from __future__ import annotations
 
-import math
-import textwrap
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes._files import (
-    discard,
-    move_into_place,
-    refuse_symlink,
-    staging_file,
-)
 from footdrop_outcomes._result import AnalysisResult
-from footdrop_outcomes._version import __version__
-from footdrop_outcomes.cohort.calibration import calibration_check, pass_counts
-from footdrop_outcomes.errors import ConfigError, FootdropError
 
-__all__ = ["PASS_RULE", "CalibrationReport", "calibration_report"]
+__all__ = ["DISCREPANCY_NOTES", "PASS_RULE", "CalibrationReport"]
 
 #: How a target passes (printed on every page).
 PASS_RULE = ("A target passes when the simulated value (mean over replicate cohorts) lies inside the pass interval: the "
@@ -140,197 +108,6 @@ class CalibrationReport(AnalysisResult):
         ax.set_yticks(y, [f"{i} ({st[:3]})" for i, st in zip(s["id"], s["set"].astype(str))], fontsize=6)
         ax.set_xlabel("simulated value within the pass interval (0 = lower, 1 = upper limit)")
         return ax
-
-
-def calibration_report(
-    out_pdf: str | Path,
-    n_patients: int = 50_000,
-    *,
-    replicates: int = 4,
-    seed: int = 2026,
-    config: Any = None,
-    check: pd.DataFrame | None = None,
-) -> CalibrationReport:
-    """Write the calibration report of generator version 2 as a PDF.
-
-    Parameters
-    ----------
-    out_pdf : str or Path
-        PDF to write (its folder must exist; an existing file is replaced atomically).
-    n_patients : int
-        Patients per replicate cohort.
-    replicates : int
-        Replicate cohorts (>= 2, for a Monte Carlo interval); seeds ``seed, seed + 1, ...``.
-    seed : int
-        Seed of the first replicate.
-    config : SimulationConfigV2, optional
-        Generator configuration (default: the calibrated v2 model).
-    check : pandas.DataFrame, optional
-        A :func:`calibration_check` table to report instead of simulating (``n_patients``,
-        ``replicates`` and ``seed`` are then only printed).
-
-    Returns
-    -------
-    CalibrationReport
-        ``summary`` (the check table), ``counts`` (pass counts by set), ``path``.
-    """
-    out = Path(out_pdf)
-    if out.suffix.lower() != ".pdf":
-        raise ConfigError("out_pdf must name a .pdf file")
-    if not out.parent.is_dir():
-        raise FootdropError(f"folder {out.parent} does not exist; create it first")
-    refuse_symlink(out)
-    if check is None:
-        if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 2:
-            raise ConfigError("replicates must be a whole number >= 2 (the Monte Carlo interval needs two or more cohorts)")
-        check = calibration_check(n_patients, replicates=replicates, seed=seed, config=config)
-    counts = pass_counts(check)
-    settings = {"n": int(n_patients), "replicates": int(replicates), "seed": int(seed)}
-
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    sources = list(dict.fromkeys(check.sort_values(["set", "feature", "id"], kind="stable")["source"]))
-    tmp = staging_file(out, suffix=".pdf")
-    pages = 0
-    try:
-        with PdfPages(tmp, metadata={"Title": "Simulator v2 calibration report", "Creator": f"footdrop_outcomes {__version__}",
-                                      "CreationDate": None, "ModDate": None}) as pdf:
-            for fig in (_title_page(check, counts, settings), _table_page(check, "calibration"), _table_page(check, "validation")):
-                pdf.savefig(fig)
-                plt.close(fig)
-                pages += 1
-            for src in sources:
-                fig = _source_page(check[check["source"] == src])
-                pdf.savefig(fig)
-                plt.close(fig)
-                pages += 1
-        move_into_place(tmp, out)
-    except BaseException:
-        discard(tmp)
-        raise
-    return CalibrationReport(summary=check, counts=counts, path=out,
-                             info={"method": "calibration report", **settings, "pages": pages, "sources": len(sources)})
-
-
-# ------------------------------------------------------------------------------------------------
-# pages
-
-
-def _fmt(x: Any, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)) or pd.isna(x):
-        return "-"
-    x = float(x)
-    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.{digits}f}"
-
-
-def _wrap(text: Any, width: int) -> str:
-    return "\n".join(textwrap.wrap(str(text or ""), width)) or "-"
-
-
-def _title_page(check: pd.DataFrame, counts: pd.DataFrame, settings: dict[str, int]) -> Any:
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(8.27, 11.69))
-    fig.text(0.08, 0.94, "Simulator v2: calibration and validation against published figures", fontsize=12.5, weight="bold")
-    fig.text(0.08, 0.915, f"footdrop_outcomes {__version__} | generator version 2.0 | {settings['replicates']} replicate cohorts of "
-             f"{settings['n']:,} patients, seeds {settings['seed']}-{settings['seed'] + settings['replicates'] - 1} | {date.today().isoformat()}",
-             fontsize=8, color=_GREY)
-    intro = ("Every target is one published figure (targets.toml). The split into a calibration set (v2 parameters were set to "
-             "reproduce these) and a validation set (never used to set anything) was committed before any parameter was chosen. "
-             "Validation failures are reported with their explanation and were not tuned to. Simulated values are means over "
-             "replicate cohorts with a 95% Monte Carlo interval (mean +/- 1.96 SE); 'latent' is computed on the simulated truth, "
-             "'tables' as an analyst sees it from the visits and adherence tables (where they can show it).")
-    fig.text(0.08, 0.86, _wrap(intro, 105), fontsize=9, va="top")
-    fig.text(0.08, 0.75, "Pass rule", fontsize=11, weight="bold")
-    fig.text(0.08, 0.735, _wrap(PASS_RULE, 105), fontsize=9, va="top")
-    ax = fig.add_axes((0.08, 0.45, 0.84, 0.2))
-    ax.axis("off")
-    ax.set_title("Pass counts", loc="left", fontsize=11, weight="bold")
-    rows = [[str(r["set"]), str(r["targets"]), f"{r['passed']} / {r['targets']}", f"{r['observed_passed']} / {r['observed_checked']}"]
-            for _, r in counts.iterrows()]
-    tab = ax.table(cellText=rows, colLabels=["set", "targets", "passed (latent)", "passed (tables, where shown)"], colWidths=[0.2, 0.15, 0.3, 0.35],
-                   loc="upper left", cellLoc="center")
-    tab.auto_set_font_size(False)
-    tab.set_fontsize(10)
-    tab.scale(1, 1.8)
-    failed = check[~check["pass_latent"].astype(bool)]
-    lines = [f"{r['id']} ({r['set']}): simulated {_fmt(r['latent'])} vs pass interval {_fmt(r['low'])}-{_fmt(r['high'])}"
-             for _, r in failed.iterrows()]
-    fig.text(0.08, 0.40, "Targets not passed (latent truth)", fontsize=11, weight="bold")
-    fig.text(0.08, 0.385, "\n".join(lines) or "none", fontsize=8, va="top", family="monospace")
-    fig.text(0.08, 0.04, "Regenerate: footdrop-outcomes calibration-report --out reports/calibration.pdf "
-             f"--n {settings['n']} --replicates {settings['replicates']} --seed {settings['seed']}", fontsize=8, color=_GREY)
-    return fig
-
-
-def _table_page(check: pd.DataFrame, which: str) -> Any:
-    import matplotlib.pyplot as plt
-
-    sub = check[check["set"].astype(str) == which]
-    fig = plt.figure(figsize=(11.69, 8.27))
-    fig.text(0.04, 0.95, f"{which.capitalize()} set: {int(sub['pass_latent'].sum())} of {len(sub)} targets pass (latent truth)",
-             fontsize=13, weight="bold")
-    ax = fig.add_axes((0.02, 0.04, 0.96, 0.88))
-    ax.axis("off")
-    rows, colours = [], []
-    for _, r in sub.iterrows():
-        obs_pass = r["pass_observed"]
-        rows.append([r["id"], r["feature"], r["source"], _fmt(r["value"]), f"{_fmt(r['low'])}-{_fmt(r['high'])}",
-                     f"{_fmt(r['latent'])} ({_fmt(r['latent_se'], 4)})", f"{_fmt(r['observed'])} ({_fmt(r['observed_se'], 4)})",
-                     "pass" if r["pass_latent"] else "FAIL", "-" if pd.isna(obs_pass) else ("pass" if obs_pass else "FAIL")])
-        colours.append(["white"] * 7 + [_cell(r["pass_latent"]), _cell(obs_pass)])
-    tab = ax.table(cellText=rows, cellColours=colours, loc="upper left", cellLoc="left",
-                   colLabels=["target", "feature", "source", "published", "pass interval", "simulated latent (SE)",
-                              "from tables (SE)", "latent", "tables"],
-                   colWidths=[0.22, 0.1, 0.06, 0.07, 0.11, 0.13, 0.13, 0.05, 0.05])
-    tab.auto_set_font_size(False)
-    tab.set_fontsize(7.5)
-    tab.scale(1, 1.35)
-    return fig
-
-
-def _cell(ok: Any) -> str:
-    if ok is None or pd.isna(ok):
-        return "white"
-    return "#e8f5e9" if bool(ok) else "#ffebee"
-
-
-def _source_page(rows: pd.DataFrame) -> Any:
-    import matplotlib.pyplot as plt
-
-    k = len(rows)
-    fig = plt.figure(figsize=(8.27, 11.69))
-    first = rows.iloc[0]
-    fig.text(0.06, 0.965, f"Source {first['source']}", fontsize=14, weight="bold")
-    fig.text(0.06, 0.955, _wrap(first["citation"], 120), fontsize=8, va="top")
-    if first.get("url"):
-        fig.text(0.06, 0.925, _wrap(first["url"], 140), fontsize=6.5, va="top", color=_BLUE)
-    top, block = 0.90, 0.86 / max(k, 2)
-    for i, (_, r) in enumerate(rows.iterrows()):
-        y0 = top - (i + 1) * block
-        ax = fig.add_axes((0.25, y0 + block * 0.55, 0.69, block * 0.27))
-        _target_panel(ax, r)
-        ok = bool(r["pass_latent"])
-        fig.text(0.06, y0 + block * 0.93, f"{r['id']}", fontsize=10.5, weight="bold")
-        tag = f"{str(r['set']).upper()} target  |  {'PASS' if ok else 'FAIL'}"
-        fig.text(0.06, y0 + block * 0.895, tag, fontsize=9, weight="bold", color=_GREEN if ok else _RED)
-        basis = ("the published 95% CI" if pd.notna(r["ci_low"]) else
-                 f"a Wilson 95% interval from n = {int(r['n'])}" if pd.notna(r["n"]) else "the published value")
-        widened = f", widened to value +/- {_fmt(r['tolerance'])}" if pd.notna(r["tolerance"]) else ""
-        rule = f"Rule: pass when {_fmt(r['low'])} <= simulated latent value <= {_fmt(r['high'])} ({basis}{widened})."
-        nums = (f"Published {_fmt(r['value'])}, pass interval {_fmt(r['low'])}-{_fmt(r['high'])}; simulated latent {_fmt(r['latent'])} "
-                f"(MC SE {_fmt(r['latent_se'], 4)}), from the tables {_fmt(r['observed'])} (MC SE {_fmt(r['observed_se'], 4)}).")
-        text = [nums, f"Population: {r['population']}", f"Outcome: {r['outcome']}", rule]
-        note = DISCREPANCY_NOTES.get(str(r["id"]))
-        failed_obs = r["pass_observed"] is not pd.NA and pd.notna(r["pass_observed"]) and not bool(r["pass_observed"])
-        if note and (not ok or failed_obs):
-            text.append(("Validation failure, reported and not tuned: " if str(r["set"]) == "validation" and not ok else "Why it differs: ") + note)
-        fig.text(0.06, y0 + block * 0.47, "\n".join(_wrap(t, 135) for t in text), fontsize=7, va="top")
-    return fig
 
 
 def _target_panel(ax: Any, r: pd.Series) -> None:

@@ -1,4 +1,4 @@
-"""The calibration report PDF: pages, pass/fail and counts checked against the check table."""
+"""The calibration report PDF (notebook -> PDF): sections, pass/fail and counts checked against the check table."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 from pypdf import PdfReader
 
 from footdrop_outcomes import simulate_cohort
-from footdrop_outcomes.cohort.calibration import calibration_check, calibration_report
+from footdrop_outcomes.cohort.calibration import calibration_check
 from footdrop_outcomes.errors import ConfigError
+from footdrop_outcomes.report.calibration_section import calibration_report
+
+pytestmark = pytest.mark.xdist_group("calibration_report")
 
 _SOURCES = ("P6", "HUTIN")  # P6: a calibration and a validation target; HUTIN: on-off from the tables
 
@@ -30,32 +33,41 @@ def written(check, tmp_path_factory):
     return rep, pages
 
 
-def test_one_page_per_source_after_the_title_and_two_set_tables(check, written):
+def _first(pages, needle):
+    return next(i for i, p in enumerate(pages) if needle in p)
+
+
+def test_title_summary_set_tables_then_one_section_per_source(check, written):
     rep, pages = written
-    assert len(pages) == 3 + len(_SOURCES) == rep.info["pages"]
+    assert "Simulator v2: calibration" in pages[0] and "Contents" in pages[1]
+    summary, cal, val = _first(pages, "Table 1. Pass counts"), _first(pages, "Calibration set:"), _first(pages, "Validation set:")
+    assert summary < cal < val
+    starts = [_first(pages[val + 1:], f"Source {src}") for src in _SOURCES]
+    assert len(set(starts)) == len(_SOURCES)  # each source on its own page
     for src in _SOURCES:
-        assert sum(f"Source {src}" in p for p in pages[3:]) == 1
+        assert sum(p.count(f"Source {src}\n") + p.count(f"Source {src} ") for p in pages[val + 1:]) >= 1
+    assert rep.info["notebook"].endswith(".ipynb") and rep.path.is_file()
 
 
 def test_pass_and_fail_follow_the_rule_recomputed_here(check, written):
     _, pages = written
     inside = (check["latent"] >= check["low"]) & (check["latent"] <= check["high"])  # the rule, independently
     for (_, r), ok in zip(check.iterrows(), inside):
-        page = next(p for p in pages[3:] if f"Source {r['source']}" in p)
+        page = "".join(pages[_first(pages, "Validation set:") + 1:])
         assert re.search(rf"{r['id']}\s*{str(r['set']).upper()} target\s+\|\s+{'PASS' if ok else 'FAIL'}", page), r["id"]
         note = "reported and not tuned" in page
         if str(r["set"]) == "validation" and not ok:
             assert note
     for which in ("calibration", "validation"):
         sub = inside[(check["set"].astype(str) == which).to_numpy()]
-        assert f"{which.capitalize()} set: {int(sub.sum())} of {sub.size} targets pass" in "".join(pages[1:3])
-        assert f"{int(sub.sum())} / {sub.size}" in pages[0]
+        assert f"{which.capitalize()} set: {int(sub.sum())} of {sub.size} targets pass" in "".join(pages)
+        assert f"{int(sub.sum())} / {sub.size}" in pages[_first(pages, "Table 1. Pass counts")]
 
 
 def test_simulated_values_printed_match_the_replicates(check, written):
     _, pages = written
     r = check[check["id"] == "peroneal_dec_mrc5_final"].iloc[0]
-    page = next(p for p in pages[3:] if "Source P6" in p)
+    page = "".join(pages[_first(pages, "Validation set:") + 1:])
     assert f"simulated latent {r['latent']:.3f}" in page
     assert np.isfinite(r["latent_se"]) and f"MC SE {r['latent_se']:.4f}" in page
 
@@ -65,3 +77,14 @@ def test_report_refuses_bad_arguments(tmp_path):
         calibration_report(tmp_path / "a.pdf", n_patients=100, replicates=1)
     with pytest.raises(ConfigError, match="pdf"):
         calibration_report(tmp_path / "a.txt", n_patients=100, replicates=2)
+
+
+def test_the_notebook_simulates_when_no_table_is_given(tmp_path):
+    """The CLI route: the notebook runs calibration_check itself (tiny cohorts; only the plumbing is checked)."""
+    from typer.testing import CliRunner
+
+    from footdrop_outcomes.cli import app
+
+    res = CliRunner().invoke(app, ["calibration-report", "--out", str(tmp_path / "c.pdf"), "--n", "1000", "--replicates", "2"])
+    assert res.exit_code == 0, res.output
+    assert "calibration:" in res.output and "validation:" in res.output and (tmp_path / "c.pdf").is_file()
