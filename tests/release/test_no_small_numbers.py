@@ -34,9 +34,10 @@ from pypdf import PdfReader
 
 from footdrop_outcomes import Cohort, simulate_cohort
 from footdrop_outcomes.release import PROTECTED_GROUPS
-from footdrop_outcomes.report import SCHEMAS, render_report
+from footdrop_outcomes.report import render_report
 from footdrop_outcomes.report.adherence_section import GROUP_LABELS
 from footdrop_outcomes.report.analysis import CAUSE_SHORT, term_label
+from footdrop_outcomes.report.parameters import COHORT_REPORTS
 
 T = 10  # the report default
 N_PATIENTS = 320
@@ -235,7 +236,7 @@ def build_cohort(seed: int, plan, out: Path):
     return small
 
 
-@pytest.mark.parametrize("name", sorted(SCHEMAS))
+@pytest.mark.parametrize("name", sorted(COHORT_REPORTS))
 @settings(max_examples=1, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck),
           phases=[Phase.explicit, Phase.generate], database=None)  # a render takes seconds: no shrinking
 @given(plan=cohort_plans())

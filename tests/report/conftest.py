@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import warnings
 import subprocess
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from pypdf import PdfReader
 
 from footdrop_outcomes import simulate_cohort
-from footdrop_outcomes.report import SCHEMAS, render_report, validate_parameters
+from footdrop_outcomes.report import render_report, validate_parameters
+from footdrop_outcomes.report.parameters import COHORT_REPORTS
 from footdrop_outcomes.report.render import ReportResult
 
 N_PATIENTS = 500
@@ -53,7 +53,7 @@ def rendered(cohort_dir, report_dir):
         return name, done.returncode == 0
 
     def prerender() -> None:
-        order = sorted(SCHEMAS, key=lambda n: n != "outcome_report")  # the longest first
+        order = sorted(COHORT_REPORTS, key=lambda n: n != "outcome_report")  # the longest first
         with ThreadPoolExecutor(max_workers=2) as pool:
             for name, ok in pool.map(run, order):
                 if ok:

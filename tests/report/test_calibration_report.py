@@ -47,6 +47,14 @@ def test_title_summary_set_tables_then_one_section_per_source(check, written):
     for src in _SOURCES:
         assert sum(p.count(f"Source {src}\n") + p.count(f"Source {src} ") for p in pages[val + 1:]) >= 1
     assert rep.info["notebook"].endswith(".ipynb") and rep.path.is_file()
+    import nbformat
+
+    nb = nbformat.read(rep.info["notebook"], as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")]
+    text = " ".join(pages)
+    for marker in ("import ", "nbh.", "cal.", "Traceback", "This cell is removed"):
+        assert marker not in text, marker
 
 
 def test_pass_and_fail_follow_the_rule_recomputed_here(check, written):

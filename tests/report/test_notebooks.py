@@ -11,13 +11,14 @@ from pypdf import PdfReader
 from footdrop_outcomes import load_cohort
 from footdrop_outcomes.release import ReleasePolicy, release_cohort
 from footdrop_outcomes.report import SCHEMAS
-from footdrop_outcomes.report.analysis import CAUSE_SHORT, analyse_recovery
-from footdrop_outcomes.report.narrative import key_findings
-from footdrop_outcomes.report.tables import curve_table, hazard_ratio_table, table_one
-from footdrop_outcomes.report.render import NOTEBOOK_DIR
 from footdrop_outcomes.report import adherence_section as ads
 from footdrop_outcomes.report import trajectory_section as ts
 from footdrop_outcomes.report.adherence_section import analyse_adherence
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, analyse_recovery
+from footdrop_outcomes.report.narrative import key_findings
+from footdrop_outcomes.report.parameters import COHORT_REPORTS
+from footdrop_outcomes.report.render import NOTEBOOK_DIR
+from footdrop_outcomes.report.tables import curve_table, hazard_ratio_table, table_one
 from footdrop_outcomes.report.trajectory_section import analyse_trajectories
 
 pytestmark = pytest.mark.xdist_group("report-session")  # share the rendered reports with the tests that read them (pytest -n)
@@ -29,7 +30,11 @@ def _norm(s: str) -> str:
     return " ".join(str(s).split())
 
 
-@pytest.mark.parametrize("name", sorted(SCHEMAS))
+#: Notebooks that report on a cohort (the calibration report simulates its own: tests/report/test_calibration_report.py)
+COHORT_NOTEBOOKS = sorted(COHORT_REPORTS)
+
+
+@pytest.mark.parametrize("name", COHORT_NOTEBOOKS)
 def test_notebook_runs_and_pdf_is_clean(rendered, name, pdf_text, text_outside_page, boxes_off_page):
     res = rendered(name)
     assert res.pdf.is_file() and res.notebook.is_file()

@@ -14,10 +14,19 @@ from pathlib import Path
 import pytest
 
 from footdrop_outcomes.cohort.vocabulary import CAUSES
-from footdrop_outcomes.report import SCHEMAS, render_report
+from footdrop_outcomes.report import render_report
 from footdrop_outcomes.report.analysis import CAUSE_SHORT
+from footdrop_outcomes.report.parameters import COHORT_REPORTS
 
-from .matrix_cohorts import all_and_none, cause_alone, page_problems, pdf_text, severity_alone, small, worked_example
+from .matrix_cohorts import (
+    all_and_none,
+    cause_alone,
+    page_problems,
+    pdf_text,
+    severity_alone,
+    small,
+    worked_example,
+)
 
 # the rendered reports are shared by the module's tests: one xdist worker runs them all (pytest -n)
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.xdist_group("real-cohorts")]
@@ -47,7 +56,7 @@ def _render_now(root: Path, build, notebook: str) -> str:
     return pdf_text(Path(res.pdf))
 
 
-@pytest.mark.parametrize("notebook", sorted(SCHEMAS))
+@pytest.mark.parametrize("notebook", sorted(COHORT_REPORTS))
 def test_worked_example_gives_every_report(root, notebook):
     text = _render(root, worked_example, notebook)
     assert page_problems(text) == []

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from footdrop_outcomes.cohort.vocabulary import CAUSES, SEVERITIES
 from footdrop_outcomes.report._errors import ReportParameterError
 
-__all__ = ["Param", "SCHEMAS", "schema_for", "validate_parameters", "describe_schema", "ParamType", "REPORT_FIELDS",
+__all__ = ["Param", "SCHEMAS", "COHORT_REPORTS", "schema_for", "validate_parameters", "describe_schema", "ParamType", "REPORT_FIELDS",
            "check_report_fields", "resolve_report_date", "resolve_data_cutoff"]
 
 ParamType = Literal["str", "int", "float", "bool", "list[str]", "list[float]"]
@@ -133,6 +133,9 @@ SCHEMAS: dict[str, tuple[Param, ...]] = {
         Param("save_check", "str", "", "Write the calibration_check table to this Parquet file too (empty: not written)."),
     ),
 }
+
+#: The shipped notebooks that report on a cohort (all but the simulator's calibration report).
+COHORT_REPORTS: tuple[str, ...] = tuple(n for n, ps in SCHEMAS.items() if any(p.name == "cohort_path" for p in ps))
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
