@@ -41,7 +41,11 @@ errors stack the two record-end models' estimating equations with the GEE's (pat
 clusters), so they account for the weights' estimation; ``info["se_fixed_weights"]`` are the
 robust SEs that treat the weights as known. The target is then the model fitted to every
 analysed patient's weeks had no record ended, each week weighted by the share still recorded
-(the numerator), and ``truth_marginal`` is computed on that full grid.
+(the numerator), and ``truth_marginal`` is computed on that full grid. **Measured, not
+recommended yet**: over 32 seeds of the default generator the default record-end model
+over-corrects the weekly decline (-0.0103 vs -0.0111, +5 Monte Carlo SE) and adding the cause
+makes the weights extreme (docs/adherence.md section 6); the SE arithmetic checks out (SE / SD
+0.96), the record-end model does not.
 """
 
 from __future__ import annotations
@@ -175,7 +179,8 @@ def adherence_trend(
     weights : {"none", "ipw"}
         ``"ipw"``: weight each patient-week by the stabilised inverse probability that the
         patient's record is still running (module notes), for records that end for reasons
-        related to adherence (recovery). SEs account for the weights' estimation.
+        related to adherence (recovery). SEs account for the weights' estimation. Not yet
+        unbiased on simulated cohorts (module notes): an option to study, not a default.
     dropout_covariates : str, optional
         Baseline covariates of the record-end model (``weights="ipw"``), besides the program
         week and the adherence history; default the group and ``covariates``.
