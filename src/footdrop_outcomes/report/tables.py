@@ -316,7 +316,7 @@ class TableDisplay:
 
     def to_html(self) -> str:
         """The table as HTML: the Styler's table, then one ``<p class="fd-table-note">`` per footnote."""
-        notes = "".join(f'<p class="fd-table-note">{html.escape(n)}</p>' for n in self.footnotes)
+        notes = "".join(f'<p class="fd-table-note" style="font-size: 7.5pt; margin: 0.15em 0;">{html.escape(n)}</p>' for n in self.footnotes)
         return self.styler.to_html() + notes
 
     def _repr_html_(self) -> str:
@@ -336,7 +336,8 @@ class TableDisplay:
         levels = [[str(c) for c in cols.get_level_values(k)] for k in range(cols.nlevels)]
         left = set(self._left or [])
         # as the print stylesheet: the first column (row labels) and the ``left`` columns to the left
-        align = ["left" if (j == 0 or (isinstance(c, str) and c in left)) else "right" for j, c in enumerate(cols)]
+        align = ["left" if ((j == 0 and not self._index) or (isinstance(c, str) and c in left)) else "right"
+                 for j, c in enumerate(cols)]
         body, marks = [list(r) for r in self._cells], [list(r) for r in self._marks]
         if self._index:
             names = [n for n in self.frame.index.names]
