@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="order in which mutants are tried (time box reached: a random subset)")
     ap.add_argument("--sample", type=int, default=None, help="stratified sample of N mutants per target (overrides the config)")
     ap.add_argument("--json", type=Path, default=None, help="write every verdict to this file (JSON)")
+    ap.add_argument("--only", action="append", default=None,
+                    help="re-run only the mutants whose 'file:line what' contains this text (e.g. 'suppression.py:343 1 -> 2')")
+    ap.add_argument("--tests", nargs="+", default=None, help="run these tests instead of the target's (e.g. a new test file)")
     a = ap.parse_args(argv)
     cfg = tomllib.loads(a.config.read_text())
     root = a.root.resolve()
@@ -296,8 +299,12 @@ def main(argv: list[str] | None = None) -> int:
         generated = len(todo)
         random.Random(a.seed).shuffle(todo)
         n_sample = a.sample if a.sample is not None else t.get("sample")
-        if n_sample is not None:
+        if a.only:
+            todo = [(tr, m) for tr, m in todo if any(o in f"{m.file}:{m.line} {m.what}" for o in a.only)]
+        elif n_sample is not None:
             todo = stratified(todo, int(n_sample), a.seed)
+        if a.tests:
+            t = {**t, "tests": a.tests}
         start = time.monotonic()
         counts = {"killed": 0, "timeout": 0, "survived": 0, "other": 0}
         verdicts: list[dict] = []
