@@ -157,7 +157,7 @@ KEYS: list[str] = [
 #: Clinical codes and values a site's extract really holds (free or code columns).
 ACCEPT_CODES: list[str] = [
     "L4-L5", "L5-S1", "L5/S1", "MRC 4-", "MRC 4+", "4-", "3+", "AFO", "FES", "KAFO", "G57.3", "M54.16", "M21.37",
-    "G57.30", "I63.9", "G35", "G12.21", "S84.1", "T84.0", "Z96.65", "E11.42", "230690007", "41015005",
+    "G57.30", "I63.9", "G35", "G12.21", "S84.1", "T84.0", "Z96.65", "E11.42",
     "A/E", "TKR L", "THR R", "CMT1A", "HNPP", "ALS/MND", "GBS", "CIDP", "post-op", "wk 6", "Week 12",
     "6 wk", "1-2x/day", "2x daily", "10 m walk", "0.8 m/s", "1.2", "-5", "15°", "-10 deg", "100%", "50-75%",
     "3/7", "2/52", "6/12", "4/5", "5/5", "0/5", "yes", "no", "unknown", "n/a", "–", "Grade III", "Stage 2",
@@ -169,10 +169,14 @@ ACCEPT_CODES: list[str] = [
     "Muy grave", "Leicht", "Schwer", "légère", "sévère", "Grave", "女性", "男性", "脳卒中", "多発性硬化症",
     "инсульт", "αγγειακό", "سكتة دماغية", "שבץ", "लकवा", "Ictus cerebral", "AVC ischémique",
     "Nervus peroneus", "St. Gallen", "St Helens", "MS", "MS relapse", "Dr-visit", "Mr scan",
-    "ICD-10 G57.3", "SNOMED 230690007", "OPCS W37.1", "KL grade 3", "T2 hyperintensity", "C5-C6",
+    "ICD-10 G57.3", "OPCS W37.1", "KL grade 3", "T2 hyperintensity", "C5-C6",
     "2.5 mg", "10 mg/kg", "1:1000", "pH 7.4", "A1", "B12", "Vit D 50", "NIHSS 4", "mRS 2",
     "FAC 3", "10MWT", "6MWT 320 m", "TUG 12 s", "BBS 45", "Box 3", "Room 12", "Bay 4", "Bed 12",
 ]
+#: SNOMED CT concept ids (partition 00 or 10 and a Verhoeff check digit) in a code column, as
+#: text or numbers: codes of the site's coding system (a random 9-digit number is still refused).
+ACCEPT_CONCEPT_CODES: list[str] = ["230690007", "24700007", "86044005", "22298006", "SNOMED 230690007", "SCTID: 24700007"]
+NOT_CONCEPT_CODES: list[str] = ["230690008", "123456789", "7700900123", "SNOMED 230690008"]
 #: Site labels (label column): institutions and codes.
 ACCEPT_LABELS: list[str] = [
     "S01", "Site 4", "Clinic E", "St Thomas' Hospital", "Royal London Hospital", "Hôpital Saint-Louis",
@@ -199,3 +203,18 @@ ACCEPT_TEXT: list[str] = [
     "Résultats du suivi à 12 mois", "Ergebnisse der Fußheberschwäche-Kohorte", "足下垂の転帰 2024年", "Informe anual 2024",
     "cause + severity + age + diabetes", "Outcomes team", "Week 12 follow-up", "Q3 2024 interim",
 ]
+
+# ================================================================ decided "refuse", still passing
+#: Values decided "refuse" above that the guard still lets through, each with the reason it was
+#: not fixed (docs/privacy.md, "Remaining limitations"). The suite checks they still pass, so this
+#: list and the documentation stay true; the other tests leave them out.
+KNOWN_GAPS: dict[str, tuple[frozenset[str], str]] = {
+    "Fitzpatrick": (frozenset({"free", "label", "text"}),
+                    "one capitalised surname alone; also a clinical scale (Fitzpatrick skin type)"),
+    "Unter den Linden 7": (frozenset({"free", "label", "key", "text"}), "a street named without a street word"),
+    "1980-03": (frozenset({"key"}), "year and month as a key are also a study number (FD2024-10)"),
+}
+#: Whole columns decided "refuse" that still pass, by kind, with the reason.
+KNOWN_GAP_COLUMNS: dict[str, tuple[frozenset[str], str]] = {
+    "john smith": (frozenset({"free", "label"}), "names in lower case read like lower-case phrases"),
+}

@@ -233,9 +233,15 @@ _CONFUSABLES = str.maketrans(
 )
 
 
+@functools.lru_cache(maxsize=1)
+def _digit_table() -> dict[int, str]:
+    """Every decimal digit of every script -> its ASCII digit (built once, when first needed)."""
+    return {c: str(unicodedata.decimal(chr(c))) for c in range(0x80, 0x20000) if chr(c).isdecimal()}  # all decimal digits lie below U+20000
+
+
 def _fold(text: str) -> str:
     """A value's digits of any script as ASCII digits; look-alike letters as Latin in mixed-script text."""
-    text = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
+    text = text.translate(_digit_table())
     if _MIXED_LATIN.search(text) and _MIXED_OTHER.search(text):
         text = text.translate(_CONFUSABLES)
     return text
@@ -366,8 +372,8 @@ def key_numbers(values: pa.Array) -> np.ndarray:
 
 
 
-def key_words(values: pa.Array) -> list[list[str]]:
-    """The words (runs of three or more letters; two of CJK / Hangul) in each key, lower-cased.
+def key_words(values: pa.Array) -> dict[int, list[str]]:
+    """The words (runs of three or more letters; two of CJK / Hangul) in each key, lower-cased, by position.
 
     Runs made only of the letters ``a`` to ``f`` are left out (hexadecimal pseudonyms). The
     scanner refuses a word that no other key holds: a study prefix is shared by every key of a
@@ -375,13 +381,15 @@ def key_words(values: pa.Array) -> list[list[str]]:
     """
     n = len(values)
     has = np.flatnonzero(_match(values, P.KEY_WORD)) if n else np.zeros(0, np.int64)
-    out: list[list[str]] = [[] for _ in range(n)]
+    out: dict[int, list[str]] = {}
     if has.size == 0:
         return out
     part = pc.utf8_lower(values.take(pa.array(has)))
     runs = pc.split_pattern_regex(part, r"[^\p{L}\p{M}]+")
     word = _compiled(rf"^(?:{P.KEY_WORD})$")
     hexadecimal = _compiled(r"^[a-f]+$")
-    for i, parts in zip(has, runs.to_pylist()):
-        out[i] = sorted({w for w in parts if w and word.search(w) and not hexadecimal.search(w)})
+    for i, parts in zip(has.tolist(), runs.to_pylist()):
+        words = sorted({w for w in parts if w and word.search(w) and not hexadecimal.search(w)})
+        if words:
+            out[i] = words
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -91,7 +92,7 @@ class _Cached:
     categories: pd.Index
     findings: list[tuple[str, np.ndarray]]
     numbers: np.ndarray | None
-    words: list[list[str]] | None = None
+    words: dict[int, list[str]] | None = None
 
 
 @dataclass
@@ -141,14 +142,23 @@ class PrivacyScanner:
         for pos, col in enumerate(columns):
             if str(col) in self.model.columns:
                 continue
-            shown = safe_column_name(col, pos)
+            shown = self._shown(col, pos)
             reason = name_reason(col)
             if reason is None:
-                found = _rules.text_findings(_rules.as_arrow([str(col)[: _rules.MAX_TEXT_CHARS + 1]]), "text")
+                found = _header_findings(str(col))
                 if found:
-                    reason = f"column name looks like a data value ({found[0][0]})"
+                    reason = f"column name looks like a data value ({found[0]})"
             if reason is not None:
                 self._finding(file or table, table, shown, reason)
+
+    def _shown(self, col: object, pos: int) -> str:
+        """A column as named in messages: ``<column N>`` when the header itself could be a value."""
+        if str(col) in self.model.columns:
+            return str(col)
+        shown = safe_column_name(col, pos)
+        if shown == str(col) and _header_findings(shown):
+            return f"<column {pos + 1}>"
+        return shown
 
     def scan(self, table: str, df: pd.DataFrame, *, file: str = "", row_offset: int = 0, names: bool = True,
              skip: frozenset[str] | set[str] = frozenset(), exempt: Mapping[str, set[str]] | None = None) -> None:
@@ -180,7 +190,7 @@ class PrivacyScanner:
             if str(col) in skip:
                 continue
             values = df.iloc[:, pos]
-            shown = safe_column_name(col, pos)
+            shown = self._shown(col, pos)
             for reason, rows in self._column(str(col), values, (exempt or {}).get(str(col)), file or table, table, shown,
                                              row_offset):
                 self._finding(file or table, table, shown, reason).add(rows + row_offset)
@@ -215,7 +225,7 @@ class PrivacyScanner:
             values, row_of = _flatten(values)
             dtype = values.dtype
         # text: distinct values, and the code of each row
-        words: list[list[str]] | None = None
+        words: dict[int, list[str]] | None = None
         if isinstance(dtype, pd.CategoricalDtype):
             codes = values.cat.codes.to_numpy()
             uniques = pd.Index(dtype.categories)
@@ -244,7 +254,7 @@ class PrivacyScanner:
             self._record_words(col, uniques, words, codes, file, table, shown, row_offset, row_of)
         return out
 
-    def _record_words(self, col: str, uniques: pd.Index, words: list[list[str]], codes: np.ndarray, file: str,
+    def _record_words(self, col: str, uniques: pd.Index, words: dict[int, list[str]], codes: np.ndarray, file: str,
                       table: str, shown: str, row_offset: int, row_of: np.ndarray | None) -> None:
         """Remember which keys hold which words, and the rows they are on (decided in ``_settled``)."""
         seen = self._words.setdefault(col, {})
@@ -253,8 +263,8 @@ class PrivacyScanner:
         first = np.full(len(uniques), -1, dtype=np.int64)
         pos = np.flatnonzero(valid)
         first[codes[pos][::-1]] = pos[::-1] if row_of is None else row_of[pos[::-1]]
-        for i, ws in enumerate(words):
-            if not ws or counts[i] == 0:
+        for i, ws in words.items():
+            if counts[i] == 0:
                 continue
             key = str(uniques[i])
             for w in ws:
@@ -265,13 +275,14 @@ class PrivacyScanner:
                 place[0] += int(counts[i])
 
     def _text(self, col: str, uniques: pd.Index, exempt: set[str] | None
-              ) -> tuple[list[tuple[str, np.ndarray]], np.ndarray | None, list[list[str]] | None]:
+              ) -> tuple[list[tuple[str, np.ndarray]], np.ndarray | None, dict[int, list[str]] | None]:
         """Findings as masks over ``uniques``; for key columns also each key's number and words."""
         kind = self._kind(col)
         n = len(uniques)
         if n == 0:
             return [], None, None
-        text = np.asarray([_as_text(u) for u in uniques] if uniques.dtype == object else uniques.astype(str), dtype=object)
+        bytes_like = uniques.dtype == object and pd.api.types.infer_dtype(uniques, skipna=True) not in ("string", "empty")
+        text = np.asarray([_as_text(u) for u in uniques] if bytes_like else uniques.astype(str), dtype=object)
         check = np.ones(n, bool)
         vocab = self.model.vocabularies.get(col)
         if vocab is not None:
@@ -299,10 +310,8 @@ class PrivacyScanner:
             numbers = np.zeros(n)
             numbers[idx] = _rules.key_numbers(arrow)
             key_words = _rules.key_words(arrow)
-            if any(key_words):
-                words = [[] for _ in range(n)]
-                for i, w in zip(idx, key_words):
-                    words[i] = w
+            if key_words:
+                words = {int(idx[i]): w for i, w in key_words.items()}
         return found, numbers, words
 
     def _numbers(self, col: str, arr: np.ndarray, texts: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
@@ -512,6 +521,12 @@ def identifier_name_reason(name: object, *, model: DataModel | None = None) -> s
     if str(name) in m.columns:
         return None
     return name_reason(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_findings(name: str) -> tuple[str, ...]:
+    """The reasons a column header looks like a data value (the rules for one text value)."""
+    return tuple(r for r, _ in _rules.text_findings(_rules.as_arrow([name[: _rules.MAX_TEXT_CHARS + 1]]), "text"))
 
 
 def _needs_flattening(values: pd.Series) -> bool:
