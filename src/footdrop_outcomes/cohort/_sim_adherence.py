@@ -90,7 +90,7 @@ def adherence_and_recovery(
     w0: np.ndarray,
     h0: np.ndarray,
     table_weeks_after_recovery: Callable[[np.ndarray, np.ndarray], np.ndarray],
-) -> tuple[dict[str, CompletedSessions], np.ndarray, np.ndarray]:
+) -> tuple[CompletedSessions, np.ndarray, np.ndarray]:
     """Weekly completed sessions and, for the patients in ``seek``, the conservative recovery time.
 
     Parameters
@@ -119,8 +119,8 @@ def adherence_and_recovery(
 
     Returns
     -------
-    completed : dict of exercise to CompletedSessions
-        Drawn for every cell in the table (``completed[stem].take(rows, weeks)``); zero elsewhere.
+    completed : CompletedSessions
+        Drawn for every cell in the table (``completed.take(rows, weeks)[stem]``); zero elsewhere.
     t_weeks : (n,) float
         Recovery time in weeks since onset for ``seek`` patients, NaN for the others.
     table_weeks : (n,) int
@@ -190,20 +190,25 @@ def adherence_and_recovery(
         t = lam[r] * (((w0[r] + n_prog) / lam[r]) ** shape + np.maximum(e[r] - hazard[r], 0.0) / mult_end) ** (1 / shape)
         t_weeks[r] = t
         table_weeks[r] = table_weeks_after_recovery(r, t)
-    return {stem: CompletedSessions(b.view(np.int8).reshape(n_blocks, n, WEEK_BLOCK)) for stem, b in blocks.items()}, t_weeks, table_weeks
+    return CompletedSessions({stem: b.view(np.int8).reshape(n_blocks, n, WEEK_BLOCK) for stem, b in blocks.items()}), t_weeks, table_weeks
 
 
 class CompletedSessions:
-    """Completed sessions of one exercise, stored by blocks of program weeks: ``take(rows, weeks)``."""
+    """Completed sessions of every exercise, stored by blocks of program weeks: ``take(rows, weeks)``."""
 
-    def __init__(self, blocks: np.ndarray) -> None:
-        self._blocks = blocks  # (block, patient, week within block)
+    def __init__(self, blocks: dict[str, np.ndarray]) -> None:
+        self._blocks = blocks  # exercise -> (block, patient, week within block) int8
 
-    def take(self, rows: np.ndarray, weeks: np.ndarray) -> np.ndarray:
-        """The counts of the cells (rows[i], weeks[i]) as int8 (0 where nothing was drawn)."""
-        n = self._blocks.shape[1]
-        flat = (weeks // WEEK_BLOCK) * (n * WEEK_BLOCK) + rows * WEEK_BLOCK + weeks % WEEK_BLOCK
-        return self._blocks.ravel()[flat]
+    def take(self, rows: np.ndarray, weeks: np.ndarray) -> dict[str, np.ndarray]:
+        """The counts of the cells (rows[i], weeks[i]) of every exercise, int8 (0 where nothing was drawn)."""
+        out: dict[str, np.ndarray] = {}
+        flat = None
+        for stem, blocks in self._blocks.items():
+            if flat is None:
+                n = blocks.shape[1]
+                flat = (weeks // WEEK_BLOCK) * (n * WEEK_BLOCK) + rows * WEEK_BLOCK + weeks % WEEK_BLOCK
+            out[stem] = blocks.ravel()[flat]
+        return out
 
 
 def device_hours(rng: np.random.Generator, n: int, has_afo: np.ndarray, fes: np.ndarray, propensity: np.ndarray, a_row: np.ndarray,
@@ -216,14 +221,18 @@ def device_hours(rng: np.random.Generator, n: int, has_afo: np.ndarray, fes: np.
     out: dict[str, np.ndarray] = {}
     for dev, has, choices, intercept, scale, cap, stop in (("afo", has_afo, (8.0, 10.0, 12.0), 0.3, 1.1, 1.15, afo_stop),
                                                           ("fes", fes, (4.0, 6.0, 8.0), 0.5, 1.05, 1.1, fes_stop)):
-        prescribed = np.where(has, rng.choice(choices, n) * 7, np.nan)
+        prescribed = np.where(has, rng.choice(choices, n) * 7, np.nan).astype(np.float32)
         rows = np.flatnonzero(has[a_row])
         pr = a_row[rows]
-        noise = np.float32(0.5) * rng.standard_normal(rows.size, dtype=np.float32)
-        frac = np.clip(expit(np.float32(0.8) * propensity[pr].astype(np.float32) + np.float32(intercept) + noise) * np.float32(scale),
-                       0, np.float32(cap))
+        # worn / prescribed = min(expit(0.8 propensity + intercept + N(0, 0.5^2)) * scale, cap), while the device is used
+        logit_mean = (np.float32(0.8) * propensity.astype(np.float32) + np.float32(intercept))[pr]
+        frac = expit(logit_mean + np.float32(0.5) * rng.standard_normal(rows.size, dtype=np.float32))
+        np.multiply(frac, np.float32(scale), out=frac)
+        np.minimum(frac, np.float32(cap), out=frac)
+        worn = np.round(frac * (2 * prescribed)[pr]) / 2  # to the half hour
+        worn[since[rows] >= stop[pr]] = 0.0
         hours = np.full(a_row.size, np.nan, dtype=np.float32)
-        hours[rows] = np.where(since[rows] < stop[pr], np.round(prescribed[pr].astype(np.float32) * frac * 2) / 2, np.float32(0))
-        out[f"{dev}_hours_prescribed"] = prescribed[a_row].astype(np.float32)
+        hours[rows] = worn
+        out[f"{dev}_hours_prescribed"] = prescribed[a_row]
         out[f"{dev}_hours"] = hours
     return {k: out[k] for k in ("afo_hours_prescribed", "afo_hours", "fes_hours_prescribed", "fes_hours")}

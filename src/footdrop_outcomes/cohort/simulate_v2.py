@@ -719,7 +719,8 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     bmi_obs = np.where(miss["bmi"], np.nan, bmi)
 
     # ---------------------------------------------------------------- adherence table rows (calendar weeks since onset)
-    a_row, a_prog = np.nonzero(prog[None, :] < table_weeks[:, None])
+    a_row = np.repeat(idx, table_weeks)  # program weeks 0 .. table_weeks - 1 of each patient, in order
+    a_prog = np.arange(a_row.size) - np.repeat(np.cumsum(table_weeks) - table_weeks, table_weeks)
     a_week = w_start[a_row] + a_prog
     hours = device_hours(rng, n, has_afo, fes, propensity, a_row, a_prog, afo_stop, fes_stop)
 
@@ -742,9 +743,10 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     reason_code = np.where(end_i == 0, -1, np.where(end_i == 2, _SCHEMA_DEATH, _REASON_TO_SCHEMA[reason_i]))
 
     adherence: dict[str, Any] = {"_row": (a_row + start).astype(np.int32), "week": a_week.astype(np.int16)}
+    completed_rows = completed.take(a_row, a_prog)
     for stem in EXERCISES:
         adherence[f"{stem}_prescribed"] = prescribed_week[stem][a_row]
-        adherence[f"{stem}_completed"] = completed[stem].take(a_row, a_prog)
+        adherence[f"{stem}_completed"] = completed_rows[stem]
     adherence.update(hours)
 
     # the patients table in schema order; patient_id is added when the chunks are joined
