@@ -285,7 +285,8 @@ def _word_table(doc: Any, model: dict[str, Any]) -> Any:
         m.set(qn("w:type"), "dxa")
         margins.append(m)
     table._tbl.tblPr.append(margins)
-    size = _TABLE_PT if ncol < 9 else (7 if ncol < 12 else 6)  # as the print stylesheet: wide tables in smaller type
+    # as the print stylesheet: wide tables in smaller type; a table of one-line cells (nowrap) in 7 pt
+    size = min(_TABLE_PT if ncol < 9 else (7 if ncol < 12 else 6), 7 if model.get("nowrap") else _TABLE_PT)
     for i, row in enumerate(header + body):
         is_head = i < len(header)
         tr = table.rows[i]._tr

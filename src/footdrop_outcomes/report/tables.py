@@ -330,7 +330,7 @@ class TableDisplay:
         its name is the first entry); ``body``: rows of cell strings (with an index, the row label
         first); ``marks``: like ``body``, ``""``, ``"masked"``, ``"small"`` or ``"hidden"`` per cell
         (row labels ``""``); ``index``: whether the first column is the row label; ``footnotes``;
-        ``align``: ``"left"`` or ``"right"`` per column.
+        ``align``: ``"left"`` or ``"right"`` per column; ``nowrap``: cells are meant to stay on one line.
         """
         cols = self.frame.columns
         levels = [[str(c) for c in cols.get_level_values(k)] for k in range(cols.nlevels)]
@@ -350,7 +350,7 @@ class TableDisplay:
         m = _NUMBER.match(self.caption)
         return {"version": TABLE_MODEL_VERSION, "number": m.group(1) if m else None, "caption": self.caption,
                 "header": levels, "body": body, "marks": marks, "index": bool(self._index),
-                "footnotes": list(self.footnotes), "align": align}
+                "footnotes": list(self.footnotes), "align": align, "nowrap": bool(self._nowrap)}
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return {"text/plain": self.caption, "text/html": self.to_html(), TABLE_MIMETYPE: self.model()}
