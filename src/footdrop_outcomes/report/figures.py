@@ -209,13 +209,29 @@ def cause_severity_plot(cohort: Any) -> ReleasedFigure:
     return figure(fig, {c: int(tab.loc[c].sum()) for c in tab.index if not prot.hidden(c, "Total")})
 
 
+def _curve_extent(points: pd.DataFrame, threshold: int) -> float:
+    """Where a curve figure's time axis ends: the last time at which some group still has more than
+    ``threshold`` patients under follow-up (``n_at_risk`` of the curve points), else the last
+    time of any curve. Beyond it every step of every curve is one of a handful of patients (and
+    with five years of follow-up the first year, where recovery happens, was squeezed into a
+    fifth of the width)."""
+    t = points["time"].to_numpy(dtype=float)
+    finite = np.isfinite(t)
+    t_last = float(np.nanmax(t[finite])) if finite.any() else 1.0
+    if "n_at_risk" not in points.columns:
+        return t_last
+    enough = finite & (points["n_at_risk"].to_numpy(dtype=float) > threshold)
+    return float(t[enough].max()) if enough.any() else t_last
+
+
 def curve_plot(curves: Any, *, title: str) -> ReleasedFigure:
     """Recovery curves by group with CI bands and the number-at-risk table under them (from
-    :meth:`CurveResult.plot`), group names as readers know them. Returns the Figure."""
+    :meth:`CurveResult.plot`), group names as readers know them. The time axis ends where no group
+    has more than the small-cell threshold of patients under follow-up (:func:`_curve_extent`).
+    Returns the Figure."""
     import matplotlib.pyplot as plt
 
-    t = curves.curves["time"].to_numpy(dtype=float)
-    t_max = float(np.nanmax(t[np.isfinite(t)])) if np.isfinite(t).any() else 1.0
+    t_max = _curve_extent(curves.curves, get_threshold())
     ticks = week_ticks(t_max)
     n_groups = curves.curves["group"].nunique()
     _, ax = plt.subplots(figsize=(7.0, 3.6 + 0.2 * n_groups + 0.6))
