@@ -381,9 +381,11 @@ KEY_INITIALS_DATE = (
     rf"|^\s*(?:{DAY2}{MONTH2}|{MONTH2}{DAY2})[0-9]{{2}}\s*[-_./\s]?\s*\p{{L}}{{2,3}}\s*$"
 )
 
-#: A run of letters in a key: three or more letters (two of the CJK / Hangul scripts, whose
-#: names are two or three characters). Used by the scanner's key-word rule.
-KEY_WORD = r"[\p{L}\p{M}]{3,}|[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]{2,}"
+#: A word in a key: four or more letters, or three written as a name (``Lee``, ``lee``; three
+#: capitals ``ZQX`` read as initials or a code), or two of the CJK / Hangul scripts (whose names
+#: are two or three characters). Used by the scanner's key-word rule.
+KEY_WORD = (r"[\p{L}\p{M}]{4,}|\p{Lu}\p{Ll}{2}|\p{Ll}{3}|[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]{2,}"
+            r"|[\p{Lo}\p{M}]{3,}")
 
 # ------------------------------------------------------------------------------------------------
 # hidden characters

@@ -373,7 +373,7 @@ def key_numbers(values: pa.Array) -> np.ndarray:
 
 
 def key_words(values: pa.Array) -> dict[int, list[str]]:
-    """The words (runs of three or more letters; two of CJK / Hangul) in each key, lower-cased, by position.
+    """The words (``_patterns.KEY_WORD``: runs of letters read as a name) in each key, lower-cased, by position.
 
     Runs made only of the letters ``a`` to ``f`` are left out (hexadecimal pseudonyms). The
     scanner refuses a word that no other key holds: a study prefix is shared by every key of a
@@ -384,12 +384,11 @@ def key_words(values: pa.Array) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     if has.size == 0:
         return out
-    part = pc.utf8_lower(values.take(pa.array(has)))
-    runs = pc.split_pattern_regex(part, r"[^\p{L}\p{M}]+")
+    runs = pc.split_pattern_regex(values.take(pa.array(has)), r"[^\p{L}\p{M}]+")
     word = _compiled(rf"^(?:{P.KEY_WORD})$")
-    hexadecimal = _compiled(r"^[a-f]+$")
+    hexadecimal = _compiled(r"^[a-fA-F]+$")
     for i, parts in zip(has.tolist(), runs.to_pylist()):
-        words = sorted({w for w in parts if w and word.search(w) and not hexadecimal.search(w)})
+        words = sorted({w.lower() for w in parts if w and word.search(w) and not hexadecimal.search(w)})
         if words:
             out[i] = words
     return out
