@@ -24,7 +24,10 @@ weighting
     Adherence effect switched off (exact Weibull latency). Recovering patients; supervised
     physiotherapy, propensity ``cause + severity``. Difference in mean log latent time (truth
     log time ratio -0.05) and the marginal Cox log HR (truth: per seed from each patient's two
-    potential latent times, mean over seeds), untruncated and truncated at 1%/99%.
+    potential latent times, mean over seeds), untruncated and truncated at 1%/99%; overlap weights
+    (``estimand="ATO"``): the mean difference has the same truth (the effect on log time is the
+    same for everyone), the log HR's truth is the potential-outcome Cox fit weighted by
+    ``e (1 - e)`` with the generator's own propensity.
 effect
     Default generator; ``adherence_effect`` on visit-dated data (all but ALS: naive and
     time-varying Cox, interval-censored cure model) and on latent times of recovering patients,
@@ -152,14 +155,24 @@ def part_weighting(seed: int, n: int) -> list[dict]:
     stacked = pd.DataFrame({"T": np.r_[tt * np.exp(truth_md * (1 - sup)), tt * np.exp(-truth_md * sup)], "E": 1,
                             "z": np.r_[np.ones(len(tt)), np.zeros(len(tt))]})
     truth_hr = float(CoxPHFitter().fit(stacked, "T", "E").params_["z"])
+    # overlap population (ATO): the same potential outcomes, each patient weighted by e (1 - e) with the TRUE propensity
+    par = c.truth.parameters
+    a = par[par["component"] == "assignment_supervised_physio"].set_index("term")["value"]
+    sev = d["severity"].astype(str).to_numpy()
+    grp = d["cause"].astype(str).isin(["stroke", "post_surgical_hip_knee", "post_surgical_spine"]).to_numpy()
+    e_true = 1 / (1 + np.exp(-(a["Intercept"] + a["severity[moderate]"] * (sev == "moderate") + a["severity[severe]"] * (sev == "severe")
+                               + a["cause[stroke|post_surgical_hip_knee|post_surgical_spine]"] * grp)))
+    h = e_true * (1 - e_true)
+    truth_hr_ato = float(CoxPHFitter().fit(stacked.assign(h=np.r_[h, h]), "T", "E", weights_col="h").params_["z"])
     rows = []
-    for trim in (None, 0.01):
-        ps = fit_propensity(d, "supervised_physio", "cause + severity", trim=trim)
+    for label, opts in (("trim=None", {}), ("trim=0.01", {"trim": 0.01}), ("overlap weights, ATO", {"estimand": "ATO"})):
+        ps = fit_propensity(d, "supervised_physio", "cause + severity", **opts)
         s = weighted_comparison(ps, duration_col="latent_weeks", outcome_col="latent_weeks", log_outcome=True).summary
         for _, r in s[s["analysis"] == "weighted"].iterrows():
-            rows.append({"seed": seed, "part": "weighting", "estimand": f"{r['estimand']} (trim={trim})", "estimate": r["estimate"],
+            hr_truth = truth_hr_ato if opts.get("estimand") == "ATO" else truth_hr
+            rows.append({"seed": seed, "part": "weighting", "estimand": f"{r['estimand']} ({label})", "estimate": r["estimate"],
                          "se": r["se"], "se_fixed": r["se_fixed_weights"],
-                         "truth_seed": truth_md if r["estimand"] == "mean_difference" else truth_hr,
+                         "truth_seed": truth_md if r["estimand"] == "mean_difference" else hr_truth,
                          "max_smd": ps.info["max_abs_smd_weighted"]})
     return rows
 

@@ -12,7 +12,16 @@ regression, statsmodels), turns it into weights for the average treatment effect
   truncation; truncation at 1%/99% left a bias of about -0.02 on the log HR of the AFO
   comparisons across seeds, ``benchmarks/study_adherence.py``),
 
-and reports balance: standardised mean differences (SMD) of every covariate before and after
+or, with ``estimand="ATO"``, **overlap weights** (Li, Morgan & Zaslavsky 2018): ``1 - e`` for the
+treated and ``e`` for the others. They target the average effect in the *overlap population*,
+the patients weighted by ``e (1 - e)``: those who could plausibly have received either arm.
+They are bounded (no extreme weights, no truncation), have the smallest asymptotic variance
+among balancing weights, and with a logistic propensity model balance the means of every model
+term exactly. Use them when positivity is doubtful (propensity scores near 0 or 1) and the
+question is about patients for whom the choice is open; keep the ATE when the effect in the
+whole population is wanted (the two agree when the effect is the same for everyone).
+
+It reports balance: standardised mean differences (SMD) of every covariate before and after
 weighting. SMD = (weighted mean treated - weighted mean untreated) / sqrt((s1^2 + s0^2) / 2),
 with the *unweighted* group SDs (n - 1 denominators) in the denominator for both columns (as R cobalt's default for
 the ATE), so that a change in SMD reflects the mean difference only; categorical covariates get
@@ -33,7 +42,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -55,6 +64,8 @@ from footdrop_outcomes.survival._missing import (
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
+
+Estimand = Literal["ATE", "ATO"]
 
 __all__ = [
     "PropensityResult",
@@ -232,6 +243,7 @@ def fit_propensity(
     trim: float | None = None,
     balance_covariates: Sequence[str] | None = None,
     missing: Missing = "drop",
+    estimand: Estimand = "ATE",
 ) -> PropensityResult:
     """Propensity scores (logistic regression) and inverse probability of treatment weights.
 
@@ -258,6 +270,11 @@ def fit_propensity(
     missing : {"drop", "raise"}
         Patients with a missing treatment or propensity-model variable: left out with a
         ``MissingDataWarning`` and counted in ``info`` (``"drop"``), or refused (``"raise"``).
+    estimand : {"ATE", "ATO"}
+        ``"ATE"``: inverse probability weights (the whole population). ``"ATO"``: overlap
+        weights ``1 - e`` (treated) and ``e`` (controls), the overlap population (module
+        notes); ``stabilized`` does not apply (the comparisons normalise the weights within
+        arm) and ``trim`` is refused (overlap weights are bounded).
 
     Returns
     -------
@@ -266,7 +283,7 @@ def fit_propensity(
     Warns
     -----
     WeightingWarning
-        Propensity scores below 0.01 or above 0.99 (positivity problems), or a covariate whose
+        Propensity scores below 0.01 or above 0.99 (positivity problems; ATE only), or a covariate whose
         |SMD| after weighting stays above 0.1.
 
     Examples
@@ -283,6 +300,10 @@ def fit_propensity(
 
     if trim is not None and not 0 <= trim < 0.5:
         raise ConfigError(f"trim must be None or in [0, 0.5), got {trim!r}")
+    if estimand not in ("ATE", "ATO"):
+        raise ConfigError(f"estimand must be one of 'ATE', 'ATO', got {estimand!r}")
+    if estimand == "ATO" and trim:
+        raise ConfigError("trim does not apply to overlap weights (estimand='ATO'): they are bounded by 0 and 1")
     df = _frame(data)
     df, dropped = drop_incomplete(df, [treatment, *formula_variables(formula, f"the treatment argument, {treatment!r}")],
                                   missing=missing, model="fit_propensity")
@@ -309,13 +330,17 @@ def fit_propensity(
     ps = np.asarray(fit.predict(x), dtype=float)
     xm = x.to_numpy(dtype=float)
     extreme = int(np.sum((ps < 0.01) | (ps > 0.99)))
-    if extreme:
+    if extreme and estimand == "ATE":  # overlap weights are the remedy for extreme scores, not affected by them
         warnings.warn(f"{extreme} propensity scores for {treatment!r} are below 0.01 or above 0.99: positivity is doubtful; "
                       "consider restricting the population", WeightingWarning, stacklevel=2)
-    w = np.where(z, 1 / ps, 1 / (1 - ps))
-    # influence functions of the parameters the weights depend on, and the weights' derivatives
-    psi = logistic_influence(xm, z, ps)
-    dw = (w * np.where(z, -(1 - ps), ps))[:, None] * xm
+    psi = logistic_influence(xm, z, ps)  # influence functions of the parameters the weights depend on
+    if estimand == "ATO":  # overlap weights: d(1 - e)/dbeta = -e (1 - e) x, de/dbeta = e (1 - e) x
+        w = np.where(z, 1 - ps, ps)
+        dw = (np.where(z, -1.0, 1.0) * ps * (1 - ps))[:, None] * xm
+        stabilized = False
+    else:
+        w = np.where(z, 1 / ps, 1 / (1 - ps))
+        dw = (w * np.where(z, -(1 - ps), ps))[:, None] * xm  # the weights' derivatives
     if stabilized:
         p1 = z.mean()
         w = w * np.where(z, p1, 1 - p1)
@@ -343,7 +368,9 @@ def fit_propensity(
                       "revise the propensity model (interactions, splines) or the population", WeightingWarning, stacklevel=2)
     ess = {arm: float(w[m].sum() ** 2 / np.sum(w[m] ** 2)) for arm, m in (("treated", z), ("control", ~z))}
     model = pd.DataFrame({"term": fit.params.index, "log_or": fit.params.to_numpy(), "se": fit.bse.to_numpy(), "p": fit.pvalues.to_numpy()})
-    info = {"method": "inverse probability of treatment weighting (ATE)", "n": len(df), "n_treated": int(z.sum()),
+    method = ("inverse probability of treatment weighting (ATE)" if estimand == "ATE"
+              else "overlap weighting (ATO: the population weighted by e (1 - e))")
+    info = {"method": method, "estimand": estimand, "n": len(df), "n_treated": int(z.sum()),
             "treatment": treatment, "formula": formula, "stabilized": stabilized, "trim": trim, "weight_bounds": bounds,
             "effective_sample_size": ess, "extreme_ps": extreme, **dropped,
             "max_abs_smd_unweighted": float(bal["smd_unweighted"].abs().max()) if len(bal) else 0.0, "max_abs_smd_weighted": after}
@@ -526,7 +553,8 @@ def weighted_comparison(
     s["upper"] = s["estimate"] + z_ * s["se"]
     s["ratio"] = np.where((s["estimand"] == "log_hr") | log_outcome, np.exp(s["estimate"]), np.nan)
     s = s[["estimand", "analysis", "estimate", "se", "lower", "upper", "ratio", "n", "se_fixed_weights"]]
-    info = {"method": "crude vs IPT-weighted comparison", "n": len(df), "treatment": treatment, "outcome": outcome_col,
+    info = {"method": f"crude vs {'overlap' if propensity.info.get('estimand') == 'ATO' else 'IPT'}-weighted comparison",
+            "estimand": propensity.info.get("estimand", "ATE"), "n": len(df), "treatment": treatment, "outcome": outcome_col,
             "duration_col": duration_col, "time_unit": time_unit,
             "se": "stacked estimating equations (propensity model and arm shares) with the outcome model: M-estimation "
                   "sandwich; se_fixed_weights: robust sandwich treating the weights as known"}
