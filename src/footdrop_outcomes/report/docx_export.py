@@ -257,7 +257,7 @@ def _word_table(doc: Any, model: dict[str, Any]) -> Any:
     """A Word table from a table model: caption above, header rows repeated (``w:tblHeader``) and
     merged across equal labels of an upper level, top and bottom rules (three-line style), footnotes below."""
     from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
     from docx.shared import Pt
@@ -300,6 +300,12 @@ def _word_table(doc: Any, model: dict[str, Any]) -> Any:
             cell = table.cell(i, j)
             p = cell.paragraphs[0]
             p.paragraph_format.space_after = Pt(0)
+            p.paragraph_format.line_spacing = Pt(size * 1.25)  # exact: an empty cell's paragraph mark would take the body size
+            p.paragraph_format.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+            indent = len(value) - len(value.lstrip("\u2003"))  # a level row's em spaces: a paragraph indent in Word
+            if indent:
+                p.paragraph_format.left_indent = Pt(size * indent)
+                value = value[indent:]
             run = p.add_run(value)
             run.font.size = Pt(size)
             if is_head:
