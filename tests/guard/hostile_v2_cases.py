@@ -118,6 +118,16 @@ ANY: dict[str, list[str]] = {
         "Mrs Jo\u0301nes", "ｍｒｓ Ｊｏｎｅｓ", "N\u200bH\u200bS 943 476 5919", "+44\u200b7700\u200b900123",
         "Μrs Jones", "Dr Mu\u0308ller", "ЅМІТН, John",
     ],
+    # a third round, written after the first fixes and decided before it was run (41 of 42 got through)
+    "round3": [
+        "Dr.Müller", "Mr.Smith", "Prof.Dr.Schulz", "J.R.R. Tolkien", "Tolkien J.R.R.", "محمد بن سلمان", "משה בן דוד",
+        "ジョン・スミス", "jo@[192.168.1.1]", "jo%40example.org", "jo&#64;example.org", "jo&commat;example.org", "S55.3.3",
+        "H5.3.3", "一九八〇年三月三日", "二〇二四年三月", "1EG4-TE5-MK73", "MORGA753116SM9IJ", "Carrera 7 # 32-16",
+        "〒100-0001 東京都千代田区千代田1-1", "東京都千代田区千代田1-1", "서울특별시 강남구 테헤란로 123", "skype: john.smith",
+        "jan.devries", "j.devries@", "dr. smith", "Dr. med. vet. Huber", "Capt. Hook", "Sgt. Pepper", "Lt Col Smith",
+        "Nurse Ratched", "Imam Hassan", "Rabbi Cohen", "Pastor Jones", "Mgr. Dvořák", "JUDr. Svoboda", "MUDr. Novák",
+        "dr hab. Kowalski", "mgr Nowak", "Nic an tSaoi", "ap Rhys", "Mac an tSaoir",
+    ],
 }
 
 # ====================================================================== refused as a whole column
@@ -172,6 +182,9 @@ ACCEPT_CODES: list[str] = [
     "ICD-10 G57.3", "OPCS W37.1", "KL grade 3", "T2 hyperintensity", "C5-C6",
     "2.5 mg", "10 mg/kg", "1:1000", "pH 7.4", "A1", "B12", "Vit D 50", "NIHSS 4", "mRS 2",
     "FAC 3", "10MWT", "6MWT 320 m", "TUG 12 s", "BBS 45", "Box 3", "Room 12", "Bay 4", "Bed 12",
+    # round 3: spinal levels with dots, sets x repetitions, abbreviations next to new titles
+    "T12.1.2", "S1.2.3", "2 x 10 reps", "3 x 15", "Gen Surg", "BC Cancer Agency", "Doc Review", "Sister Ward 4",
+    "Col Ca", "H5N1", "St.Gallen", "Mr scan", "hallux valgus", "v1.2.3",
 ]
 #: SNOMED CT concept ids (partition 00 or 10 and a Verhoeff check digit) in a code column, as
 #: text or numbers: codes of the site's coding system (a random 9-digit number is still refused).
@@ -213,6 +226,8 @@ KNOWN_GAPS: dict[str, tuple[frozenset[str], str]] = {
                     "one capitalised surname alone; also a clinical scale (Fitzpatrick skin type)"),
     "Unter den Linden 7": (frozenset({"free", "label", "key", "text"}), "a street named without a street word"),
     "1980-03": (frozenset({"key"}), "year and month as a key are also a study number (FD2024-10)"),
+    "jan.devries": (frozenset({"free", "label", "text"}), "a user name without an @ reads like a dotted code"),
+    "dr. smith": (frozenset({"free", "label", "text"}), "a title before a lower-case word reads like 'Dr visit'"),
 }
 #: Whole columns decided "refuse" that still pass, by kind, with the reason.
 KNOWN_GAP_COLUMNS: dict[str, tuple[frozenset[str], str]] = {

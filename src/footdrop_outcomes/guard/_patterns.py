@@ -110,8 +110,10 @@ DATE_PATTERNS: tuple[str, ...] = (
     rf"{B0}{MONTH_NAME}(?:\s+de|\s+del)?\s*[-/,\s]\s*'?{YEAR4}{D1}",
     # year first with a month name: 2024. március 15, 2024 March 15
     rf"{D0}{YEAR4}\.?\s*[-/\s]?\s*{MONTH_NAME}\s*[-/\s]?\s*{DAY}{D1}",
-    # Roman-numeral months: 15-III-2024, 15.XII.85
-    rf"{D0}{DAY}\s*[-/.\s]\s*{ROMAN_MONTH}\s*[-/.\s]\s*{YEAR}{D1}",
+    # Roman-numeral months: 15-III-2024, 15.XII.85; with spaces only in capitals and a four-digit
+    # year (15 III 2024), so that "2 x 10" (sets and repetitions) is not a date
+    rf"{D0}{DAY}\s*[-/.]\s*{ROMAN_MONTH}\s*[-/.]\s*{YEAR}{D1}",
+    rf"{D0}{DAY}\s+(?:I|II|III|IV|V|VI|VII|VIII|IX|X|XI|XII)\s+{YEAR4}{D1}",
     # ISO week dates: 2024-W11, 2024W113
     rf"{D0}{YEAR4}-?[Ww](?:0[1-9]|[1-4][0-9]|5[0-3])(?:-?[1-7])?{D1}",
     # East Asian: 2024年3月15日, 3月15日, 2024년 3월 15일, 令和6年3月15日
@@ -128,6 +130,11 @@ DATE_PATTERNS: tuple[str, ...] = (
     # Vietnamese: ngày 3 tháng 3 năm 1980, tháng 3 năm 1980, ngày 3 tháng 3
     r"(?i)(?:ngày|ngay)\s*\p{Nd}{1,2}\s*(?:tháng|thang)\s*\p{Nd}{1,2}|(?:tháng|thang)\s*\p{Nd}{1,2}\s*,?\s*(?:năm|nam)\s*\p{Nd}{4}",
     DATE_BIRTH_LABEL,
+    # Japanese era abbreviations: S55.3.3, H5.3.3, R6/3/15 (Meiji, Taisho, Showa, Heisei, Reiwa)
+    # (not T or S1-S5, which are spinal levels: T12.1.2, S1.2.3)
+    rf"(?:^|[^\p{{L}}\p{{N}}])(?:[MHR]\s?[0-9]{{1,2}}|S\s?(?:[6-9]|[1-6][0-9]))[./-]{MONTH}[./-]{DAY}{D1}",
+    # Chinese numerals: 一九八〇年三月三日, 二〇二四年三月
+    r"[〇零○一二三四五六七八九十]{1,4}\s*年\s*[〇零一二三四五六七八九十]{1,3}\s*月",
 )
 
 # ------------------------------------------------------------------------------------------------
@@ -135,10 +142,11 @@ DATE_PATTERNS: tuple[str, ...] = (
 
 EMAIL = (
     # local part @ domain . tld -- any script, full-width at sign, (at) / [at] spellings, any case
-    r"(?i)[^\s@＠]+\s*(?:[@＠]|\(at\)|\[at\]|\{at\}|\s+at\s+)\s*[^\s@＠]+\s*(?:\.|\(dot\)|\[dot\]|\s+dot\s+)\s*[^\s@＠.]{2,}"
+    r"(?i)[^\s@＠]+\s*(?:[@＠]|%40|&#0*64;|&#x0*40;|&commat;|\(at\)|\[at\]|\{at\}|\s+at\s+)\s*[^\s@＠]+\s*"
+    r"(?:\.|%2e|&#0*46;|\(dot\)|\[dot\]|\s+dot\s+)\s*[^\s@＠.]{2,}"
 )
 #: ``user@host`` without a dot (an internal mail host) and ``@handle`` (a social-media name).
-EMAIL_HOST = r"[\p{L}\p{N}._%+\-]*\p{L}[\p{L}\p{N}._%+\-]*@\p{L}[\p{L}\p{N}\-]+"
+EMAIL_HOST = r"[\p{L}\p{N}._%+\-]*\p{L}[\p{L}\p{N}._%+\-]*@(?:\p{L}[\p{L}\p{N}\-]+|$|\s)"
 HANDLE = r"(?:^|\s)@[\p{L}\p{N}_.]*[\p{L}_][\p{L}\p{N}_.]{2,}"
 WEB = (r"(?i:[a-z][a-z0-9+.\-]*://|www\.|xn--|mailto:|(?:^|[\s(])(?:[\p{L}\p{N}-]+\.)+(?:com|org|net|edu|gov|info|biz|io|me|co|ac"
        r"|de|fr|uk|nl|es|it|ch|at|be|se|dk|no|fi|pl|ru|cn|jp|in|br|au|ca|us|nz|ie|pt|gr|tr|kr|tw|hk|sg|za|mx|ar|cl|cz|hu|ro"
@@ -153,6 +161,9 @@ ONLINE_IDS: tuple[str, ...] = (
     r"(?i)(?:^|[^\p{L}\p{N}])[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?:$|[^\p{L}\p{N}])",
     EMAIL_HOST,
     HANDLE,
+    # a messenger or social-media label before an account name
+    r"(?i)(?:^|[^\p{L}])(?:skype|whatsapp|telegram|signal|wechat|weixin|line\s*id|viber|icq|msn|twitter|instagram|insta|facebook"
+    r"|fb|tiktok|snapchat|linkedin|github|discord|kakaotalk|kakao)\s*(?:id|handle|name)?\s*[:=]\s*@?[\p{L}\p{N}._\-]{3,}",
 )
 #: Phone: optional label or ``tel:`` scheme, optional + or 00, digits with separators, optional
 #: extension. The digit count (9 to 15, extension excluded) is checked separately.
@@ -220,6 +231,8 @@ NATIONAL_ID_FORMATS: tuple[str, ...] = (
     r"(?i)(?:^|[^\p{L}\p{N}])\p{Nd}{4}-?\p{Nd}{3}-?\p{Nd}{3}-?[A-Z]{2}(?:$|[^\p{L}\p{N}])",  # Ontario health card
     r"(?i)(?:^|[^\p{L}\p{N}])[XYZ]-?\p{Nd}{7}-?[A-Z](?:$|[^\p{L}\p{N}])",  # Spanish NIE with hyphens
     r"(?i)(?:^|[^\p{L}\p{N}])\p{Nd}{1,2}\.\p{Nd}{3}\.\p{Nd}{3}\s?-?\s?[A-Z](?:$|[^\p{L}\p{N}])",  # DNI with dots
+    r"(?i)(?:^|[^\p{L}\p{N}])[1-9][A-Z][A-Z0-9][0-9]-?[A-Z][A-Z0-9][0-9]-?[A-Z]{2}[0-9]{2}(?:$|[^\p{L}\p{N}])",  # US Medicare MBI
+    r"(?:^|[^\p{L}\p{N}])[A-Z9]{5}[0-9]{6}[A-Z9]{2}[0-9][A-Z]{2}(?:[0-9]{2})?(?:$|[^\p{L}\p{N}])",  # UK driving licence
     # IBAN: country, check digits, 11 to 30 letters and digits (grouped by 4 or not)
     r"(?i)(?:^|[^\p{L}\p{N}])[A-Z]{2}[0-9]{2}\s?[A-Z0-9]{4}(?:\s?[A-Z0-9]{4}){1,6}(?:\s?[A-Z0-9]{1,3})?(?:$|[^\p{L}\p{N}])",
 )
@@ -243,6 +256,7 @@ _STREET_WORDS = (
     "|gracht|plein|kade|dijk|gatan|gata|v[aä]gen|vej|gade|katu|tie|ulica|ul|aleja|al|utca|út|sokak|sok|cadde|caddesi"
     "|plac|placu|rynek|n[aá]m[eě]st[ií]|n[aá]m|t[rř][ií]da|ulice|trg|t[eé]r|torget|torv|strada|str|aleea|bulevardul|bulvar"
     "|jalan|jl|jln|lorong|gang|gg|soi|thanon|đường|duong|phố|ngõ|marg|nagar|ulitsa|prospekt|pereulok"
+    "|carrera|cra|kra|cll|diagonal|transversal|avenue|av|rodovia|estrada"
 )
 #: Street words of scripts without letter case or word spaces (Arabic, Hebrew, Thai, Cyrillic, ...).
 _STREET_WORDS_UNCASED = "شارع|طريق|ش\\.|רחוב|רח'|שדרות|שד'|ถนน|ซอย|ул\\.|улица|пр-т|проспект|пер\\.|переулок|бульвар|대로|번길"
@@ -255,6 +269,12 @@ STREET = (
     r"|caixa\s+postal|skrytka\s+pocztowa|postbus|postboks)\s*[.:#]?\s*\p{Nd}{2,}(?:$|[^\p{Nd}])"
     r"|(?i)(?:^|[^\p{L}])(?:flat|apt|apartment|suite|wohnung|piso|appartement)\s*\.?\s*\p{Nd}"
     r"|\p{Nd}+\s*(?:丁目|番地|号|번지|동|호)|(?:路|街|道|д\.)\s*\p{Nd}"
+    # Japanese and Chinese: a prefecture, city or ward, then block numbers (東京都千代田区千代田1-1)
+    r"|[\p{Han}\p{Hiragana}\p{Katakana}]+[都道府県市区町村郡省][\p{Han}\p{Hiragana}\p{Katakana}]*\p{Nd}+(?:[-ー−]\p{Nd}+)+"
+    # Korean: a city or district, then a road and a number (강남구 테헤란로 123)
+    r"|\p{Hangul}+[시구군]\s+\p{Hangul}+(?:로|길)\s*\p{Nd}+"
+    # Latin American: Carrera 7 # 32-16
+    r"|(?i)(?:^|[^\p{L}])(?:calle|carrera|cra|cll|avenida|diagonal|transversal)\.?\s+\p{Nd}+[a-z]?\s*(?:#|n[°º]|no\.?)\s*\p{Nd}+-\p{Nd}+"
 )
 #: The street-address rule as separate patterns (RE2 runs small patterns faster than one alternation).
 STREET_PATTERNS: tuple[str, ...] = tuple(("(?i)" + p) if i else p for i, p in enumerate(STREET.split("|(?i)")))
@@ -279,6 +299,7 @@ POSTCODE_IN_TEXT: tuple[str, ...] = (
     r"(?:^|[^\p{L}\p{N}])[A-Z]{1,2}\p{Nd}[A-Z\p{Nd}]?\s\p{Nd}[A-Z]{2}(?:$|[^\p{L}\p{N}])",  # UK
     r"(?:^|[^\p{L}\p{N}])[A-Z]\p{Nd}[A-Z]\s?\p{Nd}[A-Z]\p{Nd}(?:$|[^\p{L}\p{N}])",  # Canada
     rf"(?:^|[^\p{{L}}])(?:{_US_STATES})\s+\p{{Nd}}{{5}}(?:-\p{{Nd}}{{4}})?(?:$|[^\p{{Nd}}])",  # US state and ZIP
+    r"〒\s*\p{Nd}{3}-?\p{Nd}{4}",  # Japan, with the postal mark
 )
 
 # ------------------------------------------------------------------------------------------------
@@ -294,7 +315,11 @@ _TITLES = (
     # English, Czech, Vietnamese, Indonesian, Russian, Greek
     "|dra|dr\\.?a|sr\\.?a|prof\\.?a|prof\\.?ssa|profa|avv|ing|mister|madam|herrn|pí|paní|slečna|ông|bà|cô|chị"
     "|bapak|bpk|ibu|sdr|sdri|гражданка|доктор|д-р|проф|товарищ|тов|κος|κα|κυρ|δρ"
+    # academic titles of Central Europe, military and religious ranks, nursing titles
+    "|mgr|judr|mudr|mvdr|phdr|rndr|paeddr|dipl|capt|cpt|sgt|lt|maj|cmdr|cdr|adm|nurse|matron|imam|rabbi|pastor|bishop"
 )
+#: Lower-case words that may follow a title before the name: "Dr. med. vet. Huber", "dr hab. Kowalski".
+_TITLE_QUALIFIERS = r"(?:(?i:med|vet|dent|rer\.?\s*nat|phil|jur|h\.?\s*c|hab|habil|sc|ing|dr|prof)\.?\s+)*"
 #: Titles of scripts without letter case, which may be written without a space ("นายสมชาย").
 _TITLES_UNCASED = (
     "นาย|นางสาว|นาง|น\\.ส\\.|ด\\.ช\\.|ด\\.ญ\\.|นพ\\.|พญ\\.|الدكتور|الدكتورة|د\\.|الشيخ|الأستاذة|السيدة|السيد"
@@ -302,7 +327,8 @@ _TITLES_UNCASED = (
 )
 TITLE_NAME = (
     # a title, then a capitalised word (any script) or a word of an uncased script
-    rf"(?:^|[^\p{{L}}])(?i:{_TITLES})\.?\s+(?:(?i:van|de|von|der|den|la|le|da|di|du|del|dos|das|ter|ten)\s+)*(?:\p{{Lu}}|\p{{Lo}})"
+    rf"(?:^|[^\p{{L}}])(?i:{_TITLES})(?:\.\s*|\s+){_TITLE_QUALIFIERS}(?:(?i:van|de|von|der|den|la|le|da|di|du|del|dos|das|ter|ten)\s+)*"
+    r"(?:\p{Lu}|\p{Lo})"
     # "M." (French) only at the start of a value
     r"|^\s*M\.\s*\p{Lu}\p{Ll}"
     # honorific suffixes of East Asian names: 山田さん, 王先生, 김민수 씨
@@ -327,6 +353,13 @@ PARTICLE_NAME = (
     r"|(?:^|[^\p{L}])(?:[Aa]l|[Ee]l|[Aa]bd)-\p{L}{2,}"
     r"|(?:^|[^\p{L}])[OD]['’]\p{Lu}\p{Ll}+"
     r"|(?:^|[^\p{L}])(?:Mc|Mac|Fitz)\p{Lu}\p{Ll}+"
+    # Irish and Welsh forms: Nic an tSaoi, Mac an tSaoir, Ní Dhomhnaill, ap Rhys
+    r"|(?:^|[^\p{L}])(?:Mac|Nic|Mhic|Ní|Ó|Uí|Ua)\s+(?:an\s+|a'\s+)?[thn]?\p{Lu}\p{Ll}"
+    r"|^\s*(?:ap|ab|verch|ferch)\s+\p{Lu}\p{Ll}+"
+    # Arabic and Hebrew "son / daughter of" between two names: محمد بن سلمان, משה בן דוד
+    r"|[\p{Lo}\p{M}]{2,}\s+(?:بن|بنت|ابن|ابنة|أبو|ابو|آل|בן|בת|בר)\s+[\p{Lo}\p{M}]{2,}"
+    # a foreign name in Japanese katakana, given and family name joined by a middle dot: ジョン・スミス
+    r"|^\s*\p{Katakana}{2,}[・･]\p{Katakana}{2,}\s*$"
 )
 #: Shapes of simple keys and codes ("P0000001", "FD-0001", "S01", "17"): only the rules in
 #: ``_rules.PLAIN`` can match them, so the others are not run on them.
@@ -338,7 +371,8 @@ _GIVEN = r"\p{Lu}[\p{Ll}\p{M}'’]+(?:-\p{Lu}[\p{Ll}\p{M}'’]+)*"
 #: "Surname, Given" in any cased script ("SMITH, John", "Smith, J.", "García López, María").
 COMMA_NAME = (
     rf"^\s*{_SURNAME}(?:\s+{_SURNAME})?,\s*(?:{_GIVEN}(?:\s+\p{{Lu}}\.?|\s+{_GIVEN})?|\p{{Lu}}\.(?:\s*\p{{Lu}}\.)?)\s*$"
-    r"|^\s*\p{Lu}\.\s*(?:\p{Lu}\.\s*)?\p{Lu}\p{Ll}[\p{Ll}'’\-]+\s*$"  # J. Smith, J.R. Smith
+    r"|^\s*\p{Lu}\.\s*(?:\p{Lu}\.\s*){0,2}\p{Lu}\p{Ll}[\p{Ll}'’\-]+\s*$"  # J. Smith, J.R.R. Tolkien
+    r"|^\s*\p{Lu}\p{Ll}[\p{Ll}'’\-]+\s+(?:\p{Lu}\.\s*){1,3}$"  # Tolkien J.R.R., Smith J.
 )
 #: A relation or contact word before a capitalised name in running text ("wife Mary", "seen by Dr").
 RELATION_NAME = (

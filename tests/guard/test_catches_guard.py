@@ -1,0 +1,49 @@
+"""Guard rules at their documented edges (issue 21: survivors of the mutation run over
+``guard/_rules.py``).
+
+* Short record labels ("UR123456", "PID12345") have the simple shape of study codes
+  (``_patterns.PLAIN``), for which only a few patterns are run; the run found that pointing that
+  short list at the wrong national-ID pattern let every such label through unnoticed.
+* Bare phone numbers have 9 to 15 digits (E.164 allows at most 15): the run found that 15
+  digits could be dropped from the phone rule without a test noticing.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from footdrop_outcomes.guard import find_identifiers
+
+HARMLESS = ["S01", "0", "stroke"]
+ID_REASON = "values look like record or national ID numbers"
+PHONE_REASON = "values look like phone numbers"
+
+# short record labels (UR, HN, RN, MR, PAS, PID, NHC, IPP, NHI) with 5 or 6 digits, no leading
+# zero: the digits alone are too few for the long-digit rules, so only the label rule sees them
+SHORT_LABELS = ["UR123456", "HN12345", "RN-123456", "PAS_123456", "PID12345", "NHC12345", "IPP123456", "NHI12345",
+                "MR12345", "ur_55555"]
+
+
+@pytest.mark.parametrize("kind", ["free", "label", "code"])
+@pytest.mark.parametrize("value", SHORT_LABELS)
+def test_short_record_labels_of_code_shape_are_refused(value, kind):
+    assert re.fullmatch(r"[A-Za-z]{1,4}[-_]?[0-9]{1,8}", value)  # the shape of a study code (PLAIN)
+    hits = dict(find_identifiers([*HARMLESS, value], kind=kind))
+    assert hits.get(ID_REASON) == [3], hits
+
+
+@pytest.mark.parametrize(("value", "digits"), [("020 7946 095", 10), ("+44 20 7946 0958", 12), ("+855 12 345 678 901", 14),
+                                               ("+49 30 1234 5678 901", 15), ("+49 301 234 567 8901", 15)])
+def test_phone_numbers_of_9_to_15_digits_are_called_phone_numbers(value, digits):
+    assert len(re.sub(r"\D", "", value)) == digits
+    hits = dict(find_identifiers([*HARMLESS, value], kind="free"))
+    assert hits.get(PHONE_REASON) == [3], hits
+
+
+def test_sixteen_digits_are_not_a_phone_number_but_still_refused():
+    value = "+49 30 1234 5678 9012"
+    assert len(re.sub(r"\D", "", value)) == 16  # above E.164's 15
+    hits = dict(find_identifiers([*HARMLESS, value], kind="free"))
+    assert PHONE_REASON not in hits and any(pos == [3] for pos in hits.values()), hits
