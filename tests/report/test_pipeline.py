@@ -113,6 +113,67 @@ def test_failing_cell_names_the_cell_and_leaves_no_pdf(tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["broken.ipynb", "broken.pdf"]  # executed notebook kept, no temp files
 
 
+# -- the kernel and the demo -----------------------------------------------------------------------
+
+def test_kernel_environment_sizes_the_thread_pools(monkeypatch):
+    from footdrop_outcomes import set_threads
+    from footdrop_outcomes.report.render import THREAD_VARIABLES, kernel_environment
+
+    for var in (*THREAD_VARIABLES, "FOOTDROP_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    env = kernel_environment({"PATH": "/bin"})
+    assert env["PATH"] == "/bin" and all(env[v] == "1" for v in THREAD_VARIABLES)  # the toolkit's default, one thread
+    assert kernel_environment({"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"  # a value the user set is kept
+    monkeypatch.setenv("FOOTDROP_THREADS", "2")
+    assert all(kernel_environment({})[v] == "2" for v in THREAD_VARIABLES)
+    monkeypatch.setenv("FOOTDROP_THREADS", "all")  # no limit: the libraries' own defaults
+    assert not set(THREAD_VARIABLES) & set(kernel_environment({}))
+    set_threads(4)
+    try:
+        assert kernel_environment({})["OPENBLAS_NUM_THREADS"] == "4"
+    finally:
+        set_threads(None)
+
+
+def test_report_kernel_gets_the_thread_setting_and_writes_nothing_to_stderr(tmp_path, monkeypatch, capfd):
+    # jupyter_client starts kernels through _async_launch_kernel; an override of the old
+    # _launch_kernel name alone was never called (the environment and the stderr redirect with it)
+    from footdrop_outcomes.report.render import _execute
+
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("FOOTDROP_THREADS", "1")
+    nb = _notebook(tmp_path / "env.ipynb",
+                   new_code_cell("label = 'x'", metadata={"tags": ["parameters"]}),
+                   new_code_cell("import os\nos.write(2, b'kernel-fd-2-noise\\n')\n"
+                                 "print(os.environ.get('OPENBLAS_NUM_THREADS'), os.environ.get('OMP_NUM_THREADS'))"))
+    _execute(nb, tmp_path / "out.ipynb", {}, kernel_name=None, timeout=120)
+    assert "kernel-fd-2-noise" not in capfd.readouterr().err  # the kernel process's own stderr goes nowhere
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+    assert printed.split() == ["1", "1"]
+
+
+def test_demo_simulates_with_generator_v2(tmp_path, monkeypatch):
+    import json
+
+    from footdrop_outcomes.report import render
+
+    seen = {}
+
+    def fake_render(notebook, out, *, cohort, parameters):  # the notebook run itself is tested elsewhere
+        seen.update(notebook=notebook, cohort=Path(cohort), parameters=parameters)
+        return render.ReportResult(pdf=Path(out), notebook=Path(out).with_suffix(".ipynb"), parameters=dict(parameters),
+                                   seconds={"execute": 0.0, "export": 0.0})
+
+    monkeypatch.setattr(render, "render_report", fake_render)
+    res = render.run_demo(tmp_path, n=120, seed=3)
+    manifest = json.loads((tmp_path / "demo-cohort" / "manifest.json").read_text())
+    assert render.DEMO_GENERATOR == 2 and str(manifest["generator"]["version"]).split(".")[0] == "2"
+    assert seen["notebook"] == "outcome_report" and seen["cohort"] == (tmp_path / "demo-cohort").resolve()
+    assert "120 patients" in seen["parameters"]["title"] and set(res.seconds) == {"simulate", "execute", "export"}
+
+
 # -- exporter --------------------------------------------------------------------------------------
 
 def test_exporter_is_registered():
