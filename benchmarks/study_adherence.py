@@ -230,9 +230,9 @@ def part_gee(seed: int, n: int) -> list[dict]:
 
 
 GEE_VARIANTS = {"independence": {"cov_struct": "independence"},
-                "IPW (default dropout model)": {"weights": "ipw"},
-                "IPW (+ cause, days to treatment)": {"weights": "ipw",
-                                                     "dropout_covariates": "supervised_physio + smoking + severity + cause + days_to_treatment"}}
+                "IPW (default record-end model)": {"weights": "ipw"}}
+# earlier runs (docs/adherence.md section 6) also had {"weights": "ipw", "dropout_covariates": "supervised_physio + smoking +
+# severity + cause + days_to_treatment"} and a record-end model without the cumulative share x week interaction
 
 
 def summary_table(paths: list[str]) -> pd.DataFrame:

@@ -456,7 +456,10 @@ def _ipw_fit(w: pd.DataFrame, xdf: pd.DataFrame, *, family: str, max_week: int, 
     for c in ("adherence_cumulative", "adherence_last_week"):
         rows[c] = rows[c].fillna(rows[c].mean())  # the first week (nothing known yet): the mean
     rec = record_end_weights(rows, cluster=cl, at_risk=at_risk, ends=ends,
-                             history=" + ".join([h for h in [history.strip()] if h] + ["adherence_cumulative", "adherence_last_week"]),
+                             history=" + ".join([h for h in [history.strip()] if h] + [
+                                 "adherence_cumulative", "adherence_last_week",
+                                 # the cumulative share's effect changes over the program (its link to recovery builds up)
+                                 "adherence_cumulative:bs(program_week, df=4)"]),
                              time_col="program_week", what="record-end (dropout) model of the weighted GEE")
     wt = rec.weights
     y = w["weekly_share"].to_numpy(float)
