@@ -1,0 +1,44 @@
+"""Shares recovered by a landmark on interval-censored data: point-identified at a visit,
+set-identified between two visits (issue 21: the mutation run over ``survival/turnbull.py``
+found that counting a landmark equal to a visit as "between two visits" passed every test).
+
+Outside reference: on one common visit schedule (every patient seen at weeks 4, 8 and 12) the
+Turnbull NPMLE puts on each visit interval the share of patients who recovered in it, so the
+share recovered by a visit week ``v`` is the plain proportion with ``upper <= v``; between two
+visits ``a < t < b`` the data only say it lies in ``[F(a), F(b)]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from footdrop_outcomes.survival import turnbull
+
+VISITS = np.array([4.0, 8.0, 12.0])
+
+
+def _common_schedule(seed: int, n: int = 200) -> pd.DataFrame:
+    t = np.random.default_rng(seed).uniform(0.0, 16.0, n)
+    lo = np.array([VISITS[VISITS < x].max() if (VISITS < x).any() else 0.0 for x in t])
+    up = np.array([VISITS[VISITS >= x].min() if (VISITS >= x).any() else np.inf for x in t])
+    return pd.DataFrame({"lower": lo, "upper": up})
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_landmark_shares_at_and_between_visits(seed):
+    df = _common_schedule(seed)
+    f = {v: float(np.mean(df["upper"] <= v)) for v in (0.0, *VISITS)}  # the NPMLE at the visits
+    rows = turnbull(df, landmarks=[2, 4, 6, 8, 10]).summary.query("statistic == 'recovered_by'").set_index("time")
+    for v in (4.0, 8.0):  # at a visit: one value
+        r = rows.loc[v]
+        assert r["identification"] == "point", v
+        assert r["estimate"] == pytest.approx(f[v], abs=1e-6)
+        assert r["set_lower"] == pytest.approx(f[v], abs=1e-6) and r["set_upper"] == pytest.approx(f[v], abs=1e-6)
+        assert r["lower"] < f[v] < r["upper"]
+    for t, (a, b) in {2.0: (0.0, 4.0), 6.0: (4.0, 8.0), 10.0: (8.0, 12.0)}.items():  # between visits: the set
+        r = rows.loc[t]
+        assert r["identification"] == "set", t
+        assert r["set_lower"] == pytest.approx(f[a], abs=1e-6) and r["set_upper"] == pytest.approx(f[b], abs=1e-6)
+        assert r["lower"] <= f[a] and r["upper"] >= f[b]  # the CI covers the whole identified set
