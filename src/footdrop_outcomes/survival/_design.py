@@ -115,7 +115,9 @@ def reference_levels(frame: pd.DataFrame, variables: Sequence[str], reference: M
     for v in variables:
         s = frame[v]
         if isinstance(s.dtype, pd.CategoricalDtype):
-            lev = list(s.cat.remove_unused_categories().cat.categories)
+            codes = s.cat.codes.to_numpy()
+            used = np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)) > 0
+            lev = [c for c, u in zip(s.cat.categories, used) if u]  # the used categories, in order
             how = "first level of the categorical's order"
         elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             lev = sorted(s.astype(object).dropna().unique(), key=str)

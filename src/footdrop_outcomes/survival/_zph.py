@@ -410,7 +410,7 @@ def partial_likelihood(x: np.ndarray, stop: np.ndarray, event: np.ndarray, start
     kept = kept[np.argsort(key, kind="stable")]
     rows = o[kept]
     x = np.asarray(x, dtype=float)
-    xt = np.ascontiguousarray(x.T[:, rows]) if x.flags.f_contiguous else np.ascontiguousarray(x[rows].T)
+    xt = np.take(x.T, rows, axis=1) if x.flags.f_contiguous else np.ascontiguousarray(np.take(x, rows, axis=0).T)
     nk = rows.size
     xt -= (xt @ np.full(nk, 1.0 / nk))[:, None]
     bs, ev = b[kept], es[kept]
@@ -583,11 +583,16 @@ def _count_smaller_after(v: np.ndarray, query: np.ndarray) -> tuple[int, int]:
     n = v.size
     if n < 2:
         return 0, 0
-    perm = np.argsort(v, kind="stable")  # by (value, position)
+    idx = np.arange(n)
+    span = int(v.max()) - int(v.min()) + 1
+    if span * n < 2**62:  # by (value, position): one quicksort of distinct integer keys
+        perm = np.argsort((v - v.min()) * np.int64(n) + idx)
+    else:
+        perm = np.argsort(v, kind="stable")
     vs = v[perm]
     qs = np.asarray(query, dtype=bool)[perm]
-    idx = np.arange(n)
-    run_end = np.repeat(np.cumsum(_runs(vs)), _runs(vs))
+    runs = _runs(vs)
+    run_end = np.repeat(np.cumsum(runs), runs)
     equal = int((run_end - 1 - idx)[qs].sum())
     dt = np.int32 if 2 * n < 2**31 else np.int64
     code = (perm.astype(dt) << 1) | qs.astype(dt)  # position and query flag of each slot
@@ -596,11 +601,15 @@ def _count_smaller_after(v: np.ndarray, query: np.ndarray) -> tuple[int, int]:
     for k in range(int(n - 1).bit_length() - 1, -1, -1):
         bit = (code >> (k + 1)) & 1  # bit k of the position
         g0 = t & ~dt((1 << (k + 1)) - 1)  # first slot of the group (its positions are its slots)
-        ones_before = np.cumsum(bit, dtype=dt) - bit - (g0 >> 1)  # right rows before the slot in its group
-        left = bit == 0
-        less += int(np.sum(ones_before, where=left & (code & 1).astype(bool), dtype=np.int64))
-        n0 = np.minimum(dt(1 << k), dt(n) - g0)  # left rows in the group
-        new = np.where(left, t - ones_before, g0 + n0 + ones_before)
+        before = np.cumsum(bit, dtype=dt)
+        before -= bit
+        before -= g0 >> 1  # right rows before the slot in its group
+        counted = (code & 1) & (bit ^ 1)  # query rows of the left half
+        less += int(np.dot(before.astype(np.float64), counted.astype(np.float64)))  # exact below 2**53
+        # stable partition of each group: left rows to g0 + (left rows before), right rows after all left rows
+        g0 += np.minimum(dt(1 << k), dt(n) - g0)
+        g0 += before
+        new = np.where(bit.astype(bool), g0, t - before)
         nxt = np.empty_like(code)
         nxt[new] = code
         code = nxt

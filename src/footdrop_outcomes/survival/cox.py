@@ -105,6 +105,8 @@ _GTOL = 1e-6   # score in SE units, sqrt(U' I^-1 U)
 _RTOL = 1e-9   # relative change of the log partial likelihood in the last Newton step
 _FINAL = 1e-7  # a Newton step from sqrt(U' I^-1 U) below this is the last: it lands at ~1e-14 (quadratic convergence);
 #                further steps only chase rounding noise (about 5e-9 at a million patients)
+_AT_OPTIMUM = 1e-10  # sqrt(U' I^-1 U) below this after a Newton step: stop there (the next step would move the
+#                      estimate by about 1e-15, rounding); 10,000 times stricter than _GTOL
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,20 @@ def _codes(frame: pd.DataFrame, cols: list[str]) -> np.ndarray | None:
     return frame.groupby(cols, sort=True, observed=True).ngroup().to_numpy(dtype=np.int64)
 
 
+def _is_constant(col: pd.Series) -> bool:
+    """At most one distinct non-missing value, and at least one (``nunique(dropna=True) == 1``, without hashing)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        codes = codes[codes >= 0]
+        return bool(codes.size) and codes.min() == codes.max()
+    if col.dtype.kind in "biuf":
+        a = col.to_numpy()
+        if a.dtype.kind == "f":
+            a = a[~np.isnan(a)]
+        return bool(a.size) and a.min() == a.max()
+    return bool(col.nunique(dropna=True) <= 1 and col.notna().any())
+
+
 def _design(frame: pd.DataFrame, formula: str, outcome: str, table: str, event: np.ndarray,
             strata_cols: list[str], reference: Mapping[str, Any] | None = None) -> tuple[_Design, np.ndarray]:
     """Design without intercept; refuses constant covariates, collinear terms (also within strata) and levels without events."""
@@ -262,7 +278,7 @@ def _design(frame: pd.DataFrame, formula: str, outcome: str, table: str, event: 
     missing = [v for v in variables if v not in frame.columns]
     if missing:
         raise FootdropError(f"{table} has no column(s) {missing} used in {what} (columns: {list(frame.columns)[:15]})")
-    constant = [v for v in variables if frame[v].nunique(dropna=True) <= 1 and frame[v].notna().any()]
+    constant = [v for v in variables if _is_constant(frame[v])]
     if constant:
         raise FootdropError(  # the constant value itself is data: never shown
             f"{what}: covariate(s) {constant} are constant in {table}, so their hazard ratios "
@@ -275,7 +291,7 @@ def _design(frame: pd.DataFrame, formula: str, outcome: str, table: str, event: 
     keep = [j for j, t in enumerate(design.terms) if t != "Intercept"]
     if not keep:
         raise ConfigError(f"{what} has no covariate terms")
-    x = x[:, keep]
+    x = x.T[keep].T  # column-major: the fit reads it by columns (and transposed)
     terms = tuple(design.terms[j] for j in keep)
     design = _Design(design.formula, design.spec, terms, design.variables, design.levels, design.references)
     if strata_cols:
@@ -305,6 +321,15 @@ def _score(x: np.ndarray, ef: Any) -> np.ndarray:
     return np.asarray(ef.case_w[ef.rs.death_rows] @ x[ef.rs.death_rows] - ef.step_w @ ef.xbar)
 
 
+def _newton_step(info: np.ndarray, u: np.ndarray) -> np.ndarray | None:
+    """``I^-1 U`` by Cholesky; None when ``I`` is not positive definite or the step is not finite."""
+    try:
+        step = linalg.cho_solve(linalg.cho_factor(info, check_finite=False), u, check_finite=False)
+    except (linalg.LinAlgError, ValueError):
+        return None
+    return step if np.all(np.isfinite(step)) else None
+
+
 def _polish(prob: _zph._Partial, beta: np.ndarray,
             max_steps: int = 100) -> tuple[np.ndarray, float, np.ndarray, dict[str, Any], float]:
     """Newton-Raphson (with step halving) on the Efron partial likelihood from ``beta``.
@@ -322,13 +347,14 @@ def _polish(prob: _zph._Partial, beta: np.ndarray,
         rel_change = np.inf
         it = 0
         for it in range(1, max_steps + 1):
-            try:
-                step = linalg.solve(info, u, assume_a="pos")
-            except (linalg.LinAlgError, ValueError):
+            step = _newton_step(info, u)
+            if step is None:
                 break
-            if not np.all(np.isfinite(step)):
+            dec2 = float(u @ step)
+            if dec2 <= _AT_OPTIMUM**2 and np.isfinite(rel_change):  # already at the optimum to rounding: no step
+                it -= 1
                 break
-            last = float(u @ step) <= _FINAL**2  # within rounding of the optimum: this step is the last
+            last = dec2 <= _FINAL**2  # within rounding of the optimum: this step is the last
             new = prob.evaluate(beta + step)
             ll_new = new[0]
             halvings = 0
@@ -346,10 +372,8 @@ def _polish(prob: _zph._Partial, beta: np.ndarray,
             ll, u, info = new
             if last or np.max(np.abs(step)) < 1e-12 * (1 + np.max(np.abs(beta))):
                 break
-        try:
-            dec = float(np.sqrt(max(float(u @ linalg.solve(info, u, assume_a="pos")), 0.0)))
-        except (linalg.LinAlgError, ValueError):
-            dec = float("inf")
+        step = _newton_step(info, u)
+        dec = float("inf") if step is None else float(np.sqrt(max(float(u @ step), 0.0)))
         if not np.isfinite(dec):
             dec = float("inf")
     conv = {
@@ -399,7 +423,13 @@ def _finish(*, frame: pd.DataFrame, design: _Design, x: np.ndarray, beta0: np.nd
         info["warnings"].append(msg)
         warnings.warn(msg, CoxFitWarning, stacklevel=3)
     try:
-        cov_model = linalg.inv(inf)
+        cov_model = linalg.cho_solve(linalg.cho_factor(inf, check_finite=False), np.eye(len(terms)), check_finite=False)
+        if not np.all(np.isfinite(cov_model)):
+            raise linalg.LinAlgError("not finite")
+    except (linalg.LinAlgError, ValueError):
+        cov_model = None
+    try:
+        cov_model = linalg.inv(inf) if cov_model is None else cov_model
     except (linalg.LinAlgError, ValueError) as exc:
         raise FootdropError(f"the Cox information matrix is singular ({exc}); check the terms {terms} for collinearity") from exc
     cov_model = 0.5 * (cov_model + cov_model.T)
