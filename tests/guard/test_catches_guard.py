@@ -47,3 +47,15 @@ def test_sixteen_digits_are_not_a_phone_number_but_still_refused():
     assert len(re.sub(r"\D", "", value)) == 16  # above E.164's 15
     hits = dict(find_identifiers([*HARMLESS, value], kind="free"))
     assert PHONE_REASON not in hits and any(pos == [3] for pos in hits.values()), hits
+
+
+def test_key_numbers_read_a_year_as_a_study_year_only_next_to_another_number():
+    # documented: a key's number is its largest run of digits; a four-digit year (1900-2099) next
+    # to another number is a study year, not a count ("FD2024-001" holds 1); alone it is the number
+    import pyarrow as pa
+
+    from footdrop_outcomes.guard._rules import key_numbers
+
+    keys = {"FD2024-001": 1, "FD1999-12": 12, "P1987": 1987, "1950": 1950, "2024": 2024, "X2100-3": 2100, "S01": 1,
+            "P0000123": 123, "abc": 0}
+    assert key_numbers(pa.array(list(keys))).tolist() == [float(v) for v in keys.values()]
