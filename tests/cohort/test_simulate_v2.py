@@ -54,7 +54,7 @@ def test_v2_tables_validate_against_the_schema(small):
     typed = validate_tables(small.tables())
     for name in ("patients", "visits", "adherence"):
         assert len(typed[name]) == len(getattr(small, name))
-    assert small.metadata["generator"]["version"] == "2.0"
+    assert small.metadata["generator"]["version"] == "2.1"
     assert isinstance(small.truth, SimulatedTruth)
 
 
@@ -137,6 +137,7 @@ def test_truth_visits_are_aligned_with_the_visits_table(v2):
     tv = v2.truth.visits
     assert len(tv) == len(v2.visits)
     assert (tv["patient_id"].to_numpy() == v2.visits["patient_id"].astype(str).to_numpy()).all()
+    assert tv["patient_id"].dtype == v2.visits["patient_id"].dtype  # categorical, not a Python string per row
     assert (tv["day"].to_numpy() == v2.visits["day"].to_numpy()).all()
     assert (tv["mrc_true"].to_numpy() == np.clip(np.floor(tv["strength"].to_numpy()), 0, 5)).all()
     # rater error moves a grade by at most one in the vast majority of ratings, and not always

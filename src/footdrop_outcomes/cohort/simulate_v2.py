@@ -28,8 +28,11 @@ What changes against version 1, in short:
    ``patients.surgery_day`` (schema 1.1).
 
 The drawing steps both versions share (covariates, assignment, prescriptions, the conservative
-recovery model, visit jitter, ROM, the v1 gait model, falls, device hours, the strength curve,
-chunking) live in ``simulate.py``; both versions draw them in the same order as before.
+recovery model, visit jitter, ROM, the v1 gait model, falls, the strength curve, chunking) live in
+``simulate.py``. The weekly adherence, the conservative recovery time that depends on it and the
+device hours are drawn by the samplers of ``_sim_adherence.py`` (generator 2.1, issue 14: only the
+patient-weeks a table shows or a recovery time needs; same distributions as 2.0's dense sampler).
+Chunks are copied into the final tables as they arrive (``_TableSink``).
 """
 
 from __future__ import annotations
@@ -100,7 +103,9 @@ __all__ = [
 ]
 
 #: Version of the v2 generative model; any change that alters the output for a seed bumps it.
-GENERATOR_VERSION_2 = "2.0"
+#: 2.1: the faster adherence, session and device-hour samplers of ``_sim_adherence.py`` (issue 14):
+#: the same distributions as 2.0 (tests/cohort/test_simulate_v2_sampler.py), another random stream.
+GENERATOR_VERSION_2 = "2.1"
 
 MissingMechanism = Literal["MCAR", "MAR", "MNAR"]
 #: Why a patient left before the study end (``truth.patients["end_reason"]``); the patients table
@@ -283,7 +288,8 @@ class SimulatedTruth(CohortTruth):
     Attributes
     ----------
     visits : pandas.DataFrame or None
-        Aligned with the rows of ``cohort.visits``: ``patient_id``, ``day``, ``strength`` (latent),
+        Aligned with the rows of ``cohort.visits``: ``patient_id`` (the same categorical as
+        ``cohort.visits["patient_id"]``), ``day``, ``strength`` (latent),
         ``mrc_true`` (floor of the latent strength), ``mrc_second_rater`` (an independent second
         rating of the same visit), ``device_in_use`` (``none``, ``afo``, ``fes``),
         ``gait_off`` and ``gait_on`` (latent speeds without and with the device; ``gait_on`` is
@@ -329,7 +335,7 @@ def simulate_cohort_v2(
     >>> from footdrop_outcomes import simulate_cohort
     >>> c = simulate_cohort(300, seed=1, version=2)
     >>> c.metadata["generator"]["version"]
-    '2.0'
+    '2.1'
     """
     _check_size_and_seed(n_patients, seed, n_jobs)
     cfg = config if config is not None else SimulationConfigV2()
