@@ -10,6 +10,11 @@ a sum over the risk set at every event time is one ``bincount`` plus a cumulativ
 sum over event times of a quantity ``c_j`` times the risk-set second moments is
 ``X' diag(r_i * sum_{j in [a_i, b_i)} c_j) X`` — one matrix product.
 
+The model fits use :func:`partial_likelihood` (the same sums on rows sorted once, per-bucket
+``reduceat`` instead of sparse products, and the Efron steps folded into per-bucket scalars);
+:func:`risk_sets`, :func:`efron` and :func:`information` remain for the PH test and the score
+residuals, and as an independent check of it in the tests.
+
 Efron ties: at an event time with ``d`` events, the ``k``-th of ``d`` steps (``k = 0..d-1``)
 has denominator ``S0 - (k/d) D0`` and mean ``xbar_k = (S1 - (k/d) D1) / den_k``, where ``S`` are
 risk-set sums and ``D`` sums over the tied events (weights ``r = exp(x'b)``).

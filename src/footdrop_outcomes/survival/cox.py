@@ -19,17 +19,21 @@ plain text column the first in sorted order; the summary's ``reference`` column 
 ``info["reference_levels"]`` state it. Unused categories are dropped, terms are named ``age``,
 ``cause[stroke]``. The intercept is dropped (the baseline hazard absorbs it).
 Every fit (time-fixed, late entry, counting process) is Newton-Raphson from zero with step
-halving on the vectorised Efron score and information of :mod:`footdrop_outcomes.survival._zph`
-(as R's ``coxph`` does it; coefficients agree with R to ~1e-13), and the model-based variance is
-the inverse information at the estimate. lifelines (``CoxPHFitter``, ``CoxTimeVaryingFitter``)
-loops over event times in Python and is only the cross-check in the tests.
+halving on the Efron log partial likelihood, score and information, evaluated together in one
+pass by :func:`footdrop_outcomes.survival._zph.partial_likelihood` (rows sorted once by the
+event time bucket they leave the risk set in, columns centred; as R's ``coxph`` does it,
+coefficients agree with R to ~1e-13), and the model-based variance is the inverse information
+at the estimate. lifelines (``CoxPHFitter``, ``CoxTimeVaryingFitter``) loops over event times in
+Python and is only the cross-check in the tests.
 
 Convergence (``info["convergence"]``, ``info["converged"]``): the fit has converged when the
 score in standard-error units, ``sqrt(U' I^-1 U)`` at the estimate, is at most ``1e-6`` *and*
 the last Newton step changed the log partial likelihood by at most ``1e-9`` relative (R's
 ``coxph`` criterion). Otherwise ``converged`` is False and a :class:`CoxFitWarning` is issued.
+Newton stops at a point where ``sqrt(U' I^-1 U) <= 1e-10`` (no further rounding-level step), or
+after a step taken from below ``1e-7`` (quadratic convergence lands it within rounding).
 
-Concordance: Harrell's C with R's conventions in ``O(n log^2 n)``
+Concordance: Harrell's C with R's conventions in ``O(n log n)``
 (:func:`footdrop_outcomes.survival._zph.concordance`).
 
 Cluster-robust variance (``cluster=``): ``D' D`` with ``D`` the ``dfbeta`` residuals (Efron score
