@@ -59,3 +59,22 @@ def test_key_numbers_read_a_year_as_a_study_year_only_next_to_another_number():
     keys = {"FD2024-001": 1, "FD1999-12": 12, "P1987": 1987, "1950": 1950, "2024": 2024, "X2100-3": 2100, "S01": 1,
             "P0000123": 123, "abc": 0}
     assert key_numbers(pa.array(list(keys))).tolist() == [float(v) for v in keys.values()]
+
+
+def test_an_exemption_for_one_chunk_does_not_carry_over_to_the_next():
+    # the scanner caches the findings of a categorical column between chunks; findings computed
+    # with a mapping's exemptions must not be reused for a chunk scanned without them
+    import pandas as pd
+
+    from footdrop_outcomes.guard import PrivacyScanner
+
+    cats = ["stroke", "jane.doe@example.com"]
+    chunk = pd.DataFrame({"patient_id": ["P1", "P2"], "ref": pd.Categorical(cats, categories=cats)})
+    scanner = PrivacyScanner("test")
+    scanner.scan("patients", chunk, exempt={"ref": {"jane.doe@example.com"}})
+    assert not scanner.found  # exempted in this chunk
+    scanner.scan("patients", chunk, row_offset=2, names=False)  # the same categories, no exemption
+    assert scanner.found
+    f = scanner.failures
+    assert set(f["column"]) == {"ref"} and f["problem"].str.contains("e-mail").any()
+    assert set(f["rows"]) == {"3"}  # the e-mail's row in the second chunk (offset 2, position 1)

@@ -117,7 +117,7 @@ def test_known_gaps_still_pass_so_the_documentation_stays_true():
         for kind in kinds:
             assert not find_identifiers(column, kind=kind)
     docs = pathlib.Path("docs/privacy.md").read_text()
-    for needle in ("Fitzpatrick", "Unter den Linden", "lower case", "FD2024-10", "jan.devries", "dr. smith"):
+    for needle in ("Fitzpatrick", "Unter den Linden", "lower case", "FD2024-10", "jan.devries", "dr. smith", "Patient: Jones"):
         assert needle in docs
 
 
@@ -176,6 +176,28 @@ def test_a_header_that_is_a_value_is_refused_and_never_shown(header):
     err = _refused({"patients": pd.DataFrame({"patient_id": ["P1", "P2"], header: ["Mrs Jones", "x"]})})
     assert set(err.failures["column"]) == {"<column 2>"}
     _no_value_shown(err, header)
+
+
+def test_identifier_headers_are_refused_by_name_and_ordinary_headers_pass():
+    from footdrop_outcomes.guard import identifier_name_reason
+
+    assert [h for h in C.HEADERS_REFUSED if identifier_name_reason(h) is None] == []
+    assert [h for h in C.HEADERS_ACCEPTED if identifier_name_reason(h) is not None] == []
+
+
+def test_mapping_messages_never_echo_an_identifying_entry():
+    raw = _mapping(options={"duplicates": "Dra. Ana Silva"})
+    with pytest.raises(Exception) as info:
+        load_mapping(raw)
+    assert "Dra. Ana Silva" not in str(info.value) and "not shown" in str(info.value)
+    raw = _mapping()
+    raw["patients"]["columns"]["Mrs Jones"] = "x"
+    with pytest.raises(Exception) as info:
+        load_mapping(raw)
+    assert "Mrs Jones" not in str(info.value)
+    raw = _mapping(options={"duplicates": "sometimes"})  # a plain mistaken option is still shown, to help
+    with pytest.raises(Exception, match="'sometimes'"):
+        load_mapping(raw)
 
 
 _NESTED = {

@@ -17,7 +17,9 @@ MAX_NAME_CHARS = 200
 _NAME_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("a person's name", re.compile(
         r"^(?:(?:first|last|given|family|middle|full|maiden|patient|pt|sur|fore|nick|pat|mother|father|next_of_kin|nok|gp"
-        r"|doctor|physician|clinician)_?)?names?$|surname|forename|initials|^fname$|^lname$|^nom$|^name_|(?:^|_)(?:prenom"
+        r"|doctor|physician|clinician|carer|caregiver|guardian|relative|contact|spouse|partner|gp_?practitioner|referrer"
+        r"|emergency_contact)_?)?names?$|surname|forename|initials|^fname$|^lname$|^nom$|^name_|(?:^|_)(?:prenom"
+        r"|emergency_?contact|contact_?person|guardian|legal_?guardian|next_?of_?kin"
         r"|nom_de_famille|vorname|nachname|familienname|apellidos?|cognome|nome|naam|achternaam|voornaam|imie|nazwisko"
         r"|fornavn|efternavn|etternavn|fornamn|efternamn|sukunimi|etunimi|familia|imya|imja|otchestvo|xingming|shimei"
         r"|seimei|ireum)(?:_|$)")),
@@ -39,6 +41,15 @@ _NAME_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("a street address", re.compile(
         r"address|adresse|direccion|indirizzo|endereco|(?:^|_)(?:addr\d*|adres|street|strasse|calle|rue|via|house_?(?:no|number)"
         r"|hausnummer|residence|home_?town|wohnort|domicilio)(?:_|$)")),
+    ("a bank account or card number", re.compile(
+        r"(?:^|_)(?:iban|bic|swift|sort_?code|bank_?account|bank_?details|account_?(?:no|num|number)|credit_?card"
+        r"|debit_?card|card_?(?:no|num|number)|kontonummer|bankverbindung|rib)(?:_|$)")),
+    ("a vehicle registration", re.compile(
+        r"(?:^|_)(?:vehicle|vehicle_?reg|car_?reg|licen[cs]e_?plate|number_?plate|reg_?plate|registration_?(?:plate|mark)"
+        r"|kennzeichen|matr[ií]cula|immatriculation|targa)(?:_|$)")),
+    ("a location", re.compile(
+        r"(?:^|_)(?:latitude|longitude|lng|gps|geo_?loc(?:ation)?|geolocation|coordinates|geocode|what3words"
+        r"|place_?of_?birth|birth_?place|birthplace|geburtsort|lugar_?de_?nacimiento|lieu_?de_?naissance)(?:_|$)")),
     ("a postcode", re.compile(
         r"post_?code|postal|postleitzahl|(?:^|_)(?:zip(?:_?code)?|plz|cp|cap|codigo_?postal|code_?postal|cep)(?:_|$)")),
     ("a date of birth", re.compile(
@@ -51,7 +62,8 @@ _NAME_RULES: list[tuple[str, re.Pattern[str]]] = [
         r"|commentaire|comentario|note|notitie|opmerking)(?:_|$)")),
     ("an online identifier", re.compile(
         r"(?:^|_)(?:ip|ip_?address|url|website|username|user_?name|login|device_?serial|serial_?(?:no|number)"
-        r"|mac_?address)(?:_|$)")),
+        r"|mac_?address|imei|imsi|iccid|udi|device_?id|skype|twitter|instagram|facebook|linkedin|whatsapp|telegram|wechat"
+        r"|social_?media)(?:_|$)")),
     ("a photograph or biometric", re.compile(
         r"(?:^|_)(?:photo|photograph|image|fingerprint|face_?image|biometric)s?(?:_|$)")),
 ]

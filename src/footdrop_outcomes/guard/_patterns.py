@@ -104,7 +104,9 @@ DATE_PATTERNS: tuple[str, ...] = (
     rf"{D0}{DAY2}{MONTH2}{YEAR4}{D1}",
     # month names: 15 March 2024, 15. März 2024, 15 de marzo de 2024, 15-Mar-24, 1er janvier 2024
     rf"{D0}{DAY}{ORDINAL}\s*(?:de\s+|of\s+)?[-/.\s]?\s*{MONTH_NAME}(?:\s+de|\s+del)?\s*[-/.,\s]\s*'?{YEAR}{D1}",
-    rf"{D0}{DAY}{ORDINAL}\s*[-/.\s]\s*{MONTH_NAME}(?:$|[^\p{{L}}\p{{Nd}}])",  # 15 mars, 15. März (no year)
+    # 15 mars, 3rd of March (no year; not "12 de Octubre", a hospital's name)
+    rf"{D0}{DAY}{ORDINAL}\s*(?:of\s+)?[-/.\s]?\s*{MONTH_NAME}(?:$|[^\p{{L}}\p{{Nd}}])",
+    rf"{B0}{MONTH_NAME}\s+{DAY}(?i:st|nd|rd|th){B1}",  # March 3rd (no year)
     # March 15, 2024; März 2024; Mar-2024
     rf"{B0}{MONTH_NAME}\s*[-/\s]\s*{DAY}{ORDINAL}\s*,?\s*{YEAR}{D1}",
     rf"{B0}{MONTH_NAME}(?:\s+de|\s+del)?\s*[-/,\s]\s*'?{YEAR4}{D1}",
@@ -161,6 +163,10 @@ ONLINE_IDS: tuple[str, ...] = (
     r"(?i)(?:^|[^\p{L}\p{N}])[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?:$|[^\p{L}\p{N}])",
     EMAIL_HOST,
     HANDLE,
+    # geographic coordinates: 51.5074, -0.1278; 51°30′26″N; what3words ///filled.count.soap
+    r"(?:^|[^\p{N}.])-?[0-9]{1,2}\.[0-9]{4,}\s*[,;/ ]\s*-?[0-9]{1,3}\.[0-9]{4,}(?:$|[^\p{N}])",
+    r"(?i)[0-9]{1,3}\s*°\s*[0-9]{1,2}\s*['′’]\s*(?:[0-9]{1,2}(?:[.,][0-9]+)?\s*(?:\"|″|′′|''|’’)\s*)?[NSEWO]",
+    r"///\p{L}+\.\p{L}+\.\p{L}+",
     # a messenger or social-media label before an account name
     r"(?i)(?:^|[^\p{L}])(?:skype|whatsapp|telegram|signal|wechat|weixin|line\s*id|viber|icq|msn|twitter|instagram|insta|facebook"
     r"|fb|tiktok|snapchat|linkedin|github|discord|kakaotalk|kakao)\s*(?:id|handle|name)?\s*[:=]\s*@?[\p{L}\p{N}._\-]{3,}",
@@ -233,6 +239,13 @@ NATIONAL_ID_FORMATS: tuple[str, ...] = (
     r"(?i)(?:^|[^\p{L}\p{N}])\p{Nd}{1,2}\.\p{Nd}{3}\.\p{Nd}{3}\s?-?\s?[A-Z](?:$|[^\p{L}\p{N}])",  # DNI with dots
     r"(?i)(?:^|[^\p{L}\p{N}])[1-9][A-Z][A-Z0-9][0-9]-?[A-Z][A-Z0-9][0-9]-?[A-Z]{2}[0-9]{2}(?:$|[^\p{L}\p{N}])",  # US Medicare MBI
     r"(?:^|[^\p{L}\p{N}])[A-Z9]{5}[0-9]{6}[A-Z9]{2}[0-9][A-Z]{2}(?:[0-9]{2})?(?:$|[^\p{L}\p{N}])",  # UK driving licence
+    # machine-readable zone of a passport or ID card: P<GBRSMITH<<JOHN<<<<
+    r"(?:^|[^A-Z0-9<])[A-Z][A-Z0-9<][A-Z<]{3}[A-Z]+(?:<[A-Z]+)*<<[A-Z]+(?:<[A-Z]*)*",
+    r"(?:^|[^\p{L}\p{N}])[A-Z]{2}[0-9]{2}\s?[A-Z]{3}(?:$|[^\p{L}\p{N}])",  # UK vehicle registration AB12 CDE
+    # a serial, device or account label before a code with two or more digits: S/N 12AB345, IMEI, Acct
+    r"(?i)(?:^|[^\p{L}])(?:s/n|sn|serial(?:\s*(?:no|number|nr))?|imei|imsi|iccid|udi|device\s*id|acct|account(?:\s*(?:no|number))?"
+    r"|konto(?:nummer)?|compte|cuenta|reg(?:istration)?(?:\s*(?:no|number|mark))?|kennzeichen|plate)\.?\s*[:#=]?\s*"
+    r"[A-Za-z0-9\-/.]{0,20}\p{Nd}[A-Za-z0-9\-/.]{0,20}\p{Nd}",
     # IBAN: country, check digits, 11 to 30 letters and digits (grouped by 4 or not)
     r"(?i)(?:^|[^\p{L}\p{N}])[A-Z]{2}[0-9]{2}\s?[A-Z0-9]{4}(?:\s?[A-Z0-9]{4}){1,6}(?:\s?[A-Z0-9]{1,3})?(?:$|[^\p{L}\p{N}])",
 )
@@ -371,8 +384,16 @@ _GIVEN = r"\p{Lu}[\p{Ll}\p{M}'’]+(?:-\p{Lu}[\p{Ll}\p{M}'’]+)*"
 #: "Surname, Given" in any cased script ("SMITH, John", "Smith, J.", "García López, María").
 COMMA_NAME = (
     rf"^\s*{_SURNAME}(?:\s+{_SURNAME})?,\s*(?:{_GIVEN}(?:\s+\p{{Lu}}\.?|\s+{_GIVEN})?|\p{{Lu}}\.(?:\s*\p{{Lu}}\.)?)\s*$"
-    r"|^\s*\p{Lu}\.\s*(?:\p{Lu}\.\s*){0,2}\p{Lu}\p{Ll}[\p{Ll}'’\-]+\s*$"  # J. Smith, J.R.R. Tolkien
+    r"|^\s*\p{Lu}\.\s*(?:\p{Lu}\.\s*){0,2}\p{Lu}\p{Ll}[\p{Ll}\p{M}'’]*(?:-\p{Lu}?\p{Ll}[\p{Ll}\p{M}'’]*)*\s*$"  # J. Smith, J.R.R. Tolkien
     r"|^\s*\p{Lu}\p{Ll}[\p{Ll}'’\-]+\s+(?:\p{Lu}\.\s*){1,3}$"  # Tolkien J.R.R., Smith J.
+    # a title after the name: Smith (Mrs), Jones, Dr.
+    rf"|^\s*{_SURNAME}(?:\s+{_SURNAME})?\s*(?:\(\s*(?i:{_TITLES})\.?\s*\)|,\s*(?i:{_TITLES})\.?)\s*$"
+)
+#: A name after a label that says it is one: "Name: John Smith", "Nom : Dupont", "氏名: 山田太郎".
+NAME_LABEL = (
+    r"(?i:(?:first|last|given|family|full|maiden|patient'?s?|pt)?\s*name|surname|nom|pr[ée]nom|nombre|apellidos?|nome|cognome"
+    r"|naam|achternaam|voornaam|vorname|nachname|imi[eę]|nazwisko|имя|фамилия|фио|όνομα|επώνυμο|氏名|姓名|名前|이름|성명"
+    r"|الاسم|اسم|שם)\s*[:=]\s*(?:\p{Lu}\p{Ll}|\p{Lu}{2,}|\p{Lo})"
 )
 #: A relation or contact word before a capitalised name in running text ("wife Mary", "seen by Dr").
 RELATION_NAME = (

@@ -101,7 +101,7 @@ RULES: tuple[Rule, ...] = (
     Rule("values look like full postcodes", (P.POSTCODE, *P.POSTCODE_IN_TEXT)),
     Rule("values look like street addresses", P.STREET_PATTERNS),
     Rule(NAMES, (P.TITLE_NAME,)),  # a title before a name is refused even in "Clinic of Dr Smith"
-    Rule(NAMES, (P.PARTICLE_NAME, P.COMMA_NAME, P.RELATION_NAME), name_rule=True),
+    Rule(NAMES, (P.PARTICLE_NAME, P.COMMA_NAME, P.RELATION_NAME, P.NAME_LABEL), name_rule=True),
     Rule(NAMES, (P.CAPITALISED_NAME, P.CAPS_NAME, P.INITIAL_NAME), share=True, name_rule=True,
          kinds=frozenset({"free", "label", "key"})),
     Rule(NAMES, (P.UNCASED_NAME,), share=True, name_rule=True, kinds=frozenset({"free", "label", "key"})),

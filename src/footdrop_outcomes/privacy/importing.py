@@ -41,7 +41,7 @@ from footdrop_outcomes.cohort.schema import FAILURE_COLUMNS, SCHEMA_VERSION, SCH
 from footdrop_outcomes.errors import CohortIOError, CohortValidationError, safe_column_name
 from footdrop_outcomes.privacy.guard import PrivacyScanner
 from footdrop_outcomes.privacy.kanonymity import AGE_TOP_CODE, top_code_ages
-from footdrop_outcomes.privacy.mapping import MRC_COLUMNS, UNITS, WHOLE_DAY_COLUMNS, CohortMapping, TableMapping, load_mapping
+from footdrop_outcomes.privacy.mapping import MRC_COLUMNS, UNITS, WHOLE_DAY_COLUMNS, CohortMapping, TableMapping, load_mapping, shown
 
 __all__ = ["import_cohort", "ImportResult"]
 
@@ -193,7 +193,7 @@ def _check_header(name: str, header: list[str], tm: TableMapping, mapping: Cohor
                                   f"or to [{name}] drop)", None, 0)
     for target, src in tm.columns.items():
         if src not in header:
-            problems.add(name, target, f"mapped to column {src!r}, which {path.name} does not have", None, 0)
+            problems.add(name, target, f"mapped to column {shown(src)}, which {path.name} does not have", None, 0)
     return [c for c in header if c in mapped]
 
 

@@ -54,7 +54,7 @@ import pandas as pd
 
 from footdrop_outcomes.cohort._guard_model import GUARD_MODEL
 from footdrop_outcomes.cohort.schema import SCHEMAS, TABLES
-from footdrop_outcomes.errors import ConfigError
+from footdrop_outcomes.errors import ConfigError, safe_column_name
 from footdrop_outcomes.guard import PrivacyError, find_identifiers
 
 __all__ = ["CohortMapping", "TableMapping", "load_mapping", "UNITS", "MRC_COLUMNS"]
@@ -140,9 +140,22 @@ def _fail(where: str, what: str) -> ConfigError:
     return ConfigError(f"mapping {where}: {what}")
 
 
+def shown(value: object) -> str:
+    """A mapping entry or column name as a message may show it: quoted, or a placeholder.
+
+    A value is shown only when it is short, reads as a column name or code (``safe_column_name``)
+    and the guard finds nothing in it; otherwise ``<a value that is not shown>``, since a
+    mapping's own entries (a column name, an option) may be the identifier.
+    """
+    text = str(value)
+    if len(text) <= 60 and safe_column_name(text) == text and not find_identifiers([text], kind="text"):
+        return repr(value)
+    return "<a value that is not shown>"
+
+
 def _choice(value: Any, allowed: tuple[str, ...], where: str, key: str) -> str:
     if value not in allowed:
-        raise _fail(where, f"{key} = {value!r} is not allowed; use one of {', '.join(map(repr, allowed))}")
+        raise _fail(where, f"{key} = {shown(value)} is not allowed; use one of {', '.join(map(repr, allowed))}")
     return str(value)
 
 
@@ -199,7 +212,7 @@ def _table(name: str, raw: Any, where: str) -> TableMapping:
     for section, entries in (("columns", columns), ("constants", constants)):
         for target in entries:
             if target not in model:
-                raise _fail(where, f"[{name}.{section}] names {target!r}, which is not a column of the {name} table; "
+                raise _fail(where, f"[{name}.{section}] names {shown(target)}, which is not a column of the {name} table; "
                                    f"columns are: {', '.join(model)}")
     for target, src in columns.items():
         if not isinstance(src, str) or not src:
@@ -310,7 +323,7 @@ def load_mapping(mapping: str | os.PathLike[str] | Mapping[str, Any] | CohortMap
         raise _fail(where, f"unknown sections {sorted(unknown)}; allowed: format_version, description, options, read, "
                            + ", ".join(TABLES))
     if raw.get("format_version", 1) != 1:
-        raise _fail(where, f"format_version {raw.get('format_version')!r} is not supported (this version reads 1)")
+        raise _fail(where, f"format_version {shown(raw.get('format_version'))} is not supported (this version reads 1)")
     options = dict(raw.get("options", {}))
     bad = set(options) - {"pseudonymise_ids", "duplicates", "mrc_minus"}
     if bad:
