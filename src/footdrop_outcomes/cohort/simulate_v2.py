@@ -547,7 +547,6 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
 
     # ---------------------------------------------------------------- adherence model (program weeks)
     n_prog = cfg.followup_weeks + 4
-    prog = np.arange(n_prog)
     w_start = -(-days_to_treatment // 7)
     propensity = _adherence_propensity(rng, cfg, supervised, smoking, severe, n)
     prescribed_per_week = _draw_prescriptions(rng, n, baseline_mrc)
