@@ -123,10 +123,10 @@ def main() -> None:
         for fam in FAMILIES:
             v = _family_value(fam, LONG, rng)
             for where, fn in (
-                ("patient key", lambda: _refused({"patients": pd.DataFrame({"patient_id": ["P1", v]})})),
-                ("site label", lambda: _refused({"patients": pd.DataFrame({"patient_id": ["P1", "P2"], "site": ["S01", v]})})),
-                ("unknown column", lambda: _refused({"patients": pd.DataFrame({"patient_id": ["P1", "P2"], "ref": ["0", v]})})),
-                ("report title", lambda: _title(v)),
+                ("patient key", lambda v=v: _refused({"patients": pd.DataFrame({"patient_id": ["P1", v]})})),
+                ("site label", lambda v=v: _refused({"patients": pd.DataFrame({"patient_id": ["P1", "P2"], "site": ["S01", v]})})),
+                ("unknown column", lambda v=v: _refused({"patients": pd.DataFrame({"patient_id": ["P1", "P2"], "ref": ["0", v]})})),
+                ("report title", lambda v=v: _title(v)),
             ):
                 cpu, wall = _best(fn, args.repeat)
                 worst_long = max(worst_long, wall)

@@ -168,8 +168,8 @@ ONLINE_IDS: tuple[str, ...] = (
     r"(?i)[0-9]{1,3}\s*°\s*[0-9]{1,2}\s*['′’]\s*(?:[0-9]{1,2}(?:[.,][0-9]+)?\s*(?:\"|″|′′|''|’’)\s*)?[NSEWO]",
     r"///\p{L}+\.\p{L}+\.\p{L}+",
     # a messenger or social-media label before an account name
-    r"(?i)(?:^|[^\p{L}])(?:skype|whatsapp|telegram|signal|wechat|weixin|line\s*id|viber|icq|msn|twitter|instagram|insta|facebook"
-    r"|fb|tiktok|snapchat|linkedin|github|discord|kakaotalk|kakao)\s*(?:id|handle|name)?\s*[:=]\s*@?[\p{L}\p{N}._\-]{3,}",
+    (r"(?i)(?:^|[^\p{L}])(?:skype|whatsapp|telegram|signal|wechat|weixin|line\s*id|viber|icq|msn|twitter|instagram|insta"
+     r"|facebook|fb|tiktok|snapchat|linkedin|github|discord|kakaotalk|kakao)\s*(?:id|handle|name)?\s*[:=]\s*@?[\p{L}\p{N}._\-]{3,}"),
 )
 #: Phone: optional label or ``tel:`` scheme, optional + or 00, digits with separators, optional
 #: extension. The digit count (9 to 15, extension excluded) is checked separately.
@@ -243,9 +243,9 @@ NATIONAL_ID_FORMATS: tuple[str, ...] = (
     r"(?:^|[^A-Z0-9<])[A-Z][A-Z0-9<][A-Z<]{3}[A-Z]+(?:<[A-Z]+)*<<[A-Z]+(?:<[A-Z]*)*",
     r"(?:^|[^\p{L}\p{N}])[A-Z]{2}[0-9]{2}\s?[A-Z]{3}(?:$|[^\p{L}\p{N}])",  # UK vehicle registration AB12 CDE
     # a serial, device or account label before a code with two or more digits: S/N 12AB345, IMEI, Acct
-    r"(?i)(?:^|[^\p{L}])(?:s/n|sn|serial(?:\s*(?:no|number|nr))?|imei|imsi|iccid|udi|device\s*id|acct|account(?:\s*(?:no|number))?"
-    r"|konto(?:nummer)?|compte|cuenta|reg(?:istration)?(?:\s*(?:no|number|mark))?|kennzeichen|plate)\.?\s*[:#=]?\s*"
-    r"[A-Za-z0-9\-/.]{0,20}\p{Nd}[A-Za-z0-9\-/.]{0,20}\p{Nd}",
+    (r"(?i)(?:^|[^\p{L}])(?:s/n|sn|serial(?:\s*(?:no|number|nr))?|imei|imsi|iccid|udi|device\s*id|acct"
+     r"|account(?:\s*(?:no|number))?|konto(?:nummer)?|compte|cuenta|reg(?:istration)?(?:\s*(?:no|number|mark))?|kennzeichen|plate)"
+     r"\.?\s*[:#=]?\s*[A-Za-z0-9\-/.]{0,20}\p{Nd}[A-Za-z0-9\-/.]{0,20}\p{Nd}"),
     # IBAN: country, check digits, 11 to 30 letters and digits (grouped by 4 or not)
     r"(?i)(?:^|[^\p{L}\p{N}])[A-Z]{2}[0-9]{2}\s?[A-Z0-9]{4}(?:\s?[A-Z0-9]{4}){1,6}(?:\s?[A-Z0-9]{1,3})?(?:$|[^\p{L}\p{N}])",
 )
