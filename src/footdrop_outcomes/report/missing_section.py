@@ -361,8 +361,7 @@ def methods_text(analysis: RecoveryAnalysis) -> ReleasedText:
         if starts:
             lo, hi = min(starts), max(starts)
             when = f"week {lo:.1f}" if f"{lo:.1f}" == f"{hi:.1f}" else f"weeks {lo:.1f} to {hi:.1f} across groups"
-            k = next(c.info.get("min_entered", 10) for key, c in analysis.results.items() if key.startswith("turnbull_") and c is not None)
-            parts[-1] += (f" Each Turnbull curve starts when {k} patients of its group had been seen (" + when + "): before "
+            parts[-1] += (" Each Turnbull curve starts when a tenth of its group (at least 10 patients) had been seen (" + when + "): before "
                           "that too few are under observation to estimate it, so its shares are among patients not yet "
                           "recovered by then.")
     elif "entry" in analysis.frame.columns:

@@ -36,6 +36,8 @@ time, so "median" means the time by which half of all patients had recovered (se
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -98,7 +100,7 @@ def turnbull(
     max_iter: int = 20_000,
     min_at_risk: int = 10,
     identification_ratio: float = 0.25,
-    min_entered: int = 10,
+    min_entered: int | None = None,
 ) -> CurveResult:
     """Turnbull NPMLE of the recovery curve from interval-censored times, by group.
 
@@ -134,13 +136,16 @@ def turnbull(
         A statistic counts as point-identified when its identified set is at most this share of
         the width of its CI (the partial identification then adds little to the sampling
         uncertainty); otherwise it is reported as a set.
-    min_entered : int
+    min_entered : int, optional
         With late entry, the curve starts at the entry time ``s0`` of the ``min_entered``-th
         patient of the group and estimates ``P(T <= t | T > s0)``: before ``s0`` too few patients
         are under observation to identify it (one patient recovering there would otherwise take
-        all the mass). Patients seen recovered by ``s0`` are left out, those first seen earlier
-        enter at ``s0``; ``info["curve_start"]`` gives ``s0`` and these counts per group.
-        ``s0`` is the earliest entry when ``min_entered`` patients enter then (e.g. at onset);
+        all the mass, and a small early risk set biases every later share upwards). Default: a
+        tenth of the group, at least 10 (in a referral-cohort study with entry uniform over 0-8
+        weeks the share at week 12 was biased by +0.022 with 10 at n = 600, +0.006 with 60-75;
+        docs/survival.md). Patients seen recovered by ``s0`` are left out, those first seen
+        earlier enter at ``s0``; ``info["curve_start"]`` gives ``s0`` and these counts per group.
+        ``s0`` is the earliest entry when that many patients enter then (e.g. at onset);
         ``min_entered=1`` always starts at the earliest entry.
 
     Returns
@@ -172,7 +177,7 @@ def turnbull(
     _check_alpha(alpha)
     if not (isinstance(min_at_risk, int | np.integer) and min_at_risk >= 1):
         raise ConfigError(f"min_at_risk must be a positive whole number, got {min_at_risk!r}")
-    if not (isinstance(min_entered, int | np.integer) and min_entered >= 1):
+    if min_entered is not None and not (isinstance(min_entered, int | np.integer) and min_entered >= 1):
         raise ConfigError(f"min_entered must be a positive whole number, got {min_entered!r}")
     if not 0 <= identification_ratio < 1:
         raise ConfigError(f"identification_ratio must be in [0, 1), got {identification_ratio!r}")
@@ -196,7 +201,9 @@ def turnbull(
             excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
             entry = entry_all[idx][keep]
             lo, up = np.maximum(lo[keep], entry), up[keep]
-            lo, up, entry, start[label] = curve_start(lo, up, entry, min_entered=min_entered)
+            k = min_entered if min_entered is not None else max(10, math.ceil(0.1 * entry.size))
+            lo, up, entry, start[label] = curve_start(lo, up, entry, min_entered=k)
+            start[label]["min_entered"] = k
         fit = _turnbull_fit(lo, up, tol=tol, max_iter=max_iter, label=label, entry=entry)
         # at risk at t: seen unrecovered at or after t (and first seen before t)
         risk[label] = np.sort(lo) if entry is None else np.vstack([np.sort(lo), np.sort(entry)])
