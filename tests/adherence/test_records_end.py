@@ -115,3 +115,46 @@ def test_marginal_truth_equals_the_projection_over_every_row(cohort):
         ref = sm.GLM(num / den, x, family=sm.families.Binomial()).fit(tol=1e-12).params
     for term, value in ref.items():
         assert got[term] == pytest.approx(value, abs=1e-8), term
+
+
+def test_record_end_weight_derivatives_equal_finite_differences():
+    """The weights' derivatives fed to the stacked sandwich, against weights recomputed by hand at shifted coefficients."""
+    from footdrop_outcomes._checks import formula_design
+    from footdrop_outcomes.adherence._ipcw import record_end_weights
+
+    rng = np.random.default_rng(3)
+    n, weeks = 300, 12
+    cl = np.repeat(np.arange(n), weeks)
+    k = np.tile(np.arange(weeks), n)
+    x1 = np.repeat(rng.normal(size=n), weeks)
+    rows = pd.DataFrame({"program_week": k, "x1": x1, "h": rng.normal(size=n * weeks)})
+    end_week = np.minimum(rng.geometric(1 / (1 + np.exp(-(-2.5 + 0.8 * x1[::weeks])))) - 1, weeks - 1)
+    keep = k <= end_week[cl]
+    rows, cl, k = rows[keep].reset_index(drop=True), cl[keep], k[keep]
+    at_risk = k < weeks - 1
+    ends = (k == end_week[cl]) & at_risk
+    rec = record_end_weights(rows, cluster=cl, at_risk=at_risk, ends=ends, history="x1 + h", time_col="program_week", spline_df=3)
+    _, xd = formula_design(rows[at_risk], "bs(program_week, df=3) + x1 + h")
+    _, xn = formula_design(rows[at_risk], "bs(program_week, df=3)")
+    xd, xn = xd.to_numpy(float), xn.to_numpy(float)
+    import statsmodels.api as sm
+
+    g_den = sm.Logit(ends[at_risk].astype(float), xd).fit(disp=0).params
+    g_num = sm.Logit(ends[at_risk].astype(float), xn).fit(disp=0).params
+    assert np.allclose(g_den, rec.model["log_or"].to_numpy(), atol=1e-6)
+
+    def weights(gd: np.ndarray, gn: np.ndarray) -> np.ndarray:
+        log_r = np.zeros(len(rows))
+        log_r[at_risk] = np.log1p(-1 / (1 + np.exp(-xn @ gn))) - np.log1p(-1 / (1 + np.exp(-xd @ gd)))
+        inclusive = pd.Series(log_r).groupby(cl).cumsum().to_numpy()
+        return np.exp(inclusive - log_r)  # weeks before this one
+
+    assert np.allclose(weights(g_den, g_num), rec.weights, rtol=1e-6)
+    for block, (gd_shift, size) in enumerate(((True, xd.shape[1]), (False, xn.shape[1]))):
+        dw = rec.nuisance[block][0]
+        for j in range(size):
+            e = np.zeros(size)
+            e[j] = 1e-6
+            up = weights(g_den + e, g_num) if gd_shift else weights(g_den, g_num + e)
+            lo = weights(g_den - e, g_num) if gd_shift else weights(g_den, g_num - e)
+            assert np.allclose((up - lo) / 2e-6, dw[:, j], rtol=1e-4, atol=1e-7), (block, j)
