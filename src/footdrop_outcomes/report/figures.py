@@ -34,9 +34,12 @@ RECOVERED_LABEL = "patients recovered (%)"
 
 
 #: One colour per group in every figure (a cause or a severity keeps its colour from figure to figure).
+#: Causes: Paul Tol's "muted" qualitative scheme (first eight), chosen for colour-blind readers: every
+#: pair stays at CIEDE2000 >= 11.8 with protanopia, deuteranopia and tritanopia simulated (Machado
+#: 2009; tests/report/test_figure_export.py), where matplotlib's tab10 fell to 1.3 (L5 vs stroke).
 GROUP_COLOURS: dict[str, str] = {
-    "peroneal_compression": "#1f77b4", "lumbar_radiculopathy": "#ff7f0e", "stroke": "#2ca02c", "multiple_sclerosis": "#d62728",
-    "als": "#9467bd", "peripheral_neuropathy": "#8c564b", "post_surgical_hip_knee": "#e377c2", "post_surgical_spine": "#17becf",
+    "peroneal_compression": "#332288", "lumbar_radiculopathy": "#88CCEE", "stroke": "#44AA99", "multiple_sclerosis": "#117733",
+    "als": "#999933", "peripheral_neuropathy": "#DDCC77", "post_surgical_hip_knee": "#CC6677", "post_surgical_spine": "#882255",
     "mild": "#74a9cf", "moderate": "#0570b0", "severe": "#d94801",
 }
 

@@ -123,13 +123,15 @@ def paragraph(lines: list[ReleasedText]) -> None:
         _display(Markdown(" ".join(shown)))
 
 
-def show_table(table: ReleasedTable, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None) -> None:
-    """Show a released table with a caption (see :func:`footdrop_outcomes.report.tables.styled`)."""
+def show_table(table: ReleasedTable, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None,
+               footnotes: tuple[str, ...] | list[str] = ()) -> None:
+    """Show a released table with a caption and footnotes (see :func:`footdrop_outcomes.report.tables.styled`:
+    the display carries the HTML and the table model the Word export reads, with the masked cells marked)."""
     from footdrop_outcomes.report.tables import styled
 
     if not isinstance(table, ReleasedTable):
         raise _refuse("show_table", "a ReleasedTable", table)
-    _display(styled(table.frame, caption, index=index, nowrap=nowrap, left=left))
+    _display(styled(table, caption, index=index, nowrap=nowrap, left=left, footnotes=footnotes))
 
 
 def show_model(fit: Any, view: Any, frame: pd.DataFrame, caption: str, **options: Any) -> None:
