@@ -155,6 +155,11 @@ class DiscontinuationResult(AnalysisResult):
         The Kaplan-Meier fit (``curves.risk_table()``-style data and plot).
     cox : CoxResult or None
         Hazard ratios of discontinuation when a formula was given.
+    weighted_curves : pandas.DataFrame or None
+        With ``censoring="ipcw"``: ``group``, ``week``, ``survival`` (still on), ``lower``,
+        ``upper`` and the unweighted ``n_at_risk``; the summary then holds the weighted
+        medians, shares discontinued (with ``se``) and restricted means, and ``curves`` the
+        unweighted Kaplan-Meier fit for comparison.
     """
 
     times: pd.DataFrame
@@ -171,8 +176,9 @@ class DiscontinuationResult(AnalysisResult):
 
             if ax is None:
                 _, ax = plt.subplots(figsize=(7, 4))
+            by = self.info.get("groups")
             for label, d in self.weighted_curves.groupby("group", sort=False):
-                line = ax.step(d["week"], d["survival"], where="post", label=str(label), **kwargs)[0]
+                line = ax.step(d["week"], d["survival"], where="post", label=f"{by} = {label}" if by else str(label), **kwargs)[0]
                 ax.fill_between(d["week"], d["lower"], d["upper"], step="post", color=line.get_color(), alpha=0.25, linewidth=0)
             ax.set_ylim(0, 1.02)
             ax.set_title("inverse probability of censoring weighted (records that end), 95% CI", fontsize="small")
