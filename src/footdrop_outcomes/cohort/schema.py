@@ -414,6 +414,8 @@ def normalise_dtypes(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]
     for name in TABLES:
         col = typed[name]["patient_id"]
         if isinstance(col.dtype, pd.CategoricalDtype):
+            if col.cat.categories.dtype == object and col.cat.categories.equals(ids):
+                continue  # already the patients' ids in their order (simulated tables): set_categories would only copy
             col = col.cat.rename_categories(col.cat.categories.astype(str)) if col.cat.categories.dtype != object else col
             typed[name]["patient_id"] = col.cat.set_categories(ids)
         else:
