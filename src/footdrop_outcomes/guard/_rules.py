@@ -252,8 +252,9 @@ def as_arrow(values: list[str] | np.ndarray) -> pa.Array:
 
     NFKC (full-width forms, ligatures, no-break spaces); hidden characters (text-direction
     controls, zero-width spaces, soft hyphens) marked, for the HIDDEN rule refuses them; other
-    format characters (zero-width joiners) and leftover combining marks removed; every dash read as ``-``; digits of every script as ASCII digits; look-alike Cyrillic
-    and Greek letters read as Latin in values that mix the scripts. ASCII values need none of this.
+    format characters (zero-width joiners) and leftover combining marks removed; every dash read
+    as ``-``; digits of every script as ASCII digits; look-alike Cyrillic and Greek letters read
+    as Latin in values that mix the scripts. ASCII values need none of this.
     """
     # a value longer than MAX_TEXT_CHARS is refused by its length alone: keep only its start
     arr = pa.array([v[: MAX_TEXT_CHARS + 1] for v in values], type=pa.large_string())
@@ -262,20 +263,16 @@ def as_arrow(values: list[str] | np.ndarray) -> pa.Array:
     wide = pc.match_substring_regex(arr, r"[^\x00-\x7F]")
     if not pc.any(wide).as_py():
         return arr
-    rows = np.flatnonzero(wide.to_numpy(zero_copy_only=False))
-    part = pc.utf8_normalize(arr.take(pa.array(rows)), form="NFKC")
+    part = pc.utf8_normalize(pc.filter(arr, wide), form="NFKC")
     part = pc.utf8_ltrim(part, characters="\ufeff")  # a byte-order mark at the start is encoding, not text
     part = pc.replace_substring_regex(part, P.HIDDEN, _HIDDEN_MARK)
     part = pc.replace_substring_regex(part, P.INVISIBLE, "")
     part = pc.replace_substring_regex(part, P.DASHES, "-")
-    fold = np.flatnonzero(pc.match_substring_regex(part, r"[^0-9\P{Nd}]|\p{Cyrillic}|\p{Greek}").to_numpy(zero_copy_only=False))
-    texts = part.to_pylist()
-    for i in fold:
-        texts[i] = _fold(texts[i])
-    out = arr.to_pylist()
-    for i, r in enumerate(rows):
-        out[r] = texts[i]
-    return pa.array(out, type=pa.large_string())
+    fold = pc.match_substring_regex(part, r"[^0-9\P{Nd}]|\p{Cyrillic}|\p{Greek}")
+    if pc.any(fold).as_py():  # digits of other scripts, look-alike letters: in Python, for these values only
+        folded = pa.array([_fold(t) for t in pc.filter(part, fold).to_pylist()], type=pa.large_string())
+        part = pc.replace_with_mask(part, fold, folded)
+    return pc.replace_with_mask(arr, wide, part.cast(pa.large_string()))
 
 
 def text_findings(values: pa.Array, kind: Kind) -> list[tuple[str, np.ndarray]]:
