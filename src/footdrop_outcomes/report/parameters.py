@@ -257,9 +257,16 @@ def _check_value(p: Param, value: Any) -> Any:
         items = out if isinstance(out, list) else [out]
         wrong = [v for v in items if v not in p.choices]
         if wrong:
-            hint = difflib.get_close_matches(str(wrong[0]), list(map(str, p.choices)), n=1)
+            from footdrop_outcomes.guard import find_identifiers
+
+            shown = str(wrong[0])
+            # echo only what reads like a mistyped code ("strok"), never a value that could be data
+            if not re.fullmatch(r"[a-z0-9_]{1,40}", shown) or find_identifiers([shown], kind="text"):
+                raise ReportParameterError(f"parameter {p.name!r}: a value is not allowed (not shown: parameter values "
+                                           f"are echoed only when they read as codes). Allowed: {', '.join(map(str, p.choices))}")
+            hint = difflib.get_close_matches(shown, list(map(str, p.choices)), n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else "."
-            raise ReportParameterError(f"parameter {p.name!r}: {wrong[0]!r} is not allowed{extra} Allowed: {', '.join(map(str, p.choices))}")
+            raise ReportParameterError(f"parameter {p.name!r}: {shown!r} is not allowed{extra} Allowed: {', '.join(map(str, p.choices))}")
     return out
 
 
