@@ -303,6 +303,7 @@ class _Partial:
     ent_rows: np.ndarray | None  # late entry: rows entering after their stratum's first bucket, by entry
     ent_cuts: np.ndarray | None
     ent_bucket: np.ndarray | None  # the bucket before each entry group (where it leaves a backward sum)
+    xt_ent: np.ndarray | None  # (p, entering rows) their columns in entry order (no 2-D gather per evaluation)
     strata_cuts: np.ndarray    # bucket bounds of the strata
     step_bucket: np.ndarray    # (events,) bucket of each Efron step
     step_cuts: np.ndarray      # first step of each bucket
@@ -322,7 +323,8 @@ class _Partial:
             rw *= self.w
         e0 = np.add.reduceat(rw, self.exit_at)
         if self.ent_rows is not None:  # late entry: a row leaves the backward sum below its entry
-            e0[self.ent_bucket] -= np.add.reduceat(rw[self.ent_rows], self.ent_cuts)
+            rw_ent = rw[self.ent_rows]
+            e0[self.ent_bucket] -= np.add.reduceat(rw_ent, self.ent_cuts)
         s0 = _rev_cumsum(e0, self.strata_cuts)
         if self.tied:
             d0 = np.add.reduceat(rw, self.death_cuts)[::2]
@@ -340,7 +342,7 @@ class _Partial:
         rwx = xt * rw
         e1 = np.add.reduceat(rwx, self.exit_at, axis=1)
         if self.ent_rows is not None:
-            e1[:, self.ent_bucket] -= np.add.reduceat(rwx[:, self.ent_rows], self.ent_cuts, axis=1)
+            e1[:, self.ent_bucket] -= np.add.reduceat(self.xt_ent * rw_ent, self.ent_cuts, axis=1)
         s1 = _rev_cumsum(e1, self.strata_cuts)  # (p, m)
         inv = 1.0 / den if self.wstep is None else self.wstep / den
         inv2 = inv / den
@@ -453,7 +455,8 @@ def partial_likelihood(x: np.ndarray, stop: np.ndarray, event: np.ndarray, start
         wstep = (np.bincount(step_bucket, weights=wd, minlength=m) / d)[step_bucket]
         wd_total = float(wd.sum())
     dsum = xt @ wd_row
-    return _Partial(xt, ws, exit_at, death_cuts, runs, as_, ent_rows, ent_cuts, ent_bucket,
+    xt_ent = None if ent_rows is None else np.take(xt, ent_rows, axis=1)
+    return _Partial(xt, ws, exit_at, death_cuts, runs, as_, ent_rows, ent_cuts, ent_bucket, xt_ent,
                     strata_cuts, step_bucket, step_cuts, frac, bool(np.any(d > 1)), wstep, dsum, wd_total)
 
 def _km_left(stop: np.ndarray, event: np.ndarray, start: np.ndarray | None, times: np.ndarray) -> np.ndarray:
