@@ -37,7 +37,6 @@ time, so "median" means the time by which half of all patients had recovered (se
 from __future__ import annotations
 
 import math
-
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
