@@ -202,7 +202,7 @@ class _Kernel:
                 self.kc.stop_channels()
             if self.km is not None and self.km.has_kernel:
                 run_sync(self.km.shutdown_kernel)(now=True)
-        except Exception:  # noqa: BLE001 - best effort: the process may be gone already
+        except Exception:  # noqa: BLE001, S110 - best effort: the process may be gone already
             pass
 
 
