@@ -92,6 +92,12 @@ def viewport(driver, size: tuple[int, int], *, mobile: bool) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": w, "height": h, "deviceScaleFactor": 1, "mobile": mobile})
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def png_size(path: Path) -> tuple[int, int]:
     head = path.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n", path
@@ -122,18 +128,18 @@ def browser():
 
 def test_the_network_log_sees_requests(browser, tmp_path):
     """Control: a page that does load from outside is caught by the same log (the check below can fail)."""
-    page = tmp_path / "leaky.html"
-    page.write_text('<html><head><link rel="stylesheet" href="http://127.0.0.1:9/s.css"></head>'
-                    '<body><img src="http://127.0.0.1:9/pixel.png" alt="x"></body></html>', encoding="utf-8")
+    page, port = tmp_path / "leaky.html", _free_port()  # nothing listens there: the request fails, but it is made
+    page.write_text(f'<html><head><link rel="stylesheet" href="http://127.0.0.1:{port}/s.css"></head>'
+                    f'<body><img src="http://127.0.0.1:{port}/pixel.png" alt="x"></body></html>', encoding="utf-8")
     requested_urls(browser)
     browser.get(page.as_uri())
     time.sleep(0.3)
     urls = requested_urls(browser)
-    assert "http://127.0.0.1:9/s.css" in urls and "http://127.0.0.1:9/pixel.png" in urls
+    assert f"http://127.0.0.1:{port}/s.css" in urls and f"http://127.0.0.1:{port}/pixel.png" in urls
 
 
 def test_html_report_makes_no_request_and_every_figure_loads(browser, html_report):
-    requested_urls(browser)
+    requested_urls(browser), browser.get_log("browser")  # start both logs afresh
     viewport(browser, DESKTOP, mobile=False)
     browser.get(html_report.as_uri())
     WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
@@ -216,12 +222,6 @@ def test_phone_and_desktop_layout_and_screenshots(browser, html_report, shots):
 
 
 # -- JupyterLab --------------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def lab(tmp_path):

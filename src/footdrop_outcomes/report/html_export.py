@@ -48,6 +48,7 @@ __all__ = ["FootdropHTMLExporter", "export_html", "check_self_contained", "HTML_
 #: ``jupyter nbconvert --to footdrop_html`` (letters, digits, underscores: JupyterLab builds a URL from it).
 HTML_EXPORTER_NAME = "footdrop_html"
 _STAMP_CLASS = "fd-stamp"
+_WRAP_AFTER = 30  # table cells longer than this many characters may wrap on screen (class fd-wrap)
 
 # What a browser would fetch: URL-bearing attributes, CSS url() and @import. Anything but a
 # data: URI or a #fragment is refused.
@@ -126,6 +127,9 @@ def _screen_layout(html: str, *, stamp: str | None) -> str:
         label = " ".join(caption.get_text(" ").split()) if caption is not None else ""
         box["aria-label"] = label or "Table"
         table.wrap(box)
+        for td in table.find_all("td"):  # numbers stay on one line (the box scrolls); long text wraps
+            if len(td.get_text(" ", strip=True)) > _WRAP_AFTER:
+                td["class"] = [*(td.get("class") or []), "fd-wrap"]
     body = soup.find("body")
     main = soup.find("main")
     toc = soup.find("nav", class_="fd-toc")
