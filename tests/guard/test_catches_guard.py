@@ -78,3 +78,20 @@ def test_an_exemption_for_one_chunk_does_not_carry_over_to_the_next():
     f = scanner.failures
     assert set(f["column"]) == {"ref"} and f["problem"].str.contains("e-mail").any()
     assert set(f["rows"]) == {"3"}  # the e-mail's row in the second chunk (offset 2, position 1)
+
+
+def test_a_refusal_lists_the_first_eight_rows_over_all_chunks_and_counts_them_all():
+    # 15 e-mail addresses in three chunks of 5: rows 2..16 (CSV lines); the first eight are listed
+    import pandas as pd
+
+    from footdrop_outcomes.guard import PrivacyScanner
+
+    scanner = PrivacyScanner("test")
+    for k in range(3):
+        chunk = pd.DataFrame({"patient_id": [f"P{k}{i}" for i in range(5)],
+                              "ref": [f"jane{k}{i}.doe@example.com" for i in range(5)]})
+        scanner.scan("patients", chunk, row_offset=2 + 5 * k, names=k == 0)
+    f = scanner.failures
+    mail = f[f["problem"].str.contains("e-mail")].iloc[0]
+    assert int(mail["n_rows"]) == 15
+    assert mail["rows"] == "2, 3, 4, 5, 6, 7, 8, 9, ..."
