@@ -11,6 +11,10 @@ release layers; nothing below imports it. See ``docs/multisite.md``.
 * :func:`compare_sites`: observed vs expected recoveries by site (indirect standardisation from a
   case-mix Cox model), funnel plots at 95% and 99.8% with over-dispersion (Spiegelhalter 2005),
   ranks with uncertainty, release control per site.
+* :class:`SiteCox` / :func:`federated_cox`: one-stage federated site-stratified Cox model; sites
+  exchange only their log partial likelihood, score and information per Newton round (in
+  process, over files with :class:`FileExchange` / :func:`serve_site`, or as Dask tasks with
+  :class:`DaskSites`); equal to the pooled fit.
 """
 
 from footdrop_outcomes.sites.comparison import (
@@ -26,18 +30,34 @@ from footdrop_outcomes.sites.federated import (
     site_summary,
 )
 from footdrop_outcomes.sites.meta import MetaAnalysis, meta_analysis
+from footdrop_outcomes.sites.onestage import (
+    DaskSites,
+    ExchangeTimeout,
+    FederatedCoxResult,
+    FileExchange,
+    SiteCox,
+    federated_cox,
+    serve_site,
+)
 from footdrop_outcomes.sites.truth import simulated_site_log_frailty
 
 __all__ = [
+    "DaskSites",
+    "ExchangeTimeout",
+    "FederatedCoxResult",
+    "FileExchange",
     "MetaAnalysis",
     "SiteComparison",
+    "SiteCox",
     "SiteSummary",
     "combine_sites",
     "compare_sites",
+    "federated_cox",
     "funnel_limits",
     "meta_analysis",
     "overdispersion",
     "read_site_summary",
+    "serve_site",
     "simulated_site_log_frailty",
     "site_summary",
 ]

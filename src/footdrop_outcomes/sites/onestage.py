@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import time
 import uuid
 import warnings
@@ -167,9 +168,11 @@ class SiteCox:
         check_columns(frame, duration_col="time", event_col="event", table=f"site {self.site}: data")
         rhs = formula_rhs(formula, outcome=_OUTCOME)
         try:
-            variables = sorted(parsed_formula(rhs).required_variables)
+            required = set(parsed_formula(rhs).required_variables)
         except Exception as exc:  # formulaic parse errors
             raise ConfigError(f"SiteCox: formula {rhs!r} could not be parsed: {exc}") from exc
+        # formulaic leaves out the arguments of some transforms (``scale(age)``): add named data columns
+        variables = sorted(required | {t for t in re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", rhs) if t in frame.columns})
         self.strata = _strata_list(strata)
         cols = [*variables, *self.strata]
         absent = [c for c in cols if c not in frame.columns]
