@@ -50,12 +50,13 @@ pytestmark = [
                        "(apt-get install -y chromium chromium-driver) to run the browser checks"),
 ]
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (test extra: selenium>=4.11)")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def chrome(*, downloads: Path | None = None):
@@ -253,8 +254,8 @@ def lab(tmp_path):
         simulate_cohort(300, 7, progress=False).save(root / "cohort")
         nb = nbformat.read(notebook_path("outcome_report"), as_version=4)
         cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-        cell.source = re.sub(r"^cohort_path = .*$", "cohort_path = 'cohort'", cell.source, flags=re.M)
-        cell.source = re.sub(r"^title = .*$", "title = 'JupyterLab export check'", cell.source, flags=re.M)
+        cell.source = re.sub(r"^cohort_path = .*$", "cohort_path = 'cohort'", cell.source, flags=re.MULTILINE)
+        cell.source = re.sub(r"^title = .*$", "title = 'JupyterLab export check'", cell.source, flags=re.MULTILINE)
         nbformat.write(nb, root / "outcome_report.ipynb")
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -335,12 +336,12 @@ def test_jupyterlab_runs_the_notebook_and_exports_footdrop_pdf_from_the_menu(lab
         for _ in range(3):
             _menu(driver, wait, "Run")
             item = _menu_item(driver, wait, "Run All Cells")
-            wait.until(lambda d: item.get_attribute("aria-disabled") != "true")
+            wait.until(lambda d, item=item: item.get_attribute("aria-disabled") != "true")
             item.click()
             try:  # started: a cell is queued or has run
                 WebDriverWait(driver, 20, poll_frequency=0.2).until(lambda d: any(re.fullmatch(r"\[(\*|\d+)\]:", p) for p in prompts(d)))
                 break
-            except Exception:
+            except TimeoutException:
                 driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
         else:
             driver.save_screenshot(str(shots / "jupyterlab-run-timeout.png"))
@@ -352,7 +353,7 @@ def test_jupyterlab_runs_the_notebook_and_exports_footdrop_pdf_from_the_menu(lab
 
         try:
             WebDriverWait(driver, 300, poll_frequency=0.5).until(all_run)
-        except Exception:
+        except TimeoutException:
             driver.save_screenshot(str(shots / "jupyterlab-run-timeout.png"))
             log = (lab["tmp"] / "lab.log").read_text(errors="replace")[-3000:]
             pytest.fail(f"Run All Cells did not finish (screenshot {shots / 'jupyterlab-run-timeout.png'}); server log:\n{log}")

@@ -20,8 +20,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 import footdrop_outcomes.report.exporter as pdf_exporter
 from footdrop_outcomes.report import ReportError
-from footdrop_outcomes.report.html_export import (HTML_EXPORTER_NAME, FootdropHTMLExporter, check_self_contained, export_html,
-                                                  render_html)
+from footdrop_outcomes.report.html_export import (
+    HTML_EXPORTER_NAME,
+    FootdropHTMLExporter,
+    check_self_contained,
+    export_html,
+    render_html,
+)
 
 pytestmark = pytest.mark.xdist_group("report-session")  # share the rendered reports with the tests that read them (pytest -n)
 
@@ -105,7 +110,7 @@ def test_every_figure_is_embedded_and_nothing_is_fetched(report):
     assert len(imgs) == figures >= 8  # every figure of the notebook, each once
     assert all(img["src"].startswith(("data:image/svg+xml;base64,", "data:image/png;base64,")) for img in imgs)
     assert all(img.get("alt") for img in imgs)
-    assert not re.search(r"https?:", html, re.I), "no http(s) reference anywhere, CSS included"
+    assert not re.search(r"https?:", html, re.IGNORECASE), "no http(s) reference anywhere, CSS included"
     assert soup.find_all(["script", "link", "iframe", "object", "embed", "base"]) == []
     css = " ".join(s.get_text() for s in soup.find_all("style"))
     assert "@import" not in css and "@font-face" not in css and not re.search(r"url\((?!\s*['\"]?data:)", css)

@@ -32,7 +32,12 @@ from typing import Any
 from nbconvert.exporters.html import HTMLExporter
 from traitlets import default
 
-from footdrop_outcomes._files import discard, move_into_place, refuse_symlink, staging_file
+from footdrop_outcomes._files import (
+    discard,
+    move_into_place,
+    refuse_symlink,
+    staging_file,
+)
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.report._errors import ReportError
 from footdrop_outcomes.report.exporter import (
@@ -43,7 +48,7 @@ from footdrop_outcomes.report.exporter import (
     add_table_of_contents,
 )
 
-__all__ = ["FootdropHTMLExporter", "export_html", "check_self_contained", "HTML_EXPORTER_NAME"]
+__all__ = ["HTML_EXPORTER_NAME", "FootdropHTMLExporter", "check_self_contained", "export_html"]
 
 #: ``jupyter nbconvert --to footdrop_html`` (letters, digits, underscores: JupyterLab builds a URL from it).
 HTML_EXPORTER_NAME = "footdrop_html"
@@ -56,8 +61,8 @@ _URL_ATTRS = {"src", "srcset", "href", "data", "poster", "background", "action",
               "longdesc", "manifest", "codebase", "cite", "icon"}
 _LOADING_TAGS = {"script", "iframe", "frame", "object", "embed", "applet", "link", "base", "audio", "video", "source",
                  "track", "portal"}
-_CSS_URL = re.compile(r"url\(\s*(['\"]?)(.*?)\1\s*\)", re.I | re.S)
-_CSS_IMPORT = re.compile(r"@import\b", re.I)
+_CSS_URL = re.compile(r"url\(\s*(['\"]?)(.*?)\1\s*\)", re.IGNORECASE | re.DOTALL)
+_CSS_IMPORT = re.compile(r"@import\b", re.IGNORECASE)
 
 
 def _local(url: str) -> bool:
