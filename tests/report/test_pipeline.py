@@ -154,25 +154,6 @@ def test_report_kernel_gets_the_thread_setting_and_writes_nothing_to_stderr(tmp_
     assert printed.split() == ["1", "1"]
 
 
-def test_prestarted_kernel_runs_the_notebook_and_is_shut_down(tmp_path):
-    from footdrop_outcomes.report.render import _Kernel, _render_report
-
-    nb = _notebook(tmp_path / "k.ipynb",
-                   new_code_cell("label = 'x'", metadata={"tags": ["parameters"]}),
-                   new_code_cell("import sys\nprint(label, 'json' in sys.modules)"))
-    kernel = _Kernel(tmp_path, preload="import json")
-    try:
-        res = _render_report(nb, tmp_path / "out" / "k.pdf", parameters={"label": "y"}, cohort=None, kernel=kernel)
-        assert not kernel.km.has_kernel  # papermill stopped it, as a kernel it started itself
-    finally:
-        kernel.shutdown()
-    out = nbformat.read(res.notebook, as_version=4)
-    code = [c for c in out.cells if c.cell_type == "code"]
-    assert [c.execution_count for c in code] == [1, 2, 3]  # the silent preload left no trace in the notebook
-    assert "".join(o.get("text", "") for o in code[-1].outputs).split() == ["y", "True"]  # parameters injected; preloaded
-    assert res.pdf.is_file()
-
-
 def test_demo_simulates_with_generator_v2(tmp_path, monkeypatch):
     import json
 
@@ -180,22 +161,13 @@ def test_demo_simulates_with_generator_v2(tmp_path, monkeypatch):
 
     seen = {}
 
-    class FakeKernel:  # the kernel start and the notebook run are tested elsewhere
-        def __init__(self, cwd, *, preload):
-            seen.update(cwd=cwd, preload=preload)
-
-        def shutdown(self):
-            seen["shut down"] = True
-
-    def fake_render(notebook, out, *, cohort, parameters, kernel):
-        seen.update(notebook=notebook, cohort=Path(cohort), parameters=parameters, kernel=kernel)
+    def fake_render(notebook, out, *, cohort, parameters):  # the notebook run itself is tested elsewhere
+        seen.update(notebook=notebook, cohort=Path(cohort), parameters=parameters)
         return render.ReportResult(pdf=Path(out), notebook=Path(out).with_suffix(".ipynb"), parameters=dict(parameters),
                                    seconds={"execute": 0.0, "export": 0.0})
 
-    monkeypatch.setattr(render, "_Kernel", FakeKernel)
-    monkeypatch.setattr(render, "_render_report", fake_render)
+    monkeypatch.setattr(render, "render_report", fake_render)
     res = render.run_demo(tmp_path, n=120, seed=3)
-    assert isinstance(seen["kernel"], FakeKernel) and seen["shut down"] and "footdrop_outcomes.report" in seen["preload"]
     manifest = json.loads((tmp_path / "demo-cohort" / "manifest.json").read_text())
     assert render.DEMO_GENERATOR == 2 and str(manifest["generator"]["version"]).split(".")[0] == "2"
     assert seen["notebook"] == "outcome_report" and seen["cohort"] == (tmp_path / "demo-cohort").resolve()

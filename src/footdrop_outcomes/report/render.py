@@ -10,7 +10,6 @@ temporary file or a parent folder made for the run; a symbolic link as output is
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import warnings
@@ -158,91 +157,9 @@ def _quiet_kernel_manager() -> type:
     return QuietKernelManager
 
 
-#: Arguments of every report kernel.
-KERNEL_ARGUMENTS = (
-    # no "running over TCP" notice on stderr, and no kernel log noise when a run is
-    # interrupted (the kernel's sockets close under it); cell errors still come back
-    "--IPKernelApp.log_level=CRITICAL",
-    # tqdm.auto (imported by the simulator) warns in a kernel without ipywidgets
-    "--IPKernelApp.exec_lines=['import warnings', \"warnings.filterwarnings('ignore', message='IProgress not found')\"]",
-)
-
-
-class _Kernel:
-    """A report kernel started before papermill runs the notebook (:func:`run_demo`: it starts,
-    and imports the report's modules, while this process simulates the cohort -- on a second core
-    that costs no time). papermill then runs the notebook in it, and shuts it down at the end as
-    it does a kernel it started itself; :meth:`shutdown` covers a run that never reached papermill.
-
-    Nothing of a previous run is reused: the kernel is new, and the imports are what the
-    notebook's first cell would do anyway (``silent``: no output, no execution count).
-    """
-
-    def __init__(self, cwd: Path, *, preload: str = "") -> None:
-        from jupyter_core.utils import run_sync
-
-        self.km = _quiet_kernel_manager()(kernel_name="python3")
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(jupyter_client|jupyter_core|zmq)")
-            # the history file nbclient gives the kernels it starts: in memory, no sqlite file in the home folder
-            run_sync(self.km.start_kernel)(extra_arguments=[*KERNEL_ARGUMENTS, "--HistoryManager.hist_file=:memory:"],
-                                           cwd=str(cwd))
-        self.kc = None
-        if preload:
-            self.kc = self.km.client()
-            self.kc.start_channels()
-            self.kc.execute(preload, silent=True, store_history=False)  # queued until the kernel listens
-
-    def shutdown(self) -> None:
-        """Stop the kernel if it still runs (papermill stops it after a run) and close this client."""
-        from jupyter_core.utils import run_sync
-
-        try:
-            if self.kc is not None:
-                self.kc.stop_channels()
-            if self.km is not None and self.km.has_kernel:
-                run_sync(self.km.shutdown_kernel)(now=True)
-        except Exception:  # noqa: BLE001, S110 - best effort: the process may be gone already
-            pass
-
-
-def _prestarted_engine() -> str:
-    """Register (once) and name a papermill engine that runs the notebook in the kernel passed as
-    ``km`` and shuts that kernel down at the end, as papermill's own engine does with its kernel."""
-    from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NBClientEngine, papermill_engines
-    from papermill.utils import merge_kwargs, remove_args
-
-    name = "footdrop_prestarted"
-    if name in papermill_engines._engines:
-        return name
-
-    class OwningClient(PapermillNotebookClient):  # type: ignore[misc]
-        def __init__(self, nb_man: Any, km: Any = None, **kw: Any) -> None:
-            super().__init__(nb_man, km=km, **kw)
-            self.owns_km = True  # stop the kernel and close the client at the end
-
-    class PrestartedKernelEngine(NBClientEngine):  # type: ignore[misc]
-        @classmethod
-        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False, stdout_file: Any = None,
-                                     stderr_file: Any = None, start_timeout: int = 60, execution_timeout: int | None = None,
-                                     **kwargs: Any) -> Any:
-            # NBClientEngine.execute_managed_notebook with the client above
-            kwargs = remove_args(["input_path"], **kwargs)
-            safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
-            final_kwargs = merge_kwargs(safe_kwargs, timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
-                                        startup_timeout=start_timeout, kernel_name=kernel_name, log=logging.getLogger("papermill"),
-                                        log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file)
-            return OwningClient(nb_man, **final_kwargs).execute()
-
-    papermill_engines.register(name, PrestartedKernelEngine)
-    return name
-
-
 def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_name: str | None, timeout: int,
-             final_path: Path | None = None, kernel: _Kernel | None = None) -> None:
-    """Run ``nb_in`` into ``nb_out`` (a temporary file that will be renamed to ``final_path``),
-    in ``kernel`` when one was started for it (then ``kernel_name`` is not used)."""
+             final_path: Path | None = None) -> None:
+    """Run ``nb_in`` into ``nb_out`` (a temporary file that will be renamed to ``final_path``)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -264,8 +181,13 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
                 # growing notebook, about 1.4 s of CPU in this process
                 request_save_on_cell_execute=False,
                 kernel_manager_class=_quiet_kernel_manager(),
-                extra_arguments=list(KERNEL_ARGUMENTS),
-                **({} if kernel is None else {"engine_name": _prestarted_engine(), "km": kernel.km}),
+                extra_arguments=[
+                    # no "running over TCP" notice on stderr, and no kernel log noise when a run is
+                    # interrupted (the kernel's sockets close under it); cell errors still come back
+                    "--IPKernelApp.log_level=CRITICAL",
+                    # tqdm.auto (imported by the simulator) warns in a kernel without ipywidgets
+                    "--IPKernelApp.exec_lines=['import warnings', \"warnings.filterwarnings('ignore', message='IProgress not found')\"]",
+                ],
             )
         except PapermillExecutionError as e:
             import nbformat
@@ -420,14 +342,6 @@ def render_report(
     ReportError
         Missing notebook or cohort, output not ending in ``.pdf``, typesetting failed.
     """
-    return _render_report(notebook, out, parameters=parameters, cohort=cohort, from_text=from_text, kernel_name=kernel_name,
-                          timeout=timeout)
-
-
-def _render_report(notebook: str | os.PathLike[str], out: str | os.PathLike[str], *, parameters: Mapping[str, Any] | None,
-                   cohort: str | os.PathLike[str] | None, from_text: bool = False, kernel_name: str | None = None,
-                   timeout: int = 900, kernel: _Kernel | None = None) -> ReportResult:
-    """:func:`render_report`, optionally in a kernel started beforehand (:class:`_Kernel`)."""
     nb_in = notebook_path(notebook)
     out = Path(out)
     if out.suffix.lower() != ".pdf":
@@ -463,7 +377,7 @@ def _render_report(notebook: str | os.PathLike[str], out: str | os.PathLike[str]
         tmp_pdf = staging_file(out, error=ReportError)
         t0 = time.perf_counter()
         try:
-            _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out, kernel=kernel)
+            _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
         except NotebookExecutionError as e:  # keep the executed notebook, with the error, for inspection
             if e.ename == "TooFewToRelease":  # nothing can be released: the PDF says so instead of failing
                 import nbformat
@@ -499,12 +413,6 @@ def _render_report(notebook: str | os.PathLike[str], out: str | os.PathLike[str]
 #: Simulator version of the demo cohort.
 DEMO_GENERATOR = 2
 
-#: What the demo's kernel imports while the cohort is simulated: the modules the outcome report's
-#: first cell and its analyses import.
-DEMO_PRELOAD = ("import matplotlib.pyplot, footdrop_outcomes.survival, footdrop_outcomes.adherence, footdrop_outcomes.trajectories\n"
-                "from footdrop_outcomes.report import (adherence_section, analysis, figures, missing_section, narrative, notebook,\n"
-                "                                      tables, trajectory_section)")
-
 
 def run_demo(out_dir: str | os.PathLike[str] = "reports", *, n: int = 2000, seed: int = 2026, title: str | None = None) -> ReportResult:
     """Simulate a cohort into ``OUT_DIR/demo-cohort`` and write ``OUT_DIR/demo-outcome-report.pdf``.
@@ -514,21 +422,15 @@ def run_demo(out_dir: str | os.PathLike[str] = "reports", *, n: int = 2000, seed
     ``docs/simulation.md``). ``seconds`` of the result: ``simulate`` (with saving), ``execute``
     and ``export`` wall times.
     """
+    from footdrop_outcomes.cohort.simulate import simulate_cohort
+
     out_dir = Path(out_dir)
     cohort_dir = out_dir / "demo-cohort"
-    # the report's kernel starts and imports the report's modules while this process simulates
-    kernel = _Kernel(notebook_path("outcome_report").parent, preload=DEMO_PRELOAD)
     t0 = time.perf_counter()
-    try:
-        from footdrop_outcomes.cohort.simulate import simulate_cohort
-
-        simulate_cohort(n, seed, progress=False, version=DEMO_GENERATOR).save(cohort_dir, overwrite=True)
-        t1 = time.perf_counter()
-        params: dict[str, Any] = {"title": title or f"Foot drop outcome report: synthetic demo cohort ({n:,} patients)"}
-        res = _render_report("outcome_report", out_dir / "demo-outcome-report.pdf", cohort=cohort_dir.resolve(), parameters=params,
-                             kernel=kernel)
-    finally:
-        kernel.shutdown()
+    simulate_cohort(n, seed, progress=False, version=DEMO_GENERATOR).save(cohort_dir, overwrite=True)
+    t1 = time.perf_counter()
+    params: dict[str, Any] = {"title": title or f"Foot drop outcome report: synthetic demo cohort ({n:,} patients)"}
+    res = render_report("outcome_report", out_dir / "demo-outcome-report.pdf", cohort=cohort_dir.resolve(), parameters=params)
     return ReportResult(pdf=res.pdf, notebook=res.notebook, parameters=res.parameters, seconds={"simulate": t1 - t0, **res.seconds})
 
 
