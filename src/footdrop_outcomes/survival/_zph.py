@@ -27,6 +27,7 @@ approximation that lifelines' ``proportional_hazard_test`` computes). See its do
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -265,7 +266,7 @@ def _rev_cumsum(v: np.ndarray, cuts: np.ndarray) -> np.ndarray:
         ends = np.repeat(cuts[1:], np.diff(cuts))
         return np.asarray(tot - nxt[..., ends])
     out = np.empty_like(v)
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
+    for lo, hi in pairwise(cuts):
         out[..., lo:hi] = np.cumsum(v[..., lo:hi][..., ::-1], axis=-1)[..., ::-1]
     return out
 
