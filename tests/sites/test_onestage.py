@@ -129,6 +129,31 @@ def test_file_exchange_equals_pooled_and_responses_hold_only_aggregates(site_dir
         assert values.size in (0, 1, 1 + p + p * p)
 
 
+def test_sites_in_other_processes(site_dirs, frame, tmp_path) -> None:
+    """Each site serves from its own Python process (no memory shared with the coordinator)."""
+    import subprocess
+    import sys
+
+    labels = list(site_dirs)[:2]
+    code = ("import sys; from footdrop_outcomes.sites import serve_site; "
+            f"print(serve_site(sys.argv[1], sys.argv[2], formula={FORMULA!r}, timeout=60))")
+    procs = []
+    for s in labels:
+        (tmp_path / s).mkdir()
+        procs.append(subprocess.Popen([sys.executable, "-c", code, str(site_dirs[s]), str(tmp_path / s)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        fed = federated_cox(FileExchange([tmp_path / s for s in labels], timeout=60), FORMULA)
+        outs = [p.communicate(timeout=30) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0] and [o[0].strip() for o in outs] == [str(fed.info["rounds"])] * 2
+    both = frame[frame["site"].isin(labels)]
+    _assert_equal_to_pooled(fed, fit_cox(both, FORMULA, strata="site"))
+
+
 def test_dask_tasks_equal_pooled_without_sending_data(site_dirs, frame) -> None:
     from distributed import Client, LocalCluster
 
