@@ -291,3 +291,15 @@ def test_bad_inputs(frame) -> None:
         federated_cox([s], "age")
     with pytest.raises(ConfigError, match="site labels repeat"):
         federated_cox([SiteCox(local, "age"), SiteCox(local, "age")], "age")
+
+
+def test_a_term_without_recoveries_runs_off_and_is_refused(frame) -> None:
+    f = frame.copy()
+    f["noev"] = 0
+    for s in _labels(f):  # 30 censored patients per site: the term's hazard ratio is 0 (log HR at minus infinity)
+        f.loc[f.index[(f["site"] == s) & ~f["event"]][:30], "noev"] = 1
+    sites = [SiteCox(f[f["site"] == s], "age + noev") for s in _labels(f)]
+    with pytest.raises(FootdropError, match=r"run off to infinity .* noev \(log HR"):
+        federated_cox(sites, "age + noev")
+    with pytest.raises(FootdropError, match="no recoveries observed where noev = 1"):  # the pooled fit refuses too
+        fit_cox(f, "age + noev", strata="site")
