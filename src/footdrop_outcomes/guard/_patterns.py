@@ -148,7 +148,7 @@ EMAIL = (
     r"(?:\.|%2e|&#0*46;|\(dot\)|\[dot\]|\s+dot\s+)\s*[^\s@＠.]{2,}"
 )
 #: ``user@host`` without a dot (an internal mail host) and ``@handle`` (a social-media name).
-EMAIL_HOST = r"[\p{L}\p{N}._%+\-]*\p{L}[\p{L}\p{N}._%+\-]*@(?:\p{L}[\p{L}\p{N}\-]+|$|\s)"
+EMAIL_HOST = r"[\p{L}\p{N}._%+\-]*\p{L}[\p{L}\p{N}._%+\-]*@(?:\p{L}[\p{L}\p{N}\-]+|\[|$|\s)"
 HANDLE = r"(?:^|\s)@[\p{L}\p{N}_.]*[\p{L}_][\p{L}\p{N}_.]{2,}"
 WEB = (r"(?i:[a-z][a-z0-9+.\-]*://|www\.|xn--|mailto:|(?:^|[\s(])(?:[\p{L}\p{N}-]+\.)+(?:com|org|net|edu|gov|info|biz|io|me|co|ac"
        r"|de|fr|uk|nl|es|it|ch|at|be|se|dk|no|fi|pl|ru|cn|jp|in|br|au|ca|us|nz|ie|pt|gr|tr|kr|tw|hk|sg|za|mx|ar|cl|cz|hu|ro"
@@ -205,7 +205,7 @@ _ID_LABELS = (
 )
 #: Short labels that are also words or measures ("sin" is Spanish "without", "HC" head
 #: circumference): only before a number of 6 or more digits.
-_ID_LABELS_SHORT = "sin|nas|hc|phn|ihi|itin|inn|t\\.?z|no|nr|n°|#"
+_ID_LABELS_SHORT = "sin|nas|hc|phn|ihi|itin|inn|t\\.?z|no|nr|n°|#|ref|reference|case|fall|file|akte|expediente|fascicolo"
 ID_LABELLED = (
     rf"(?i)(?:^|[^\p{{L}}])(?:{_ID_LABELS})[-\s]*(?:no|nr|num(?:ber)?|n[°º]|#)?\.?\s*[:#=\-]?\s*[A-Za-z]{{0,3}}[-\s]?\p{{Nd}}[\p{{Nd}}\s./\-]{{2,}}\p{{Nd}}"
     rf"|(?i)(?:^|[^\p{{L}}])(?:{_ID_LABELS_SHORT})[-\s]*(?:no|nr|n°)?\.?\s*[:#=\-]?\s*\p{{Nd}}(?:[\s./\-]?\p{{Nd}}){{5,}}"
@@ -238,6 +238,7 @@ NATIONAL_ID_FORMATS: tuple[str, ...] = (
     r"(?i)(?:^|[^\p{L}\p{N}])[XYZ]-?\p{Nd}{7}-?[A-Z](?:$|[^\p{L}\p{N}])",  # Spanish NIE with hyphens
     r"(?i)(?:^|[^\p{L}\p{N}])\p{Nd}{1,2}\.\p{Nd}{3}\.\p{Nd}{3}\s?-?\s?[A-Z](?:$|[^\p{L}\p{N}])",  # DNI with dots
     r"(?i)(?:^|[^\p{L}\p{N}])[1-9][A-Z][A-Z0-9][0-9]-?[A-Z][A-Z0-9][0-9]-?[A-Z]{2}[0-9]{2}(?:$|[^\p{L}\p{N}])",  # US Medicare MBI
+    r"(?i)(?:^|[^\p{L}])nhi\s*(?:no|number)?\.?\s*[:#]?\s*[A-HJ-NP-Z]{3}\s?[0-9]{2}[0-9A-Z]{2}(?:$|[^\p{L}\p{N}])",  # New Zealand NHI
     r"(?:^|[^\p{L}\p{N}])[A-Z9]{5}[0-9]{6}[A-Z9]{2}[0-9][A-Z]{2}(?:[0-9]{2})?(?:$|[^\p{L}\p{N}])",  # UK driving licence
     # machine-readable zone of a passport or ID card: P<GBRSMITH<<JOHN<<<<
     r"(?:^|[^A-Z0-9<])[A-Z][A-Z0-9<][A-Z<]{3}[A-Z]+(?:<[A-Z]+)*<<[A-Z]+(?:<[A-Z]*)*",
@@ -358,13 +359,13 @@ _PARTICLES = (
 )
 PARTICLE_NAME = (
     rf"^\s*\p{{Lu}}[\p{{L}}'’\-]+(?:\s+\p{{Lu}}[\p{{L}}'’\-]+)?\s+(?:(?i:{_PARTICLES})\s+|(?i:d|dell|l)['’])\p{{Lu}}?[\p{{L}}'’\-]+"
-    r"(?:\s+\p{Lu}[\p{L}'’\-]+)?\s*$"
+    rf"(?:\s+(?:(?i:{_PARTICLES})\s+)?\p{{Lu}}[\p{{L}}'’\-]+){{0,3}}\s*$"
     # a value that starts with a particle: "van der Berg, Anna", "de la Cruz"
     rf"|^\s*(?:van|van der|van den|von|von der|de|de la|de las|de los|del|della|di|da|dos|das|du|le|la|ter|ten|bin|ibn|al|el)\s+\p{{Lu}}\p{{Ll}}+"
     r"|^\s*(?:Ibn|Abu|Bin|Bint|Binti|Umm|Ould|Ó|Ní|Nic|Mac|Mc)\s+\p{Lu}\p{Ll}+"
     # prefixed surnames: al-Rashid, el-Amin, O'Brien, D'Angelo, McDonald, MacLeod, FitzGerald
     r"|(?:^|[^\p{L}])(?:[Aa]l|[Ee]l|[Aa]bd)-\p{L}{2,}"
-    r"|(?:^|[^\p{L}])[OD]['’]\p{Lu}\p{Ll}+"
+    r"|(?:^|[^\p{L}])[OD]['’`´]\p{Lu}\p{Ll}+"
     r"|(?:^|[^\p{L}])(?:Mc|Mac|Fitz)\p{Lu}\p{Ll}+"
     # Irish and Welsh forms: Nic an tSaoi, Mac an tSaoir, Ní Dhomhnaill, ap Rhys
     r"|(?:^|[^\p{L}])(?:Mac|Nic|Mhic|Ní|Ó|Uí|Ua)\s+(?:an\s+|a'\s+)?[thn]?\p{Lu}\p{Ll}"
