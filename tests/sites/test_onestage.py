@@ -15,7 +15,13 @@ from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes.cohort.simulate import SimulationConfig
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.release import ReleasePolicy, TooFewToRelease
-from footdrop_outcomes.sites import DaskSites, FileExchange, SiteCox, federated_cox, serve_site
+from footdrop_outcomes.sites import (
+    DaskSites,
+    FileExchange,
+    SiteCox,
+    federated_cox,
+    serve_site,
+)
 from footdrop_outcomes.sites.onestage import ERROR_KEYS, RESPONSE_KEYS, ExchangeTimeout
 from footdrop_outcomes.survival import fit_cox, survival_frame
 
@@ -129,27 +135,27 @@ def test_file_exchange_equals_pooled_and_responses_hold_only_aggregates(site_dir
         assert values.size in (0, 1, 1 + p + p * p)
 
 
-def test_sites_in_other_processes(site_dirs, frame, tmp_path) -> None:
-    """Each site serves from its own Python process (no memory shared with the coordinator)."""
+def test_a_site_in_another_process(site_dirs, frame, tmp_path) -> None:
+    """One site serves from its own Python process (no memory shared with the coordinator), one from a thread."""
     import subprocess
     import sys
 
     labels = list(site_dirs)[:2]
-    code = ("import sys; from footdrop_outcomes.sites import serve_site; "
-            f"print(serve_site(sys.argv[1], sys.argv[2], formula={FORMULA!r}, timeout=60))")
-    procs = []
     for s in labels:
         (tmp_path / s).mkdir()
-        procs.append(subprocess.Popen([sys.executable, "-c", code, str(site_dirs[s]), str(tmp_path / s)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    code = ("import sys; from footdrop_outcomes.sites import serve_site; "
+            f"print(serve_site(sys.argv[1], sys.argv[2], formula={FORMULA!r}, timeout=60))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(site_dirs[labels[0]]), str(tmp_path / labels[0])],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    threads, results = _serve_all({labels[1]: site_dirs[labels[1]]}, {labels[1]: tmp_path / labels[1]}, timeout=60)
     try:
         fed = federated_cox(FileExchange([tmp_path / s for s in labels], timeout=60), FORMULA)
-        outs = [p.communicate(timeout=30) for p in procs]
+        stdout, _ = proc.communicate(timeout=30)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    assert [p.returncode for p in procs] == [0, 0] and [o[0].strip() for o in outs] == [str(fed.info["rounds"])] * 2
+        if proc.poll() is None:
+            proc.kill()
+    threads[0].join(30)
+    assert proc.returncode == 0 and stdout.strip() == str(fed.info["rounds"]) == str(results[labels[1]])
     both = frame[frame["site"].isin(labels)]
     _assert_equal_to_pooled(fed, fit_cox(both, FORMULA, strata="site"))
 
@@ -163,6 +169,10 @@ def test_dask_tasks_equal_pooled_without_sending_data(site_dirs, frame) -> None:
         fed = federated_cox(ds, FORMULA, strata="cause")
         # what came back to the client in the last round: aggregates only
         last = ds.round(99, "all", fed.params.to_numpy())
+        # a site whose data cannot be read on its worker: named, and its error is all that comes back
+        broken = DaskSites(client, {**{s: str(p) for s, p in list(site_dirs.items())[:2]}, "S99": str(site_dirs["S01"]) + "-gone"})
+        with pytest.raises(FootdropError, match=r"site S99: the site refused: .*-gone"):
+            federated_cox(broken, FORMULA, strata="cause")
     _assert_equal_to_pooled(fed, fit_cox(frame, FORMULA, strata=["site", "cause"]))
     assert fed.info["transport"] == "dask"
     p = len(fed.params)

@@ -46,19 +46,23 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from footdrop_outcomes._checks import check_alpha as _check_alpha
 from footdrop_outcomes._checks import formula_rhs
 from footdrop_outcomes._checks import p_value as _p_value
 from footdrop_outcomes._checks import term_name as _term_name
 from footdrop_outcomes._checks import zq as _zq
-from footdrop_outcomes._checks import check_alpha as _check_alpha
-from footdrop_outcomes._files import discard, move_into_place, refuse_symlink, staging_file
+from footdrop_outcomes._files import (
+    discard,
+    move_into_place,
+    refuse_symlink,
+    staging_file,
+)
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.cohort.cohort import Cohort, load_cohort
 from footdrop_outcomes.errors import CohortIOError, ConfigError, FootdropError
 from footdrop_outcomes.release import ReleasePolicy, TooFewToRelease
-from footdrop_outcomes.survival import survival_frame
-from footdrop_outcomes.survival import _zph
+from footdrop_outcomes.survival import _zph, survival_frame
 from footdrop_outcomes.survival._design import _forest, parsed_formula
 from footdrop_outcomes.survival._input import check_columns
 from footdrop_outcomes.survival._missing import drop_incomplete
@@ -187,7 +191,7 @@ class SiteCox:
         codes = None
         if self.strata:
             codes = frame.groupby(self.strata, sort=True, observed=True).ngroup().to_numpy(dtype=np.int64)
-        self.n = int(len(frame))
+        self.n = len(frame)
         self.events = int(event.sum())
         self._refusal = self._check_release(x, frame)
         self._prob = _zph.partial_likelihood(x, stop, event, None, codes) if self._refusal is None and self.events else None
@@ -237,8 +241,8 @@ class SiteCox:
         sub = pd.DataFrame(cols, index=frame.index)
         try:
             mm = model_matrix(parsed_formula(rhs), sub, output="numpy")
-        except Exception as exc:
-            raise FootdropError(f"site {self.site}: formula {rhs!r} could not be evaluated ({type(exc).__name__})") from None
+        except Exception:  # noqa: BLE001 - formulaic's message may quote data values: only its type is shown
+            raise FootdropError(f"site {self.site}: formula {rhs!r} could not be evaluated (formulaic error); check the formula's columns") from None
         if dict(mm.model_spec.transform_state):
             raise ConfigError(f"formula {rhs!r}: data-dependent transforms ({sorted(mm.model_spec.transform_state)}) "
                               "would be computed from each site's own data and code the sites differently; "
@@ -688,7 +692,7 @@ def _check_message(m: Any, what: What, p: int | None, terms: list[str] | None, w
     if what == "describe":
         return m
     try:
-        ll = float(m["loglik"])
+        float(m["loglik"])  # may be -inf far from the optimum (step halving copes); must be a number
         if what == "all":
             u = np.asarray(m["score"], dtype=float)
             info = np.asarray(m["information"], dtype=float)
