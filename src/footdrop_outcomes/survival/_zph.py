@@ -614,7 +614,7 @@ def _count_smaller_after(v: np.ndarray, query: np.ndarray) -> tuple[int, int]:
         before -= bit
         before -= g0 >> 1  # right rows before the slot in its group
         counted = (code & 1) & (bit ^ 1)  # query rows of the left half
-        less += int(np.dot(before.astype(np.float64), counted.astype(np.float64)))  # exact below 2**53
+        less += int(np.sum(before * counted, dtype=np.int64))  # no BLAS call: steady with threads not limited
         # stable partition of each group: left rows to g0 + (left rows before), right rows after all left rows
         g0 += np.minimum(dt(1 << k), dt(n) - g0)
         g0 += before
