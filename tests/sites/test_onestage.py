@@ -313,3 +313,22 @@ def test_a_term_without_recoveries_runs_off_and_is_refused(frame) -> None:
         federated_cox(sites, "age + noev")
     with pytest.raises(FootdropError, match="no recoveries observed where noev = 1"):  # the pooled fit refuses too
         fit_cox(f, "age + noev", strata="site")
+
+
+def test_a_site_started_before_the_coordinator_ignores_an_old_stop(site_dirs, frame, tmp_path) -> None:
+    import time
+
+    labels = list(site_dirs)[:2]
+    ex = {s: tmp_path / s for s in labels}
+    for d in ex.values():
+        d.mkdir()
+        (d / "request-7.json").write_text(json.dumps({"kind": "footdrop-outcomes federated Cox request", "run": "old",
+                                                      "k": 7, "what": "stop"}))
+    threads, results = _serve_all({s: site_dirs[s] for s in labels}, ex, timeout=30)
+    time.sleep(0.5)  # the sites have seen the old stop
+    assert all(t.is_alive() for t in threads)
+    fed = federated_cox(FileExchange([ex[s] for s in labels], timeout=30), FORMULA)
+    for t in threads:
+        t.join(30)
+    assert [results[s] for s in labels] == [fed.info["rounds"]] * 2
+    _assert_equal_to_pooled(fed, fit_cox(frame[frame["site"].isin(labels)], FORMULA, strata="site"))

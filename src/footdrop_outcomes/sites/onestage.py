@@ -480,7 +480,9 @@ def serve_site(data: str | os.PathLike[str] | Cohort | pd.DataFrame, exchange_di
     """Answer a coordinator's requests in ``exchange_dir`` with the site's aggregates (run at the site).
 
     Reads ``request-<k>.json``, answers ``response-<k>.json`` (keys :data:`RESPONSE_KEYS`, or
-    :data:`ERROR_KEYS` when the site refuses) until a ``stop`` request.
+    :data:`ERROR_KEYS` when the site refuses) until a ``stop`` request of a run it has answered
+    (a stop left in the directory by an earlier run is ignored, so a site may start before or
+    after the coordinator).
 
     Parameters
     ----------
@@ -510,6 +512,7 @@ def serve_site(data: str | os.PathLike[str] | Cohort | pd.DataFrame, exchange_di
         data = load_cohort(data)
     cox = SiteCox(data, formula, strata=strata, levels=levels, site=site, policy=policy, threshold=threshold)
     answered: set[tuple[str, int]] = set()
+    runs: set[str] = set()  # coordinator runs this site has answered
     count = 0
     last = time.monotonic()
     while True:
@@ -527,7 +530,10 @@ def serve_site(data: str | os.PathLike[str] | Cohort | pd.DataFrame, exchange_di
             answered.add((run, k))
             found = True
             if req.get("what") == "stop":
-                return count
+                if run in runs:  # a stop left over from an earlier run (before this site started) is ignored
+                    return count
+                continue
+            runs.add(run)
             if count >= max_requests:
                 msg = {"kind": RESPONSE_KIND, "format_version": _FORMAT_VERSION, "run": run, "k": k, "site": cox.site,
                        "error": f"site {cox.site} answers at most {max_requests} requests (max_requests)"}
