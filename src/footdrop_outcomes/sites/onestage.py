@@ -715,7 +715,7 @@ class _Summed:
     def __init__(self, exchange: _Exchange, names: list[str], terms: list[str]) -> None:
         self.exchange, self.names, self.terms = exchange, names, terms
         self.rounds = 1  # the describe round
-        self.record: list[dict[str, Any]] = []
+        self.record: list[dict[str, Any]] = [{"round": 1, "what": "describe", "loglik": None}]
         self.info_zero: np.ndarray | None = None
 
     def evaluate(self, beta: np.ndarray, order: int = 2) -> Any:
