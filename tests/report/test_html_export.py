@@ -220,7 +220,7 @@ def test_no_code_no_stderr_no_removed_output_and_the_internal_use_band(tmp_path)
     assert band is not None and band.get_text() == "NOT FOR RELEASE" and band.parent.name == "body"
 
 
-def test_no_small_count_reaches_the_html(report):
+def test_no_small_count_reaches_the_html(report, tmp_path):
     """The small-cell tests' rule on the HTML: every n (%) and every count cell is 0, above the threshold or hidden."""
     res, _, html = report
     text = main_text(html)
@@ -228,7 +228,7 @@ def test_no_small_count_reaches_the_html(report):
     assert shown and [n for n in shown if 1 <= n <= THRESHOLD] == []
     # the count cells, found the way test_small_cells finds them in the notebook, read from the HTML file
     nb = new_notebook(cells=[new_code_cell("", outputs=[new_output("display_data", data={"text/html": html})])])
-    path = Path(res.notebook).parent / "as-html.ipynb"
+    path = tmp_path / "as-html.ipynb"
     nbformat.write(nb, path)
     cells = small_cells._count_cells(path)
     assert len(cells) > 20
