@@ -506,8 +506,9 @@ def report(
     out_file: Annotated[Optional[Path], typer.Option("--out", help="PDF to write, e.g. reports/NAME.pdf; the executed notebook goes beside it (NAME.ipynb). Required.")] = None,
     notebook: Annotated[str, typer.Option("--notebook", help="Shipped notebook (outcome_report, cohort_overview, time_to_recovery, trajectories, adherence_interventions) or a path to an .ipynb file.")] = "outcome_report",
     list_parameters: Annotated[bool, typer.Option("--list-parameters", help="Print the notebook's parameters (type, allowed values, default) and exit.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="pdf (default), html or docx. html: one self-contained HTML file (figures embedded, no network, readable on a phone), --out ending in .html; docx: a Word document of the report's text, tables and figures, --out ending in .docx. The PDF and the executed notebook are always written beside it.")] = "pdf",
 ) -> None:
-    """Run a report notebook on a cohort and write its PDF (no code in it).
+    """Run a report notebook on a cohort and write its PDF, HTML or Word report (no code in it).
 
     Notebook parameters: -p KEY VALUE, repeatable; lists as -p causes stroke,als or -p landmarks 6,12,26 (see --list-parameters).
 
@@ -523,14 +524,27 @@ def report(
             raise typer.Exit()
         if cohort is None or out_file is None:
             raise FootdropError("give --cohort DIR and --out reports/NAME.pdf")
+        if fmt not in ("pdf", "html", "docx"):
+            raise FootdropError(f"--format must be pdf, html or docx, got {fmt!r}")
+        if out_file.suffix.lower() != f".{fmt}":
+            raise FootdropError(f"--format {fmt} needs --out ending in .{fmt}, got {out_file.name}")
         values = _parameter_pairs(list(ctx.args))
-        res = render_report(notebook, out_file, cohort=cohort, parameters=values, from_text=True)
+        pdf_file = out_file.with_suffix(".pdf")
+        res = render_report(notebook, pdf_file, cohort=cohort, parameters=values, from_text=True, html=fmt == "html")
+        if fmt == "docx":
+            from footdrop_outcomes.report.docx_export import export_docx
+
+            export_docx(res.notebook, out_file)
     except NotebookExecutionError as e:
         _notebook_failed(e)
         raise typer.Exit(1) from None
     except FootdropError as e:
         _error(e)
         raise typer.Exit(2) from None
+    if fmt != "pdf":
+        out.print(f"wrote {out_file} (and {res.pdf}, executed notebook: {res.notebook}); "
+                  f"ran in {res.seconds['execute']:.1f} s, typeset in {res.seconds['export'] + res.seconds.get('html', 0.0):.1f} s")
+        return
     out.print(f"wrote {res.pdf} (executed notebook: {res.notebook}); "
               f"ran in {res.seconds['execute']:.1f} s, typeset in {res.seconds['export']:.1f} s")
 

@@ -317,3 +317,32 @@ def test_exporter_class_and_name():
     assert e.file_extension == ".html" and e.output_mimetype == "text/html" and e.exclude_input
     assert HTML_EXPORTER_NAME.replace("_", "").isalnum()
     assert os.path.basename(e.template_name) == HTML_EXPORTER_NAME
+
+
+@pytest.mark.xdist_group("report_cli_formats")
+def test_report_command_writes_html_or_docx_beside_the_pdf(tmp_path):
+    """`footdrop-outcomes report --format html|docx`: the chosen file, the PDF and the executed notebook; a wrong
+    suffix is refused before anything runs (exit 2)."""
+    from docx import Document
+    from typer.testing import CliRunner
+
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.cli import app
+
+    cohort = tmp_path / "c"
+    simulate_cohort(300, seed=3, version=2).save(cohort)
+    runner = CliRunner()
+    bad = runner.invoke(app, ["report", "--notebook", "cohort_overview", "--cohort", str(cohort), "--format", "html",
+                              "--out", str(tmp_path / "x.pdf")])
+    assert bad.exit_code == 2 and not (tmp_path / "x.pdf").exists()
+    for fmt in ("html", "docx"):
+        out = tmp_path / f"r-{fmt}.{fmt}"
+        res = runner.invoke(app, ["report", "--notebook", "cohort_overview", "--cohort", str(cohort), "--format", fmt,
+                                  "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert out.is_file() and out.with_suffix(".pdf").is_file() and out.with_suffix(".ipynb").is_file()
+    html = (tmp_path / "r-html.html").read_text()
+    check_self_contained(html)
+    assert "Table 1" in html
+    doc = Document(str(tmp_path / "r-docx.docx"))
+    assert len(doc.tables) >= 2 and any("Table 1" in p.text for p in doc.paragraphs)

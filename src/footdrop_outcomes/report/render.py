@@ -50,13 +50,16 @@ class ReportResult:
     parameters : dict
         Every parameter value the notebook ran with.
     seconds : dict
-        ``execute`` and ``export`` wall times.
+        ``execute`` and ``export`` wall times (and ``html`` when an HTML report was written).
+    html : pathlib.Path or None
+        The HTML report beside the PDF (``render_report(..., html=True)``), else None.
     """
 
     pdf: Path
     notebook: Path
     parameters: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    html: Path | None = None
 
 
 def notebook_path(notebook: str | os.PathLike[str]) -> Path:
@@ -306,8 +309,9 @@ def render_report(
     from_text: bool = False,
     kernel_name: str | None = None,
     timeout: int = 900,
+    html: bool = False,
 ) -> ReportResult:
-    """Execute a report notebook with parameters and write its PDF.
+    """Execute a report notebook with parameters and write its PDF (and, with ``html=True``, its HTML report).
 
     Parameters
     ----------
@@ -327,6 +331,10 @@ def render_report(
         Jupyter kernel (default: the notebook's, ``python3``).
     timeout : int
         Seconds allowed per cell.
+    html : bool
+        Also write the self-contained HTML report of the same run beside the PDF (``NAME.html``;
+        :mod:`footdrop_outcomes.report.html_export`). The PDF, the HTML and the executed notebook
+        are renamed into place together: all of them or none.
 
     Returns
     -------
@@ -364,17 +372,21 @@ def render_report(
         if "threshold" in params:
             _check_threshold(cp, int(params["threshold"]))
     nb_out = out.with_suffix(".ipynb")
+    html_out = out.with_suffix(".html") if html else None
     if nb_out.resolve() == nb_in.resolve():
         raise ReportError(f"--out {out.name} would write the executed notebook over the notebook being run ({nb_in.name}); "
                           "choose another name for the PDF")
-    for target in (out, nb_out):
-        refuse_symlink(target, error=ReportError)
+    for target in (out, nb_out, html_out):
+        if target is not None:
+            refuse_symlink(target, error=ReportError)
     created = make_parents(out, error=ReportError)
-    tmp_nb = tmp_pdf = None
+    tmp_nb = tmp_pdf = tmp_html = None
     try:
-        # both files are written beside their targets and renamed into place together at the end
+        # all files are written beside their targets and renamed into place together at the end
         tmp_nb = staging_file(nb_out, suffix=".ipynb", error=ReportError)
         tmp_pdf = staging_file(out, error=ReportError)
+        if html_out is not None:
+            tmp_html = staging_file(html_out, error=ReportError)
         t0 = time.perf_counter()
         try:
             _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
@@ -397,17 +409,31 @@ def render_report(
             raise ReportError(f"typesetting {out.with_suffix('.ipynb').name} to PDF failed ({type(e).__name__}); "
                               "no PDF and no notebook were written") from e
         t2 = time.perf_counter()
+        seconds = {"execute": t1 - t0, "export": t2 - t1}
+        if html_out is not None and tmp_html is not None:
+            from footdrop_outcomes.report.html_export import render_html
+
+            try:
+                tmp_html.write_bytes(render_html(tmp_nb, name=html_out.stem).encode("utf-8"))
+            except ReportError:
+                raise
+            except Exception as e:  # as for the PDF: say where, not what the exporter quotes
+                raise ReportError(f"writing the HTML report of {nb_out.name} failed ({type(e).__name__}); "
+                                  "no report and no notebook were written") from e
+            seconds["html"] = time.perf_counter() - t2
         pause_point("report-typeset")
-        with blocked_signals():  # both or neither
+        with blocked_signals():  # all or none
             move_into_place(tmp_nb, nb_out, error=ReportError)
             move_into_place(tmp_pdf, out, error=ReportError)
+            if html_out is not None and tmp_html is not None:
+                move_into_place(tmp_html, html_out, error=ReportError)
     except BaseException:
-        for tmp in (tmp_nb, tmp_pdf):
+        for tmp in (tmp_nb, tmp_pdf, tmp_html):
             if tmp is not None:
                 discard(tmp)
         remove_created(created)
         raise
-    return ReportResult(pdf=out, notebook=nb_out, parameters=params, seconds={"execute": t1 - t0, "export": t2 - t1})
+    return ReportResult(pdf=out, notebook=nb_out, parameters=params, seconds=seconds, html=html_out)
 
 
 #: Simulator version of the demo cohort.
