@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from footdrop_outcomes.release import ReleaseError, ReleasedText
+from footdrop_outcomes.release import ReleasedText, ReleaseError
 from footdrop_outcomes.report import counts
 
 
