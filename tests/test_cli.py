@@ -274,3 +274,46 @@ def test_import_referral_example_with_late_first_contact_and_gaps_then_the_repor
     # no curve is the degenerate "everyone recovered at once" of one early patient
     s = tb.summary[(tb.summary["statistic"] == "recovered_by") & (tb.summary["time"] == 6)]
     assert (s["estimate"] < 0.9).all(), s[["group", "estimate"]]
+
+
+def test_site_export_serve_and_pool_one_stage_equal_the_pooled_stratified_cox(tmp_path):
+    """Issue 18: two sites answer the coordinator's rounds from their own processes (site-export --serve); pool
+    --one-stage prints the pooled site-stratified Cox estimates; a silent exchange directory and usage errors exit 2."""
+    import re
+    import subprocess
+    import sys
+
+    import pytest
+
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.cohort.simulate import SimulationConfig
+    from footdrop_outcomes.survival import fit_cox
+
+    formula = "supervised_physio + age"
+    cohort = simulate_cohort(800, seed=12, config=SimulationConfig(n_sites=2))
+    exe = str(Path(sys.executable).parent / "footdrop-outcomes")
+    servers = []
+    for s in ("S01", "S02"):
+        cohort.subset(sites=s).save(tmp_path / s)
+        (tmp_path / "x" / s).mkdir(parents=True)
+        servers.append(subprocess.Popen([exe, "site-export", str(tmp_path / s), "--formula", formula, "--serve",
+                                         str(tmp_path / "x" / s), "--timeout", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    try:
+        res = runner.invoke(app, ["pool", "--one-stage", "--exchange", str(tmp_path / "x" / "S01"), "--exchange",
+                                  str(tmp_path / "x" / "S02"), "--formula", formula, "--timeout", "120"])
+    finally:
+        outs = [p.communicate(timeout=120) for p in servers]
+    assert res.exit_code == 0, res.output
+    assert all(p.returncode == 0 for p in servers), [o[1][-300:] for o in outs]
+    pooled = fit_cox(cohort, formula, strata=["site"]).summary.set_index("term")
+    text = " ".join(res.output.split())
+    for term in ("supervised_physio", "age"):
+        m = re.search(rf"{term}: log HR (-?[0-9.]+) \(SE ([0-9.]+)", text)
+        assert m, text
+        assert float(m.group(1)) == pytest.approx(pooled.loc[term, "log_hr"], abs=1e-4)
+        assert float(m.group(2)) == pytest.approx(pooled.loc[term, "se"], abs=1e-4)
+    (tmp_path / "empty").mkdir()
+    silent = runner.invoke(app, ["pool", "--one-stage", "--exchange", str(tmp_path / "empty"), "--formula", formula,
+                                 "--timeout", "1"])
+    assert silent.exit_code == 2 and "empty" in silent.output
+    assert runner.invoke(app, ["site-export", str(tmp_path / "S01"), "--formula", formula]).exit_code == 2

@@ -390,24 +390,47 @@ def mapping_template_cmd(
     _write_text(out_file, text, replace=False)
 
 
-@app.command("site-summary")
+# Proposed replacement for the `site-summary` and `combine-sites` commands in src/footdrop_outcomes/cli.py
+# (H9, issue 18 item 4). Paste in place of those two commands; the old names stay as hidden aliases.
+# Uses only names cli.py already has: app, _guarded, _error, out, typer, Annotated, Optional, Path, EXIT_* codes.
+
+
+@app.command("site-export")
 @_guarded
-def site_summary_cmd(
+def site_export_cmd(
     cohort_dir: Annotated[Path, typer.Argument(help="The site's own cohort directory.")],
-    site: Annotated[str, typer.Option("--site", help="The site's label, written to the file.")],
     formula: Annotated[str, typer.Option("--formula", help="Cox model, the same at every site, e.g. 'supervised_physio + severity + age'.")],
-    out_file: Annotated[Path, typer.Option("--out", help="JSON file to write (atomically).")],
-    strata: Annotated[Optional[str], typer.Option("--strata", help="Column with separate baseline hazards, e.g. cause.")] = None,
+    site: Annotated[Optional[str], typer.Option("--site", help="The site's label (default: the cohort's one site value).")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Two-stage: JSON file of the site's Cox estimates to write (atomically).")] = None,
+    serve: Annotated[Optional[Path], typer.Option("--serve", help="One-stage: exchange directory shared with the coordinator; answer its requests until it stops.")] = None,
+    strata: Annotated[Optional[str], typer.Option("--strata", help="Column with separate baseline hazards within the site, e.g. cause.")] = None,
     small_cell_threshold: Annotated[int, typer.Option("--small-cell-threshold", min=5, max=100, help="Groups of this many patients or fewer are never written.")] = 10,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="--serve: seconds without a request before giving up.")] = 600.0,
 ) -> None:
-    """Write a site's released aggregates for a federated analysis (docs/multisite.md): Cox log HRs, covariance, counts."""
+    """Write a site's released aggregates for a federated analysis (docs/multisite.md).
+
+    With --out: the site's Cox log hazard ratios, covariance and counts (two-stage). With --serve:
+    answer the coordinator's one-stage rounds (log partial likelihood, score, information) in that
+    directory until the coordinator's stop request.
+    """
     from footdrop_outcomes import load_cohort
     from footdrop_outcomes.release import ReleasePolicy, TooFewToRelease
-    from footdrop_outcomes.sites import site_summary
+    from footdrop_outcomes.sites import serve_site, site_summary
 
+    if (out_file is None) == (serve is None):
+        _error("give exactly one of --out FILE (two-stage estimates) and --serve DIR (one-stage exchange)")
+        raise typer.Exit(EXIT_UNREADABLE)
+    policy = ReleasePolicy(threshold=small_cell_threshold)
+    cohort = load_cohort(cohort_dir)
+    if serve is not None:
+        answered = serve_site(cohort, serve, formula=formula, strata=strata, site=site, policy=policy, timeout=timeout)
+        out.print(f"answered {answered} request(s) in {serve}")
+        return
+    if site is None:
+        _error("--out needs --site (the label written to the file)")
+        raise typer.Exit(EXIT_UNREADABLE)
     try:
-        res = site_summary(load_cohort(cohort_dir), site=site, formula=formula, strata=strata,
-                           policy=ReleasePolicy(threshold=small_cell_threshold), path=out_file)
+        res = site_summary(cohort, site=site, formula=formula, strata=strata, policy=policy, path=out_file)
     except TooFewToRelease as e:
         _error(e)
         raise typer.Exit(1) from None
@@ -415,21 +438,70 @@ def site_summary_cmd(
     out.print(f"wrote {out_file}: {len(res.summary)} terms" + (f", withheld (small groups): {', '.join(withheld)}" if withheld else ""))
 
 
-@app.command("combine-sites")
+@app.command("site-summary", hidden=True)
 @_guarded
-def combine_sites_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Site summary files (site-summary).")],
-    term: Annotated[str, typer.Option("--term", help="The term to pool, e.g. supervised_physio.")],
-    method: Annotated[str, typer.Option("--method", help="REML or DL.")] = "REML",
-    test: Annotated[str, typer.Option("--test", help="z or knha (Hartung-Knapp).")] = "knha",
+def site_summary_cmd(
+    cohort_dir: Annotated[Path, typer.Argument(help="The site's own cohort directory.")],
+    site: Annotated[str, typer.Option("--site", help="The site's label, written to the file.")],
+    formula: Annotated[str, typer.Option("--formula", help="Cox model, the same at every site.")],
+    out_file: Annotated[Path, typer.Option("--out", help="JSON file to write (atomically).")],
+    strata: Annotated[Optional[str], typer.Option("--strata", help="Column with separate baseline hazards, e.g. cause.")] = None,
+    small_cell_threshold: Annotated[int, typer.Option("--small-cell-threshold", min=5, max=100)] = 10,
 ) -> None:
-    """Meta-analyse one term over site summary files (random effects, as R metafor::rma)."""
+    """Old name of `site-export --out` (hidden; kept for scripts)."""
+    site_export_cmd.__wrapped__(cohort_dir, formula, site=site, out_file=out_file, serve=None, strata=strata,  # type: ignore[attr-defined]
+                                small_cell_threshold=small_cell_threshold, timeout=600.0)
+
+
+@app.command("pool")
+@_guarded
+def pool_cmd(
+    files: Annotated[Optional[list[Path]], typer.Argument(help="Two-stage: site files written by site-export --out.")] = None,
+    term: Annotated[Optional[str], typer.Option("--term", help="Two-stage: the term to pool, e.g. supervised_physio.")] = None,
+    method: Annotated[str, typer.Option("--method", help="Two-stage: REML or DL.")] = "REML",
+    test: Annotated[str, typer.Option("--test", help="Two-stage: z or knha (Hartung-Knapp).")] = "knha",
+    one_stage: Annotated[bool, typer.Option("--one-stage", help="Fit the site-stratified Cox model by exchanging score and information.")] = False,
+    exchange: Annotated[Optional[list[Path]], typer.Option("--exchange", help="--one-stage: a site's exchange directory (repeat per site).")] = None,
+    formula: Annotated[Optional[str], typer.Option("--formula", help="--one-stage: the sites' Cox model.")] = None,
+    strata: Annotated[Optional[str], typer.Option("--strata", help="--one-stage: strata within sites (as the sites serve).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="--one-stage: seconds to wait for every site's answer per round.")] = 60.0,
+) -> None:
+    """Combine the sites (coordinator): two-stage meta-analysis of site files, or a one-stage federated Cox over exchange directories."""
+    if one_stage:
+        from footdrop_outcomes.sites import FileExchange, federated_cox
+
+        if files or term or not exchange or not formula:
+            _error("--one-stage needs --exchange DIR (per site) and --formula, and no site files or --term")
+            raise typer.Exit(EXIT_UNREADABLE)
+        fit = federated_cox(FileExchange(exchange, timeout=timeout), formula, strata=strata)
+        for r in fit.summary.itertuples():
+            out.print(f"{r.term}: log HR {r.log_hr:.4f} (SE {r.se:.4f}); HR {r.hr:.3f} (95% CI {r.hr_lower:.3f} to {r.hr_upper:.3f}), p {r.p:.3g}")
+        i = fit.info
+        out.print(f"{i['n_sites']} sites, {i['n']} patients, {i['events']} recoveries; {i['iterations']} Newton steps in "
+                  f"{i['rounds']} rounds; converged: {i['converged']}")
+        return
     from footdrop_outcomes.sites import combine_sites
 
+    if not files or not term:
+        _error("two-stage pooling needs site files and --term (or give --one-stage --exchange DIR ...)")
+        raise typer.Exit(EXIT_UNREADABLE)
     res = combine_sites(files, term=term, method=method, test=test)  # type: ignore[arg-type]
     r = res.summary.iloc[0]
     out.print(f"{term}: log HR {r['estimate']:.4f} (SE {r['se']:.4f}, 95% CI {r['ci_lower']:.4f} to {r['ci_upper']:.4f}, "
               f"p {r['p']:.3g}); tau2 {r['tau2']:.4g}, I2 {r['I2']:.1f}%, Q {r['Q']:.2f} on {r['Q_df']} df; {r['k']} sites")
+
+
+@app.command("combine-sites", hidden=True)
+@_guarded
+def combine_sites_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Site summary files.")],
+    term: Annotated[str, typer.Option("--term")],
+    method: Annotated[str, typer.Option("--method")] = "REML",
+    test: Annotated[str, typer.Option("--test")] = "knha",
+) -> None:
+    """Old name of `pool FILES --term T` (hidden; kept for scripts)."""
+    pool_cmd.__wrapped__(files, term=term, method=method, test=test, one_stage=False, exchange=None, formula=None,  # type: ignore[attr-defined]
+                         strata=None, timeout=60.0)
 
 
 @app.command("calibration-report")
