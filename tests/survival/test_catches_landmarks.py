@@ -42,3 +42,20 @@ def test_landmark_shares_at_and_between_visits(seed):
         assert r["identification"] == "set", t
         assert r["set_lower"] == pytest.approx(f[a], abs=1e-6) and r["set_upper"] == pytest.approx(f[b], abs=1e-6)
         assert r["lower"] <= f[a] and r["upper"] >= f[b]  # the CI covers the whole identified set
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.2])
+def test_no_recovery_by_the_landmark_has_the_exact_binomial_upper_limit(alpha):
+    # nobody recovers before week 4: at week 2 the share is 0 of the k patients at risk, and its
+    # upper limit is the Clopper-Pearson one for 0 of k, 1 - (alpha/2)^(1/k) (scipy's beta quantile)
+    from scipy.stats import beta
+
+    t = np.random.default_rng(3).uniform(4.0, 16.0, 150)
+    lo = np.array([VISITS[VISITS < x].max() for x in t])
+    up = np.array([VISITS[VISITS >= x].min() if (VISITS >= x).any() else np.inf for x in t])
+    row = turnbull(pd.DataFrame({"lower": lo, "upper": up}), landmarks=[2.0], alpha=alpha).summary.query(
+        "statistic == 'recovered_by'").iloc[0]
+    k = int(row["n_at_risk"])
+    assert k == 150  # everyone is seen unrecovered after week 2
+    assert row["estimate"] == 0.0 and row["lower"] == 0.0
+    assert row["upper"] == pytest.approx(beta.ppf(1 - alpha / 2, 1, k), rel=1e-9)
