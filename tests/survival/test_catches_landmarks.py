@@ -59,3 +59,18 @@ def test_no_recovery_by_the_landmark_has_the_exact_binomial_upper_limit(alpha):
     assert k == 150  # everyone is seen unrecovered after week 2
     assert row["estimate"] == 0.0 and row["lower"] == 0.0
     assert row["upper"] == pytest.approx(beta.ppf(1 - alpha / 2, 1, k), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 8])
+def test_a_median_whose_ci_reaches_across_weeks_without_visits_is_not_a_point(seed):
+    # weekly visits except weeks 11 and 12: a CI around the median that reaches across that gap
+    # cannot place the median there, however narrow the identified set (documented rule)
+    visits = np.r_[np.arange(1.0, 11.0), np.arange(13.0, 31.0)]
+    t = np.random.default_rng(seed).uniform(0.0, 24.0, 40)
+    lo = np.array([visits[visits < x].max() if (visits < x).any() else 0.0 for x in t])
+    up = np.array([visits[visits >= x].min() if (visits >= x).any() else np.inf for x in t])
+    r = turnbull(pd.DataFrame({"lower": lo, "upper": up}), min_at_risk=5).summary.query("statistic == 'median'").iloc[0]
+    assert r["lower"] <= 10.0 and r["upper"] >= 13.0  # the CI spans the unvisited weeks
+    assert r["set_upper"] - r["set_lower"] <= 1.0  # a narrow identified set: a point but for the gap
+    assert r["identification"] == "set"
+    assert "weeks without visits" in r["note"]
