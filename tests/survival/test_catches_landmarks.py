@@ -74,3 +74,15 @@ def test_a_median_whose_ci_reaches_across_weeks_without_visits_is_not_a_point(se
     assert r["set_upper"] - r["set_lower"] <= 1.0  # a narrow identified set: a point but for the gap
     assert r["identification"] == "set"
     assert "weeks without visits" in r["note"]
+
+
+def test_a_curve_flat_at_one_half_leaves_the_median_anywhere_until_the_next_recovery():
+    # common schedule: 10 recover in (0, 4], 10 in (4, 8], none in (8, 12], 20 in (12, 16]; the
+    # NPMLE is the plain proportions, so S = 1/2 exactly from week 8 until recoveries resume
+    # after week 12: every time in [4, 12] can be the median (the earliest curve reaches one
+    # half at 4, the latest leaves it at 12)
+    lo = np.repeat([0.0, 4.0, 12.0], [10, 10, 20])
+    up = np.repeat([4.0, 8.0, 16.0], [10, 10, 20])
+    r = turnbull(pd.DataFrame({"lower": lo, "upper": up})).summary.query("statistic == 'median'").iloc[0]
+    assert r["set_lower"] == pytest.approx(4.0) and r["set_upper"] == pytest.approx(12.0)
+    assert r["identification"] == "set"
