@@ -135,3 +135,28 @@ def test_threshold_check_refuses_thresholds_the_data_reject(small_cohort):
     assert not high.usable and any("during follow-up" in r for r in high.reasons)
     with pytest.raises(ConfigError, match="threshold must be an MRC grade"):
         check_recovery_threshold(small_cohort, 6)
+
+
+def test_a_saved_site_of_a_larger_cohort_keeps_its_study_numbers_but_record_numbers_are_still_refused(tmp_path):
+    """The guard's record-number rule (key numbers far above the number of keys) measures a subset's keys
+    against the cohort it was drawn from (metadata["subset"]): a site of 180 patients numbered up to 3,000 loads;
+    the same keys in tables that do not come from a subset are refused."""
+    import pandas as pd
+    import pytest
+
+    from footdrop_outcomes import load_cohort, simulate_cohort
+    from footdrop_outcomes.cohort.simulate import SimulationConfig
+    from footdrop_outcomes.guard import PrivacyError, check_privacy
+
+    big = simulate_cohort(3000, seed=2026, config=SimulationConfig(n_sites=10))
+    site = big.subset(sites="S08")
+    n = len(site.patients)
+    assert site.patients["patient_id"].astype(str).str[1:].astype(int).max() > 10 * n + 1000  # beyond the plain rule
+    site.save(tmp_path / "S08")
+    assert len(load_cohort(tmp_path / "S08").patients) == len(site.patients)
+    with pytest.raises(PrivacyError, match="record or national ID numbers"):
+        check_privacy({"patients": site.patients[["patient_id", "age"]].reset_index(drop=True)})
+    # an absurd lineage is not taken at its word
+    frame = pd.DataFrame({"patient_id": [f"H{9_000_000 + i}" for i in range(50)], "age": 50})
+    with pytest.raises(PrivacyError):
+        check_privacy({"patients": frame}, key_reference=0)

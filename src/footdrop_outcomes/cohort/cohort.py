@@ -116,7 +116,8 @@ class Cohort:
 
     def __post_init__(self) -> None:
         if not self._validated:
-            check_privacy({"patients": self.patients, "visits": self.visits, "adherence": self.adherence}, source=self.source)
+            check_privacy({"patients": self.patients, "visits": self.visits, "adherence": self.adherence}, source=self.source,
+                          key_reference=_key_reference(self.metadata))
             typed = validate_tables({"patients": self.patients, "visits": self.visits, "adherence": self.adherence}, source=self.source)
             for name in TABLES:
                 object.__setattr__(self, name, typed[name])
@@ -465,7 +466,8 @@ def load_cohort(path: str | os.PathLike[str], *, revalidate: bool = False) -> Co
             raise CohortIOError(f"{f} could not be read ({type(err).__name__})") from None
         except Exception as err:  # noqa: BLE001 - pyarrow raises several types for corrupt files
             raise CohortIOError(f"{f} could not be read as Parquet ({type(err).__name__})") from None
-    check_privacy(frames, source=str(root), files={name: root / f"{name}.parquet" for name in TABLES})
+    check_privacy(frames, source=str(root), files={name: root / f"{name}.parquet" for name in TABLES},
+                  key_reference=_key_reference(manifest))
     if not revalidate and _unchanged_since_save(manifest, digests, frames):
         typed = frames
     else:
@@ -481,6 +483,15 @@ def load_cohort(path: str | os.PathLike[str], *, revalidate: bool = False) -> Co
     return Cohort(**typed, metadata=meta, truth=truth, source=str(root), _validated=True)
 
 
+
+
+def _key_reference(metadata: Any) -> int:
+    """Patients the keys were numbered over: the largest cohort this one was drawn from by
+    :meth:`Cohort.subset` (``metadata["subset"]``), else 0. The guard's record-number rule measures
+    key numbers against it, so that a saved site or cause of a larger cohort keeps its study numbers."""
+    records = metadata.get("subset", []) if isinstance(metadata, dict) else []
+    sizes = [r.get("n_patients_before") for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+    return max([int(n) for n in sizes if isinstance(n, int | float) and 0 <= n < 1e9], default=0)
 
 
 def _unchanged_since_save(manifest: dict[str, Any], digests: dict[str, str], frames: dict[str, pd.DataFrame]) -> bool:

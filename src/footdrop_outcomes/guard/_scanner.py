@@ -124,9 +124,10 @@ class PrivacyScanner:
         cohort layer registered (:func:`register_data_model`).
     """
 
-    def __init__(self, source: str, *, model: DataModel | None = None):
+    def __init__(self, source: str, *, model: DataModel | None = None, key_reference: int = 0):
         self.source = source
         self.model = model if model is not None else data_model()
+        self.key_reference = int(key_reference)
         self._findings: dict[tuple[str, str, str], _Finding] = {}
         self._keys: dict[str, set[str]] = {}
         self._pending: list[_PendingKeys] = []
@@ -332,7 +333,7 @@ class PrivacyScanner:
 
     def _pend(self, col: str, numbers: np.ndarray, codes: np.ndarray, file: str, table: str, shown: str,
               row_offset: int, row_of: np.ndarray | None = None) -> None:
-        limit = key_threshold(len(self._keys.get(col, ())))
+        limit = key_threshold(max(len(self._keys.get(col, ())), self.key_reference))
         high = np.flatnonzero(numbers > limit)
         if high.size == 0:
             return
@@ -359,7 +360,7 @@ class PrivacyScanner:
             f.rows = sorted(set(f.rows) | {first for _, first in keys.values()})[:8]
             out[(table, column, _KEY_WORD)] = f
         for p in self._pending:
-            refused = p.numbers > key_threshold(len(self._keys.get(p.key_column, ())))
+            refused = p.numbers > key_threshold(max(len(self._keys.get(p.key_column, ())), self.key_reference))
             if not refused.any():
                 continue
             key = (p.table, p.column, _DENSITY)
@@ -411,6 +412,7 @@ def check_privacy(
     files: Mapping[str, object] | None = None,
     row_offset: int = 0,
     model: DataModel | None = None,
+    key_reference: int = 0,
 ) -> None:
     """Refuse tables that hold direct identifiers or calendar dates (``docs/privacy.md``, section 1).
 
@@ -426,6 +428,11 @@ def check_privacy(
         Added to 0-based positions in the error (2 for CSV files).
     model : DataModel, optional
         Known columns, vocabularies, key and label columns (default: the registered model).
+    key_reference : int
+        Number of patients the keys were numbered over when the tables are a subset of a larger
+        cohort (a site or a cause of a saved cohort: ``metadata["subset"]``); key numbers up to
+        :func:`key_threshold` of the larger of this and the keys present are sequential study
+        numbers, not record numbers. 0: the keys present.
 
     Raises
     ------
@@ -442,7 +449,7 @@ def check_privacy(
     ...     print(e.failures.loc[0, "column"], "|", e.failures.loc[0, "problem"])
     contact | values look like e-mail addresses
     """
-    scanner = PrivacyScanner(source, model=model)
+    scanner = PrivacyScanner(source, model=model, key_reference=key_reference)
     for name, df in tables.items():
         file = str((files or {}).get(name, "")) or name
         scanner.scan(name, df, file=file, row_offset=row_offset)
