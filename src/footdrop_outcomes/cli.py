@@ -578,6 +578,7 @@ def report(
     out_file: Annotated[Optional[Path], typer.Option("--out", help="PDF to write, e.g. reports/NAME.pdf; the executed notebook goes beside it (NAME.ipynb). Required.")] = None,
     notebook: Annotated[str, typer.Option("--notebook", help="Shipped notebook (outcome_report, cohort_overview, time_to_recovery, trajectories, adherence_interventions) or a path to an .ipynb file.")] = "outcome_report",
     list_parameters: Annotated[bool, typer.Option("--list-parameters", help="Print the notebook's parameters (type, allowed values, default) and exit.")] = False,
+    figures: Annotated[Optional[Path], typer.Option("--figures", help="Also save every figure of the report into this existing folder for publication: SVG and 300-dpi PNG at a journal's single (85 mm, where it fits) and double (174 mm) column width.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="pdf (default), html or docx. html: one self-contained HTML file (figures embedded, no network, readable on a phone), --out ending in .html; docx: a Word document of the report's text, tables and figures, --out ending in .docx. The PDF and the executed notebook are always written beside it.")] = "pdf",
 ) -> None:
     """Run a report notebook on a cohort and write its PDF, HTML or Word report (no code in it).
@@ -602,7 +603,8 @@ def report(
             raise FootdropError(f"--format {fmt} needs --out ending in .{fmt}, got {out_file.name}")
         values = _parameter_pairs(list(ctx.args))
         pdf_file = out_file.with_suffix(".pdf")
-        res = render_report(notebook, pdf_file, cohort=cohort, parameters=values, from_text=True, html=fmt == "html")
+        res = render_report(notebook, pdf_file, cohort=cohort, parameters=values, from_text=True, html=fmt == "html",
+                            figures=figures)
         if fmt == "docx":
             from footdrop_outcomes.report.docx_export import export_docx
 

@@ -335,10 +335,12 @@ def test_report_command_writes_html_or_docx_beside_the_pdf(tmp_path):
     bad = runner.invoke(app, ["report", "--notebook", "cohort_overview", "--cohort", str(cohort), "--format", "html",
                               "--out", str(tmp_path / "x.pdf")])
     assert bad.exit_code == 2 and not (tmp_path / "x.pdf").exists()
+    (tmp_path / "figs").mkdir()
     for fmt in ("html", "docx"):
         out = tmp_path / f"r-{fmt}.{fmt}"
+        extra = ["--figures", str(tmp_path / "figs")] if fmt == "html" else []
         res = runner.invoke(app, ["report", "--notebook", "cohort_overview", "--cohort", str(cohort), "--format", fmt,
-                                  "--out", str(out)])
+                                  "--out", str(out), *extra])
         assert res.exit_code == 0, res.output
         assert out.is_file() and out.with_suffix(".pdf").is_file() and out.with_suffix(".ipynb").is_file()
     html = (tmp_path / "r-html.html").read_text()
@@ -346,3 +348,11 @@ def test_report_command_writes_html_or_docx_beside_the_pdf(tmp_path):
     assert "Table 1" in html
     doc = Document(str(tmp_path / "r-docx.docx"))
     assert len(doc.tables) >= 2 and any("Table 1" in p.text for p in doc.paragraphs)
+    # --figures: every figure of the report at double width (and single where it fits), SVG + 300-dpi PNG
+    from PIL import Image
+
+    n_fig = html.count("<img")
+    doubles = sorted((tmp_path / "figs").glob("figure-*-double.png"))
+    assert n_fig >= 1 and len(doubles) == n_fig and len(list((tmp_path / "figs").glob("*-double.svg"))) == n_fig
+    with Image.open(doubles[0]) as im:
+        assert round(im.info["dpi"][0]) == 300 and abs(im.size[0] - round(174 / 25.4 * 300)) <= 2

@@ -40,6 +40,7 @@ def setup(small_cell_threshold: int | None = None, *, internal_use: bool = False
 
     set_threshold(DEFAULT_THRESHOLD if small_cell_threshold is None else small_cell_threshold, internal_use=bool(internal_use))
     _state.pop("released", None)
+    _state.pop("figures_saved", None)
 
     matplotlib.rcParams.update({
         "svg.fonttype": "none",          # text stays text in the PDF (searchable, extractable)
@@ -166,7 +167,23 @@ def show_figure(fig: ReleasedFigure) -> None:
             plt.close(getattr(fig, "figure", fig))
         raise _refuse("show_figure", "a ReleasedFigure", fig)
     _display(fig.figure)
+    folder = os.environ.get("FOOTDROP_FIGURES_DIR")  # report --figures DIR (render.FIGURES_DIR_VARIABLE)
+    if folder:
+        _save_for_publication(fig, Path(folder))
     plt.close(fig.figure)
+
+
+def _save_for_publication(fig: ReleasedFigure, folder: Path) -> None:
+    """Save a shown figure as ``figure-NN-single`` (where it fits 85 mm) and ``figure-NN-double``."""
+    from footdrop_outcomes.report._errors import ReportError
+    from footdrop_outcomes.report.figure_export import save_figure
+
+    k = _state["figures_saved"] = _state.get("figures_saved", 0) + 1
+    try:
+        save_figure(fig, folder / f"figure-{k:02d}-single", "single")
+    except ReportError:  # too wide for one column with readable text: double column only
+        pass
+    save_figure(fig, folder / f"figure-{k:02d}-double", "double")
 
 
 def data_fingerprint(path: str | os.PathLike[str]) -> str:

@@ -109,6 +109,10 @@ def export_pdf(executed: str | os.PathLike[str] | Any, out: str | os.PathLike[st
 
 #: Environment variables that size the BLAS / OpenMP thread pools of the libraries a report uses.
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: Kernel environment variable: folder where every figure shown is also saved for publication
+#: (``report --figures DIR``; :func:`footdrop_outcomes.report.notebook.show_figure`).
+FIGURES_DIR_VARIABLE = "FOOTDROP_FIGURES_DIR"
+_kernel_extra_env: dict[str, str] = {}  # set by render_report around one run
 
 
 def kernel_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -127,6 +131,7 @@ def kernel_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     from footdrop_outcomes._threads import fit_threads
 
     out = dict(os.environ if env is None else env)
+    out.update(_kernel_extra_env)
     n = fit_threads()
     if n is not None:
         for var in THREAD_VARIABLES:
@@ -310,6 +315,7 @@ def render_report(
     kernel_name: str | None = None,
     timeout: int = 900,
     html: bool = False,
+    figures: str | os.PathLike[str] | None = None,
 ) -> ReportResult:
     """Execute a report notebook with parameters and write its PDF (and, with ``html=True``, its HTML report).
 
@@ -335,6 +341,12 @@ def render_report(
         Also write the self-contained HTML report of the same run beside the PDF (``NAME.html``;
         :mod:`footdrop_outcomes.report.html_export`). The PDF, the HTML and the executed notebook
         are renamed into place together: all of them or none.
+    figures : path, optional
+        An existing folder where every figure the report shows is also saved for publication, as
+        SVG and 300-dpi PNG at a journal's single- and double-column width
+        (``figure-NN-single.*`` where the figure fits 85 mm with text of at least 7 pt, and
+        ``figure-NN-double.*``; :func:`footdrop_outcomes.report.figure_export.save_figure`). Only
+        released figures are shown, so only they are saved. Files are written as the notebook runs.
 
     Returns
     -------
@@ -352,6 +364,8 @@ def render_report(
     """
     nb_in = notebook_path(notebook)
     out = Path(out)
+    if figures is not None and not Path(figures).is_dir():
+        raise ReportError(f"--figures {figures}: the folder does not exist; create it first")
     if out.suffix.lower() != ".pdf":
         raise ReportError(f"--out must name a .pdf file, got {out}")
     values = dict(parameters or {})
@@ -389,7 +403,12 @@ def render_report(
             tmp_html = staging_file(html_out, error=ReportError)
         t0 = time.perf_counter()
         try:
-            _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
+            if figures is not None:
+                _kernel_extra_env[FIGURES_DIR_VARIABLE] = str(Path(figures).resolve())
+            try:
+                _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
+            finally:
+                _kernel_extra_env.pop(FIGURES_DIR_VARIABLE, None)
         except NotebookExecutionError as e:  # keep the executed notebook, with the error, for inspection
             if e.ename == "TooFewToRelease":  # nothing can be released: the PDF says so instead of failing
                 import nbformat
