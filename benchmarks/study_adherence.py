@@ -235,6 +235,71 @@ GEE_VARIANTS = {"independence": {"cov_struct": "independence"},
 # severity + cause + days_to_treatment"} and a record-end model without the cumulative share x week interaction
 
 
+OPERATED = ("decompression", "nerve_repair_graft")  # generator v2's treatment clock: recovery timed from surgery
+
+
+def _true_mrc(cohort):
+    """The cohort with every visit's MRC replaced by the floor of the latent strength (no rater error)."""
+    import dataclasses
+
+    tv = cohort.truth.visits
+    visits = cohort.visits.assign(mrc=tv["mrc_true"].to_numpy())
+    return dataclasses.replace(cohort, visits=visits)
+
+
+def _confirmed_mrc(cohort):
+    """The cohort with a visit's MRC >= 4 kept only when the patient's next visit is also >= 4 (or it is the last visit);
+    otherwise recorded as 3: recovery confirmed at two consecutive visits (one rater error rarely makes two)."""
+    import dataclasses
+
+    v = cohort.visits.sort_values(["patient_id", "day"], kind="stable")
+    hi = (v["mrc"] >= 4).to_numpy()
+    pid = v["patient_id"].cat.codes.to_numpy()
+    nxt_same = np.r_[pid[1:] == pid[:-1], False]
+    nxt_hi = np.r_[hi[1:], False]
+    ok = hi & (nxt_hi | ~nxt_same)
+    mrc = np.where(hi & ~ok, 3, v["mrc"].to_numpy())
+    visits = v.assign(mrc=mrc).loc[cohort.visits.index]
+    return dataclasses.replace(cohort, visits=visits)
+
+
+def part_v2effect(seed: int, n: int) -> list[dict]:
+    """Generator v2: where the adherence effect acts and what the cure model estimates (issue 14/20)."""
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.adherence import adherence_effect
+
+    c = simulate_cohort(n, seed=seed, version=2)
+    truth = c.truth.value("recovery_latency", "cumulative_adherence_per_10pct", "log_hazard_ratio")
+    operated = c.patients["surgery"].astype(str).isin(OPERATED).to_numpy()
+    cons = c.subset(~operated, label="conservative")
+    oper = c.subset(operated, label="operated")
+    cons_true = _true_mrc(c).subset(~operated, label="conservative")
+    tp = c.truth.patients
+    rows = []
+    runs = [("observed, all but ALS (default)", c, "observed", truth),
+            ("observed, conservative", cons, "observed", truth),
+            ("observed, conservative, true MRC", cons_true, "observed", truth),
+            ("observed, conservative, confirmed MRC >= 4", _confirmed_mrc(c).subset(~operated, label="conservative"), "observed", truth),
+            ("observed, all but ALS, true MRC", _true_mrc(c), "observed", truth),
+            ("observed, operated", oper, "observed", 0.0),
+            ("latent, recovering conservative", cons, "latent", truth)]
+    for label, coh, outcome, t in runs:
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            e = adherence_effect(coh, outcome=outcome)
+        except Exception as exc:  # a subset where a model cannot be fitted: counted, not hidden
+            print(f"seed {seed} {label}: {type(exc).__name__}", file=sys.stderr)
+            continue
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        s = e.summary[e.summary["term"] == "cumulative_adherence"]
+        r = s[s["recommended"]].iloc[0] if s["recommended"].any() else s.iloc[-1]
+        rows.append({"seed": seed, "part": "v2effect", "estimand": f"{label}: {r['model']}", "estimate": r["log_hr_per_10pct"],
+                     "se": r["se"], "truth": t, "printed_truth": r["truth"], "recommended": bool(r["recommended"]),
+                     "n_analysed": e.info["n"], "share_operated": float(operated.mean()),
+                     "seconds": secs, "cpu_seconds": cpu})
+    return rows
+
+
 def summary_table(paths: list[str]) -> pd.DataFrame:
     """Bias, Monte Carlo SE, SE / SD and coverage per estimate, from the CSVs of the parts."""
     d = pd.concat([pd.read_csv(p) for p in paths if os.path.exists(p)], ignore_index=True)
@@ -298,7 +363,7 @@ def summarise(paths: list[str], markdown: bool = False) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["pp", "disc", "weighting", "effect", "dose", "gee", "summarise"])
+    ap.add_argument("part", choices=["pp", "disc", "weighting", "effect", "dose", "gee", "v2effect", "summarise"])
     ap.add_argument("paths", nargs="*", help="CSVs to summarise")
     ap.add_argument("--seeds", default="1-20")
     ap.add_argument("--n", type=int, default=2000)
@@ -312,7 +377,8 @@ def main() -> None:
 
     warnings.simplefilter("ignore")
     out = args.out or f"/tmp/study_adherence_{args.part}.csv"
-    fn = {"pp": part_pp, "disc": part_disc, "weighting": part_weighting, "effect": part_effect, "dose": part_dose, "gee": part_gee}[args.part]
+    fn = {"pp": part_pp, "disc": part_disc, "weighting": part_weighting, "effect": part_effect, "dose": part_dose, "gee": part_gee,
+          "v2effect": part_v2effect}[args.part]
     done = _done(out)
     with threadpool_limits(limits=1):
         for seed in _seeds(args.seeds):

@@ -48,7 +48,9 @@ class AdherenceWarning(FootdropWarning):
     """A model of the default set could not be fitted on the data and was left out (the reason is given)."""
 
 Outcome = Literal["observed", "latent"]
-Population = Literal["recovering", "all_but_als"]
+Population = Literal["recovering", "all_but_als", "conservative", "recovering_conservative"]
+#: Operations after which generator v2 times recovery from surgery, with no adherence effect (the "treatment clock").
+OPERATED = ("decompression", "nerve_repair_graft")
 DEFAULT_COVARIATES = "cause + severity + age + diabetes + smoking + days_to_treatment + supervised_physio"
 
 
@@ -113,7 +115,8 @@ def _prepare(cohort: Cohort, outcome: str, population: str | None, *, formulas: 
     if cohort.truth is not None:
         truth = cohort.truth.value("recovery_latency", "cumulative_adherence_per_10pct", "log_hazard_ratio")
         tp = cohort.truth.patients.assign(patient_id=cohort.truth.patients["patient_id"].astype(str)).set_index("patient_id")
-    if tp is None and (outcome == "latent" or population == "recovering"):
+    recovering_only = population in ("recovering", "recovering_conservative")
+    if tp is None and (outcome == "latent" or recovering_only):
         raise AdherenceInputError(f"outcome={outcome!r}, population={population!r} need a synthetic cohort (cohort.truth is None)")
     frame = survival_frame(cohort)
     ids = frame["patient_id"].astype(str)
@@ -126,12 +129,26 @@ def _prepare(cohort: Cohort, outcome: str, population: str | None, *, formulas: 
         latent = pd.DataFrame({"patient_id": ids.to_numpy(), "time": np.where(seen, lat, fu) / 7, "event": seen})
         frame["time"] = latent["time"].to_numpy()
         frame["event"] = seen
-    if population == "recovering":
+    if recovering_only:
         assert tp is not None
         keep = tp["will_recover"].reindex(ids).to_numpy(dtype=bool)
     else:
         keep = (frame["cause"] != "als").to_numpy()
+    if population in ("conservative", "recovering_conservative"):
+        if "surgery" not in cohort.patients.columns:
+            raise AdherenceInputError(f"population={population!r} needs the column patients.surgery (to leave out "
+                                      f"{' and '.join(OPERATED)})")
+        keep &= ~cohort.patients["surgery"].astype(str).isin(OPERATED).to_numpy()
     frame = frame[keep & (frame["time"].to_numpy() > 0)]
+    mixed_clocks = False
+    if tp is not None and "treatment_clock" in tp.columns:
+        # generator v2: recovery after decompression or nerve repair is timed from surgery and does not depend on
+        # adherence (log HR 0), so the generator's log HR is the effect among patients on the onset clock only; a model
+        # of one adherence effect over both clocks has no single true value (docs/adherence.md, section 5)
+        clock = tp["treatment_clock"].reindex(frame["patient_id"].astype(str)).astype(str)
+        if (clock == "surgery").any():
+            truth = np.nan
+            mixed_clocks = True
     # one complete-case selection for every model of the comparison (they must analyse the same patients)
     needed = [v for f in formulas for v in formula_variables(f, "recovery")]
     frame, dropped = drop_incomplete(frame, needed, missing=missing, model=model, table="patients analysed", stacklevel=4)
@@ -141,7 +158,19 @@ def _prepare(cohort: Cohort, outcome: str, population: str | None, *, formulas: 
     cp = _drop_unused(cp[cp["patient_id"].astype(str).isin(set(frame["patient_id"].astype(str)))].copy())
     cp["id"] = cp["patient_id"].astype(str)
     frame.attrs["missing_info"] = dropped
+    frame.attrs["mixed_clocks"] = mixed_clocks
     return frame, cp, float(truth), population
+
+
+def _truth_note(mixed_clocks: bool) -> str:
+    if mixed_clocks:
+        return ("not the target: generator v2 times recovery after decompression or nerve repair from surgery, with no "
+                "adherence effect (log HR 0), and from onset with the adherence effect for the others; one adherence effect "
+                "over both has no true value. population='conservative' (or 'recovering_conservative' with the latent "
+                "outcome) analyses the patients the generator's log HR is about")
+    return ("log HR per 10 points of lagged cumulative adherence among recovering patients, latent time scale "
+            "(current: no direct effect); given only for the estimators that target it: Cox models on latent "
+            "times of recovering patients and the cure model's latency")
 
 
 def _drop_unused(df: pd.DataFrame) -> pd.DataFrame:
@@ -178,16 +207,21 @@ def adherence_effect(
     outcome : {"observed", "latent"}
         Recovery dated at the first visit with MRC >= 4, or the true latent recovery time
         (synthetic cohorts; recovery after the end of follow-up is censored there).
-    population : {"recovering", "all_but_als"}, optional
+    population : {"recovering", "all_but_als", "conservative", "recovering_conservative"}, optional
         Patients analysed; default ``"recovering"`` for the latent outcome (the truth is a
         proportional-hazards effect among recovering patients) and ``"all_but_als"`` for the
         observed one (who recovers is unknown in real data; ALS never recovers).
+        ``"conservative"`` and ``"recovering_conservative"`` also leave out patients operated
+        on with decompression or nerve repair (``patients.surgery``): in generator v2 their
+        recovery is timed from surgery and does not depend on adherence, so the generator's
+        adherence effect is about the other patients only, and on a v2 cohort ``truth`` is
+        empty ("not the target") whenever operated patients are analysed.
     cure_model : bool, optional
         Also fit the interval-censored mixture cure model with weekly time-varying cumulative
         adherence (:func:`footdrop_outcomes.survival.fit_time_varying_cure`) on the visit
-        intervals. Default: yes for ``outcome="observed"`` with ``population="all_but_als"``
-        (where it is the recommended estimator); it needs visit intervals and patients who never
-        recover, so it is refused with the latent outcome or the recovering population. When
+        intervals. Default: yes for ``outcome="observed"`` with ``population="all_but_als"`` or
+        ``"conservative"`` (where it is the recommended estimator); it needs visit intervals and patients who never
+        recover, so it is refused with the latent outcome or a recovering population. When
         the default cannot be fitted on the data (e.g. a small real cohort where nearly every
         patient of a cause recovers, so the incidence part is not identifiable) it is left out
         with an :class:`AdherenceWarning` and ``info["cure_model_skipped"]`` gives the reason;
@@ -211,8 +245,8 @@ def adherence_effect(
         Models: ``naive: mean adherence over follow-up``, ``time-varying: cumulative``,
         ``time-varying: cumulative + current`` and, with ``cure_model``,
         ``interval-censored cure: cumulative (tv)``. ``summary["recommended"]`` marks the
-        estimator to report: the cure model on visit-dated data of all patients, the
-        time-varying Cox model on latent times of recovering patients, nothing otherwise (the
+        estimator to report: the cure model on visit-dated data of all (or all conservatively
+        treated) patients, the time-varying Cox model on latent times of recovering patients, nothing otherwise (the
         Cox models are attenuated on visit-dated data and do not target the latency effect
         when never-recovering patients are included). ``truth`` is filled only where the estimator
         targets the generator's quantity (Cox rows on latent times of recovering patients, the
@@ -232,11 +266,12 @@ def adherence_effect(
                                             missing=missing, model="adherence_effect")
     dropped = frame.attrs["missing_info"]
     auto_cure = cure_model is None
+    all_patients = population in ("all_but_als", "conservative")
     if cure_model is None:
-        cure_model = outcome == "observed" and population == "all_but_als"
-    if cure_model and (outcome != "observed" or population != "all_but_als"):
-        raise AdherenceInputError("cure_model=True needs outcome='observed' and population='all_but_als' (visit intervals, "
-                                  "and patients who never recover for the incidence part)")
+        cure_model = outcome == "observed" and all_patients
+    if cure_model and (outcome != "observed" or not all_patients):
+        raise AdherenceInputError("cure_model=True needs outcome='observed' and population='all_but_als' or 'conservative' "
+                                  "(visit intervals, and patients who never recover for the incidence part)")
     naive = fit_cox(frame, f"{covariates} + mean_adherence")
     tv = fit_cox_time_varying(cp, f"{covariates} + cumulative_adherence")
     tv2 = fit_cox_time_varying(cp, f"{covariates} + cumulative_adherence + current_adherence")
@@ -246,7 +281,7 @@ def adherence_effect(
                             "time-varying: cumulative + current": tv2}
     # the truth is a log HR among recovering patients on the latent time scale: a Cox model estimates it only on
     # latent times of recovering patients; on visit-dated data of all patients it estimates another quantity
-    cox_targets_truth = outcome == "latent" and population == "recovering"
+    cox_targets_truth = outcome == "latent" and population in ("recovering", "recovering_conservative")
     for name, res in fits.items():
         s = res.summary.set_index("term")
         for term in ("mean_adherence", "cumulative_adherence", "current_adherence"):
@@ -294,9 +329,7 @@ def adherence_effect(
             "outcome": outcome, "population": population, "covariates": covariates, "episodes": len(cp),
             "incidence": (incidence or covariates) if cure_model else None, "recommended": best,
             "cure_model_skipped": cure_skipped, **dropped,
-            "truth_note": "log HR per 10 points of lagged cumulative adherence among recovering patients, latent time scale "
-                          "(current: no direct effect); given only for the estimators that target it: Cox models on latent "
-                          "times of recovering patients and the cure model's latency"}
+            "truth_note": _truth_note(frame.attrs["mixed_clocks"])}
     return AdherenceEffect(summary=out, info=info, fits=fits)
 
 
