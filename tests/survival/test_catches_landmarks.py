@@ -86,3 +86,14 @@ def test_a_curve_flat_at_one_half_leaves_the_median_anywhere_until_the_next_reco
     r = turnbull(pd.DataFrame({"lower": lo, "upper": up})).summary.query("statistic == 'median'").iloc[0]
     assert r["set_lower"] == pytest.approx(4.0) and r["set_upper"] == pytest.approx(12.0)
     assert r["identification"] == "set"
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_median_ci_starts_at_a_visit_before_the_identified_set(seed):
+    # documented: the CI runs from the last visit *before* the earliest curve's crossing (which is
+    # at or before the identified set), so on a common schedule its lower limit is a visit week
+    # (or 0) strictly below the set
+    r = turnbull(_common_schedule(seed)).summary.query("statistic == 'median'").iloc[0]
+    assert r["identification"] == "set"
+    assert r["lower"] in (0.0, *VISITS)
+    assert r["lower"] < r["set_lower"]
