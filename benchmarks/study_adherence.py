@@ -267,6 +267,7 @@ def part_v2effect(seed: int, n: int) -> list[dict]:
     """Generator v2: where the adherence effect acts and what the cure model estimates (issue 14/20)."""
     from footdrop_outcomes import simulate_cohort
     from footdrop_outcomes.adherence import adherence_effect
+    from footdrop_outcomes.errors import FootdropError
 
     c = simulate_cohort(n, seed=seed, version=2)
     truth = c.truth.value("recovery_latency", "cumulative_adherence_per_10pct", "log_hazard_ratio")
@@ -274,7 +275,6 @@ def part_v2effect(seed: int, n: int) -> list[dict]:
     cons = c.subset(~operated, label="conservative")
     oper = c.subset(operated, label="operated")
     cons_true = _true_mrc(c).subset(~operated, label="conservative")
-    tp = c.truth.patients
     rows = []
     runs = [("observed, all but ALS (default)", c, "observed", truth),
             ("observed, conservative", cons, "observed", truth),
@@ -287,7 +287,7 @@ def part_v2effect(seed: int, n: int) -> list[dict]:
         t0, c0 = time.perf_counter(), time.process_time()
         try:
             e = adherence_effect(coh, outcome=outcome)
-        except Exception as exc:  # a subset where a model cannot be fitted: counted, not hidden
+        except FootdropError as exc:  # a subset where a model cannot be fitted: counted, not hidden
             print(f"seed {seed} {label}: {type(exc).__name__}", file=sys.stderr)
             continue
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
