@@ -21,6 +21,7 @@ size as their support. :func:`calibration_report` writes the PDF (the CLI's
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import tempfile
@@ -84,7 +85,6 @@ def _verdict(ok: Any) -> str:
 def title_page(title: str, settings: dict[str, int]) -> Any:
     """The title page (an IPython ``HTML`` object to display): title, generator, settings, package
     and the command that regenerates the report; then the table of contents."""
-    import html
 
     from IPython.display import HTML
 
@@ -178,7 +178,9 @@ def source_sections(check: pd.DataFrame, support: int) -> Iterator[tuple[Release
     for k, src in enumerate(dict.fromkeys(order["source"])):
         rows = check[check["source"] == src]
         first = rows.iloc[0]
-        url = f"\n\n<{first['url']}>" if isinstance(first.get("url"), str) and first.get("url") else ""
+        # long addresses wrap inside the page: a line-break opportunity after every "/" and "-"
+        url = (f'\n\n<p class="fd-url">{html.escape(first["url"]).replace("/", "/<wbr>").replace("-", "-<wbr>")}</p>'
+               if isinstance(first.get("url"), str) and first.get("url") else "")
         page = ' class="fd-new-page"' if k else ""  # the first shares its page with the section's introduction
         head = text(f'<h2{page}>Source {src}</h2>\n\n{first["citation"]}{url}', support)
         items = []
