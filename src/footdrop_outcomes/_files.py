@@ -282,6 +282,19 @@ def move_into_place(tmp: Path, target: Path, *, error: type[FootdropError] = Coh
             raise error(f"cannot write {target} ({describe_os_error(err)}); the previous output, if any, is unchanged") from None
 
 
+def write_atomic(target: Path, data: bytes, *, error: type[FootdropError] = CohortIOError) -> Path:
+    """Write ``data`` to ``target`` through a staging file beside it, renamed into place (nothing
+    half-written is ever at ``target``; the staging file is removed on any failure or interrupt)."""
+    tmp = staging_file(target, error=error)
+    try:
+        tmp.write_bytes(data)
+        move_into_place(tmp, target, error=error)
+    except BaseException:
+        discard(tmp)
+        raise
+    return target
+
+
 @contextlib.contextmanager
 def staged_directory(target: Path, *, error: type[FootdropError] = CohortIOError) -> Iterator[Path]:
     """Write a directory safely: yields a temporary directory beside ``target``, renamed into place at the end.

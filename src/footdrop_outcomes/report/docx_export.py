@@ -37,7 +37,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from footdrop_outcomes._files import discard, move_into_place, refuse_symlink, staging_file
+from footdrop_outcomes._files import refuse_symlink, write_atomic
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.report._errors import ReportError
 from footdrop_outcomes.report.tables import TABLE_MIMETYPE, TableDisplay
@@ -452,14 +452,7 @@ def _write(data: bytes, out: Path) -> Path:
     refuse_symlink(out, error=ReportError)
     if not out.parent.is_dir():
         raise ReportError(f"cannot write {out}: its folder {out.parent} does not exist")
-    tmp = staging_file(out, error=ReportError)
-    try:
-        tmp.write_bytes(data)
-        move_into_place(tmp, out, error=ReportError)
-    except BaseException:
-        discard(tmp)
-        raise
-    return out
+    return write_atomic(out, data, error=ReportError)
 
 
 def _title(nb: Any, fallback: str) -> str:

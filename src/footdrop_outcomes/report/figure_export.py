@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes._files import discard, move_into_place, refuse_symlink, staging_file
+from footdrop_outcomes._files import refuse_symlink, write_atomic
 from footdrop_outcomes.release import ReleasedFigure, ReleaseError
 from footdrop_outcomes.report._errors import ReportError
 
@@ -209,13 +209,7 @@ def _text_outside(fig: Any, tol: float = 0.01) -> bool:
 
 
 def _atomic(data: bytes, target: Path) -> None:
-    tmp = staging_file(target, error=ReportError)
-    try:
-        tmp.write_bytes(data)
-        move_into_place(tmp, target, error=ReportError)
-    except BaseException:
-        discard(tmp)
-        raise
+    write_atomic(target, data, error=ReportError)
 
 
 def save_figure(fig: ReleasedFigure, path_stem: str | os.PathLike[str], width: Literal["single", "double"] = "single", *,

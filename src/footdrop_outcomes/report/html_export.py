@@ -32,12 +32,7 @@ from typing import Any
 from nbconvert.exporters.html import HTMLExporter
 from traitlets import default
 
-from footdrop_outcomes._files import (
-    discard,
-    move_into_place,
-    refuse_symlink,
-    staging_file,
-)
+from footdrop_outcomes._files import refuse_symlink, write_atomic
 from footdrop_outcomes._version import __version__
 from footdrop_outcomes.report._errors import ReportError
 from footdrop_outcomes.report.exporter import (
@@ -255,12 +250,4 @@ def export_html(executed: str | os.PathLike[str] | Any, out: str | os.PathLike[s
     if isinstance(executed, str | os.PathLike) and Path(executed).resolve() == out.resolve():
         raise ReportError(f"{out.name} would overwrite the executed notebook")
     refuse_symlink(out, error=ReportError)
-    data = render_html(executed, name=out.stem).encode("utf-8")
-    tmp = staging_file(out, error=ReportError)
-    try:
-        tmp.write_bytes(data)
-        move_into_place(tmp, out, error=ReportError)
-    except BaseException:
-        discard(tmp)
-        raise
-    return out
+    return write_atomic(out, render_html(executed, name=out.stem).encode("utf-8"), error=ReportError)
