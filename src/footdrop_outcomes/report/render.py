@@ -27,9 +27,20 @@ from footdrop_outcomes._files import (
     refuse_symlink,
     remove_created,
     staging_file,
+    write_atomic,
 )
-from footdrop_outcomes.report._errors import NotebookExecutionError, ReportError, ReportParameterError
-from footdrop_outcomes.report.parameters import REPORT_FIELDS, SCHEMAS, check_report_fields, resolve_report_date, validate_parameters
+from footdrop_outcomes.report._errors import (
+    NotebookExecutionError,
+    ReportError,
+    ReportParameterError,
+)
+from footdrop_outcomes.report.parameters import (
+    REPORT_FIELDS,
+    SCHEMAS,
+    check_report_fields,
+    resolve_report_date,
+    validate_parameters,
+)
 
 __all__ = ["ReportResult", "render_report", "export_pdf", "notebook_path", "NOTEBOOK_DIR", "run_demo"]
 
@@ -96,15 +107,7 @@ def export_pdf(executed: str | os.PathLike[str] | Any, out: str | os.PathLike[st
     """
     out = Path(out)
     refuse_symlink(out, error=ReportError)
-    pdf = _typeset(executed, out)
-    tmp = staging_file(out, error=ReportError)
-    try:
-        tmp.write_bytes(pdf)
-        move_into_place(tmp, out, error=ReportError)
-    except BaseException:
-        discard(tmp)
-        raise
-    return out
+    return write_atomic(out, _typeset(executed, out), error=ReportError)
 
 
 #: Environment variables that size the BLAS / OpenMP thread pools of the libraries a report uses.
