@@ -354,5 +354,6 @@ def test_report_command_writes_html_or_docx_beside_the_pdf(tmp_path):
     n_fig = html.count("<img")
     doubles = sorted((tmp_path / "figs").glob("figure-*-double.png"))
     assert n_fig >= 1 and len(doubles) == n_fig and len(list((tmp_path / "figs").glob("*-double.svg"))) == n_fig
+    assert not list((tmp_path / "figs").glob(".footdrop-figures-*"))  # the staging folder is gone
     with Image.open(doubles[0]) as im:
         assert round(im.info["dpi"][0]) == 300 and abs(im.size[0] - round(174 / 25.4 * 300)) <= 2

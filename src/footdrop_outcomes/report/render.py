@@ -11,6 +11,8 @@ temporary file or a parent folder made for the run; a symbolic link as output is
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -349,7 +351,8 @@ def render_report(
         SVG and 300-dpi PNG at a journal's single- and double-column width
         (``figure-NN-single.*`` where the figure fits 85 mm with text of at least 7 pt, and
         ``figure-NN-double.*``; :func:`footdrop_outcomes.report.figure_export.save_figure`). Only
-        released figures are shown, so only they are saved. Files are written as the notebook runs.
+        released figures are shown, so only they are saved. They are staged in a hidden folder
+        inside ``figures`` and moved in with the report (none when the report fails).
 
     Returns
     -------
@@ -397,7 +400,7 @@ def render_report(
         if target is not None:
             refuse_symlink(target, error=ReportError)
     created = make_parents(out, error=ReportError)
-    tmp_nb = tmp_pdf = tmp_html = None
+    tmp_nb = tmp_pdf = tmp_html = fig_stage = None
     try:
         # all files are written beside their targets and renamed into place together at the end
         tmp_nb = staging_file(nb_out, suffix=".ipynb", error=ReportError)
@@ -406,8 +409,9 @@ def render_report(
             tmp_html = staging_file(html_out, error=ReportError)
         t0 = time.perf_counter()
         try:
-            if figures is not None:
-                _kernel_extra_env[FIGURES_DIR_VARIABLE] = str(Path(figures).resolve())
+            if figures is not None:  # the kernel saves into a staging folder inside it, moved in at the end
+                fig_stage = Path(tempfile.mkdtemp(prefix=".footdrop-figures-", dir=Path(figures).resolve()))
+                _kernel_extra_env[FIGURES_DIR_VARIABLE] = str(fig_stage)
             try:
                 _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
             finally:
@@ -417,6 +421,9 @@ def render_report(
                 import nbformat
 
                 nbformat.write(_not_releasable(params), tmp_nb)
+                if fig_stage is not None:  # the report releases nothing: neither do its figures
+                    shutil.rmtree(fig_stage, ignore_errors=True)
+                    fig_stage = Path(tempfile.mkdtemp(prefix=".footdrop-figures-", dir=Path(figures).resolve()))
             else:
                 move_into_place(tmp_nb, nb_out, error=ReportError)
                 raise NotebookExecutionError(notebook=e.notebook, cell_index=e.cell_index, execution_count=e.execution_count,
@@ -449,10 +456,16 @@ def render_report(
             move_into_place(tmp_pdf, out, error=ReportError)
             if html_out is not None and tmp_html is not None:
                 move_into_place(tmp_html, html_out, error=ReportError)
+            if fig_stage is not None:
+                for f in sorted(fig_stage.iterdir()):
+                    os.replace(f, fig_stage.parent / f.name)
+                fig_stage.rmdir()
     except BaseException:
         for tmp in (tmp_nb, tmp_pdf, tmp_html):
             if tmp is not None:
                 discard(tmp)
+        if fig_stage is not None:
+            shutil.rmtree(fig_stage, ignore_errors=True)
         remove_created(created)
         raise
     return ReportResult(pdf=out, notebook=nb_out, parameters=params, seconds=seconds, html=html_out)
