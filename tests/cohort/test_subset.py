@@ -156,7 +156,13 @@ def test_a_saved_site_of_a_larger_cohort_keeps_its_study_numbers_but_record_numb
     assert len(load_cohort(tmp_path / "S08").patients) == len(site.patients)
     with pytest.raises(PrivacyError, match="record or national ID numbers"):
         check_privacy({"patients": site.patients[["patient_id", "age"]].reset_index(drop=True)})
-    # an absurd lineage is not taken at its word
+    # the lineage the loader trusts: the largest recorded parent, and nothing absurd or malformed
+    from footdrop_outcomes.cohort.cohort import _key_reference
+
+    assert _key_reference(site.metadata) == 3000
+    assert _key_reference({"subset": [{"n_patients_before": 1e12}, {"n_patients_before": "9"}]}) == 0
+    assert _key_reference({"subset": "x"}) == 0 and _key_reference({}) == 0
+    # record numbers of a cohort that is not a subset are still refused
     frame = pd.DataFrame({"patient_id": [f"H{9_000_000 + i}" for i in range(50)], "age": 50})
     with pytest.raises(PrivacyError):
-        check_privacy({"patients": frame}, key_reference=0)
+        check_privacy({"patients": frame}, key_reference=_key_reference({}))
