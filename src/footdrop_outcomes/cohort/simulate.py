@@ -123,6 +123,12 @@ class SimulationConfig:
     adherence_reference: float = 0.7
     #: SD of a log-normal site frailty on the recovery hazard (0 = none).
     site_frailty_sd: float = 0.0
+    #: SD of a site random intercept on gait speed, m/s (0 = none; a third level of the gait model).
+    site_gait_sd_intercept: float = 0.0
+    #: SD of a site random slope on ``lw`` in the gait model, m/s (0 = none; independent of the intercept).
+    site_gait_sd_slope: float = 0.0
+    #: SD of a site shift of the patients' adherence propensity, logit scale (0 = none).
+    site_adherence_logit_sd: float = 0.0
 
     # -- adherence ------------------------------------------------------------------------------
     adherence_logit_mean: float = 0.6
@@ -198,7 +204,8 @@ class SimulationConfig:
         need(self.visit_weeks[-1] <= self.followup_weeks, "the last of visit_weeks must be <= followup_weeks")
         for name in ("visit_miss_probability", "dropout_by_end", "gait_missing_probability", "afo_abandoned_by_week_52", "fes_retained_at_week_20"):
             need(0 <= getattr(self, name) < 1, f"{name} must be in [0, 1)")
-        for name in ("gait_sd_intercept", "gait_sd_slope", "gait_sd_residual", "adherence_logit_sd", "adherence_weekly_sd", "site_frailty_sd", "sd_log_days_to_treatment"):
+        for name in ("gait_sd_intercept", "gait_sd_slope", "gait_sd_residual", "adherence_logit_sd", "adherence_weekly_sd", "site_frailty_sd", "sd_log_days_to_treatment",
+                     "site_gait_sd_intercept", "site_gait_sd_slope", "site_adherence_logit_sd"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0")
         need(-1 < self.gait_corr < 1 and -1 <= self.gait_recovery_link <= 1, "gait_corr must be in (-1, 1) and gait_recovery_link in [-1, 1]")
         need(1 <= self.n_sites <= 99, "n_sites must be 1 to 99")
@@ -284,9 +291,12 @@ def simulate_cohort(
     if not isinstance(cfg, SimulationConfig):
         raise ConfigError(f"config must be a SimulationConfig, got {type(cfg).__name__}")
 
-    tables = _simulate_in_chunks(np.random.SeedSequence(int(seed)), int(n_patients), cfg, _simulate_chunk, "simulating", progress, n_jobs)
+    tables, sites = _simulate_in_chunks(np.random.SeedSequence(int(seed)), int(n_patients), cfg, _simulate_chunk, "simulating", progress, n_jobs)
     normalise_dtypes(tables)
-    truth = CohortTruth(parameters=_truth_parameters(cfg), patients=tables["truth"])
+    parameters = _truth_parameters(cfg)
+    if sites.any_effect:  # only then: a cohort without site effects keeps its truth byte for byte
+        parameters = pd.concat([parameters, sites.parameter_rows(cfg)], ignore_index=True)
+    truth = CohortTruth(parameters=parameters, patients=tables["truth"])
     metadata = _metadata(seed, n_patients, cfg, GENERATOR_VERSION, float((tables["visits"]["gait_speed"] <= 0.05).mean()))
     # The generator builds valid tables by construction; tests validate them explicitly.
     return Cohort(patients=tables["patients"], visits=tables["visits"], adherence=tables["adherence"],
@@ -296,6 +306,79 @@ def simulate_cohort(
 # ------------------------------------------------------------------------------------------------
 # pieces shared by generator versions 1 and 2 (each draws from the generator in a fixed order:
 # changing the order of calls changes the output for a seed)
+
+
+@dataclass(frozen=True)
+class SiteDraws:
+    """The sites' case mix and true site effects, drawn once per cohort before any patient.
+
+    Attributes
+    ----------
+    weights : numpy.ndarray
+        (causes x sites) share of each cause's patients at each site, ~ Dirichlet(2).
+    log_frailty : numpy.ndarray
+        Log site frailty on the recovery hazard, ~ N(0, ``site_frailty_sd``^2) (zeros when off).
+    gait_intercept, gait_slope : numpy.ndarray
+        Site random intercept (m/s) and slope on ``lw`` (m/s per unit) of the gait model (zeros when off).
+    adherence_logit : numpy.ndarray
+        Site shift of the adherence propensity, logit scale (zeros when off).
+    """
+
+    weights: np.ndarray
+    log_frailty: np.ndarray
+    gait_intercept: np.ndarray
+    gait_slope: np.ndarray
+    adherence_logit: np.ndarray
+    #: which effects were drawn (the others are zeros and are not applied, so the tables of a
+    #: configuration without them are those of earlier versions byte for byte)
+    drawn: tuple[str, ...] = ()
+
+    @property
+    def frailty(self) -> np.ndarray:
+        """Multiplicative site frailty on the recovery hazard (ones when off)."""
+        return np.exp(self.log_frailty) if "recovery" in self.drawn else np.ones(self.log_frailty.size)
+
+    @property
+    def any_effect(self) -> bool:
+        """Whether any site effect was drawn."""
+        return bool(self.drawn)
+
+    def codes(self) -> list[str]:
+        """Site codes S01, S02, ... in draw order."""
+        return [f"S{j + 1:02d}" for j in range(self.log_frailty.size)]
+
+    def parameter_rows(self, cfg: SimulationConfig) -> pd.DataFrame:
+        """``truth.parameters`` rows of component ``site_effects``: the SDs (term ``sd``) and every site's draws (term = site code)."""
+        spec = (("recovery_log_hazard_ratio", cfg.site_frailty_sd, self.log_frailty,
+                 "log site frailty on the recovery hazard (latency; version 2: the conservative clock), ~ N(0, sd^2)"),
+                ("gait_intercept", cfg.site_gait_sd_intercept, self.gait_intercept,
+                 "site random intercept of the gait model (m/s); version 2: every cause but stroke"),
+                ("gait_slope", cfg.site_gait_sd_slope, self.gait_slope,
+                 "site random slope on lw = log(1 + weeks since onset) of the gait model (m/s); version 2: every cause but stroke"),
+                ("adherence_logit", cfg.site_adherence_logit_sd, self.adherence_logit,
+                 "site shift of the adherence propensity (logit), so of every week's adherence and of device wear"))
+        rows: list[tuple[str, str, str, float, str]] = []
+        for scale, sd, values, desc in spec:
+            rows.append(("site_effects", "sd", scale, float(sd), desc))
+            rows += [("site_effects", code, scale, float(v), desc) for code, v in zip(self.codes(), values)]
+        return pd.DataFrame(rows, columns=_PARAMETER_COLUMNS)
+
+
+def draw_sites(rng: np.random.Generator, cfg: SimulationConfig) -> SiteDraws:
+    """The sites' case mix, then each configured site effect, in a fixed order (a new effect is drawn after the older ones)."""
+    # site case mix: each cause is spread over the sites with its own weights
+    weights = rng.dirichlet(np.full(cfg.n_sites, 2.0), size=len(CAUSES))
+    drawn: list[str] = []
+    out: dict[str, np.ndarray] = {}
+    for name, sd in (("recovery", cfg.site_frailty_sd), ("gait_intercept", cfg.site_gait_sd_intercept),
+                     ("gait_slope", cfg.site_gait_sd_slope), ("adherence", cfg.site_adherence_logit_sd)):
+        if sd > 0:
+            out[name] = rng.normal(0.0, sd, size=cfg.n_sites)
+            drawn.append(name)
+        else:
+            out[name] = np.zeros(cfg.n_sites)
+    return SiteDraws(weights=weights, log_frailty=out["recovery"], gait_intercept=out["gait_intercept"], gait_slope=out["gait_slope"],
+                     adherence_logit=out["adherence"], drawn=tuple(drawn))
 
 
 def _check_size_and_seed(n_patients: Any, seed: Any, n_jobs: Any = 1) -> None:
@@ -309,8 +392,8 @@ def _check_size_and_seed(n_patients: Any, seed: Any, n_jobs: Any = 1) -> None:
 
 
 def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: SimulationConfig, chunk: Any,
-                        desc: str, progress: bool, n_jobs: int = 1) -> dict[str, pd.DataFrame]:
-    """Site draws, then ``chunk(rng, start, size, width, cfg, site_weights, site_frailty)`` per chunk, concatenated.
+                        desc: str, progress: bool, n_jobs: int = 1) -> tuple[dict[str, pd.DataFrame], SiteDraws]:
+    """Site draws, then ``chunk(rng, start, size, width, cfg, site_weights, sites)`` per chunk, concatenated; and the site draws.
 
     A chunk returns its tables as mappings of column name to array; columns are concatenated over
     chunks (numpy arrays, or pandas extension arrays) and each table becomes one DataFrame at the
@@ -318,7 +401,7 @@ def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: Simu
     tables get ``patient_id`` as a categorical column first (from the ``_row`` codes) and ``site``
     as a category; every other table is returned as it is.
     """
-    parts = _run_chunks(root, n_patients, cfg, chunk, desc, progress, n_jobs)
+    parts, sites = _run_chunks(root, n_patients, cfg, chunk, desc, progress, n_jobs)
     tables = {}
     for name in list(parts[0]):
         # pop each column from the chunks as it is joined, so their memory is freed on the way
@@ -332,21 +415,19 @@ def _simulate_in_chunks(root: np.random.SeedSequence, n_patients: int, cfg: Simu
         cols = ["patient_id"] + [c for c in tables[name].columns if c != "patient_id"]
         tables[name] = tables[name][cols]
     tables["patients"]["site"] = tables["patients"]["site"].astype("category")
-    return tables
+    return tables, sites
 
 
 def _run_chunks(root: np.random.SeedSequence, n_patients: int, cfg: SimulationConfig, chunk: Any,
-                desc: str, progress: bool, n_jobs: int = 1, consume: Any = None) -> list[dict[str, dict[str, Any]]]:
-    """Site draws, then ``chunk(rng, start, size, width, cfg, site_weights, site_frailty)`` per chunk: the chunks' tables, in order.
+                desc: str, progress: bool, n_jobs: int = 1, consume: Any = None) -> tuple[list[dict[str, dict[str, Any]]], SiteDraws]:
+    """Site draws, then ``chunk(rng, start, size, width, cfg, site_weights, sites)`` per chunk: the chunks' tables, in order, and the site draws.
 
     With ``consume``, each chunk's tables are passed to ``consume(tables)`` in chunk order as soon
     as they are ready (and not kept: the returned list is empty).
     """
     site_seq, chunk_root = root.spawn(2)
-    site_rng = np.random.default_rng(site_seq)
-    # site case mix: each cause is spread over the sites with its own weights
-    site_weights = site_rng.dirichlet(np.full(cfg.n_sites, 2.0), size=len(CAUSES))
-    site_frailty = np.exp(site_rng.normal(0.0, cfg.site_frailty_sd, size=cfg.n_sites)) if cfg.site_frailty_sd > 0 else np.ones(cfg.n_sites)
+    sites = draw_sites(np.random.default_rng(site_seq), cfg)
+    site_weights = sites.weights
 
     n_chunks = -(-n_patients // _CHUNK)
     chunk_seqs = chunk_root.spawn(n_chunks)
@@ -354,7 +435,7 @@ def _run_chunks(root: np.random.SeedSequence, n_patients: int, cfg: SimulationCo
 
     def one(k: int) -> dict[str, dict[str, Any]]:
         start = k * _CHUNK
-        return chunk(np.random.default_rng(chunk_seqs[k]), start, min(_CHUNK, n_patients - start), width, cfg, site_weights, site_frailty)
+        return chunk(np.random.default_rng(chunk_seqs[k]), start, min(_CHUNK, n_patients - start), width, cfg, site_weights, sites)
 
     parts: list[dict[str, dict[str, Any]]] = []
     take = parts.append if consume is None else consume
@@ -372,7 +453,7 @@ def _run_chunks(root: np.random.SeedSequence, n_patients: int, cfg: SimulationCo
             take(one(k))
             bar.update()
     bar.close()
-    return parts
+    return parts, sites
 
 
 def _concat(pieces: list[Any]) -> Any:
@@ -594,9 +675,13 @@ def _draw_rom(rng: np.random.Generator, n: int, strength: np.ndarray, v_row: np.
 
 def _gait_mixed_model(rng: np.random.Generator, cfg: SimulationConfig, n: int, z: np.ndarray, cause_i: np.ndarray, sev_i: np.ndarray,
                       age: np.ndarray, diabetes: np.ndarray, smoking: np.ndarray, fes: np.ndarray, v_row: np.ndarray,
-                      t_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                      t_w: np.ndarray, site: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Random effects (u0, u1), the patient's mean gait speed at each visit and that speed with the
-    visit's residual (unrounded; v1 linear mixed model in log(1 + weeks))."""
+    visit's residual (unrounded; v1 linear mixed model in log(1 + weeks)).
+
+    ``site``: each patient's site intercept and slope (a third level), added to the patient's
+    intercept and slope; ``None`` adds nothing (not even zeros: the sums stay bit for bit).
+    """
     g = cfg.gait_fixed
     lw = np.log1p(t_w)
     eps1 = rng.normal(size=n)
@@ -611,6 +696,9 @@ def _gait_mixed_model(rng: np.random.Generator, cfg: SimulationConfig, n: int, z
     intercept_i = (g["Intercept"] + cause_int + sev_int + g["age_c"] * (age - 60) / 10 + g["diabetes"] * diabetes
                    + g["current_smoker"] * (smoking == "current") + g["fes"] * fes + u0)
     slope_i = g["lw"] + cause_slope + sev_slope + u1
+    if site is not None:
+        intercept_i = intercept_i + site[0]
+        slope_i = slope_i + site[1]
     mean = intercept_i[v_row] + slope_i[v_row] * lw
     return u0, u1, mean, mean + rng.normal(0, cfg.gait_sd_residual, v_row.size)
 
@@ -690,8 +778,20 @@ def _strength_at(day: np.ndarray, s0: np.ndarray, smax: np.ndarray, latent_day: 
     return np.where(will_recover, s_rec, np.where(progressive, s_prog, s_res))
 
 
+def _site_gait(sites: SiteDraws, site_i: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each patient's site intercept and slope of the gait model, or ``None`` when neither was drawn."""
+    if "gait_intercept" not in sites.drawn and "gait_slope" not in sites.drawn:
+        return None
+    return sites.gait_intercept[site_i], sites.gait_slope[site_i]
+
+
+def _site_propensity(propensity: np.ndarray, sites: SiteDraws, site_i: np.ndarray) -> np.ndarray:
+    """The adherence propensity shifted by the patient's site effect (unchanged when none was drawn)."""
+    return propensity + sites.adherence_logit[site_i] if "adherence" in sites.drawn else propensity
+
+
 def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cfg: SimulationConfig,
-                    site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, dict[str, Any]]:
+                    site_weights: np.ndarray, sites: SiteDraws) -> dict[str, dict[str, Any]]:
     # ---------------------------------------------------------------- baseline covariates
     cause_i, cause, is_c, sev_i, s0 = _draw_cause_and_band(rng, cfg, n)  # sev_i: 0 mild, 1 moderate, 2 severe
     moderate, severe = sev_i == 1, sev_i == 2
@@ -715,7 +815,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     weeks = np.arange(n_weeks)
     w_start = -(-days_to_treatment // 7)  # first full week at or after the treatment day
     in_program = weeks[None, :] >= w_start[:, None]
-    propensity = _adherence_propensity(rng, cfg, supervised, smoking, severe, n)
+    propensity = _site_propensity(_adherence_propensity(rng, cfg, supervised, smoking, severe, n), sites, site_i)
     weekly = (propensity[:, None] - cfg.adherence_decline_per_week * np.maximum(weeks[None, :] - w_start[:, None], 0)
               + rng.normal(0, cfg.adherence_weekly_sd, (n, n_weeks)))
     prescribed_per_week = _draw_prescriptions(rng, n, baseline_mrc)
@@ -740,7 +840,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     k = cfg.weibull_shape
     lam = np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i] / math.log(2) ** (1 / k)
     lp = _latency_linear_predictor(cfg, moderate, severe, age, diabetes, hba1c, smoking, days_to_treatment, supervised,
-                                   np.isin(surgery_i, (1, 2)), fes, has_afo, site_frailty[site_i])
+                                   np.isin(surgery_i, (1, 2)), fes, has_afo, sites.frailty[site_i])
     gamma = cfg.adherence_log_hr
     mult = np.exp(lp[:, None] + gamma * (exposure - cfg.adherence_reference))
     edges = (np.arange(n_weeks + 1)[None, :] / lam[:, None]) ** k
@@ -786,7 +886,7 @@ def _simulate_chunk(rng: np.random.Generator, start: int, n: int, width: int, cf
     rom = _draw_rom(rng, n, strength, v_row)
 
     # gait speed: linear mixed model, random slope linked to the recovery-speed score
-    u0, u1, _, gait = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_i, age, diabetes, smoking, fes, v_row, t_w)
+    u0, u1, _, gait = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_i, age, diabetes, smoking, fes, v_row, t_w, _site_gait(sites, site_i))
     gait = np.round(np.clip(gait, 0.05, 2.5), 2)
     gait = np.where(rng.random(v_row.size) < cfg.gait_missing_probability, np.nan, gait)
 

@@ -52,6 +52,7 @@ from footdrop_outcomes.cohort.schema import DROPOUT_REASONS as SCHEMA_DROPOUT_RE
 from footdrop_outcomes.cohort.schema import normalise_dtypes
 from footdrop_outcomes.cohort.simulate import (
     SimulationConfig,
+    SiteDraws,
     _adherence_propensity,
     _assign_interventions,
     _by_cause,
@@ -71,6 +72,8 @@ from footdrop_outcomes.cohort.simulate import (
     _latency_linear_predictor,
     _metadata,
     _run_chunks,
+    _site_gait,
+    _site_propensity,
     _strength_at,
     _truth_frame_v1_columns,
     _core_parameter_rows,
@@ -342,7 +345,7 @@ def simulate_cohort_v2(
     if not isinstance(cfg, SimulationConfigV2):
         raise ConfigError(f"generator version 2 needs a SimulationConfigV2 (or none), got {type(cfg).__name__}")
 
-    tables = _simulate_and_join(np.random.SeedSequence([int(seed), 2]),  # a different stream from version 1
+    tables, sites = _simulate_and_join(np.random.SeedSequence([int(seed), 2]),  # a different stream from version 1
                                 int(n_patients), cfg, progress, n_jobs)
     truth_visits = tables.pop("truth_visits")
     truth_patients = tables.pop("truth")
@@ -350,7 +353,10 @@ def simulate_cohort_v2(
     # the same categorical patient_id as the visits table (codes copied, categories shared)
     truth_visits.insert(0, "patient_id", tables["visits"]["patient_id"].array.copy())
     truth_visits.insert(1, "day", tables["visits"]["day"].to_numpy())
-    truth = SimulatedTruth(parameters=_truth_parameters_v2(cfg), patients=truth_patients, visits=truth_visits)
+    parameters = _truth_parameters_v2(cfg)
+    if sites.any_effect:  # site effects are added to the truth; a cohort without them keeps its truth as before
+        parameters = pd.concat([parameters, sites.parameter_rows(cfg)], ignore_index=True)
+    truth = SimulatedTruth(parameters=parameters, patients=truth_patients, visits=truth_visits)
     metadata = _metadata(seed, n_patients, cfg, GENERATOR_VERSION_2, float((tables["visits"]["gait_speed"] <= cfg.gait_unable_below).mean()))
     return Cohort(patients=tables["patients"], visits=tables["visits"], adherence=tables["adherence"],
                   metadata=metadata, truth=truth, source=f"simulate_cohort(seed={seed}, version=2)", _validated=True)
@@ -435,12 +441,12 @@ class _TableSink:
 
 
 def _simulate_and_join(root: np.random.SeedSequence, n_patients: int, cfg: SimulationConfigV2, progress: bool,
-                       n_jobs: int) -> dict[str, pd.DataFrame]:
-    """Every chunk simulated and copied into the final tables, ``patient_id`` first (a categorical of P000001, ...)."""
+                       n_jobs: int) -> tuple[dict[str, pd.DataFrame], SiteDraws]:
+    """Every chunk simulated and copied into the final tables, ``patient_id`` first (a categorical of P000001, ...); and the site draws."""
     per_patient = {"patients": 1, "truth": 1, "visits": len(cfg.visit_weeks) + 1, "truth_visits": len(cfg.visit_weeks) + 1,
                    "adherence": cfg.followup_weeks + 4}
     sink = _TableSink({name: n_patients * k for name, k in per_patient.items()})
-    _run_chunks(root, n_patients, cfg, _simulate_chunk_v2, "simulating (v2)", progress, n_jobs, consume=sink.add)
+    _, sites = _run_chunks(root, n_patients, cfg, _simulate_chunk_v2, "simulating (v2)", progress, n_jobs, consume=sink.add)
     width = max(6, len(str(n_patients)))
     ids = pd.Index([f"P{i:0{width}d}" for i in range(1, n_patients + 1)], dtype=object)
     id_dtype = pd.CategoricalDtype(ids)
@@ -455,7 +461,7 @@ def _simulate_and_join(root: np.random.SeedSequence, n_patients: int, cfg: Simul
         elif name == "truth":
             columns = {"patient_id": ids.to_numpy(), **columns}
         tables[name] = pd.DataFrame(columns, copy=False)  # no copy into consolidated blocks
-    return tables
+    return tables, sites
 
 
 # ------------------------------------------------------------------------------------------------
@@ -489,7 +495,7 @@ def _missing_flags(rng: np.random.Generator, cfg: SimulationConfigV2, n: int, va
 
 
 def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int, cfg: SimulationConfigV2,
-                       site_weights: np.ndarray, site_frailty: np.ndarray) -> dict[str, dict[str, Any]]:
+                       site_weights: np.ndarray, sites: SiteDraws) -> dict[str, dict[str, Any]]:
     idx = np.arange(n)
     # ---------------------------------------------------------------- baseline covariates
     cause_i, cause, is_c, sev_lat, s0 = _draw_cause_and_band(rng, cfg, n)  # latent severity band: 0 mild, 1 moderate, 2 severe
@@ -527,7 +533,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     # ---------------------------------------------------------------- adherence model (program weeks)
     n_prog = cfg.followup_weeks + 4
     w_start = -(-days_to_treatment // 7)
-    propensity = _adherence_propensity(rng, cfg, supervised, smoking, severe, n)
+    propensity = _site_propensity(_adherence_propensity(rng, cfg, supervised, smoking, severe, n), sites, site_i)
     prescribed_per_week = _draw_prescriptions(rng, n, baseline_mrc)
     prescribed_week = {stem: np.where(home_exercise, prescribed_per_week[stem], 0).astype(np.int8) for stem in EXERCISES}
 
@@ -537,7 +543,7 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     lam = np.array([cfg.median_recovery_weeks[c] for c in CAUSES])[cause_i] / math.log(2) ** (1 / k)
     # no surgery term: operated patients follow the surgical clock below
     lp = _latency_linear_predictor(cfg, lat_moderate, lat_severe, age, diabetes, hba1c, smoking, days_to_treatment, supervised,
-                                   0.0, fes, has_afo, site_frailty[site_i])
+                                   0.0, fes, has_afo, sites.frailty[site_i])
     gamma = cfg.adherence_log_hr
     # exact inversion of the cumulative hazard: before the program (weeks < w0) the cumulative
     # adherence is 0, so the hazard there has a closed form; in the program weeks it depends on
@@ -662,7 +668,8 @@ def _simulate_chunk_v2(rng: np.random.Generator, start: int, n: int, width: int,
     device = np.where(fes_on, "fes", np.where(afo_on, "afo", "none"))
 
     # gait speed: v1 mixed model for every cause but stroke
-    u0, u1, gait_v1_mean, gait_v1 = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_lat, age, diabetes, smoking, fes, v_row, t_w)
+    u0, u1, gait_v1_mean, gait_v1 = _gait_mixed_model(rng, cfg, n, z, cause_i, sev_lat, age, diabetes, smoking, fes, v_row, t_w,
+                                                      _site_gait(sites, site_i))
 
     # stroke walking: natural recovery to a plateau, chronic change, training and orthotic effects
     pl_rec, pl_age, pl_sd = cfg.stroke_gait_plateau_effects

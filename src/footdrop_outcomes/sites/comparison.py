@@ -37,6 +37,12 @@ ranks are reported instead of a league table.
 any table or plot (their number is in ``info``); :meth:`SiteComparison.released` gives the table a
 report may show (an observed count of 1 to ``threshold``, and the ratios that would reveal it,
 masked), and the funnel plot leaves such points out.
+
+**Adherence by site** (:func:`adherence_by_site`): each patient's share of prescribed home-exercise
+sessions completed over the weeks recorded; the expected share of a site is the mean of a
+case-mix linear model (patient characteristics only, fitted on all sites without a site term)
+over its patients; ``O - E`` (observed minus expected mean share) with the standard error of a
+site mean of the model's residuals; flags at the 95% and 99.8% limits. The same release rule.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ from footdrop_outcomes.release import (
 )
 from footdrop_outcomes.survival import fit_cox, survival_frame
 
-__all__ = ["SiteComparison", "compare_sites", "funnel_limits", "overdispersion"]
+__all__ = ["SiteAdherence", "SiteComparison", "adherence_by_site", "compare_sites", "funnel_limits", "overdispersion"]
 
 Overdispersion = Literal["additive", "multiplicative", "none"]
 
@@ -361,3 +367,150 @@ def compare_sites(data: Cohort | pd.DataFrame, *, formula: str = "severity + age
             "sites_not_shown": int((n_by <= policy.threshold).sum()), "threshold": policy.threshold,
             "seed": seed, "n_draws": n_draws}
     return SiteComparison(summary=pd.DataFrame(rows), info=info, dispersion=pd.DataFrame(disp), policy=policy)
+
+
+@dataclass(frozen=True, repr=False, kw_only=True)
+class SiteAdherence(AnalysisResult):
+    """Observed vs expected adherence (share of prescribed sessions completed) per site.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per shown site: ``site``, ``n`` (patients with prescribed sessions), ``observed``
+        (mean share), ``expected`` (case-mix model), ``difference`` (O - E), ``se``, ``lower``,
+        ``upper`` (95% CI of the difference), ``z``, ``flag_95`` and ``flag_998``.
+    info : dict
+        ``covariates``, ``n``, ``n_missing`` (patients left out for a missing covariate),
+        ``sites_not_shown``, ``threshold``, ``residual_sd``.
+    """
+
+    policy: ReleasePolicy
+
+    def released(self) -> ReleasedTable:
+        """The summary as a released table (a site's numbers rest on its ``n`` patients)."""
+        s = self.summary
+        t = self.policy.threshold
+        out = pd.DataFrame({
+            "site": s["site"].astype(str),
+            "patients": [format_count(n, t) for n in s["n"]],
+            "observed": [f"{100 * v:.1f}%" for v in s["observed"]],
+            "expected": [f"{100 * v:.1f}%" for v in s["expected"]],
+            "O - E (95% CI)": [f"{100 * d:+.1f} ({100 * a:+.1f} to {100 * b:+.1f})"
+                               for d, a, b in zip(s["difference"], s["lower"], s["upper"], strict=True)],
+            "flag": [f"{f998} 99.8%" if f998 else (f"{f95} 95%" if f95 else "")
+                     for f95, f998 in zip(s["flag_95"], s["flag_998"], strict=True)],
+        })
+        return release_table(out, self.policy, support=s["n"].to_numpy(), keep=["site"])
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Funnel plot: O - E (percentage points) against the number of patients, with 95% and 99.8% limits.
+
+        Returns
+        -------
+        matplotlib Axes
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.0, 4.0))
+        s = self.summary
+        sd = float(self.info["residual_sd"])
+        n = np.linspace(max(2.0, 0.8 * s["n"].min()), 1.1 * s["n"].max(), 200)
+        for level, style in zip(LEVELS, ("--", ":"), strict=True):
+            zc = float(stats.norm.ppf(0.5 + level / 2))
+            ax.plot(n, 100 * zc * sd / np.sqrt(n), style, color="grey", label=f"{100 * level:g}% limits")
+            ax.plot(n, -100 * zc * sd / np.sqrt(n), style, color="grey")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.scatter(s["n"], 100 * s["difference"], color="black", zorder=3)
+        for _, r in s.iterrows():
+            ax.annotate(str(r["site"]), (r["n"], 100 * r["difference"]), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        ax.set_xlabel("patients")
+        ax.set_ylabel("observed - expected adherence (points)")
+        ax.set_title("adherence to home exercise")
+        ax.legend(fontsize=8)
+        return ax
+
+
+def adherence_by_site(cohort: Cohort, *, covariates: Sequence[str] = ("cause", "severity", "age", "diabetes", "smoking"),
+                      site: str = "site", policy: ReleasePolicy | None = None) -> SiteAdherence:
+    """Risk-adjusted adherence to the home-exercise program per site (observed vs expected).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Its ``adherence`` table (sessions prescribed and completed per week) and patients.
+    covariates : sequence of str
+        Patient columns of the case-mix model (text, category and boolean columns as indicators,
+        numbers as they are); not the sites' own practice.
+    site : str
+        Site column of the patients table.
+    policy : ReleasePolicy, optional
+        Small-cell rules: a site of ``threshold`` or fewer patients is in the model but not shown.
+
+    Returns
+    -------
+    SiteAdherence
+
+    Raises
+    ------
+    FootdropError
+        Fewer than 3 sites with more than ``threshold`` patients with prescribed sessions.
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> res = adherence_by_site(simulate_cohort(800, seed=3))
+    >>> list(res.summary.columns[:4])
+    ['site', 'n', 'observed', 'expected']
+    """
+    policy = ReleasePolicy() if policy is None else policy
+    pts = cohort.patients
+    if site not in pts.columns:
+        raise ConfigError(f"adherence_by_site: the patients table has no column {site!r}")
+    missing_cols = [c for c in covariates if c not in pts.columns]
+    if missing_cols:
+        raise ConfigError(f"adherence_by_site: the patients table has no column(s) {missing_cols}")
+    adh = cohort.adherence
+    pres = [c for c in adh.columns if c.endswith("_prescribed") and not c.startswith(("afo_", "fes_"))]
+    done = [c[: -len("_prescribed")] + "_completed" for c in pres]
+    sums = pd.DataFrame({"prescribed": adh[pres].sum(axis=1).to_numpy(dtype=float),
+                         "completed": adh[done].sum(axis=1).to_numpy(dtype=float),
+                         "patient_id": adh["patient_id"].astype(str).to_numpy()}).groupby("patient_id").sum()
+    sums = sums[sums["prescribed"] > 0]
+    frame = pts.assign(patient_id=pts["patient_id"].astype(str)).set_index("patient_id").join(sums, how="inner")
+    n_before = len(frame)
+    frame = frame.dropna(subset=list(covariates))
+    share = (frame["completed"] / frame["prescribed"]).to_numpy()
+    parts = [np.ones((len(frame), 1))]
+    for c in covariates:
+        col = frame[c]
+        if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+            d = pd.get_dummies(col.astype(str), drop_first=True, dtype=float)
+            parts.append(d.to_numpy())
+        else:
+            parts.append(col.to_numpy(dtype=float)[:, None])
+    x = np.hstack(parts)
+    beta, *_ = np.linalg.lstsq(x, share, rcond=None)
+    fitted = x @ beta
+    resid = share - fitted
+    rsd = float(np.sqrt(np.sum(resid**2) / max(len(share) - np.linalg.matrix_rank(x), 1)))
+    sites = frame[site].astype(str).to_numpy()
+    n_by = pd.Series(sites).value_counts()
+    shown = sorted(s for s, n in n_by.items() if n > policy.threshold)
+    if len(shown) < 3:
+        raise FootdropError(f"adherence_by_site needs at least 3 sites with more than {policy.threshold} patients")
+    obs = pd.Series(share).groupby(sites).mean().reindex(shown).to_numpy()
+    exp = pd.Series(fitted).groupby(sites).mean().reindex(shown).to_numpy()
+    n = n_by.reindex(shown).to_numpy()
+    se = rsd / np.sqrt(n)
+    diff = obs - exp
+    z = diff / se
+    z95, z998 = (float(stats.norm.ppf(0.5 + lev / 2)) for lev in LEVELS)
+    summary = pd.DataFrame({"site": shown, "n": n.astype(int), "observed": obs, "expected": exp, "difference": diff, "se": se,
+                            "lower": diff - z95 * se, "upper": diff + z95 * se, "z": z,
+                            "flag_95": np.where(z > z95, "above", np.where(z < -z95, "below", "")),
+                            "flag_998": np.where(z > z998, "above", np.where(z < -z998, "below", ""))})
+    info = {"method": "observed vs expected mean share of prescribed sessions completed (linear case-mix model)",
+            "covariates": list(covariates), "n": len(frame), "n_missing": n_before - len(frame), "groups": len(shown),
+            "sites_not_shown": int((n_by <= policy.threshold).sum()), "threshold": policy.threshold, "residual_sd": rsd}
+    return SiteAdherence(summary=summary, info=info, policy=policy)
