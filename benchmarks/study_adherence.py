@@ -10,6 +10,7 @@ resumed; ``--summarise`` prints the tables from the CSVs):
     python benchmarks/study_adherence.py dose      --seeds 1-20  --n 3000 --out /tmp/adh_dose.csv
     python benchmarks/study_adherence.py gee       --seeds 1-30  --n 2000 --out /tmp/adh_gee.csv
     python benchmarks/study_adherence.py v2effect  --seeds 1-24  --n 2500 --out /tmp/adh_v2effect.csv
+    python benchmarks/study_adherence.py misclass  --seeds 1-24  --n 2500 --out /tmp/adh_misclass.csv
     python benchmarks/study_adherence.py summarise /tmp/adh_pp.csv /tmp/adh_w.csv /tmp/adh_gee.csv [--markdown]
 
 Parts
@@ -319,6 +320,79 @@ def part_v2effect(seed: int, n: int) -> list[dict]:
     return rows
 
 
+def _model_readings(cohort, ids, a: float, b: float, seed: int):
+    """Visits whose MRC is drawn from the misclassification model itself: the state "recovered" is the generator's
+    latent time T <= visit day; a reading is flipped with probability ``a`` (not recovered) or ``b`` (recovered)."""
+    tp = cohort.truth.patients.assign(patient_id=cohort.truth.patients["patient_id"].astype(str)).set_index("patient_id")
+    v = cohort.visits[cohort.visits["patient_id"].astype(str).isin(set(ids))]
+    lat = tp["latent_recovery_day"].reindex(v["patient_id"].astype(str)).to_numpy(dtype=float)
+    state = np.isfinite(lat) & (lat <= v["day"].to_numpy(float))
+    u = np.random.default_rng(seed + 7_000_000).random(state.size)
+    read = np.where(state, u >= b, u < a) & (v["day"].to_numpy(float) > 0)  # onset visits grade the foot drop itself
+    return v.assign(mrc=np.where(read, 4, 3))
+
+
+def part_misclass(seed: int, n: int) -> list[dict]:
+    """Generator v2, conservatively treated patients: the misclassification-aware cure model against the cure model of
+    the first reading >= 4 (issue 20)."""
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.adherence.outcome import DEFAULT_COVARIATES, _prepare
+    from footdrop_outcomes.errors import FootdropError
+    from footdrop_outcomes.survival import adherence_exposure, fit_time_varying_cure
+    from footdrop_outcomes.survival.misclass import fit_misclassified_cure
+
+    c = simulate_cohort(n, seed=seed, version=2)
+    truth = c.truth.value("recovery_latency", "cumulative_adherence_per_10pct", "log_hazard_ratio")
+    frame, _, _, _ = _prepare(c, "observed", "conservative", formulas=(DEFAULT_COVARIATES,))
+    ids = frame["patient_id"].astype(str)
+    ex = adherence_exposure(c.adherence)
+    tv = c.truth.visits
+    second = tv["mrc_second_rater"].to_numpy()
+    sample = np.random.default_rng(seed + 9_000_000).random(second.size) < 0.2
+    vis = c.visits.assign(mrc_true=tv["mrc_true"].to_numpy(), mrc2=second, mrc2_sample=np.where(sample, second, np.nan))
+    a_true, b_true = 0.03, 0.05
+    model_vis = _model_readings(c, set(ids), a_true, b_true, seed)
+    kw = {"incidence_formula": DEFAULT_COVARIATES, "latency_formula": DEFAULT_COVARIATES, "exposure_table": ex}
+    runs = [("rated MRC: cure model, first reading >= 4", None, {}),
+            ("rated MRC: misclassification cure", vis, {}),
+            ("rated MRC + second rater at every visit: misclassification cure", vis, {"second_rating": "mrc2"}),
+            ("rated MRC + second rater at 20% of visits: misclassification cure", vis, {"second_rating": "mrc2_sample"}),
+            ("true MRC: misclassification cure", vis, {"rating": "mrc_true"}),
+            ("model readings (a 0.03, b 0.05): cure model, first reading >= 4", model_vis, {"first": True}),
+            ("model readings (a 0.03, b 0.05): misclassification cure", model_vis, {})]
+    rows = []
+    for label, visits, opts in runs:
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            with np.errstate(all="ignore"):
+                if visits is None or opts.get("first"):
+                    f = frame
+                    if visits is not None:  # the same patients, intervals from the model's readings
+                        from footdrop_outcomes.cohort.recovery import recovery_intervals
+                        rec = recovery_intervals(visits).table.set_index("patient_id")
+                        f = frame.assign(lower=rec["lower_day"].reindex(ids).to_numpy() / 7,
+                                         upper=rec["upper_day"].reindex(ids).to_numpy() / 7)
+                    fit = fit_time_varying_cure(f, **kw)
+                else:
+                    fit = fit_misclassified_cure(frame, visits, **kw, **opts)
+        except FootdropError as exc:
+            print(f"seed {seed} {label}: {type(exc).__name__}", file=sys.stderr)
+            continue
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        g = fit.summary.set_index("term").loc["cumulative_adherence per 0.1"]
+        rows.append({"seed": seed, "part": "misclass", "estimand": label, "estimate": g["coef"], "se": g["se"], "truth": truth,
+                     "n_analysed": len(frame), "seconds": secs, "cpu_seconds": cpu})
+        if "error_rates" in fit.info and fit.info["error_rates_estimated"]:
+            s = fit.summary.set_index("term")
+            for term, tr in (("false recovery rate", a_true), ("missed recovery rate", b_true)):
+                model_data = label.startswith("model")
+                rows.append({"seed": seed, "part": "misclass", "estimand": f"{label}: {term} (logit)",
+                             "estimate": s.loc[term, "coef"], "se": s.loc[term, "se"],
+                             "truth": math.log(tr / (1 - tr)) if model_data else np.nan, "n_analysed": len(frame),
+                             "seconds": np.nan, "cpu_seconds": np.nan})
+    return rows
+
+
 def summary_table(paths: list[str]) -> pd.DataFrame:
     """Bias, Monte Carlo SE, SE / SD and coverage per estimate, from the CSVs of the parts."""
     d = pd.concat([pd.read_csv(p) for p in paths if os.path.exists(p)], ignore_index=True)
@@ -329,9 +403,11 @@ def summary_table(paths: list[str]) -> pd.DataFrame:
         row: dict = {"part": part, "estimand": est, "seeds": k}
         if "truth" in g and g["truth"].notna().all():
             truth = g["truth"].to_numpy()
-        else:  # population truth: the mean over seeds of the per-seed expectation
+        elif "truth_seed" in g and g["truth_seed"].notna().all():  # population truth: mean over seeds of the per-seed expectation
             truth = np.full(k, g["truth_seed"].mean())
             row["truth_mc_se"] = g["truth_seed"].std(ddof=1) / math.sqrt(k)
+        else:  # no truth (e.g. the error rates of rated MRC): mean and spread only
+            truth = np.full(k, np.nan)
         x = g["estimate"].to_numpy()
         sd = x.std(ddof=1)
         row.update({"truth": truth.mean(), "mean": x.mean(), "bias": x.mean() - truth.mean(), "mc_se": sd / math.sqrt(k),
@@ -350,7 +426,7 @@ def summary_table(paths: list[str]) -> pd.DataFrame:
             lo, hi = g["lower"].to_numpy(), g["upper"].to_numpy()
         else:  # a share (e.g. of tests rejecting): no interval
             lo = hi = None
-        if lo is not None:
+        if lo is not None and np.isfinite(truth).all():
             cover = (lo <= truth) & (truth <= hi)
             row["coverage"] = cover.mean()
             row["coverage_mc_se"] = math.sqrt(max(cover.mean() * (1 - cover.mean()), 1e-12) / k)
@@ -382,7 +458,7 @@ def summarise(paths: list[str], markdown: bool = False) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["pp", "disc", "weighting", "effect", "dose", "gee", "v2effect", "summarise"])
+    ap.add_argument("part", choices=["pp", "disc", "weighting", "effect", "dose", "gee", "v2effect", "misclass", "summarise"])
     ap.add_argument("paths", nargs="*", help="CSVs to summarise")
     ap.add_argument("--seeds", default="1-20")
     ap.add_argument("--n", type=int, default=2000)
@@ -397,7 +473,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     out = args.out or f"/tmp/study_adherence_{args.part}.csv"
     fn = {"pp": part_pp, "disc": part_disc, "weighting": part_weighting, "effect": part_effect, "dose": part_dose, "gee": part_gee,
-          "v2effect": part_v2effect}[args.part]
+          "v2effect": part_v2effect, "misclass": part_misclass}[args.part]
     done = _done(out)
     with threadpool_limits(limits=1):
         for seed in _seeds(args.seeds):

@@ -1,0 +1,376 @@
+"""Cure model with a time-varying exposure for a misclassified visit outcome (rated MRC).
+
+Why: "recovered" is read at each visit from a rated grade (MRC >= 4), and ratings err. The
+interval-censored cure model (:mod:`footdrop_outcomes.survival.tv_cure`) dates recovery at the
+first visit read as recovered, so one early false reading dates it too soon and a plateau just
+below 4 read once as 4 becomes a recovery; on generator v2 (rater error SD 0.27 grades) its
+adherence effect is attenuated by about 44% (docs/adherence.md, section 5.1).
+
+This model keeps the cure model for the latent recovery time ``T`` (logistic incidence, Weibull
+PH latency with the weekly step exposure) and adds a hidden state: "recovered" is absorbing and
+starts at ``T``; each reading at a visit is a noisy copy of the state,
+
+* ``P(read recovered | not recovered) = a`` (false recovery),
+* ``P(read not recovered | recovered) = b`` (missed recovery),
+
+independently across readings given the state. With visits ``t_1 < ... < t_m`` (``t_0 = 0``)
+the patient's likelihood sums over the interval that holds ``T``:
+
+``L = p sum_k [S(t_{k-1}) - S(t_k)] W_k + (1 - p + p S(t_m)) W_{m+1}``,
+
+``W_k = prod_{j<k} P(y_j | not recovered) prod_{j>=k} P(y_j | recovered)``: O(visits) per
+patient, vectorised over a patients x visits array. ``a`` and ``b`` are estimated with the other
+parameters (non-monotone reading sequences identify them), or fixed (``error_rates=``). A
+second, independent rating of the same visit (``second_rating=``, missing where there is none)
+enters as a second reading of the same state.
+
+Limitation (measured in docs/adherence.md, section 5.1): the rates are constant, whereas a
+rater errs most when the latent strength is near 4 (just before the crossing and on plateaus
+just below 4); that error is correlated over a patient's visits and between two raters of the
+same visit, which this model treats as independent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+from scipy.optimize import minimize
+from scipy.special import expit, logit
+
+from footdrop_outcomes._checks import check_alpha as _check_alpha
+from footdrop_outcomes._checks import p_value as _p_value
+from footdrop_outcomes._checks import zq as _zq
+from footdrop_outcomes._result import AnalysisResult
+from footdrop_outcomes._threads import limit_threads
+from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
+from footdrop_outcomes.survival._design import (
+    _build_design,
+    _covariance,
+    _forest,
+    _logistic_start,
+    _versions,
+)
+from footdrop_outcomes.survival.tv_cure import _standardise, exposure_matrix
+
+__all__ = ["MisclassifiedCureResult", "fit_misclassified_cure", "reading_matrix"]
+
+
+@dataclass(frozen=True, repr=False, kw_only=True)
+class MisclassifiedCureResult(AnalysisResult):
+    """A time-varying cure model fitted to misclassified visit readings.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        As :class:`~footdrop_outcomes.survival.TimeVaryingCureResult` (``component``, ``term``,
+        ``measure``, ``coef``, ``se``, ``z``, ``p``, ``estimate``, ``lower``, ``upper``) plus two
+        ``reading`` rows, ``false recovery rate`` and ``missed recovery rate`` (measure
+        ``probability``: ``coef`` is the logit, ``estimate`` / ``lower`` / ``upper`` the
+        probability and its CI; absent when the rates were fixed).
+    params : pandas.Series
+    cov : pandas.DataFrame
+        Inverse observed information (fitted parameters only).
+    """
+
+    params: pd.Series
+    cov: pd.DataFrame
+    log_likelihood: float = field(repr=False)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Forest plot of the incidence odds ratios and latency hazard ratios (log scale)."""
+        s = self.summary[self.summary["measure"].isin(["odds_ratio", "hazard_ratio"]) & (self.summary["term"] != "Intercept")]
+        labels = [f"{c}: {t} ({'OR' if m == 'odds_ratio' else 'HR'})" for c, t, m in zip(s["component"], s["term"], s["measure"])]
+        level = round(100 * (1 - self.info["alpha"]))
+        return _forest(ax, labels, s["estimate"].to_numpy(), s["lower"].to_numpy(), s["upper"].to_numpy(),
+                       f"ratio ({level}% CI, log scale)", "cure model for misclassified readings")
+
+
+def reading_matrix(visits: pd.DataFrame, patient_ids: Any, *, rating: str = "mrc", second_rating: str | None = None,
+                   threshold: float = 4, id_col: str = "patient_id", day_col: str = "day") -> tuple[np.ndarray, ...]:
+    """Patients x visits arrays of visit times (weeks) and readings ``rating >= threshold``.
+
+    Visits on or before day 0 (onset, below the threshold by definition) and visits without a
+    rating are left out. Returns ``(times, first, first_seen, second, second_seen)``; unused
+    places repeat the patient's last time and are unseen.
+    """
+    for col in (id_col, day_col, rating, *((second_rating,) if second_rating else ())):
+        if col not in visits.columns:
+            raise FootdropError(f"visits table has no column {col!r} (columns: {list(visits.columns)[:12]})")
+    ids = pd.Index(pd.Series(patient_ids).astype(str))
+    row = ids.get_indexer(visits[id_col].astype(str))
+    day = pd.to_numeric(visits[day_col], errors="coerce").to_numpy(float)
+    r1 = pd.to_numeric(visits[rating], errors="coerce").to_numpy(float)
+    r2 = (pd.to_numeric(visits[second_rating], errors="coerce").to_numpy(float) if second_rating
+          else np.full(day.size, np.nan))
+    keep = (row >= 0) & (day > 0) & np.isfinite(r1)
+    row, day, r1, r2 = row[keep], day[keep], r1[keep], r2[keep]
+    order = np.lexsort((day, row))
+    row, day, r1, r2 = row[order], day[order], r1[order], r2[order]
+    n = ids.size
+    counts = np.bincount(row, minlength=n)
+    m = max(int(counts.max()) if counts.size else 0, 1)
+    start = np.r_[0, np.cumsum(counts)[:-1]]
+    col = np.arange(row.size) - start[row]
+    times = np.zeros((n, m))
+    y1, s1, y2, s2 = (np.zeros((n, m)) for _ in range(4))
+    times[row, col] = day / 7.0
+    y1[row, col] = r1 >= threshold
+    s1[row, col] = 1.0
+    seen2 = np.isfinite(r2)
+    y2[row[seen2], col[seen2]] = r2[seen2] >= threshold
+    s2[row[seen2], col[seen2]] = 1.0
+    # unused places: the last visit's time (no probability mass between equal times)
+    last = np.where(counts > 0, times[np.arange(n), np.maximum(counts - 1, 0)], 0.0)
+    unused = np.arange(m)[None, :] >= counts[:, None]
+    times = np.where(unused, last[:, None], times)
+    return times, y1, s1, y2, s2
+
+
+@limit_threads
+def fit_misclassified_cure(
+    frame: pd.DataFrame,
+    visits: pd.DataFrame,
+    *,
+    incidence_formula: str,
+    latency_formula: str,
+    exposure_table: pd.DataFrame,
+    exposure: str = "cumulative_adherence",
+    per: float = 0.1,
+    rating: str = "mrc",
+    second_rating: str | None = None,
+    threshold: float = 4,
+    error_rates: tuple[float, float] | None = None,
+    id_col: str = "patient_id",
+    alpha: float = 0.05,
+    max_iter: int = 1000,
+) -> MisclassifiedCureResult:
+    """Mixture cure model with a time-varying exposure for recovery read with error at visits.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per analysed patient: ``id_col`` and the covariates of both formulas.
+    visits : pandas.DataFrame
+        Visit rows: ``id_col``, ``day`` (days since onset) and ``rating`` (e.g. the MRC grade);
+        rows of patients not in ``frame`` are ignored.
+    incidence_formula, latency_formula : str
+        Right-hand sides for who recovers (logistic) and when (Weibull PH, time-fixed terms).
+    exposure_table : pandas.DataFrame
+        Weekly rows ``id_col``, ``week``, ``exposure`` (as
+        :func:`~footdrop_outcomes.survival.fit_time_varying_cure`).
+    exposure : str
+        Column of ``exposure_table``.
+    per : float
+        Unit of the reported hazard ratio (0.1 = per 10 percentage points).
+    rating, second_rating : str
+        Columns of ``visits``: the rating, and optionally an independent second rating of the
+        same visit (missing where there is none, e.g. a reliability sample).
+    threshold : float
+        A reading is "recovered" when ``rating >= threshold``.
+    error_rates : (float, float), optional
+        Fixed false-recovery and missed-recovery probabilities ``(a, b)``; default: estimated.
+        ``(0, 0)`` gives the cure model of the first reading >= ``threshold`` (for checks).
+    alpha : float
+        1 - confidence level.
+    max_iter : int
+        Maximum BFGS iterations; non-convergence raises
+        :class:`~footdrop_outcomes.errors.ConvergenceError`.
+
+    Returns
+    -------
+    MisclassifiedCureResult
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> from footdrop_outcomes.survival import adherence_exposure, survival_frame
+    >>> c = simulate_cohort(1500, seed=5, version=2)
+    >>> keep = c.patients["cause"].isin(["peroneal_compression", "lumbar_radiculopathy"])
+    >>> fit = fit_misclassified_cure(survival_frame(c)[keep.to_numpy()], c.visits, incidence_formula="cause",
+    ...                              latency_formula="cause + severity", exposure_table=adherence_exposure(c.adherence))
+    >>> fit.summary["term"].iloc[-1]
+    'missed recovery rate'
+    """
+    _check_alpha(alpha)
+    if not (isinstance(per, (int, float)) and per > 0):
+        raise ConfigError(f"per must be a positive number, got {per!r}")
+    if error_rates is not None and (len(error_rates) != 2 or not all(0 <= float(r) < 0.5 for r in error_rates)):
+        raise ConfigError("error_rates must be two probabilities in [0, 0.5): (false recovery, missed recovery)")
+    if not isinstance(frame, pd.DataFrame) or len(frame) == 0:
+        raise FootdropError("frame must be a non-empty pandas DataFrame (one row per patient)")
+    if id_col not in frame.columns:
+        raise FootdropError(f"frame has no column {id_col!r} to link patients to their visits")
+    ids = frame[id_col].astype(str).to_numpy()
+    times, y1, s1, y2, s2 = reading_matrix(visits, ids, rating=rating, second_rating=second_rating,
+                                           threshold=threshold, id_col=id_col)
+    ever = ((y1 * s1) > 0).any(axis=1)
+    if not ever.any():
+        raise FootdropError(f"no visit reads {rating} >= {threshold}: nothing to estimate recovery from")
+    inc_design, z = _build_design(frame, incidence_formula, "incidence_formula", "frame")
+    lat_design, v = _build_design(frame, latency_formula, "latency_formula", "frame")
+    weeks = int(np.ceil(times.max())) + 1
+    x = exposure_matrix(exposure_table, ids, weeks, column=exposure, id_col=id_col) / per
+    zs, back_z = _standardise(z, inc_design.terms)
+    vs, back_v = _standardise(v, lat_design.terms)
+    model = _Model(zs, vs, x, times, y1, s1, y2, s2, error_rates)
+    first = np.where((y1 * s1) > 0, times, np.inf).min(axis=1)
+    a0 = _logistic_start(zs, ever.astype(float))
+    b0 = np.zeros(v.shape[1])
+    if "Intercept" in lat_design.terms:
+        b0[lat_design.terms.index("Intercept")] = -2.0 * math.log(float(np.median(first[ever]))) + math.log(math.log(2))
+    theta0 = np.r_[a0, b0, 0.0, math.log(2.0)]
+    if error_rates is None:
+        theta0 = np.r_[theta0, logit(0.03), logit(0.03)]
+    res = minimize(model.negloglik, theta0, jac=True, method="BFGS",
+                   options={"maxiter": max_iter, "gtol": 1e-6 * max(1.0, len(frame) / 1000)})
+    grad_norm = float(np.max(np.abs(res.jac)))
+    if not np.isfinite(res.fun) or grad_norm > 1e-2:
+        raise ConvergenceError(f"misclassification cure model did not converge ({res.message}; largest gradient "
+                               f"{grad_norm:.3g}); check levels with few recoveries and the follow-up length")
+    extra = 2 if error_rates is None else 0
+    back = linalg.block_diag(back_z, back_v, np.eye(2 + extra))
+    theta = back @ res.x
+    names = [*(f"incidence:{t}" for t in inc_design.terms), *(f"latency:{t}" for t in lat_design.terms),
+             f"latency:{exposure} per {per:g}", "latency:log(shape)",
+             *(("reading:false recovery rate", "reading:missed recovery rate") if extra else ())]
+    h = _hessian(model, res.x)
+    cov = back @ _covariance(h, names) @ back.T
+    se = np.sqrt(np.diag(cov))
+    zq = _zq(alpha)
+    rows = []
+    for j, name in enumerate(names):
+        comp, term = name.split(":", 1)
+        c, s = float(theta[j]), float(se[j])
+        if comp == "reading":
+            rows.append((comp, term, "probability", c, s, c / s, math.nan, float(expit(c)), float(expit(c - zq * s)),
+                         float(expit(c + zq * s))))
+            continue
+        measure = "odds_ratio" if comp == "incidence" else ("shape" if term == "log(shape)" else "hazard_ratio")
+        rows.append((comp, term, measure, c, s, c / s, float(_p_value(np.array(c / s))),
+                     math.exp(c), math.exp(c - zq * s), math.exp(c + zq * s)))
+    summary = pd.DataFrame(rows, columns=["component", "term", "measure", "coef", "se", "z", "p", "estimate", "lower", "upper"])
+    rates = (float(expit(theta[-2])), float(expit(theta[-1]))) if extra else tuple(float(r) for r in error_rates)  # type: ignore[union-attr]
+    info = {
+        "method": ("mixture cure model (logistic incidence, Weibull PH latency with a weekly time-varying exposure) "
+                   "for visit readings with constant misclassification rates (hidden absorbing state; ML)"),
+        "incidence_formula": inc_design.formula, "latency_formula": lat_design.formula, "exposure": exposure,
+        "per": per, "n": len(frame), "events": int(ever.sum()), "visits": int(s1.sum()),
+        "second_readings": int(s2.sum()), "rating": rating, "second_rating": second_rating, "threshold": threshold,
+        "error_rates": rates, "error_rates_estimated": error_rates is None,
+        "iterations": int(res.nit), "log_likelihood": -float(res.fun), "alpha": alpha, "time_unit": "weeks",
+        "weeks": weeks, "max_abs_gradient": grad_norm,
+        "reference_levels": {**{k: lev[0] for k, lev in inc_design.levels.items()}, **{k: lev[0] for k, lev in lat_design.levels.items()}},
+        "se": "inverse of the central-difference Hessian of the analytic gradient", "versions": _versions(),
+    }
+    return MisclassifiedCureResult(summary=summary, info=info, params=pd.Series(theta, index=names),
+                                   cov=pd.DataFrame(cov, index=names, columns=names), log_likelihood=-float(res.fun))
+
+
+class _Model:
+    """Negative log-likelihood and analytic gradient; parameters (a_inc, b_lat, g, log k[, logit a, logit b])."""
+
+    def __init__(self, z: np.ndarray, v: np.ndarray, x: np.ndarray, times: np.ndarray, y1: np.ndarray, s1: np.ndarray,
+                 y2: np.ndarray, s2: np.ndarray, error_rates: tuple[float, float] | None):
+        self.z, self.v, self.x = z, v, x
+        self.pz, self.pv = z.shape[1], v.shape[1]
+        n, weeks = x.shape
+        self.fixed = error_rates
+        # readings per visit: counts of "recovered" and "not recovered" readings (first and second rater)
+        self.n_pos = y1 * s1 + y2 * s2
+        self.n_neg = (1 - y1) * s1 + (1 - y2) * s2
+        self.n_read = s1 + s2
+        self.t = times
+        self.f = np.minimum(np.floor(times), weeks - 1).astype(np.int64)
+        self.rows = np.arange(n)[:, None]
+        self.t_pos = (times > 0).astype(float)
+        self.log_t = np.log(np.where(times > 0, times, 1.0))
+        week = np.arange(weeks + 1, dtype=float)
+        self.week_pos, self.log_week = (week > 0).astype(float), np.log(np.maximum(week, 1.0))
+        self.x_f = x[self.rows, self.f]
+
+    def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+            f, g = self._negloglik(theta)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return np.inf, np.zeros_like(theta)
+        return f, g
+
+    def _negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        pz, pv = self.pz, self.pv
+        a_inc, b_lat, g, logk = theta[:pz], theta[pz:pz + pv], theta[pz + pv], theta[pz + pv + 1]
+        if self.fixed is None:
+            ea, eb = float(expit(theta[-2])), float(expit(theta[-1]))
+        else:
+            ea, eb = self.fixed
+        k = math.exp(logk)
+        p = expit(self.z @ a_inc)
+        scale = np.exp(self.v @ b_lat)
+        ex = np.exp(g * self.x)
+        # cumulative hazard at every visit time: whole weeks by cumulative sums, the part week exactly
+        pw = self.week_pos * np.exp(k * self.log_week)
+        lpw = pw * self.log_week
+        base_w, dk_w = pw[1:] - pw[:-1], k * (lpw[1:] - lpw[:-1])
+        zero = np.zeros((ex.shape[0], 1))
+        c0 = np.hstack([zero, np.cumsum(ex * base_w, axis=1)])
+        cg = np.hstack([zero, np.cumsum(ex * self.x * base_w, axis=1)])
+        ck = np.hstack([zero, np.cumsum(ex * dk_w, axis=1)])
+        f, rows = self.f, self.rows
+        pt = self.t_pos * np.exp(k * self.log_t)
+        part = pt - pw[f]
+        part_k = k * (pt * self.log_t - lpw[f])
+        ex_f = ex[rows, f]
+        sc = scale[:, None]
+        hz = sc * (c0[rows, f] + ex_f * part)
+        h_g = sc * (cg[rows, f] + ex_f * self.x_f * part)
+        h_k = sc * (ck[rows, f] + ex_f * part_k)
+        s = np.exp(-hz)
+        h_prev = np.hstack([zero, hz[:, :-1]])
+        s_prev = np.exp(-h_prev)
+        diff = s_prev * -np.expm1(-(hz - h_prev))  # P(T in (t_{k-1}, t_k]) / p, k = 1..m
+        # W_k = prod_{j<k} P(y_j | not recovered) prod_{j>=k} P(y_j | recovered), k = 1..m+1 (log, rescaled per patient)
+        la, l1a = (math.log(ea) if ea > 0 else -np.inf), math.log1p(-ea)
+        lb, l1b = (math.log(eb) if eb > 0 else -np.inf), math.log1p(-eb)
+        with np.errstate(invalid="ignore"):
+            lf0 = np.where(self.n_pos > 0, self.n_pos * la, 0.0) + self.n_neg * l1a
+            lf1 = self.n_pos * l1b + np.where(self.n_neg > 0, self.n_neg * lb, 0.0)
+        log_a = np.hstack([zero, np.cumsum(lf0, axis=1)])
+        log_b = np.hstack([np.cumsum(lf1[:, ::-1], axis=1)[:, ::-1], zero])
+        log_w = log_a + log_b
+        top = np.max(log_w, axis=1, keepdims=True)
+        w = np.exp(log_w - top)
+        sm = s[:, -1]
+        w_last = w[:, -1]
+        inner = np.sum(diff * w[:, :-1], axis=1)
+        lik = p * inner + (1 - p + p * sm) * w_last
+        ll = np.log(lik) + top[:, 0]
+        # derivatives: L = p [W_1 + sum_j S_j (W_{j+1} - W_j)] + (1 - p) W_{m+1}
+        d_h = -(p[:, None] * s * (w[:, 1:] - w[:, :-1])) / lik[:, None]
+        d_eta = p * (1 - p) * (inner + sm * w_last - w_last) / lik
+        grad = [self.z.T @ d_eta, self.v.T @ np.sum(d_h * hz, axis=1), np.sum(d_h * h_g), np.sum(d_h * h_k)]
+        if self.fixed is None:
+            # d log W_k / d logit(a) = sum_{j<k} (n_pos_j - a n_read_j); d / d logit(b) = sum_{j>=k} (n_neg_j - b n_read_j)
+            ca = np.hstack([zero, np.cumsum(self.n_pos - ea * self.n_read, axis=1)])
+            cb = np.hstack([np.cumsum((self.n_neg - eb * self.n_read)[:, ::-1], axis=1)[:, ::-1], zero])
+            wa, wb = w * ca, w * cb
+            last = (1 - p + p * sm)
+            d_la = (p * np.sum(diff * wa[:, :-1], axis=1) + last * wa[:, -1]) / lik
+            d_lb = (p * np.sum(diff * wb[:, :-1], axis=1) + last * wb[:, -1]) / lik
+            grad += [np.array([d_la.sum()]), np.array([d_lb.sum()])]
+        return -float(ll.sum()), -np.concatenate([np.atleast_1d(q) for q in grad])
+
+
+def _hessian(model: _Model, theta: np.ndarray) -> np.ndarray:
+    """Hessian of the log-likelihood: central differences of the analytic gradient, symmetrised."""
+    p = theta.size
+    h = np.empty((p, p))
+    for j in range(p):
+        step = 1e-5 * max(1.0, abs(theta[j]))
+        e = np.zeros(p)
+        e[j] = step
+        h[:, j] = (-model.negloglik(theta + e)[1] + model.negloglik(theta - e)[1]) / (2 * step)
+    return 0.5 * (h + h.T)
