@@ -42,7 +42,8 @@ masked), and the funnel plot leaves such points out.
 sessions completed over the weeks recorded; the expected share of a site is the mean of a
 case-mix linear model (patient characteristics only, fitted on all sites without a site term)
 over its patients; ``O - E`` (observed minus expected mean share) with the standard error of a
-site mean of the model's residuals; flags at the 95% and 99.8% limits. The same release rule.
+site mean, ``s / sqrt(n)``, ``s`` the pooled within-site SD of the model's residuals; flags at the
+95% and 99.8% limits. The same release rule.
 """
 
 from __future__ import annotations
@@ -493,8 +494,12 @@ def adherence_by_site(cohort: Cohort, *, covariates: Sequence[str] = ("cause", "
     beta, *_ = np.linalg.lstsq(x, share, rcond=None)
     fitted = x @ beta
     resid = share - fitted
-    rsd = float(np.sqrt(np.sum(resid**2) / max(len(share) - np.linalg.matrix_rank(x), 1)))
     sites = frame[site].astype(str).to_numpy()
+    # SD of the residuals within sites (pooled): the between-site differences that are being
+    # compared are not part of the noise of a site's mean
+    within = resid - pd.Series(resid).groupby(sites).transform("mean").to_numpy()
+    k_sites = len(np.unique(sites))
+    rsd = float(np.sqrt(np.sum(within**2) / max(len(share) - np.linalg.matrix_rank(x) - k_sites + 1, 1)))
     n_by = pd.Series(sites).value_counts()
     shown = sorted(s for s, n in n_by.items() if n > policy.threshold)
     if len(shown) < 3:
