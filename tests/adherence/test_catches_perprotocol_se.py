@@ -144,11 +144,12 @@ def _fit_and_capture(cohort, **kwargs):
 @pytest.fixture(scope="module", params=[(600, 5), (400, 2026)], ids=["n600-seed5", "n400-seed2026"])
 def fitted(request):
     n, seed = request.param
-    return _fit_and_capture(simulate_cohort(n, seed=seed))
+    cohort = simulate_cohort(n, seed=seed)
+    return (*_fit_and_capture(cohort), cohort)
 
 
 def test_ipcw_row_se_equals_an_independent_stacked_sandwich(fitted):
-    r, seen = fitted
+    r, seen, _ = fitted
     row = r.summary.set_index("analysis").loc[IPCW]
     ref = independent_ipcw_sandwich(seen["frame"], seen["ep"], seen["options"]["confounders"],
                                     seen["options"]["censoring_covariates"])
@@ -159,3 +160,54 @@ def test_ipcw_row_se_equals_an_independent_stacked_sandwich(fitted):
     # wrong derivative term of the IPCW weights cannot hide inside it
     assert abs(ref["se_without_censoring_terms"] / ref["se"] - 1) > 1e-4
     assert abs(ref["se_fixed"] / ref["se"] - 1) > 1e-2
+
+
+# ------------------------------------------------------------------------------------------------
+# the lagged device-wear covariates of the deviation model, against the recorded wear
+
+
+def _wear_by_loop(adherence: pd.DataFrame, device: str) -> pd.DataFrame:
+    """Per patient and recorded week: mean worn / prescribed over the earlier weeks with a
+    prescription, and that of the most recent such week (NaN when there is none), by a plain loop."""
+    rows = []
+    a = adherence.assign(patient_id=adherence["patient_id"].astype(str)).sort_values(["patient_id", "week"])
+    for pid, d in a.groupby("patient_id", sort=False):
+        seen: list[float] = []
+        for week, hp, hours in zip(d["week"], d[f"{device}_hours_prescribed"], d[f"{device}_hours"], strict=True):
+            rows.append((pid, int(week), float(np.mean(seen)) if seen else np.nan, seen[-1] if seen else np.nan))
+            if hp > 0 and np.isfinite(hours):  # a week with a prescription and a record of wear
+                seen.append(float(hours) / float(hp))
+    return pd.DataFrame(rows, columns=["patient_id", "week", "expected_cumulative", "expected_last"])
+
+
+def _check_wear(r, adherence: pd.DataFrame) -> int:
+    ep = r.episodes.assign(patient_id=r.episodes["patient_id"].astype(str), week=r.episodes["week"].astype(int))
+    both = ep.merge(_wear_by_loop(adherence, r.info["device"]), on=["patient_id", "week"], how="inner")
+    assert len(both) > 0.5 * len(ep)
+    # weeks before any week with a prescription: nothing known yet, the model reads 0
+    np.testing.assert_allclose(both["wear_cumulative"], both["expected_cumulative"].fillna(0.0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(both["wear_last"], both["expected_last"].fillna(0.0), rtol=1e-12, atol=1e-12)
+    return len(both)
+
+
+def test_lagged_wear_is_the_mean_over_earlier_weeks(fitted):
+    r, _, cohort = fitted
+    assert _check_wear(r, cohort.adherence) > 1000
+
+
+def test_weeks_without_a_device_prescription_count_in_neither_sum():
+    """A site records weeks with no device prescribed (0 hours prescribed) between prescribed ones:
+    they are not weeks of zero wear, and the mean over earlier weeks leaves them out."""
+    import dataclasses
+
+    cohort = simulate_cohort(600, seed=5)
+    a = cohort.adherence.copy()
+    rng = np.random.default_rng(21)
+    off = (a["afo_hours_prescribed"].to_numpy(float) > 0) & (rng.random(len(a)) < 0.2)
+    a.loc[off, ["afo_hours_prescribed", "afo_hours"]] = 0.0
+    changed = dataclasses.replace(cohort, adherence=a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightingWarning)
+        r = itt_per_protocol(changed)
+    assert off.sum() > 1000
+    assert _check_wear(r, a) > 1000

@@ -42,14 +42,18 @@ from scipy.stats import norm
 
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes.adherence._input import AdherenceInputError, check_choice
-from footdrop_outcomes.adherence._sandwich import logistic_influence, weighted_cox_binary, weighted_influence
+from footdrop_outcomes.adherence._sandwich import (
+    logistic_influence,
+    weighted_cox_binary,
+    weighted_influence,
+)
 from footdrop_outcomes.errors import FootdropError
 from footdrop_outcomes.survival._missing import Missing
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["itt_per_protocol", "ITTPerProtocol"]
+__all__ = ["ITTPerProtocol", "itt_per_protocol"]
 
 Device = Literal["afo", "fes"]
 SEMethod = Literal["sandwich", "bootstrap"]
@@ -259,7 +263,9 @@ def itt_per_protocol(
     censoring_covariates : str
         Time-varying predictors of deviation, known at the start of each week (lagged):
         ``cumulative_adherence``, ``current_adherence`` (exercise sessions), ``wear_cumulative``
-        (hours worn / prescribed over the weeks before) and ``wear_last`` (last week's).
+        (the mean of hours worn / prescribed over the earlier weeks with a device prescription;
+        weeks without one count in neither the sum nor the number of weeks) and ``wear_last``
+        (that of the most recent earlier week with a prescription).
     consecutive, threshold
         Definition of stopping the device.
     trim : float or None
@@ -336,11 +342,14 @@ def itt_per_protocol(
     # weekly episodes with lagged device wear
     ratio = f"{device}_ratio"
     wk = wk.sort_values(["patient_id", "week"], kind="stable")
-    r = wk[ratio].where(wk[f"{device}_hours_prescribed"] > 0)
+    r = wk[ratio].where(wk[f"{device}_hours_prescribed"] > 0)  # NaN: no prescription (or no record) that week
     g = r.groupby(wk["patient_id"])
-    n_before = g.cumcount()
     wk["wear_last"] = g.shift(1)
-    wk["wear_cumulative"] = (g.cumsum() - r) / n_before.where(n_before > 0)
+    # mean worn / prescribed over the earlier weeks with a prescription (weeks without one count in neither sum)
+    known = r.notna().astype(float)
+    n_before = known.groupby(wk["patient_id"]).cumsum() - known
+    worn_before = r.fillna(0.0).groupby(wk["patient_id"]).cumsum() - r.fillna(0.0)
+    wk["wear_cumulative"] = worn_before / n_before.where(n_before > 0)
     ep = cp.assign(patient_id=cp["patient_id"].astype(str)).reset_index(drop=True)
     ep = ep.merge(wk[["patient_id", "week", "wear_last", "wear_cumulative"]], on=["patient_id", "week"], how="left")
     ep[["wear_last", "wear_cumulative"]] = ep.groupby("patient_id")[["wear_last", "wear_cumulative"]].ffill().fillna(0.0)
