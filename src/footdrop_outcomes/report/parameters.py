@@ -123,6 +123,15 @@ SCHEMAS: dict[str, tuple[Param, ...]] = {
                      _CAUSES, _ALPHA, _MCID, *_MCID_PROFILE, _SMALL, _INTERNAL),
     "adherence_interventions": (_COHORT, Param("title", "str", "Foot drop: adherence and interventions", "Report title."),
                                 _CAUSES, _THRESHOLD, _ALPHA, _PS_FORMULA, _SMALL, _INTERNAL),
+    "site_comparison": (
+        _COHORT, Param("title", "str", "Foot drop: comparison of sites", "Report title."), _CAUSES, _THRESHOLD, _ALPHA,
+        Param("case_mix_formula", "str", "severity + age + diabetes + smoking",
+              "Case-mix terms of the Cox model of the expected recoveries (patient characteristics, not site practice)."),
+        Param("overdispersion", "str", "additive", "Over-dispersion handling of the funnel limits (Spiegelhalter 2005).",
+              choices=("additive", "multiplicative", "none")),
+        Param("n_draws", "int", 2000, "Posterior draws for the rank intervals.", minimum=200, maximum=100_000),
+        Param("rank_seed", "int", 0, "Seed of the rank draws.", minimum=0),
+        _SMALL, _INTERNAL, *_REPORT_FIELDS),
     "calibration_report": (
         Param("title", "str", "Simulator v2: calibration and validation against published figures", "Report title."),
         Param("n_patients", "int", 50_000, "Patients per replicate cohort.", minimum=100, maximum=5_000_000),
