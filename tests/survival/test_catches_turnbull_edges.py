@@ -1,0 +1,56 @@
+"""Edges of the Turnbull identification rules (issue 21; survivors turnbull.py:339 and :257 of the
+mutation run at ba5ded3).
+
+Each test writes out the documented rule (docs/survival.md, "What the Turnbull NPMLE identifies")
+for a hand-built data set and compares with what ``turnbull`` reports:
+
+* a median is a point when its identified set, and the distance to the nearest well-attended
+  visit on each side, are at most ``identification_ratio`` of the CI width. Before onset (time 0)
+  there is no time at all, so a set that starts at onset has nothing on its left;
+* a well-attended visit is a time where *at least* 20% of the patients under observation were
+  seen within a week.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from footdrop_outcomes.survival import turnbull
+from footdrop_outcomes.survival.turnbull import _attended_visits
+
+
+def _intervals(counts: dict[tuple[float, float], int]) -> pd.DataFrame:
+    rows = [interval for interval, k in counts.items() for _ in range(k)]
+    return pd.DataFrame(rows, columns=["lower", "upper"])
+
+
+def test_a_median_set_starting_at_onset_has_no_gap_before_it():
+    # visits at 0.25, 0.5, 1, 1.5, ... weeks; 51 of 100 recovered by the first visit (0.25 weeks),
+    # a few more over the next weeks, then many at 3-4 weeks; 20 never recover (seen to week 12)
+    counts = {(0.0, 0.25): 51, (0.25, 0.5): 1, (0.5, 1.0): 2, (1.0, 1.5): 2, (1.5, 2.0): 1, (2.0, 2.5): 2,
+              (2.5, 3.0): 1, (3.0, 3.5): 10, (3.5, 4.0): 10, (12.0, np.inf): 20}
+    med = turnbull(_intervals(counts)).summary.query("statistic == 'median'").iloc[0]
+    # the identified set: the first innermost interval after which S <= 1/2, (0, 0.25]
+    assert (med["set_lower"], med["set_upper"]) == (0.0, 0.25)
+    width = med["upper"] - med["lower"]
+    ratio = 0.25  # identification_ratio's default
+    set_width, gap_before, gap_after = 0.25, 0.0, 0.5 - 0.25  # nothing before onset; next visit at 0.5
+    assert max(set_width, gap_before, gap_after) <= ratio * width  # the documented rule says "point"
+    assert med["identification"] == "point" and bool(med["identified"])
+    # the case can tell: a gap of one week before the set (as if onset were a visit a week away)
+    # would make it a set
+    assert 1.0 > ratio * width
+
+
+@pytest.mark.parametrize("k_near", [2, 3, 1])
+def test_a_visit_time_is_well_attended_when_at_least_a_fifth_of_those_observed_were_seen(k_near):
+    # ten patients under observation at week 5: k_near recovered between week 0 and week 5 (their
+    # only interval end is 5), the others seen unrecovered last at week 20
+    lo = np.r_[np.zeros(k_near), np.full(10 - k_near, 20.0)]
+    up = np.r_[np.full(k_near, 5.0), np.full(10 - k_near, np.inf)]
+    ends = _attended_visits(lo, up, week=1.0)
+    # by hand at week 5: interval ends within a week: k_near; under observation: all 10
+    assert (5.0 in ends) == (k_near >= 0.2 * 10)  # exactly 2 of 10 = 20% counts ("at least")
+    assert 20.0 in ends  # 8-9 of the 8-9 still observed at week 20
