@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
@@ -324,11 +324,17 @@ class Design:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Rows used by a fit (sorted by patient, then time) with outcome, design and grouping."""
+    """Rows used by a fit (sorted by patient, then time) with outcome, design and grouping.
+
+    ``frame`` holds the id and time columns, the formula's variables, the columns asked for with
+    ``keep``, ``__t`` (time) and ``__y`` (outcome): not every column of the input. The fixed-effects
+    design :attr:`x` is held while fitting; a fitted result keeps it only as the recipe
+    (:meth:`without_x`) and rebuilds it from ``frame`` when asked: on a registry it is the largest array.
+    """
 
     frame: pd.DataFrame
     y: np.ndarray
-    x: np.ndarray
+    x_matrix: np.ndarray | None
     zmat: np.ndarray
     codes: np.ndarray
     ids: np.ndarray  # one per group, in code order
@@ -340,6 +346,17 @@ class Prepared:
     n_missing_outcome: int
     dropped_levels: dict[str, list[str]]
     missing_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def x(self) -> np.ndarray:
+        """Fixed-effects design of the rows (n x p): the one fitted, or rebuilt equal to it from ``frame``."""
+        if self.x_matrix is not None:
+            return self.x_matrix
+        return self.design.matrix(self.frame, self.frame["__t"].to_numpy(), "data")
+
+    def without_x(self) -> Prepared:
+        """The same rows without the stored design (:attr:`x` rebuilds it on demand)."""
+        return replace(self, x_matrix=None)
 
 
 def as_long(data: Any) -> pd.DataFrame:
@@ -354,7 +371,7 @@ def as_long(data: Any) -> pd.DataFrame:
 
 def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int, knots: Sequence[float] | None,
             random: str | None, id_col: str, time_col: str, reference: Mapping[str, Any] | None = None,
-            missing: Missing = "drop", model: str = "fit_trajectory") -> Prepared:
+            missing: Missing = "drop", model: str = "fit_trajectory", keep: Sequence[str] = ()) -> Prepared:
     """Check the input, drop rows without the outcome, build the design; every error names the column.
 
     Rows with a missing covariate are left out with a MissingDataWarning counting rows and patients
@@ -363,6 +380,10 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
     The reference (first) level of each factor: ``reference[variable]`` when given, else the
     first used category of a pandas categorical, else (plain text columns) the first in sorted
     order; ``design.references`` states which and why.
+
+    ``Prepared.frame`` keeps the id, time and formula columns and ``keep`` (those present), not
+    the whole table: the rows are sorted by patient (sorted ids) and time without copying the
+    other columns (the same order as ``sort_values([id_col, time], kind="stable")``).
     """
     from formulaic import model_matrix
 
@@ -447,11 +468,15 @@ def prepare(data: Any, outcome: str, formula: str, *, time: str | None, df: int,
                 f"estimated; drop those rows (e.g. data[data['{v}'] != '{empty[0]}']) or merge the level with another"
             )
         levels[v] = tuple(present)
-    work = frame.loc[observed].copy()
+    cols = list(dict.fromkeys([id_col, time_col, *variables, *(c for c in keep if c in frame.columns)]))
+    work = frame.loc[observed, cols]
     work["__t"] = t[observed]
     work["__y"] = yall[observed].to_numpy(dtype=float)
-    work = work.sort_values([id_col, "__t"], kind="stable")
-    codes, ids = pd.factorize(work[id_col], sort=False)
+    # sorted by patient then time: integer codes of the sorted ids, then a stable lexsort (no string sort of every row)
+    id_codes, ids = pd.factorize(work[id_col], sort=True)
+    order = np.lexsort((work["__t"].to_numpy(), id_codes))
+    work = work.iloc[order]
+    codes = id_codes[order]
     counts = np.bincount(codes)
     if counts.max() < 2:
         raise FootdropError(

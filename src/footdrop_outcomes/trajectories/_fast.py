@@ -92,15 +92,16 @@ def blocks(y: np.ndarray, x: np.ndarray, zmat: np.ndarray, codes: np.ndarray) ->
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     counts = np.diff(np.r_[starts, n])
     s = np.empty((starts.size, q, q))
-    g = np.empty((starts.size, q, p))
+    g_by_column = np.empty((q, starts.size, p))  # one array: g is a view of it and gs its contiguous slices
     zy = np.empty((starts.size, q))
     for a in range(q):
         za = zmat[:, a]
-        g[:, a, :] = np.add.reduceat(za[:, None] * x, starts, axis=0)
+        g_by_column[a] = np.add.reduceat(za[:, None] * x, starts, axis=0)
         zy[:, a] = np.add.reduceat(za * y, starts)
         for b in range(a, q):
             s[:, a, b] = s[:, b, a] = np.add.reduceat(za * zmat[:, b], starts)
-    gs = tuple(np.ascontiguousarray(g[:, a, :]) for a in range(q))
+    g = g_by_column.transpose(1, 0, 2)
+    gs = tuple(g_by_column[a] for a in range(q))
     return Blocks(n, int(starts.size), p, q, _cross(x, x), _cross(x, y[:, None])[:, 0], float(y @ y), s, g, zy, starts,
                   counts, gs)
 
@@ -257,12 +258,15 @@ def evaluate(theta: np.ndarray, bl: Blocks, reml: bool, *, gradient: bool = True
             for b in range(q):
                 gd[a, b] = float(np.sum(sum(k[:, a, cc] * s[:, cc, b] for cc in range(q)))) - (nu / r2) * float(u[a] @ u[b])
         if reml:
+            # sum_i k_a,i G_i A^-1 G_i' k_b,i' = tr(A^-1 (KG_a' KG_b)): one p x p cross-product per pair
             a_inv = linalg.cho_solve((chol_a, False), np.eye(p))
             kg = [sum(k[:, a, b, None] * gs[b] for b in range(q)) for a in range(q)]
-            pk = [_rows_times(kg[a], a_inv) for a in range(q)]
             for a in range(q):
-                for b in range(q):
-                    gd[a, b] -= float(np.einsum("ij,ij->", pk[a], kg[b]))
+                for b in range(a, q):
+                    tr = float(np.sum(a_inv * _cross(kg[a], kg[b])))  # the same for (b, a): A^-1 is symmetric
+                    gd[a, b] -= tr
+                    if b > a:
+                        gd[b, a] -= tr
         gd = 0.5 * (gd + gd.T)
         grad = _tri_entries(2 * gd @ lam)
     return Evaluation(dev, grad, beta, r2, nu, a_mat, chol_a, h, k, logdet_v, logdet_a)

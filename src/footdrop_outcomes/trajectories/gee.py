@@ -171,4 +171,4 @@ def fit_trajectory_gee(
     return GEEResult(summary=summary, info=info, params=pd.Series(beta, index=terms, name="estimate"),
                      cov=pd.DataFrame(cov, index=terms, columns=terms),
                      cov_naive=pd.DataFrame(np.asarray(res.cov_naive, dtype=float), index=terms, columns=terms),
-                     alpha=alpha, design=pr.design, prepared=pr)
+                     alpha=alpha, design=pr.design, prepared=pr.without_x())

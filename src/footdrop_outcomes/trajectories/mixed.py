@@ -572,7 +572,8 @@ def fit_trajectory(
         if engine != "fast":
             raise ConfigError("three-level fits (site_col=) need engine='fast'; engine='statsmodels' fits patients only")
     pr = prepare(data, outcome, formula, time=time, df=df, knots=knots, random=random, id_col=id_col, time_col=time_col,
-                 reference=reference, missing=missing, model="fit_trajectory")
+                 reference=reference, missing=missing, model="fit_trajectory",
+                 keep=(site_col,) if isinstance(site_col, str) else ())
     if site_col is not None and (not isinstance(site_col, str) or site_col not in pr.frame.columns):
         raise FootdropError(f"the visit table has no column {site_col!r} given as site_col")
     reml = method == "reml"
@@ -866,7 +867,7 @@ def _build(pr: Prepared, bl: _fast.Blocks, theta: np.ndarray, ev: _fast.Evaluati
         cov=pd.DataFrame(cov, index=terms, columns=terms),
         cov_re=pd.DataFrame(cov_re, index=list(pr.z_names), columns=list(pr.z_names)),
         sigma=math.sqrt(sigma2), theta=np.asarray(theta, dtype=float), log_likelihood=log_lik, alpha=alpha,
-        design=pr.design, prepared=pr, blocks=bl, site=site,
+        design=pr.design, prepared=pr.without_x(), blocks=bl, site=site,
     )
     info["icc"] = result.icc(0.0)
     if site is not None:
