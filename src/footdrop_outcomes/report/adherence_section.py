@@ -112,7 +112,23 @@ def _attempt(name: str, fn: Any, failed: dict[str, str], warned: dict[str, list[
 
 def analyse_adherence(cohort: Any, *, threshold: int = 4, alpha: float = 0.05,
                       propensity_formula: str = "C(cause) + C(severity) + age + diabetes") -> AdherenceAnalysis:
-    """Run every analysis of the section on ``cohort``."""
+    """Run every analysis of the section on ``cohort``.
+
+    When the report is rendered by :func:`~footdrop_outcomes.report.render.render_report`, a worker
+    process may already have computed this analysis from the same cohort and arguments while the
+    kernel ran the others; its result is used then (:mod:`footdrop_outcomes.report.prefetch`: only
+    for the same package version, release policy, arguments and cohort content).
+    """
+    from footdrop_outcomes.report import prefetch
+
+    arguments = {"threshold": threshold, "alpha": alpha, "propensity_formula": propensity_formula}
+    found, result = prefetch.take("adherence", cohort, arguments)
+    if found:
+        return result
+    return _analyse_adherence(cohort, **arguments)
+
+
+def _analyse_adherence(cohort: Any, *, threshold: int, alpha: float, propensity_formula: str) -> AdherenceAnalysis:
     from footdrop_outcomes.adherence import adherence_effect, adherence_metrics, discontinuation, fit_propensity, weighted_comparison
     failed: dict[str, str] = {}
     warned: dict[str, list[str]] = {}

@@ -10,6 +10,7 @@ temporary file or a parent folder made for the run; a symbolic link as output is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -168,6 +169,55 @@ def _quiet_kernel_manager() -> type:
         _launch_kernel = _async_launch_kernel
 
     return QuietKernelManager
+
+
+#: Kernel environment variable naming the folder of the analysis worker of this run (:mod:`footdrop_outcomes.report.prefetch`).
+PREFETCH_FOLDER_VARIABLE = "FOOTDROP_PREFETCH_DIR"
+
+
+def _start_prefetch(nb_in: Path, params: Mapping[str, Any]) -> Any:
+    """Start the worker that computes the adherence section beside the kernel, for a notebook that
+    loads its cohort with ``load_report_cohort`` and calls ``analyse_adherence`` (None otherwise;
+    see :mod:`footdrop_outcomes.report.prefetch`)."""
+    if not {"cohort_path", "threshold", "alpha"} <= set(params):
+        return None
+    try:
+        source = nb_in.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if "analyse_adherence(" not in source or "load_report_cohort(cohort_path, causes)" not in source:
+        return None
+    from footdrop_outcomes.report import prefetch
+
+    arguments = {"threshold": params["threshold"], "alpha": params["alpha"]}
+    arguments["propensity_formula"] = params.get("propensity_formula", "C(cause) + C(severity) + age + diabetes")
+    return prefetch.start("adherence", cohort_path=params["cohort_path"], causes=list(params.get("causes") or []),
+                          small_cell_threshold=params.get("small_cell_threshold"), internal_use=bool(params.get("internal_use", False)),
+                          arguments=arguments, env=kernel_environment())
+
+
+def _warm_typesetting() -> Any:
+    """Import the typesetting libraries and let WeasyPrint load its fonts in a background thread
+    while the kernel runs (this process mostly waits then); returns the thread (join before typesetting)."""
+    import threading
+
+    def warm() -> None:
+        # any failure: only a head start lost, typesetting imports what it needs anyway
+        with contextlib.suppress(Exception):
+            import logging
+
+            logging.getLogger("fontTools").setLevel(logging.ERROR)
+            # (no warnings.catch_warnings here: it swaps the process-wide filters and is not thread-safe)
+            import weasyprint
+
+            from footdrop_outcomes.report import exporter  # noqa: F401 - nbconvert's HTML exporter and templates
+
+            weasyprint.HTML(string='<p style="font-family: DejaVu Sans">a <b>b</b></p>'
+                                   '<p style="font-family: DejaVu Sans Mono">c</p>').render()
+
+    t = threading.Thread(target=warm, name="footdrop-warm-typesetting", daemon=True)
+    t.start()
+    return t
 
 
 def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_name: str | None, timeout: int,
@@ -412,10 +462,19 @@ def render_report(
             if figures is not None:  # the kernel saves into a staging folder inside it, moved in at the end
                 fig_stage = Path(tempfile.mkdtemp(prefix=".footdrop-figures-", dir=Path(figures).resolve()))
                 _kernel_extra_env[FIGURES_DIR_VARIABLE] = str(fig_stage)
+            worker = _start_prefetch(nb_in, params)
+            if worker is not None:
+                _kernel_extra_env.update({PREFETCH_FOLDER_VARIABLE: str(worker.folder), **worker.kernel_env})
+            warm = _warm_typesetting()
             try:
                 _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
             finally:
                 _kernel_extra_env.pop(FIGURES_DIR_VARIABLE, None)
+                for var in (PREFETCH_FOLDER_VARIABLE, *(worker.kernel_env if worker is not None else ())):
+                    _kernel_extra_env.pop(var, None)
+                if worker is not None:
+                    worker.close()
+                warm.join()
         except NotebookExecutionError as e:  # keep the executed notebook, with the error, for inspection
             if e.ename == "TooFewToRelease":  # nothing can be released: the PDF says so instead of failing
                 import nbformat

@@ -1,0 +1,223 @@
+"""A report section's analysis computed in a worker process while the kernel runs the rest.
+
+A report notebook runs its analyses one after another in one kernel; on a machine with a second
+core, :func:`~footdrop_outcomes.report.render.render_report` starts a worker process beside the
+kernel that loads the same cohort the same way (:func:`~footdrop_outcomes.report.notebook.load_report_cohort`
+with the same release policy) and runs one section's analysis (the adherence section, the
+longest). When the notebook reaches that analysis it takes the worker's result, if and only if it
+was computed from the same inputs:
+
+* the **key** is a SHA-256 over the package version, the release policy, the analysis's arguments
+  and the whole content of the cohort object the notebook passes (its tables, metadata and
+  simulation truth, pickled); the worker computes it over its own cohort, the kernel over the
+  notebook's, at the moment of the call, so a cohort changed in between, another policy or other
+  arguments give another key and the notebook computes the analysis itself;
+* the worker runs with the kernel's environment (same BLAS / OpenMP thread settings, so the same
+  floating-point results) and the same code (same interpreter, same ``PYTHONPATH``);
+* worker and kernel share one string-hash seed (``PYTHONHASHSEED``, drawn at random for the run
+  unless already set, so a run behaves as one kernel did before): objects that cache the hash of
+  a string, such as formulaic's formula terms, keep a valid hash when the result is unpickled in
+  the kernel;
+* a worker that fails, dies or is still missing its result when the render process goes away
+  leaves the notebook to compute the analysis itself (the render process marks a worker that
+  ended without a result as failed).
+
+Warnings the worker's analysis raised are raised again in the kernel (they reach the executed
+notebook's stderr as they would have). The worker writes nothing to the terminal; its folder (a
+private temporary folder, mode 0700) is removed when the report is done or fails. Nothing of it
+is a report output.
+
+Set ``FOOTDROP_PREFETCH=0`` in the environment of the process that renders the report to turn the
+worker off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FOLDER_VARIABLE", "SECTIONS", "SWITCH_VARIABLE", "Prefetch", "cohort_key", "start", "take"]
+
+#: Kernel environment variable: the worker's folder (set by render_report for one run).
+FOLDER_VARIABLE = "FOOTDROP_PREFETCH_DIR"
+#: ``FOOTDROP_PREFETCH=0`` turns the worker off.
+SWITCH_VARIABLE = "FOOTDROP_PREFETCH"
+#: Sections a worker can compute: name -> (module, function computing the analysis from a cohort).
+SECTIONS = {"adherence": ("footdrop_outcomes.report.adherence_section", "_analyse_adherence")}
+#: Largest cohort (patients) for which a worker is started: the worker holds a second copy of the
+#: cohort and its analysis in memory beside the kernel's.
+MAX_PATIENTS = 200_000
+
+_JOB, _RESULT, _FAILED = "job.json", "result.pkl", "failed"
+
+
+class _HashWriter:
+    """A write-only file that feeds a hash (pickle streams into it; no copy of the data is kept)."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self.hash.update(data)
+        return len(memoryview(data))
+
+
+def cohort_key(section: str, cohort: Any, arguments: Mapping[str, Any]) -> str:
+    """SHA-256 of everything the section's analysis depends on: package version, release policy,
+    the arguments, and the cohort's tables, metadata and truth (pickled, protocol 5)."""
+    from footdrop_outcomes._version import __version__
+    from footdrop_outcomes.report.counts import get_policy
+
+    w = _HashWriter()
+    pickle.Pickler(w, protocol=5).dump((
+        section, __version__, repr(get_policy()), sorted((k, repr(v)) for k, v in arguments.items()),
+        cohort.patients, cohort.visits, cohort.adherence, cohort.metadata, cohort.truth,
+    ))
+    return w.hash.hexdigest()
+
+
+@dataclass
+class Prefetch:
+    """A running worker (:func:`start`); :meth:`close` stops it and removes its folder."""
+
+    folder: Path
+    process: subprocess.Popen[bytes]
+    watcher: threading.Thread
+    #: What the kernel's environment must add to match the worker's (the shared hash seed).
+    kernel_env: dict[str, str]
+
+    def close(self) -> None:
+        """Stop the worker if it still runs, wait for it, remove its folder."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a worker that ignores SIGTERM
+                self.process.kill()
+                self.process.wait()
+        self.watcher.join(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _enabled() -> bool:
+    return os.environ.get(SWITCH_VARIABLE, "1").strip() not in ("0", "off", "false", "no") and (os.cpu_count() or 1) > 1
+
+
+def _patients_in(cohort_path: Path) -> int | None:
+    try:
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(cohort_path / "patients.parquet").metadata.num_rows)
+    except Exception:  # noqa: BLE001 - not a saved Parquet cohort: no worker
+        return None
+
+
+def start(section: str, *, cohort_path: str | os.PathLike[str], causes: list[str], small_cell_threshold: int | None,
+          internal_use: bool, arguments: Mapping[str, Any], env: Mapping[str, str]) -> Prefetch | None:
+    """Start a worker computing ``section``'s analysis of the cohort at ``cohort_path`` (loaded as
+    the notebook loads it), or return None when no worker should run (turned off, one core, a
+    cohort that is not a saved Parquet cohort or larger than :data:`MAX_PATIENTS`).
+
+    ``env`` is the kernel's environment (the worker runs with the same thread settings).
+    """
+    if section not in SECTIONS or not _enabled():
+        return None
+    n = _patients_in(Path(cohort_path))
+    if n is None or n > MAX_PATIENTS:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="footdrop-prefetch-"))
+    job = {"section": section, "cohort_path": str(cohort_path), "causes": list(causes),
+           "small_cell_threshold": small_cell_threshold, "internal_use": bool(internal_use), "arguments": dict(arguments)}
+    (folder / _JOB).write_text(json.dumps(job), encoding="utf-8")
+    extra = {} if env.get("PYTHONHASHSEED") else {"PYTHONHASHSEED": str(secrets.randbelow(2**32 - 1) + 1)}
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", "from footdrop_outcomes.report.prefetch import _main; _main()", str(folder)],
+                                env={**env, **extra}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+    def watch() -> None:  # a worker that ended without a result: the notebook stops waiting for it
+        proc.wait()
+        if not (folder / _RESULT).exists():
+            try:
+                (folder / _FAILED).touch()
+            except OSError:
+                pass
+
+    watcher = threading.Thread(target=watch, name="footdrop-prefetch-watch", daemon=True)
+    watcher.start()
+    return Prefetch(folder=folder, process=proc, watcher=watcher, kernel_env=extra)
+
+
+def _function(section: str) -> Callable[..., Any]:
+    import importlib
+
+    module, name = SECTIONS[section]
+    return getattr(importlib.import_module(module), name)
+
+
+def _main() -> None:
+    """Worker process: compute the job in the folder given as the first argument."""
+    folder = Path(sys.argv[1])
+    try:
+        job = json.loads((folder / _JOB).read_text(encoding="utf-8"))
+        from footdrop_outcomes.report.counts import DEFAULT_THRESHOLD, set_threshold
+        from footdrop_outcomes.report.notebook import load_report_cohort
+
+        t = job["small_cell_threshold"]
+        set_threshold(DEFAULT_THRESHOLD if t is None else int(t), internal_use=bool(job["internal_use"]))
+        cohort = load_report_cohort(job["cohort_path"], job["causes"])
+        key = cohort_key(job["section"], cohort, job["arguments"])
+        with warnings.catch_warnings(record=True) as caught:
+            result = _function(job["section"])(cohort, **job["arguments"])
+        raised = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+        tmp = folder / (_RESULT + ".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump((key, result, raised), f, protocol=5)
+        os.replace(tmp, folder / _RESULT)
+    except BaseException:  # noqa: BLE001 - any failure: the notebook computes the analysis itself
+        try:
+            (folder / _FAILED).touch()
+        except OSError:
+            pass
+        raise SystemExit(1) from None
+
+
+def take(section: str, cohort: Any, arguments: Mapping[str, Any]) -> tuple[bool, Any]:
+    """In the kernel: ``(True, result)`` when a worker of this run computed ``section`` from the
+    same inputs (waiting for it if it is still at work), else ``(False, None)``."""
+    raw = os.environ.get(FOLDER_VARIABLE)
+    if not raw or section not in SECTIONS:
+        return False, None
+    folder = Path(raw)
+    result, failed = folder / _RESULT, folder / _FAILED
+    parent = os.getppid()
+    while not result.exists():
+        if failed.exists() or not folder.is_dir() or os.getppid() != parent:
+            return False, None
+        time.sleep(0.005)
+    try:
+        with open(result, "rb") as f:
+            key, value, raised = pickle.load(f)  # written by this run's own worker into its private folder
+    except Exception:  # noqa: BLE001 - unreadable: compute it here
+        return False, None
+    if key != cohort_key(section, cohort, arguments):
+        return False, None
+    for message, category, filename, lineno in raised:
+        warnings.warn_explicit(message, category, filename, lineno)
+    return True, value
