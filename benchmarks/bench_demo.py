@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/bench_demo.py [--runs 3] [--n 2000] [--seed 2026] [--src DIR] [--label NAME] [--cli]
+                                    [--busy N] [--no-worker]
 
 Each run is a new child process that imports ``footdrop_outcomes.cli`` (as the command does) and
 calls ``report.run_demo`` into a new empty output folder (so the cohort folder is always written
@@ -29,6 +30,12 @@ inherit it), to measure a before and an after in one sitting with the same venv:
     git archive <commit> src notebooks | tar -x -C /tmp/base
     python benchmarks/bench_demo.py --src /tmp/base/src --label before
     python benchmarks/bench_demo.py --label after
+
+``--busy N`` starts N busy loops (``python -c "while True: pass"``) before the runs and stops them
+(only those) afterwards: the demo on a machine where other work is running. ``--no-worker`` sets
+``FOOTDROP_PREFETCH=0`` (no adherence worker beside the kernel; :mod:`footdrop_outcomes.report.prefetch`),
+to measure what the worker brings. The worker is a child of the run, so its CPU is in ``total``
+(and in ``execute``: it is reaped when it ends, during the notebook run).
 
 The load average is printed before and after; on a busy machine compare CPU times. Exit code 0.
 """
@@ -130,16 +137,24 @@ def main() -> None:
     ap.add_argument("--label", default="this checkout")
     ap.add_argument("--cli", action="store_true", help="run the console script itself (no phase split)")
     ap.add_argument("--keep", type=Path, default=None, help="copy the last run's PDF and notebook here")
+    ap.add_argument("--busy", type=int, default=0, help="busy loops running in the background during the runs (default 0)")
+    ap.add_argument("--no-worker", action="store_true", help="FOOTDROP_PREFETCH=0: no adherence worker beside the kernel")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench-demo-"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(PYTHONPYCACHEPREFIX=str(root / "pycache"), MPLCONFIGDIR=str(root / "mpl"), XDG_CACHE_HOME=str(root / "xdg"))
+    if args.no_worker:
+        env["FOOTDROP_PREFETCH"] = "0"
     if args.src is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(args.src.resolve()), *filter(None, [os.environ.get("PYTHONPATH")])])
     print(f"demo benchmark: {args.label}; n = {args.n:,}, seed {args.seed}; {args.runs} runs, fresh process each; "
           f"{'console script' if args.cli else 'phases timed in the child'}")
-    print(f"load average before: {_loadavg()}; cpus: {os.cpu_count()}")
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(0, args.busy))]
+    if busy:
+        print(f"{len(busy)} busy loop(s) running in the background (pids {', '.join(str(b.pid) for b in busy)})")
+        time.sleep(2.0)
+    print(f"load average before: {_loadavg()}; cpus: {os.cpu_count()}{'; no adherence worker' if args.no_worker else ''}")
     cols = ("total", *(() if args.cli else PHASES))
     print(f"{'run':<7}" + "".join(f"{c + ' wall/CPU s':>24}" for c in cols) + f"{'pages':>7}  load")
     rows = []
@@ -161,6 +176,10 @@ def main() -> None:
             print("warm mean: " + ", ".join(f"{c} {sum(r[c][0] for r in warm) / len(warm):.1f} / "
                                            f"{sum(r[c][1] for r in warm) / len(warm):.1f}" for c in cols if c in warm[0]))
     finally:
+        for b in busy:  # only the processes started here
+            b.terminate()
+        for b in busy:
+            b.wait()
         shutil.rmtree(root, ignore_errors=True)
     print(f"load average after: {_loadavg()}")
 
