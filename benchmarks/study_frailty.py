@@ -19,7 +19,8 @@ theta)`` (``theta = 0``: no frailty), ``x1 ~ N(0, 1)`` (log HR 0.5) and ``x2 ~ B
 
 Part ``aft`` (``fit_interval_aft_random``): Weibull AFT ``log T = 2.5 + 0.4 x1 - 0.3 x2 + tau z_site +
 0.6 W`` with ``z ~ N(0, 1)`` (``--theta`` is ``tau``, the SD on the log-time scale), visits every 2 weeks
-until a follow-up end ~ U(10, 40) weeks (interval- and right-censored). Recorded: every coefficient with
+up to a last visit (a random end of follow-up ~ U(10, 40) weeks, rounded down to a visit): interval-censored when recovery is
+seen by then, else right-censored at the last visit. Recorded: every coefficient with
 its SE, ``tau`` with its Wald CI (on ``log tau``) and the LR test p-value.
 
 Summary: bias of each estimate in Monte Carlo SE units, SE / empirical SD, Wald 95% coverage of the
@@ -136,9 +137,9 @@ def simulate_aft(seed: int, sites: int, per_site: int, tau: float) -> pd.DataFra
     x2 = rng.integers(0, 2, n)
     w = np.log(rng.exponential(size=n))  # standard minimum extreme value: Weibull AFT
     t = np.exp(AFT_TRUTH["Intercept"] + AFT_TRUTH["x1"] * x1 + AFT_TRUTH["x2"] * x2 + tau * z + 0.6 * w)
-    fu = rng.uniform(10, 40, n)
-    seen = t <= fu
-    lower = np.where(seen, np.floor(t / 2) * 2, np.floor(fu / 2) * 2)
+    last = np.floor(rng.uniform(10, 40, n) / 2) * 2  # last visit: recovery is seen at a visit, so only up to it
+    seen = t <= last
+    lower = np.where(seen, np.floor(t / 2) * 2, last)
     upper = np.where(seen, lower + 2, np.nan)
     return pd.DataFrame({"lower": lower, "upper": upper, "x1": x1, "x2": x2, "site": [f"S{s:02d}" for s in site]})
 

@@ -252,3 +252,10 @@ def test_refuses_bad_input(kidney):
     one = kidney.assign(id=1)
     with pytest.raises(FootdropError, match="at least 2 groups"):
         _fit(one, "age")
+
+
+def test_refuses_frailty_in_formula(kidney):
+    from footdrop_outcomes.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="both in the formula"):
+        _fit(kidney, "age + id")

@@ -26,7 +26,7 @@ TRUTH = {"Intercept": 2.5, "x1": 0.4, "x2": -0.3, "log(scale)": math.log(0.6), "
 
 
 def simulate(seed: int, sites: int = 12, per_site: int = 50, tau: float = 0.3, distribution: str = "weibull") -> pd.DataFrame:
-    """Weibull (or log-normal) AFT with a normal site intercept; visits every 2 weeks until a random end of follow-up."""
+    """Weibull (or log-normal) AFT with a normal site intercept; visits every 2 weeks up to a random last visit (right-censored there)."""
     rng = np.random.default_rng(seed)
     n = sites * per_site
     site = np.repeat(np.arange(sites), per_site)
@@ -35,9 +35,9 @@ def simulate(seed: int, sites: int = 12, per_site: int = 50, tau: float = 0.3, d
     x2 = rng.integers(0, 2, n)
     w = np.log(rng.exponential(size=n)) if distribution == "weibull" else rng.normal(size=n)
     t = np.exp(TRUTH["Intercept"] + TRUTH["x1"] * x1 + TRUTH["x2"] * x2 + tau * z + 0.6 * w)
-    fu = rng.uniform(10, 40, n)
-    seen = t <= fu
-    lower = np.where(seen, np.floor(t / 2) * 2, np.floor(fu / 2) * 2)
+    last = np.floor(rng.uniform(10, 40, n) / 2) * 2  # last visit: recovery is seen at a visit, so only up to it
+    seen = t <= last
+    lower = np.where(seen, np.floor(t / 2) * 2, last)
     upper = np.where(seen, lower + 2, np.nan)
     return pd.DataFrame({"lower": lower, "upper": upper, "x1": x1, "x2": x2, "site": [f"S{s:02d}" for s in site]})
 
@@ -131,3 +131,31 @@ def test_sites_release_and_zero_tau():
     with pytest.warns(Warning, match="runs to 0"):
         r0 = fit_interval_aft_random(flat.assign(x1=0.0 + flat["x1"]), "x1 + x2")
     assert r0.tau == 0.0 or r0.variance["p"].iloc[0] > 0.05
+
+
+def test_profile_fallback_agrees_with_newton():
+    """The fallback used when Newton on all parameters fails (profile of log tau, then Newton) reaches the
+    same maximum on ordinary data, and stops at the lower end (tau reported as 0) without site variation."""
+    from footdrop_outcomes.survival.aft_random import _TAU_ZERO, _profile_then_polish
+
+    df = simulate(7)
+    m, *_ = _marginal(df)
+    fixed = fit_interval_aft(df, "x1 + x2")
+    theta, ll, _, _ = _profile_then_polish(m, fixed.params.to_numpy(), fixed.log_likelihood, "weibull", "site")
+    r = fit_interval_aft_random(df, "x1 + x2")
+    np.testing.assert_allclose(theta, r.params.to_numpy(), atol=1e-7)
+    assert ll == pytest.approx(r.log_likelihood, abs=1e-9)
+    flat = simulate(6, sites=4, per_site=40, tau=0.0)
+    flat["site"] = np.tile([f"S{i}" for i in range(4)], 40)
+    m, *_ = _marginal(flat)
+    fixed = fit_interval_aft(flat, "x1 + x2")
+    theta, ll, _, _ = _profile_then_polish(m, fixed.params.to_numpy(), fixed.log_likelihood, "weibull", "site")
+    assert math.exp(theta[-1]) < _TAU_ZERO
+    assert ll <= fixed.log_likelihood + 1e-6
+
+
+def test_refuses_group_in_formula():
+    from footdrop_outcomes.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="both in the formula"):
+        fit_interval_aft_random(simulate(1, sites=3, per_site=20), "x1 + site")

@@ -272,6 +272,42 @@ class AFTRandomResult(AnalysisResult):
         return release_table(out, policy, support=support, keep=["site"])
 
 
+def _profile_then_polish(model: _Marginal, start: np.ndarray, ll0: float, distribution: str,
+                         group: str) -> tuple[np.ndarray, float, np.ndarray, int]:
+    """Maximise over log tau in [log 1e-4, log 10] (Brent), each value with (b, log scale) by Newton; then full Newton."""
+    from scipy import optimize
+
+    m = start.size
+    state = {"sub": start.copy()}
+
+    def profile(r: float) -> float:
+        def sub(th: np.ndarray, order: int) -> Any:
+            out = model(np.r_[th, r], order)
+            return out if order == 0 else (out[0], out[1][:m], out[2][:m, :m])
+        try:
+            th, val, *_ = _maximise(sub, state["sub"], max_iter=200)
+        except _NotConverged:
+            return -np.inf
+        state["sub"] = th
+        return val
+
+    lo = math.log(_TAU_ZERO)
+    res = optimize.minimize_scalar(lambda r: -profile(r), bounds=(lo, math.log(10.0)), method="bounded",
+                                   options={"xatol": 1e-6})
+    r_hat, ll = float(res.x), -float(res.fun)
+    if not np.isfinite(ll):
+        raise ConvergenceError(f"{distribution} AFT fit with a random {group} intercept did not converge")
+    profile(r_hat)
+    theta = np.r_[state["sub"], r_hat]
+    if r_hat - lo < 1e-3 or ll <= ll0:
+        return np.r_[state["sub"], lo - 1.0], ll, np.zeros((m + 1, m + 1)), int(res.nfev)
+    try:
+        theta, ll, _, h, iters = _maximise(model, theta, max_iter=200, tol=1e-10)
+    except _NotConverged as exc:
+        raise ConvergenceError(f"{distribution} AFT fit with a random {group} intercept did not converge: {exc}") from exc
+    return theta, ll, h, iters
+
+
 @limit_threads
 def fit_interval_aft_random(
     data: Cohort | pd.DataFrame,
@@ -323,6 +359,8 @@ def fit_interval_aft_random(
     if not isinstance(n_nodes, int) or isinstance(n_nodes, bool) or not 1 <= n_nodes <= 100:
         raise ConfigError(f"n_nodes must be a whole number from 1 to 100, got {n_nodes!r}")
     frame = _prepare(data, time_unit)
+    if group in formula_variables(formula, "the lower/upper columns"):
+        raise ConfigError(f"{group!r} is both in the formula and the random intercept: leave it out of the formula")
     frame, dropped = drop_incomplete(frame, [*formula_variables(formula, "the lower/upper columns"), group],
                                      missing=missing, model="fit_interval_aft_random")
     if group not in frame.columns:
@@ -353,15 +391,12 @@ def fit_interval_aft_random(
     theta0 = np.r_[fixed[0], math.log(0.2)]
     try:
         theta, ll, _, h, iters = _maximise(model, theta0, max_iter=200, tol=1e-10)
-    except _NotConverged as exc:
-        theta, ll, iters = theta0, -np.inf, 0
-        fail = str(exc)
-    else:
-        fail = ""
-    at_zero = (not np.isfinite(ll)) or math.exp(theta[p + 1]) < _TAU_ZERO or ll <= ll0
+    except _NotConverged:
+        # Newton on all parameters failed (typically tau heading to 0, where log tau is flat): profile
+        # tau by a bounded search, then polish from there unless the profile peaks at the lower end
+        theta, ll, h, iters = _profile_then_polish(model, fixed[0], ll0, distribution, group)
+    at_zero = math.exp(theta[p + 1]) < _TAU_ZERO or ll <= ll0
     if at_zero:
-        if fail and np.isfinite(ll):
-            raise ConvergenceError(f"{distribution} AFT fit with a random {group} intercept did not converge: {fail}")
         msg = (f"the site SD tau runs to 0 (no variation between {group}s beyond the model): reported as 0, "
                "with the fit without site effect")
         texts.append(msg)

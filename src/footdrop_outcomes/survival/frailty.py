@@ -362,6 +362,8 @@ def fit_frailty_cox(
         raise ConfigError("theta must be a finite number >= 0 (the frailty variance), or None to estimate it")
     frame = as_frame(data, time_unit=time_unit)
     check_columns(frame, duration_col=duration_col, event_col=event_col, table="data")
+    if frailty in formula_vars(formula, f"{duration_col!r} and {event_col!r}"):
+        raise ConfigError(f"{frailty!r} is both in the formula and the frailty: leave it out of the formula")
     frame, dropped = drop_incomplete(frame, [*formula_vars(formula, f"{duration_col!r} and {event_col!r}"), frailty],
                                      missing=missing, model="fit_frailty_cox")
     _columns(frame, frailty, "frailty", "data")
