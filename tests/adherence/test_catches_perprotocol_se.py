@@ -211,3 +211,14 @@ def test_weeks_without_a_device_prescription_count_in_neither_sum():
         r = itt_per_protocol(changed)
     assert off.sum() > 1000
     assert _check_wear(r, a) > 1000
+
+
+def test_n_boot_is_read_only_for_the_bootstrap(fitted):
+    """``n_boot`` is the number of bootstrap resamples (docstring: for ``se="bootstrap"``); with the
+    sandwich it is not used, so no value of it changes or refuses the sandwich fit (perprotocol.py:303
+    survivor: checked whatever ``se`` was)."""
+    r, _, cohort = fitted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightingWarning)
+        again = itt_per_protocol(cohort, se="sandwich", n_boot=5)
+    pd.testing.assert_frame_equal(again.summary, r.summary)
