@@ -240,6 +240,13 @@ def test_frailties_table_and_release():
     assert "2" not in rel.frame["site"].tolist()
     assert len(rel.frame) == 5
     assert not (rel.frame == MASK).to_numpy().any()
+    # a site with 1 to threshold recoveries: its count and its frailty are masked, its patients shown
+    few = df.copy()
+    few.loc[(few["site"] == 4) & (few.groupby("site").cumcount() >= 5), "event"] = False
+    rel = fit_frailty_cox(few, "x1 + x2", frailty="site").released(ReleasePolicy(10))
+    row = rel.frame.set_index("site").loc["4"]
+    assert row["recoveries"] == MASK and row["frailty (CI)"] == MASK and row["patients"] == "30"
+    assert (rel.frame.set_index("site").drop(index="4") != MASK).all().all()
     ax = r.plot()
     assert len(ax.get_yticklabels()) == 6
 

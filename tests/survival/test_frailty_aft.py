@@ -124,6 +124,13 @@ def test_sites_release_and_zero_tau():
     assert (s["sd"] > 0).all() and (s["sd"] < r.tau).all()  # posterior SD below the prior SD
     rel = r.released(ReleasePolicy(10))
     assert "S02" not in rel.frame["site"].tolist() and len(rel.frame) == 5
+    few = df.copy()
+    late = (few["site"] == "S04") & (few.groupby("site").cumcount() >= 5)
+    few.loc[late, "upper"] = np.nan  # S04: at most 5 recoveries seen
+    few.loc[late, "lower"] = np.maximum(few.loc[late, "lower"], 2.0)
+    rel = fit_interval_aft_random(few, "x1 + x2").released(ReleasePolicy(10))
+    row = rel.frame.set_index("site").loc["S04"]
+    assert row["recoveries"] == "-" and row["time ratio (interval)"] == "-" and row["patients"] == "30"
     assert len(r.plot().get_yticklabels()) == 6
     # no site variation at all: every site has the same data pattern
     flat = simulate(6, sites=4, per_site=40, tau=0.0)

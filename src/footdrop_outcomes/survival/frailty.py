@@ -266,7 +266,8 @@ class FrailtyCoxResult(AnalysisResult):
                        kwargs.get("title", f"Site frailties, variance {self.theta:.3g}"))
 
     def released(self, policy: ReleasePolicy | None = None) -> ReleasedTable:
-        """The site frailty table under release control: sites of ``threshold`` or fewer patients are left out.
+        """The site frailty table under release control: sites of ``threshold`` or fewer patients are left out,
+        and a site's recoveries and frailty are masked when it had 1 to ``threshold`` recoveries.
 
         Parameters
         ----------
@@ -276,8 +277,8 @@ class FrailtyCoxResult(AnalysisResult):
         Returns
         -------
         ReleasedTable
-            Columns ``site``, ``patients``, ``recoveries`` (counts as text, small counts masked),
-            ``frailty (CI)``.
+            Columns ``site``, ``patients``, ``recoveries`` (counts as text), ``frailty (CI)``; a site
+            with 1 to ``threshold`` recoveries has its count and its frailty masked.
         """
         from footdrop_outcomes.release import ReleasePolicy, format_count, release_table
 
@@ -292,7 +293,9 @@ class FrailtyCoxResult(AnalysisResult):
         })
         support = pd.DataFrame({c: f["n"].to_numpy() for c in out.columns})
         ev = f["events"].to_numpy()
-        support["recoveries"] = np.where(ev == 0, f["n"].to_numpy(), ev)
+        # a site's estimate is close to a function of its recoveries over the expected: masked with a small count,
+        # as the O/E of footdrop_outcomes.sites.comparison
+        support["recoveries"] = support["frailty (CI)"] = np.where(ev == 0, f["n"].to_numpy(), ev)
         return release_table(out, policy, support=support, keep=["site"])
 
 
