@@ -34,6 +34,7 @@ from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes._checks import formula_design
 from footdrop_outcomes.adherence import itt_per_protocol
 from footdrop_outcomes.adherence.weighting import WeightingWarning
+from footdrop_outcomes.errors import ConfigError
 
 pp = importlib.import_module("footdrop_outcomes.adherence.perprotocol")
 IPCW = "PP: censored at deviation + IPCW"
@@ -213,12 +214,21 @@ def test_weeks_without_a_device_prescription_count_in_neither_sum():
     assert _check_wear(r, a) > 1000
 
 
-def test_n_boot_is_read_only_for_the_bootstrap(fitted):
-    """``n_boot`` is the number of bootstrap resamples (docstring: for ``se="bootstrap"``); with the
-    sandwich it is not used, so no value of it changes or refuses the sandwich fit (perprotocol.py:303
-    survivor: checked whatever ``se`` was)."""
-    r, _, cohort = fitted
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeightingWarning)
-        again = itt_per_protocol(cohort, se="sandwich", n_boot=5)
-    pd.testing.assert_frame_equal(again.summary, r.summary)
+def test_n_boot_is_read_only_for_the_bootstrap(monkeypatch):
+    """``n_boot`` is the number of bootstrap resamples (docstring: for ``se="bootstrap"``); a sandwich
+    fit neither reads nor refuses it (perprotocol.py:303 survivor: checked whatever ``se`` was).
+    The fit is stopped where the models would be fitted: the options were accepted by then."""
+
+    class Reached(Exception):
+        pass
+
+    def stop(frame, ep, *, sandwich, **options):
+        raise Reached(sandwich)
+
+    monkeypatch.setattr(pp, "_estimate", stop)
+    cohort = simulate_cohort(300, seed=3)
+    with pytest.raises(Reached) as info:
+        itt_per_protocol(cohort, se="sandwich", n_boot=5)
+    assert info.value.args == (True,)
+    with pytest.raises(ConfigError, match="n_boot"):
+        itt_per_protocol(cohort, se="bootstrap", n_boot=5)
