@@ -80,3 +80,50 @@ def test_gradient_matches_central_differences(long: pd.DataFrame, reml: bool) ->
         num = np.array([(_fast.evaluate(theta + h * e, bl, reml, gradient=False).deviance
                          - _fast.evaluate(theta - h * e, bl, reml, gradient=False).deviance) / (2 * h) for e in np.eye(3)])
         np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-5)
+
+
+def _naive_frame(cohort) -> pd.DataFrame:
+    """trajectory_frame as written before issue 16: ids as text per row, a merge on them."""
+    v, p = cohort.visits, cohort.patients[["patient_id", "cause", "severity", "baseline_mrc", "age", "sex", "diabetes",
+                                           "smoking", "supervised_physio", "fes", "site"]].copy()
+    for col in ("diabetes", "supervised_physio", "fes"):
+        p[col] = p[col].astype(float)
+    p["current_smoker"] = (p["smoking"].astype(object) == "current").astype(float).where(p["smoking"].notna())
+    p["age_c"] = (p["age"] - 60) / 10
+    a = cohort.adherence
+    done = sum(a[c].astype(np.int64) for c in a.columns if c.endswith("_completed"))
+    given = sum(a[c].astype(np.int64) for c in a.columns if c.endswith("_prescribed") and not c.endswith("hours_prescribed"))
+    by = pd.DataFrame({"pid": a["patient_id"].astype(str), "done": done, "given": given}).groupby("pid")[["done", "given"]].sum()
+    p["adherence"] = (by["done"] / by["given"].where(by["given"] > 0)).reindex(p["patient_id"].astype(str).to_numpy()).fillna(0.0).to_numpy()
+    out = pd.DataFrame({"patient_id": v["patient_id"].astype(str).to_numpy(), "day": v["day"].to_numpy(), "weeks": v["day"].to_numpy() / 7.0})
+    out["lw"] = np.log1p(out["weeks"])
+    for col in ("gait_speed", "rom_deg", "mrc"):
+        out[col] = v[col].to_numpy(dtype=float)
+    p["patient_id"] = p["patient_id"].astype(str)
+    out = out.merge(p, on="patient_id", how="left", validate="many_to_one")
+    return out[["patient_id", "day", "weeks", "lw", "gait_speed", "rom_deg", "mrc", "cause", "severity", "baseline_mrc",
+                "age", "age_c", "sex", "diabetes", "smoking", "current_smoker", "supervised_physio", "fes", "site", "adherence"]]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_trajectory_frame_equals_the_merge_on_text_ids(version: int) -> None:
+    from footdrop_outcomes.cohort.cohort import Cohort
+
+    cohort = simulate_cohort(600, seed=20 + version, version=version, progress=False)
+    pd.testing.assert_frame_equal(trajectory_frame(cohort), _naive_frame(cohort), check_exact=True)
+    # unused id categories, patients in another order than their visits, ids as plain text (the merge path)
+    sub = cohort.subset(cohort.patients["patient_id"].iloc[::-3])
+    pd.testing.assert_frame_equal(trajectory_frame(sub), _naive_frame(sub), check_exact=True)
+    # visits shuffled, patients in reverse order, id categories in another order than the patients' rows
+    tables = {n: getattr(sub, n).copy() for n in ("patients", "visits", "adherence")}
+    tables["visits"] = tables["visits"].sample(frac=1.0, random_state=5).reset_index(drop=True)
+    tables["patients"] = tables["patients"].iloc[::-1].reset_index(drop=True)
+    cats = list(tables["patients"]["patient_id"].cat.categories)
+    for t in tables.values():
+        t["patient_id"] = t["patient_id"].cat.set_categories(cats[1::2] + cats[::2])
+    mixed = Cohort(**tables, source="test", _validated=True)
+    pd.testing.assert_frame_equal(trajectory_frame(mixed), _naive_frame(mixed), check_exact=True)
+    for t in tables.values():
+        t["patient_id"] = t["patient_id"].astype(str)
+    plain = Cohort(**tables, source="test", _validated=True)
+    pd.testing.assert_frame_equal(trajectory_frame(plain), _naive_frame(plain), check_exact=True)

@@ -92,11 +92,19 @@ def trajectory_frame(cohort: Cohort) -> pd.DataFrame:
     a = cohort.adherence
     done = sum(a[c].astype(np.int64) for c in a.columns if c.endswith("_completed"))
     given = sum(a[c].astype(np.int64) for c in a.columns if c.endswith("_prescribed") and not c.endswith("hours_prescribed"))
-    by = pd.DataFrame({"pid": a["patient_id"].astype(str), "done": done, "given": given}).groupby("pid")[["done", "given"]].sum()
-    share = (by["done"] / by["given"].where(by["given"] > 0)).reindex(p["patient_id"].astype(str).to_numpy())
+    a_codes, a_labels = _id_codes(a["patient_id"])
+    if a_codes is not None:  # sums per id code: no string per adherence row (35M rows on a registry)
+        sums = pd.DataFrame({"done": np.bincount(a_codes, weights=done, minlength=a_labels.size),
+                             "given": np.bincount(a_codes, weights=given, minlength=a_labels.size)}, index=a_labels)
+        by = sums.groupby(level=0).sum()
+    else:
+        by = pd.DataFrame({"pid": a["patient_id"].astype(str), "done": done, "given": given}).groupby("pid")[["done", "given"]].sum()
+    p_ids = p["patient_id"].astype(str)
+    share = (by["done"] / by["given"].where(by["given"] > 0)).reindex(p_ids.to_numpy())
     p["adherence"] = share.fillna(0.0).to_numpy()
+    v_codes, v_labels = _id_codes(v["patient_id"])
     out = pd.DataFrame({
-        "patient_id": v["patient_id"].astype(str).to_numpy(),
+        "patient_id": v["patient_id"].astype(str).to_numpy() if v_codes is None else v_labels[v_codes],
         "day": v["day"].to_numpy(),
         "weeks": v["day"].to_numpy() / 7.0,
     })
@@ -104,12 +112,35 @@ def trajectory_frame(cohort: Cohort) -> pd.DataFrame:
     out["gait_speed"] = v["gait_speed"].to_numpy(dtype=float)
     out["rom_deg"] = v["rom_deg"].to_numpy(dtype=float)
     out["mrc"] = v["mrc"].to_numpy(dtype=float)
-    p["patient_id"] = p["patient_id"].astype(str)
-    out = out.merge(p, on="patient_id", how="left", validate="many_to_one")
+    p["patient_id"] = p_ids
+    row = None
+    if v_codes is not None and p_ids.is_unique:
+        at = pd.Index(p_ids.to_numpy()).get_indexer(v_labels)  # patient row of each id label (hashes the ids once each)
+        row = at[v_codes]
+        if (row < 0).any():
+            row = None  # a visit without its patient: the merge below says what happens
+    if row is None:
+        out = out.merge(p, on="patient_id", how="left", validate="many_to_one")
+    else:  # the merge's result, taken by position (same columns, dtypes and row order)
+        side = p.drop(columns="patient_id").iloc[row].reset_index(drop=True)
+        out = pd.concat([out, side], axis=1)
     out = out[["patient_id", "day", "weeks", "lw", "gait_speed", "rom_deg", "mrc", "cause", "severity", "baseline_mrc",
                "age", "age_c", "sex", "diabetes", "smoking", "current_smoker", "supervised_physio", "fes", "site",
                "adherence"]]
     return out
+
+
+def _id_codes(ids: pd.Series) -> tuple[np.ndarray | None, np.ndarray]:
+    """Integer codes and the ids as text of a categorical id column (``None`` codes otherwise or when an id is missing).
+
+    ``labels[codes]`` equals ``ids.astype(str)`` and shares one string per id instead of one per row.
+    """
+    if not isinstance(ids.dtype, pd.CategoricalDtype):
+        return None, np.empty(0, dtype=object)
+    codes = ids.cat.codes.to_numpy()
+    if codes.size and codes.min() < 0:
+        return None, np.empty(0, dtype=object)
+    return codes.astype(np.intp), np.asarray(ids.cat.categories.astype(str), dtype=object)
 
 
 # ------------------------------------------------------------------------------------------------
