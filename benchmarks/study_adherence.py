@@ -11,6 +11,7 @@ resumed; ``--summarise`` prints the tables from the CSVs):
     python benchmarks/study_adherence.py gee       --seeds 1-30  --n 2000 --out /tmp/adh_gee.csv
     python benchmarks/study_adherence.py v2effect  --seeds 1-24  --n 2500 --out /tmp/adh_v2effect.csv
     python benchmarks/study_adherence.py misclass  --seeds 1-24  --n 2500 --out /tmp/adh_misclass.csv
+    python benchmarks/study_adherence.py misclass_near --seeds 1-24 --n 2500 --out /tmp/adh_misclass_near.csv
     python benchmarks/study_adherence.py summarise /tmp/adh_pp.csv /tmp/adh_w.csv /tmp/adh_gee.csv [--markdown]
 
 Parts
@@ -51,6 +52,14 @@ v2effect
     their recovery from surgery with no adherence effect); latent times of recovering
     conservatively treated patients. Truth: the generator's 0.1398 (0 for operated patients);
     ``printed_truth`` is what ``summary["truth"]`` shows.
+misclass
+    Generator v2 (issue 20), conservatively treated patients: the cure model of the first MRC >= 4 against the
+    misclassification-aware cure model (``survival/misclass.py``: hidden absorbing state, constant false- and
+    missed-recovery rates estimated) on the rated MRC, with the independent second rating at every visit or at a
+    random 20% of visits, on the latent grade (``mrc_true``), and on readings drawn from the misclassification model
+    itself (the latent state read with rates 0.03 / 0.05; there both rates have a truth).
+misclass_near
+    As ``misclass``, rated MRC only: the exploratory extension (``near=0.5``, ``plateau=True``).
 
 BLAS threads are limited to 1 (threadpoolctl): the machine is shared.
 """
@@ -393,6 +402,33 @@ def part_misclass(seed: int, n: int) -> list[dict]:
     return rows
 
 
+def part_misclass_near(seed: int, n: int) -> list[dict]:
+    """As ``misclass``, rated MRC only: the exploratory extension of the misclassification model (visits in the last half
+    of the latent recovery time read with their own false-recovery rate, ``near=0.5``; a plateau below 4 among
+    non-recoverers, ``plateau=True``)."""
+    from footdrop_outcomes import simulate_cohort
+    from footdrop_outcomes.adherence.outcome import DEFAULT_COVARIATES, _prepare
+    from footdrop_outcomes.errors import FootdropError
+    from footdrop_outcomes.survival import adherence_exposure
+    from footdrop_outcomes.survival.misclass import fit_misclassified_cure
+
+    c = simulate_cohort(n, seed=seed, version=2)
+    truth = c.truth.value("recovery_latency", "cumulative_adherence_per_10pct", "log_hazard_ratio")
+    frame, _, _, _ = _prepare(c, "observed", "conservative", formulas=(DEFAULT_COVARIATES,))
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        with np.errstate(all="ignore"):
+            fit = fit_misclassified_cure(frame, c.visits, incidence_formula=DEFAULT_COVARIATES, latency_formula=DEFAULT_COVARIATES,
+                                         exposure_table=adherence_exposure(c.adherence), near=0.5, plateau=True)
+    except FootdropError as exc:
+        print(f"seed {seed}: {type(exc).__name__}", file=sys.stderr)
+        return []
+    g = fit.summary.set_index("term").loc["cumulative_adherence per 0.1"]
+    return [{"seed": seed, "part": "misclass", "estimand": "rated MRC: misclassification cure, near 0.5 + plateau",
+             "estimate": g["coef"], "se": g["se"], "truth": truth, "n_analysed": len(frame),
+             "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}]
+
+
 def summary_table(paths: list[str]) -> pd.DataFrame:
     """Bias, Monte Carlo SE, SE / SD and coverage per estimate, from the CSVs of the parts."""
     d = pd.concat([pd.read_csv(p) for p in paths if os.path.exists(p)], ignore_index=True)
@@ -458,7 +494,7 @@ def summarise(paths: list[str], markdown: bool = False) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["pp", "disc", "weighting", "effect", "dose", "gee", "v2effect", "misclass", "summarise"])
+    ap.add_argument("part", choices=["pp", "disc", "weighting", "effect", "dose", "gee", "v2effect", "misclass", "misclass_near", "summarise"])
     ap.add_argument("paths", nargs="*", help="CSVs to summarise")
     ap.add_argument("--seeds", default="1-20")
     ap.add_argument("--n", type=int, default=2000)
@@ -473,7 +509,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     out = args.out or f"/tmp/study_adherence_{args.part}.csv"
     fn = {"pp": part_pp, "disc": part_disc, "weighting": part_weighting, "effect": part_effect, "dose": part_dose, "gee": part_gee,
-          "v2effect": part_v2effect, "misclass": part_misclass}[args.part]
+          "v2effect": part_v2effect, "misclass": part_misclass, "misclass_near": part_misclass_near}[args.part]
     done = _done(out)
     with threadpool_limits(limits=1):
         for seed in _seeds(args.seeds):

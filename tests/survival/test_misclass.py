@@ -147,3 +147,32 @@ def test_over_seeds_it_recovers_the_effect_and_the_error_rates_from_misclassifie
     assert binom.ppf(0.005, k, 0.95) <= cover <= k
     x = np.asarray(first)
     assert x.mean() < truth - 3 * x.std(ddof=1) / math.sqrt(k), (x.mean(), truth)
+
+
+def test_near_and_plateau_states_gradient_and_reduction_to_the_constant_rates():
+    """The exploratory extension (``near=``, ``plateau=``): analytic gradient against central differences, and with
+    no near window (rho = 1) and no plateau it is the constant-rate likelihood."""
+    c = simulate_cohort(600, seed=47, version=2)
+    frame = _conservative(c)
+    ids = frame["patient_id"].astype(str).to_numpy()
+    vis = c.visits.assign(second=c.truth.visits["mrc_second_rater"].to_numpy())
+    vis.loc[vis.index % 2 != 0, "second"] = np.nan
+    t, y1, s1, y2, s2 = M.reading_matrix(vis, ids, second_rating="second")
+    rho = 0.7
+    weeks = int(np.ceil(t.max() / rho)) + 1
+    x = exposure_matrix(adherence_exposure(c.adherence), ids, weeks, column="cumulative_adherence") / 0.1
+    rng = np.random.default_rng(1)
+    z = np.c_[np.ones(len(ids)), rng.normal(size=len(ids))]
+    v = np.c_[np.ones(len(ids)), rng.normal(size=(len(ids), 2))]
+    base = np.r_[0.8, -0.3, -4.0, 0.2, -0.1, 0.12, math.log(2.5), logit(0.03), logit(0.2), logit(0.06)]
+    for plateau in (False, True):
+        m = M._NearModel(z, v, x, t, y1, s1, y2, s2, rho, plateau)
+        theta = np.r_[base, logit(0.3), logit(0.2)] if plateau else base
+        step = 1e-5
+        num = np.array([(m.negloglik(theta + step * e)[0] - m.negloglik(theta - step * e)[0]) / (2 * step)
+                        for e in np.eye(theta.size)])
+        ana = m.negloglik(theta)[1]
+        assert np.max(np.abs(ana - num)) < 1e-6 * np.max(np.abs(ana)) + 1e-4, (ana, num)
+    one = M._NearModel(z, v, x, t, y1, s1, y2, s2, 1.0, False)
+    const = M._Model(z, v, x, t, y1, s1, y2, s2, None)
+    assert one.negloglik(base)[0] == pytest.approx(const.negloglik(np.r_[base[:7], base[7], base[9]])[0], rel=1e-12)

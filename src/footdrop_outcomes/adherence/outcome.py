@@ -14,10 +14,15 @@ With ``outcome="latent"`` (synthetic cohorts) the models are fitted on the true 
 times of recovering patients, where the time-varying model is correctly specified and its truth is
 ``cohort.truth`` (``cumulative_adherence_per_10pct``). With ``outcome="observed"`` recovery is
 dated at the first visit that sees it: both models are attenuated (docs/survival.md), and the
-comparison with the truth is reported, not hidden. For visit-dated recovery the recommended
-estimator is the interval-censored mixture cure model with weekly time-varying adherence
-(:func:`footdrop_outcomes.survival.fit_time_varying_cure`), fitted beside the Cox models: it uses
+comparison with the truth is reported, not hidden. For visit-dated recovery the interval-censored
+mixture cure model with weekly time-varying adherence
+(:func:`footdrop_outcomes.survival.fit_time_varying_cure`) is fitted beside the Cox models: it uses
 the visit intervals themselves and separates who recovers from when, the generator's own model.
+It is unbiased when the grades are exact, but attenuated when they are rated with error (real
+grades; generator v2), so on rated grades the misclassification-aware cure model
+(:func:`footdrop_outcomes.survival.misclass.fit_misclassified_cure`) is fitted too. An estimator
+is marked ``recommended`` only where docs/adherence.md (section 5.1) measured it unbiased on such
+data (:data:`MEASURED`); otherwise nothing is, and ``info`` names the least biased one and says why.
 
 :func:`dose_response` replaces the linear adherence term by a natural cubic spline of cumulative
 adherence and draws the hazard-ratio curve with its confidence band.
@@ -25,6 +30,7 @@ adherence and draws the hazard-ratio curve with its confidence band.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -41,7 +47,17 @@ from footdrop_outcomes.survival._missing import Missing
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
-__all__ = ["adherence_effect", "AdherenceEffect", "AdherenceWarning", "dose_response", "DoseResponse", "natural_spline_basis"]
+__all__ = [
+    "MEASURED",
+    "AdherenceEffect",
+    "AdherenceWarning",
+    "DoseResponse",
+    "adherence_effect",
+    "dose_response",
+    "grading",
+    "measured_unbiased",
+    "natural_spline_basis",
+]
 
 
 class AdherenceWarning(FootdropWarning):
@@ -181,6 +197,53 @@ def _drop_unused(df: pd.DataFrame) -> pd.DataFrame:
 
 
 CURE_MODEL = "interval-censored cure: cumulative (tv)"
+MISCLASS_MODEL = "interval-censored cure with rating error: cumulative (tv)"
+TV_COX = "time-varying: cumulative"
+
+#: Measured bias of each estimator that can be recommended, by the kind of outcome it is fitted to, from
+#: docs/adherence.md section 5 (v1, 20 seeds) and 5.1 (generator v2, conservatively treated patients, 24 seeds of
+#: 2,500): (bias / Monte Carlo SE, coverage of the 95% CI, Monte Carlo SE of that coverage). ``exact``: visit grades
+#: without rater error (generator v1, or v2 with ``mrc_rater_sd = 0``); ``rated``: grades with rater error (real data,
+#: generator v2); ``rated+second``: with an independent second rating of every visit; ``latent``: exactly known
+#: recovery times. A test checks these numbers against the docs' tables.
+MEASURED: dict[tuple[str, str], tuple[float, float, float]] = {
+    (CURE_MODEL, "exact"): (-0.1, 0.958, 0.041),
+    (CURE_MODEL, "rated"): (-22.9, 0.000, 0.000),
+    (MISCLASS_MODEL, "rated"): (math.nan, math.nan, math.nan),
+    (MISCLASS_MODEL, "rated+second"): (math.nan, math.nan, math.nan),
+    (TV_COX, "latent"): (-1.7, 0.917, 0.056),
+}
+
+
+def measured_unbiased(model: str, kind: str) -> bool:
+    """Whether docs/adherence.md measured ``model`` unbiased on outcomes of ``kind`` (see :data:`MEASURED`).
+
+    The rule: bias within 2 Monte Carlo SE of 0, and the 95% CI coverage within 2 of its Monte
+    Carlo SEs of 0.95 (and at least 0.90). Unmeasured combinations are not unbiased.
+    """
+    bias, cover, cover_se = MEASURED.get((model, kind), (math.nan, math.nan, math.nan))
+    if not (math.isfinite(bias) and math.isfinite(cover)):
+        return False
+    return abs(bias) <= 2.0 and cover >= 0.90 and abs(cover - 0.95) <= 2.0 * max(cover_se, 1e-9)
+
+
+def grading(cohort: Cohort, mrc_rater_error: bool | None = None) -> str:
+    """``"rated"`` when the visit MRC grades carry rater error, ``"exact"`` when they do not.
+
+    ``mrc_rater_error`` decides when given. Otherwise: real data (no ``cohort.truth``) are rated;
+    simulated cohorts of generator 1 grade the latent strength exactly, generator 2 adds an
+    error of SD ``mrc_rater_sd`` (exact only when it is 0).
+    """
+    if mrc_rater_error is not None:
+        return "rated" if mrc_rater_error else "exact"
+    if getattr(cohort, "truth", None) is None:
+        return "rated"
+    meta = cohort.metadata or {}
+    version = str((meta.get("generator") or {}).get("version", "1"))
+    if version.split(".")[0] == "1":
+        return "exact"
+    sd = (meta.get("config") or {}).get("mrc_rater_sd", 0.0)
+    return "rated" if sd is None or float(sd) > 0 else "exact"
 
 
 def adherence_effect(
@@ -191,10 +254,13 @@ def adherence_effect(
     population: Population | None = None,
     cure_model: bool | None = None,
     incidence: str | None = None,
+    misclassification: bool | None = None,
+    second_rating: str | None = None,
+    mrc_rater_error: bool | None = None,
     alpha: float = 0.05,
     missing: Missing = "drop",
 ) -> AdherenceEffect:
-    """Effect of home-exercise adherence on recovery: naive average, time-varying Cox and cure model.
+    """Effect of home-exercise adherence on recovery: naive average, time-varying Cox and cure models.
 
     Parameters
     ----------
@@ -230,6 +296,21 @@ def adherence_effect(
     incidence : str, optional
         Right-hand side of the cure model's incidence part (who ever recovers); default
         ``covariates``.
+    misclassification : bool, optional
+        Also fit the cure model for misclassified readings
+        (:func:`footdrop_outcomes.survival.misclass.fit_misclassified_cure`: recovery as a hidden
+        absorbing state, each visit's "MRC >= 4" read with constant false- and missed-recovery
+        rates estimated from the data). Default: yes whenever the cure model is fitted to
+        rated grades (see ``mrc_rater_error``). If the default fit fails it is left out with an
+        :class:`AdherenceWarning` (``info["misclassification_skipped"]``).
+    second_rating : str, optional
+        Column of ``cohort.visits`` with an independent second rating of the same visit (an
+        inter-rater reliability sample; missing where there is none), used by the
+        misclassification model as a second reading.
+    mrc_rater_error : bool, optional
+        Whether the visit grades carry rater error; default: yes for real data (no
+        ``cohort.truth``) and generator-2 cohorts with ``mrc_rater_sd > 0``, no for generator 1
+        (:func:`grading`).
     alpha : float
         1 - confidence level.
     missing : {"drop", "raise"}
@@ -244,13 +325,18 @@ def adherence_effect(
     AdherenceEffect
         Models: ``naive: mean adherence over follow-up``, ``time-varying: cumulative``,
         ``time-varying: cumulative + current`` and, with ``cure_model``,
-        ``interval-censored cure: cumulative (tv)``. ``summary["recommended"]`` marks the
-        estimator to report: the cure model on visit-dated data of all (or all conservatively
-        treated) patients, the time-varying Cox model on latent times of recovering patients, nothing otherwise (the
-        Cox models are attenuated on visit-dated data and do not target the latency effect
-        when never-recovering patients are included). ``truth`` is filled only where the estimator
-        targets the generator's quantity (Cox rows on latent times of recovering patients, the
-        cure model's latency); ``info["recommended"]`` is None when nothing is recommended.
+        ``interval-censored cure: cumulative (tv)`` and (``misclassification``)
+        ``interval-censored cure with rating error: cumulative (tv)``. ``summary["recommended"]``
+        marks an estimator only where docs/adherence.md measured it unbiased on data of this
+        kind (:data:`MEASURED`, :func:`measured_unbiased`): the cure model on visit-dated data
+        with exact grades, the misclassification model on rated grades if its measurements pass,
+        the time-varying Cox model on latent times of recovering patients; nothing otherwise (the
+        Cox models are attenuated on visit-dated data; the cure model is attenuated by rater
+        error; on generator 2 a model over both treatment clocks has no true value).
+        ``info["recommended"]`` is then None, ``info["recommendation_note"]`` says why and
+        ``info["least_biased"]`` names the fitted model with the smallest measured bias.
+        ``truth`` is filled only where the estimator targets the generator's quantity (Cox rows
+        on latent times of recovering patients, the cure models' latency).
 
 
     Examples
@@ -260,7 +346,12 @@ def adherence_effect(
     >>> e.summary["model"].tolist()[:2]
     ['naive: mean adherence over follow-up', 'time-varying: cumulative']
     """
-    from footdrop_outcomes.survival import adherence_exposure, fit_cox, fit_cox_time_varying, fit_time_varying_cure
+    from footdrop_outcomes.survival import (
+        adherence_exposure,
+        fit_cox,
+        fit_cox_time_varying,
+        fit_time_varying_cure,
+    )
 
     frame, cp, truth, population = _prepare(cohort, outcome, population, formulas=(covariates, incidence or covariates),
                                             missing=missing, model="adherence_effect")
@@ -313,24 +404,83 @@ def adherence_effect(
         g = cure.summary.set_index("term").loc["cumulative_adherence per 0.1"]
         rows.append({"model": CURE_MODEL, "term": "cumulative_adherence", "log_hr_per_10pct": float(g["coef"]),
                      "se": float(g["se"]), "truth": truth, "n": cure.info["n"], "events": cure.info["events"]})
+    kind = "latent" if outcome == "latent" else grading(cohort, mrc_rater_error)
+    auto_mis = misclassification is None
+    if misclassification is None:
+        misclassification = bool(cure_model) and kind == "rated"
+    if misclassification and not cure_model:
+        raise AdherenceInputError("misclassification=True needs the cure model (outcome='observed', population='all_but_als' "
+                                  "or 'conservative')")
+    mis_skipped = None
+    if misclassification:
+        from footdrop_outcomes.survival.misclass import fit_misclassified_cure
+
+        try:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                mis = fit_misclassified_cure(frame, cohort.visits, incidence_formula=incidence or covariates,
+                                             latency_formula=covariates, exposure_table=adherence_exposure(cohort.adherence),
+                                             second_rating=second_rating, alpha=alpha)
+        except FootdropError as exc:
+            if not auto_mis:
+                raise
+            mis_skipped = str(exc)
+            misclassification = False
+            warnings.warn(f"adherence_effect: the cure model for misclassified readings could not be fitted on these data ({exc})",
+                          AdherenceWarning, stacklevel=2)
+    if misclassification:
+        fits[MISCLASS_MODEL] = mis
+        g = mis.summary.set_index("term").loc["cumulative_adherence per 0.1"]
+        rows.append({"model": MISCLASS_MODEL, "term": "cumulative_adherence", "log_hr_per_10pct": float(g["coef"]),
+                     "se": float(g["se"]), "truth": truth, "n": mis.info["n"], "events": mis.info["events"]})
     out = pd.DataFrame(rows)
     out["hr_per_10pct"] = np.exp(out["log_hr_per_10pct"])
     out["lower"] = np.exp(out["log_hr_per_10pct"] - z * out["se"])
     out["upper"] = np.exp(out["log_hr_per_10pct"] + z * out["se"])
     out["bias_in_se"] = (out["log_hr_per_10pct"] - out["truth"]) / out["se"]
-    # recommended: an estimator of the adherence effect for the data at hand. On visit-dated recovery of all patients
-    # every Cox model is attenuated (docs/adherence.md section 5), so without the cure model nothing is recommended.
-    best: str | None = CURE_MODEL if cure_model else ("time-varying: cumulative" if cox_targets_truth else None)
+    # recommended: an estimator measured unbiased for the data at hand (MEASURED). On visit-dated recovery of all
+    # patients every Cox model is attenuated (docs/adherence.md section 5), and the cure model is attenuated by rater error
+    # (section 5.1), so on rated grades only the misclassification model can be recommended, and only if its measurements
+    # pass.
+    mis_kind = "rated+second" if second_rating else "rated"
+    candidates = [(TV_COX, "latent")] if cox_targets_truth else []
+    candidates += [(m, k) for m, k, on in ((MISCLASS_MODEL, mis_kind, misclassification), (CURE_MODEL, kind, cure_model)) if on]
+    best, note = _recommend(candidates, kind, bool(frame.attrs["mixed_clocks"]), cure_skipped)
+    measured = [(abs(MEASURED[c][0]), c[0]) for c in candidates if math.isfinite(MEASURED.get(c, (math.nan,))[0])]
+    # the least biased by the docs' measurements; none where no single true value exists (two treatment clocks)
+    least = best or (min(measured)[1] if measured and not frame.attrs["mixed_clocks"] else None)
     out["recommended"] = (out["model"] == best) & (out["term"] == "cumulative_adherence")
     out = out[["model", "term", "log_hr_per_10pct", "se", "hr_per_10pct", "lower", "upper", "truth", "bias_in_se",
                "recommended", "n", "events"]]
-    info = {"method": "naive vs time-varying Cox for adherence" + (" and interval-censored time-varying cure model" if cure_model else ""),
+    info = {"method": "naive vs time-varying Cox for adherence" + (" and interval-censored time-varying cure model" if cure_model else "")
+            + (" (also for misclassified readings)" if misclassification else ""),
             "n": len(frame), "events": int(frame["event"].sum()),
             "outcome": outcome, "population": population, "covariates": covariates, "episodes": len(cp),
             "incidence": (incidence or covariates) if cure_model else None, "recommended": best,
-            "cure_model_skipped": cure_skipped, **dropped,
+            "recommendation_note": note, "least_biased": least, "grading": kind, "second_rating": second_rating,
+            "cure_model_skipped": cure_skipped, "misclassification_skipped": mis_skipped, **dropped,
             "truth_note": _truth_note(frame.attrs["mixed_clocks"])}
     return AdherenceEffect(summary=out, info=info, fits=fits)
+
+
+def _recommend(candidates: list[tuple[str, str]], kind: str, mixed_clocks: bool,
+               cure_skipped: str | None) -> tuple[str | None, str]:
+    """The first candidate measured unbiased for its kind of outcome, and a sentence saying why (or why none)."""
+    if mixed_clocks:
+        return None, ("nothing is recommended: the analysed patients include operated ones whose recovery generator 2 times "
+                      "from surgery with no adherence effect, so one adherence effect over both has no true value "
+                      "(docs/adherence.md section 5.1); use population='conservative'")
+    for model, k in candidates:
+        if measured_unbiased(model, k):
+            return model, f"{model}: measured unbiased on {k} outcomes (docs/adherence.md section 5)"
+    if cure_skipped is not None:
+        return None, ("nothing is recommended: the cure model could not be fitted, and the Cox models are attenuated on "
+                      "visit-dated recovery")
+    if kind == "rated" and candidates:
+        return None, ("nothing is recommended: the visit grades carry rater error, and no fitted model was measured "
+                      "unbiased on rated grades (docs/adherence.md section 5.1: the cure model of the first MRC >= 4 is "
+                      "attenuated by about 44%; the misclassification model removes part of that bias, not all); "
+                      "info['least_biased'] names the least biased one")
+    return None, "nothing is recommended: no model fitted here targets the adherence effect on these data"
 
 
 def natural_spline_basis(x: Any, knots: Any) -> np.ndarray:

@@ -145,6 +145,8 @@ def fit_misclassified_cure(
     second_rating: str | None = None,
     threshold: float = 4,
     error_rates: tuple[float, float] | None = None,
+    near: float | None = None,
+    plateau: bool = False,
     id_col: str = "patient_id",
     alpha: float = 0.05,
     max_iter: int = 1000,
@@ -175,6 +177,13 @@ def fit_misclassified_cure(
     error_rates : (float, float), optional
         Fixed false-recovery and missed-recovery probabilities ``(a, b)``; default: estimated.
         ``(0, 0)`` gives the cure model of the first reading >= ``threshold`` (for checks).
+    near : float, optional
+        A share ``rho`` in (0, 1): visits in ``[rho T, T)`` before the latent recovery time
+        ``T`` are *near* recovery (the strength approaches the threshold) and read "recovered"
+        with their own estimated rate. Default: one false-recovery rate before ``T``.
+    plateau : bool
+        Patients who never recover are, with an estimated probability, on a plateau just below
+        the threshold at every visit, with their own false-recovery rate.
     alpha : float
         1 - confidence level.
     max_iter : int
@@ -201,6 +210,12 @@ def fit_misclassified_cure(
         raise ConfigError(f"per must be a positive number, got {per!r}")
     if error_rates is not None and (len(error_rates) != 2 or not all(0 <= float(r) < 0.5 for r in error_rates)):
         raise ConfigError("error_rates must be two probabilities in [0, 0.5): (false recovery, missed recovery)")
+    if near is not None and not (isinstance(near, (int, float)) and 0 < near < 1):
+        raise ConfigError("near must be a share in (0, 1) of the latent recovery time, or None")
+    if plateau and near is None:
+        raise ConfigError("plateau=True needs near= (without a near window the near rate is not identifiable)")
+    if error_rates is not None and (near is not None or plateau):
+        raise ConfigError("error_rates (fixed) cannot be combined with near= or plateau= (estimated rates)")
     if not isinstance(frame, pd.DataFrame) or len(frame) == 0:
         raise FootdropError("frame must be a non-empty pandas DataFrame (one row per patient)")
     if id_col not in frame.columns:
@@ -213,18 +228,25 @@ def fit_misclassified_cure(
         raise FootdropError(f"no visit reads {rating} >= {threshold}: nothing to estimate recovery from")
     inc_design, z = _build_design(frame, incidence_formula, "incidence_formula", "frame")
     lat_design, v = _build_design(frame, latency_formula, "latency_formula", "frame")
-    weeks = int(np.ceil(times.max())) + 1
+    weeks = int(np.ceil(times.max() / (near or 1.0))) + 1
     x = exposure_matrix(exposure_table, ids, weeks, column=exposure, id_col=id_col) / per
     zs, back_z = _standardise(z, inc_design.terms)
     vs, back_v = _standardise(v, lat_design.terms)
-    model = _Model(zs, vs, x, times, y1, s1, y2, s2, error_rates)
+    extended = near is not None or plateau
+    model: _Model | _NearModel
+    if extended:
+        model = _NearModel(zs, vs, x, times, y1, s1, y2, s2, near or 1.0, plateau)
+    else:
+        model = _Model(zs, vs, x, times, y1, s1, y2, s2, error_rates)
     first = np.where((y1 * s1) > 0, times, np.inf).min(axis=1)
     a0 = _logistic_start(zs, ever.astype(float))
     b0 = np.zeros(v.shape[1])
     if "Intercept" in lat_design.terms:
         b0[lat_design.terms.index("Intercept")] = -2.0 * math.log(float(np.median(first[ever]))) + math.log(math.log(2))
     theta0 = np.r_[a0, b0, 0.0, math.log(2.0)]
-    if error_rates is None:
+    if extended:
+        theta0 = np.r_[theta0, logit(0.03), logit(0.2), logit(0.03), *((logit(0.3), logit(0.1)) if plateau else ())]
+    elif error_rates is None:
         theta0 = np.r_[theta0, logit(0.03), logit(0.03)]
     res = minimize(model.negloglik, theta0, jac=True, method="BFGS",
                    options={"maxiter": max_iter, "gtol": 1e-6 * max(1.0, len(frame) / 1000)})
@@ -232,12 +254,14 @@ def fit_misclassified_cure(
     if not np.isfinite(res.fun) or grad_norm > 1e-2:
         raise ConvergenceError(f"misclassification cure model did not converge ({res.message}; largest gradient "
                                f"{grad_norm:.3g}); check levels with few recoveries and the follow-up length")
-    extra = 2 if error_rates is None else 0
+    reading = (["false recovery rate", "false recovery rate near recovery", "missed recovery rate",
+                *(("false recovery rate on a plateau", "plateau share of non-recoverers") if plateau else ())] if extended
+               else ["false recovery rate", "missed recovery rate"] if error_rates is None else [])
+    extra = len(reading)
     back = linalg.block_diag(back_z, back_v, np.eye(2 + extra))
     theta = back @ res.x
     names = [*(f"incidence:{t}" for t in inc_design.terms), *(f"latency:{t}" for t in lat_design.terms),
-             f"latency:{exposure} per {per:g}", "latency:log(shape)",
-             *(("reading:false recovery rate", "reading:missed recovery rate") if extra else ())]
+             f"latency:{exposure} per {per:g}", "latency:log(shape)", *(f"reading:{r}" for r in reading)]
     h = _hessian(model, res.x)
     cov = back @ _covariance(h, names) @ back.T
     se = np.sqrt(np.diag(cov))
@@ -254,14 +278,16 @@ def fit_misclassified_cure(
         rows.append((comp, term, measure, c, s, c / s, float(_p_value(np.array(c / s))),
                      math.exp(c), math.exp(c - zq * s), math.exp(c + zq * s)))
     summary = pd.DataFrame(rows, columns=["component", "term", "measure", "coef", "se", "z", "p", "estimate", "lower", "upper"])
-    rates = (float(expit(theta[-2])), float(expit(theta[-1]))) if extra else tuple(float(r) for r in error_rates)  # type: ignore[union-attr]
+    rates = (tuple(float(expit(c)) for c in theta[len(theta) - extra:]) if extra
+             else tuple(float(r) for r in error_rates))  # type: ignore[union-attr]
     info = {
         "method": ("mixture cure model (logistic incidence, Weibull PH latency with a weekly time-varying exposure) "
                    "for visit readings with constant misclassification rates (hidden absorbing state; ML)"),
         "incidence_formula": inc_design.formula, "latency_formula": lat_design.formula, "exposure": exposure,
         "per": per, "n": len(frame), "events": int(ever.sum()), "visits": int(s1.sum()),
         "second_readings": int(s2.sum()), "rating": rating, "second_rating": second_rating, "threshold": threshold,
-        "error_rates": rates, "error_rates_estimated": error_rates is None,
+        "error_rates": dict(zip(reading, rates)) if extra else rates, "error_rates_estimated": error_rates is None,
+        "near": near, "plateau": plateau,
         "iterations": int(res.nit), "log_likelihood": -float(res.fun), "alpha": alpha, "time_unit": "weeks",
         "weeks": weeks, "max_abs_gradient": grad_norm,
         "reference_levels": {**{k: lev[0] for k, lev in inc_design.levels.items()}, **{k: lev[0] for k, lev in lat_design.levels.items()}},
@@ -364,7 +390,129 @@ class _Model:
         return -float(ll.sum()), -np.concatenate([np.atleast_1d(q) for q in grad])
 
 
-def _hessian(model: _Model, theta: np.ndarray) -> np.ndarray:
+class _NearModel:
+    """The hidden-state likelihood with error rates that depend on how near the latent strength is to the threshold.
+
+    States of a visit at time ``t`` for a patient who recovers at ``T``: *far* (``t < rho T``, false-recovery rate
+    ``a``), *near* (``rho T <= t < T``: the strength approaches the threshold, rate ``a_near``), *recovered*
+    (``t >= T``, missed-recovery rate ``b``). A patient who never recovers is *far* at every visit, or (probability
+    ``q``, with ``plateau``) on a *plateau* just below the threshold at every visit (rate ``a_plateau``). The
+    likelihood sums over the intervals between the breakpoints ``t_j`` and ``t_j / rho`` that can hold ``T``.
+    Parameters (a_inc, b_lat, g, log k, logit a, logit a_near, logit b[, logit a_plateau, logit q]).
+    """
+
+    def __init__(self, z: np.ndarray, v: np.ndarray, x: np.ndarray, times: np.ndarray, y1: np.ndarray, s1: np.ndarray,
+                 y2: np.ndarray, s2: np.ndarray, rho: float, plateau: bool):
+        self.z, self.v, self.x = z, v, x
+        self.pz, self.pv = z.shape[1], v.shape[1]
+        self.plateau = plateau
+        n = x.shape[0]
+        self.n_pos = y1 * s1 + y2 * s2
+        self.n_neg = (1 - y1) * s1 + (1 - y2) * s2
+        self.n_read = s1 + s2
+        bp = np.sort(np.hstack([times, times / rho]), axis=1)  # breakpoints, n x 2m
+        self.hz = _HazardAt(x, bp)
+        # each interval's representative T (midpoint; the last interval: beyond every breakpoint) and the visits' states
+        lo = np.hstack([np.zeros((n, 1)), bp])
+        hi = np.hstack([bp, np.full((n, 1), np.inf)])
+        mid = np.where(np.isfinite(hi), 0.5 * (lo + hi), np.inf)[:, :, None]  # n x L x 1
+        t = times[:, None, :]  # n x 1 x m
+        self.m_rec = (mid <= t).astype(float)
+        self.m_near = ((t < mid) & (mid <= t / rho)).astype(float)
+        self.m_far = (mid > t / rho).astype(float)
+
+    def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+            f, g = self._negloglik(theta)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return np.inf, np.zeros_like(theta)
+        return f, g
+
+    def _negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        pz, pv = self.pz, self.pv
+        a_inc, b_lat, g, logk = theta[:pz], theta[pz:pz + pv], theta[pz + pv], theta[pz + pv + 1]
+        r = expit(theta[pz + pv + 2:])
+        ea, en, eb = r[0], r[1], r[2]
+        p = expit(self.z @ a_inc)
+        hz, h_g, h_k = self.hz(b_lat, self.v, g, math.exp(logk))
+        s = np.exp(-hz)
+        zero = np.zeros((s.shape[0], 1))
+        s_lo = np.hstack([np.ones_like(zero), s])  # S at the start of each interval (S(0) = 1)
+        h_lo = np.hstack([zero, hz])
+        diff = np.hstack([s_lo[:, :-1] * -np.expm1(-(hz - h_lo[:, :-1])), s[:, -1:]])
+        pos, neg, rd = self.n_pos[:, None, :], self.n_neg[:, None, :], self.n_read[:, None, :]
+
+        def lf_a(rate: float) -> np.ndarray:  # log P(readings | a state read "recovered" with this rate)
+            return pos * math.log(rate) + neg * math.log1p(-rate)
+
+        lf_b = pos * math.log1p(-eb) + neg * math.log(eb)
+        log_w = np.sum(self.m_far * lf_a(ea) + self.m_near * lf_a(en) + self.m_rec * lf_b, axis=2)  # n x L
+        logs = [log_w]
+        if self.plateau:
+            ep, q = r[3], r[4]
+            log_p = np.sum(lf_a(ep), axis=2)[:, 0]
+            logs.append(log_p[:, None])
+        top = np.max(np.hstack(logs), axis=1, keepdims=True)
+        w = np.exp(log_w - top)
+        fw = w[:, -1]
+        cure = (1 - q) * fw + q * np.exp(log_p - top[:, 0]) if self.plateau else fw
+        inner = np.sum(diff * w, axis=1)
+        lik = p * inner + (1 - p) * cure
+        ll = np.log(lik) + top[:, 0]
+        d_h = -(p[:, None] * s * (w[:, 1:] - w[:, :-1])) / lik[:, None]
+        d_eta = p * (1 - p) * (inner - cure) / lik
+        grad = [self.z.T @ d_eta, self.v.T @ np.sum(d_h * hz, axis=1), np.sum(d_h * h_g), np.sum(d_h * h_k)]
+        # rates: d log W / d logit(rate) = sum over the visits in that state of (readings against the rate)
+        ca = pos - ea * rd
+        cn = pos - en * rd
+        cb = neg - eb * rd
+        far_c = np.sum(self.m_far * ca, axis=2)
+        for c_l, extra in ((far_c, (1 - q) * fw * far_c[:, -1] if self.plateau else fw * far_c[:, -1]),
+                           (np.sum(self.m_near * cn, axis=2), 0.0), (np.sum(self.m_rec * cb, axis=2), 0.0)):
+            grad.append(np.array([np.sum((p * np.sum(diff * w * c_l, axis=1) + (1 - p) * extra) / lik)]))
+        if self.plateau:
+            pw = np.exp(log_p - top[:, 0])
+            cp = np.sum(pos - ep * rd, axis=2)[:, 0]
+            grad.append(np.array([np.sum((1 - p) * q * pw * cp / lik)]))
+            grad.append(np.array([np.sum((1 - p) * q * (1 - q) * (pw - fw) / lik)]))
+        return -float(ll.sum()), -np.concatenate([np.atleast_1d(x) for x in grad])
+
+
+class _HazardAt:
+    """Cumulative Weibull PH hazard with a weekly step exposure at given times (patients x times), and its derivatives."""
+
+    def __init__(self, x: np.ndarray, times: np.ndarray):
+        n, weeks = x.shape
+        self.x = x
+        self.f = np.minimum(np.floor(times), weeks - 1).astype(np.int64)
+        self.rows = np.arange(n)[:, None]
+        self.t_pos = (times > 0).astype(float)
+        self.log_t = np.log(np.where(times > 0, times, 1.0))
+        week = np.arange(weeks + 1, dtype=float)
+        self.week_pos, self.log_week = (week > 0).astype(float), np.log(np.maximum(week, 1.0))
+        self.x_f = x[self.rows, self.f]
+
+    def __call__(self, b_lat: np.ndarray, v: np.ndarray, g: float, k: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scale = np.exp(v @ b_lat)
+        ex = np.exp(g * self.x)
+        pw = self.week_pos * np.exp(k * self.log_week)
+        lpw = pw * self.log_week
+        base_w, dk_w = pw[1:] - pw[:-1], k * (lpw[1:] - lpw[:-1])
+        zero = np.zeros((ex.shape[0], 1))
+        c0 = np.hstack([zero, np.cumsum(ex * base_w, axis=1)])
+        cg = np.hstack([zero, np.cumsum(ex * self.x * base_w, axis=1)])
+        ck = np.hstack([zero, np.cumsum(ex * dk_w, axis=1)])
+        f, rows = self.f, self.rows
+        pt = self.t_pos * np.exp(k * self.log_t)
+        part = pt - pw[f]
+        part_k = k * (pt * self.log_t - lpw[f])
+        ex_f = ex[rows, f]
+        sc = scale[:, None]
+        return (sc * (c0[rows, f] + ex_f * part), sc * (cg[rows, f] + ex_f * self.x_f * part),
+                sc * (ck[rows, f] + ex_f * part_k))
+
+
+def _hessian(model: _Model | _NearModel, theta: np.ndarray) -> np.ndarray:
     """Hessian of the log-likelihood: central differences of the analytic gradient, symmetrised."""
     p = theta.size
     h = np.empty((p, p))
