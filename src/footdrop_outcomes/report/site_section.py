@@ -33,7 +33,6 @@ import pandas as pd
 
 from footdrop_outcomes.errors import FootdropError
 from footdrop_outcomes.release import (
-    PROTECTED_GROUPS,
     ReleasedFigure,
     ReleasedTable,
     ReleasedText,
@@ -51,8 +50,11 @@ __all__ = ["SITE_GROUPS", "SiteAnalysis", "adherence_figure", "adherence_table",
            "dispersion_text", "funnel_figure", "load_site_cohort", "methods_text", "oe_table", "rank_figure", "rank_table",
            "release_rule_text", "sites_text", "trajectory_table", "trajectory_text"]
 
-#: Groups whose small levels are left out of the site report with their patients.
-SITE_GROUPS: tuple[str, ...] = (*PROTECTED_GROUPS, "site")
+#: Groups whose small levels are left out of the site report with their patients: the sites, the
+#: groups this report is organised by. Causes and severities are covariates here (case mix), masked
+#: where they are shown (Table 1's cells) as every other covariate level, not left out: leaving them
+#: out too would cascade (a site shrinks when its few ALS patients go) and empty a real cohort.
+SITE_GROUPS: tuple[str, ...] = ("site",)
 #: Case-mix model of the expected recoveries (patient characteristics only).
 CASE_MIX = "severity + age + diabetes + smoking"
 #: Fixed effects of the three-level gait-speed model (as the trajectories report).
@@ -60,8 +62,7 @@ GAIT_FORMULA = "time * (cause + severity) + age_c + diabetes + current_smoker + 
 
 
 def load_site_cohort(cohort_path: str, causes: list[str] | None = None) -> Any:
-    """Load the cohort, restricted to ``causes``, without any cause, severity or **site** of 1 to
-    threshold patients (left out with their patients before any analysis). Call after
+    """Load the cohort, restricted to ``causes``, without any **site** of 1 to threshold patients (left out with their patients before any analysis). Call after
     :func:`~footdrop_outcomes.report.notebook.setup`; the title page then names what was left out."""
     from footdrop_outcomes.cohort.cohort import load_cohort
     from footdrop_outcomes.release import release_cohort
@@ -225,8 +226,15 @@ def funnel_figure(sa: SiteAnalysis) -> ReleasedFigure | ReleasedText:
     """Funnel plots of O/E against E at both horizons, 95% and 99.8% limits."""
     if sa.comparison is None:
         return _no_result("Funnel plots", sa, "comparison")
-    axes = sa.comparison.plot()
-    return figure(axes[0].figure, dict(sa.sites))
+    import matplotlib.pyplot as plt
+
+    n_h = sa.comparison.summary["horizon"].nunique()
+    fig, axes = plt.subplots(1, n_h, figsize=(7.2, 3.4), squeeze=False)  # the page's width
+    sa.comparison.plot(ax=axes.ravel())
+    for ax in axes.ravel():
+        ax.title.set_fontsize(9)
+    fig.tight_layout()
+    return figure(fig, dict(sa.sites))
 
 
 def rank_table(sa: SiteAnalysis) -> ReleasedTable | ReleasedText:
@@ -258,7 +266,7 @@ def rank_figure(sa: SiteAnalysis) -> ReleasedFigure | ReleasedText:
     policy = get_policy()
     horizons = list(dict.fromkeys(s["horizon"]))
     site_list = sorted(sa.sites)
-    fig, axes = plt.subplots(1, len(horizons), figsize=(5.0 * len(horizons), 0.35 * len(site_list) + 1.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(horizons), figsize=(7.2, 0.3 * len(site_list) + 1.4), squeeze=False, sharey=True)
     for ax, h in zip(axes.ravel(), horizons, strict=True):
         w = s[s["horizon"] == h].set_index("site").reindex(site_list)
         y = np.arange(len(site_list))
@@ -269,8 +277,8 @@ def rank_figure(sa: SiteAnalysis) -> ReleasedFigure | ReleasedText:
         ax.set_yticks(y, site_list)
         ax.invert_yaxis()
         ax.set_xlim(0.5, len(site_list) + 0.5)
-        ax.set_xlabel("rank (1 = most recoveries for the case mix)")
-        ax.set_title(f"recovery by {h}")
+        ax.set_xlabel("rank (1 = most recoveries\nfor the case mix)", fontsize=8)
+        ax.set_title(f"recovery by {h}", fontsize=9)
     fig.tight_layout()
     return figure(fig, dict(sa.sites))
 
