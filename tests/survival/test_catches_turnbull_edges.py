@@ -54,3 +54,17 @@ def test_a_visit_time_is_well_attended_when_at_least_a_fifth_of_those_observed_w
     # by hand at week 5: interval ends within a week: k_near; under observation: all 10
     assert (5.0 in ends) == (k_near >= 0.2 * 10)  # exactly 2 of 10 = 20% counts ("at least")
     assert 20.0 in ends  # 8-9 of the 8-9 still observed at week 20
+
+
+def test_a_wide_median_set_between_scheduled_visits_says_so():
+    # the project's visit schedule (weeks 2, 6, 12, 26, 52), everyone seen at every visit: half of
+    # the 500 patients have recovered somewhere between weeks 12 and 26
+    counts = {(0.0, 2.0): 50, (2.0, 6.0): 75, (6.0, 12.0): 75, (12.0, 26.0): 150, (26.0, 52.0): 50, (52.0, np.inf): 100}
+    med = turnbull(_intervals(counts)).summary.query("statistic == 'median'").iloc[0]
+    assert (med["set_lower"], med["set_upper"]) == (12.0, 26.0)
+    # the set alone is wider than identification_ratio x the CI width: a set because of its own
+    # width (the CI, which also spans the unvisited weeks 13-25, is not the reason)
+    assert 26.0 - 12.0 > 0.25 * (med["upper"] - med["lower"])
+    assert med["lower"] <= 12.0 and med["upper"] >= 26.0
+    assert med["identification"] == "set"
+    assert med["note"] == "not point-identified: recovery of half the patients lies between two visits"
