@@ -68,3 +68,24 @@ def test_a_wide_median_set_between_scheduled_visits_says_so():
     assert med["lower"] <= 12.0 and med["upper"] >= 26.0
     assert med["identification"] == "set"
     assert med["note"] == "not point-identified: recovery of half the patients lies between two visits"
+
+
+def test_mass_after_the_last_gap_has_no_later_gap_to_move_into():
+    """The gap correction (docs/survival.md, median CI, correction 1) moves a patient's share of a
+    mass into the unvisited gap *between visit windows* next to it. Visits at weeks 1-2 and 10-11
+    (a gap from 2 to 10); patients (0, 1], (1, 2], (10, 11], (11, inf) and (1, inf). By hand:
+    only the last patient spans the gap, so only their shares move: the share of (1, 2] later
+    (into the gap after it) and the share of (11, inf) earlier (into the gap before (10, 11]).
+    The mass of (10, 11] has no gap after it: the time after the last visit is not a gap between
+    visits, so nothing moves past it (turnbull.py:313 survivor of the session-6 sample)."""
+    import importlib
+
+    tb = importlib.import_module("footdrop_outcomes.survival.turnbull")
+    lo, up = np.array([0.0, 1.0, 10.0, 11.0, 1.0]), np.array([1.0, 2.0, 11.0, np.inf, np.inf])
+    fit = tb._turnbull_fit(lo, up, tol=1e-12, max_iter=20_000, label="all")
+    assert fit["left"].tolist() == [0.0, 1.0, 10.0, 11.0] and fit["support"].all()
+    p = fit["p"]
+    share = p / p[1:].sum() / 5  # the last patient's NPMLE share of each mass in (1, inf)
+    late, early = tb._gap_shifts(fit, np.array([1.0, 2.0, 10.0, 11.0]), week=1.0)
+    np.testing.assert_allclose(late, [0.0, share[1], 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(early, [0.0, 0.0, share[3], 0.0], atol=1e-12)
