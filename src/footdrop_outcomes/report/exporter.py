@@ -92,6 +92,76 @@ def add_table_of_contents(html: str) -> str:
     return html.replace("<main>", "<main>" + nav, 1)
 
 
+#: The print stylesheet's ``:has()`` rules and the same rules on classes the exporter sets
+#: (:func:`resolve_has_selectors`). ``html body`` keeps each rule's specificity (every table is
+#: inside them), so the cascade picks the same declarations.
+_HAS_RULES = (
+    ("table:not(:has(tbody tr:nth-child(25)))", "html body table:not(.fd-has-row25)"),
+    ("table:has(thead th:nth-child(9))", "html body table.fd-has-col9"),
+    ("table:has(thead th:nth-child(12))", "html body table.fd-has-col12"),
+)
+
+
+def _element_index(parent: Any, child: Any) -> int:
+    """1-based position of ``child`` among the element children of ``parent`` (CSS nth-child)."""
+    k = 0
+    for c in parent:
+        if isinstance(c.tag, str):
+            k += 1
+            if c is child:
+                return k
+    return 0
+
+
+def _table_classes(table: Any) -> list[str]:
+    """The classes standing for the ``:has()`` tests of :data:`_HAS_RULES` on one parsed table."""
+    out = []
+    parents = {c: p for p in table.iter() for c in p}
+
+    def under(el: Any, tag: str) -> bool:  # has an ancestor ``tag`` inside this table
+        while el is not table and el in parents:
+            el = parents[el]
+            if el is not table and el.tag == tag:
+                return True
+        return False
+
+    def nth(tag: str, k: int, ancestor: str) -> bool:
+        return any(el is not table and el in parents and _element_index(parents[el], el) == k and under(el, ancestor)
+                   for el in table.iter(tag))
+
+    if nth("tr", 25, "tbody"):
+        out.append("fd-has-row25")
+    if nth("th", 9, "thead"):
+        out.append("fd-has-col9")
+    if nth("th", 12, "thead"):
+        out.append("fd-has-col12")
+    return out
+
+
+def resolve_has_selectors(root: Any) -> bool:
+    """Answer the print stylesheet's ``:has()`` selectors in advance, on a parsed page (in place).
+
+    WeasyPrint's selector engine evaluates ``table:has(thead th:nth-child(9)) td`` by walking the
+    whole table for every cell (a quarter of the outcome report's styling and layout time). On the
+    tree WeasyPrint parsed (``weasyprint.HTML(...).etree_element``, before it renders), each table
+    gets a class per ``:has()`` test it passes and the rules of :data:`_HAS_RULES` in the page's
+    ``<style>`` elements are rewritten to those classes with the same specificity; the PDF is the
+    same, byte for byte. Returns False (and changes nothing) when the page does not carry all of
+    those rules.
+    """
+    styles = [el for el in root.iter("style") if el.text]
+    if not all(any(old in el.text for el in styles) for old, _ in _HAS_RULES):
+        return False
+    for table in list(root.iter("table")):
+        classes = _table_classes(table)
+        if classes:
+            table.set("class", " ".join([*(table.get("class") or "").split(), *classes]))
+    for el in styles:
+        for old, new in _HAS_RULES:
+            el.text = el.text.replace(old, new)
+    return True
+
+
 def local_url_fetcher(url: str) -> None:
     """Refuse every URL scheme but ``data:`` and ``file:`` (raises :class:`ReportError`).
 
@@ -143,6 +213,7 @@ def html_to_pdf(html: str, *, base_url: str | os.PathLike[str] | None = None) ->
         import weasyprint
 
         doc = weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None, url_fetcher=_fetcher())
+        resolve_has_selectors(doc.etree_element)
         # Embedded font subsets carry a timestamp (fontTools reads SOURCE_DATE_EPOCH): fix it so the
         # same HTML gives the same bytes. The document dates come from <meta> only.
         unset = "SOURCE_DATE_EPOCH" not in os.environ
