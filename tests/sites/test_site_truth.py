@@ -76,6 +76,34 @@ def test_a_gait_site_effect_changes_only_gait_speed_by_the_true_site_intercept_a
     assert np.std(shift) > 0.05  # the check has something to find
 
 
+def test_generator_2_applies_the_site_effects_where_documented() -> None:
+    """Version 2: a gait site effect changes only the gait columns, non-stroke speeds by the true
+    site terms (stroke walking has its own model and is unchanged); an adherence site effect shifts
+    every patient's propensity by exactly the site's value in the truth."""
+    base = simulate_cohort(1500, seed=8, config=SimulationConfigV2(n_sites=6))
+    c = simulate_cohort(1500, seed=8, config=SimulationConfigV2(n_sites=6, site_gait_sd_intercept=0.1, site_gait_sd_slope=0.03))
+    pd.testing.assert_frame_equal(c.patients, base.patients)
+    pd.testing.assert_frame_equal(c.adherence, base.adherence)
+    gait_cols = ["gait_speed", "gait_speed_device_off"]
+    pd.testing.assert_frame_equal(c.visits.drop(columns=gait_cols), base.visits.drop(columns=gait_cols))
+    eff = simulated_site_effects(c)
+    pts = c.patients.set_index("patient_id")
+    v_site = pts["site"].astype(str).loc[c.visits["patient_id"]].to_numpy()
+    stroke = (pts["cause"].astype(str).loc[c.visits["patient_id"]] == "stroke").to_numpy()
+    lw = np.log1p(c.visits["day"].to_numpy() / 7.0)
+    shift = eff["gait_intercept"].loc[v_site].to_numpy() + eff["gait_slope"].loc[v_site].to_numpy() * lw
+    g1, g0 = c.visits["gait_speed"].to_numpy(dtype=float), base.visits["gait_speed"].to_numpy(dtype=float)
+    ok = np.isfinite(g1) & np.isfinite(g0) & (g1 > 0.05) & (g0 > 0.05) & (g1 < 2.5) & (g0 < 2.5)
+    assert (ok & ~stroke).sum() > 1000
+    assert np.max(np.abs((g1 - g0)[ok & ~stroke] - shift[ok & ~stroke])) <= 0.01 + 1e-9
+    np.testing.assert_array_equal(g1[stroke], g0[stroke])
+    a = simulate_cohort(1500, seed=8, config=SimulationConfigV2(n_sites=6, site_adherence_logit_sd=0.3))
+    gap = a.truth.patients["adherence_propensity"].to_numpy() - base.truth.patients["adherence_propensity"].to_numpy()
+    site_shift = simulated_site_effects(a)["adherence_logit"].loc[a.patients["site"].astype(str)].to_numpy()
+    np.testing.assert_allclose(gap, site_shift, rtol=0, atol=1e-12)
+    assert np.std(site_shift) > 0.1
+
+
 def _cure_frame(c) -> pd.DataFrame:
     f = survival_frame(c)
     f["hba1c_excess"] = np.where(f["diabetes"].astype(bool), np.maximum(f["hba1c"].fillna(7.0) - 7.0, 0.0), 0.0)
