@@ -10,6 +10,10 @@ peak-memory figure belongs to that step alone:
 ``cox``         ``fit_cox(cause + severity + age + diabetes, cluster="site")`` as the outcome report fits it
 ``aft``         interval-censored Weibull AFT ``cause + severity + age``
 ``mixed``       the report's two mixed models on the visit table (gait speed, strength; ``analyse_trajectories``)
+``sections``    (not run by default) the outcome report's analyses in this process, one by one, as its
+                notebook calls them (``load_report_cohort``, ``analyse_recovery``, ``analyse_trajectories``,
+                ``analyse_adherence``, ``missing_data_section``): wall, CPU, resident memory after each and
+                its peak during each (sampled every 50 ms), to find the part of the report that does not scale
 ``report``      ``render_report("outcome_report", ..., cohort=...)``: the full outcome report to PDF
 
 The analysis steps read the saved Parquet tables back *without* the guard and the validation
@@ -47,7 +51,8 @@ import threading
 import time
 from pathlib import Path
 
-STEPS = ("simulate", "load", "guard", "curves", "cox", "aft", "mixed", "report")
+STEPS = ("simulate", "load", "guard", "curves", "cox", "aft", "mixed", "sections", "report")
+DEFAULT_STEPS = tuple(s for s in STEPS if s != "sections")
 GOAL_REPORT_S, GOAL_PEAK_MB = 300.0, 16 * 1024.0
 TABLES = ("patients", "visits", "adherence")
 
@@ -131,6 +136,9 @@ def _run_step(step: str, args: argparse.Namespace, out: dict) -> None:
         check_privacy(frames, source=str(path))
         out["parts"] = {"check_privacy": [time.perf_counter() - t, _cpu_s() - c]}
         return
+    if step == "sections":
+        _sections(path, out)
+        return
     if step == "report":
         from footdrop_outcomes.report import render_report
 
@@ -173,6 +181,56 @@ def _run_step(step: str, args: argparse.Namespace, out: dict) -> None:
         analyse_trajectories(cohort)
     else:  # pragma: no cover - argparse restricts the choices
         raise SystemExit(f"unknown step {step!r}")
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return _maxrss_mb()
+
+
+def _sections(path: Path, out: dict) -> None:
+    """The outcome report notebook's analyses, one by one, with the parameters of its defaults."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from footdrop_outcomes.report import adherence_section as ads
+    from footdrop_outcomes.report import analysis
+    from footdrop_outcomes.report import missing_section as mds
+    from footdrop_outcomes.report import notebook as nbh
+    from footdrop_outcomes.report import trajectory_section as ts
+
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            done.wait(0.05)
+
+    threading.Thread(target=sample, daemon=True).start()
+    out["parts"], out["memory"] = {}, {}
+    kept: dict = {}
+
+    def part(name: str, fn) -> None:
+        peak[0] = _rss_mb()
+        t, c = time.perf_counter(), _cpu_s()
+        kept[name] = fn()
+        out["parts"][name] = [time.perf_counter() - t, _cpu_s() - c]
+        out["memory"][name] = [_rss_mb(), max(peak[0], _rss_mb())]
+
+    nbh.setup(10, internal_use=False)
+    part("load_report_cohort", lambda: nbh.load_report_cohort(str(path), []))
+    cohort = kept["load_report_cohort"]
+    part("analyse_recovery", lambda: analysis.analyse_recovery(
+        cohort, causes=[], threshold=4, landmarks=[6.0, 12.0, 26.0, 52.0, 78.0], alpha=0.05,
+        cox_formula="cause + severity + age + diabetes", cluster="site", distribution="weibull"))
+    part("analyse_trajectories", lambda: ts.analyse_trajectories(cohort, alpha=0.05))
+    part("analyse_adherence", lambda: ads.analyse_adherence(cohort, threshold=4, alpha=0.05))
+    part("missing_data_section", lambda: mds.missing_data_section(cohort, kept["analyse_recovery"]))
+    done.set()
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -288,6 +346,9 @@ def _fmt(r: dict) -> str:
             f"  load avg {r['load']:.1f}")
     for name, (w, c) in r.get("parts", {}).items():
         line += f"\n{'':<11}{name}: wall {w:.1f} s, cpu {c:.1f} s"
+        if name in r.get("memory", {}):
+            after, top = r["memory"][name]
+            line += f", resident after {after:.0f} MB, peak during {top:.0f} MB"
     if "rows" in r:
         line += f"\n{'':<11}rows: " + ", ".join(f"{k} {v:,}" for k, v in r["rows"].items())
     if "disk_mb" in r:
@@ -323,7 +384,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--version", type=int, choices=(1, 2), default=1)
-    ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(DEFAULT_STEPS),
+                    help="steps to run (default: all but 'sections')")
     ap.add_argument("--profile", choices=STEPS, default=None, help="run this step under cProfile and print the top 25 functions")
     ap.add_argument("--keep", type=Path, default=None, help="keep the cohort in this directory (reused if it exists and 'simulate' is not a step)")
     ap.add_argument("--worker", choices=STEPS, default=None, help=argparse.SUPPRESS)
