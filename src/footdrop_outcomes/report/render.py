@@ -197,8 +197,12 @@ def _start_prefetch(nb_in: Path, params: Mapping[str, Any]) -> Any:
 
 
 def _warm_typesetting() -> Any:
-    """Import the typesetting libraries and let WeasyPrint load its fonts in a background thread
-    while the kernel runs (this process mostly waits then); returns the thread (join before typesetting)."""
+    """Import WeasyPrint and let it load its fonts in a background thread while the kernel runs
+    (this process mostly waits then); returns the thread (join before typesetting).
+
+    Only WeasyPrint and its own libraries, which nothing else of the run imports meanwhile (the
+    caller has imported papermill first): two threads importing the same modules at once can see
+    a partly initialised module."""
     import threading
 
     def warm() -> None:
@@ -209,8 +213,6 @@ def _warm_typesetting() -> Any:
             logging.getLogger("fontTools").setLevel(logging.ERROR)
             # (no warnings.catch_warnings here: it swaps the process-wide filters and is not thread-safe)
             import weasyprint
-
-            from footdrop_outcomes.report import exporter  # noqa: F401 - nbconvert's HTML exporter and templates
 
             weasyprint.HTML(string='<p style="font-family: DejaVu Sans">a <b>b</b></p>'
                                    '<p style="font-family: DejaVu Sans Mono">c</p>').render()
@@ -463,10 +465,13 @@ def render_report(
                 fig_stage = Path(tempfile.mkdtemp(prefix=".footdrop-figures-", dir=Path(figures).resolve()))
                 _kernel_extra_env[FIGURES_DIR_VARIABLE] = str(fig_stage)
             worker = _start_prefetch(nb_in, params)
-            if worker is not None:
-                _kernel_extra_env.update({PREFETCH_FOLDER_VARIABLE: str(worker.folder), **worker.kernel_env})
-            warm = _warm_typesetting()
+            warm = None
             try:
+                if worker is not None:
+                    _kernel_extra_env.update({PREFETCH_FOLDER_VARIABLE: str(worker.folder), **worker.kernel_env})
+                import papermill  # noqa: F401 - before the warming thread starts (no two threads importing the same modules)
+
+                warm = _warm_typesetting()
                 _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
             finally:
                 _kernel_extra_env.pop(FIGURES_DIR_VARIABLE, None)
@@ -474,7 +479,8 @@ def render_report(
                     _kernel_extra_env.pop(var, None)
                 if worker is not None:
                     worker.close()
-                warm.join()
+                if warm is not None:
+                    warm.join()
         except NotebookExecutionError as e:  # keep the executed notebook, with the error, for inspection
             if e.ename == "TooFewToRelease":  # nothing can be released: the PDF says so instead of failing
                 import nbformat
