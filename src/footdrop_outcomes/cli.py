@@ -576,7 +576,7 @@ def report(
     ctx: typer.Context,
     cohort: Annotated[Optional[Path], typer.Option("--cohort", help="Cohort directory (manifest.json + Parquet tables). Required.")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="PDF to write, e.g. reports/NAME.pdf; the executed notebook goes beside it (NAME.ipynb). Required.")] = None,
-    notebook: Annotated[str, typer.Option("--notebook", help="Shipped notebook (outcome_report, cohort_overview, time_to_recovery, trajectories, adherence_interventions) or a path to an .ipynb file.")] = "outcome_report",
+    notebook: Annotated[str, typer.Option("--notebook", help="Shipped notebook (outcome_report, cohort_overview, time_to_recovery, trajectories, adherence_interventions, site_comparison) or a path to an .ipynb file.")] = "outcome_report",
     list_parameters: Annotated[bool, typer.Option("--list-parameters", help="Print the notebook's parameters (type, allowed values, default) and exit.")] = False,
     figures: Annotated[Optional[Path], typer.Option("--figures", help="Also save every figure of the report into this existing folder for publication: SVG and 300-dpi PNG at a journal's single (85 mm, where it fits) and double (174 mm) column width.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="pdf (default), html or docx. html: one self-contained HTML file (figures embedded, no network, readable on a phone), --out ending in .html; docx: a Word document of the report's text, tables and figures, --out ending in .docx. The PDF and the executed notebook are always written beside it.")] = "pdf",
@@ -588,6 +588,8 @@ def report(
     Parameters are checked against the notebook's declared schema before anything runs: an unknown or mistyped one exits 2. A failing cell exits 1 naming the cell and its error, and writes no PDF.
 
     Example: footdrop-outcomes report --cohort data/synthetic/demo -p threshold 5 --out reports/outcome.pdf
+
+    Site comparison (multi-site cohorts): footdrop-outcomes report --cohort DIR --notebook site_comparison --out reports/sites.pdf
     """
     from footdrop_outcomes.report import NotebookExecutionError, describe_schema, render_report
 

@@ -2,7 +2,7 @@
 
 >>> from footdrop_outcomes.report import render_report, validate_parameters
 >>> sorted(SCHEMAS)
-['adherence_interventions', 'calibration_report', 'cohort_overview', 'outcome_report', 'time_to_recovery', 'trajectories']
+['adherence_interventions', 'calibration_report', 'cohort_overview', 'outcome_report', 'site_comparison', 'time_to_recovery', 'trajectories']
 
 See ``docs/reports.md``. The exporter (``jupyter nbconvert --to footdrop_pdf``) is
 :class:`footdrop_outcomes.report.exporter.FootdropPDFExporter`.

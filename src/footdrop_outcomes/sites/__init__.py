@@ -10,7 +10,10 @@ release layers; nothing below imports it. See ``docs/multisite.md``.
   threshold) and the coordinator meta-analyses them.
 * :func:`compare_sites`: observed vs expected recoveries by site (indirect standardisation from a
   case-mix Cox model), funnel plots at 95% and 99.8% with over-dispersion (Spiegelhalter 2005),
-  ranks with uncertainty, release control per site.
+  ranks with uncertainty, release control per site; :func:`adherence_by_site`: observed vs
+  expected adherence per site.
+* :func:`simulated_site_effects`: the simulator's true site effects on recovery, gait speed and
+  adherence, from ``cohort.truth`` (component ``site_effects``).
 * :class:`SiteCox` / :func:`federated_cox`: one-stage federated site-stratified Cox model; sites
   exchange only their log partial likelihood, score and information per Newton round (in
   process, over files with :class:`FileExchange` / :func:`serve_site`, or as Dask tasks with
@@ -18,7 +21,9 @@ release layers; nothing below imports it. See ``docs/multisite.md``.
 """
 
 from footdrop_outcomes.sites.comparison import (
+    SiteAdherence,
     SiteComparison,
+    adherence_by_site,
     compare_sites,
     funnel_limits,
     overdispersion,
@@ -39,17 +44,20 @@ from footdrop_outcomes.sites.onestage import (
     federated_cox,
     serve_site,
 )
-from footdrop_outcomes.sites.truth import simulated_site_log_frailty
+from footdrop_outcomes.sites.truth import SITE_EFFECT_SCALES, simulated_site_effects, simulated_site_log_frailty
 
 __all__ = [
+    "SITE_EFFECT_SCALES",
     "DaskSites",
     "ExchangeTimeout",
     "FederatedCoxResult",
     "FileExchange",
     "MetaAnalysis",
+    "SiteAdherence",
     "SiteComparison",
     "SiteCox",
     "SiteSummary",
+    "adherence_by_site",
     "combine_sites",
     "compare_sites",
     "federated_cox",
@@ -58,6 +66,7 @@ __all__ = [
     "overdispersion",
     "read_site_summary",
     "serve_site",
+    "simulated_site_effects",
     "simulated_site_log_frailty",
     "site_summary",
 ]
