@@ -26,8 +26,10 @@ CI *and* the CI stays in visited time (interval ends at most two weeks apart). T
 nominal (coverage of the latent median about 95% with visits every 1-3 weeks:
 tests/survival/test_turnbull_coverage.py, benchmarks/study_turnbull_coverage.py); elsewhere it
 is a set, with a CI that covers the set (conservative by construction: the truth may lie anywhere
-in it). With late entry (``entry_col``) the NPMLE maximises the likelihood conditional on not
-having recovered by first contact (Turnbull 1976; Frydman 1994; Alioum & Commenges 1996).
+in it). With late entry (``entry_col``) the fit maximises the likelihood conditional on not
+having recovered by first contact (Turnbull 1976), counting the mass of an innermost interval
+that holds an entry as spread evenly over it, as the curve is drawn (not Frydman's (1994)
+entry-cut NPMLE, which puts it before the entry and biased the shares upwards).
 
 The estimand is the curve of *all patients*: non-recoverers count as not yet recovered at every
 time, so "median" means the time by which half of all patients had recovered (see
@@ -116,8 +118,11 @@ def turnbull(
     entry_col : str, optional
         Late entry (left truncation), as in :func:`kaplan_meier`: each patient counts from first
         contact on, through the conditional likelihood ``P(lower < T <= upper) / P(T > entry)``
-        (Turnbull 1976; support from Frydman 1994 / Alioum & Commenges 1996: entry times act as
-        right ends when the innermost intervals are formed). A lower end before entry is moved
+        (Turnbull 1976), maximised over masses on Turnbull's innermost intervals; an interval
+        ``(q, p]`` holding an entry ``e`` counts ``(p - e) / (p - q)`` of its mass after ``e``
+        (spread evenly, as the curve is drawn). Frydman's (1994) NPMLE, which cuts the intervals
+        at the entries and puts that mass before them, overstated the shares in simulations
+        (docs/survival.md); this is therefore not the NPMLE. A lower end before entry is moved
         to entry; entry after the last visit (``upper``, or ``lower`` if not seen recovered) is
         refused; patients recovered by first contact (``upper <= entry``) are left out with a
         warning and counted in ``info["excluded_at_entry"]``. The curve starts where
@@ -456,13 +461,10 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
     else:
         pairs, w = np.unique(np.c_[lo, up, entry], axis=0, return_counts=True)
         L, R, E, w = pairs[:, 0], pairs[:, 1], pairs[:, 2], w.astype(float)
-    # innermost intervals: a left end immediately followed by a right end in the merged order,
-    # with right ends before left ends at ties ((a, v] ends at v; (v, b] starts after v). Entry
-    # times count as right ends (the truncation set's complement is (0, entry]): mass is never
-    # better placed after an entry it could precede (Frydman 1994; Alioum & Commenges 1996)
-    Eu = np.unique(E)
-    vals = np.r_[R, Eu, L]
-    kind = np.r_[np.zeros(R.size + Eu.size, int), np.ones(L.size, int)]  # 0 = right end, 1 = left end
+    # innermost intervals (Turnbull 1976): a left end immediately followed by a right end in the
+    # merged order, with right ends before left ends at ties ((a, v] ends at v; (v, b] starts after v)
+    vals = np.r_[R, L]
+    kind = np.r_[np.zeros(R.size, int), np.ones(L.size, int)]  # 0 = right end, 1 = left end
     order = np.lexsort((kind, vals))
     vals, kind = vals[order], kind[order]
     is_left_then_right = (kind[:-1] == 1) & (kind[1:] == 0)
@@ -476,38 +478,54 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
     if entry is None:
         p, it = _npmle(np.full(m, 1.0 / m), start, end, w, tol=tol, max_iter=max_iter, label=label, em_steps=50)
         return {"left": left, "right": right, "p": p, "support": p > 0, "start": start, "end": end, "w": w,
-                "iterations": it, "loglik": _loglik(p, start, end, w), "tstart": None}
-    # Left truncation: patient i's likelihood is divided by B_i p, the mass after entry (the runs
-    # [tstart_i, m)). Turnbull's (1976) EM adds "ghosts": w_i (1 - B_i p) / B_i p unseen patients
-    # who recovered between the earliest entry and entry i (runs [0, tstart_i)). Each outer step
-    # fixes the ghosts at the current p and solves that plain NPMLE exactly (the fast path
-    # above); the fixed point is the conditional NPMLE, whose likelihood is not concave.
-    tstart = np.searchsorted(left, E, side="left")
+                "iterations": it, "loglik": _loglik(p, start, end, w), "trunc": None}
+    # Left truncation: patient i's likelihood is divided by B_i p, the mass after entry. The
+    # likelihood does not say where inside an innermost interval its mass lies, and the curve is
+    # drawn with it spread evenly (linear across the interval); P(T > entry) counts it the same
+    # way: an interval (l, r] holding the entry e counts (r - e) / (r - l) of its mass after e.
+    # (Frydman's (1994) NPMLE instead cuts the innermost intervals at every entry and puts such
+    # mass before the entry, where it costs the truncation terms nothing; with entries spread over
+    # the recovery period that is a systematic choice of the earliest times, and the shares came out
+    # too high: +0.015 at week 6, 5 MC SE, n = 200; docs/survival.md.) So B_i p is the run
+    # [tstart_i, m) plus the fraction f_i of interval k_i = tstart_i - 1 when it holds the entry.
+    tstart = np.searchsorted(left, E, side="left")  # first interval wholly after entry
+    k = np.maximum(tstart - 1, 0)
+    holds = (tstart > 0) & (right[k] > E)
+    open_end = holds & ~np.isfinite(right[k])  # (l, inf]: not seen recovered, counted after every entry
+    tstart = np.where(open_end, tstart - 1, tstart)
+    holds &= ~open_end
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(holds, (right[k] - E) / (right[k] - left[k]), 0.0)
+    trunc = (tstart, k, frac)
+    # Turnbull's (1976) EM adds "ghosts": w_i (1 - B_i p) / B_i p unseen patients who recovered
+    # between the earliest entry and entry i (the run [0, k_i) plus 1 - f_i of interval k_i). Each
+    # outer step fixes the ghosts at the current p and solves that plain NPMLE exactly; the fixed
+    # point is the conditional MLE, whose likelihood is not concave.
     has_ghost = tstart > 0
-    g_start, g_end = np.zeros(int(has_ghost.sum()), dtype=np.int64), tstart[has_ghost]
-    aug_start, aug_end = np.r_[start, g_start], np.r_[end, g_end]
+    g_end = np.where(holds, k, tstart)[has_ghost]
+    g_coef = np.where(holds, 1.0 - frac, 0.0)[has_ghost]
+    aug_start, aug_end = np.r_[start, np.zeros(g_end.size, dtype=np.int64)], np.r_[end, g_end]
+    aug_edge, aug_coef = np.r_[np.zeros(start.size, dtype=np.int64), k[has_ghost]], np.r_[np.zeros(start.size), g_coef]
     steps = [0]
 
     def ghost_step(q: np.ndarray, em_steps: int = 2) -> np.ndarray:
         """One EM step of the conditional likelihood: ghosts from q, then the plain NPMLE exactly."""
-        c = np.r_[0.0, np.cumsum(q)]
-        empty = c[aug_end] - c[aug_start] <= 0
+        empty = _run_mass(q, aug_start, aug_end, aug_edge, aug_coef) <= 0
         if empty.any():  # a run without mass: a little at its first interval, for the warm start
             q = q.copy()
-            np.add.at(q, aug_start[empty], 1e-6)
+            np.add.at(q, np.where(aug_end[empty] > aug_start[empty], aug_start[empty], aug_edge[empty]), 1e-6)
             q /= q.sum()
-            c = np.r_[0.0, np.cumsum(q)]
-        bp = c[m] - c[tstart[has_ghost]]
+        bp = _run_mass(q, tstart, np.full_like(tstart, m), k, frac)[has_ghost]
         ghosts = w[has_ghost] * (1.0 - bp) / bp
         # ghosts of negligible weight are left out (EM would shrink their run's mass to nothing)
         keep = np.r_[np.ones(w.size, dtype=bool), ghosts > 1e-9 * w[has_ghost]]
-        new, k = _npmle(q, aug_start[keep], aug_end[keep], np.r_[w, ghosts][keep], tol=tol, max_iter=max_iter,
-                        label=label, em_steps=em_steps)
-        steps[0] += k
+        new, n_it = _npmle(q, aug_start[keep], aug_end[keep], np.r_[w, ghosts][keep], tol=tol, max_iter=max_iter,
+                           label=label, em_steps=em_steps, edge=aug_edge[keep], coef=aug_coef[keep])
+        steps[0] += n_it
         return new
 
     def loglik(q: np.ndarray) -> float:
-        return _loglik(q, start, end, w, tstart)
+        return _loglik(q, start, end, w, trunc)
 
     # SQUAREM (Varadhan & Roland 2008, scheme S3) on the ghost EM map, kept monotone
     p = ghost_step(np.full(m, 1.0 / m), em_steps=50)
@@ -528,7 +546,7 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
                     new = cand
         # masses that EM only shrinks geometrically (ghost mass before the entries) are zero at the
         # optimum: drop small ones with a negative gradient, go on from there, check optimality
-        p, kkt = _truncated_kkt(new, start, end, w, tstart)
+        p, kkt = _truncated_kkt(new, start, end, w, trunc)
         ll_new = loglik(p)
         # optimal; or stalled close to it (on flat likelihoods a weakly identified mass keeps a
         # small gradient while the log-likelihood no longer moves)
@@ -546,16 +564,26 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
                       "off", LateEntryWarning, stacklevel=4)
     it = steps[0]
     return {"left": left, "right": right, "p": p, "support": p > 0, "start": start, "end": end, "w": w,
-            "iterations": it, "loglik": _loglik(p, start, end, w, tstart), "tstart": tstart, "outer_steps": outer,
+            "iterations": it, "loglik": _loglik(p, start, end, w, trunc), "trunc": trunc, "outer_steps": outer,
             "converged": converged}
 
 
+def _run_mass(p: np.ndarray, start: np.ndarray, end: np.ndarray, edge: np.ndarray | None = None,
+              coef: np.ndarray | None = None) -> np.ndarray:
+    """Mass of each run ``[start, end)`` plus ``coef`` times the mass of interval ``edge`` (a part
+    of an interval next to the run: where a truncation time falls inside it)."""
+    c = np.r_[0.0, np.cumsum(p)]
+    out = c[end] - c[start]
+    return out if edge is None else out + coef * p[edge]
+
+
 def _truncated_kkt(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray,
-                   tstart: np.ndarray) -> tuple[np.ndarray, float]:
+                   trunc: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, float]:
     """Masses with the vanishing ones set to zero, and the largest violation of the conditional
     NPMLE's optimality: with g_j = dll/dp_j / n, optimal iff g_j <= 0 everywhere and g_j = 0 where
     p_j > 0."""
     m = p.size
+    tstart, edge, frac = trunc
 
     def grad(q: np.ndarray) -> np.ndarray:
         c = np.r_[0.0, np.cumsum(q)]
@@ -564,8 +592,11 @@ def _truncated_kkt(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndar
             ratio = w / (c[end] - c[start])
             np.add.at(diff, start, ratio)
             np.add.at(diff, end, -ratio)
-            np.add.at(diff, tstart, -w / (c[m] - c[tstart]))
-            return np.cumsum(diff)[:m] / w.sum()
+            b_ratio = w / _run_mass(q, tstart, np.full_like(tstart, m), edge, frac)
+            np.add.at(diff, tstart, -b_ratio)
+            g = np.cumsum(diff)[:m]
+            np.add.at(g, edge, -frac * b_ratio)
+            return g / w.sum()
 
     def violation(q: np.ndarray, g: np.ndarray) -> float:
         return float(max(g.max(), np.abs(g[q > 0]).max())) if np.isfinite(g).all() else np.inf
@@ -574,7 +605,7 @@ def _truncated_kkt(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndar
     q = np.where((g < -1e-5) & (p < 1e-4), 0.0, p)  # small masses the likelihood pushes out
     q /= q.sum()
     gq = grad(q)
-    if _loglik(q, start, end, w, tstart) < _loglik(p, start, end, w, tstart) - 1e-9 or violation(q, gq) > violation(p, g):
+    if _loglik(q, start, end, w, trunc) < _loglik(p, start, end, w, trunc) - 1e-9 or violation(q, gq) > violation(p, g):
         return p, violation(p, g)
     return q, violation(q, gq)
 
@@ -584,27 +615,29 @@ MAX_OUTER = 300
 
 
 def _loglik(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray,
-            tstart: np.ndarray | None = None) -> float:
-    """Log-likelihood of the masses (conditional on T > entry when ``tstart`` is given)."""
-    c = np.r_[0.0, np.cumsum(p)]
+            trunc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> float:
+    """Log-likelihood of the masses (conditional on T > entry when ``trunc`` = (first interval
+    after entry, interval holding it, its share after entry) is given)."""
     with np.errstate(divide="ignore"):
-        ll = float(w @ np.log(c[end] - c[start]))
-        if tstart is not None:
-            ll -= float(w @ np.log(c[-1] - c[tstart]))
+        ll = float(w @ np.log(_run_mass(p, start, end)))
+        if trunc is not None:
+            tstart, edge, frac = trunc
+            ll -= float(w @ np.log(_run_mass(p, tstart, np.full_like(tstart, p.size), edge, frac)))
     return ll
 
 
 def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, tol: float, max_iter: int,
-           label: str, em_steps: int) -> tuple[np.ndarray, int]:
+           label: str, em_steps: int, edge: np.ndarray | None = None,
+           coef: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Turnbull NPMLE of the runs ``[start, end)`` with weights ``w``, from ``p``: EM steps, then
-    a constrained Newton method on the support."""
+    a constrained Newton method on the support. A row may also hold the share ``coef`` of the
+    interval ``edge`` next to its run (a ghost patient recovered before an entry inside it)."""
     m = p.size
     n = w.sum()
 
     def gradient(p: np.ndarray) -> tuple[np.ndarray, float]:
-        """Reduced gradient d_j = sum_i w_i [j in run_i] / (n A_i p), and the log-likelihood."""
-        c = np.r_[0.0, np.cumsum(p)]
-        ap = c[end] - c[start]
+        """Reduced gradient d_j = sum_i w_i a_ij / (n A_i p), and the log-likelihood."""
+        ap = _run_mass(p, start, end, edge, coef)
         with np.errstate(divide="ignore"):
             ratio = w / ap
             ll = float(w @ np.log(ap))
@@ -612,7 +645,10 @@ def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, 
         with np.errstate(invalid="ignore"):  # a run without mass: ll = -inf, the step is rejected
             np.add.at(diff, start, ratio)
             np.add.at(diff, end, -ratio)
-            return np.cumsum(diff)[:m] / n, ll
+            d = np.cumsum(diff)[:m]
+            if edge is not None:
+                np.add.at(d, edge, coef * ratio)
+            return d / n, ll
 
     def em(p: np.ndarray) -> np.ndarray:
         new = p * gradient(p)[0]
@@ -626,9 +662,9 @@ def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, 
     for _ in range(min(em_steps, max_iter)):
         p = em(p)
     small = np.where(p > 1e-8 * p.max(), p, 0.0)
-    c = np.r_[0.0, np.cumsum(small)]
-    empty = c[end] - c[start] <= 0
-    small[start[empty]] = p[start[empty]]  # never leave an observed run without mass
+    empty = _run_mass(small, start, end, edge, coef) <= 0
+    keep_at = start[empty] if edge is None else np.where(end[empty] > start[empty], start[empty], edge[empty])
+    small[keep_at] = p[keep_at]  # never leave an observed run without mass
     p = small / small.sum()
     it = 0
     converged = False
@@ -645,7 +681,7 @@ def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, 
             p = _vertex_step(p, j, gradient)
             continue
         idx = np.flatnonzero(support)
-        info = _information(p, start, end, w, idx)
+        info = _information(p, start, end, w, idx, edge, coef)
         g = n * d[idx]
         a_g, a_1 = _newton_solve(info, np.c_[g, np.ones(idx.size)], label).T
         delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
@@ -683,16 +719,18 @@ def _newton_solve(info: np.ndarray, rhs: np.ndarray, label: str) -> np.ndarray:
         raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
 
 
-def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Observed information of the masses ``idx``: ``M[a, b] = sum_i u_i [i covers idx[a] and idx[b]]``.
+def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, idx: np.ndarray,
+                 edge: np.ndarray | None = None, coef: np.ndarray | None = None) -> np.ndarray:
+    """Observed information of the masses ``idx``: ``M[a, b] = sum_i u_i a_i[idx[a]] a_i[idx[b]]``.
 
-    With ``u_i = w_i / (A_i p)^2``; runs are contiguous, so ``i`` covers both iff
-    ``start_i <= min`` and ``end_i > max``: a 2-D cumulative sum of a histogram of (start, end)
-    in support coordinates, O(n + k^2) with no n x k matrix.
+    With ``u_i = w_i / (A_i p)^2`` and ``a_i`` the indicator of the run ``[start_i, end_i)`` plus
+    ``coef_i`` at ``edge_i``. Runs are contiguous, so a run covers both iff ``start_i <= min``
+    and ``end_i > max``: a 2-D cumulative sum of a histogram of (start, end) in support
+    coordinates; the edge terms add ``coef u`` to the edge's row and column along the run (a
+    cumulative sum per row) and ``coef^2 u`` on the diagonal. O(n + k^2), no n x k matrix.
     """
     k = idx.size
-    c = np.r_[0.0, np.cumsum(p)]
-    u = w / (c[end] - c[start]) ** 2
+    u = w / _run_mass(p, start, end, edge, coef) ** 2
     s_i = np.searchsorted(idx, start, side="left")  # start_i <= idx[a]  <=>  s_i <= a
     e_i = np.searchsorted(idx, end, side="left")  # end_i > idx[b]  <=>  e_i > b
     grid = np.zeros((k + 1, k + 1))
@@ -700,7 +738,19 @@ def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarra
     cum = np.cumsum(grid, axis=0)
     cum = np.cumsum(cum[:, ::-1], axis=1)[:, ::-1]
     a = np.arange(k)
-    return cum[np.minimum.outer(a, a), np.maximum.outer(a, a) + 1]
+    mm = cum[np.minimum.outer(a, a), np.maximum.outer(a, a) + 1]
+    if edge is not None and k:
+        pos = np.searchsorted(idx, edge, side="left")
+        on = (coef != 0) & (pos < k)
+        on[on] = idx[pos[on]] == edge[on]  # the edge interval has mass
+        v = u[on] * coef[on]
+        row = np.zeros((k, k + 1))
+        np.add.at(row, (pos[on], s_i[on]), v)
+        np.add.at(row, (pos[on], e_i[on]), -v)
+        cross = np.cumsum(row, axis=1)[:, :k]
+        mm = mm + cross + cross.T
+        mm[a, a] += np.bincount(pos[on], weights=v * coef[on], minlength=k)
+    return mm
 
 
 def _vertex_step(p: np.ndarray, j: int, gradient: Any) -> np.ndarray:
@@ -729,9 +779,9 @@ def _turnbull_cov(fit: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Covariance of the non-zero masses (inverse observed information, last mass eliminated)."""
     idx = np.flatnonzero(fit["support"])
     mm = _information(fit["p"], fit["start"], fit["end"], fit["w"], idx)
-    if fit.get("tstart") is not None:  # conditional likelihood: less the information of P(T > entry)
-        ts = fit["tstart"]
-        mm = mm - _information(fit["p"], ts, np.full_like(ts, fit["left"].size), fit["w"], idx)
+    if fit.get("trunc") is not None:  # conditional likelihood: less the information of P(T > entry)
+        ts, edge, frac = fit["trunc"]
+        mm = mm - _information(fit["p"], ts, np.full_like(ts, fit["left"].size), fit["w"], idx, edge, frac)
     free, last = np.arange(idx.size - 1), idx.size - 1
     info = mm[np.ix_(free, free)] - mm[free, last][:, None] - mm[last, free][None, :] + mm[last, last]
     try:
