@@ -124,61 +124,104 @@ def _mi_table(out: list[pd.DataFrame], reps: int, n: int, m: int, seed0: int, sh
 PS_FORMULA = "severity + age + diabetes"
 
 
-def part_pooled(reps: int, n: int, m: int, seed0: int) -> None:
+def _t1_rows(add, summary: pd.DataFrame, arm: str, seed: int, pooled: bool) -> None:
+    """Every mean and percentage of a Table 1 (``table_one`` or ``pooled_table_one`` summary), per arm."""
+    s = summary[(summary["variable"] != "n") & (summary["level"] != "missing")]
+    for _, r in s.iterrows():
+        stat = r["statistic"] if pooled else ("mean" if pd.notna(r["mean"]) else "percent")
+        if pooled:
+            est, lo, hi = r["estimate"], r["lower"], r["upper"]
+        else:
+            est = r["mean"] if stat == "mean" else r["percent"]
+            se = r["sd"] / math.sqrt(r["n"]) if stat == "mean" else 100 * math.sqrt(r["percent"] / 100 * (1 - r["percent"] / 100) / r["n"])
+            lo, hi = est - 1.959964 * se, est + 1.959964 * se
+        level = f"[{r['level']}]" if r["level"] else ""
+        add(f"Table 1 {stat} {r['variable']}{level}, physio={r['group']}", arm, seed, est, lo, hi)
+
+
+def _logit_pooled_rows(add, imp, summary: pd.DataFrame, seed: int, by: str = "supervised_physio") -> None:
+    """Percentages pooled on the logit scale (within variance 1 / (n p (1 - p))), back-transformed: arm ``MI (logit)``."""
+    from scipy import stats as st
+    from scipy.special import expit, logit
+
+    from footdrop_outcomes.imputation.pooling import barnard_rubin_df
+
+    s = summary[(summary["statistic"] == "percent")]
+    m = len(imp)
+    for _, r in s.iterrows():
+        p = []
+        for f in imp:
+            g = f[f[by].astype(str) == r["group"]]
+            col = g[r["variable"]]
+            p.append(float((col.astype(bool) if not r["level"] else col.astype(str) == r["level"]).mean()))
+        p = np.array(p)
+        n = float(r["n"])
+        if np.any((p <= 0) | (p >= 1)):
+            continue
+        q, u = logit(p), 1.0 / (n * p * (1 - p))
+        qbar, ubar, bvar = q.mean(), u.mean(), q.var(ddof=1)
+        t = ubar + (1 + 1 / m) * bvar
+        df = float(barnard_rubin_df(m, np.array([bvar]), np.array([t]), n - 1.0)[0])
+        half = st.t.ppf(0.975, df) * math.sqrt(t)
+        level = f"[{r['level']}]" if r["level"] else ""
+        add(f"Table 1 percent {r['variable']}{level}, physio={r['group']}", "MI (logit)", seed, 100 * expit(qbar),
+            100 * expit(qbar - half), 100 * expit(qbar + half))
+
+
+def part_pooled(reps: int, n: int, m: int, seed0: int, scenario: str = "v1", out: str | None = None) -> None:
+    """Pooled IPTW (scenario ``v1`` only) and pooled Table 1 against the full-data value; see the module notes."""
     from footdrop_outcomes.adherence import (
         fit_propensity,
         table_one,
         weighted_comparison,
     )
+    from footdrop_outcomes.imputation._mar import MAR_ALL_COVARIATES, mar_frames_all
 
     rows: list[dict[str, object]] = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
 
     def add(what: str, arm: str, seed: int, est: float, lower: float, upper: float) -> None:
         rows.append({"quantity": what, "arm": arm, "seed": seed, "est": est, "lower": lower, "upper": upper})
 
-    def t1_rows(summary: pd.DataFrame, arm: str, seed: int, pooled: bool) -> None:
-        for var, level, stat in (("age", "", "mean"), ("diabetes", "", "percent")):
-            for grp in ("False", "True"):
-                r = summary[(summary["variable"] == var) & (summary["level"] == level) & (summary["group"] == grp)].iloc[0]
-                if pooled:
-                    est, lo, hi = r["estimate"], r["lower"], r["upper"]
-                else:
-                    est = r["mean"] if stat == "mean" else r["percent"]
-                    se = r["sd"] / math.sqrt(r["n"]) if stat == "mean" else 100 * math.sqrt(r["percent"] / 100 * (1 - r["percent"] / 100) / r["n"])
-                    lo, hi = est - 1.959964 * se, est + 1.959964 * se
-                add(f"Table 1 {stat} {var}, physio={grp}", arm, seed, est, lo, hi)
-
+    covs = ["age", "diabetes"] if scenario == "v1" else list(MAR_ALL_COVARIATES)
     for r in range(reps):
         seed = seed0 + r
-        full, d = mar_frames(seed, n)
+        full, d = mar_frames(seed, n) if scenario == "v1" else mar_frames_all(seed, n)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # weighting diagnostics and complete-case warnings: the figures say it
-            for arm, data in (("full", full), ("complete case", d.dropna(subset=["age", "diabetes"]).reset_index(drop=True))):
-                w = weighted_comparison(fit_propensity(data, "supervised_physio", PS_FORMULA)).summary
-                w = w[(w["estimand"] == "log_hr") & (w["analysis"] == "weighted")].iloc[0]
-                add("IPTW log HR (weighted)", arm, seed, w["estimate"], w["lower"], w["upper"])
-            t1_rows(table_one(full, covariates=["age", "diabetes"]).summary, "full", seed, False)
-            t1_rows(table_one(d, covariates=["age", "diabetes"]).summary, "complete case", seed, False)  # available cases per variable
-            imp = impute(d, m=m, seed=seed, columns=["age", "diabetes"], iterations=5, outcome="right")
-            pc = pooled_comparison(imp, "supervised_physio", PS_FORMULA).summary
-            pc = pc[(pc["estimand"] == "log_hr") & (pc["analysis"] == "weighted")].iloc[0]
-            add("IPTW log HR (weighted)", "MI", seed, pc["estimate"], pc["lower"], pc["upper"])
-            t1_rows(pooled_table_one(imp, covariates=["age", "diabetes"]).summary, "MI", seed, True)
+            if scenario == "v1":
+                for arm, data in (("full", full), ("complete case", d.dropna(subset=covs).reset_index(drop=True))):
+                    w = weighted_comparison(fit_propensity(data, "supervised_physio", PS_FORMULA)).summary
+                    w = w[(w["estimand"] == "log_hr") & (w["analysis"] == "weighted")].iloc[0]
+                    add("IPTW log HR (weighted)", arm, seed, w["estimate"], w["lower"], w["upper"])
+            _t1_rows(add, table_one(full, covariates=covs).summary, "full", seed, False)
+            _t1_rows(add, table_one(d, covariates=covs).summary, "complete case", seed, False)  # available cases per variable
+            imp = impute(d, m=m, seed=seed, columns=covs, iterations=5, outcome="right")
+            if scenario == "v1":
+                pc = pooled_comparison(imp, "supervised_physio", PS_FORMULA).summary
+                pc = pc[(pc["estimand"] == "log_hr") & (pc["analysis"] == "weighted")].iloc[0]
+                add("IPTW log HR (weighted)", "MI", seed, pc["estimate"], pc["lower"], pc["upper"])
+            pooled = pooled_table_one(imp, covariates=covs).summary
+            _t1_rows(add, pooled, "MI", seed, True)
+            _logit_pooled_rows(add, imp, pooled, seed)
         if (r + 1) % 50 == 0 or r + 1 == reps:
-            _pooled_table(pd.DataFrame(rows), r + 1, n, m, seed0, t0)
+            _pooled_table(pd.DataFrame(rows), r + 1, n, m, seed0, t0, c0, scenario)
+            if out:
+                pd.DataFrame(rows).to_csv(out, index=False)
 
 
-def _pooled_table(a: pd.DataFrame, reps: int, n: int, m: int, seed0: int, t0: float) -> None:
+def _pooled_table(a: pd.DataFrame, reps: int, n: int, m: int, seed0: int, t0: float, c0: float, scenario: str) -> None:
     truth = a[a["arm"] == "full"].groupby("quantity", sort=False)["est"].mean().rename("truth")
     a = a.join(truth, on="quantity")
     a["covered"] = (a["lower"] <= a["truth"]) & (a["truth"] <= a["upper"])
     g = a.groupby(["quantity", "arm"], sort=False)
     s = pd.DataFrame({"truth": g["truth"].first(), "bias": g["est"].mean() - g["truth"].first(),
-                      "mcse": g["est"].std() / np.sqrt(g.size()), "coverage": g["covered"].mean()})
+                      "mcse": g["est"].std() / np.sqrt(g.size()), "coverage": g["covered"].mean(), "reps": g.size()})
     s["bias/mcse"] = s["bias"] / s["mcse"]
-    print(f"\nPooled IPTW and Table 1 under MAR: {reps} replicates of n = {n}, m = {m}, seeds {seed0}..{seed0 + reps - 1}; "
-          f"total {time.perf_counter() - t0:.0f} s")
+    s["cov_se"] = np.sqrt(s["coverage"] * (1 - s["coverage"]) / s["reps"])
+    print(f"\nPooled {'IPTW and ' if scenario == 'v1' else ''}Table 1 under MAR ({scenario}): {reps} replicates of n = {n}, m = {m}, "
+          f"seeds {seed0}..{seed0 + reps - 1}; total {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU; "
+          f"load {os.getloadavg()[0]:.1f}")
     print(s.round(4).to_string(), flush=True)
 
 
@@ -287,18 +330,21 @@ def part_speed(n: int, m: int, seed: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["mi", "pooled", "late", "speed", "all"], default="all")
+    ap.add_argument("--part", choices=["mi", "pooled", "pooled-all", "late", "speed", "all"], default="all")
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--m", type=int, default=5)
     ap.add_argument("--n-late", type=int, default=500, help="patients per replicate of the late-entry part")
     ap.add_argument("--seed0", type=int, default=1000)
+    ap.add_argument("--out", default=None, help="CSV of the pooled parts' per-replicate rows (written every 50 replicates)")
     args = ap.parse_args()
     pd.set_option("display.width", 200)
     if args.part in ("mi", "all"):
         part_mi(args.reps, args.n, args.m, args.seed0)
     if args.part in ("pooled", "all"):
-        part_pooled(args.reps, args.n, args.m, args.seed0)
+        part_pooled(args.reps, args.n, args.m, args.seed0, "v1", args.out)
+    if args.part in ("pooled-all", "all"):
+        part_pooled(args.reps, args.n, args.m, args.seed0, "all", args.out and args.out.replace(".csv", "_all.csv"))
     if args.part in ("late", "all"):
         part_late(args.reps, args.n_late, args.seed0)
     if args.part in ("speed", "all"):

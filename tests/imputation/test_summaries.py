@@ -104,3 +104,15 @@ def test_fit_imputed_in_worker_processes_equals_serial(imp):
     serial = fit_imputed(res, lambda d: fit_cox(d, "severity + diabetes"))
     forked = fit_imputed(res, lambda d: fit_cox(d, "severity + diabetes"), n_jobs=2)
     pd.testing.assert_frame_equal(serial.summary, forked.summary)
+
+
+def test_pooled_table_one_keeps_mean_or_percent_in_statistic(imp):
+    """pool_estimates' t statistic must not overwrite the documented ``statistic`` column (mean / percent)."""
+    _, res = imp
+    t1 = pooled_table_one(res, by="supervised_physio", covariates=["bmi", "smoking"])
+    s = t1.summary
+    assert set(s.loc[s["variable"] == "bmi", "statistic"]) == {"mean"}
+    assert set(s.loc[s["variable"] == "smoking", "statistic"]) == {"percent"}
+    assert np.allclose(s["t_statistic"], s["estimate"] / s["se"])
+    cells = t1.table.set_index(["variable", "level"])
+    assert cells.loc[("smoking", "current"), "True"].endswith("%") and not cells.loc[("bmi", ""), "True"].endswith("%")

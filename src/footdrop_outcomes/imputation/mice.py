@@ -16,13 +16,40 @@ specification), starting from random draws of its observed values, for ``iterati
   under ``beta_hat`` is nearest to its own under ``beta*`` (type-1 matching, as
   ``mice.impute.pmm``). Imputed values are always values seen in the data (integers stay
   integers, no impossible BMIs);
-* binary: logistic regression (``"logistic"``), coefficients drawn from their approximate
-  posterior ``N(beta_hat, (X'WX)^-1)``, then a Bernoulli draw (``mice.impute.logreg``);
+* binary: logistic regression (``"logistic"``) fitted on a bootstrap sample of the observed
+  rows -- the bootstrap fit is the parameter draw, as in ``mice.impute.logreg.boot`` -- then a
+  Bernoulli draw;
 * categorical with more than two levels: multinomial logistic regression (``"multinomial"``),
-  same drawing (``mice.impute.polyreg`` with a normal posterior draw of the coefficients).
+  same drawing.
 
-Linear systems carry mice's ridge of ``1e-5`` times the diagonal. Continuous predictors are
-standardised, categorical ones enter as treatment-coded indicators.
+Why the bootstrap and not mice's default ``logreg`` draw ``beta* ~ N(beta_hat, (X'WX)^-1)``:
+averaging ``expit(x'beta*)`` over that normal approximation pulls every imputed probability
+towards 0.5 by about ``p (1 - p) (1 - 2p) x'Vx / 2``. With the ~35 design columns of a survival
+frame and a few hundred observed rows that is a bias, not a rounding: +1.0 percentage point
+among the imputed rows of the simulation study (diabetes, 1,000 patients), +0.4 points in the
+pooled Table 1 (3-4 MC SE over 400 replicates). The exact posterior (checked by importance
+sampling) and the bootstrap both remove it (+0.05 and +0.10 points among the imputed rows);
+fitting on case weights costs no more than the old fit. With fewer than about 3 events per
+design column the bootstrap draw is biased too (+2 points at 1 event per column, against +6
+for the normal draw): keep imputation models smaller than that (``predictors``).
+
+mice's remedy for perfect prediction, augmenting the data with ``p + 1`` pseudo-observations
+split evenly over the outcome levels (White, Daniel & Royston 2010), pulls the fit towards
+equal shares (+0.9 points in the same study), so it is not used. Instead the logistic and
+multinomial fits carry a weakly informative normal prior (Gelman, Jakulin, Pittau & Su 2008):
+SD 2.5 on the log odds ratio of a 0/1 column, 2.5 per two SDs of another column, flat
+intercept; a rare level whose observed rows all have one outcome then gets a finite
+coefficient instead of wild draws. Fits are by Newton steps halved until the penalised
+log-likelihood does not fall (a plain Newton step from the previous sweep's estimate can run off
+to the bounds). Linear systems carry mice's ridge of ``1e-5`` times the diagonal. Continuous
+predictors are standardised, categorical ones enter as treatment-coded indicators.
+
+Starting values: one monotone pass (the default of Stata's ``mi impute chained``): variables in
+order of increasing missingness, each imputed from the outcome, the complete predictors and the
+variables filled before it; then ``iterations`` full sweeps. mice's random draws of observed
+values start far from the target under MAR, and two closely related incomplete variables
+(diabetes and HbA1c) hold each other there for many sweeps: +3.6 points of diabetes after 5
+sweeps in the six-covariate study.
 
 The outcome in the imputation model
 -----------------------------------
@@ -71,6 +98,7 @@ Method = Literal["pmm", "logistic", "multinomial"]
 Outcome = Literal["right", "interval", "none"]
 
 _RIDGE = 1e-5
+_PRIOR_SD = 2.5  # weakly informative prior of the logistic and multinomial imputation models (Gelman et al. 2008)
 _MAX_LEVELS = 12  # a complete categorical predictor with more levels (ids, free text) is not used by default
 
 
@@ -245,12 +273,6 @@ def _solve_pd(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
     return linalg.cho_solve(c, b, check_finite=False), c
 
 
-def _draw_normal(rng: np.random.Generator, mean: np.ndarray, prec: np.ndarray) -> np.ndarray:
-    """A draw from N(mean, prec^-1)."""
-    c = linalg.cholesky(prec + _RIDGE * np.diag(np.maximum(np.diag(prec), 1e-8)), lower=False, check_finite=False)
-    return mean + linalg.solve_triangular(c, rng.standard_normal(mean.size), lower=False, check_finite=False)
-
-
 def _pmm(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray, x_mis: np.ndarray, donors: int) -> np.ndarray:
     xtx = cross(x_obs, x_obs)
     beta, _ = _solve_pd(xtx, cross(x_obs, y_obs[:, None])[:, 0])
@@ -274,27 +296,82 @@ def _pmm(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray, x_mis: 
     return y_obs[order[window[np.arange(yhat_mis.size), pick]]]
 
 
-def _logistic(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray, x_mis: np.ndarray,
-              start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    b = np.zeros(x_obs.shape[1]) if start is None else start.copy()
-    for _ in range(30):
-        p = expit(x_obs @ b)
-        w = np.maximum(p * (1 - p), 1e-10)
-        h = cross(x_obs * w[:, None], x_obs)
-        step, _ = _solve_pd(h, cross(x_obs, (y_obs - p)[:, None])[:, 0] - _RIDGE * np.maximum(np.diag(h), 1e-8) * b)
-        b = np.clip(b + step, -30, 30)
-        if np.max(np.abs(step)) < 1e-8:
+def _newton(value: Callable[[np.ndarray], float], derivatives: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+            b: np.ndarray, max_iter: int = 50) -> np.ndarray:
+    """Maximise a concave penalised log-likelihood by Newton steps, halved until the value does not fall.
+
+    Plain Newton steps from a warm start can overshoot where fitted probabilities saturate and
+    then run off to the bounds; the step halving keeps every step an ascent step.
+    """
+    b = np.asarray(b, dtype=float).copy()
+    f = value(b)
+    for _ in range(max_iter):
+        g, h = derivatives(b)
+        step, _ = _solve_pd(h, g)
+        t = 1.0
+        while True:
+            nb = b + t * step
+            nf = value(nb)
+            if nf >= f - 1e-10 * (1.0 + abs(f)) or t < 1e-4:
+                break
+            t *= 0.5
+        b, f = nb, nf
+        if np.max(np.abs(t * step)) < 1e-8:
             break
-    p = expit(x_obs @ b)
-    h = cross(x_obs * np.maximum(p * (1 - p), 1e-10)[:, None], x_obs)
-    b_star = _draw_normal(rng, b, h)
-    return (rng.random(x_mis.shape[0]) < expit(x_mis @ b_star)).astype(float), b
+    return b
+
+
+def _prior_precision(x: np.ndarray) -> np.ndarray:
+    """Precision of the weakly informative normal prior on each design column's coefficient.
+
+    Gelman, Jakulin, Pittau & Su (2008, *Ann Appl Stat* 2:1360): a 0/1 column's coefficient has
+    prior SD 2.5 (log odds ratio), another column's 2.5 per two SDs of the column; the intercept
+    (column 0) is flat. It keeps the fit finite when a rare level has only one outcome (quasi-
+    complete separation), and changes a well-identified coefficient by a fraction of its SE.
+    """
+    sd = x.std(axis=0)
+    binary = np.all((x == 0.0) | (x == 1.0), axis=0)
+    prec = np.where(binary, 1.0 / _PRIOR_SD**2, np.where(sd > 0, (2.0 * sd / _PRIOR_SD) ** 2, 0.0))
+    prec[0] = 0.0
+    return prec
+
+
+def _bootstrap_weights(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Case weights of a bootstrap sample of n rows (how often each row was drawn)."""
+    return np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+
+
+def _logistic(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray, x_mis: np.ndarray,
+              start: np.ndarray | None, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic imputation: fit on a bootstrap sample of the observed rows, then Bernoulli draws.
+
+    The bootstrap fit is the parameter draw (mice's ``logreg.boot``): a draw from the normal
+    approximation ``N(b, (X'WX)^-1)`` (mice's ``logreg``) pulls the imputed probabilities towards
+    0.5 by about ``p(1-p)(1-2p) x'Vx / 2``, which with tens of design columns and a few hundred
+    observed rows is a bias of a percentage point or more (see the module notes).
+    """
+    wt = _bootstrap_weights(rng, y_obs.size)
+
+    def value(b: np.ndarray) -> float:
+        eta = x_obs @ b
+        return float(wt @ (y_obs * eta - np.logaddexp(0.0, eta)) - 0.5 * prior @ (b * b))
+
+    def derivatives(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = expit(x_obs @ b)
+        h = cross(x_obs * (wt * np.maximum(p * (1 - p), 1e-10))[:, None], x_obs) + np.diag(prior)
+        return cross(x_obs, (wt * (y_obs - p))[:, None])[:, 0] - prior * b, h
+
+    b = _newton(value, derivatives, np.zeros(x_obs.shape[1]) if start is None else start)
+    return (rng.random(x_mis.shape[0]) < expit(x_mis @ b)).astype(float), b
 
 
 def _multinomial(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray, x_mis: np.ndarray, k: int,
-                 start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial logit (reference level 0) by Newton; draws the categories of the missing rows."""
+                 start: np.ndarray | None, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logit (reference level 0) by Newton on a bootstrap sample of the observed rows
+    (the parameter draw, as :func:`_logistic`); draws the categories of the missing rows."""
     n, p = x_obs.shape
+    wt = _bootstrap_weights(rng, n)
+    prior_flat = np.tile(prior, k - 1)
     y = np.zeros((n, k))
     y[np.arange(n), y_obs.astype(np.int64)] = 1.0
     b = np.zeros((p, k - 1)) if start is None else start.copy()
@@ -310,25 +387,24 @@ def _multinomial(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray,
         h = np.empty(((k - 1) * p, (k - 1) * p))
         for a in range(k - 1):
             for c in range(a, k - 1):
-                w = q[:, a] * ((a == c) - q[:, c])
+                w = wt * q[:, a] * ((a == c) - q[:, c])
                 blk = cross(x_obs * w[:, None], x_obs)
                 h[a * p:(a + 1) * p, c * p:(c + 1) * p] = blk
                 h[c * p:(c + 1) * p, a * p:(a + 1) * p] = blk
-        return h
+        return h + np.diag(prior_flat)
 
-    for _ in range(30):
-        pr = probs(x_obs, b)
-        g = cross(x_obs, y[:, 1:] - pr[:, 1:]).T.ravel()  # level-major: (k-1) blocks of p
-        h = hessian(pr)
-        flat = b.T.ravel()
-        step, _ = _solve_pd(h, g - _RIDGE * np.maximum(np.diag(h), 1e-8) * flat)
-        flat = np.clip(flat + step, -30, 30)
-        b = flat.reshape(k - 1, p).T
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    h = hessian(probs(x_obs, b))
-    b_star = _draw_normal(rng, b.T.ravel(), h).reshape(k - 1, p).T
-    pm = probs(x_mis, b_star)
+    def value(flat: np.ndarray) -> float:
+        eta = np.column_stack([np.zeros(n), x_obs @ flat.reshape(k - 1, p).T])
+        ll = (eta * y).sum(axis=1) - np.logaddexp.reduce(eta, axis=1)
+        return float(wt @ ll - 0.5 * prior_flat @ (flat * flat))
+
+    def derivatives(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pr = probs(x_obs, flat.reshape(k - 1, p).T)
+        g = cross(x_obs, wt[:, None] * (y[:, 1:] - pr[:, 1:])).T.ravel() - prior_flat * flat  # level-major: (k-1) blocks of p
+        return g, hessian(pr)
+
+    b = _newton(value, derivatives, b.T.ravel()).reshape(k - 1, p).T
+    pm = probs(x_mis, b)
     u = rng.random(x_mis.shape[0])[:, None]
     return np.minimum((pm.cumsum(axis=1) < u).sum(axis=1), k - 1).astype(float), b
 
@@ -383,7 +459,8 @@ def impute(
     duration_col, event_col, lower_col, upper_col : str
         Outcome columns.
     iterations : int
-        Sweeps over the incomplete variables (mice's ``maxit``).
+        Sweeps over the incomplete variables (mice's ``maxit``), after the monotone pass
+        that gives the starting values (see the module notes).
     donors : int
         Donor pool of predictive mean matching.
     n_jobs : int
@@ -483,7 +560,8 @@ def impute(
     for c in targets:
         incomplete_rows |= vars_[c].miss
     info = {
-        "method": "multiple imputation by chained equations (pmm / logistic / multinomial, as R mice)", "m": int(m),
+        "method": ("multiple imputation by chained equations (pmm; logistic / multinomial fitted on a bootstrap "
+                   "sample with a weak normal prior; monotone starting pass)"), "m": int(m),
         "seed": int(seed), "iterations": int(iterations), "donors": int(donors), "outcome_kind": outcome, "outcome": how,
         "columns": targets, "predictors": preds, "n": len(frame), "n_incomplete_rows": int(incomplete_rows.sum()),
         "complete_case_n": int((~incomplete_rows).sum()),
@@ -497,31 +575,47 @@ def _run_chain(a: tuple[Any, ...]) -> pd.DataFrame:
     return _chain(frame, vars_, targets, preds, meth, out_block, np.random.default_rng(child), iterations, donors)
 
 
+def _step(rng: np.random.Generator, v: _Var, method: str, x: np.ndarray, start: np.ndarray | None,
+          donors: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """One imputation of ``v``'s missing rows from the design ``x`` (all rows); returns the values and the coefficients."""
+    obs = ~v.miss
+    x_obs, x_mis, y_obs = x[obs], x[v.miss], v.values[obs]
+    if method == "pmm":
+        return _pmm(rng, x_obs, y_obs, x_mis, donors), None
+    prior = _prior_precision(x)
+    if method == "logistic":
+        y01 = y_obs if v.kind == "binary" else (y_obs > 0).astype(float)
+        return _logistic(rng, x_obs, y01, x_mis, start, prior)
+    return _multinomial(rng, x_obs, y_obs, x_mis, len(v.levels), start, prior)
+
+
 def _chain(frame: pd.DataFrame, vars_: dict[str, _Var], targets: list[str], preds: list[str], meth: dict[str, str],
            out_block: np.ndarray, rng: np.random.Generator, iterations: int, donors: int) -> pd.DataFrame:
-    """One chain of chained equations; returns a completed copy of ``frame``."""
+    """One chain of chained equations; returns a completed copy of ``frame``.
+
+    Starting values come from one monotone pass (the default of Stata's ``mi impute chained``):
+    the variables are imputed in order of increasing missingness, each from the outcome, the
+    complete predictors and the variables already filled in. Random draws of observed values
+    (R mice's start) are far from the target distribution under MAR, and two closely related
+    incomplete variables (diabetes and HbA1c) then hold each other there for many sweeps.
+    """
     cur = {c: v.values.copy() for c, v in vars_.items()}
-    for c in targets:  # start: random draws of observed values
-        v = vars_[c]
-        obs = v.values[~v.miss]
-        cur[c][v.miss] = obs[rng.integers(0, obs.size, int(v.miss.sum()))]
-    blocks = {c: vars_[c].block(cur[c]) for c in vars_}
-    starts: dict[str, np.ndarray | None] = {c: None for c in targets}
+    blocks = {c: vars_[c].block(cur[c]) for c in preds}
     n = len(frame)
+    ones = np.ones((n, 1))
+    done: list[str] = []
+    for c in sorted(targets, key=lambda t: int(vars_[t].miss.sum())):  # stable: ties keep the column order
+        v = vars_[c]
+        x = np.hstack([ones, out_block, *(blocks[o] for o in preds), *(blocks[o] for o in done)])
+        cur[c][v.miss], _ = _step(rng, v, meth[c], x, None, donors)
+        blocks[c] = v.block(cur[c])
+        done.append(c)
+    starts: dict[str, np.ndarray | None] = {c: None for c in targets}
     for _ in range(iterations):
         for c in targets:
             v = vars_[c]
-            x = np.hstack([np.ones((n, 1)), out_block, *(blocks[o] for o in vars_ if o != c)])
-            obs = ~v.miss
-            x_obs, x_mis, y_obs = x[obs], x[v.miss], v.values[obs]
-            if meth[c] == "pmm":
-                new = _pmm(rng, x_obs, y_obs, x_mis, donors)
-            elif meth[c] == "logistic":
-                y01 = y_obs if v.kind == "binary" else (y_obs > 0).astype(float)
-                new, starts[c] = _logistic(rng, x_obs, y01, x_mis, starts[c])
-            else:
-                new, starts[c] = _multinomial(rng, x_obs, y_obs, x_mis, len(v.levels), starts[c])
-            cur[c][v.miss] = new
+            x = np.hstack([ones, out_block, *(blocks[o] for o in vars_ if o != c)])
+            cur[c][v.miss], starts[c] = _step(rng, v, meth[c], x, starts[c], donors)
             blocks[c] = v.block(cur[c])
     out = frame.copy()
     for c in targets:

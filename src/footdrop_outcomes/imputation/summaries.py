@@ -248,8 +248,9 @@ class PooledTableOne(AnalysisResult):
     summary : pandas.DataFrame
         One row per ``variable``, ``level`` and ``group``: ``statistic`` (``mean`` or
         ``percent``), ``n`` (patients in the group), the columns of :func:`pool_estimates`
-        (``estimate`` is the pooled mean or percentage) and ``n_missing`` (values missing in
-        the group before imputation, when the incomplete frame is given).
+        (``estimate`` is the pooled mean or percentage; its t statistic is ``t_statistic``
+        here) and ``n_missing`` (values missing in the group before imputation, when the
+        incomplete frame is given).
     smd : pandas.DataFrame
         ``variable``, ``level``, ``smd`` (mean over imputations), ``smd_min``, ``smd_max``.
     table : pandas.DataFrame
@@ -335,12 +336,12 @@ def pooled_table_one(
         with np.errstate(divide="ignore", invalid="ignore"):
             se_mean = s["sd"].to_numpy(dtype=float) / np.sqrt(n)
             se_pct = 100 * np.sqrt(p * (1 - p) / n)
-        s["statistic"] = np.where(is_mean, "mean", "percent")
+        s["measure"] = np.where(is_mean, "mean", "percent")
         s["estimate"] = np.where(is_mean, s["mean"].to_numpy(dtype=float), 100 * p)
         s["se"] = np.where(is_mean, se_mean, se_pct)
-        tables.append(s[["variable", "level", "group", "statistic", "n", "estimate", "se"]].reset_index(drop=True))
+        tables.append(s[["variable", "level", "group", "measure", "n", "estimate", "se"]].reset_index(drop=True))
     group_n = {str(g): int((frames[0][by].astype(str) == str(g)).sum()) for g in tables[0]["group"].unique()}
-    keys = ["variable", "level", "group", "statistic"]
+    keys = ["variable", "level", "group", "measure"]  # "measure" (mean / percent) becomes "statistic" below
     # a level with 0% or 100% in every imputation has no sampling variance: shown, not pooled
     degenerate = np.all([((t["se"] == 0) | t["se"].isna()).to_numpy() for t in tables], axis=0)
     pooled = pool_estimates([t.loc[~degenerate] for t in tables], keys=keys,
@@ -353,6 +354,8 @@ def pooled_table_one(
         pooled.index = np.flatnonzero(~degenerate)
     fixed.index = np.flatnonzero(degenerate)
     summary = pd.concat([x for x in (pooled, fixed) if x is not None and len(x)]).sort_index().reset_index(drop=True)
+    # pool_estimates' t statistic would overwrite the documented mean/percent column of the same name
+    summary = summary.rename(columns={"statistic": "t_statistic"}).rename(columns={"measure": "statistic"})
     summary.insert(4, "n", summary["group"].map(group_n).astype(int))
     if incomplete is not None:
         if len(incomplete) != len(frames[0]) or by not in incomplete.columns:
