@@ -127,3 +127,23 @@ def test_trajectory_frame_equals_the_merge_on_text_ids(version: int) -> None:
         t["patient_id"] = t["patient_id"].astype(str)
     plain = Cohort(**tables, source="test", _validated=True)
     pd.testing.assert_frame_equal(trajectory_frame(plain), _naive_frame(plain), check_exact=True)
+
+
+def test_fit_evaluates_the_estimate_once(long: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The optimiser's last point, the convergence check and the result share one evaluation (each costs a pass over
+    the patients); the fit is the same as without the reuse (the values are bit for bit those of a fresh evaluation)."""
+    pr = _prepare(long)
+    bl = _fast.blocks(pr.y, pr.x, pr.zmat, pr.codes)
+    seen: list[bytes] = []
+    plain = _fast.evaluate
+
+    def counting(theta, blocks, reml, *, gradient=True):
+        seen.append(np.asarray(theta, dtype=float).tobytes())
+        return plain(theta, blocks, reml, gradient=gradient)
+
+    monkeypatch.setattr(_fast, "evaluate", counting)
+    out = _fast.fit(bl, True, np.array([1.0, 0.0, 0.5]))
+    assert seen.count(out.theta.tobytes()) == 1
+    fresh = plain(out.theta, bl, True)
+    assert out.evaluation.deviance == fresh.deviance
+    np.testing.assert_array_equal(out.evaluation.beta, fresh.beta)

@@ -181,6 +181,18 @@ def _small_inv_det(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.linalg.inv(m), np.linalg.det(m)
 
 
+def _weighted_sum(weights: list[np.ndarray], arrays: tuple[np.ndarray, ...]) -> np.ndarray:
+    """``sum_b weights[b][:, None] * arrays[b]`` for tall ``(groups, p)`` arrays, with one temporary
+    (equal to the generator ``sum``, whose extra ``0 +`` pass and per-term arrays it avoids)."""
+    out = np.multiply(np.ascontiguousarray(weights[0])[:, None], arrays[0])
+    if len(arrays) > 1:
+        tmp = np.empty_like(out)
+        for w, arr in zip(weights[1:], arrays[1:]):
+            np.multiply(np.ascontiguousarray(w)[:, None], arr, out=tmp)
+            out += tmp
+    return out
+
+
 @dataclass
 class Evaluation:
     """Everything computed at one ``theta``."""
@@ -231,7 +243,7 @@ def evaluate(theta: np.ndarray, bl: Blocks, reml: bool, *, gradient: bool = True
     c = bl.xty.copy()
     yvy = bl.yty
     for a in range(q):
-        hg_a = sum(h[:, a, b, None] * gs[b] for b in range(q))
+        hg_a = _weighted_sum([h[:, a, b] for b in range(q)], gs)
         hz_a = sum(h[:, a, b] * bl.z[:, b] for b in range(q))
         a_mat -= _cross(gs[a], hg_a)
         c -= _cross(gs[a], hz_a[:, None])[:, 0]
@@ -260,7 +272,7 @@ def evaluate(theta: np.ndarray, bl: Blocks, reml: bool, *, gradient: bool = True
         if reml:
             # sum_i k_a,i G_i A^-1 G_i' k_b,i' = tr(A^-1 (KG_a' KG_b)): one p x p cross-product per pair
             a_inv = linalg.cho_solve((chol_a, False), np.eye(p))
-            kg = [sum(k[:, a, b, None] * gs[b] for b in range(q)) for a in range(q)]
+            kg = [_weighted_sum([k[:, a, b] for b in range(q)], gs) for a in range(q)]
             for a in range(q):
                 for b in range(a, q):
                     tr = float(np.sum(a_inv * _cross(kg[a], kg[b])))  # the same for (b, a): A^-1 is symmetric
@@ -403,18 +415,27 @@ def fit(bl: Blocks, reml: bool, theta0: np.ndarray | None = None, *, callback: A
     holds its record.
     """
     q = bl.q
+    recent: dict[bytes, Evaluation] = {}  # the last evaluations: the optimiser, the polish and the checks revisit them
 
     def fun(th: np.ndarray) -> tuple[float, np.ndarray]:
+        key = np.asarray(th, dtype=float).tobytes()
+        if key in recent:
+            ev = recent[key]
+            return ev.deviance, ev.gradient.copy()  # type: ignore[union-attr]
         if callback is not None:
             callback(1)
         try:
             ev = evaluate(th, bl, reml)
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             return 1e300, np.zeros_like(th)
-        return ev.deviance, ev.gradient  # type: ignore[return-value]
+        if len(recent) >= 4:
+            recent.pop(next(iter(recent)))
+        recent[key] = ev
+        return ev.deviance, ev.gradient.copy()  # type: ignore[union-attr]
 
     th, method, attempts, conv = minimise(fun, q, theta0, _tri_entries(np.eye(q)) if q > 1 else np.ones(1))
-    ev = evaluate(th, bl, reml)
+    key = np.asarray(th, dtype=float).tobytes()
+    ev = recent[key] if key in recent else evaluate(th, bl, reml)
     return FitOutcome(th, ev, method, attempts, bool(conv["converged"]), float(conv["projected_gradient"]), conv)
 
 
