@@ -13,9 +13,8 @@ study_turnbull_late_entry.py, docs/survival.md).
   definition (Turnbull 1976: a left end ``q`` and a right end ``p`` with no other end strictly
   between), the truncation fractions as above, and the conditional log-likelihood maximised over
   the simplex by scipy's SLSQP from several starts (no EM, no ghosts, no code from the package).
-* ``test_shares_are_unbiased_for_the_conditional_truth`` checks the week-6 and week-12 shares
-  against ``P(T <= t | T > s0)`` over 150 referral samples (the old entry-cut NPMLE is about 4.5
-  MC SE off there).
+* ``test_shares_are_close_to_the_conditional_truth`` checks the week-6 and week-12 shares
+  against ``P(T <= t | T > s0)`` over 150 referral samples (the entry-cut NPMLE fails it).
 """
 
 from __future__ import annotations
@@ -109,32 +108,37 @@ def test_matches_a_direct_maximisation(seed):
 # ------------------------------------------------------------------------------------------------
 # against the truth
 
-SHAPE, SCALE = 1.5, 12.0  # recovery time (weeks) ~ Weibull
+SHAPE, SCALE, CURE = 1.6, 14.0, 0.2  # 20% never recover, the rest Weibull (weeks): the benchmark's design
 
 
 def _cdf(t: np.ndarray | float) -> np.ndarray:
-    return 1 - np.exp(-((np.asarray(t, dtype=float) / SCALE) ** SHAPE))
+    return (1 - CURE) * (1 - np.exp(-((np.asarray(t, dtype=float) / SCALE) ** SHAPE)))
 
 
 def _referral(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    """First contact uniform on 0-8 weeks, patients recovered before it never seen, visits every 1-3 weeks."""
-    t, e = SCALE * rng.weibull(SHAPE, 4 * n), rng.uniform(0, 8, 4 * n)
-    keep = t > e
-    t, e = t[keep][:n], e[keep][:n]
-    lo, up = np.empty(n), np.empty(n)
-    for i in range(n):
-        v = e[i] + np.cumsum(np.r_[0.0, rng.uniform(1, 3, 40)])
-        k = int(np.searchsorted(v, t[i]))
-        lo[i], up[i] = v[k - 1], v[k]
-    return pd.DataFrame({"lower": lo, "upper": up, "entry": e})
+    """First contact uniform on 0-8 weeks, patients recovered before it never seen, visits every
+    1-3 weeks up to 60 weeks (benchmarks/study_turnbull_late_entry.py)."""
+    rows: list[tuple[float, float, float]] = []
+    while len(rows) < n:
+        t = np.inf if rng.random() < CURE else SCALE * rng.weibull(SHAPE)
+        e = rng.uniform(0, 8)
+        if t <= e:
+            continue
+        v = e + np.cumsum(np.r_[0.0, rng.uniform(1, 3, 40)])
+        v = v[v <= 60.0]
+        k = int(np.searchsorted(v, t))
+        rows.append((v[k - 1], v[k], e) if k < v.size else (v[-1], np.inf, e))
+    return pd.DataFrame(rows, columns=["lower", "upper", "entry"])
 
 
-def test_shares_are_unbiased_for_the_conditional_truth():
+def test_shares_are_close_to_the_conditional_truth():
     """150 referral samples of 200: the week-6 and week-12 shares against P(T <= t | T > s0).
 
-    Measured: mean error over the two weeks -0.1 MC SE (new), +4.5 MC SE with entries as cuts
-    (the NPMLE before this fix; planted and run). Coverage of the two shares' CIs pooled:
-    between 90% and 99% (300 intervals; nominal 95%, binomial SE 1.3%).
+    Measured (mean error over the two weeks, in MC SE): -0.5 with even spreading (coverage 94.3%),
+    +4.5 with Frydman's entry cuts (the NPMLE before this change; planted and run; 92.3%).
+    The spread estimate is not free of bias (-0.006 / -0.004 at weeks 6 / 12 over 1,600
+    replicates in the benchmark), so this checks |error| < 3 MC SE at this size, which the
+    entry-cut NPMLE fails. Coverage of the two shares' CIs pooled: 90-99% (300 intervals).
     """
     weeks = [6.0, 12.0]
     errors, covered = [], []
