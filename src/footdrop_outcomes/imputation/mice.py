@@ -315,8 +315,9 @@ def _newton(value: Callable[[np.ndarray], float], derivatives: Callable[[np.ndar
             if nf >= f - 1e-10 * (1.0 + abs(f)) or t < 1e-4:
                 break
             t *= 0.5
+        gain = nf - f
         b, f = nb, nf
-        if np.max(np.abs(t * step)) < 1e-8:
+        if np.max(np.abs(t * step)) < 1e-6 or gain < 1e-9 * (1.0 + abs(f)):
             break
     return b
 
@@ -395,7 +396,8 @@ def _multinomial(rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray,
 
     def value(flat: np.ndarray) -> float:
         eta = np.column_stack([np.zeros(n), x_obs @ flat.reshape(k - 1, p).T])
-        ll = (eta * y).sum(axis=1) - np.logaddexp.reduce(eta, axis=1)
+        top = eta.max(axis=1)
+        ll = (eta * y).sum(axis=1) - top - np.log(np.exp(eta - top[:, None]).sum(axis=1))
         return float(wt @ ll - 0.5 * prior_flat @ (flat * flat))
 
     def derivatives(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -576,13 +578,20 @@ def _run_chain(a: tuple[Any, ...]) -> pd.DataFrame:
 
 
 def _step(rng: np.random.Generator, v: _Var, method: str, x: np.ndarray, start: np.ndarray | None,
-          donors: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """One imputation of ``v``'s missing rows from the design ``x`` (all rows); returns the values and the coefficients."""
+          donors: int, priors: dict[tuple[str, int], np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """One imputation of ``v``'s missing rows from the design ``x`` (all rows); returns the values and the coefficients.
+
+    ``priors`` caches each model's prior precision (by variable and design width): the column
+    SDs it rests on barely move between sweeps, and computing them is a pass over the design.
+    """
     obs = ~v.miss
     x_obs, x_mis, y_obs = x[obs], x[v.miss], v.values[obs]
     if method == "pmm":
         return _pmm(rng, x_obs, y_obs, x_mis, donors), None
-    prior = _prior_precision(x)
+    key = (v.name, x.shape[1])
+    if key not in priors:
+        priors[key] = _prior_precision(x)
+    prior = priors[key]
     if method == "logistic":
         y01 = y_obs if v.kind == "binary" else (y_obs > 0).astype(float)
         return _logistic(rng, x_obs, y01, x_mis, start, prior)
@@ -604,10 +613,11 @@ def _chain(frame: pd.DataFrame, vars_: dict[str, _Var], targets: list[str], pred
     n = len(frame)
     ones = np.ones((n, 1))
     done: list[str] = []
+    priors: dict[tuple[str, int], np.ndarray] = {}
     for c in sorted(targets, key=lambda t: int(vars_[t].miss.sum())):  # stable: ties keep the column order
         v = vars_[c]
         x = np.hstack([ones, out_block, *(blocks[o] for o in preds), *(blocks[o] for o in done)])
-        cur[c][v.miss], _ = _step(rng, v, meth[c], x, None, donors)
+        cur[c][v.miss], _ = _step(rng, v, meth[c], x, None, donors, priors)
         blocks[c] = v.block(cur[c])
         done.append(c)
     starts: dict[str, np.ndarray | None] = {c: None for c in targets}
@@ -615,7 +625,7 @@ def _chain(frame: pd.DataFrame, vars_: dict[str, _Var], targets: list[str], pred
         for c in targets:
             v = vars_[c]
             x = np.hstack([ones, out_block, *(blocks[o] for o in vars_ if o != c)])
-            cur[c][v.miss], starts[c] = _step(rng, v, meth[c], x, starts[c], donors)
+            cur[c][v.miss], starts[c] = _step(rng, v, meth[c], x, starts[c], donors, priors)
             blocks[c] = v.block(cur[c])
     out = frame.copy()
     for c in targets:
