@@ -76,7 +76,7 @@ def _start(cohort: Path, arguments=ARGS, path: str | None = None):
 def _kernel(cohort: Path, worker, arguments=ARGS) -> dict:
     env = {**render.kernel_environment(), **worker.kernel_env, prefetch.FOLDER_VARIABLE: str(worker.folder)}
     done = subprocess.run([sys.executable, "-c", KERNEL, str(cohort), json.dumps(arguments)], env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
