@@ -116,3 +116,18 @@ def test_pooled_table_one_keeps_mean_or_percent_in_statistic(imp):
     assert np.allclose(s["t_statistic"], s["estimate"] / s["se"])
     cells = t1.table.set_index(["variable", "level"])
     assert cells.loc[("smoking", "current"), "True"].endswith("%") and not cells.loc[("bmi", ""), "True"].endswith("%")
+
+
+def test_grouping_column_left_out_of_the_imputation_models_warns(imp):
+    from footdrop_outcomes.errors import FootdropWarning
+
+    frame, res = imp
+    assert "supervised_physio" in res.info["predictors"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FootdropWarning)
+        pooled_table_one(res, by="supervised_physio", covariates=["bmi"])
+    without = impute(frame, m=2, seed=1, columns=["bmi"], iterations=1, predictors=["age", "severity"])
+    with pytest.warns(FootdropWarning, match="not a predictor"):
+        pooled_table_one(without, by="supervised_physio", covariates=["bmi"])
+    with pytest.warns(FootdropWarning, match="not a predictor"):
+        pooled_comparison(without, "supervised_physio", "severity + age + bmi")

@@ -18,6 +18,7 @@ The imputation layer pools analyses, so it imports the adherence layer inside th
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +29,27 @@ import pandas as pd
 from footdrop_outcomes._checks import check_alpha
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._threads import limit_threads
-from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.errors import ConfigError, FootdropError, FootdropWarning
 from footdrop_outcomes.imputation.mice import ImputationResult
 from footdrop_outcomes.imputation.pooling import rubin_columns
 
 __all__ = ["PooledComparison", "PooledTableOne", "pool_estimates", "pooled_comparison", "pooled_table_one"]
 
 RUBIN_COLUMNS = ("estimate", "se", "ubar", "b", "t", "dfcom", "df", "riv", "lambda", "fmi", "re", "statistic", "p", "lower", "upper")
+
+
+def _check_in_model(imputed: ImputationResult | Sequence[pd.DataFrame], column: str, role: str) -> None:
+    """Warn when the column an analysis compares groups by did not predict the imputed values.
+
+    Imputations from a model without the grouping column carry no group difference of their own,
+    so the pooled per-group summaries and comparisons are pulled towards each other.
+    """
+    if not isinstance(imputed, ImputationResult):
+        return
+    info = imputed.info
+    if column not in info.get("predictors", []) and column not in info.get("columns", []):
+        warnings.warn(f"{role} {column!r} was not a predictor of the imputation models: the pooled groups are pulled "
+                      f"towards each other; impute with it among the predictors", FootdropWarning, stacklevel=3)
 
 
 def _frames(imputed: ImputationResult | Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
@@ -194,6 +209,13 @@ def pooled_comparison(
         Complete-data df: events - 1 for a log hazard ratio (as for a one-term Cox model),
         rows - 2 for a difference in means.
 
+    Warns
+    -----
+    FootdropWarning
+        When ``imputed`` is an :class:`ImputationResult` whose models did not have
+        ``treatment`` among their predictors (the pooled comparison is then biased towards
+        no difference).
+
     Examples
     --------
     >>> from footdrop_outcomes import simulate_cohort
@@ -207,6 +229,7 @@ def pooled_comparison(
     from footdrop_outcomes.adherence import fit_propensity, weighted_comparison
 
     frames = _frames(imputed)
+    _check_in_model(imputed, treatment, "treatment")
     popts = dict(propensity_options or {})
     copts = dict(comparison_options or {})
     fits = []
@@ -310,6 +333,12 @@ def pooled_table_one(
     PooledTableOne
         Complete-data df: patients in the group minus 1.
 
+    Warns
+    -----
+    FootdropWarning
+        When ``imputed`` is an :class:`ImputationResult` whose models did not have ``by``
+        among their predictors (the groups' imputed values are then pulled towards each other).
+
     Examples
     --------
     >>> from footdrop_outcomes import simulate_cohort
@@ -325,6 +354,7 @@ def pooled_table_one(
 
     frames = _frames(imputed)
     check_alpha(alpha)
+    _check_in_model(imputed, by, "by")
     fits = [table_one(f, by=by, covariates=covariates, digits=digits) for f in frames]
     tables = []
     for fit in fits:
