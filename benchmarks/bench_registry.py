@@ -291,9 +291,12 @@ def _tree_rss_mb(root: int) -> float:
 
 
 class _TreeSampler(threading.Thread):
-    """Samples the summed RSS of a process tree every ``interval`` seconds; ``peak_mb`` is the largest sum seen."""
+    """Samples the summed RSS of a process tree every ``interval`` seconds; ``peak_mb`` is the largest sum seen.
 
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
+    Each sample reads ``/proc`` (a few ms of this parent's CPU; the steps' CPU figures are the child's own).
+    """
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak_mb = pid, interval, 0.0
         self._stop_event = threading.Event()
