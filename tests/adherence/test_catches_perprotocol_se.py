@@ -232,3 +232,24 @@ def test_n_boot_is_read_only_for_the_bootstrap(monkeypatch):
     assert info.value.args == (True,)
     with pytest.raises(ConfigError, match="n_boot"):
         itt_per_protocol(cohort, se="bootstrap", n_boot=5)
+
+
+def test_patients_are_on_protocol_until_the_week_their_stopping_run_starts(fitted):
+    """Censoring at deviation (module notes, analysis 3): a device patient is followed until the
+    first week of the stopping run and censored there, so that week and every later one are off
+    protocol; patients who never stop, and patients without the device, stay on protocol
+    (perprotocol.py:361 survivor of the session-6 sample: the deviation week kept on protocol)."""
+    from footdrop_outcomes.adherence import discontinuation_times, weekly_adherence
+
+    r, _, cohort = fitted
+    dt = discontinuation_times(cohort, kind="afo")
+    first = weekly_adherence(cohort).assign(patient_id=lambda d: d["patient_id"].astype(str)).groupby("patient_id")["week"].min()
+    stop_week = {str(p): first[str(p)] + t for p, t, e in zip(dt["patient_id"], dt["time"], dt["event"], strict=True) if e}
+    ep = r.episodes
+    deviated = 0
+    for (pid, treated), d in ep.groupby([ep["patient_id"].astype(str), "treated"]):
+        week = stop_week.get(pid) if treated else None
+        expected = np.ones(len(d), dtype=bool) if week is None else d["week"].to_numpy() < week
+        deviated += week is not None and bool((~expected).any())
+        assert (d["on_protocol"].to_numpy(bool) == expected).all(), pid
+    assert deviated >= 20
