@@ -29,6 +29,10 @@ from footdrop_outcomes.survival.curves import (
     number_at_risk,
 )
 from footdrop_outcomes.survival.frailty import FrailtyCoxResult, fit_frailty_cox
+from footdrop_outcomes.survival.misclass import (
+    MisclassifiedCureResult,
+    fit_misclassified_cure,
+)
 from footdrop_outcomes.survival.parametric import (
     AFTResult,
     CureResult,
@@ -54,6 +58,7 @@ __all__ = [
     "CurveResult",
     "FrailtyCoxResult",
     "LogRankResult",
+    "MisclassifiedCureResult",
     "MissingDataWarning",
     "TimeVaryingCureResult",
     "adherence_exposure",
@@ -68,6 +73,7 @@ __all__ = [
     "fit_frailty_cox",
     "fit_interval_aft",
     "fit_interval_aft_random",
+    "fit_misclassified_cure",
     "fit_time_varying_cure",
     "kaplan_meier",
     "logrank_test",
