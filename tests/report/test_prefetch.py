@@ -61,6 +61,12 @@ print(json.dumps({"found": found, "same": shown(got) == shown(mine) if found els
 """
 
 
+@pytest.fixture(autouse=True)
+def _worker_on(monkeypatch):
+    """Workers start whatever the machine's load (the default starts them only when a core is free)."""
+    monkeypatch.setenv(prefetch.SWITCH_VARIABLE, "1")
+
+
 @pytest.fixture(scope="module")
 def saved_cohort(tmp_path_factory) -> Path:
     return simulate_cohort(400, 11, progress=False, version=2).save(tmp_path_factory.mktemp("prefetch") / "cohort")
@@ -142,15 +148,19 @@ def test_no_worker_when_turned_off_or_not_a_saved_cohort(saved_cohort, tmp_path,
     monkeypatch.setenv(prefetch.SWITCH_VARIABLE, "0")
     assert prefetch.start("adherence", cohort_path=str(saved_cohort), causes=[], small_cell_threshold=10, internal_use=False,
                           arguments=ARGS, env=dict(os.environ)) is None
-    monkeypatch.delenv(prefetch.SWITCH_VARIABLE)
+    monkeypatch.setenv(prefetch.SWITCH_VARIABLE, "auto")
+    monkeypatch.setattr(os, "getloadavg", lambda: (float(os.cpu_count() or 1), 0.0, 0.0))  # every core busy
+    assert prefetch._enabled() is False
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert prefetch._enabled() is ((os.cpu_count() or 1) > 1)
+    monkeypatch.setenv(prefetch.SWITCH_VARIABLE, "1")
     assert prefetch.start("adherence", cohort_path=str(tmp_path), causes=[], small_cell_threshold=10, internal_use=False,
                           arguments=ARGS, env=dict(os.environ)) is None
     monkeypatch.delenv(prefetch.FOLDER_VARIABLE, raising=False)
     assert prefetch.take("adherence", None, ARGS) == (False, None)  # no worker in this run: nothing to wait for
 
 
-def test_report_with_and_without_the_worker_is_the_same_pdf(rendered, report_dir, cohort_dir, monkeypatch):
-    with_worker = rendered("outcome_report")  # rendered by the CLI, worker on (the default)
+def test_report_with_and_without_the_worker_is_the_same_pdf(report_dir, cohort_dir, monkeypatch):
     used: list[bool] = []
     close = prefetch.Prefetch.close
 
@@ -159,8 +169,10 @@ def test_report_with_and_without_the_worker_is_the_same_pdf(rendered, report_dir
         close(self)
 
     monkeypatch.setattr(prefetch.Prefetch, "close", spy)
-    monkeypatch.setenv(prefetch.SWITCH_VARIABLE, "0")
-    without = render.render_report("outcome_report", report_dir / "no-worker" / "outcome_report.pdf", cohort=cohort_dir,
-                                   parameters={"title": "Test outcome report"})
-    assert used == []  # no worker ran
-    assert without.pdf.read_bytes() == with_worker.pdf.read_bytes()
+    pdfs = {}
+    for setting in ("1", "0"):
+        monkeypatch.setenv(prefetch.SWITCH_VARIABLE, setting)
+        pdfs[setting] = render.render_report("outcome_report", report_dir / f"worker-{setting}" / "outcome_report.pdf",
+                                             cohort=cohort_dir, parameters={"title": "Test outcome report"}).pdf.read_bytes()
+    assert used == [True]  # the worker ran and left its result in the first run only
+    assert pdfs["1"] == pdfs["0"]

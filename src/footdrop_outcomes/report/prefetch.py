@@ -27,8 +27,11 @@ notebook's stderr as they would have). The worker writes nothing to the terminal
 private temporary folder, mode 0700) is removed when the report is done or fails. Nothing of it
 is a report output.
 
-Set ``FOOTDROP_PREFETCH=0`` in the environment of the process that renders the report to turn the
-worker off.
+The worker only helps when a core is free: it repeats the kernel's imports and cohort load (about
+2 s of CPU on the demo), so on a machine whose cores are all busy it costs more than it saves. By
+default (``FOOTDROP_PREFETCH`` unset or ``auto``) it starts only when the 1-minute load average is
+below the number of cores minus one half; ``FOOTDROP_PREFETCH=1`` starts it whenever there are two
+cores or more, ``FOOTDROP_PREFETCH=0`` never. The report is the same either way.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ __all__ = ["FOLDER_VARIABLE", "SECTIONS", "SWITCH_VARIABLE", "Prefetch", "cohort
 
 #: Kernel environment variable: the worker's folder (set by render_report for one run).
 FOLDER_VARIABLE = "FOOTDROP_PREFETCH_DIR"
-#: ``FOOTDROP_PREFETCH=0`` turns the worker off.
+#: ``FOOTDROP_PREFETCH``: ``0`` never, ``1`` always (two cores or more), unset / ``auto``: when a core is free.
 SWITCH_VARIABLE = "FOOTDROP_PREFETCH"
 #: Sections a worker can compute: name -> (module, function computing the analysis from a cohort).
 SECTIONS = {"adherence": ("footdrop_outcomes.report.adherence_section", "_analyse_adherence")}
@@ -114,7 +117,17 @@ class Prefetch:
 
 
 def _enabled() -> bool:
-    return os.environ.get(SWITCH_VARIABLE, "1").strip() not in ("0", "off", "false", "no") and (os.cpu_count() or 1) > 1
+    """The ``FOOTDROP_PREFETCH`` setting, and for ``auto`` whether a core is free now."""
+    setting = os.environ.get(SWITCH_VARIABLE, "auto").strip().lower()
+    cores = os.cpu_count() or 1
+    if setting in ("0", "off", "false", "no") or cores < 2:
+        return False
+    if setting in ("1", "on", "true", "yes"):
+        return True
+    try:
+        return os.getloadavg()[0] < cores - 0.5
+    except OSError:  # no load average on this system
+        return True
 
 
 def _patients_in(cohort_path: Path) -> int | None:
