@@ -1,6 +1,6 @@
 """Simulation study: missing covariates (MAR) and late entry (left truncation), against truth.
 
-Four parts (``--part mi | pooled | late | speed | all``):
+Five parts (``--part mi | pooled | pooled-all | late | speed | all``):
 
 * ``mi``: per replicate a cohort from ``simulate_cohort``; ``age`` and ``diabetes`` are deleted with
   probabilities depending on observed data (early recovery, recovery seen, severity): MAR, not
@@ -14,7 +14,12 @@ Four parts (``--part mi | pooled | late | speed | all``):
   severity, age, diabetes; weighted Cox log hazard ratio) and Table 1 (mean age and % with
   diabetes by arm) on the full data, the complete (or available) cases and pooled over
   imputations (``pooled_comparison``, ``pooled_table_one``). Estimand: the full-data value
-  (mean over replicates). Bias with MCSE and coverage.
+  (mean over replicates). Bias with MCSE and coverage; percentages also pooled on the logit scale
+  (arm ``MI (logit)``).
+* ``pooled-all``: every covariate the data model lets be missing (age, diabetes, smoking, HbA1c,
+  BMI, days to treatment) deleted under MAR from generator-v2 cohorts
+  (``imputation._mar.mar_frames_all``), imputed together, and each one's pooled mean or share
+  per arm (Table 1) against the full-data value, complete (available) cases alongside.
 * ``late``: Weibull PH data with known coefficients, first contact after onset (gamma delays,
   twice as long for the severe),
   patients recovered before first contact not in the sample; visits every 2 weeks from first
@@ -29,7 +34,7 @@ Four parts (``--part mi | pooled | late | speed | all``):
 
 Usage::
 
-    python benchmarks/study_missing_data.py --part all --reps 200 [--n 1000] [--m 5] [--n-late 500]
+    python benchmarks/study_missing_data.py --part all --reps 200 [--n 1000] [--m 5] [--n-late 500] [--out rows.csv]
 """
 
 from __future__ import annotations
