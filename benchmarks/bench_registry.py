@@ -21,15 +21,19 @@ The analysis steps read the saved Parquet tables back *without* the guard and th
 loads through ``load_cohort`` as a user would, inside the notebook's kernel.
 
 Figures per step: wall time (``perf_counter``), CPU time (user + system of the child and of its
-own children, e.g. the report's Jupyter kernel), peak RSS (``ru_maxrss`` of the child, cross-checked
-with ``/proc/self/status`` VmHWM, and of its largest waited-for child process, i.e. the kernel).
+own children, e.g. the report's Jupyter kernel), peak RSS: the largest of ``ru_maxrss`` of the child
+(cross-checked with ``/proc/self/status`` VmHWM), of its largest waited-for child process (the kernel)
+and of the whole process tree's summed RSS, sampled from ``/proc`` every 0.25 s by this parent (the
+report step's figure is the notebook runner and its kernel together). The report step ends with a
+verdict against the goal (300 s wall, 16 GB); a summary table of all steps closes the run.
 The machine this runs on is shared: the CPU figures move far less than the wall times under load,
 and the 1-minute load average is printed beside each step.
 
 Usage::
 
-    python benchmarks/bench_registry.py                       # 1,000,000 patients, v1, all steps
-    python benchmarks/bench_registry.py --version 2           # simulator v2
+    python benchmarks/bench_registry.py                       # 1,000,000 patients, simulator v2, all steps
+    python benchmarks/bench_registry.py --version 1           # simulator v1
+    python benchmarks/bench_registry.py --n 100000 --steps sections   # the report's analyses one by one
     python benchmarks/bench_registry.py --n 20000             # a quick run
     python benchmarks/bench_registry.py --steps load guard --profile load   # cProfile a step (top 25 by cumulative time)
 
@@ -386,7 +390,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--version", type=int, choices=(1, 2), default=1)
+    ap.add_argument("--version", type=int, choices=(1, 2), default=2, help="simulator version (default 2, as the demo)")
     ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(DEFAULT_STEPS),
                     help="steps to run (default: all but 'sections')")
     ap.add_argument("--profile", choices=STEPS, default=None, help="run this step under cProfile and print the top 25 functions")
