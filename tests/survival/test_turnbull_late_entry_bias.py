@@ -159,24 +159,25 @@ def test_shares_are_close_to_the_conditional_truth():
 
 
 def test_intervals_straddling_a_late_curve_start_count_by_their_share_after_it():
-    """With the curve starting at the 60th of 200 entries (about week 2.4), 40-odd patients were
-    first seen earlier and some recovered in an interval around ``s0``: counted whole they all
+    """With the curve starting at the 60th of 200 entries (about week 2.4), 59 patients were
+    first seen earlier and about 4 of them recovered in an interval around ``s0``: counted whole they
     join the population not recovered by ``s0`` (+0.017 / +0.015 at weeks 6 / 12 over 400
     replicates, 7.5 MC SE); weighted by the share of the interval after ``s0``, +0.001 / +0.004.
     Here 150 replicates: mean error over the two weeks -0.7 MC SE (weighted) and +5.4 MC SE
     (counted whole, planted and run)."""
     weeks = [6.0, 12.0]
-    errors = []
+    errors, straddling = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for r in range(150):
             d = _referral(np.random.default_rng([2612, r]), 200)
             res = turnbull(d, entry_col="entry", landmarks=weeks, min_entered=60)
             start = res.info["curve_start"]["all"]
-            assert start["straddling"] > 0
+            straddling.append(start["straddling"])
             s0 = start["start"]
             truth = (_cdf(weeks) - _cdf(s0)) / (1 - _cdf(s0))
             errors.append(res.summary.query("statistic == 'recovered_by'")["estimate"].to_numpy() - truth)
+    assert np.mean(straddling) > 2  # the case this checks is common here (measured: 3.9 per replicate)
     err = np.array(errors).mean(axis=1)
     z = err.mean() / (err.std(ddof=1) / np.sqrt(err.size))
     assert abs(z) < 3, z
