@@ -4,10 +4,10 @@ Issue 15 (session 6): the pooled "% diabetes" after MI was 0.4 points high (3-4 
 replicates). Cause: the parameter draw from the normal approximation ``N(b, (X'WX)^-1)`` pulls
 imputed probabilities towards 0.5 by about ``p(1-p)(1-2p) x'Vx / 2``, which with ~35 design
 columns and a few hundred observed rows is a percentage point among the imputed rows. These
-tests fail on that draw (checked by planting it back: bias 5-6 MC SE), on Newton steps without
-step halving (planted: the warm-started fit runs off to the bounds), on a flat prior with a
-level that has only one outcome (planted: imputed share 0.2-0.5 instead of ~0), and on random
-starting values (planted: +5 points, 5 MC SE, after one sweep).
+tests fail on that draw (checked by planting it back: +1.6 points, 4.4 MC SE), on Newton steps
+without step halving (planted: the warm-started fit does not reach the maximum), on the session-5
+draw with a flat prior at a level that has only one outcome (planted: imputed share 0.30 instead
+of < 0.08), and on random starting values (planted: +6.0 points, 7 MC SE, after one sweep).
 """
 
 from __future__ import annotations
