@@ -270,8 +270,8 @@ def _worker(args: argparse.Namespace) -> None:
 # parent side: imports only the standard library, starts one child per step
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Resident memory (MB) of ``root`` and all its descendants now, from ``/proc`` (0 where unreadable)."""
+def _tree_pids(root: int) -> list[int]:
+    """``root`` and all its descendants now, from ``/proc``."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -282,10 +282,18 @@ def _tree_rss_mb(root: int) -> float:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [root]
+    out, todo = [], [root]
     while todo:
         pid = todo.pop()
+        out.append(pid)
         todo.extend(children.get(pid, ()))
+    return out
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory (MB) of ``root`` and all its descendants now, from ``/proc`` (0 where unreadable)."""
+    total = 0
+    for pid in _tree_pids(root):
         try:
             with open(f"/proc/{pid}/statm") as fh:
                 total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -300,9 +308,10 @@ class _TreeSampler(threading.Thread):
     Each sample reads ``/proc`` (a few ms of this parent's CPU; the steps' CPU figures are the child's own).
     """
 
-    def __init__(self, pid: int, interval: float = 0.25) -> None:
+    def __init__(self, pid: int, interval: float = 0.25, limit_mb: float | None = None) -> None:
         super().__init__(daemon=True)
-        self.pid, self.interval, self.peak_mb = pid, interval, 0.0
+        self.pid, self.interval, self.peak_mb, self.limit_mb = pid, interval, 0.0, limit_mb
+        self.over_limit = False
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -310,11 +319,24 @@ class _TreeSampler(threading.Thread):
             return
         while not self._stop_event.is_set():
             self.peak_mb = max(self.peak_mb, _tree_rss_mb(self.pid))
+            if self.limit_mb is not None and self.peak_mb > self.limit_mb and not self.over_limit:
+                self.over_limit = True  # stop the step before it takes the shared machine's memory
+                _kill_tree(self.pid)
             self._stop_event.wait(self.interval)
 
     def stop(self) -> None:
         self._stop_event.set()
         self.join()
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL the step and every descendant by process id (the report's kernel runs in a session of its own)."""
+    pids = _tree_pids(pid) if os.path.isdir("/proc") else [pid]
+    for p in reversed(pids):
+        try:
+            os.kill(p, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _child(step: str, args: argparse.Namespace, path: Path) -> dict:
@@ -324,14 +346,26 @@ def _child(step: str, args: argparse.Namespace, path: Path) -> dict:
         cmd += ["--profile", args.profile]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = _TreeSampler(proc.pid)
+    sampler = _TreeSampler(proc.pid, limit_mb=args.stop_above_gb * 1024 if args.stop_above_gb else None)
     sampler.start()
-    stdout, stderr = proc.communicate()
+    timed_out = False
+    try:
+        stdout, stderr = proc.communicate(timeout=args.stop_after or None)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_tree(proc.pid)
+        stdout, stderr = proc.communicate()
     sampler.stop()
     if proc.returncode != 0:
-        tail = "\n".join(stderr.strip().splitlines()[-15:])
-        return {"step": step, "error": f"exit {proc.returncode}: {tail}", "wall_s": time.perf_counter() - t,
-                "tree_peak_mb": sampler.peak_mb}
+        wall = time.perf_counter() - t
+        if timed_out:
+            why = f"stopped after {wall:.0f} s wall (--stop-after {args.stop_after:.0f} s): still running"
+        elif sampler.over_limit:
+            why = (f"stopped after {wall:.0f} s wall: the process tree's memory passed {args.stop_above_gb:g} GB "
+                   "(--stop-above-gb)")
+        else:
+            why = f"exit {proc.returncode}: " + "\n".join(stderr.strip().splitlines()[-15:])
+        return {"step": step, "error": why, "wall_s": wall, "tree_peak_mb": sampler.peak_mb}
     out = json.loads(stdout.strip().splitlines()[-1])
     out["tree_peak_mb"] = sampler.peak_mb
     return out
@@ -369,7 +403,8 @@ def _fmt(r: dict) -> str:
 
 def _verdict(r: dict) -> str:
     if "error" in r:
-        return "goal: FAIL (the step failed)"
+        return (f"goal <= {GOAL_REPORT_S:.0f} s wall and <= {GOAL_PEAK_MB / 1024:.0f} GB: FAIL (the step did not finish: "
+                f"{r['error'].splitlines()[0]}; process tree peak {r.get('tree_peak_mb', 0) / 1024:.2f} GB when it ended)")
     ok_t, ok_m = r["wall_s"] <= GOAL_REPORT_S, _peak(r) <= GOAL_PEAK_MB
     return (f"goal <= {GOAL_REPORT_S:.0f} s wall and <= {GOAL_PEAK_MB / 1024:.0f} GB peak RSS of the process tree: "
             f"time {'PASS' if ok_t else 'FAIL'} ({r['wall_s']:.1f} s; cpu {r['cpu_s']:.1f} s), "
@@ -394,6 +429,11 @@ def main() -> None:
     ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(DEFAULT_STEPS),
                     help="steps to run (default: all but 'sections')")
     ap.add_argument("--profile", choices=STEPS, default=None, help="run this step under cProfile and print the top 25 functions")
+    ap.add_argument("--stop-after", type=float, default=900.0,
+                    help="stop a step still running after this many seconds wall (0: never; default 900, 3x the goal)")
+    ap.add_argument("--stop-above-gb", type=float, default=20.0,
+                    help="stop a step whose process tree passes this much resident memory (0: never; default 20 GB, "
+                         "above the 16 GB goal and below what a 24 GB shared machine can give)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the cohort in this directory (reused if it exists and 'simulate' is not a step)")
     ap.add_argument("--worker", choices=STEPS, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
