@@ -151,7 +151,7 @@ def turnbull(
         are left out, those first seen earlier enter at ``s0``; a recovery interval that
         straddles ``s0`` counts with weight ``(upper - s0) / (upper - lower)``, the chance that
         the patient had not recovered by ``s0`` (recovery spread evenly over the interval; counting
-        them whole biased the shares upwards, by +0.016 at week 6 with ``min_entered=60`` at
+        them whole biased the shares upwards, by +0.017 at week 6 with ``min_entered=60`` at
         n = 200). ``info["curve_start"]`` gives ``s0`` and these counts per group.
         ``s0`` is the earliest entry when that many patients enter then (e.g. at onset);
         ``min_entered=1`` always starts at the earliest entry.
@@ -503,7 +503,7 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
     # (Frydman's (1994) NPMLE instead cuts the innermost intervals at every entry and puts such
     # mass before the entry, where it costs the truncation terms nothing; with entries spread over
     # the recovery period that is a systematic choice of the earliest times, and the shares came out
-    # too high: +0.015 at week 6, 5 MC SE, n = 200; docs/survival.md.) So B_i p is the run
+    # too high: +0.017 at week 6, 6.5 MC SE, n = 200; docs/survival.md.) So B_i p is the run
     # [tstart_i, m) plus the fraction f_i of interval k_i = tstart_i - 1 when it holds the entry.
     tstart = np.searchsorted(left, E, side="left")  # first interval wholly after entry
     k = np.maximum(tstart - 1, 0)
