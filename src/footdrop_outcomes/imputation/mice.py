@@ -44,7 +44,7 @@ log-likelihood does not fall (a plain Newton step from the previous sweep's esti
 to the bounds). Linear systems carry mice's ridge of ``1e-5`` times the diagonal. Continuous
 predictors are standardised, categorical ones enter as treatment-coded indicators.
 
-Starting values: one monotone pass (the default of Stata's ``mi impute chained``): variables in
+Starting values: one monotone pass: variables in
 order of increasing missingness, each imputed from the outcome, the complete predictors and the
 variables filled before it; then ``iterations`` full sweeps. mice's random draws of observed
 values start far from the target under MAR, and two closely related incomplete variables
@@ -602,7 +602,7 @@ def _chain(frame: pd.DataFrame, vars_: dict[str, _Var], targets: list[str], pred
            out_block: np.ndarray, rng: np.random.Generator, iterations: int, donors: int) -> pd.DataFrame:
     """One chain of chained equations; returns a completed copy of ``frame``.
 
-    Starting values come from one monotone pass (the default of Stata's ``mi impute chained``):
+    Starting values come from one monotone pass:
     the variables are imputed in order of increasing missingness, each from the outcome, the
     complete predictors and the variables already filled in. Random draws of observed values
     (R mice's start) are far from the target distribution under MAR, and two closely related
