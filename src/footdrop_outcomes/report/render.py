@@ -196,6 +196,33 @@ def _start_prefetch(nb_in: Path, params: Mapping[str, Any]) -> Any:
                           arguments=arguments, env=kernel_environment())
 
 
+def _import_papermill() -> None:
+    """Import papermill (and through it nbformat and jsonschema) without jsonschema's optional IRI
+    format checker.
+
+    ``jsonschema`` registers an "iri" format checker when the optional ``rfc3987_syntax`` package
+    is installed (Jupyter's dependencies bring it), and importing that package builds its grammar:
+    about 0.8 s of CPU (1.6 s on a busy machine), the largest part of papermill's import, on the
+    report's critical path before the kernel starts. Notebook validation never checks formats. So
+    when neither is imported yet, the import of ``rfc3987_syntax`` is refused for as long as
+    papermill imports, then allowed again: the one lasting effect is that ``jsonschema.FormatChecker``
+    in this process has no "iri" / "iri-reference" checker. Nothing is changed when jsonschema was
+    imported before.
+    """
+    import sys
+
+    if "papermill" in sys.modules:
+        return
+    block = "rfc3987_syntax" not in sys.modules and "jsonschema" not in sys.modules
+    if block:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment] # makes "import rfc3987_syntax" raise ImportError
+    try:
+        import papermill  # noqa: F401
+    finally:
+        if block and "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is None:
+            del sys.modules["rfc3987_syntax"]
+
+
 def _warm_typesetting() -> Any:
     """Import WeasyPrint and let it load its fonts in a background thread while the kernel runs
     (this process mostly waits then); returns the thread (join before typesetting).
@@ -469,7 +496,7 @@ def render_report(
             try:
                 if worker is not None:
                     _kernel_extra_env.update({PREFETCH_FOLDER_VARIABLE: str(worker.folder), **worker.kernel_env})
-                import papermill  # noqa: F401 - before the warming thread starts (no two threads importing the same modules)
+                _import_papermill()  # before the warming thread starts (no two threads importing the same modules)
 
                 warm = _warm_typesetting()
                 _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
