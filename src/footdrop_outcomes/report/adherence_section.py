@@ -281,13 +281,22 @@ def comparison_table(aa: AdherenceAnalysis) -> ReleasedTable:
     return table(out, min(arms.values()) if arms else int(s["n"].min()), keep=["Analysis"])
 
 
+MISCLASS_MODEL = "interval-censored cure with rating error: cumulative (tv)"
+
+
+def names_of_models() -> dict[str, str]:
+    """Report names of adherence_effect's models."""
+    return {"naive: mean adherence over follow-up": "Cox, mean over follow-up (naive)",
+            "time-varying: cumulative": "Cox, time-varying",
+            "time-varying: cumulative + current": "Cox, time-varying, two terms",
+            "interval-censored cure: cumulative (tv)": "Cure model on visit intervals, time-varying",
+            "interval-censored cure with rating error: cumulative (tv)": "Cure model allowing for grading error, time-varying"}
+
+
 def recovery_effect_table(aa: AdherenceAnalysis) -> ReleasedTable:
     """Hazard ratio of recovery per 10 points of adherence, model by model (observed recovery)."""
     level = round(100 * (1 - aa.choices["alpha"]))
-    names = {"naive: mean adherence over follow-up": "Cox, mean over follow-up (naive)",
-             "time-varying: cumulative": "Cox, time-varying",
-             "time-varying: cumulative + current": "Cox, time-varying, two terms",
-             "interval-censored cure: cumulative (tv)": "Cure model on visit intervals, time-varying"}
+    names = names_of_models()
     terms = {"mean_adherence": "mean", "cumulative_adherence": "cumulative", "current_adherence": "last week"}
     truth = aa.choices["truth_log_hr_per_10"]
     rows = []
@@ -458,7 +467,16 @@ def key_findings(aa: AdherenceAnalysis) -> list[ReleasedText]:
             out.append(text(f"Supervised physiotherapy: hazard ratio of recovery {np.exp(cr['estimate']):.2f} crude and "
                             f"{np.exp(w['estimate']):.2f} ({np.exp(w['lower']):.2f}-{np.exp(w['upper']):.2f}) after weighting for "
                             f"{_formula_words(aa.choices['propensity_formula'])}.", arms, replacement=""))
-    if aa.tv_cure is not None:
+    mis = getattr(aa.effect, "fits", {}).get(MISCLASS_MODEL) if aa.effect is not None else None
+    if mis is not None:
+        # rated grades: the cure model of the first MRC >= 4 is attenuated; the model allowing for grading error is the least biased
+        s2 = mis.summary
+        r = s2[(s2["component"] == "latency") & s2["term"].str.startswith("cumulative_adherence")].iloc[0]
+        out.append(text(f"Among patients who recover, each 10 more points of cumulative adherence raise the rate of recovery by a factor "
+                        f"{r['estimate']:.2f} ({r['lower']:.2f}-{r['upper']:.2f}) in the mixture cure model allowing for error in the "
+                        "strength grading; grading error still pulls this towards no effect (docs/adherence.md, section 5.1).",
+                        int(mis.info["n"]), replacement=""))
+    elif aa.tv_cure is not None:
         s2 = aa.tv_cure.summary
         r = s2[(s2["component"] == "latency") & s2["term"].str.startswith("cumulative_adherence")].iloc[0]
         out.append(text(f"Among patients who recover, each 10 more points of cumulative adherence raise the rate of recovery by a factor "
@@ -475,15 +493,25 @@ def effect_text(aa: AdherenceAnalysis) -> ReleasedText:
     best = s[s["recommended"]] if "recommended" in s.columns else s.iloc[0:0]
     cox = s[(s["model"] == "time-varying: cumulative") & (s["term"] == "cumulative_adherence")]
     parts = []
+    info = aa.effect.info
     if not best.empty:
         b = best.iloc[0]
         parts.append(f"The estimate to read is the recommended one: {b['hr_per_10pct']:.3f} ({b['lower']:.3f}-{b['upper']:.3f}) per 10 points "
-                     "of cumulative adherence. It is the least biased of these models, not free of bias: when strength grades "
-                     "carry rater error, recovery is misdated and the effect is pulled towards no effect (by about 40% in the "
-                     "simulator's tests with a rater error of a quarter of a grade).")
-    if best.empty and aa.effect.info.get("cure_model_skipped"):
+                     "of cumulative adherence: the model measured without bias on data like these in the simulator's tests.")
+    elif info.get("cure_model_skipped"):
         parts.append("No estimate is recommended: the cure model could not be fitted on these data, and the Cox models are "
                      "attenuated when recovery is dated at visits.")
+    elif info.get("least_biased") and info.get("grading") == "rated":
+        lb = s[(s["model"] == info["least_biased"]) & (s["term"] == "cumulative_adherence")]
+        parts.append("No estimate is recommended: strength grades carry rater error, which dates recovery wrongly and pulls every "
+                     "model here towards no effect, and none was shown unbiased on rated grades in the simulator's tests.")
+        if not lb.empty:
+            r = lb.iloc[0]
+            parts.append(f"The least biased is the {names_of_models().get(r['model'], r['model']).lower()}: {r['hr_per_10pct']:.3f} "
+                         f"({r['lower']:.3f}-{r['upper']:.3f}) per 10 points of cumulative adherence, still pulled towards 1 "
+                         "(docs/adherence.md, section 5.1).")
+    else:
+        parts.append("No estimate is recommended for these data.")
     if not cox.empty:
         c = cox.iloc[0]
         parts.append(f"The time-varying Cox model on visit-dated recovery gives {c['hr_per_10pct']:.3f}: dating recovery at the visit "
@@ -541,6 +569,14 @@ def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
                      f"and Weibull proportional-hazards latency ({i['latency_formula']}) with the weekly lagged cumulative adherence; "
                      f"maximum likelihood, {i['iterations']} BFGS iterations, largest gradient {i['max_abs_gradient']:.1e}"
                      + (f"; causes left out (no recovery possible or seen): {excl}" if excl else "") + ".")
+    mis = getattr(aa.effect, "fits", {}).get(MISCLASS_MODEL) if aa.effect is not None else None
+    if mis is not None:
+        rates = mis.info["error_rates"]
+        parts.append("**Cure model allowing for grading error**: the same model with recovery as a hidden state that each visit's "
+                     f"grade reads with error: a visit reads MRC {ch['threshold']} or more before recovery with probability "
+                     f"{100 * rates['false recovery rate']:.1f}% and below it after recovery with probability "
+                     f"{100 * rates['missed recovery rate']:.1f}% (estimated); these constant rates remove about half of the bias "
+                     "that grading error causes in the simulator's tests, not all of it.")
     if aa.trend is not None:
         t = aa.trend.info
         parts.append(f"**Weekly adherence over time** ({t['method']}): {t['formula']}, weeks 0-{t['max_week'] - 1} of the programme, "
@@ -565,9 +601,14 @@ def limitations(aa: AdherenceAnalysis) -> list[ReleasedText]:
     """Limitation sentences for the adherence analyses of this run."""
     out = ["Adherence comparisons are observational: the weighted comparison removes imbalance only in the covariates of the "
            "propensity model; unmeasured confounding (e.g. motivation) remains possible."]
-    if aa.effect is not None:
+    if aa.effect is not None and aa.effect.info.get("grading", "rated") == "exact":
         out.append("The Cox models of adherence and recovery date recovery at the visit that sees it, so their adherence effect is "
                    "attenuated; the mixture cure model with time-varying adherence uses the visit intervals and is the estimate to read.")
+    elif aa.effect is not None:
+        out.append("The Cox models of adherence and recovery date recovery at the visit that sees it, so their adherence effect is "
+                   "attenuated. The mixture cure model uses the visit intervals, but error in the strength grading dates recovery "
+                   "wrongly and still pulls it towards no effect; the model allowing for grading error removes part of that bias, "
+                   "not all of it (docs/adherence.md, section 5.1).")
     out.append("Not shown: a dose-response curve of adherence (its Cox spline is attenuated on visit-dated recovery) and "
                "intention-to-treat vs per-protocol comparisons for FES and supervised physiotherapy (only AFO is shown).")
     if aa.failed:
