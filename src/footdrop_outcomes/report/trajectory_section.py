@@ -39,6 +39,15 @@ _COVARIATES = ("age_c", "diabetes", "current_smoker", "fes")
 _PROFILE_FIXED = {"diabetes": 0, "current_smoker": 0, "fes": 0}
 
 
+def _text(s: pd.Series) -> pd.Series:
+    """``s.astype(str)``: for a categorical column without missing values, one string per category taken by code
+    (equal values; on a registry's millions of visit rows ``astype(str)`` costs seconds and a copy per call)."""
+    if isinstance(s.dtype, pd.CategoricalDtype) and not s.isna().any():
+        cats = np.asarray(s.cat.categories.astype(str), dtype=object)
+        return pd.Series(cats[s.cat.codes.to_numpy()], index=s.index, name=s.name)
+    return s.astype(str)
+
+
 @dataclass(frozen=True)
 class TrajectoryAnalysis:
     """Both trajectory fits and what was decided on the way.
@@ -64,7 +73,7 @@ class TrajectoryAnalysis:
 
 def _formula_for(long: pd.DataFrame) -> tuple[str, list[str]]:
     dropped = [c for c in _COVARIATES if pd.to_numeric(long[c], errors="coerce").nunique() < 2]
-    factors = [f for f in ("cause", "severity") if long[f].astype(str).nunique() > 1]
+    factors = [f for f in ("cause", "severity") if _text(long[f]).nunique() > 1]
     dropped += [f for f in ("cause", "severity") if f not in factors]
     rhs = f"time * ({' + '.join(factors)})" if factors else "time"
     rest = [c for c in _COVARIATES if c not in dropped]
@@ -83,9 +92,9 @@ def analyse_trajectories(cohort: Any, *, alpha: float = 0.05, mcid: float = 0.10
     excluded: dict[str, list[str]] = {}
     warned: dict[str, list[str]] = {}
     for outcome in OUTCOMES:
-        has = long.groupby(long["cause"].astype(str), observed=True)[outcome].apply(lambda s: s.notna().any())
+        has = long.groupby(_text(long["cause"]), observed=True)[outcome].apply(lambda s: s.notna().any())
         gone = sorted(c for c, ok in has.items() if not ok)
-        data = long[~long["cause"].astype(str).isin(gone)].copy()
+        data = long[~_text(long["cause"]).isin(gone)].copy()
         for col in ("cause", "severity"):
             if isinstance(data[col].dtype, pd.CategoricalDtype):
                 data[col] = data[col].cat.remove_unused_categories()
@@ -101,8 +110,8 @@ def analyse_trajectories(cohort: Any, *, alpha: float = 0.05, mcid: float = 0.10
     first = long.groupby("patient_id", observed=True)["weeks"].min()
     from_week = float(np.round(first.median(), 1))
     gait = fits["gait_speed"]
-    present = set(gait.prepared.frame["cause"].astype(str)) if "cause" in gait.prepared.frame.columns else set(long["cause"].astype(str))
-    sev_present = set(long["severity"].astype(str))
+    present = set(_text(gait.prepared.frame["cause"])) if "cause" in gait.prepared.frame.columns else set(_text(long["cause"]))
+    sev_present = set(_text(long["severity"]))
     # a profile outside the patients analysed is not estimable (also when the model has no cause or severity term)
     profile = _profile(gait, mcid_cause, mcid_severity) if mcid_cause in present and mcid_severity in sev_present else None
     table = None
@@ -211,10 +220,10 @@ def variance_table(ta: TrajectoryAnalysis) -> ReleasedTable:
 def patients_table(ta: TrajectoryAnalysis) -> ReleasedTable:
     """Patients with at least one measurement of each outcome, by cause (protected counts)."""
     long = ta.long
-    present = [c for c in CAUSES if (long["cause"].astype(str) == c).any()]
+    present = [c for c in CAUSES if (_text(long["cause"]) == c).any()]
     out = {"Cause": [CAUSE_SHORT[c] for c in present] + ["All"]}
     for outcome, (name, _, _) in OUTCOMES.items():
-        has = long[long[outcome].notna()].groupby(long["cause"].astype(str), observed=True)["patient_id"].nunique()
+        has = long[long[outcome].notna()].groupby(_text(long["cause"]), observed=True)["patient_id"].nunique()
         prot = protect(has.reindex(present, fill_value=0).astype("int64"))
         out[f"Patients with {name.lower()}"] = [prot.text(c, "n") for c in present] + [prot.text("Total", "n")]
     n = _patients(ta)["cause"].astype(str).value_counts()
@@ -237,8 +246,8 @@ def trajectory_figure(ta: TrajectoryAnalysis) -> ReleasedFigure:
               and (k != "severity" or v in fit.design.levels.get("severity", []))}
         tr = fit.trajectories(by="cause" if "cause" in fit.design.levels else None, at=at)
         if "cause" not in tr.columns:
-            tr = tr.assign(cause=str(ta.long["cause"].astype(str).iloc[0]))
-        for cause, d in tr.groupby(tr["cause"].astype(str), sort=False):
+            tr = tr.assign(cause=str(_text(ta.long["cause"]).iloc[0]))
+        for cause, d in tr.groupby(_text(tr["cause"]), sort=False):
             line = ax.plot(d["weeks"], d["mean"], color=colors.get(cause), linewidth=1.4)[0]
             ax.fill_between(d["weeks"], d["lower"], d["upper"], color=line.get_color(), alpha=0.18, linewidth=0)
             handles.setdefault(cause, line)
@@ -260,8 +269,8 @@ def mcid_text(ta: TrajectoryAnalysis) -> ReleasedText:
     ch = ta.choices
     prof = ch["profile"]
     pats = _patients(ta)
-    in_cause = pats["cause"].astype(str) == prof["cause"]
-    support = [int(in_cause.sum()), int((in_cause & (pats["severity"].astype(str) == prof["severity"])).sum())]
+    in_cause = _text(pats["cause"]) == prof["cause"]
+    support = [int(in_cause.sum()), int((in_cause & (_text(pats["severity"]) == prof["severity"])).sum())]
     return text(_mcid_sentence(ta), [n for n in support if n > 0])
 
 
@@ -287,7 +296,7 @@ def key_findings(ta: TrajectoryAnalysis) -> list[ReleasedText]:
     """Bullet sentences: how fast each outcome improves, by cause, and the time to MCID."""
     out = []
     pats = _patients(ta)
-    ref = int(((pats["cause"].astype(str) == "peroneal_compression") & (pats["severity"].astype(str) == "mild")).sum())
+    ref = int(((_text(pats["cause"]) == "peroneal_compression") & (_text(pats["severity"]) == "mild")).sum())
     for outcome, (name, unit, digits) in OUTCOMES.items():
         fit = ta.fits[outcome]
         s = fit.summary.set_index("term")
