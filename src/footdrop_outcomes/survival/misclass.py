@@ -304,20 +304,13 @@ class _Model:
                  y2: np.ndarray, s2: np.ndarray, error_rates: tuple[float, float] | None):
         self.z, self.v, self.x = z, v, x
         self.pz, self.pv = z.shape[1], v.shape[1]
-        n, weeks = x.shape
         self.fixed = error_rates
         # readings per visit: counts of "recovered" and "not recovered" readings (first and second rater)
         self.n_pos = y1 * s1 + y2 * s2
         self.n_neg = (1 - y1) * s1 + (1 - y2) * s2
         self.n_read = s1 + s2
         self.t = times
-        self.f = np.minimum(np.floor(times), weeks - 1).astype(np.int64)
-        self.rows = np.arange(n)[:, None]
-        self.t_pos = (times > 0).astype(float)
-        self.log_t = np.log(np.where(times > 0, times, 1.0))
-        week = np.arange(weeks + 1, dtype=float)
-        self.week_pos, self.log_week = (week > 0).astype(float), np.log(np.maximum(week, 1.0))
-        self.x_f = x[self.rows, self.f]
+        self.hazard = _HazardAt(x, times)
 
     def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
@@ -335,25 +328,8 @@ class _Model:
             ea, eb = self.fixed
         k = math.exp(logk)
         p = expit(self.z @ a_inc)
-        scale = np.exp(self.v @ b_lat)
-        ex = np.exp(g * self.x)
-        # cumulative hazard at every visit time: whole weeks by cumulative sums, the part week exactly
-        pw = self.week_pos * np.exp(k * self.log_week)
-        lpw = pw * self.log_week
-        base_w, dk_w = pw[1:] - pw[:-1], k * (lpw[1:] - lpw[:-1])
-        zero = np.zeros((ex.shape[0], 1))
-        c0 = np.hstack([zero, np.cumsum(ex * base_w, axis=1)])
-        cg = np.hstack([zero, np.cumsum(ex * self.x * base_w, axis=1)])
-        ck = np.hstack([zero, np.cumsum(ex * dk_w, axis=1)])
-        f, rows = self.f, self.rows
-        pt = self.t_pos * np.exp(k * self.log_t)
-        part = pt - pw[f]
-        part_k = k * (pt * self.log_t - lpw[f])
-        ex_f = ex[rows, f]
-        sc = scale[:, None]
-        hz = sc * (c0[rows, f] + ex_f * part)
-        h_g = sc * (cg[rows, f] + ex_f * self.x_f * part)
-        h_k = sc * (ck[rows, f] + ex_f * part_k)
+        hz, h_g, h_k = self.hazard(b_lat, self.v, g, k)
+        zero = np.zeros((hz.shape[0], 1))
         s = np.exp(-hz)
         h_prev = np.hstack([zero, hz[:, :-1]])
         s_prev = np.exp(-h_prev)
