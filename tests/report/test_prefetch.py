@@ -99,32 +99,39 @@ def test_the_kernel_takes_the_workers_result_and_it_is_the_same(saved_cohort):
     assert not worker.folder.exists()
 
 
-def test_other_arguments_or_another_cohort_are_computed_in_the_kernel(saved_cohort, tmp_path, monkeypatch):
-    from footdrop_outcomes.report import notebook as nbh
+CHECKS = r"""
+import json, sys
+from footdrop_outcomes.report import notebook as nbh, prefetch
 
+args = json.loads(sys.argv[2])
+out = []
+nbh.setup(10)
+cohort = nbh.load_report_cohort(sys.argv[1], [])
+out.append(prefetch.take("adherence", cohort, {**args, "alpha": 0.1})[0])
+out.append(prefetch.take("adherence", cohort, {**args, "threshold": 3})[0])
+changed = nbh.load_report_cohort(sys.argv[1], [])
+changed.patients.loc[changed.patients.index[0], "age"] += 1  # one value of one patient
+out.append(prefetch.take("adherence", changed, args)[0])
+nbh.setup(11)  # another release policy
+out.append(prefetch.take("adherence", cohort, args)[0])
+nbh.setup(10)
+out.append(prefetch.take("adherence", cohort, args)[0])  # the control: the same inputs
+print(json.dumps(out))
+"""
+
+
+def test_other_arguments_or_another_cohort_are_computed_in_the_kernel(saved_cohort):
+    """Run in a fresh child process standing in for the kernel, as in a report: the key covers
+    interpreter-wide state (e.g. pandas options), which other tests in this process may have changed."""
     worker = _start(saved_cohort)
     try:
-        monkeypatch.setenv(prefetch.FOLDER_VARIABLE, str(worker.folder))
-        nbh.setup(10)
-        cohort = nbh.load_report_cohort(str(saved_cohort), [])
-        assert prefetch.take("adherence", cohort, {**ARGS, "alpha": 0.1}) == (False, None)
-        assert prefetch.take("adherence", cohort, {**ARGS, "threshold": 3}) == (False, None)
-        changed = nbh.load_report_cohort(str(saved_cohort), [])
-        changed.patients.loc[changed.patients.index[0], "age"] += 1  # one value of one patient
-        assert prefetch.take("adherence", changed, ARGS) == (False, None)
-        nbh.setup(11)  # another release policy
-        assert prefetch.take("adherence", cohort, ARGS) == (False, None)
-        nbh.setup(10)
-        found, _ = prefetch.take("adherence", cohort, ARGS)
-        if not found and (worker.folder / prefetch._FAILED).exists():
-            # Once in a CI run (4 test processes on 2 cores) this worker ended without a result (cause not found; the
-            # kernel then computes the section itself, which is the designed fallback). The control is then
-            # repeated with a fresh worker, so the test still fails if equal inputs are never taken.
-            worker.close()
-            worker = _start(saved_cohort)
-            monkeypatch.setenv(prefetch.FOLDER_VARIABLE, str(worker.folder))
-            found, _ = prefetch.take("adherence", cohort, ARGS)
-        assert found  # the control: the same inputs are taken
+        env = {**render.kernel_environment(), **worker.kernel_env, prefetch.FOLDER_VARIABLE: str(worker.folder)}
+        done = subprocess.run([sys.executable, "-c", CHECKS, str(saved_cohort), json.dumps(ARGS)], env=env,
+                              capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        other_alpha, other_threshold, other_cohort, other_policy, same = json.loads(done.stdout.strip().splitlines()[-1])
+        assert not (other_alpha or other_threshold or other_cohort or other_policy)
+        assert same  # the control: the same inputs are taken
     finally:
         worker.close()
 
