@@ -297,7 +297,19 @@ def fit_misclassified_cure(
                                    cov=pd.DataFrame(cov, index=names, columns=names), log_likelihood=-float(res.fun))
 
 
-class _Model:
+class _Guarded:
+    """``negloglik``: the subclass's ``_negloglik`` with floating-point warnings off; a non-finite value or
+    gradient becomes ``inf`` (the optimiser steps back)."""
+
+    def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+            f, g = self._negloglik(theta)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return np.inf, np.zeros_like(theta)
+        return f, g
+
+
+class _Model(_Guarded):
     """Negative log-likelihood and analytic gradient; parameters (a_inc, b_lat, g, log k[, logit a, logit b])."""
 
     def __init__(self, z: np.ndarray, v: np.ndarray, x: np.ndarray, times: np.ndarray, y1: np.ndarray, s1: np.ndarray,
@@ -311,13 +323,6 @@ class _Model:
         self.n_read = s1 + s2
         self.t = times
         self.hazard = _HazardAt(x, times)
-
-    def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
-            f, g = self._negloglik(theta)
-        if not np.isfinite(f) or not np.all(np.isfinite(g)):
-            return np.inf, np.zeros_like(theta)
-        return f, g
 
     def _negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         pz, pv = self.pz, self.pv
@@ -366,7 +371,7 @@ class _Model:
         return -float(ll.sum()), -np.concatenate([np.atleast_1d(q) for q in grad])
 
 
-class _NearModel:
+class _NearModel(_Guarded):
     """The hidden-state likelihood with error rates that depend on how near the latent strength is to the threshold.
 
     States of a visit at time ``t`` for a patient who recovers at ``T``: *far* (``t < rho T``, false-recovery rate
@@ -396,13 +401,6 @@ class _NearModel:
         self.m_rec = (mid <= t).astype(float)
         self.m_near = ((t < mid) & (mid <= t / rho)).astype(float)
         self.m_far = (mid > t / rho).astype(float)
-
-    def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
-            f, g = self._negloglik(theta)
-        if not np.isfinite(f) or not np.all(np.isfinite(g)):
-            return np.inf, np.zeros_like(theta)
-        return f, g
 
     def _negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         pz, pv = self.pz, self.pv
