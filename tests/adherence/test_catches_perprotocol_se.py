@@ -253,3 +253,77 @@ def test_patients_are_on_protocol_until_the_week_their_stopping_run_starts(fitte
         deviated += week is not None and bool((~expected).any())
         assert (d["on_protocol"].to_numpy(bool) == expected).all(), pid
     assert deviated >= 20
+
+
+# ------------------------------------------------------------------------------------------------
+# the rows of the deviation (censoring) models, against their definition
+
+
+def _deviation_rows_by_loop(adherence: pd.DataFrame, ep: pd.DataFrame, device: str, consecutive: int,
+                            threshold: float = 0.05) -> dict[str, set[int]]:
+    """Per device patient, the weeks in which a stopping run could start, by a plain loop.
+
+    A stopping run is ``consecutive`` recorded weeks in a row (weeks without a prescription or a
+    record of wear skipped) with worn / prescribed below ``threshold``; the patient is at risk of
+    starting one from the first recorded week (program week 0) to the week the first run starts,
+    or, without one, to the last week from which ``consecutive`` recorded weeks remain."""
+    a = adherence.assign(patient_id=adherence["patient_id"].astype(str)).sort_values(["patient_id", "week"])
+    weeks_by_patient = ep.assign(patient_id=ep["patient_id"].astype(str)).groupby("patient_id")["week"].agg(list)
+    treated = ep.assign(patient_id=ep["patient_id"].astype(str)).groupby("patient_id")["treated"].first()
+    out: dict[str, set[int]] = {}
+    for pid, d in a.groupby("patient_id", sort=False):
+        if pid not in treated.index or not treated[pid]:
+            continue
+        first = int(d["week"].min())
+        ratios = [(int(w), h / hp) for w, hp, h in zip(d["week"], d[f"{device}_hours_prescribed"], d[f"{device}_hours"], strict=True)
+                  if hp > 0 and np.isfinite(h)]
+        end = None
+        for i in range(len(ratios) - consecutive + 1):
+            end = ratios[i][0]  # a run could start here
+            if all(ratio < threshold for _, ratio in ratios[i:i + consecutive]):
+                break  # it does: the deviation week
+        out[pid] = set() if end is None else {int(w) for w in weeks_by_patient[pid] if first <= w <= end}
+    return out
+
+
+def _check_deviation_rows(seen: dict, r, adherence: pd.DataFrame, consecutive: int) -> int:
+    ep = seen["ep"].assign(patient_id=seen["ep"]["patient_id"].astype(str))
+    expected = _deviation_rows_by_loop(adherence, ep, r.info["device"], consecutive)
+    got = {pid: {int(w) for w in d.loc[d["at_risk"], "week"]} for pid, d in ep.groupby("patient_id")}
+    wrong = [pid for pid in got if got[pid] != expected.get(pid, set())]
+    assert not wrong, f"{len(wrong)} patients' deviation-model rows differ from the definition"
+    assert set(expected) <= set(got)
+    # every deviation week is a row of the models (an event), and nothing after it
+    dev = ep.loc[ep["deviates_now"]]
+    assert dev["at_risk"].all() and len(dev) == int(ep.loc[ep["at_risk"], "deviates_now"].sum())
+    # the weights: constant after a patient's last row of the models (1 without any), as the Cox rows read them
+    ipcw = pd.Series(r.episodes["ipcw"].to_numpy(), index=ep.index)
+    for pid, d in ep.loc[ep["treated"]].groupby("patient_id"):
+        rows = np.flatnonzero(d["at_risk"].to_numpy())
+        after = ipcw[d.index].to_numpy()[rows[-1] if rows.size else 0:]
+        assert np.all(after == (after[0] if rows.size else 1.0)), pid
+    # patients whose record ends with weeks in which no run could start: the rule was met, not assumed
+    return sum(len(expected[p]) > 0 and max(expected[p]) < int(d["week"].max())
+               for p, d in ep.loc[ep["treated"]].groupby("patient_id") if p in expected)
+
+
+def test_deviation_model_rows_end_at_the_last_week_a_stopping_run_could_start(fitted):
+    """perprotocol.py:365 (session 6, open): the last ``consecutive - 1`` recorded weeks of a patient
+    who never stops were rows of the deviation models, although no stopping run can start there
+    (a structural non-event); discontinuation_times censors at the last week a run could start."""
+    r, seen, cohort = fitted
+    assert _check_deviation_rows(seen, r, cohort.adherence, consecutive=2) > 50
+
+
+def test_deviation_model_rows_with_unprescribed_weeks_and_a_longer_run():
+    """Weeks without a prescription are not recorded weeks of a run (they are skipped): with 20% of
+    device weeks blanked and runs of 3, the models' rows still end where a run could start."""
+    import dataclasses
+
+    cohort = simulate_cohort(400, seed=11)
+    a = cohort.adherence.copy()
+    rng = np.random.default_rng(7)
+    off = (a["afo_hours_prescribed"].to_numpy(float) > 0) & (rng.random(len(a)) < 0.2)
+    a.loc[off, ["afo_hours_prescribed", "afo_hours"]] = 0.0
+    r, seen = _fit_and_capture(dataclasses.replace(cohort, adherence=a), consecutive=3)
+    assert _check_deviation_rows(seen, r, a, consecutive=3) > 30

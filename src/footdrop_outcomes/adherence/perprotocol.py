@@ -23,7 +23,11 @@ and robust (patient-clustered) SEs:
 4. ``PP: censored at deviation + IPCW``: as 3, with stabilised inverse probability of censoring
    weights from pooled logistic models of deviation in each week on the baseline covariates and
    the time-varying exercise adherence and device wear known before that week (numerator: the
-   baseline covariates and time only). This is the estimate to report as "per protocol".
+   baseline covariates and time only). This is the estimate to report as "per protocol". The
+   models' rows are the weeks in which a stopping run could start: from the first program week
+   to the deviation week, or without a deviation to the ``consecutive``-th last week with a
+   recorded wear ratio (where :func:`~footdrop_outcomes.adherence.discontinuation_times`
+   censors); the weights of later weeks stay at their last value.
 
 The truth on simulated cohorts is ``cohort.truth`` ``recovery_latency`` / ``afo`` (or ``fes``):
 log HR 0 with no incidence effect, so the ITT and the PP estimands are both exactly 0 (marginal
@@ -330,7 +334,6 @@ def itt_per_protocol(
     wk = weekly_adherence(cohort)
     wk = wk.assign(patient_id=wk["patient_id"].astype(str))
     first = wk.groupby("patient_id")["week"].min()
-    last = wk.groupby("patient_id")["week"].max()
     dev_week = pd.Series(np.inf, index=ids.to_numpy())
     on = dt.index[dt["event"].to_numpy(bool)]
     on = on[on.isin(dev_week.index)]
@@ -360,11 +363,16 @@ def itt_per_protocol(
     dw = dev_week.reindex(pid).to_numpy()
     ep["on_protocol"] = ep["week"].to_numpy() < dw
     ep["deviates_now"] = ep["week"].to_numpy() == dw
-    # deviation model rows: device patients in program weeks, up to and including the deviation week
+    # deviation model rows: device patients in program weeks, up to and including the deviation week, and no later
+    # than the last week a stopping run could start: the consecutive-th last week with a recorded ratio, which is
+    # where discontinuation_times censors (a run starting later would need weeks after the record; none if fewer)
     prog = ep["week"].to_numpy() >= first.reindex(pid).fillna(np.inf).to_numpy()
-    recorded = ep["week"].to_numpy() <= last.reindex(pid).fillna(-1).to_numpy()  # deviation is only seen in recorded weeks
-    ep["at_risk"] = ep["treated"].to_numpy(bool) & prog & recorded & (ep["week"].to_numpy() <= dw)
-    ep["pending"] = ep["treated"].to_numpy(bool) & prog  # after the record ends: the last censoring weight
+    seen = wk.loc[r.notna(), ["patient_id", "week"]]
+    last_start = seen.groupby("patient_id")["week"].nth(-consecutive)
+    last_start = pd.Series(last_start.to_numpy(), index=seen.loc[last_start.index, "patient_id"].to_numpy())
+    startable = ep["week"].to_numpy() <= last_start.reindex(pid).fillna(-1).to_numpy()
+    ep["at_risk"] = ep["treated"].to_numpy(bool) & prog & startable & (ep["week"].to_numpy() <= dw)
+    ep["pending"] = ep["treated"].to_numpy(bool) & prog  # after the last week a run could start: the last censoring weight
     ep["program_week"] = ep["week"] - first.reindex(pid).fillna(0).to_numpy()
 
     options = {"confounders": confounders, "censoring_covariates": censoring_covariates, "trim": trim}
