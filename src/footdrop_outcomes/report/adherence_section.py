@@ -16,6 +16,14 @@ tables, figures and prose from the run.
 
 An analysis that cannot be fitted on the cohort (e.g. too few patients) is reported as such with
 the reason; nothing is filled in.
+
+**Registry scale.** The adherence metrics (table and weekly curves) use every patient; the models
+(discontinuation, propensity and weighted comparison, adherence and recovery, weekly trend,
+intention to treat vs per protocol) are fitted on a simple random sample of
+``REGISTRY_SAMPLE_SIZES["adherence"]`` patients when the cohort has more
+(:func:`~footdrop_outcomes.report.analysis.registry_sample`: seeded, recorded in
+``choices["sample"]``, said in one sentence of the methods). The result keeps the weekly curves
+the figure draws, not the per-patient-week table behind them.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes.report.analysis import CAUSE_SHORT, term_label
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, REGISTRY_SAMPLE_SIZES, registry_sample, term_label
 from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedText, term_support
 from footdrop_outcomes.report.degrade import DATA_FAILURES, plain_reason, plain_warning
 from footdrop_outcomes.report.counts import count_percent, figure, get_threshold, is_small, protect, show_count, table, text
@@ -64,7 +72,10 @@ def _label(group: str) -> str:
 @dataclass(frozen=True)
 class AdherenceAnalysis:
     """Results of the adherence section; an entry of ``failed`` (name -> reason) replaces a result
-    that could not be fitted."""
+    that could not be fitted. ``metrics`` (every patient) keeps no per-week table: ``weekly_curves``
+    holds the mean weekly course by intervention it gave (:meth:`AdherenceMetrics.curves`, every
+    programme week). ``patients`` are the patients the models were fitted on (the registry sample,
+    ``choices["sample"]``, or every patient)."""
 
     metrics: Any
     discontinuation: Any | None
@@ -77,6 +88,7 @@ class AdherenceAnalysis:
     choices: dict[str, Any] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     patients: pd.DataFrame | None = None
+    weekly_curves: pd.DataFrame | None = None
 
 
 def _pats(aa: AdherenceAnalysis) -> pd.DataFrame:
@@ -129,10 +141,17 @@ def analyse_adherence(cohort: Any, *, threshold: int = 4, alpha: float = 0.05,
 
 
 def _analyse_adherence(cohort: Any, *, threshold: int, alpha: float, propensity_formula: str) -> AdherenceAnalysis:
+    import dataclasses
+
     from footdrop_outcomes.adherence import adherence_effect, adherence_metrics, discontinuation, fit_propensity, weighted_comparison
     failed: dict[str, str] = {}
     warned: dict[str, list[str]] = {}
-    metrics = adherence_metrics(cohort)
+    metrics = adherence_metrics(cohort)  # descriptive: every patient
+    curves = metrics.curves(max_week=int(metrics.weekly["program_week"].max()) + 1 if len(metrics.weekly) else 0)
+    # the per-patient-week table (tens of millions of rows in a registry) is not kept in the result
+    metrics = dataclasses.replace(metrics, weekly=metrics.weekly.iloc[0:0])
+    sample = registry_sample(cohort, REGISTRY_SAMPLE_SIZES["adherence"])
+    full, cohort = cohort, sample.cohort  # the models: the registry sample (every patient in a smaller cohort)
     disc = _attempt("discontinuation", lambda: discontinuation(cohort, group="supervised_physio", formula=DISCONTINUATION_FORMULA),
                     failed, warned)
     ps = _attempt("propensity", lambda: fit_propensity(cohort, "supervised_physio", propensity_formula), failed, warned)
@@ -152,6 +171,7 @@ def _analyse_adherence(cohort: Any, *, threshold: int, alpha: float, propensity_
     else:
         tvc, excluded, formula = _direct_tv_cure(cohort, threshold, alpha, failed, warned)
     truth = None
+    cohort = full  # the simulated truth and the treatment clocks of the whole cohort
     if cohort.truth is not None:
         try:
             truth = float(cohort.truth.value("recovery_latency", "cumulative_adherence_per_10pct", "log_hazard_ratio"))
@@ -165,9 +185,10 @@ def _analyse_adherence(cohort: Any, *, threshold: int, alpha: float, propensity_
     choices = {"threshold": threshold, "alpha": alpha, "propensity_formula": propensity_formula, "tv_formula": formula,
                "tv_excluded_causes": excluded, "warnings": warned, "truth_log_hr_per_10": truth, "truth_targeted": truth_targeted,
                "tv_from_adherence_effect": formula is None,
-               "synthetic": cohort.truth is not None or "generator" in cohort.metadata}
+               "synthetic": cohort.truth is not None or "generator" in cohort.metadata, "sample": sample.record}
     return AdherenceAnalysis(metrics=metrics, discontinuation=disc, propensity=ps, comparison=wc, effect=eff, tv_cure=tvc,
-                             trend=trend, itt=itt, choices=choices, failed=failed, patients=cohort.patients.copy())
+                             trend=trend, itt=itt, choices=choices, failed=failed, patients=sample.cohort.patients.copy(),
+                             weekly_curves=curves)
 
 
 def _direct_tv_cure(cohort: Any, threshold: int, alpha: float, failed: dict[str, str], warned: dict[str, list[str]]) -> tuple[Any, list[str], str]:
@@ -387,8 +408,8 @@ def adherence_figure(aa: AdherenceAnalysis, *, max_week: int = 52, min_patients:
     least ``min_patients`` patients in a week), with 95% bands."""
     import matplotlib.pyplot as plt
 
-    cur = aa.metrics.curves(max_week)
-    cur = cur[cur["n"] >= max(min_patients, 2 * get_threshold())]
+    cur = aa.metrics.curves(max_week) if aa.weekly_curves is None else aa.weekly_curves
+    cur = cur[(cur["program_week"] < max_week) & (cur["n"] >= max(min_patients, 2 * get_threshold()))]
     keep = ["home_exercise", "supervised_physio", "afo_carbon", "afo_rigid", "afo_hinged", "fes"]
     fig, ax = plt.subplots(figsize=(7.0, 3.4))
     n_group = {str(g): int(n) for g, n in zip(aa.metrics.summary["group"], aa.metrics.summary["n_patients"])}
@@ -537,6 +558,11 @@ def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
     parts = [f"**Adherence** is the share of prescribed home-exercise sessions completed, summed over exercises and weeks; a week "
              f"counts as adherent when at least {100 * m['threshold']:.0f}% of its sessions were done; weeks with nothing prescribed are "
              f"left out and missing weeks skipped. A patient counts in every intervention received."]
+    sample = ch.get("sample") or {}
+    if sample.get("sampled"):
+        parts.append(f"**Registry scale**: the adherence table and weekly curves use all {show_count(sample['n_cohort'])} patients; the models "
+                     f"below are fitted on a simple random sample of {show_count(sample['n_sample'])} of them (seed {sample['seed']}; a fixed size "
+                     "at which their standard errors are already small against their effects and their known biases).")
     if aa.discontinuation is not None:
         d = aa.discontinuation.info
         parts.append(f"**Discontinuation**: stopping home exercise is the first run of {d['consecutive']} recorded weeks below "

@@ -28,7 +28,8 @@ from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.report.counts import get_threshold
 from footdrop_outcomes.report.degrade import ModelAttempt, attempt
 
-__all__ = ["RecoveryAnalysis", "analyse_recovery", "restrict_causes", "EXPECTED_WINDOWS", "CAUSE_SHORT", "term_label"]
+__all__ = ["RecoveryAnalysis", "analyse_recovery", "restrict_causes", "EXPECTED_WINDOWS", "CAUSE_SHORT", "term_label",
+           "RegistrySample", "registry_sample", "REGISTRY_SAMPLE_SIZES", "REGISTRY_SAMPLE_SEED"]
 
 #: Expected recovery windows from the clinical literature the report compares against, in weeks
 #: since onset: (cause, severity or None for all severities) -> (from, to, in words).
@@ -138,6 +139,130 @@ def restrict_causes(cohort: Cohort, causes: Sequence[str] = ()) -> Cohort:
     sub = cohort.subset(causes=causes, label="causes analysed")
     sub.metadata["restricted_to_causes"] = causes
     return sub
+
+
+#: Registry scale: a model whose cost grows with the cohort far beyond its need for precision is fitted on a simple
+#: random sample of this many patients when the cohort has more (smaller cohorts, e.g. the demo, are analysed whole).
+#: ``adherence``: the adherence section's models (discontinuation, propensity and weighted comparison, adherence and
+#: recovery, weekly trend, intention to treat vs per protocol). At 10,000 patients of a simulated registry (v2) every
+#: one of them has a standard error far below its effect or its known bias: the log HR per 10 points of cumulative
+#: adherence 0.005-0.013 (estimates 0.06-0.09), the weighted supervised-physiotherapy and AFO log HRs 0.021-0.026, the
+#: GEE supervised-physiotherapy log OR 0.020 (estimate 0.29), while rater error biases the cure models by about 0.06
+#: (docs/adherence.md, section 5.1); they cost about 31 s of CPU there and grow linearly (about 4,000 s at 1,000,000).
+#: ``trajectories``: the two linear mixed models on the visit table (about 0.17 ms of CPU and 13 KB per patient:
+#: 170 s and 13 GB at 1,000,000 patients); at 100,000 patients their fixed-effect SEs are a tenth of those of the
+#: demo's 2,000. The adherence sample is the first part of the trajectory sample (one permutation, see
+#: :func:`registry_sample`). Everything descriptive, the recovery curves, Cox, AFT and cure models use every patient.
+REGISTRY_SAMPLE_SIZES: dict[str, int] = {"adherence": 10_000, "trajectories": 100_000}
+#: Seed of the registry sample's permutation (recorded in each section's ``choices["sample"]``).
+REGISTRY_SAMPLE_SEED = 20_160_616
+
+
+@dataclass(frozen=True)
+class RegistrySample:
+    """The patients a registry-scale model is fitted on (:func:`registry_sample`).
+
+    Attributes
+    ----------
+    cohort : Cohort
+        The sample (the cohort itself, the same object, when it is not larger than ``size``).
+    sampled : bool
+        True when ``cohort`` is a sample.
+    n_cohort, size, seed : int
+        Patients in the whole cohort, the sample size rule and the permutation's seed.
+    """
+
+    cohort: Cohort
+    sampled: bool
+    n_cohort: int
+    size: int
+    seed: int
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What a section's ``choices["sample"]`` records."""
+        return {"sampled": self.sampled, "n_cohort": self.n_cohort, "n_sample": self.cohort.n_patients, "size": self.size,
+                "seed": self.seed}
+
+
+def _sample_order(ids: pd.Series, seed: int) -> np.ndarray:
+    """Row positions of the patients in the order of a seeded permutation of their sorted ids: the same cohort
+    gives the same order whatever its row order, and the first k of a larger sample are the sample of size k."""
+    by_id = np.argsort(np.asarray(ids.astype(str), dtype=object), kind="stable")
+    return by_id[np.random.default_rng(seed).permutation(len(by_id))]
+
+
+def _rows_of(table: pd.DataFrame, kept_ids: pd.Series) -> pd.DataFrame:
+    """Rows of ``table`` whose patient is in ``kept_ids``; category codes when both are categorical with the same
+    categories (no string per row: the adherence table of a registry has tens of millions of rows)."""
+    col = table["patient_id"]
+    if (isinstance(col.dtype, pd.CategoricalDtype) and isinstance(kept_ids.dtype, pd.CategoricalDtype)
+            and col.cat.categories.equals(kept_ids.cat.categories)):
+        wanted = np.zeros(len(col.cat.categories), dtype=bool)
+        wanted[kept_ids.cat.codes.to_numpy()] = True
+        codes = col.cat.codes.to_numpy()
+        mask = wanted[np.where(codes >= 0, codes, 0)] & (codes >= 0)
+    else:
+        mask = col.astype(str).isin(set(kept_ids.astype(str))).to_numpy()
+    return table.loc[mask].reset_index(drop=True)
+
+
+def registry_sample(cohort: Cohort, size: int, *, seed: int = REGISTRY_SAMPLE_SEED) -> RegistrySample:
+    """A simple random sample of ``size`` patients, or the cohort itself when it has no more than ``size``.
+
+    The sample is the first ``size`` patients of one permutation (``numpy.random.default_rng(seed)``) of the
+    patients sorted by id: deterministic for a cohort, whatever its row order, and nested (a smaller sample is part
+    of a larger one). Visits and adherence weeks follow their patients, the simulation truth is restricted to them
+    and ``metadata["subset"]`` records the draw, as :meth:`Cohort.subset` does; the tables are not validated again
+    (they are rows of a validated cohort).
+
+    Parameters
+    ----------
+    cohort : Cohort
+    size : int
+        The sample size; cohorts of at most this many patients are returned whole.
+    seed : int
+        Seed of the permutation.
+
+    Returns
+    -------
+    RegistrySample
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> c = simulate_cohort(300, seed=3)
+    >>> registry_sample(c, 1000).cohort is c, registry_sample(c, 100).cohort.n_patients
+    (True, 100)
+    """
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        raise ConfigError(f"registry_sample: size must be a positive whole number, got {size!r}")
+    n = cohort.n_patients
+    if n <= size:
+        return RegistrySample(cohort=cohort, sampled=False, n_cohort=n, size=int(size), seed=int(seed))
+    rows = np.sort(_sample_order(cohort.patients["patient_id"], seed)[:size])
+    patients = cohort.patients.iloc[rows].reset_index(drop=True)
+    kept = patients["patient_id"]
+    visits, adherence = _rows_of(cohort.visits, kept), _rows_of(cohort.adherence, kept)
+    if isinstance(kept.dtype, pd.CategoricalDtype):
+        # the sample's own ids as the categories of all three tables (a groupby over ids then never meets the
+        # registry's million unobserved ones)
+        cats = kept.cat.remove_unused_categories().cat.categories
+        for t in (patients, visits, adherence):
+            if isinstance(t["patient_id"].dtype, pd.CategoricalDtype):
+                t["patient_id"] = t["patient_id"].cat.set_categories(cats)
+    truth = None
+    if cohort.truth is not None:
+        tp = cohort.truth.patients
+        pos = pd.Index(tp["patient_id"].astype(str)).get_indexer(kept.astype(str))
+        truth = type(cohort.truth)(parameters=cohort.truth.parameters.copy(), patients=tp.iloc[pos[pos >= 0]].reset_index(drop=True))
+    record = {"label": f"registry sample (seed {int(seed)})", "patients": int(size), "n_patients_before": n,
+              "n_patients_after": int(size), "visits_after": len(visits), "adherence_weeks_after": len(adherence)}
+    meta = dict(cohort.metadata)
+    meta["subset"] = [*list(cohort.metadata.get("subset", [])), record]
+    sample = Cohort(patients=patients, visits=visits, adherence=adherence, metadata=meta, truth=truth,
+                    source=f"{cohort.source} (registry sample)", _validated=True)
+    return RegistrySample(cohort=sample, sampled=True, n_cohort=n, size=int(size), seed=int(seed))
 
 
 def _usable_terms(formula: str, frame: pd.DataFrame) -> tuple[str, list[str]]:

@@ -7,6 +7,10 @@ severity)`` plus age, diabetes, current smoking and FES, time = log(1 + weeks si
 random intercept and slope per patient, REML. Terms that do not vary in the patients analysed are
 dropped and causes without any measurement of an outcome are left out of that outcome's model;
 fit warnings (boundary, non-convergence) are captured and reported in the text, never hidden.
+At registry scale both models are fitted on a simple random sample of
+``REGISTRY_SAMPLE_SIZES["trajectories"]`` patients when the cohort has more
+(:func:`~footdrop_outcomes.report.analysis.registry_sample`; ``choices["sample"]``, one sentence in
+the methods).
 
 >>> from footdrop_outcomes import simulate_cohort
 >>> t = analyse_trajectories(simulate_cohort(300, seed=3))
@@ -25,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from footdrop_outcomes.cohort.vocabulary import CAUSES
-from footdrop_outcomes.report.analysis import CAUSE_SHORT, term_label
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, REGISTRY_SAMPLE_SIZES, registry_sample, term_label
 from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedText, term_support
 from footdrop_outcomes.report.counts import figure, protect, show_count, table, text
 
@@ -57,12 +61,14 @@ class TrajectoryAnalysis:
     fits : dict
         ``gait_speed`` and ``mrc`` -> :class:`~footdrop_outcomes.trajectories.TrajectoryResult`.
     long : pandas.DataFrame
-        The visit table (``trajectory_frame``) the models were fitted to.
+        The visit table (``trajectory_frame``) the models were fitted to (of the registry sample
+        when ``choices["sample"]["sampled"]``).
     mcid : pandas.DataFrame or None
         ``time_to_mcid`` for the chosen profile (None when its cause or severity is not in the data).
     choices : dict
         ``formulas`` (per outcome, as fitted), ``dropped_terms``, ``excluded_causes`` (per outcome:
-        no measurement), ``warnings`` (per outcome), ``profile``, ``mcid``, ``from_week``, ``alpha``.
+        no measurement), ``warnings`` (per outcome), ``profile``, ``mcid``, ``from_week``, ``alpha``,
+        ``sample`` (:attr:`~footdrop_outcomes.report.analysis.RegistrySample.record`).
     """
 
     fits: dict[str, Any]
@@ -85,7 +91,8 @@ def analyse_trajectories(cohort: Any, *, alpha: float = 0.05, mcid: float = 0.10
     """Fit gait-speed and strength trajectories and the time to the gait-speed MCID of a profile."""
     from footdrop_outcomes.trajectories import fit_trajectory, trajectory_frame
 
-    long = trajectory_frame(cohort)
+    sample = registry_sample(cohort, REGISTRY_SAMPLE_SIZES["trajectories"])
+    long = trajectory_frame(sample.cohort)
     fits: dict[str, Any] = {}
     formulas: dict[str, str] = {}
     dropped_all: set[str] = set()
@@ -118,7 +125,8 @@ def analyse_trajectories(cohort: Any, *, alpha: float = 0.05, mcid: float = 0.10
     if profile is not None:
         table = gait.time_to_mcid(profile, mcid=mcid, from_week=from_week)
     choices = {"formulas": formulas, "dropped_terms": sorted(dropped_all), "excluded_causes": excluded, "warnings": warned,
-               "profile": {"cause": mcid_cause, "severity": mcid_severity}, "mcid": mcid, "from_week": from_week, "alpha": alpha}
+               "profile": {"cause": mcid_cause, "severity": mcid_severity}, "mcid": mcid, "from_week": from_week, "alpha": alpha,
+               "sample": sample.record}
     return TrajectoryAnalysis(fits=fits, long=long, mcid=table, choices=choices)
 
 
@@ -336,6 +344,11 @@ def methods_text(ta: TrajectoryAnalysis) -> ReleasedText:
                  "intervals are Wald intervals on the log-SD and Fisher-z scales. Mean curves set the random effects to 0 (a typical "
                  "patient, not the average of patients). The time to the MCID is the first week at which the profile's mean curve "
                  "has risen by the MCID, with a percentile interval over 2,000 draws of the fixed effects.")
+    sample = ch.get("sample") or {}
+    if sample.get("sampled"):
+        parts.append(f"**Registry scale**: both models are fitted on a simple random sample of {show_count(sample['n_sample'])} of the "
+                     f"{show_count(sample['n_cohort'])} patients (seed {sample['seed']}; a fixed size at which their standard errors "
+                     "are already small against their effects); the other sections use every patient.")
     if ch["dropped_terms"]:
         parts.append(f"Terms dropped because they do not vary in the patients analysed: {', '.join(ch['dropped_terms'])}.")
     return text("\n\n".join(parts), len(_patients(ta)))
