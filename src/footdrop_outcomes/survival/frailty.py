@@ -435,10 +435,6 @@ def fit_frailty_cox(
     if theta is None and profile_ci:
         lower, upper = _profile_ci(marginal, th_hat, l_hat, ll_cox, crit)
     lr = max(0.0, 2.0 * (l_hat - ll_cox))
-    # leave the model at theta_hat for reproducible later calls
-    if th_hat > 0:
-        model.penalised(1.0 / th_hat)
-
     se, se2 = np.sqrt(np.diag(cov)), np.sqrt(np.diag(cov2))
     zq = _zq(alpha)
     z = beta / se
