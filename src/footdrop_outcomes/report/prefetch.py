@@ -8,10 +8,13 @@ longest). When the notebook reaches that analysis it takes the worker's result, 
 was computed from the same inputs:
 
 * the **key** is a SHA-256 over the package version, the release policy, the analysis's arguments
-  and the whole content of the cohort object the notebook passes (its tables, metadata and
-  simulation truth, pickled); the worker computes it over its own cohort, the kernel over the
-  notebook's, at the moment of the call, so a cohort changed in between, another policy or other
-  arguments give another key and the notebook computes the analysis itself;
+  and the whole content of the cohort object the notebook passes (:func:`cohort_key`: each
+  table's column names, types, index and every cell, by :func:`pandas.util.hash_pandas_object`;
+  the metadata as sorted JSON; the simulation truth's tables), computed from the content alone,
+  so two processes holding equal cohorts get the same key whatever else differs between them;
+  the worker computes it over its own cohort, the kernel over the notebook's, at the moment of
+  the call, so a cohort changed in between, another policy or other arguments give another key
+  and the notebook computes the analysis itself;
 * the worker runs with the kernel's environment (same BLAS / OpenMP thread settings, so the same
   floating-point results) and the same code (same interpreter, same ``PYTHONPATH``);
 * worker and kernel share one string-hash seed (``PYTHONHASHSEED``, drawn at random for the run
@@ -68,29 +71,107 @@ MAX_PATIENTS = 200_000
 _JOB, _RESULT, _FAILED = "job.json", "result.pkl", "failed"
 
 
-class _HashWriter:
-    """A write-only file that feeds a hash (pickle streams into it; no copy of the data is kept)."""
+def _canonical(value: Any) -> Any:
+    """A JSON-ready stand-in for a metadata value that JSON cannot hold, tagged with its type (numpy
+    scalars as Python numbers; arrays and tables by content digest)."""
+    import numpy as np
+    import pandas as pd
 
-    def __init__(self) -> None:
-        self.hash = hashlib.sha256()
+    if isinstance(value, np.generic):
+        return {"__numpy__": type(value).__name__, "value": value.item()}
+    if isinstance(value, np.ndarray):
+        h = hashlib.sha256(repr((value.dtype.str, value.shape)).encode())
+        if value.dtype.kind == "O":
+            h.update(json.dumps(value.ravel().tolist(), sort_keys=True, default=_canonical).encode())
+        else:
+            h.update(np.ascontiguousarray(value).tobytes())
+        return {"__ndarray__": h.hexdigest()}
+    if isinstance(value, pd.DataFrame | pd.Series | pd.Index):
+        h = hashlib.sha256()
+        _table_digest(h, "value", value.to_frame() if isinstance(value, pd.Series | pd.Index) else value)
+        return {"__pandas__": type(value).__name__, "digest": h.hexdigest()}
+    if isinstance(value, set | frozenset):
+        return {"__set__": sorted(_json(v).decode() for v in value)}
+    return {"__type__": f"{type(value).__module__}.{type(value).__qualname__}", "repr": repr(value)}
 
-    def write(self, data: Any) -> int:
-        self.hash.update(data)
-        return len(memoryview(data))
+
+def _tagged(value: Any) -> Any:
+    """``value`` with what JSON would merge kept apart: tuples tagged (JSON writes them as lists), mapping
+    keys written with their type (JSON writes 1 and "1" alike)."""
+    if isinstance(value, dict):
+        return {"__dict__": sorted([json.dumps(_tagged(k), sort_keys=True, default=_canonical), _tagged(v)]
+                                   for k, v in value.items())}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_tagged(v) for v in value]}
+    if isinstance(value, list):
+        return [_tagged(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(_tagged(value), sort_keys=True, default=_canonical, allow_nan=True, separators=(",", ":")).encode()
+
+
+def _dtype(dtype: Any, h: Any) -> str:
+    """A dtype's description; a categorical's categories (values, type and order) go into ``h``."""
+    import pandas as pd
+
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = dtype.categories
+        h.update(_json([str(cats.dtype), bool(dtype.ordered), len(cats)]))
+        h.update(pd.util.hash_pandas_object(cats, index=False).to_numpy().tobytes())
+        return "category"
+    return str(dtype)
+
+
+def _table_digest(h: Any, name: str, table: Any) -> None:
+    """Feed one table's content into ``h``: its name, shape, column names and types (categories
+    too), index (names, type, values) and every cell, column by column."""
+    import pandas as pd
+
+    if table is None:
+        h.update(_json(["table", name, None]))
+        return
+    if not isinstance(table, pd.DataFrame):
+        h.update(_json(["object", name, _canonical(table)]))
+        return
+    h.update(_json(["table", name, list(table.shape), [repr(c) for c in table.columns],
+                    [_dtype(t, h) for t in table.dtypes], [repr(n) for n in table.index.names],
+                    [_dtype(t, h) for t in getattr(table.index, "dtypes", [table.index.dtype])],
+                    table.attrs]))
+    h.update(pd.util.hash_pandas_object(table.index, index=False, categorize=False).to_numpy().tobytes())
+    for j in range(table.shape[1]):
+        col = table.iloc[:, j]
+        if col.dtype == object:  # values of mixed types: their types count too ("1" is not 1)
+            h.update(_json(sorted({f"{type(v).__module__}.{type(v).__qualname__}" for v in col.to_numpy()})))
+        h.update(pd.util.hash_pandas_object(col, index=False, categorize=False).to_numpy().tobytes())
 
 
 def cohort_key(section: str, cohort: Any, arguments: Mapping[str, Any]) -> str:
     """SHA-256 of everything the section's analysis depends on: package version, release policy,
-    the arguments, and the cohort's tables, metadata and truth (pickled, protocol 5)."""
+    the arguments, and the cohort's content (canonical: the same for equal content in any process).
+
+    The cohort's content is its three tables, its metadata (sorted JSON; values JSON cannot hold
+    by type and ``repr``, arrays and tables by content digest) and the simulation truth's two
+    tables when there is one. Each table counts by its column names and types (a categorical's
+    categories and their order), its index and every cell (:func:`pandas.util.hash_pandas_object`,
+    column by column; in a column of Python objects the values' types too).
+    """
     from footdrop_outcomes._version import __version__
     from footdrop_outcomes.report.counts import get_policy
 
-    w = _HashWriter()
-    pickle.Pickler(w, protocol=5).dump((
-        section, __version__, repr(get_policy()), sorted((k, repr(v)) for k, v in arguments.items()),
-        cohort.patients, cohort.visits, cohort.adherence, cohort.metadata, cohort.truth,
-    ))
-    return w.hash.hexdigest()
+    h = hashlib.sha256()
+    h.update(_json(["footdrop-prefetch-key", 2, section, __version__, repr(get_policy()),
+                    sorted((str(k), repr(v)) for k, v in arguments.items())]))
+    for name in ("patients", "visits", "adherence"):
+        _table_digest(h, name, getattr(cohort, name))
+    h.update(_json(["metadata", cohort.metadata]))
+    truth = cohort.truth
+    h.update(_json(["truth", truth is not None]))
+    if truth is not None:
+        _table_digest(h, "truth.parameters", truth.parameters)
+        _table_digest(h, "truth.patients", truth.patients)
+    return h.hexdigest()
 
 
 @dataclass
