@@ -219,7 +219,8 @@ class FrailtyCoxResult(AnalysisResult):
         ``H^-1 I H^-1``, R ``se2``), ``hr``, ``hr_lower``, ``hr_upper`` (Wald CI from ``se``), ``z``,
         ``p``, ``reference``.
     frailties : pandas.DataFrame
-        One row per site: ``site``, ``n`` (patients), ``events``, ``log_frailty``, ``se``,
+        One row per site, in sorted order of the site codes (R's level order), whatever the order
+        of the data's rows: ``site``, ``n`` (patients), ``events``, ``log_frailty``, ``se``,
         ``frailty`` (``exp``), ``lower``, ``upper``.
     variance : pandas.DataFrame
         One row: ``theta`` (frailty variance), ``lower``, ``upper`` (profile-likelihood CI),
