@@ -40,6 +40,15 @@ def test_hazard_ratio_and_frailty_cis_are_wald_intervals_at_alpha(alpha):
     np.testing.assert_allclose(f["lower"], np.exp(f["log_frailty"] - z * f["se"]), rtol=1e-12)
     np.testing.assert_allclose(f["upper"], np.exp(f["log_frailty"] + z * f["se"]), rtol=1e-12)
     assert (s["hr_lower"] < s["hr"]).all() and (s["hr"] < s["hr_upper"]).all()
+    # the caterpillar plot states the same level (frailty.py:263 survivor: 96% for 95%)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = r.plot()
+    assert f"{100 * (1 - alpha):.0f}% CI" in ax.get_xlabel()
+    plt.close("all")
 
 
 def test_two_groups_are_enough_and_one_is_refused():
