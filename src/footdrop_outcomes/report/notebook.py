@@ -25,7 +25,7 @@ from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedTex
 _state: dict[str, Any] = {}
 
 __all__ = ["setup", "title_page", "show_table", "show_figure", "markdown", "bullets", "paragraph", "data_fingerprint",
-           "load_report_cohort", "left_out_text", "stamp", "show_model"]
+           "load_report_cohort", "left_out_text", "stamp", "show_model", "later", "Later"]
 
 
 def setup(small_cell_threshold: int | None = None, *, internal_use: bool = False) -> None:
@@ -62,10 +62,43 @@ def setup(small_cell_threshold: int | None = None, *, internal_use: bool = False
     pd.set_option("display.max_columns", 50)
 
 
-def _display(obj: Any) -> None:
+def _display(obj: Any, into: Later | None = None) -> None:
     from IPython.display import display
 
-    display(obj)
+    if into is None:
+        display(obj)
+    else:
+        into._fill(obj)
+
+
+class Later:
+    """A place in the report held for an output computed further down the notebook (:func:`later`)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self.filled = False
+
+    def _fill(self, obj: Any) -> None:
+        if self.filled:
+            raise ValueError("this place in the report was filled already")
+        if self._handle is not None:
+            self._handle.update(obj)
+        self.filled = True
+
+
+def later() -> Later:
+    """Hold this place in the report for an output that needs an analysis run further down.
+
+    Fill it with ``paragraph(..., into=place)`` or ``bullets(..., into=place)`` (once): the
+    output then stands here, in the executed notebook and the PDF, as if it had been shown here
+    (a Jupyter display update). The outcome report's summary needs the adherence analysis, which
+    a worker process computes beside the kernel (:mod:`footdrop_outcomes.report.prefetch`); the
+    kernel runs the sections between meanwhile instead of waiting for it. A place filled with
+    nothing (every sentence withheld) stays an empty output.
+    """
+    from IPython.display import Markdown, display
+
+    return Later(display(Markdown(""), display_id=True))
 
 
 def _refuse(func: str, wanted: str, obj: Any) -> ReleaseError:
@@ -97,10 +130,11 @@ def markdown(text: ReleasedText) -> None:
         _display(Markdown(str(text)))
 
 
-def bullets(lines: list[ReleasedText], *, withheld: bool = True) -> None:
+def bullets(lines: list[ReleasedText], *, withheld: bool = True, into: Later | None = None) -> None:
     """Show a bulleted list of released sentences (those withheld to nothing are left out;
     ``withheld=False`` also leaves out the "Not shown" notes of withheld sentences, for a list
-    read out of the context that would explain them, such as the summary)."""
+    read out of the context that would explain them, such as the summary); ``into``: at a place
+    held earlier (:func:`later`)."""
     from IPython.display import Markdown
 
     for line in lines:
@@ -108,12 +142,15 @@ def bullets(lines: list[ReleasedText], *, withheld: bool = True) -> None:
             raise _refuse("bullets", "ReleasedText items", line)
     shown = [str(x) for x in lines if x and (withheld or not x.withheld)]
     if shown:
-        _display(Markdown("\n".join(f"- {x}" for x in shown)))
+        _display(Markdown("\n".join(f"- {x}" for x in shown)), into)
+    elif into is not None:
+        into._fill(Markdown(""))
 
 
-def paragraph(lines: list[ReleasedText]) -> None:
+def paragraph(lines: list[ReleasedText], *, into: Later | None = None) -> None:
     """Show released sentences as one paragraph (the executive summary); sentences withheld
-    because of small numbers are left out, as are empty ones."""
+    because of small numbers are left out, as are empty ones; ``into``: at a place held earlier
+    (:func:`later`)."""
     from IPython.display import Markdown
 
     for line in lines:
@@ -121,7 +158,9 @@ def paragraph(lines: list[ReleasedText]) -> None:
             raise _refuse("paragraph", "ReleasedText items", line)
     shown = [str(x).strip() for x in lines if x and not x.withheld]
     if shown:
-        _display(Markdown(" ".join(shown)))
+        _display(Markdown(" ".join(shown)), into)
+    elif into is not None:
+        into._fill(Markdown(""))
 
 
 def show_table(table: ReleasedTable, caption: str, *, index: bool = False, nowrap: bool = False, left: list[str] | None = None,
