@@ -181,3 +181,26 @@ def test_the_sizes_are_the_documented_ones():
     """The report's methods and analysis.py's justification are written for these sizes."""
     assert REGISTRY_SAMPLE_SIZES == {"adherence": 10_000, "trajectories": 100_000}
     assert analysis.REGISTRY_SAMPLE_SEED == REGISTRY_SAMPLE_SEED
+
+
+def test_descriptive_metrics_in_chunks_equal_the_whole_cohort_at_once(cohort, monkeypatch):
+    """A registry's adherence metrics are formed in chunks of patients (no per-week table of the whole
+    registry in memory): per patient, by intervention and week by week they equal adherence_metrics at once."""
+    from footdrop_outcomes.adherence import adherence_metrics
+
+    whole = adherence_metrics(cohort)
+    monkeypatch.setattr(ads, "METRICS_CHUNK", 130)  # 600 patients: five chunks, the last one short
+    m, curves = ads._metrics(cohort)
+    pd.testing.assert_frame_equal(m.per_patient, whole.per_patient)
+    pd.testing.assert_frame_equal(m.summary, whole.summary, rtol=1e-12)
+    assert m.info == whole.info and len(m.weekly) == 0
+
+    def by_key(d: pd.DataFrame) -> pd.DataFrame:
+        return d.sort_values(["patient_id", "group"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(by_key(m.membership), by_key(whole.membership))
+    pd.testing.assert_frame_equal(curves.reset_index(drop=True), whole.curves(10**6).reset_index(drop=True), rtol=1e-9)
+    monkeypatch.setattr(ads, "METRICS_CHUNK", 10**6)
+    m1, curves1 = ads._metrics(cohort)  # a cohort below the chunk size: adherence_metrics itself
+    pd.testing.assert_frame_equal(m1.summary, whole.summary)
+    pd.testing.assert_frame_equal(curves1, whole.curves(10**6))

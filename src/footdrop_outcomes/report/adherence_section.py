@@ -141,15 +141,10 @@ def analyse_adherence(cohort: Any, *, threshold: int = 4, alpha: float = 0.05,
 
 
 def _analyse_adherence(cohort: Any, *, threshold: int, alpha: float, propensity_formula: str) -> AdherenceAnalysis:
-    import dataclasses
-
-    from footdrop_outcomes.adherence import adherence_effect, adherence_metrics, discontinuation, fit_propensity, weighted_comparison
+    from footdrop_outcomes.adherence import adherence_effect, discontinuation, fit_propensity, weighted_comparison
     failed: dict[str, str] = {}
     warned: dict[str, list[str]] = {}
-    metrics = adherence_metrics(cohort)  # descriptive: every patient
-    curves = metrics.curves(max_week=int(metrics.weekly["program_week"].max()) + 1 if len(metrics.weekly) else 0)
-    # the per-patient-week table (tens of millions of rows in a registry) is not kept in the result
-    metrics = dataclasses.replace(metrics, weekly=metrics.weekly.iloc[0:0])
+    metrics, curves = _metrics(cohort)  # descriptive: every patient
     sample = registry_sample(cohort, REGISTRY_SAMPLE_SIZES["adherence"])
     full, cohort = cohort, sample.cohort  # the models: the registry sample (every patient in a smaller cohort)
     disc = _attempt("discontinuation", lambda: discontinuation(cohort, group="supervised_physio", formula=DISCONTINUATION_FORMULA),
@@ -189,6 +184,92 @@ def _analyse_adherence(cohort: Any, *, threshold: int, alpha: float, propensity_
     return AdherenceAnalysis(metrics=metrics, discontinuation=disc, propensity=ps, comparison=wc, effect=eff, tv_cure=tvc,
                              trend=trend, itt=itt, choices=choices, failed=failed, patients=sample.cohort.patients.copy(),
                              weekly_curves=curves)
+
+
+#: Patients per chunk of the descriptive adherence metrics of a larger cohort (:func:`_metrics`).
+METRICS_CHUNK = 100_000
+
+
+def _metrics(cohort: Any) -> tuple[Any, pd.DataFrame]:
+    """:func:`~footdrop_outcomes.adherence.adherence_metrics` of every patient without its per-week table, and the
+    weekly curves (:meth:`AdherenceMetrics.curves`, every programme week) it gives.
+
+    A cohort of more than :data:`METRICS_CHUNK` patients is done in chunks of patients (taken in the order of
+    their ids, as ``adherence_metrics`` orders them): the per-patient-week table of a registry (tens of millions
+    of rows, several GB) never exists whole. Each patient's metrics use only that patient's weeks, so the
+    per-patient table is the same; the group summary is formed from it as ``adherence_metrics`` forms it, and
+    the curves from per-chunk sums (equal to rounding).
+    """
+    import dataclasses
+
+    from footdrop_outcomes.adherence import adherence_metrics
+
+    if cohort.n_patients <= METRICS_CHUNK:
+        m = adherence_metrics(cohort)
+        last = int(m.weekly["program_week"].max()) + 1 if len(m.weekly) else 0
+        return dataclasses.replace(m, weekly=m.weekly.iloc[0:0]), m.curves(max_week=last)
+    pats, adh = cohort.patients, cohort.adherence
+    order = np.argsort(np.asarray(pats["patient_id"].astype(str), dtype=object), kind="stable")
+    chunk_of = np.empty(len(pats), dtype=np.int64)
+    chunk_of[order] = np.arange(len(pats)) // METRICS_CHUNK
+    # each adherence row's chunk, through its patient's row (category codes: no string per row)
+    pid, aid = pats["patient_id"], adh["patient_id"]
+    if (isinstance(pid.dtype, pd.CategoricalDtype) and isinstance(aid.dtype, pd.CategoricalDtype)
+            and pid.cat.categories.equals(aid.cat.categories) and pid.notna().all()):
+        row_of_code = np.full(len(pid.cat.categories) + 1, -1, dtype=np.int64)  # last slot: a missing id (code -1)
+        row_of_code[pid.cat.codes.to_numpy()] = np.arange(len(pid))
+        pos = row_of_code[aid.cat.codes.to_numpy()]
+    else:
+        pos = pd.Index(pid.astype(str)).get_indexer(aid.astype(str))
+    row_chunk = np.where(pos >= 0, chunk_of[np.maximum(pos, 0)], -1)
+    if (pos < 0).any():  # weeks of a patient not in the patients table: adherence_metrics says so
+        m = adherence_metrics(cohort)
+        return dataclasses.replace(m, weekly=m.weekly.iloc[0:0]), m.curves(max_week=int(m.weekly["program_week"].max()) + 1)
+    per, members, sums, counts = [], [], [], {}
+    for k in range(int(chunk_of.max()) + 1):
+        m = adherence_metrics(adh.iloc[np.flatnonzero(row_chunk == k)], pats.iloc[np.flatnonzero(chunk_of == k)])
+        if k == 0:
+            first = m
+        per.append(m.per_patient)
+        members.append(m.membership)
+        w = m.weekly[["patient_id", "program_week", "weekly_share"]].dropna().merge(m.membership, on="patient_id")
+        w["sq"] = w["weekly_share"] ** 2
+        sums.append(w.groupby(["group", "program_week"], observed=True)[["weekly_share", "sq"]].agg(["sum", "size"]))
+        for key, value in m.info["rules"].items():  # rows each rule touched: summed over the chunks
+            if isinstance(value, int) and not isinstance(value, bool):
+                counts[key] = counts.get(key, 0) + value
+        del m, w
+    per_patient = pd.concat(per, ignore_index=True)
+    membership = pd.concat(members, ignore_index=True)
+    # the group summary as adherence_metrics forms it (by intervention)
+    long = per_patient.merge(membership, on="patient_id", how="inner")
+    labels = [c[5:] for c in first.summary.columns if c.startswith("cat: ")]
+    rows = []
+    for label, d in long.groupby("group", sort=False):
+        row: dict[str, Any] = {"group": label, "n_patients": len(d), "session_share_mean": d["session_share"].mean(),
+                               "session_share_median": d["session_share"].median(),
+                               "weeks_adherent_share_mean": d["weeks_adherent_share"].mean()}
+        for lab in labels:
+            row[f"cat: {lab}"] = float((d["category"] == lab).mean())
+        row["afo_ratio_mean"] = d["afo_ratio"].mean() if d["afo_ratio"].notna().any() else np.nan
+        row["fes_ratio_mean"] = d["fes_ratio"].mean() if d["fes_ratio"].notna().any() else np.nan
+        rows.append(row)
+    summary = pd.DataFrame(rows, columns=first.summary.columns)
+    info = {**first.info, "n": len(per_patient), "groups": len(summary), "rules": {**first.info["rules"], **counts}}
+    metrics = dataclasses.replace(first, summary=summary, info=info, per_patient=per_patient, weekly=first.weekly.iloc[0:0],
+                                  membership=membership)
+    tot = pd.concat(sums).groupby(level=[0, 1]).sum()
+    n = tot[("weekly_share", "size")].to_numpy(dtype=float)
+    s1, s2 = tot[("weekly_share", "sum")].to_numpy(), tot[("sq", "sum")].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s1 / n
+        sd = np.sqrt(np.maximum(s2 - n * mean ** 2, 0.0) / (n - 1))
+    curves = pd.DataFrame({"group": tot.index.get_level_values(0), "program_week": tot.index.get_level_values(1), "mean": mean,
+                           "std": np.where(n > 1, sd, np.nan), "n": n.astype(np.int64)})
+    se = curves["std"] / np.sqrt(curves["n"])
+    curves["lower"] = curves["mean"] - 1.96 * se
+    curves["upper"] = curves["mean"] + 1.96 * se
+    return metrics, curves
 
 
 def _direct_tv_cure(cohort: Any, threshold: int, alpha: float, failed: dict[str, str], warned: dict[str, list[str]]) -> tuple[Any, list[str], str]:
