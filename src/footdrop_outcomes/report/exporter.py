@@ -297,6 +297,26 @@ class FootdropPDFExporter(HTMLExporter):
                     return m.group(1).strip()
         return str(resources.get("metadata", {}).get("name") or "Report")
 
+    def prepare(self) -> FootdropPDFExporter:
+        """Load and compile the HTML templates and the filters they use now, by writing the HTML of a
+        small notebook of the kinds of cells and outputs a report has (Markdown, HTML, SVG, tags);
+        returns the exporter. The first HTML an exporter writes costs that (about 0.4 s of CPU), the
+        next ones do not: :func:`footdrop_outcomes.report.render.render_report` prepares one while
+        the kernel runs and typesets with it."""
+        from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+        svg = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><path d="M 0 0 L 5 5"/></svg>'
+        outputs = [new_output("display_data", data={"text/markdown": "## b\n\n- *c*", "text/plain": "b"}),
+                   new_output("display_data", data={"text/html": "<table><tr><td>d</td></tr></table>", "text/plain": "d"}),
+                   new_output("display_data", data={"image/svg+xml": svg, "text/plain": "e"}),
+                   new_output("stream", name="stderr", text="f")]
+        nb = new_notebook(cells=[new_markdown_cell("# a\n\ntext *g*"), new_code_cell("x", outputs=outputs),
+                                 new_code_cell("y", metadata={"tags": ["new-page", "landscape"]})],
+                          metadata={"title": "prepare"})
+        super().from_notebook_node(nb, resources={"metadata": {"name": "prepare"}, "report_title": "prepare", "report_css": "",
+                                                  "report_generator": "prepare"})
+        return self
+
     def from_notebook_node(self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any) -> tuple[bytes, dict[str, Any]]:
         """Render the notebook to PDF bytes; ``resources`` gains ``report_title``."""
         resources = dict(resources or {})

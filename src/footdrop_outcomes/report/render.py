@@ -92,6 +92,11 @@ def notebook_path(notebook: str | os.PathLike[str]) -> Path:
     raise ReportError(f"unknown notebook {str(notebook)!r}: give one of {', '.join(SCHEMAS)} or a path to an .ipynb file")
 
 
+#: An exporter whose templates were compiled while the kernel ran (:func:`_warm_typesetting`), for the next
+#: :func:`_typeset` of this process to use once.
+_prepared: list[Any] = []
+
+
 def _typeset(executed: str | os.PathLike[str] | Any, out: Path) -> bytes:
     """The PDF of an executed notebook (path or NotebookNode), as bytes."""
     import nbformat
@@ -99,7 +104,9 @@ def _typeset(executed: str | os.PathLike[str] | Any, out: Path) -> bytes:
     from footdrop_outcomes.report.exporter import FootdropPDFExporter
 
     nb = executed if not isinstance(executed, str | os.PathLike) else nbformat.read(executed, as_version=4)
-    pdf, _ = FootdropPDFExporter().from_notebook_node(nb, resources={"metadata": {"name": out.stem, "path": str(out.parent.resolve())}})
+    exporter = _prepared.pop() if _prepared else FootdropPDFExporter()
+    _prepared.clear()
+    pdf, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": out.stem, "path": str(out.parent.resolve())}})
     return pdf
 
 
@@ -224,13 +231,17 @@ def _import_papermill() -> None:
 
 
 def _warm_typesetting() -> Any:
-    """Import WeasyPrint and let it load its fonts in a background thread while the kernel runs
-    (this process mostly waits then); returns the thread (join before typesetting).
+    """Import WeasyPrint and let it load its fonts, and prepare the PDF exporter (nbconvert imported,
+    its templates compiled: :meth:`~footdrop_outcomes.report.exporter.FootdropPDFExporter.prepare`),
+    in a background thread while the kernel runs (this process mostly waits then); returns the
+    thread (join before typesetting, which then uses the prepared exporter).
 
-    Only WeasyPrint and its own libraries, which nothing else of the run imports meanwhile (the
-    caller has imported papermill first): two threads importing the same modules at once can see
-    a partly initialised module."""
+    Only WeasyPrint, nbconvert and their own libraries, which nothing else of the run imports
+    meanwhile (the caller has imported papermill, and with it nbformat and nbclient, first): two
+    threads importing the same modules at once can see a partly initialised module."""
     import threading
+
+    _prepared.clear()
 
     def warm() -> None:
         # any failure: only a head start lost, typesetting imports what it needs anyway
@@ -243,6 +254,10 @@ def _warm_typesetting() -> Any:
 
             weasyprint.HTML(string='<p style="font-family: DejaVu Sans">a <b>b</b></p>'
                                    '<p style="font-family: DejaVu Sans Mono">c</p>').render()
+        with contextlib.suppress(Exception):
+            from footdrop_outcomes.report.exporter import FootdropPDFExporter
+
+            _prepared.append(FootdropPDFExporter().prepare())
 
     t = threading.Thread(target=warm, name="footdrop-warm-typesetting", daemon=True)
     t.start()
