@@ -61,3 +61,31 @@ def test_lr_test_of_tau_is_the_boundary_mixture_on_the_fixed_aft(data):
     assert lr > 0.5  # a site variance to test: the 1- and 2-df tail areas differ by far more than the tolerance
     assert v["p"] == pytest.approx(0.5 * stats.chi2.sf(lr, 1), rel=1e-6)
     assert abs(0.5 * stats.chi2.sf(lr, 2) / v["p"] - 1) > 0.1
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.2])
+def test_every_interval_is_the_documented_wald_interval_at_alpha(alpha):
+    """Time ratios ``exp(coef -/+ z se)``, site ratios ``exp(effect -/+ z sd)``, tau ``exp(log tau -/+ z se)``
+    with ``z = z_{1 - alpha/2}`` from scipy, and the plot's stated level (aft_random.py:424 survivors:
+    ``z / se``, ``theta - z se`` for the upper limit)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = fit_interval_aft_random(ref.simulate(10, sites=8, per_site=40), "x1 + x2", alpha=alpha)
+    z = stats.norm.ppf(1 - alpha / 2)
+    s = r.summary
+    assert r.tau > 0 and np.isfinite(s["se"]).all()
+    np.testing.assert_allclose(s["time_ratio"], np.exp(s["coef"]), rtol=1e-12)
+    np.testing.assert_allclose(s["tr_lower"], np.exp(s["coef"] - z * s["se"]), rtol=1e-12)
+    np.testing.assert_allclose(s["tr_upper"], np.exp(s["coef"] + z * s["se"]), rtol=1e-12)
+    st = r.sites
+    np.testing.assert_allclose(st["lower"], np.exp(st["effect"] - z * st["sd"]), rtol=1e-12)
+    np.testing.assert_allclose(st["upper"], np.exp(st["effect"] + z * st["sd"]), rtol=1e-12)
+    se_log_tau = s["se"].iloc[-1]
+    v = r.variance.iloc[0]
+    assert v["lower"] == pytest.approx(r.tau * np.exp(-z * se_log_tau), rel=1e-12)
+    assert v["upper"] == pytest.approx(r.tau * np.exp(z * se_log_tau), rel=1e-12)
+    assert f"{100 * (1 - alpha):.0f}% interval" in r.plot().get_xlabel()
+    plt.close("all")
