@@ -275,6 +275,9 @@ def _standardise(x: np.ndarray, terms: tuple[str, ...]) -> tuple[np.ndarray, np.
 class _Model:
     """Negative log-likelihood and its analytic gradient; parameters (a, b, g, log k)."""
 
+    #: Blocks of patients (at most) over which the cumulative hazards are summed.
+    BLOCKS = 8
+
     def __init__(self, z: np.ndarray, v: np.ndarray, x: np.ndarray, lo: np.ndarray, up: np.ndarray):
         self.z, self.v, self.x = z, v, x
         self.pz, self.pv = z.shape[1], v.shape[1]
@@ -298,10 +301,22 @@ class _Model:
             f = np.minimum(np.floor(t), weeks - 1).astype(np.int64)  # the week holding T (weeks > max T)
             full = (np.arange(weeks)[None, :] < f[:, None]).astype(float)
             self.sides.append((full, rows, f, (t > 0).astype(float), np.log(np.where(t > 0, t, 1.0))))
+        # Patients in blocks of similar follow-up, each block over the weeks its patients need (up to the
+        # week holding R >= L): the exposure of later weeks never counts, and most patients need far fewer
+        # weeks than the longest follow-up.
+        need = np.maximum(self.sides[0][2], self.sides[1][2]) + 1
+        order = np.argsort(need, kind="stable")
+        self.blocks = []
+        for idx in np.array_split(order, min(self.BLOCKS, max(n, 1))):
+            if idx.size:
+                w = int(need[idx].max())
+                sub = np.arange(idx.size)
+                self.blocks.append((idx, w, x[idx, :w], [(full[idx, :w], sub, f[idx], x[idx, f[idx]])
+                                                         for full, _, f, _, _ in self.sides]))
 
-    def _cumhaz(self, k: float, ex: np.ndarray, lin: np.ndarray, which: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """H(T), dH/dg and dH/dlog(k) per patient for T = L (``which`` 0) or R (1); ``ex`` is exp(g x)."""
-        full, rows, f, t_pos, log_t = self.sides[which]
+    def _cumhaz(self, k: float, ex: list[np.ndarray], lin: np.ndarray, which: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """H(T), dH/dg and dH/dlog(k) per patient for T = L (``which`` 0) or R (1); ``ex`` is exp(g x) of each block."""
+        _, _, f, t_pos, log_t = self.sides[which]
         pw = self.week_pos * np.exp(k * self.log_week)  # w^k for w = 0..weeks
         lpw = pw * self.log_week  # w^k log w (0 at w = 0)
         base_w = pw[1:] - pw[:-1]  # whole week w: (w + 1)^k - w^k
@@ -310,11 +325,17 @@ class _Model:
         base_t = pt - pw[f]  # the week holding T: T^k - floor(T)^k (0 when T is a whole number)
         dk_t = k * (pt * log_t - lpw[f])
         scale = np.exp(lin)
-        exf = ex * full
-        ex_t, x_t = ex[rows, f], self.x[rows, f]
-        hz = scale * (exf @ base_w + ex_t * base_t)
-        d_g = scale * ((exf * self.x) @ base_w + ex_t * x_t * base_t)
-        d_k = scale * (exf @ dk_w + ex_t * dk_t)
+        whole, whole_g, whole_k, ex_t, x_t = (np.empty(f.size) for _ in range(5))
+        for (idx, w, xb, sides), exb in zip(self.blocks, ex):
+            full, sub, fb, xf = sides[which]
+            exf = exb * full
+            whole[idx] = exf @ base_w[:w]
+            whole_g[idx] = (exf * xb) @ base_w[:w]
+            whole_k[idx] = exf @ dk_w[:w]
+            ex_t[idx], x_t[idx] = exb[sub, fb], xf
+        hz = scale * (whole + ex_t * base_t)
+        d_g = scale * (whole_g + ex_t * x_t * base_t)
+        d_k = scale * (whole_k + ex_t * dk_t)
         return hz, d_g, d_k
 
     def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -332,7 +353,7 @@ class _Model:
         k = math.exp(logk)
         eta = self.z @ a
         lin = self.v @ b
-        ex = np.exp(g * self.x)
+        ex = [np.exp(g * xb) for _, _, xb, _ in self.blocks]
         h_l, hg_l, hk_l = self._cumhaz(k, ex, lin, 0)
         h_r, hg_r, hk_r = self._cumhaz(k, ex, lin, 1)
         s_l, s_r = np.exp(-h_l), np.exp(-h_r)
