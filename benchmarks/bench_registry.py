@@ -9,10 +9,11 @@ peak-memory figure belongs to that step alone:
 ``curves``      ``survival_frame``, then Turnbull NPMLE and Kaplan-Meier by cause
 ``cox``         ``fit_cox(cause + severity + age + diabetes, cluster="site")`` as the outcome report fits it
 ``aft``         interval-censored Weibull AFT ``cause + severity + age``
-``mixed``       the report's two mixed models on the visit table (gait speed, strength; ``analyse_trajectories``)
+``mixed``       the report's two mixed models (gait speed, strength; ``analyse_trajectories``): on the visit table of
+                the registry sample when the cohort has more than ``REGISTRY_SAMPLE_SIZES["trajectories"]`` patients
 ``sections``    (not run by default) the outcome report's analyses in this process, one by one, as its
                 notebook calls them (``load_report_cohort``, ``analyse_recovery``, ``analyse_trajectories``,
-                ``analyse_adherence``, ``missing_data_section``): wall, CPU, resident memory after each and
+                ``analyse_adherence``, ``table_one``, ``missing_data_section``): wall, CPU, resident memory after each and
                 its peak during each (sampled every 50 ms), to find the part of the report that does not scale
 ``report``      ``render_report("outcome_report", ..., cohort=...)``: the full outcome report to PDF
 
@@ -39,6 +40,10 @@ Usage::
 
 Goal (issue 16): the whole outcome report on 1M patients in at most 5 minutes and 16 GB peak
 memory on the 2-core machine. Exit code is always 0: this is a benchmark, not a test.
+
+Registry scale: above ``footdrop_outcomes.report.analysis.REGISTRY_SAMPLE_SIZES`` patients the report
+fits the adherence models (10,000) and the trajectory mixed models (100,000) on a seeded simple random
+sample; the header line prints the rule in force.
 """
 
 from __future__ import annotations
@@ -233,6 +238,9 @@ def _sections(path: Path, out: dict) -> None:
         cox_formula="cause + severity + age + diabetes", cluster="site", distribution="weibull"))
     part("analyse_trajectories", lambda: ts.analyse_trajectories(cohort, alpha=0.05))
     part("analyse_adherence", lambda: ads.analyse_adherence(cohort, threshold=4, alpha=0.05))
+    from footdrop_outcomes.report import tables
+
+    part("table_one", lambda: tables.table_one(cohort, threshold=4))
     part("missing_data_section", lambda: mds.missing_data_section(cohort, kept["analyse_recovery"]))
     done.set()
 
@@ -421,6 +429,25 @@ def _table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _sample_rule() -> str:
+    """The report's registry-sample sizes and seed, read from the package's source without importing it (this
+    parent process imports only the standard library)."""
+    import ast
+
+    try:
+        src = (Path(__file__).resolve().parents[1] / "src" / "footdrop_outcomes" / "report" / "analysis.py").read_text()
+        found = {}
+        for node in ast.parse(src).body:
+            if isinstance(node, ast.AnnAssign | ast.Assign):
+                target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+                if isinstance(target, ast.Name) and target.id in ("REGISTRY_SAMPLE_SIZES", "REGISTRY_SAMPLE_SEED"):
+                    found[target.id] = ast.literal_eval(node.value)
+        sizes = ", ".join(f"{k} {v:,}" for k, v in found["REGISTRY_SAMPLE_SIZES"].items())
+        return f"models fitted on a random sample above: {sizes} patients (seed {found['REGISTRY_SAMPLE_SEED']})"
+    except (OSError, KeyError, SyntaxError, ValueError):
+        return "not found in src/footdrop_outcomes/report/analysis.py"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -444,6 +471,7 @@ def main() -> None:
     print(f"registry benchmark: {args.n:,} patients, simulator v{args.version}, seed {args.seed}; "
           f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; 1-min load average {os.getloadavg()[0]:.1f} at start "
           "(the machine is shared: wall times include waiting for the CPU, CPU times do not)", flush=True)
+    print(f"registry sample rule: {_sample_rule()}", flush=True)
     tmp = None
     if args.keep is None:
         tmp = tempfile.mkdtemp(prefix="bench-registry-")
