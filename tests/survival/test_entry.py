@@ -1,6 +1,6 @@
 """Late entry (left truncation) in the curves: Kaplan-Meier against R's survfit(Surv(entry, exit,
-event)) and lifelines, Turnbull's conditional NPMLE against an independent EM on elementary cells,
-and the refusals; the overall-only log-rank against R's survdiff."""
+event)) and lifelines, Turnbull's conditional NPMLE (on innermost intervals) against an independent
+EM on elementary cells, and the refusals; the overall-only log-rank against R's survdiff."""
 
 from __future__ import annotations
 
@@ -105,25 +105,36 @@ def test_recovered_by_first_contact_is_left_out_with_a_warning():
     np.testing.assert_allclose(s, [3 / 4, 3 / 8])
 
 
-def _cells_em(lo: np.ndarray, up: np.ndarray, en: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray, float]:
+def _cells_em(lo: np.ndarray, up: np.ndarray, en: np.ndarray, iters: int,
+              innermost_only: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """Turnbull's (1976) self-consistency with ghosts on every elementary cell after the earliest
-    entry, written from the paper with dense indicator matrices (no innermost intervals)."""
+    entry, written from the paper with dense indicator matrices (no innermost intervals); with
+    ``innermost_only`` only on the cells inside Turnbull's innermost intervals of the recovery
+    intervals (a left end q and a right end p with no end strictly between; brute force)."""
     v = np.unique(np.r_[lo, up[np.isfinite(up)], en])
     v = v[v >= en.min()]
     mid = np.r_[(v[:-1] + v[1:]) / 2, v[-1] + 1]
     a = (mid[None, :] > lo[:, None]) & (mid[None, :] <= up[:, None])
     b = mid[None, :] > en[:, None]
     p = np.full(mid.size, 1 / mid.size)
+    if innermost_only:
+        ends = np.r_[lo, up]
+        inner = [(q, r) for q in np.unique(lo) for r in np.unique(up) if q < r and not np.any((ends > q) & (ends < r))]
+        p = p * np.any([(mid > q) & (mid < r) for q, r in inner], axis=0)
+        p /= p.sum()
     for _ in range(iters):
         new = (a * p / (a @ p)[:, None] + (~b) * p / (b @ p)[:, None]).sum(axis=0)
         p = new / new.sum()
     return mid, p, float(np.log(a @ p).sum() - np.log(b @ p).sum())
 
 
-def test_turnbull_with_late_entry_is_not_the_entry_cut_npmle():
-    """The late-entry fit spreads an innermost interval's mass evenly when counting P(T > entry)
-    (checked against a direct maximisation in test_turnbull_late_entry_bias.py); Frydman's NPMLE,
-    written out here on every elementary cell, cuts at the entries and fits at least as well."""
+def test_turnbull_with_late_entry_is_the_npmle_on_innermost_intervals_not_frydmans():
+    """The late-entry fit is the NPMLE among distributions with their mass in Turnbull's innermost
+    intervals (an innermost interval holding an entry counts before it: its best placement; checked
+    against a direct maximisation in test_turnbull_late_entry_bias.py). Here against the same
+    self-consistency run on the elementary cells inside the innermost intervals (equal), and
+    Frydman's NPMLE on every elementary cell, which also puts mass on cells ending at an entry
+    outside them (fits better, a different curve)."""
     rng = np.random.default_rng(11)
     n = 18
     entry = np.round(rng.uniform(0, 4, n), 1)
@@ -135,14 +146,19 @@ def test_turnbull_with_late_entry_is_not_the_entry_cut_npmle():
         rows.append((visits[k - 1], visits[k]) if k < visits.size else (visits[-1], np.inf))
     d = pd.DataFrame(rows, columns=["lower", "upper"]).assign(entry=entry)
     res = turnbull(d, entry_col="entry", landmarks=[4.0, 8.0, 16.0], tau=20)
-    mid, p, ll = _cells_em(d["lower"].to_numpy(), d["upper"].to_numpy(), entry, 4000)
+    lo, up = d["lower"].to_numpy(), d["upper"].to_numpy()
+    _, _, ll = _cells_em(lo, up, entry, 4000)
     import importlib
 
     tb = importlib.import_module("footdrop_outcomes.survival.turnbull")
-    fit = tb._turnbull_fit(d["lower"].to_numpy(), d["upper"].to_numpy(), tol=1e-9, max_iter=20_000, label="x",
-                           entry=entry)
-    assert ll >= fit["loglik"] - 1e-6  # the unrestricted NPMLE is the maximum over every cell
-    assert ll > fit["loglik"] + 1e-3  # and here a different fit (entries fall inside intervals)
+    fit = tb._turnbull_fit(lo, up, tol=1e-9, max_iter=20_000, label="x", entry=entry)
+    mid_r, p_r, ll_r = _cells_em(lo, up, entry, 4000, innermost_only=True)
+    assert fit["loglik"] >= ll_r - 1e-6  # the fit is the maximum over the innermost cells
+    assert fit["loglik"] == pytest.approx(ll_r, abs=1e-4)
+    for r in fit["right"][np.isfinite(fit["right"])]:  # the same masses: the curve at every interval end
+        assert fit["p"][fit["right"] <= r].sum() == pytest.approx(p_r[mid_r < r].sum(), abs=2e-3), r
+    assert ll >= fit["loglik"] - 1e-6  # Frydman's NPMLE is the maximum over every cell
+    assert ll > fit["loglik"] + 1e-3  # and here a different fit (it uses cells outside the innermost intervals)
     # ignoring entry gives a different curve (the check can fail)
     plain = turnbull(d, landmarks=[4.0, 8.0, 16.0], tau=20).summary
     assert not np.allclose(plain["estimate"].iloc[1:3], res.summary["estimate"].iloc[1:3], atol=1e-3)

@@ -51,48 +51,42 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
         p, it = _npmle(np.full(m, 1.0 / m), start, end, w, tol=tol, max_iter=max_iter, label=label, em_steps=50)
         return {"left": left, "right": right, "p": p, "support": p > 0, "start": start, "end": end, "w": w,
                 "iterations": it, "loglik": _loglik(p, start, end, w), "trunc": None}
-    # Left truncation: patient i's likelihood is divided by B_i p, the mass after entry. The
-    # likelihood does not say where inside an innermost interval its mass lies, and the curve is
-    # drawn with it spread evenly (linear across the interval); P(T > entry) counts it the same
-    # way: an interval (l, r] holding the entry e counts (r - e) / (r - l) of its mass after e.
-    # (Frydman's (1994) NPMLE instead cuts the innermost intervals at every entry and puts such
-    # mass before the entry, where it costs the truncation terms nothing; with entries spread over
-    # the recovery period that is a systematic choice of the earliest times, and the shares came out
-    # too high: +0.017 at week 6, 6.5 MC SE, n = 200; docs/survival.md.) So B_i p is the run
-    # [tstart_i, m) plus the fraction f_i of interval k_i = tstart_i - 1 when it holds the entry.
-    tstart = np.searchsorted(left, E, side="left")  # first interval wholly after entry
+    # Left truncation: patient i's likelihood is divided by B_i p, the mass after entry e_i. The
+    # likelihood of the recovery intervals does not say where inside an innermost interval (q, r]
+    # its mass lies; the truncation terms do: with the mass before an entry e inside (q < e < r),
+    # P(T > e) is smallest and the likelihood largest. So an innermost interval holding e counts
+    # wholly before e, and the fit is the NPMLE among distributions with their mass in Turnbull's
+    # innermost intervals (placed before any entry inside). Frydman's (1994) NPMLE also allows mass
+    # on cells (l, e] that end at an entry outside every innermost interval; there it is chosen
+    # only because it lowers P(T > e), and it biased the shares upwards (docs/survival.md). The
+    # open interval (l, inf] (never seen recovered) counts after every entry. So B_i p is the run
+    # [tstart_i, m).
+    tstart = np.searchsorted(left, E, side="left")  # first interval with left end >= entry
     k = np.maximum(tstart - 1, 0)
-    holds = (tstart > 0) & (right[k] > E)
-    open_end = holds & ~np.isfinite(right[k])  # (l, inf]: not seen recovered, counted after every entry
-    tstart = np.where(open_end, tstart - 1, tstart)
-    holds &= ~open_end
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(holds, (right[k] - E) / (right[k] - left[k]), 0.0)
-    trunc = (tstart, k, frac)
+    tstart = np.where((tstart > 0) & ~np.isfinite(right[k]), k, tstart)
+    trunc = tstart
     # Turnbull's (1976) EM adds "ghosts": w_i (1 - B_i p) / B_i p unseen patients who recovered
-    # between the earliest entry and entry i (the run [0, k_i) plus 1 - f_i of interval k_i). Each
-    # outer step fixes the ghosts at the current p and solves that plain NPMLE exactly; the fixed
-    # point is the conditional MLE, whose likelihood is not concave.
+    # before entry i (the run [0, tstart_i)). Each outer step fixes the ghosts at the current p and
+    # solves that plain NPMLE exactly; the fixed point is the conditional MLE, whose likelihood is
+    # not concave.
     has_ghost = tstart > 0
-    g_end = np.where(holds, k, tstart)[has_ghost]
-    g_coef = np.where(holds, 1.0 - frac, 0.0)[has_ghost]
-    aug_start, aug_end = np.r_[start, np.zeros(g_end.size, dtype=np.int64)], np.r_[end, g_end]
-    aug_edge, aug_coef = np.r_[np.zeros(start.size, dtype=np.int64), k[has_ghost]], np.r_[np.zeros(start.size), g_coef]
+    aug_start = np.r_[start, np.zeros(int(has_ghost.sum()), dtype=np.int64)]
+    aug_end = np.r_[end, tstart[has_ghost]]
     steps = [0]
 
     def ghost_step(q: np.ndarray, em_steps: int = 2) -> np.ndarray:
         """One EM step of the conditional likelihood: ghosts from q, then the plain NPMLE exactly."""
-        empty = _run_mass(q, aug_start, aug_end, aug_edge, aug_coef) <= 0
+        empty = _run_mass(q, aug_start, aug_end) <= 0
         if empty.any():  # a run without mass: a little at its first interval, for the warm start
             q = q.copy()
-            np.add.at(q, np.where(aug_end[empty] > aug_start[empty], aug_start[empty], aug_edge[empty]), 1e-6)
+            np.add.at(q, aug_start[empty], 1e-6)
             q /= q.sum()
-        bp = _run_mass(q, tstart, np.full_like(tstart, m), k, frac)[has_ghost]
+        bp = _run_mass(q, tstart, np.full_like(tstart, m))[has_ghost]
         ghosts = w[has_ghost] * (1.0 - bp) / bp
         # ghosts of negligible weight are left out (EM would shrink their run's mass to nothing)
         keep = np.r_[np.ones(w.size, dtype=bool), ghosts > 1e-9 * w[has_ghost]]
         new, n_it = _npmle(q, aug_start[keep], aug_end[keep], np.r_[w, ghosts][keep], tol=tol, max_iter=max_iter,
-                           label=label, em_steps=em_steps, edge=aug_edge[keep], coef=aug_coef[keep])
+                           label=label, em_steps=em_steps)
         steps[0] += n_it
         return new
 
@@ -140,22 +134,19 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
             "converged": converged}
 
 
-def _run_mass(p: np.ndarray, start: np.ndarray, end: np.ndarray, edge: np.ndarray | None = None,
-              coef: np.ndarray | None = None) -> np.ndarray:
-    """Mass of each run ``[start, end)`` plus ``coef`` times the mass of interval ``edge`` (a part
-    of an interval next to the run: where a truncation time falls inside it)."""
+def _run_mass(p: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Mass of each run ``[start, end)`` of innermost intervals."""
     c = np.r_[0.0, np.cumsum(p)]
-    out = c[end] - c[start]
-    return out if edge is None else out + coef * p[edge]
+    return c[end] - c[start]
 
 
 def _truncated_kkt(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray,
-                   trunc: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, float]:
+                   trunc: np.ndarray) -> tuple[np.ndarray, float]:
     """Masses with the vanishing ones set to zero, and the largest violation of the conditional
     NPMLE's optimality: with g_j = dll/dp_j / n, optimal iff g_j <= 0 everywhere and g_j = 0 where
     p_j > 0."""
     m = p.size
-    tstart, edge, frac = trunc
+    tstart = trunc
 
     def grad(q: np.ndarray) -> np.ndarray:
         c = np.r_[0.0, np.cumsum(q)]
@@ -164,10 +155,9 @@ def _truncated_kkt(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndar
             ratio = w / (c[end] - c[start])
             np.add.at(diff, start, ratio)
             np.add.at(diff, end, -ratio)
-            b_ratio = w / _run_mass(q, tstart, np.full_like(tstart, m), edge, frac)
+            b_ratio = w / _run_mass(q, tstart, np.full_like(tstart, m))
             np.add.at(diff, tstart, -b_ratio)
             g = np.cumsum(diff)[:m]
-            np.add.at(g, edge, -frac * b_ratio)
             return g / w.sum()
 
     def violation(q: np.ndarray, g: np.ndarray) -> float:
@@ -187,29 +177,26 @@ MAX_OUTER = 300
 
 
 def _loglik(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray,
-            trunc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> float:
-    """Log-likelihood of the masses (conditional on T > entry when ``trunc`` = (first interval
-    after entry, interval holding it, its share after entry) is given)."""
+            trunc: np.ndarray | None = None) -> float:
+    """Log-likelihood of the masses (conditional on T > entry when ``trunc``, each row's first
+    innermost interval counted after its entry, is given)."""
     with np.errstate(divide="ignore"):
         ll = float(w @ np.log(_run_mass(p, start, end)))
         if trunc is not None:
-            tstart, edge, frac = trunc
-            ll -= float(w @ np.log(_run_mass(p, tstart, np.full_like(tstart, p.size), edge, frac)))
+            ll -= float(w @ np.log(_run_mass(p, trunc, np.full_like(trunc, p.size))))
     return ll
 
 
 def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, tol: float, max_iter: int,
-           label: str, em_steps: int, edge: np.ndarray | None = None,
-           coef: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+           label: str, em_steps: int) -> tuple[np.ndarray, int]:
     """Turnbull NPMLE of the runs ``[start, end)`` with weights ``w``, from ``p``: EM steps, then
-    a constrained Newton method on the support. A row may also hold the share ``coef`` of the
-    interval ``edge`` next to its run (a ghost patient recovered before an entry inside it)."""
+    a constrained Newton method on the support."""
     m = p.size
     n = w.sum()
 
     def gradient(p: np.ndarray) -> tuple[np.ndarray, float]:
         """Reduced gradient d_j = sum_i w_i a_ij / (n A_i p), and the log-likelihood."""
-        ap = _run_mass(p, start, end, edge, coef)
+        ap = _run_mass(p, start, end)
         with np.errstate(divide="ignore"):
             ratio = w / ap
             ll = float(w @ np.log(ap))
@@ -218,8 +205,6 @@ def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, 
             np.add.at(diff, start, ratio)
             np.add.at(diff, end, -ratio)
             d = np.cumsum(diff)[:m]
-            if edge is not None:
-                np.add.at(d, edge, coef * ratio)
             return d / n, ll
 
     def em(p: np.ndarray) -> np.ndarray:
@@ -234,8 +219,8 @@ def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, 
     for _ in range(min(em_steps, max_iter)):
         p = em(p)
     small = np.where(p > 1e-8 * p.max(), p, 0.0)
-    empty = _run_mass(small, start, end, edge, coef) <= 0
-    keep_at = start[empty] if edge is None else np.where(end[empty] > start[empty], start[empty], edge[empty])
+    empty = _run_mass(small, start, end) <= 0
+    keep_at = start[empty]
     small[keep_at] = p[keep_at]  # never leave an observed run without mass
     p = small / small.sum()
     it = 0
@@ -253,7 +238,7 @@ def _npmle(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, *, 
             p = _vertex_step(p, j, gradient)
             continue
         idx = np.flatnonzero(support)
-        info = _information(p, start, end, w, idx, edge, coef)
+        info = _information(p, start, end, w, idx)
         g = n * d[idx]
         a_g, a_1 = _newton_solve(info, np.c_[g, np.ones(idx.size)], label).T
         delta = a_g - (a_g.sum() / a_1.sum()) * a_1  # maximise the quadratic model on sum(p) = 1
@@ -291,18 +276,16 @@ def _newton_solve(info: np.ndarray, rhs: np.ndarray, label: str) -> np.ndarray:
         raise ConvergenceError(f"Turnbull Newton step failed for group {label!r}") from None
 
 
-def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, idx: np.ndarray,
-                 edge: np.ndarray | None = None, coef: np.ndarray | None = None) -> np.ndarray:
+def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Observed information of the masses ``idx``: ``M[a, b] = sum_i u_i a_i[idx[a]] a_i[idx[b]]``.
 
-    With ``u_i = w_i / (A_i p)^2`` and ``a_i`` the indicator of the run ``[start_i, end_i)`` plus
-    ``coef_i`` at ``edge_i``. Runs are contiguous, so a run covers both iff ``start_i <= min``
-    and ``end_i > max``: a 2-D cumulative sum of a histogram of (start, end) in support
-    coordinates; the edge terms add ``coef u`` to the edge's row and column along the run (a
-    cumulative sum per row) and ``coef^2 u`` on the diagonal. O(n + k^2), no n x k matrix.
+    With ``u_i = w_i / (A_i p)^2`` and ``a_i`` the indicator of the run ``[start_i, end_i)``.
+    Runs are contiguous, so a run covers both iff ``start_i <= min`` and ``end_i > max``: a 2-D
+    cumulative sum of a histogram of (start, end) in support coordinates. O(n + k^2), no n x k
+    matrix.
     """
     k = idx.size
-    u = w / _run_mass(p, start, end, edge, coef) ** 2
+    u = w / _run_mass(p, start, end) ** 2
     s_i = np.searchsorted(idx, start, side="left")  # start_i <= idx[a]  <=>  s_i <= a
     e_i = np.searchsorted(idx, end, side="left")  # end_i > idx[b]  <=>  e_i > b
     grid = np.zeros((k + 1, k + 1))
@@ -310,19 +293,7 @@ def _information(p: np.ndarray, start: np.ndarray, end: np.ndarray, w: np.ndarra
     cum = np.cumsum(grid, axis=0)
     cum = np.cumsum(cum[:, ::-1], axis=1)[:, ::-1]
     a = np.arange(k)
-    mm = cum[np.minimum.outer(a, a), np.maximum.outer(a, a) + 1]
-    if edge is not None and k:
-        pos = np.searchsorted(idx, edge, side="left")
-        on = (coef != 0) & (pos < k)
-        on[on] = idx[pos[on]] == edge[on]  # the edge interval has mass
-        v = u[on] * coef[on]
-        row = np.zeros((k, k + 1))
-        np.add.at(row, (pos[on], s_i[on]), v)
-        np.add.at(row, (pos[on], e_i[on]), -v)
-        cross = np.cumsum(row, axis=1)[:, :k]
-        mm = mm + cross + cross.T
-        mm[a, a] += np.bincount(pos[on], weights=v * coef[on], minlength=k)
-    return mm
+    return cum[np.minimum.outer(a, a), np.maximum.outer(a, a) + 1]
 
 
 def _vertex_step(p: np.ndarray, j: int, gradient: Any) -> np.ndarray:
@@ -352,8 +323,8 @@ def _turnbull_cov(fit: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     idx = np.flatnonzero(fit["support"])
     mm = _information(fit["p"], fit["start"], fit["end"], fit["w"], idx)
     if fit.get("trunc") is not None:  # conditional likelihood: less the information of P(T > entry)
-        ts, edge, frac = fit["trunc"]
-        mm = mm - _information(fit["p"], ts, np.full_like(ts, fit["left"].size), fit["w"], idx, edge, frac)
+        ts = fit["trunc"]
+        mm = mm - _information(fit["p"], ts, np.full_like(ts, fit["left"].size), fit["w"], idx)
     free, last = np.arange(idx.size - 1), idx.size - 1
     info = mm[np.ix_(free, free)] - mm[free, last][:, None] - mm[last, free][None, :] + mm[last, last]
     try:

@@ -27,9 +27,11 @@ nominal (coverage of the latent median about 95% with visits every 1-3 weeks:
 tests/survival/test_turnbull_coverage.py, benchmarks/study_turnbull_coverage.py); elsewhere it
 is a set, with a CI that covers the set (conservative by construction: the truth may lie anywhere
 in it). With late entry (``entry_col``) the fit maximises the likelihood conditional on not
-having recovered by first contact (Turnbull 1976), counting the mass of an innermost interval
-that holds an entry as spread evenly over it, as the curve is drawn (not Frydman's (1994)
-entry-cut NPMLE, which puts it before the entry and biased the shares upwards).
+having recovered by first contact (Turnbull 1976) over distributions with their mass in
+Turnbull's innermost intervals; an innermost interval that holds an entry counts before it (the
+placement the likelihood prefers). Frydman's (1994) NPMLE, which also allows mass on cells that
+end at an entry outside every innermost interval, biased the shares upwards; spreading the mass
+evenly, downwards (docs/survival.md).
 
 The estimand is the curve of *all patients*: non-recoverers count as not yet recovered at every
 time, so "median" means the time by which half of all patients had recovered (see
@@ -117,11 +119,15 @@ def turnbull(
     entry_col : str, optional
         Late entry (left truncation), as in :func:`kaplan_meier`: each patient counts from first
         contact on, through the conditional likelihood ``P(lower < T <= upper) / P(T > entry)``
-        (Turnbull 1976), maximised over masses on Turnbull's innermost intervals; an interval
-        ``(q, p]`` holding an entry ``e`` counts ``(p - e) / (p - q)`` of its mass after ``e``
-        (spread evenly, as the curve is drawn). Frydman's (1994) NPMLE, which cuts the intervals
-        at the entries and puts that mass before them, overstated the shares in simulations
-        (docs/survival.md); this is therefore not the NPMLE. A lower end before entry is moved
+        (Turnbull 1976), maximised over masses on Turnbull's innermost intervals of the recovery
+        intervals: the NPMLE among distributions with their mass there. The recovery intervals
+        do not say where inside an innermost interval ``(q, p]`` its mass lies; one holding an
+        entry ``e`` counts wholly before ``e``, where the likelihood is largest (the open interval
+        ``(q, inf]`` of patients never seen recovered counts after every entry). The curve is
+        still drawn linearly across each innermost interval. Frydman's (1994) NPMLE, which also
+        puts mass on cells ending at an entry outside every innermost interval, overstated the
+        shares in simulations, spreading the mass evenly understated them (docs/survival.md).
+        A lower end before entry is moved
         to entry; entry after the last visit (``upper``, or ``lower`` if not seen recovered) is
         refused; patients recovered by first contact (``upper <= entry``) are left out with a
         warning and counted in ``info["excluded_at_entry"]``. The curve starts where
@@ -151,7 +157,8 @@ def turnbull(
         straddles ``s0`` counts with weight ``(upper - s0) / (upper - lower)``, the chance that
         the patient had not recovered by ``s0`` (recovery spread evenly over the interval; counting
         them whole biased the shares upwards, by +0.017 at week 6 with ``min_entered=60`` at
-        n = 200). ``info["curve_start"]`` gives ``s0`` and these counts per group.
+        n = 200; with the straddlers' true status instead of the weight the shares moved by
+        +0.001 at most). ``info["curve_start"]`` gives ``s0`` and these counts per group.
         ``s0`` is the earliest entry when that many patients enter then (e.g. at onset);
         ``min_entered=1`` always starts at the earliest entry.
 
