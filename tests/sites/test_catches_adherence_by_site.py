@@ -74,6 +74,7 @@ def cohort():
     p = c.patients.copy()
     p["site"] = p["site"].cat.add_categories(["S99"])
     p.loc[p.index[:7], "site"] = "S99"  # 7 patients: in the model, not shown
+    p.loc[p.index[20:40], "diabetes"] = pd.NA  # 20 patients with a missing covariate: left out and counted
     return Cohort(p, c.visits, c.adherence, metadata=c.metadata, truth=c.truth)
 
 
@@ -82,6 +83,12 @@ def test_every_number_equals_the_independent_computation(cohort):
     ref = _reference(cohort, r.info["threshold"])
     s = r.summary
     assert "S99" not in s["site"].tolist() and r.info["sites_not_shown"] == 1
+    with_sessions = cohort.adherence.filter(like="_prescribed").drop(columns=["afo_hours_prescribed", "fes_hours_prescribed"]).sum(axis=1)
+    ids = set(cohort.adherence.loc[with_sessions.to_numpy() > 0, "patient_id"].astype(str))
+    has = cohort.patients["patient_id"].astype(str).isin(ids).to_numpy()
+    missing = cohort.patients["diabetes"].isna().to_numpy()
+    assert r.info["n_missing"] == int((has & missing).sum()) > 0
+    assert r.info["n"] == int((has & ~missing).sum())
     assert s["site"].tolist() == ref["site"].tolist() and s["n"].tolist() == ref["n"].tolist()
     for col in ("observed", "expected", "difference", "se", "lower", "upper", "z"):
         np.testing.assert_allclose(s[col].to_numpy(float), ref[col].to_numpy(float), rtol=1e-9, atol=1e-12, err_msg=col)
