@@ -1,11 +1,12 @@
 """Late-entry (left-truncated) Turnbull shares and medians against the conditional truth.
 
 Run: python benchmarks/study_turnbull_late_entry.py [--reps 400] [--n 200] [--seed 2026] [--min-entered K]
-[--log FILE] [--out CSV]
+[--max-entry 8] [--visits 1 3] [--log FILE] [--out CSV]
 
 Referral cohorts: recovery time T of all patients (20% never recover, the rest Weibull with shape
 1.6 and scale 14 weeks), first contact uniform on 0-8 weeks, patients recovered before first
-contact never seen, then visits every 1-3 weeks (uniform gaps) up to 60 weeks. Each replicate is
+contact never seen, then visits every 1-3 weeks (uniform gaps) up to 60 weeks (``--max-entry 0``:
+everyone seen from onset, no late entry; ``--visits A B``: gaps uniform on A-B weeks). Each replicate is
 analysed with ``turnbull(entry_col="entry")``; its curve starts at ``s0 = info["curve_start"]``
 and estimates ``P(T <= t | T > s0)``, so the truth of each replicate is that conditional share
 (``s0`` is a data-dependent start; T is continuous, so ``T > s0`` and ``T >= s0`` agree) and
@@ -31,6 +32,7 @@ import pandas as pd
 
 SHAPE, SCALE, CURE = 1.6, 14.0, 0.2
 FOLLOWUP, MAX_ENTRY = 60.0, 8.0
+VISIT_GAP = (1.0, 3.0)
 WEEKS = (6.0, 12.0, 26.0)
 
 
@@ -60,7 +62,9 @@ def referral_sample(rng: np.random.Generator, n: int) -> pd.DataFrame:
         entry = rng.uniform(0, MAX_ENTRY)
         if t <= entry:  # recovered before first contact: never referred
             continue
-        visits = entry + np.cumsum(np.r_[0.0, rng.uniform(1, 3, 40)])
+        # gaps enough to pass the end of follow-up (40 with the default gaps: mean 80 weeks)
+        gaps = rng.uniform(*VISIT_GAP, int(np.ceil(FOLLOWUP / np.mean(VISIT_GAP) * 4 / 3)))
+        visits = entry + np.cumsum(np.r_[0.0, gaps])
         visits = visits[visits <= FOLLOWUP]
         after = np.flatnonzero(visits >= t)
         if after.size:
@@ -166,7 +170,10 @@ if __name__ == "__main__":
     ap.add_argument("--log", type=Path, default=None, help="progress file")
     ap.add_argument("--min-entered", type=int, default=None, help="curve start (default: the package's)")
     ap.add_argument("--out", type=Path, default=None, help="write the replicate rows (csv)")
+    ap.add_argument("--max-entry", type=float, default=MAX_ENTRY, help="first contact uniform on 0 to this (weeks)")
+    ap.add_argument("--visits", type=float, nargs=2, default=VISIT_GAP, help="gaps between visits (weeks)")
     a = ap.parse_args()
+    MAX_ENTRY, VISIT_GAP = a.max_entry, tuple(a.visits)
     warnings.simplefilter("ignore")
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     res = main(a.reps, a.n, a.seed, a.log, a.min_entered)
@@ -174,5 +181,6 @@ if __name__ == "__main__":
         res.to_csv(a.out, index=False)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(summarise(res).round(4).to_string(index=False))
-    print(f"n = {a.n}, {a.reps} replicates, seed {a.seed}: {time.perf_counter() - t_wall:.0f} s wall, "
+    print(f"n = {a.n}, {a.reps} replicates, seed {a.seed}, entry 0-{MAX_ENTRY:g}, visits every "
+          f"{VISIT_GAP[0]:g}-{VISIT_GAP[1]:g} weeks: {time.perf_counter() - t_wall:.0f} s wall, "
           f"{time.process_time() - t_cpu:.0f} s CPU")
