@@ -1,12 +1,13 @@
 """Late-entry (left-truncated) Turnbull shares and medians against the conditional truth.
 
 Run: python benchmarks/study_turnbull_late_entry.py [--reps 400] [--n 200] [--seed 2026] [--min-entered K]
-[--max-entry 8] [--visits 1 3] [--log FILE] [--out CSV]
+[--max-entry 8] [--visits 1 3] [--shape 1.6] [--log FILE] [--out CSV]
 
 Referral cohorts: recovery time T of all patients (20% never recover, the rest Weibull with shape
 1.6 and scale 14 weeks), first contact uniform on 0-8 weeks, patients recovered before first
 contact never seen, then visits every 1-3 weeks (uniform gaps) up to 60 weeks (``--max-entry 0``:
-everyone seen from onset, no late entry; ``--visits A B``: gaps uniform on A-B weeks). Each replicate is
+everyone seen from onset, no late entry; ``--visits A B``: gaps uniform on A-B weeks; ``--shape``:
+the Weibull shape). Each replicate is
 analysed with ``turnbull(entry_col="entry")``; its curve starts at ``s0 = info["curve_start"]``
 and estimates ``P(T <= t | T > s0)``, so the truth of each replicate is that conditional share
 (``s0`` is a data-dependent start; T is continuous, so ``T > s0`` and ``T >= s0`` agree) and
@@ -172,8 +173,9 @@ if __name__ == "__main__":
     ap.add_argument("--out", type=Path, default=None, help="write the replicate rows (csv)")
     ap.add_argument("--max-entry", type=float, default=MAX_ENTRY, help="first contact uniform on 0 to this (weeks)")
     ap.add_argument("--visits", type=float, nargs=2, default=VISIT_GAP, help="gaps between visits (weeks)")
+    ap.add_argument("--shape", type=float, default=SHAPE, help="Weibull shape of the recovery times")
     a = ap.parse_args()
-    MAX_ENTRY, VISIT_GAP = a.max_entry, tuple(a.visits)
+    MAX_ENTRY, VISIT_GAP, SHAPE = a.max_entry, tuple(a.visits), a.shape
     warnings.simplefilter("ignore")
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     res = main(a.reps, a.n, a.seed, a.log, a.min_entered)
@@ -181,6 +183,6 @@ if __name__ == "__main__":
         res.to_csv(a.out, index=False)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(summarise(res).round(4).to_string(index=False))
-    print(f"n = {a.n}, {a.reps} replicates, seed {a.seed}, entry 0-{MAX_ENTRY:g}, visits every "
+    print(f"n = {a.n}, {a.reps} replicates, seed {a.seed}, shape {SHAPE:g}, entry 0-{MAX_ENTRY:g}, visits every "
           f"{VISIT_GAP[0]:g}-{VISIT_GAP[1]:g} weeks: {time.perf_counter() - t_wall:.0f} s wall, "
           f"{time.process_time() - t_cpu:.0f} s CPU")
