@@ -53,25 +53,3 @@ def test_typesetting_uses_the_exporter_prepared_while_the_kernel_ran(tmp_path, m
     second = render._typeset(_notebook(), Path(tmp_path) / "a.pdf")  # no prepared exporter left: a fresh one
     assert len(used) == 2 and used[1] is not prepared
     assert first == second
-
-
-def test_the_warming_thread_runs_at_the_lowest_priority_and_the_run_does_not(monkeypatch):
-    import os
-    import sys
-    import threading
-
-    if not sys.platform.startswith("linux"):
-        return
-    seen = {}
-    orig = FootdropPDFExporter.prepare
-
-    def spy(self):
-        seen["warm"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        return orig(self)
-
-    monkeypatch.setattr(FootdropPDFExporter, "prepare", spy)
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    render._warm_typesetting().join()
-    render._prepared.clear()
-    assert seen["warm"] == 19
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the kernel is started from this thread

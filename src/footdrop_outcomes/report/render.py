@@ -230,18 +230,6 @@ def _import_papermill() -> None:
             del sys.modules["rfc3987_syntax"]
 
 
-def _lower_priority() -> None:
-    """Give the calling thread the lowest CPU priority (nice 19) where threads have their own (Linux);
-    nothing elsewhere or when not allowed."""
-    import sys
-    import threading
-
-    if not sys.platform.startswith("linux"):
-        return  # elsewhere the nice value is the whole process's
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-
-
 def _warm_typesetting() -> Any:
     """Import WeasyPrint and let it load its fonts, and prepare the PDF exporter (nbconvert imported,
     its templates compiled: :meth:`~footdrop_outcomes.report.exporter.FootdropPDFExporter.prepare`),
@@ -252,15 +240,13 @@ def _warm_typesetting() -> Any:
     meanwhile (the caller has imported papermill, and with it nbformat and nbclient, first): two
     threads importing the same modules at once can see a partly initialised module.
 
-    The thread runs at the lowest CPU priority (Linux: a thread's own nice value, 19): at the
-    start of a run the kernel and the adherence worker keep both cores of a 2-core machine busy,
-    and this head start is not needed before typesetting, so it takes a core when one is idle."""
+    The thread keeps the process's CPU priority: at a lower one (tried: nice 19) a busy machine
+    starves it, and typesetting, which waits for it, waited minutes (measured at load 8)."""
     import threading
 
     _prepared.clear()
 
     def warm() -> None:
-        _lower_priority()
         # any failure: only a head start lost, typesetting imports what it needs anyway
         with contextlib.suppress(Exception):
             import logging
