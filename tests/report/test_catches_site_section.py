@@ -107,6 +107,8 @@ def test_rank_figure_draws_each_shown_interval_from_its_lower_to_its_upper_rank(
     for ax, h in zip(axes, (H12, HEND), strict=True):
         w = s[s["horizon"] == h].set_index("site")
         shown = [x for x in sorted(SITES) if not 1 <= w.loc[x, "observed"] <= T]
+        lo, hi = ax.get_xlim()
+        assert lo < 1 and hi > len(SITES)  # every rank, 1 to the number of sites, inside the axis
         (bars,) = ax.containers
         points = bars.lines[0].get_xydata()
         segments = bars.lines[2][0].get_segments()
