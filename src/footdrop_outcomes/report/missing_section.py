@@ -363,9 +363,10 @@ def methods_text(analysis: RecoveryAnalysis) -> ReleasedText:
             when = f"week {lo:.1f}" if f"{lo:.1f}" == f"{hi:.1f}" else f"weeks {lo:.1f} to {hi:.1f} across groups"
             parts[-1] += (" Each Turnbull curve starts when a tenth of its group (at least 10 patients) had been seen (" + when + "): before "
                           "that too few are under observation to estimate it, so its shares are among patients not yet "
-                          "recovered by then. Where a patient's first contact falls inside a stretch between visits in which "
-                          "recoveries happened, the Turnbull curve takes them as spread evenly over that stretch (as the curve "
-                          "is drawn), not all before first contact (docs/survival.md, late entry).")
+                          "recovered by then. The Turnbull curve places recoveries only in the narrowest stretches between "
+                          "visits that the recovery intervals point to; where a patient's first contact falls inside such a "
+                          "stretch, the recoveries in it count as before that first contact, where the data fit best "
+                          "(docs/survival.md, late entry).")
     elif "entry" in analysis.frame.columns:
         why = (" because patients seen recovered at their first contact are in the data: the extract keeps those who "
                "recovered before first contact, and each patient's first visit interval covers that time"

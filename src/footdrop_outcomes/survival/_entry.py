@@ -5,7 +5,7 @@ have recovered before ``e`` only because they are in the data at all (a referral
 sees those who recovered earlier), so they belong to the risk set from ``e`` on, not from onset:
 the curve is estimated from ``P(T > t | T > e)`` (Kaplan-Meier with delayed entry, as R's
 ``survfit(Surv(entry, exit, event))``; Turnbull with the conditional likelihood of Turnbull 1976,
-the mass of an innermost interval that holds an entry counted as spread evenly over it).
+maximised over masses on Turnbull's innermost intervals, one that holds an entry counted before it).
 
 The entry time is ``first_contact_day`` of a cohort's patients (days since onset; converted to
 the analysis time unit), or any column of a DataFrame in the unit of its times. Without the
