@@ -17,7 +17,11 @@ from footdrop_outcomes import simulate_cohort
 from footdrop_outcomes.report import adherence_section as ads
 from footdrop_outcomes.report import analysis
 from footdrop_outcomes.report import trajectory_section as ts
-from footdrop_outcomes.report.analysis import REGISTRY_SAMPLE_SEED, REGISTRY_SAMPLE_SIZES, registry_sample
+from footdrop_outcomes.report.analysis import (
+    REGISTRY_SAMPLE_SEED,
+    REGISTRY_SAMPLE_SIZES,
+    registry_sample,
+)
 
 
 @pytest.fixture(scope="module")
