@@ -406,6 +406,25 @@ class AdherenceMetrics(AnalysisResult):
         return ax
 
 
+def group_summary(long: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """The per-group summary of :func:`adherence_metrics` from per-patient metrics joined to groups.
+
+    ``long`` has one row per patient and group (``group``, ``session_share``, ``weeks_adherent_share``,
+    ``category``, ``afo_ratio``, ``fes_ratio``); ``labels`` are the adherence categories in order.
+    """
+    rows = []
+    for label, d in long.groupby("group", sort=False):
+        row: dict[str, Any] = {"group": label, "n_patients": len(d),
+                               "session_share_mean": d["session_share"].mean(), "session_share_median": d["session_share"].median(),
+                               "weeks_adherent_share_mean": d["weeks_adherent_share"].mean()}
+        for lab in labels:
+            row[f"cat: {lab}"] = float((d["category"] == lab).mean())
+        row["afo_ratio_mean"] = d["afo_ratio"].mean() if d["afo_ratio"].notna().any() else np.nan
+        row["fes_ratio_mean"] = d["fes_ratio"].mean() if d["fes_ratio"].notna().any() else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def adherence_metrics(
     data: Cohort | pd.DataFrame,
     patients: pd.DataFrame | None = None,
@@ -463,18 +482,7 @@ def adherence_metrics(
         membership = pd.DataFrame({"patient_id": patients["patient_id"].astype(str).to_numpy(), "group": patients[by].astype(str).to_numpy()})
         per = per.merge(membership.rename(columns={"group": by}), on="patient_id", how="left")
     long = per.merge(membership, on="patient_id", how="inner")
-    labels = [*_category_labels(cut_points), "nothing prescribed"]
-    rows = []
-    for label, d in long.groupby("group", sort=False):
-        row: dict[str, Any] = {"group": label, "n_patients": len(d),
-                               "session_share_mean": d["session_share"].mean(), "session_share_median": d["session_share"].median(),
-                               "weeks_adherent_share_mean": d["weeks_adherent_share"].mean()}
-        for lab in labels:
-            row[f"cat: {lab}"] = float((d["category"] == lab).mean())
-        row["afo_ratio_mean"] = d["afo_ratio"].mean() if d["afo_ratio"].notna().any() else np.nan
-        row["fes_ratio_mean"] = d["fes_ratio"].mean() if d["fes_ratio"].notna().any() else np.nan
-        rows.append(row)
-    summary = pd.DataFrame(rows)
+    summary = group_summary(long, [*_category_labels(cut_points), "nothing prescribed"])
     info = {"method": "adherence metrics", "n": len(per), "groups": len(summary), "by": by or "intervention",
             "threshold": threshold, "window": window, "time": time, "cut_points": tuple(cut_points), "rules": weekly.attrs["rules"]}
     return AdherenceMetrics(summary=summary, info=info, per_patient=per, weekly=weekly, membership=membership)

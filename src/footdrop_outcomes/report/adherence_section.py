@@ -203,6 +203,7 @@ def _metrics(cohort: Any) -> tuple[Any, pd.DataFrame]:
     import dataclasses
 
     from footdrop_outcomes.adherence import adherence_metrics
+    from footdrop_outcomes.adherence.metrics import group_summary
 
     if cohort.n_patients <= METRICS_CHUNK:
         m = adherence_metrics(cohort)
@@ -244,17 +245,7 @@ def _metrics(cohort: Any) -> tuple[Any, pd.DataFrame]:
     # the group summary as adherence_metrics forms it (by intervention)
     long = per_patient.merge(membership, on="patient_id", how="inner")
     labels = [c[5:] for c in first.summary.columns if c.startswith("cat: ")]
-    rows = []
-    for label, d in long.groupby("group", sort=False):
-        row: dict[str, Any] = {"group": label, "n_patients": len(d), "session_share_mean": d["session_share"].mean(),
-                               "session_share_median": d["session_share"].median(),
-                               "weeks_adherent_share_mean": d["weeks_adherent_share"].mean()}
-        for lab in labels:
-            row[f"cat: {lab}"] = float((d["category"] == lab).mean())
-        row["afo_ratio_mean"] = d["afo_ratio"].mean() if d["afo_ratio"].notna().any() else np.nan
-        row["fes_ratio_mean"] = d["fes_ratio"].mean() if d["fes_ratio"].notna().any() else np.nan
-        rows.append(row)
-    summary = pd.DataFrame(rows, columns=first.summary.columns)
+    summary = group_summary(long, labels).reindex(columns=first.summary.columns)
     info = {**first.info, "n": len(per_patient), "groups": len(summary), "rules": {**first.info["rules"], **counts}}
     metrics = dataclasses.replace(first, summary=summary, info=info, per_patient=per_patient, weekly=first.weekly.iloc[0:0],
                                   membership=membership)
