@@ -109,6 +109,7 @@ def test_rank_figure_draws_each_shown_interval_from_its_lower_to_its_upper_rank(
         shown = [x for x in sorted(SITES) if not 1 <= w.loc[x, "observed"] <= T]
         lo, hi = ax.get_xlim()
         assert lo < 1 and hi > len(SITES)  # every rank, 1 to the number of sites, inside the axis
+        assert ax.yaxis_inverted()  # sites read down in code order, the first at the top (as in the rank table)
         (bars,) = ax.containers
         points = bars.lines[0].get_xydata()
         segments = bars.lines[2][0].get_segments()

@@ -275,10 +275,10 @@ def rank_figure(sa: SiteAnalysis) -> ReleasedFigure | ReleasedText:
                     xerr=[(w["rank"] - w["rank_lower"]).to_numpy()[show], (w["rank_upper"] - w["rank"]).to_numpy()[show]],
                     fmt="o", color="black", capsize=3)
         ax.set_yticks(y, site_list)
-        ax.invert_yaxis()
         ax.set_xlim(0.5, len(site_list) + 0.5)
         ax.set_xlabel("rank (1 = most recoveries\nfor the case mix)", fontsize=8)
         ax.set_title(f"recovery by {h}", fontsize=9)
+    axes[0, 0].invert_yaxis()  # once: the axes share y, and a second call would undo it (first site at the top)
     fig.tight_layout()
     return figure(fig, dict(sa.sites))
 

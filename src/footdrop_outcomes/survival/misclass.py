@@ -52,7 +52,9 @@ from footdrop_outcomes.survival._design import (
     _build_design,
     _covariance,
     _forest,
+    _check_divergence,
     _logistic_start,
+    _spans,
     _versions,
 )
 from footdrop_outcomes.survival.tv_cure import _standardise, exposure_matrix
@@ -265,6 +267,11 @@ def fit_misclassified_cure(
     h = _hessian(model, res.x)
     cov = back @ _covariance(h, names) @ back.T
     se = np.sqrt(np.diag(cov))
+    # coefficients that ran off to infinity (separation, one patient): refused as in fit_cure_model; the reading
+    # rates are left out (a rate estimated at 0 is a legitimate boundary, reported as such)
+    core = len(theta) - extra
+    x_span = float(np.ptp(x)) if x.size else 0.0
+    _check_divergence(theta[:core], se[:core], names[:core], np.r_[_spans(z, v)[:-1], x_span if x_span > 0 else 1.0, 1.0])
     zq = _zq(alpha)
     rows = []
     for j, name in enumerate(names):
