@@ -29,7 +29,8 @@ from footdrop_outcomes.report.counts import get_threshold
 from footdrop_outcomes.report.degrade import ModelAttempt, attempt
 
 __all__ = ["RecoveryAnalysis", "analyse_recovery", "restrict_causes", "EXPECTED_WINDOWS", "CAUSE_SHORT", "term_label",
-           "RegistrySample", "registry_sample", "REGISTRY_SAMPLE_SIZES", "REGISTRY_SAMPLE_SEED"]
+           "RegistrySample", "registry_sample", "section_sample", "REGISTRY_SAMPLE_SIZES", "REGISTRY_SAMPLE_SEED",
+           "REGISTRY_THRESHOLD"]
 
 #: Expected recovery windows from the clinical literature the report compares against, in weeks
 #: since onset: (cause, severity or None for all severities) -> (from, to, in words).
@@ -153,8 +154,12 @@ def restrict_causes(cohort: Cohort, causes: Sequence[str] = ()) -> Cohort:
 #: 170 s and 13 GB at 1,000,000 patients, session 6); at 100,000 patients (a sample of a 250,000-patient v2 cohort)
 #: their fixed-effect SEs are a seventh of those at 2,000 (median ratio 0.14, range 0.13-0.17, both models) and 45 of
 #: the 48 fixed effects have |z| > 5. The adherence sample is the first part of the trajectory sample (one permutation, see
-#: :func:`registry_sample`). Everything descriptive, the recovery curves, Cox, AFT and cure models use every patient.
+#: :func:`registry_sample`). Everything descriptive, the recovery curves, Cox, AFT and the recovery section's cure models use every patient.
 REGISTRY_SAMPLE_SIZES: dict[str, int] = {"adherence": 10_000, "trajectories": 100_000}
+#: A cohort of more than this many patients is at registry scale: only then does a section fit its models on the
+#: sample above (:func:`section_sample`); a cohort of 10,001 to 100,000 patients is analysed whole (its adherence
+#: models then take minutes, not seconds).
+REGISTRY_THRESHOLD = 100_000
 #: Seed of the registry sample's permutation (recorded in each section's ``choices["sample"]``).
 REGISTRY_SAMPLE_SEED = 20_160_616
 
@@ -206,6 +211,18 @@ def _rows_of(table: pd.DataFrame, kept_ids: pd.Series) -> pd.DataFrame:
     else:
         mask = col.astype(str).isin(set(kept_ids.astype(str))).to_numpy()
     return table.loc[mask].reset_index(drop=True)
+
+
+def section_sample(cohort: Cohort, section: str) -> RegistrySample:
+    """The patients a report section fits its models on: the registry sample of ``REGISTRY_SAMPLE_SIZES[section]``
+    patients when the cohort has more than ``REGISTRY_THRESHOLD``, else the whole cohort.
+
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> section_sample(simulate_cohort(300, seed=3), "adherence").sampled
+    False
+    """
+    n = cohort.n_patients
+    return registry_sample(cohort, REGISTRY_SAMPLE_SIZES[section] if n > REGISTRY_THRESHOLD else max(n, 1))
 
 
 def registry_sample(cohort: Cohort, size: int, *, seed: int = REGISTRY_SAMPLE_SEED) -> RegistrySample:
@@ -407,7 +424,7 @@ def analyse_recovery(
                         if cure_f else [("cause + severity", _constant_model)]),
     }
     cox, aft, cure = (attempts[k].result for k in ("cox", "aft", "cure"))
-    cframe = competing_frame(cohort, threshold=threshold)
+    cframe = competing_frame(cohort, threshold=threshold, frame=frame)  # the survival frame built above, not again
     cframe["cause"] = cframe["cause"].astype(str)
     cif = cumulative_incidence(cframe, group="cause", competing=("death",), landmarks=list(landmarks), alpha=alpha)
     curves: dict[str, Any] = {}

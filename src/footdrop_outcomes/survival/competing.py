@@ -33,18 +33,46 @@ __all__ = ["CompetingResult", "cumulative_incidence", "competing_frame"]
 
 
 def competing_frame(cohort: Cohort, *, competing: Sequence[str] = ("death",), threshold: int = 4,
-                    time_unit: TimeUnit = "weeks") -> pd.DataFrame:
+                    time_unit: TimeUnit = "weeks", frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per patient: ``time`` and ``status`` (``recovery``, a competing kind, or ``censored``).
 
     Recovery is dated at the first visit where it is seen. A patient not seen recovered whose
     follow-up ended with a competing kind (``patients.followup_end``) has that event at
     ``followup_days``; everyone else is censored at the last visit.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    competing : sequence of str
+        Follow-up ends (``patients.followup_end``) that count as competing events.
+    threshold : int
+        MRC grade that defines recovery.
+    time_unit : {"days", "weeks"}
+        Unit of ``time``.
+    frame : pandas.DataFrame, optional
+        The cohort's :func:`~footdrop_outcomes.survival.survival_frame` with this ``threshold``
+        and ``time_unit`` (default approximation), when it is already built (it is the costly
+        part on a registry); built here otherwise. A frame of other patients, threshold or unit
+        is refused.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The survival frame without ``lower``, ``upper``, ``kind``, ``event``, with ``time`` and
+        ``status``.
     """
     unknown = set(competing) - set(FOLLOWUP_ENDS)
     if unknown or not competing:
         raise ConfigError(f"competing must be a non-empty subset of {list(FOLLOWUP_ENDS)}, got {list(competing)}")
-    frame = survival_frame(cohort, threshold=threshold, time_unit=time_unit)
     p = cohort.patients
+    if frame is None:
+        frame = survival_frame(cohort, threshold=threshold, time_unit=time_unit)
+    elif (len(frame) != len(p) or "patient_id" not in frame.columns
+          or not np.array_equal(frame["patient_id"].to_numpy(), p["patient_id"].to_numpy())
+          or frame.attrs.get("threshold") != threshold or frame.attrs.get("time_unit") != time_unit
+          or frame.attrs.get("approximation", "first_visit") != "first_visit"):
+        raise ConfigError("frame must be survival_frame(cohort) of this cohort's patients, in their order, with the "
+                          "same threshold and time_unit and the default approximation")
     end = p["followup_end"].astype(str).to_numpy()
     ended = np.isin(end, list(competing)) & ~frame["event"].to_numpy(bool)
     status = np.where(frame["event"].to_numpy(bool), "recovery", np.where(ended, end, "censored"))
