@@ -110,6 +110,7 @@ def sampled_sections(cohort):
     mp = pytest.MonkeyPatch()
     mp.setitem(REGISTRY_SAMPLE_SIZES, "adherence", 300)
     mp.setitem(REGISTRY_SAMPLE_SIZES, "trajectories", 400)
+    mp.setattr(analysis, "REGISTRY_THRESHOLD", 599)  # the 600-patient cohort is one above it
     try:
         out = ads.analyse_adherence(cohort), ts.analyse_trajectories(cohort)
     finally:
@@ -135,8 +136,8 @@ def test_adherence_models_use_the_sample_and_the_descriptive_table_every_patient
     whole = adherence_metrics(cohort)
     pd.testing.assert_frame_equal(aa.metrics.summary, whole.summary)
     assert int(aa.metrics.summary.set_index("group").loc["home_exercise", "n_patients"]) > 300
-    # no per-week table in the result; the weekly curves are those of every patient
-    assert len(aa.metrics.weekly) == 0
+    # one chunk (600 patients): the per-week table is kept; the weekly curves are those of every patient
+    assert len(aa.metrics.weekly) == len(whole.weekly)
     full = whole.curves(52)
     got = aa.weekly_curves[aa.weekly_curves["program_week"] < 52]
     pd.testing.assert_frame_equal(got.reset_index(drop=True), full.reset_index(drop=True))
@@ -184,6 +185,7 @@ def test_small_cohorts_are_analysed_whole_as_before(cohort):
 def test_the_sizes_are_the_documented_ones():
     """The report's methods and analysis.py's justification are written for these sizes."""
     assert REGISTRY_SAMPLE_SIZES == {"adherence": 10_000, "trajectories": 100_000}
+    assert analysis.REGISTRY_THRESHOLD == 100_000
     assert analysis.REGISTRY_SAMPLE_SEED == REGISTRY_SAMPLE_SEED
 
 
@@ -208,3 +210,27 @@ def test_descriptive_metrics_in_chunks_equal_the_whole_cohort_at_once(cohort, mo
     m1, curves1 = ads._metrics(cohort)  # a cohort below the chunk size: adherence_metrics itself
     pd.testing.assert_frame_equal(m1.summary, whole.summary)
     pd.testing.assert_frame_equal(curves1, whole.curves(10**6))
+
+
+def test_sampling_starts_above_the_registry_threshold_not_above_the_size(cohort, monkeypatch):
+    """A cohort larger than the sample size but not above REGISTRY_THRESHOLD is analysed whole (a 10,001-patient
+    study must not lose a random patient); one patient above the threshold is sampled to the size."""
+    monkeypatch.setitem(REGISTRY_SAMPLE_SIZES, "adherence", 300)
+    monkeypatch.setitem(REGISTRY_SAMPLE_SIZES, "trajectories", 400)
+    monkeypatch.setattr(analysis, "REGISTRY_THRESHOLD", 600)
+    for section in ("adherence", "trajectories"):
+        whole = analysis.section_sample(cohort, section)
+        assert whole.sampled is False and whole.cohort is cohort
+    monkeypatch.setattr(analysis, "REGISTRY_THRESHOLD", 599)
+    assert analysis.section_sample(cohort, "adherence").cohort.n_patients == 300
+    assert analysis.section_sample(cohort, "trajectories").cohort.n_patients == 400
+
+
+def test_the_per_week_table_is_kept_below_the_chunk_size(cohort):
+    """curves() and plot() of the section's metrics work on a cohort analysed at once (the table is dropped only
+    when the metrics are computed in chunks)."""
+    aa = ads.analyse_adherence(cohort)
+    from footdrop_outcomes.adherence import adherence_metrics
+
+    assert len(aa.metrics.weekly) == len(adherence_metrics(cohort).weekly) > 0
+    assert len(aa.metrics.curves()) > 0

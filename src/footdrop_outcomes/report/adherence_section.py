@@ -20,10 +20,10 @@ the reason; nothing is filled in.
 **Registry scale.** The adherence metrics (table and weekly curves) use every patient; the models
 (discontinuation, propensity and weighted comparison, adherence and recovery, weekly trend,
 intention to treat vs per protocol) are fitted on a simple random sample of
-``REGISTRY_SAMPLE_SIZES["adherence"]`` patients when the cohort has more
-(:func:`~footdrop_outcomes.report.analysis.registry_sample`: seeded, recorded in
-``choices["sample"]``, said in one sentence of the methods). The result keeps the weekly curves
-the figure draws, not the per-patient-week table behind them.
+``REGISTRY_SAMPLE_SIZES["adherence"]`` patients when the cohort has more than ``REGISTRY_THRESHOLD``
+(:func:`~footdrop_outcomes.report.analysis.section_sample`: seeded, recorded in
+``choices["sample"]``, said in one sentence of the methods). Above ``METRICS_CHUNK`` patients the
+result keeps the weekly curves the figure draws, not the per-patient-week table behind them.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes.report.analysis import CAUSE_SHORT, REGISTRY_SAMPLE_SIZES, registry_sample, term_label
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, section_sample, term_label
 from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedText, term_support
 from footdrop_outcomes.report.degrade import DATA_FAILURES, plain_reason, plain_warning
 from footdrop_outcomes.report.counts import count_percent, figure, get_threshold, is_small, protect, show_count, table, text
@@ -145,7 +145,7 @@ def _analyse_adherence(cohort: Any, *, threshold: int, alpha: float, propensity_
     failed: dict[str, str] = {}
     warned: dict[str, list[str]] = {}
     metrics, curves = _metrics(cohort)  # descriptive: every patient
-    sample = registry_sample(cohort, REGISTRY_SAMPLE_SIZES["adherence"])
+    sample = section_sample(cohort, "adherence")
     full, cohort = cohort, sample.cohort  # the models: the registry sample (every patient in a smaller cohort)
     disc = _attempt("discontinuation", lambda: discontinuation(cohort, group="supervised_physio", formula=DISCONTINUATION_FORMULA),
                     failed, warned)
@@ -208,7 +208,7 @@ def _metrics(cohort: Any) -> tuple[Any, pd.DataFrame]:
     if cohort.n_patients <= METRICS_CHUNK:
         m = adherence_metrics(cohort)
         last = int(m.weekly["program_week"].max()) + 1 if len(m.weekly) else 0
-        return dataclasses.replace(m, weekly=m.weekly.iloc[0:0]), m.curves(max_week=last)
+        return m, m.curves(max_week=last)  # the per-week table kept (curves(), plot()); dropped only in chunks below
     pats, adh = cohort.patients, cohort.adherence
     order = np.argsort(np.asarray(pats["patient_id"].astype(str), dtype=object), kind="stable")
     chunk_of = np.empty(len(pats), dtype=np.int64)
@@ -634,7 +634,7 @@ def methods_text(aa: AdherenceAnalysis) -> ReleasedText:
     if sample.get("sampled"):
         parts.append(f"**Registry scale**: the adherence table and weekly curves use all {show_count(sample['n_cohort'])} patients; the models "
                      f"below are fitted on a simple random sample of {show_count(sample['n_sample'])} of them (seed {sample['seed']}; a fixed size "
-                     "at which their standard errors are already small against their effects and their known biases).")
+                     "that bounds the computing time; their standard errors and intervals are those of the sample).")
     if aa.discontinuation is not None:
         d = aa.discontinuation.info
         parts.append(f"**Discontinuation**: stopping home exercise is the first run of {d['consecutive']} recorded weeks below "

@@ -8,8 +8,8 @@ random intercept and slope per patient, REML. Terms that do not vary in the pati
 dropped and causes without any measurement of an outcome are left out of that outcome's model;
 fit warnings (boundary, non-convergence) are captured and reported in the text, never hidden.
 At registry scale both models are fitted on a simple random sample of
-``REGISTRY_SAMPLE_SIZES["trajectories"]`` patients when the cohort has more
-(:func:`~footdrop_outcomes.report.analysis.registry_sample`; ``choices["sample"]``, one sentence in
+``REGISTRY_SAMPLE_SIZES["trajectories"]`` patients when the cohort has more than ``REGISTRY_THRESHOLD``
+(:func:`~footdrop_outcomes.report.analysis.section_sample`; ``choices["sample"]``, one sentence in
 the methods).
 
 >>> from footdrop_outcomes import simulate_cohort
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from footdrop_outcomes.cohort.vocabulary import CAUSES
-from footdrop_outcomes.report.analysis import CAUSE_SHORT, REGISTRY_SAMPLE_SIZES, registry_sample, term_label
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, section_sample, term_label
 from footdrop_outcomes.release import ReleasedFigure, ReleasedTable, ReleasedText, term_support
 from footdrop_outcomes.report.counts import figure, protect, show_count, table, text
 
@@ -91,7 +91,7 @@ def analyse_trajectories(cohort: Any, *, alpha: float = 0.05, mcid: float = 0.10
     """Fit gait-speed and strength trajectories and the time to the gait-speed MCID of a profile."""
     from footdrop_outcomes.trajectories import fit_trajectory, trajectory_frame
 
-    sample = registry_sample(cohort, REGISTRY_SAMPLE_SIZES["trajectories"])
+    sample = section_sample(cohort, "trajectories")
     long = trajectory_frame(sample.cohort)
     fits: dict[str, Any] = {}
     formulas: dict[str, str] = {}
@@ -347,8 +347,8 @@ def methods_text(ta: TrajectoryAnalysis) -> ReleasedText:
     sample = ch.get("sample") or {}
     if sample.get("sampled"):
         parts.append(f"**Registry scale**: both models are fitted on a simple random sample of {show_count(sample['n_sample'])} of the "
-                     f"{show_count(sample['n_cohort'])} patients (seed {sample['seed']}; a fixed size at which their standard errors "
-                     "are already small against their effects); the other sections use every patient.")
+                     f"{show_count(sample['n_cohort'])} patients (seed {sample['seed']}; a fixed size that bounds the computing time; their standard "
+                     "errors and intervals are those of the sample); the other sections use every patient.")
     if ch["dropped_terms"]:
         parts.append(f"Terms dropped because they do not vary in the patients analysed: {', '.join(ch['dropped_terms'])}.")
     return text("\n\n".join(parts), len(_patients(ta)))
