@@ -447,8 +447,9 @@ def _on_bound(theta: np.ndarray, bounds: list[tuple[float | None, float | None]]
 def minimise(fun: Any, q: int | tuple[int, ...], theta0: np.ndarray | None,
              lme4_start: np.ndarray) -> tuple[np.ndarray, str, list[dict[str, Any]], dict[str, Any]]:
     """The optimiser sequence shared by the engines: L-BFGS-B from ``theta0`` (when given), then
-    from ``lme4_start``, then Powell, each followed by the Newton polish, until one meets the
-    convergence criterion. ``fun(theta)`` returns the deviance and its gradient (``1e300`` where
+    from ``lme4_start``, then Powell, each followed by the Newton polish, until the best so far
+    meets the convergence criterion - and, when that best has an ``L_jj`` at its bound 0 and an
+    L-BFGS-B start is left, that start is tried too (the lower deviance is kept). ``fun(theta)`` returns the deviance and its gradient (``1e300`` where
     undefined). Returns the best ``theta``, its optimiser, the attempts and the convergence record.
     """
     bounds = lower_bounds(q)
