@@ -76,6 +76,12 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
     has_ghost = tstart > 0
     aug_start = np.r_[start, np.zeros(int(has_ghost.sum()), dtype=np.int64)]
     aug_end = np.r_[end, tstart[has_ghost]]
+    # many patients' ghosts share a run (0, tstart), and many patients a run (start, end): the plain
+    # NPMLE of each step sees one row per distinct run, with the weights summed
+    aug_key = aug_start.astype(np.int64) * (m + 1) + aug_end
+    aug_runs, aug_inv = np.unique(aug_key, return_inverse=True)
+    aug_inv = aug_inv.ravel()
+    aug_s, aug_e = np.divmod(aug_runs, m + 1)
     steps = [0]
 
     def ghost_step(q: np.ndarray, em_steps: int = 2) -> np.ndarray:
@@ -89,7 +95,9 @@ def _turnbull_fit(lo: np.ndarray, up: np.ndarray, *, tol: float, max_iter: int, 
         ghosts = w[has_ghost] * (1.0 - bp) / bp
         # ghosts of negligible weight are left out (EM would shrink their run's mass to nothing)
         keep = np.r_[np.ones(w.size, dtype=bool), ghosts > 1e-9 * w[has_ghost]]
-        new, n_it = _npmle(q, aug_start[keep], aug_end[keep], np.r_[w, ghosts][keep], tol=tol, max_iter=max_iter,
+        run_w = np.bincount(aug_inv[keep], weights=np.r_[w, ghosts][keep], minlength=aug_runs.size)
+        present = np.bincount(aug_inv[keep], minlength=aug_runs.size) > 0
+        new, n_it = _npmle(q, aug_s[present], aug_e[present], run_w[present], tol=tol, max_iter=max_iter,
                            label=label, em_steps=em_steps)
         steps[0] += n_it
         return new
