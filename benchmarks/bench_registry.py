@@ -10,7 +10,7 @@ peak-memory figure belongs to that step alone:
 ``cox``         ``fit_cox(cause + severity + age + diabetes, cluster="site")`` as the outcome report fits it
 ``aft``         interval-censored Weibull AFT ``cause + severity + age``
 ``mixed``       the report's two mixed models (gait speed, strength; ``analyse_trajectories``): on the visit table of
-                the registry sample when the cohort has more than ``REGISTRY_SAMPLE_SIZES["trajectories"]`` patients
+                the registry sample when the cohort has more than ``REGISTRY_THRESHOLD`` patients
 ``sections``    (not run by default) the outcome report's analyses in this process, one by one, as its
                 notebook calls them (``load_report_cohort``, ``analyse_recovery``, ``analyse_trajectories``,
                 ``analyse_adherence``, ``table_one``, ``missing_data_section``): wall, CPU, resident memory after each and
@@ -41,7 +41,7 @@ Usage::
 Goal (issue 16): the whole outcome report on 1M patients in at most 5 minutes and 16 GB peak
 memory on the 2-core machine. Exit code is always 0: this is a benchmark, not a test.
 
-Registry scale: above ``footdrop_outcomes.report.analysis.REGISTRY_SAMPLE_SIZES`` patients the report
+Registry scale: above ``footdrop_outcomes.report.analysis.REGISTRY_THRESHOLD`` (100,000) patients the report
 fits the adherence models (10,000) and the trajectory mixed models (100,000) on a seeded simple random
 sample; the header line prints the rule in force.
 """
@@ -440,10 +440,11 @@ def _sample_rule() -> str:
         for node in ast.parse(src).body:
             if isinstance(node, ast.AnnAssign | ast.Assign):
                 target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
-                if isinstance(target, ast.Name) and target.id in ("REGISTRY_SAMPLE_SIZES", "REGISTRY_SAMPLE_SEED"):
+                if isinstance(target, ast.Name) and target.id in ("REGISTRY_SAMPLE_SIZES", "REGISTRY_SAMPLE_SEED", "REGISTRY_THRESHOLD"):
                     found[target.id] = ast.literal_eval(node.value)
         sizes = ", ".join(f"{k} {v:,}" for k, v in found["REGISTRY_SAMPLE_SIZES"].items())
-        return f"models fitted on a random sample above: {sizes} patients (seed {found['REGISTRY_SAMPLE_SEED']})"
+        return (f"above {found['REGISTRY_THRESHOLD']:,} patients the models are fitted on a random sample: {sizes} patients "
+                f"(seed {found['REGISTRY_SAMPLE_SEED']})")
     except (OSError, KeyError, SyntaxError, ValueError):
         return "not found in src/footdrop_outcomes/report/analysis.py"
 
