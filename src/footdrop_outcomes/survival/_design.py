@@ -274,3 +274,28 @@ def _logistic_start(z: np.ndarray, y: np.ndarray) -> np.ndarray:
         if np.max(np.abs(step)) < 1e-8:
             break
     return g
+
+
+class _Guarded:
+    """``negloglik``: the subclass's ``_negloglik`` with floating-point warnings off; a non-finite value or
+    gradient becomes ``inf`` (a trial step of the optimiser that overflows ``exp`` makes the line search step back
+    instead of warning)."""
+
+    def _negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:  # pragma: no cover - every model defines it
+        raise NotImplementedError
+
+    def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+            f, g = self._negloglik(theta)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return np.inf, np.zeros_like(theta)
+        return f, g
+
+
+def _follow_up_blocks(need: np.ndarray, n_blocks: int) -> list[tuple[np.ndarray, int]]:
+    """Patients in at most ``n_blocks`` blocks of similar follow-up: (row positions, weeks the block needs), the
+    patients sorted by ``need`` (weeks 0 .. the last week each needs). A cumulative hazard over a block's own weeks
+    equals the one over all weeks (a running sum's first terms do not depend on its later ones)."""
+    order = np.argsort(need, kind="stable")
+    return [(idx, int(need[idx].max())) for idx in np.array_split(order, min(n_blocks, max(need.size, 1))) if idx.size]
+

@@ -53,6 +53,8 @@ from footdrop_outcomes.survival._design import (
     _covariance,
     _forest,
     _check_divergence,
+    _follow_up_blocks,
+    _Guarded,
     _logistic_start,
     _spans,
     _versions,
@@ -304,18 +306,6 @@ def fit_misclassified_cure(
                                    cov=pd.DataFrame(cov, index=names, columns=names), log_likelihood=-float(res.fun))
 
 
-class _Guarded:
-    """``negloglik``: the subclass's ``_negloglik`` with floating-point warnings off; a non-finite value or
-    gradient becomes ``inf`` (the optimiser steps back)."""
-
-    def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
-            f, g = self._negloglik(theta)
-        if not np.isfinite(f) or not np.all(np.isfinite(g)):
-            return np.inf, np.zeros_like(theta)
-        return f, g
-
-
 class _Model(_Guarded):
     """Negative log-likelihood and analytic gradient; parameters (a_inc, b_lat, g, log k[, logit a, logit b])."""
 
@@ -473,7 +463,7 @@ class _HazardAt:
     BLOCKS = 8
 
     def __init__(self, x: np.ndarray, times: np.ndarray):
-        n, weeks = x.shape
+        weeks = x.shape[1]
         self.x = x
         self.f = np.minimum(np.floor(times), weeks - 1).astype(np.int64)
         self.t_pos = (times > 0).astype(float)
@@ -481,14 +471,11 @@ class _HazardAt:
         week = np.arange(weeks + 1, dtype=float)
         self.week_pos, self.log_week = (week > 0).astype(float), np.log(np.maximum(week, 1.0))
         need = self.f.max(axis=1, initial=0) + 1  # weeks 0 .. the last week holding one of the patient's times
-        order = np.argsort(need, kind="stable")
         self.blocks = []
-        for idx in np.array_split(order, min(self.BLOCKS, max(n, 1))):
-            if idx.size:
-                w = int(need[idx].max())
-                xb, fb = x[idx, :w], self.f[idx]
-                rows = np.arange(idx.size)[:, None]
-                self.blocks.append((idx, xb, fb, rows, xb[rows, fb]))
+        for idx, w in _follow_up_blocks(need, self.BLOCKS):
+            xb, fb = x[idx, :w], self.f[idx]
+            rows = np.arange(idx.size)[:, None]
+            self.blocks.append((idx, xb, fb, rows, xb[rows, fb]))
 
     def __call__(self, b_lat: np.ndarray, v: np.ndarray, g: float, k: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         scale = np.exp(v @ b_lat)

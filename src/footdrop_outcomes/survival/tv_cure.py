@@ -43,7 +43,9 @@ from footdrop_outcomes.survival._design import (
     _check_events_by_indicator,
     _counts,
     _covariance,
+    _follow_up_blocks,
     _forest,
+    _Guarded,
     _logistic_start,
     _outcome,
     _versions,
@@ -272,7 +274,7 @@ def _standardise(x: np.ndarray, terms: tuple[str, ...]) -> tuple[np.ndarray, np.
     return xs, back
 
 
-class _Model:
+class _Model(_Guarded):
     """Negative log-likelihood and its analytic gradient; parameters (a, b, g, log k)."""
 
     #: Blocks of patients (at most) over which the cumulative hazards are summed.
@@ -305,14 +307,11 @@ class _Model:
         # week holding R >= L): the exposure of later weeks never counts, and most patients need far fewer
         # weeks than the longest follow-up.
         need = np.maximum(self.sides[0][2], self.sides[1][2]) + 1
-        order = np.argsort(need, kind="stable")
         self.blocks = []
-        for idx in np.array_split(order, min(self.BLOCKS, max(n, 1))):
-            if idx.size:
-                w = int(need[idx].max())
-                sub = np.arange(idx.size)
-                self.blocks.append((idx, w, x[idx, :w], [(full[idx, :w], sub, f[idx], x[idx, f[idx]])
-                                                         for full, _, f, _, _ in self.sides]))
+        for idx, w in _follow_up_blocks(need, self.BLOCKS):
+            sub = np.arange(idx.size)
+            self.blocks.append((idx, w, x[idx, :w], [(full[idx, :w], sub, f[idx], x[idx, f[idx]])
+                                                     for full, _, f, _, _ in self.sides]))
 
     def _cumhaz(self, k: float, ex: list[np.ndarray], lin: np.ndarray, which: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """H(T), dH/dg and dH/dlog(k) per patient for T = L (``which`` 0) or R (1); ``ex`` is exp(g x) of each block."""
@@ -337,15 +336,6 @@ class _Model:
         d_g = scale * (whole_g + ex_t * x_t * base_t)
         d_k = scale * (whole_k + ex_t * dk_t)
         return hz, d_g, d_k
-
-    def negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        # a trial step of the optimiser can overflow exp(); report it as an infinite cost so the
-        # line search steps back, instead of warning
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
-            f, g = self._negloglik(theta)
-        if not np.isfinite(f) or not np.all(np.isfinite(g)):
-            return np.inf, np.zeros_like(theta)
-        return f, g
 
     def _negloglik(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         pz, pv = self.pz, self.pv
