@@ -1,0 +1,117 @@
+#!/usr/bin/env Rscript
+# R side of benchmarks/bench_vs_r.py: times the R reference fits (tests/data/r_reference/fit_r.R) on
+# one resampled data folder, one model at a time on request, in this one R process (start-up and
+# reading the CSVs are not timed).
+#
+# Usage:  Rscript bench_models.R DATA_DIR
+#   DATA_DIR holds surv.csv, tv.csv, interval.csv, long.csv (written by bench_vs_r.py).
+# Protocol (stdin / stdout, one line each):
+#   in:  "<model> <repeats>"      model: km logrank cox cox_zph cox_plus_zph cox_tv weibull_ic lognormal_ic lmer_reml lmer_ml
+#   out: "RESULT <model> <median wall s> <median cpu s> <calls per timed block> <repeats>"
+#   "versions" -> "VERSIONS <text>";  "quit" (or end of input) ends.
+# Timing: one untimed warm call; if it took < 0.1 s, each timed block runs k = ceiling(0.1 s / warm)
+# calls (at most 100) and the block's time / k is one repeat; the median over the repeats is reported.
+# Wall = proc.time() "elapsed", CPU = user.self + sys.self of this process.
+
+suppressPackageStartupMessages({
+  library(survival)
+  library(lme4)
+})
+
+args <- commandArgs(trailingOnly = TRUE)
+if (length(args) < 1) stop("usage: Rscript bench_models.R DATA_DIR")
+dir <- args[1]
+
+CAUSE_LEVELS <- c("compression", "neuropathy", "post_surgical", "radiculopathy", "stroke")
+SEV_LEVELS <- c("mild", "moderate", "severe")
+KM_TIMES <- c(6, 12, 26, 52, 78)
+read_data <- function(name) {
+  d <- read.csv(file.path(dir, name), stringsAsFactors = FALSE)
+  if ("cause" %in% names(d)) d$cause <- factor(d$cause, levels = CAUSE_LEVELS)
+  if ("severity" %in% names(d)) d$severity <- factor(d$severity, levels = SEV_LEVELS)
+  d
+}
+surv <- read_data("surv.csv")
+tv <- read_data("tv.csv")
+ic <- read_data("interval.csv")
+ic$lower2 <- ifelse(ic$lower <= 0, NA, ic$lower)  # lower = 0: left-censored (as fit_r.R)
+long <- read_data("long.csv")
+long$lw <- log1p(long$week)
+
+cox_formula <- Surv(time_weeks, event) ~ cause + severity + age + diabetes + smoker + adherence
+tv_formula <- Surv(start, stop, event) ~ cause + severity + age + diabetes + smoker + adherence_in_interval
+ic_formula <- Surv(lower2, upper, type = "interval2") ~ cause + severity + age + diabetes + smoker + adherence
+lmer_formula <- strength ~ lw * cause + severity + (1 + lw | id)
+cox_fit <- NULL  # fitted once, untimed, for cox_zph alone
+
+# Each call computes what the toolkit's call reports (see bench_vs_r.py's module docstring).
+models <- list(
+  km = function() {
+    fit <- survfit(Surv(time_weeks, event) ~ cause, data = surv, conf.type = "log-log")
+    list(summary(fit, rmean = max(KM_TIMES))$table, summary(fit, times = KM_TIMES, extend = TRUE))
+  },
+  logrank = function() {
+    sd <- survdiff(Surv(time_weeks, event) ~ cause, data = surv)
+    pchisq(sd$chisq, sum(sd$exp > 0) - 1, lower.tail = FALSE)
+  },
+  cox = function() coxph(cox_formula, data = surv, ties = "efron"),
+  cox_zph = function() cox.zph(cox_fit, transform = "km", terms = FALSE),
+  cox_plus_zph = function() {
+    fit <- coxph(cox_formula, data = surv, ties = "efron")
+    cox.zph(fit, transform = "km", terms = FALSE)
+  },
+  cox_tv = function() coxph(tv_formula, data = tv, ties = "efron"),
+  weibull_ic = function() survreg(ic_formula, data = ic, dist = "weibull"),
+  lognormal_ic = function() survreg(ic_formula, data = ic, dist = "lognormal"),
+  lmer_reml = function() {
+    m <- lmer(lmer_formula, data = long, REML = TRUE)
+    list(vcov(m), VarCorr(m), logLik(m))
+  },
+  lmer_ml = function() {
+    m <- lmer(lmer_formula, data = long, REML = FALSE)
+    list(vcov(m), VarCorr(m), logLik(m))
+  }
+)
+
+cpu_wall <- function(p) c(p[["user.self"]] + p[["sys.self"]], p[["elapsed"]])
+
+time_model <- function(name, repeats) {
+  f <- models[[name]]
+  if (name == "cox_zph" && is.null(cox_fit)) cox_fit <<- coxph(cox_formula, data = surv, ties = "efron")
+  p0 <- proc.time()
+  invisible(f())  # warm
+  warm <- cpu_wall(proc.time() - p0)[2]
+  k <- if (warm < 0.1) as.integer(min(100, ceiling(0.1 / max(warm, 1e-4)))) else 1L
+  walls <- numeric(repeats)
+  cpus <- numeric(repeats)
+  for (r in seq_len(repeats)) {
+    p0 <- proc.time()
+    for (i in seq_len(k)) invisible(f())
+    d <- cpu_wall(proc.time() - p0) / k
+    cpus[r] <- d[1]
+    walls[r] <- d[2]
+  }
+  sprintf("RESULT %s %.6f %.6f %d %d", name, median(walls), median(cpus), k, repeats)
+}
+
+con <- file("stdin")
+open(con)
+cat("READY\n")
+flush(stdout())
+repeat {
+  line <- readLines(con, n = 1)
+  if (length(line) == 0 || line == "quit") break
+  parts <- strsplit(trimws(line), " +")[[1]]
+  out <- if (parts[1] == "versions") {
+    sprintf("VERSIONS %s; survival %s; lme4 %s; Matrix %s; BLAS %s", R.version.string,
+            packageVersion("survival"), packageVersion("lme4"), packageVersion("Matrix"),
+            basename(sessionInfo()$BLAS))
+  } else if (parts[1] %in% names(models)) {
+    time_model(parts[1], as.integer(parts[2]))
+  } else {
+    sprintf("ERROR unknown model %s", parts[1])
+  }
+  cat(out, "\n", sep = "")
+  flush(stdout())
+}
+close(con)
