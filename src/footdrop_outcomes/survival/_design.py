@@ -70,14 +70,31 @@ def _rhs(formula: str, what: str) -> str:
 
 @dataclass(frozen=True)
 class _Design:
-    """A fitted design: formulaic spec, term names and the levels of non-numeric variables."""
+    """A fitted design: formulaic spec, term names and the levels of non-numeric variables.
+
+    ``spec`` is formulaic's ``ModelSpec``. A design built by the direct path (:func:`_fast_matrix`) has none
+    until it is first read: it is then made by formulaic from ``sample`` (the first row of the coded columns: the
+    types, and the categories with the reference first), which gives the spec of the whole data (formulaic takes a
+    categorical's levels from its categories, not its values; tests/survival/test_design_fast.py).
+    """
 
     formula: str
-    spec: Any
+    spec_: Any
     terms: tuple[str, ...]
     variables: tuple[str, ...]
     levels: dict[str, tuple[Any, ...]]
     references: dict[str, dict[str, str]] = field(default_factory=dict)
+    sample: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def spec(self) -> Any:
+        """formulaic's ``ModelSpec`` of the fit (made on first use for a design built directly)."""
+        if self.spec_ is None and self.sample is not None:
+            from formulaic import model_matrix
+
+            rows = pd.DataFrame(self.sample)
+            object.__setattr__(self, "spec_", model_matrix(parsed_formula(self.formula), rows, output="numpy").model_spec)
+        return self.spec_
 
     def matrix(self, frame: pd.DataFrame, table: str = "profile") -> np.ndarray:
         missing = [v for v in self.variables if v not in frame.columns]
@@ -146,6 +163,76 @@ def reference_column(terms: Sequence[str], stated: Mapping[str, Mapping[str, str
     return out
 
 
+def _coded_columns(frame: pd.DataFrame, variables: Sequence[str], levels: Mapping[str, tuple[Any, ...]]) -> dict[str, Any]:
+    """The columns formulaic is given: numeric ones as they are, the others as categoricals with ``levels``
+    (reference first)."""
+    cols: dict[str, Any] = {}
+    for v in variables:
+        col = frame[v]
+        if v not in levels:
+            cols[v] = col.array
+        elif isinstance(col.dtype, pd.CategoricalDtype):  # recode (no detour through Python objects)
+            cats = list(levels[v])
+            cols[v] = (col if list(col.cat.categories) == cats else col.cat.set_categories(cats)).array
+        else:
+            cols[v] = pd.Categorical(col.astype(object), categories=list(levels[v]))
+    return cols
+
+
+def _fast_matrix(parsed: Any, cols: Mapping[str, Any], n: int) -> tuple[np.ndarray, list[str]] | None:
+    """The model matrix and formulaic's column names of a plain formula, built directly; None when not plain.
+
+    Plain: one formula part; an intercept (``1``); terms that are single columns looked up by name (numeric or
+    boolean numpy columns as numbers, categoricals in treatment coding against their first category:
+    ``cause[T.stroke]``) or products of numeric columns (``age:bmi``). Anything else (no intercept with a factor,
+    a factor in an interaction, transforms such as ``np.log(age)`` or ``C(x)``, extension dtypes) returns None
+    and formulaic builds the design. Equal to formulaic's matrix, column names and order: tested over many
+    formulas and data (tests/survival/test_design_fast.py).
+    """
+    from formulaic.formula import SimpleFormula
+    from formulaic.parser.types import Factor
+
+    if type(parsed) is not SimpleFormula:
+        return None
+    terms = list(parsed)
+    if not terms or not (terms[0].degree == 0 and len(terms[0].factors) == 1
+                         and terms[0].factors[0].eval_method is Factor.EvalMethod.LITERAL
+                         and terms[0].factors[0].expr == "1"):
+        return None  # no intercept: formulaic would code a factor with all its levels
+    blocks: list[np.ndarray] = [np.ones((n, 1))]
+    names = ["Intercept"]
+    for term in terms[1:]:
+        if term.degree < 1 or len(term.factors) != term.degree:
+            return None
+        values = []
+        for f in term.factors:
+            if f.eval_method is not Factor.EvalMethod.LOOKUP or f.kind is not Factor.Kind.UNKNOWN or f.expr not in cols:
+                return None
+            values.append(cols[f.expr])
+        if len(values) == 1 and isinstance(values[0], pd.Categorical):
+            cat = values[0]
+            codes = cat.codes
+            if codes.size and codes.min() < 0:
+                return None
+            k = len(cat.categories)
+            if k > 1:
+                blocks.append((codes[:, None] == np.arange(1, k)[None, :]).astype(float))
+                names.extend(f"{term.factors[0].expr}[T.{lev}]" for lev in cat.categories[1:])
+            continue
+        prod = None
+        for a in values:
+            if not isinstance(a, np.ndarray | pd.arrays.NumpyExtensionArray):
+                return None
+            a = np.asarray(a)
+            if a.dtype.kind not in "biuf":
+                return None
+            a = a.astype(float)
+            prod = a if prod is None else prod * a
+        blocks.append(prod[:, None])
+        names.append(":".join(f.expr for f in term.factors))
+    return np.hstack(blocks) if len(blocks) > 1 else blocks[0].copy(), names
+
+
 def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str,
                   reference: Mapping[str, Any] | None = None) -> tuple[_Design, np.ndarray]:
     from formulaic import model_matrix
@@ -161,16 +248,14 @@ def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str,
         raise FootdropError(f"{table} has no column(s) {missing} used in {what} {formula!r} (columns: {list(frame.columns)[:15]})")
     _check_missing(frame, variables, table)
     levels, stated = reference_levels(frame, variables, reference, what, table)
-    cols: dict[str, Any] = {}
-    for v in variables:
-        col = frame[v]
-        if v not in levels:
-            cols[v] = col.array
-        elif isinstance(col.dtype, pd.CategoricalDtype):  # recode (no detour through Python objects)
-            cats = list(levels[v])
-            cols[v] = (col if list(col.cat.categories) == cats else col.cat.set_categories(cats)).array
-        else:
-            cols[v] = pd.Categorical(col.astype(object), categories=list(levels[v]))
+    cols = _coded_columns(frame, variables, levels)
+    fast = _fast_matrix(parsed, cols, len(frame))
+    if fast is not None:  # the common case, without formulaic's fixed cost per call
+        x, names = fast
+        terms = tuple(_term_name(c) for c in names)
+        _check_rank(x, terms, what)
+        sample = {v: a[:1] for v, a in cols.items()}  # a coded row: the types and categories formulaic's spec needs
+        return _Design(rhs, None, terms, variables, levels, stated, sample), x
     sub = pd.DataFrame(cols, index=frame.index)  # arrays, not Series: no alignment on the index
     try:
         mm = model_matrix(parsed, sub, output="numpy")

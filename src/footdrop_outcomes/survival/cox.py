@@ -58,6 +58,7 @@ during a fit.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from collections.abc import Mapping
@@ -297,7 +298,7 @@ def _design(frame: pd.DataFrame, formula: str, outcome: str, table: str, event: 
         raise ConfigError(f"{what} has no covariate terms")
     x = x.T[keep].T  # column-major: the fit reads it by columns (and transposed)
     terms = tuple(design.terms[j] for j in keep)
-    design = _Design(design.formula, design.spec, terms, design.variables, design.levels, design.references)
+    design = dataclasses.replace(design, terms=terms)
     if strata_cols:
         # a stratified model compares patients within strata only: centre each column within strata
         codes = _codes(frame, strata_cols)
