@@ -23,6 +23,7 @@ from footdrop_outcomes._checks import check_rank as _check_rank
 from footdrop_outcomes._checks import term_name as _term_name
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.survival._input import check_columns
+from footdrop_outcomes.survival._missing import missing_mask
 
 
 def _covariance(h: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -53,13 +54,22 @@ def parsed_formula(rhs: str) -> Any:
     return Formula(rhs)
 
 
+@functools.lru_cache(maxsize=256)
+def rhs_variables(rhs: str) -> tuple[str, ...]:
+    """Sorted variables of a right-hand side, kept per text (formulaic recomputes them at every request).
+
+    Raises formulaic's error when the text does not parse (not cached).
+    """
+    return tuple(sorted(parsed_formula(rhs).required_variables))
+
+
 def formula_vars(formula: str, outcome: str) -> list[str]:
     """Sorted variables a right-hand-side formula needs; [] when it does not parse (the design builder reports that).
 
     As :func:`footdrop_outcomes.survival._missing.formula_variables`, on the cached parse.
     """
     try:
-        return sorted(parsed_formula(formula_rhs(formula, outcome=outcome)).required_variables)
+        return list(rhs_variables(formula_rhs(formula, outcome=outcome)))
     except Exception:  # noqa: BLE001 - parse errors are reported, with context, by the design builder
         return []
 
@@ -240,13 +250,14 @@ def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str,
     rhs = _rhs(formula, what)
     try:
         parsed = parsed_formula(rhs)
-        variables = tuple(sorted(parsed.required_variables))
+        variables = rhs_variables(rhs)
     except Exception as exc:  # formulaic parse errors
         raise ConfigError(f"{what} {formula!r} could not be parsed: {exc}") from exc
     missing = [v for v in variables if v not in frame.columns]
     if missing:
         raise FootdropError(f"{table} has no column(s) {missing} used in {what} {formula!r} (columns: {list(frame.columns)[:15]})")
-    _check_missing(frame, variables, table)
+    if missing_mask(frame, variables).any():
+        _check_missing(frame, variables, table)
     levels, stated = reference_levels(frame, variables, reference, what, table)
     cols = _coded_columns(frame, variables, levels)
     fast = _fast_matrix(parsed, cols, len(frame))

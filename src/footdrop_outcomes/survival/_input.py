@@ -118,22 +118,33 @@ def check_columns(df: pd.DataFrame, *, duration_col: str | None = None, event_co
     for col in (duration_col, lower_col):
         if col is None:
             continue
-        v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        v = _numbers(df[col])
         bad = ~np.isfinite(v) | (v < 0)
         if bad.any():
             raise FootdropError(f"{table}.{col}: times must be finite and >= 0; rows {rows(bad)} are not")
     if event_col is not None:
         e = df[event_col]
-        ok = e.isin([0, 1, True, False]) & e.notna()
-        if not ok.all():
-            raise FootdropError(f"{table}.{event_col}: events must be 0/1 or True/False; rows {rows(~ok.to_numpy())} are not")
+        if isinstance(e.dtype, np.dtype) and e.dtype.kind in "biuf":  # as isin([0, 1, True, False]) & notna
+            a = e.to_numpy()
+            ok_np = (a == 0) | (a == 1)
+        else:
+            ok_np = (e.isin([0, 1, True, False]) & e.notna()).to_numpy()
+        if not ok_np.all():
+            raise FootdropError(f"{table}.{event_col}: events must be 0/1 or True/False; rows {rows(~ok_np)} are not")
     if lower_col is not None and upper_col is not None:
-        lo = pd.to_numeric(df[lower_col], errors="coerce").to_numpy(dtype=float)
-        up = pd.to_numeric(df[upper_col], errors="coerce").to_numpy(dtype=float)
+        lo = _numbers(df[lower_col])
+        up = _numbers(df[upper_col])
         up = np.where(np.isnan(up), np.inf, up)
         bad = ~(up > lo)
         if bad.any():
             raise FootdropError(f"{table}: {upper_col} must be greater than {lower_col} (or empty when not recovered); rows {rows(bad)} are not")
+
+
+def _numbers(col: pd.Series) -> np.ndarray:
+    """``pd.to_numeric(col, errors="coerce")`` as floats (a numpy numeric column directly)."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
+        return col.to_numpy(dtype=float)
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
 
 
 def as_frame(data: Cohort | pd.DataFrame, **frame_options: object) -> pd.DataFrame:

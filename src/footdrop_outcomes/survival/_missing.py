@@ -16,7 +16,7 @@ import pandas as pd
 from footdrop_outcomes._checks import check_choice, check_missing, formula_rhs
 from footdrop_outcomes.errors import FootdropError, FootdropWarning
 
-__all__ = ["Missing", "MissingDataWarning", "drop_incomplete", "formula_variables"]
+__all__ = ["Missing", "MissingDataWarning", "drop_incomplete", "formula_variables", "missing_mask"]
 
 Missing = Literal["drop", "raise"]
 
@@ -33,6 +33,29 @@ def formula_variables(formula: str, outcome: str) -> list[str]:
         return sorted(Formula(formula_rhs(formula, outcome=outcome)).required_variables)
     except Exception:  # noqa: BLE001 - parse errors are reported, with context, by the design builder
         return []
+
+
+def missing_mask(frame: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
+    """``pd.isna(frame[cols]).to_numpy()`` (rows x columns), without copying the columns into a new frame.
+
+    numpy integer and boolean columns hold no missing value, a float column's are its NaNs, a
+    categorical's its code -1; other columns go through ``pd.isna``.
+    """
+    if frame.columns.has_duplicates:  # a name may stand for several columns: pandas' own answer
+        return pd.isna(frame[list(cols)]).to_numpy() if len(cols) else np.zeros((len(frame), 0), dtype=bool)
+    out = np.zeros((len(frame), len(cols)), dtype=bool)
+    for j, c in enumerate(cols):
+        s = frame[c]
+        dt = s.dtype
+        if isinstance(dt, np.dtype) and dt.kind in "biu":
+            continue
+        if isinstance(dt, np.dtype) and dt.kind == "f":
+            out[:, j] = np.isnan(s.to_numpy())
+        elif isinstance(dt, pd.CategoricalDtype):
+            out[:, j] = s.cat.codes.to_numpy() < 0
+        else:
+            out[:, j] = pd.isna(s).to_numpy()
+    return out
 
 
 def drop_incomplete(frame: pd.DataFrame, variables: Sequence[str], *, missing: Missing, model: str,
@@ -80,7 +103,7 @@ def drop_incomplete(frame: pd.DataFrame, variables: Sequence[str], *, missing: M
     cols = [v for v in dict.fromkeys(variables) if v in frame.columns]
     if missing == "raise":
         check_missing(frame, cols, table)
-    miss = pd.isna(frame[cols]).to_numpy() if cols else np.zeros((len(frame), 0), dtype=bool)
+    miss = missing_mask(frame, cols)
     bad = miss.any(axis=1)
     by = {c: int(miss[:, j].sum()) for j, c in enumerate(cols) if miss[:, j].any()}
     n_drop = int(bad.sum())

@@ -87,8 +87,8 @@ from footdrop_outcomes.survival._design import (
     _forest,
     _versions,
     formula_vars,
-    parsed_formula,
     reference_column,
+    rhs_variables,
 )
 
 if TYPE_CHECKING:
@@ -277,7 +277,7 @@ def _design(frame: pd.DataFrame, formula: str, outcome: str, table: str, event: 
     rhs = formula_rhs(formula, outcome=outcome)
     what = f"formula {rhs!r}"
     try:
-        variables = sorted(parsed_formula(rhs).required_variables)
+        variables = list(rhs_variables(rhs))
     except Exception as exc:  # formulaic parse errors
         raise ConfigError(f"{what} could not be parsed: {exc}") from exc
     missing = [v for v in variables if v not in frame.columns]
