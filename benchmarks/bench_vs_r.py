@@ -32,10 +32,12 @@ model               toolkit call                                             R c
 ``FORMULA`` is ``cause + severity + age + diabetes + smoker + adherence`` (``adherence_in_interval``
 for the time-varying Cox). The estimates of these calls agree with R's (tests/survival, tests/trajectories).
 
-Timing, the same on both sides: one untimed warm call; if it took under 0.1 s each timed block runs
-``k = ceil(0.1 s / warm)`` calls (at most 100) and block / k is one repeat; the median over
-``--repeats`` (default 7) is reported, wall seconds and CPU seconds of the process (Python:
-``time.process_time``, all threads; R: ``proc.time()`` user + system). The toolkit runs with its
+Timing, the same on both sides: one untimed warm call (its warnings are listed); if it took under
+0.1 s each timed block runs ``k = ceil(0.1 s / warm)`` calls (at most 100) and block / k is one
+repeat. Toolkit and R blocks alternate (toolkit first on even repeats, R first on odd), so both see
+the same background load; the median over ``--repeats`` (default 7) is reported, wall seconds and
+CPU seconds of the process (Python: ``time.process_time``, all threads; R: ``proc.time()`` user +
+system). The toolkit runs with its
 default thread setting (one BLAS thread inside fits); R uses the BLAS it was built with (printed).
 
 Loads: ``as is`` (whatever else runs on the machine; the 1-minute load average is printed before each
@@ -104,20 +106,46 @@ def categorical(d: pd.DataFrame) -> pd.DataFrame:
     return d.assign(**{k: pd.Categorical(d[k], categories=v) for k, v in CATEGORIES.items() if k in d})
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, int]:
-    """Median wall and CPU seconds per call (this process, all threads), and calls per timed block."""
-    t0 = time.perf_counter()
-    fn()  # warm
-    warm = time.perf_counter() - t0
-    k = 1 if warm >= BLOCK_SECONDS else min(100, math.ceil(BLOCK_SECONDS / max(warm, 1e-4)))
-    walls, cpus = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(k):
-            fn()
-        walls.append((time.perf_counter() - t0) / k)
-        cpus.append((time.process_time() - c0) / k)
-    return statistics.median(walls), statistics.median(cpus), k
+def calls_per_block(seconds: float) -> int:
+    """Calls per timed block: enough for about ``BLOCK_SECONDS`` (1 to 100)."""
+    return 1 if seconds >= BLOCK_SECONDS else min(100, math.ceil(BLOCK_SECONDS / max(seconds, 1e-4)))
+
+
+def warm(fn: Callable[[], Any]) -> tuple[int, list[str]]:
+    """One untimed call: calls per timed block and the distinct warnings it raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - t0
+    return calls_per_block(seconds), sorted({f"{w.category.__name__}: {str(w.message)[:120]}" for w in caught})
+
+
+def block(fn: Callable[[], Any], k: int) -> tuple[float, float]:
+    """Wall and CPU seconds (this process, all threads) per call over ``k`` calls timed together."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(k):
+        fn()
+    return (time.perf_counter() - t0) / k, (time.process_time() - c0) / k
+
+
+def timed_pair(fn: Callable[[], Any], r: RSession | None, model: str, repeats: int) -> dict[str, Any]:
+    """Toolkit and R timed in alternating blocks (toolkit first on even repeats, R first on odd), medians."""
+    tk_k, tk_warn = warm(fn)
+    r_k, r_warn = r.warm(model) if r is not None else (0, "")
+    tk, rr = [], []
+    for i in range(repeats):
+        for side in (("tk", "r") if i % 2 == 0 else ("r", "tk")):
+            if side == "tk":
+                tk.append(block(fn, tk_k))
+            elif r is not None:
+                rr.append(r.block(model, r_k))
+
+    def med(xs: list[tuple[float, float]], j: int) -> float:
+        return statistics.median(x[j] for x in xs) if xs else np.nan
+
+    return {"tk_s": med(tk, 0), "tk_cpu": med(tk, 1), "tk_k": tk_k, "R_s": med(rr, 0), "R_cpu": med(rr, 1), "R_k": r_k,
+            "tk_warnings": "; ".join(tk_warn), "R_warnings": r_warn}
 
 
 def toolkit_jobs(s: pd.DataFrame, t: pd.DataFrame, ic: pd.DataFrame, lg: pd.DataFrame) -> dict[str, Callable[[], Any]]:
@@ -182,11 +210,19 @@ class RSession:
         self.proc.stdin.flush()
         return self._read()
 
-    def time(self, model: str, repeats: int) -> tuple[float, float, int]:
-        out = self.ask(f"{model} {repeats}").split()
-        if not out or out[0] != "RESULT":
+    def warm(self, model: str) -> tuple[int, str]:
+        """One untimed call in R: calls per timed block, and R's warnings (count and first) if any."""
+        out = self.ask(f"warm {model}").split(maxsplit=3)
+        if len(out) < 3 or out[0] != "WARM":
             raise RuntimeError(f"R failed on {model}: {' '.join(out)}")
-        return float(out[2]), float(out[3]), int(out[4])
+        return int(out[1]), "" if out[2] == "0" else f"{out[2]} x {out[3] if len(out) > 3 else ''}"
+
+    def block(self, model: str, k: int) -> tuple[float, float]:
+        """Wall and CPU seconds per call of ``k`` calls timed together in R."""
+        out = self.ask(f"block {model} {k}").split()
+        if len(out) != 3 or out[0] != "BLOCK":
+            raise RuntimeError(f"R failed on {model}: {' '.join(out)}")
+        return float(out[1]), float(out[2])
 
     def close(self) -> None:
         try:
@@ -235,6 +271,10 @@ def report(rows: list[dict[str, Any]], have_r: bool) -> str:
         if c in shown:
             shown[c] = shown[c].map(lambda v: "" if not np.isfinite(v) else f"{v:.2f}")
     lines.append(shown.to_string(index=False))
+    warned = [f"  {ld} n={n} {m}: toolkit: {tw or '-'} | R: {rw or '-'}" for n, ld, m, tw, rw in
+              zip(out["n"], out["load"], out["model"], out["tk_warnings"], out["R_warnings"]) if tw or rw]
+    if warned:
+        lines += ["", "warnings of the untimed warm call (count x first message for R):", *warned]
     if have_r:
         over = out[out["ratio"] > 1.0]
         lines.append("")
@@ -289,14 +329,14 @@ def main() -> None:
                     la = os.getloadavg()[0]
                     print(f"  load {load!r}: load average {load_avg()}", flush=True)
                     for model in args.models:
-                        tk_s, tk_cpu, tk_k = timed(jobs[model], args.repeats)
-                        r_s, r_cpu, r_k = r.time(model, args.repeats) if r is not None else (np.nan, np.nan, 0)
-                        rows.append({"n": n, "load": load, "model": model, "load_avg": round(la, 2), "tk_s": tk_s,
-                                     "tk_cpu": tk_cpu, "tk_k": tk_k, "R_s": r_s, "R_cpu": r_cpu, "R_k": r_k})
-                        print(f"    {model:<13} toolkit {tk_s:8.4f} s (cpu {tk_cpu:7.4f})   R {r_s:8.4f} s "
-                              f"(cpu {r_cpu:7.4f})   ratio {tk_s / r_s:5.2f}", flush=True)
+                        res = timed_pair(jobs[model], r, model, args.repeats)
+                        rows.append({"n": n, "load": load, "model": model, "load_avg": round(la, 2), **res})
+                        r_part = "" if r is None else (f"   R {res['R_s']:8.4f} s (cpu {res['R_cpu']:7.4f})   "
+                                                       f"ratio {res['tk_s'] / res['R_s']:5.2f}")
+                        print(f"    {model:<13} toolkit {res['tk_s']:8.4f} s (cpu {res['tk_cpu']:7.4f}){r_part}", flush=True)
                     if args.old and load == "as is":
-                        old_s, old_cpu, _ = timed(lambda s=data["surv"]: old_fit_cox(s), args.repeats)
+                        old = timed_pair(lambda s=data["surv"]: old_fit_cox(s), None, "old", args.repeats)
+                        old_s, old_cpu = old["tk_s"], old["tk_cpu"]
                         cox_r = next((x["R_s"] for x in rows if x["n"] == n and x["load"] == load
                                       and x["model"] == "cox"), np.nan)
                         old_rows.append(f"n={n}: old lifelines fit_cox path {old_s:.3f} s (cpu {old_cpu:.3f}); "

@@ -5,12 +5,13 @@
 #
 # Usage:  Rscript bench_models.R DATA_DIR
 #   DATA_DIR holds surv.csv, tv.csv, interval.csv, long.csv (written by bench_vs_r.py).
-# Protocol (stdin / stdout, one line each):
-#   in:  "<model> <repeats>"      model: km logrank cox cox_zph cox_plus_zph cox_tv weibull_ic lognormal_ic lmer_reml lmer_ml
-#   out: "RESULT <model> <median wall s> <median cpu s> <calls per timed block> <repeats>"
+# Protocol (stdin / stdout, one line each; model: km logrank cox cox_zph cox_plus_zph cox_tv weibull_ic
+# lognormal_ic lmer_reml lmer_ml):
+#   "warm <model>"     -> "WARM <k> <number of warnings> <first warning>": one untimed call; k = calls per
+#                         timed block, ceiling(0.1 s / its time) if under 0.1 s (at most 100), else 1
+#   "block <model> <k>" -> "BLOCK <wall s> <cpu s>": k calls timed together, per call
 #   "versions" -> "VERSIONS <text>";  "quit" (or end of input) ends.
-# Timing: one untimed warm call; if it took < 0.1 s, each timed block runs k = ceiling(0.1 s / warm)
-# calls (at most 100) and the block's time / k is one repeat; the median over the repeats is reported.
+# The caller alternates these blocks with the toolkit's and takes the medians.
 # Wall = proc.time() "elapsed", CPU = user.self + sys.self of this process.
 
 suppressPackageStartupMessages({
@@ -74,24 +75,29 @@ models <- list(
 )
 
 cpu_wall <- function(p) c(p[["user.self"]] + p[["sys.self"]], p[["elapsed"]])
+warned <- character(0)
 
-time_model <- function(name, repeats) {
-  f <- models[[name]]
+warm <- function(name) {
+  # one untimed call (warnings kept, not printed); calls per timed block k = ceiling(0.1 s / its time), 1..100
   if (name == "cox_zph" && is.null(cox_fit)) cox_fit <<- coxph(cox_formula, data = surv, ties = "efron")
+  warned <<- character(0)
   p0 <- proc.time()
-  invisible(f())  # warm
-  warm <- cpu_wall(proc.time() - p0)[2]
-  k <- if (warm < 0.1) as.integer(min(100, ceiling(0.1 / max(warm, 1e-4)))) else 1L
-  walls <- numeric(repeats)
-  cpus <- numeric(repeats)
-  for (r in seq_len(repeats)) {
-    p0 <- proc.time()
-    for (i in seq_len(k)) invisible(f())
-    d <- cpu_wall(proc.time() - p0) / k
-    cpus[r] <- d[1]
-    walls[r] <- d[2]
-  }
-  sprintf("RESULT %s %.6f %.6f %d %d", name, median(walls), median(cpus), k, repeats)
+  withCallingHandlers(invisible(models[[name]]()), warning = function(w) {
+    warned <<- c(warned, conditionMessage(w))
+    invokeRestart("muffleWarning")
+  })
+  t <- cpu_wall(proc.time() - p0)[2]
+  k <- if (t < 0.1) as.integer(min(100, ceiling(0.1 / max(t, 1e-4)))) else 1L
+  msg <- if (length(warned)) gsub("[[:space:]]+", " ", warned[1]) else ""
+  sprintf("WARM %d %d %s", k, length(warned), msg)
+}
+
+block <- function(name, k) {
+  f <- models[[name]]
+  p0 <- proc.time()
+  suppressWarnings(for (i in seq_len(k)) invisible(f()))
+  d <- cpu_wall(proc.time() - p0) / k
+  sprintf("BLOCK %.6f %.6f", d[2], d[1])
 }
 
 con <- file("stdin")
@@ -106,8 +112,10 @@ repeat {
     sprintf("VERSIONS %s; survival %s; lme4 %s; Matrix %s; BLAS %s", R.version.string,
             packageVersion("survival"), packageVersion("lme4"), packageVersion("Matrix"),
             basename(sessionInfo()$BLAS))
-  } else if (parts[1] %in% names(models)) {
-    time_model(parts[1], as.integer(parts[2]))
+  } else if (parts[1] == "warm" && parts[2] %in% names(models)) {
+    warm(parts[2])
+  } else if (parts[1] == "block" && parts[2] %in% names(models)) {
+    block(parts[2], as.integer(parts[3]))
   } else {
     sprintf("ERROR unknown model %s", parts[1])
   }
