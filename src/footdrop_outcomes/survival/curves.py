@@ -24,6 +24,7 @@ number-at-risk table under them.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -296,7 +297,7 @@ def kaplan_meier(
     df = as_frame(data, time_unit=time_unit)
     check_columns(df, duration_col=duration_col, event_col=event_col)
     landmarks_, tau_ = _landmarks(landmarks, tau, time_unit)
-    z = norm.ppf(1 - alpha / 2)
+    z = _z(alpha)
     groups = _groups(df, group)
     t_all = df[duration_col].to_numpy(dtype=float)
     e_all = df[event_col].to_numpy().astype(bool)
@@ -311,9 +312,8 @@ def kaplan_meier(
             keep = ~(e & (t <= entry_all[idx]))  # recovered when first seen: never at risk
             excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
             t, e, entry = t[keep], e[keep], entry_all[idx][keep]
-        c = _km_curve(t, e, z, conf_type, entry)
-        c.insert(0, "group", label)
-        curves.append(c)
+        c = _km_arrays(t, e, z, conf_type, entry)
+        curves.append((label, c))
         risk[label] = np.sort(t) if entry is None else np.vstack([np.sort(t), np.sort(entry)])
         rows.extend(_summarise(c, label, t, e, landmarks_, tau_, method="kaplan_meier", alpha=alpha, risk=risk[label],
                                warn_tau=tau is not None))
@@ -322,8 +322,7 @@ def kaplan_meier(
             "time_unit": df.attrs.get("time_unit", time_unit), "entry_col": entry_col}
     if entry_all is not None:
         info.update(excluded_at_entry=excluded, earliest_entry=float(entry_all.min()) if entry_all.size else 0.0)
-    return CurveResult(summary=pd.DataFrame(rows), info=info, curves=pd.concat(curves, ignore_index=True),
-                       at_risk_times=risk)
+    return CurveResult(summary=pd.DataFrame(rows), info=info, curves=_stack(curves), at_risk_times=risk)
 
 
 
@@ -468,8 +467,28 @@ def _count_at_risk(sorted_times: np.ndarray, at: np.ndarray) -> np.ndarray:
 # Kaplan-Meier
 
 
+def _stack(curves: list[tuple[str, dict[str, np.ndarray]]]) -> pd.DataFrame:
+    """One curves table, ``group`` first: ``pd.concat`` of the groups' tables with ``ignore_index``, in one step."""
+    if not curves:
+        return pd.concat([])  # the error pandas gives for no groups, as before
+    labels = np.empty(len(curves), dtype=object)
+    labels[:] = [label for label, _ in curves]
+    sizes = [c["time"].size for _, c in curves]
+    cols = {"group": np.repeat(labels, sizes)}
+    cols.update({k: np.concatenate([c[k] for _, c in curves]) for k in curves[0][1]})
+    return pd.DataFrame(cols)
+
+
 def _km_curve(t: np.ndarray, e: np.ndarray, z: float, conf_type: ConfType,
               entry: np.ndarray | None = None) -> pd.DataFrame:
+    """The Kaplan-Meier step function of one group as a table (see :func:`_km_arrays`)."""
+    return pd.DataFrame(_km_arrays(t, e, z, conf_type, entry))
+
+
+def _km_arrays(t: np.ndarray, e: np.ndarray, z: float, conf_type: ConfType,
+               entry: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Columns ``time``, ``survival``, ``se``, ``lower``, ``upper``, ``n_at_risk``, ``events``, ``censored`` of one
+    group's Kaplan-Meier step function (Greenwood se; pointwise CI on the ``conf_type`` scale)."""
     times = np.unique(t)
     n_at = t.size - np.searchsorted(np.sort(t), times, side="left")
     if entry is not None:  # at risk from entry on: entry < t <= exit
@@ -485,8 +504,8 @@ def _km_curve(t: np.ndarray, e: np.ndarray, z: float, conf_type: ConfType,
         se = np.where(s > 0, s * se_log, np.nan)  # undefined once S = 0 (R: infinite std.err)
     lower, upper = _ci(s, se_log, z, conf_type)
     censored = np.bincount(np.searchsorted(times, t[~e]), minlength=times.size)
-    return pd.DataFrame({"time": times, "survival": s, "se": se, "lower": lower, "upper": upper,
-                         "n_at_risk": n_at, "events": d.astype(np.int64), "censored": censored})
+    return {"time": times, "survival": s, "se": se, "lower": lower, "upper": upper,
+            "n_at_risk": n_at, "events": d.astype(np.int64), "censored": censored}
 
 
 def _ci(s: np.ndarray, se_log: np.ndarray, z: float, conf_type: str) -> tuple[np.ndarray, np.ndarray]:
@@ -523,6 +542,12 @@ def _landmarks(landmarks: Sequence[float] | None, tau: float | None, time_unit: 
     return lm, tau_
 
 
+@functools.lru_cache(maxsize=16)
+def _z(alpha: float) -> float:
+    """``norm.ppf(1 - alpha / 2)``, kept per alpha (scipy's distribution machinery costs more than the curve)."""
+    return norm.ppf(1 - alpha / 2)  # type: ignore[no-any-return]
+
+
 def _check_alpha(alpha: float) -> None:
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha must be between 0 and 1, got {alpha}")
@@ -537,7 +562,11 @@ def _groups(df: pd.DataFrame, group: str | None) -> list[tuple[str, np.ndarray]]
     if col.isna().any():
         rows = ", ".join(map(str, df.index[col.isna().to_numpy()][:8]))
         raise FootdropError(f"data.{group}: group labels are missing in rows {rows}")
-    levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.unique().tolist())
+    if isinstance(col.dtype, pd.CategoricalDtype):  # by code: the rows equal to each category
+        codes = col.cat.codes.to_numpy()
+        pos = [(str(level), np.flatnonzero(codes == k)) for k, level in enumerate(col.cat.categories)]
+        return [(label, idx) for label, idx in pos if idx.size]
+    levels = sorted(col.unique().tolist())
     values = col.to_numpy()
     out = []
     for level in levels:
@@ -549,20 +578,25 @@ def _groups(df: pd.DataFrame, group: str | None) -> list[tuple[str, np.ndarray]]
 
 def _evaluate(curve: pd.DataFrame, times: np.ndarray, method: str) -> pd.DataFrame:
     """Curve values at arbitrary times: step (KM) or linear between identified points (Turnbull)."""
-    ct = curve["time"].to_numpy()
+    return pd.DataFrame(_evaluate_arrays(curve, times, method))
+
+
+def _evaluate_arrays(curve: pd.DataFrame | dict[str, np.ndarray], times: np.ndarray, method: str) -> dict[str, np.ndarray]:
+    """:func:`_evaluate`'s columns, from a curve table or its columns."""
+    ct = np.asarray(curve["time"])
     cols = ("survival", "se", "lower", "upper")
     out = {"time": times}
     if method == "turnbull":
         for col in cols:
-            y = np.r_[1.0 if col != "se" else 0.0, curve[col].to_numpy()]
+            y = np.r_[1.0 if col != "se" else 0.0, np.asarray(curve[col])]
             out[col] = np.interp(times, np.r_[0.0, ct], y)
             # beyond the last identified point the curve is flat at its last value
     else:
         pos = np.searchsorted(ct, times, side="right") - 1
         for col in cols:
-            y = curve[col].to_numpy()
+            y = np.asarray(curve[col])
             out[col] = np.where(pos >= 0, y[np.maximum(pos, 0)], 1.0 if col != "se" else 0.0)
-    return pd.DataFrame(out)
+    return out
 
 
 def _quantile_time(t: np.ndarray, y: np.ndarray, p: float = 0.5) -> float:
@@ -593,35 +627,36 @@ def _quantile_linear(t: np.ndarray, y: np.ndarray, p: float = 0.5) -> float:
     return float(tt[i - 1] + (yy[i - 1] - p) / (yy[i - 1] - yy[i]) * (tt[i] - tt[i - 1]))
 
 
-def _km_rmst(curve: pd.DataFrame, tau: float) -> tuple[float, float]:
+def _km_rmst(curve: pd.DataFrame | dict[str, np.ndarray], tau: float) -> tuple[float, float]:
     """Area under the Kaplan-Meier step function from 0 to tau and its standard error."""
-    t = curve["time"].to_numpy()
-    s = curve["survival"].to_numpy()
+    t = np.asarray(curve["time"])
+    s = np.asarray(curve["survival"])
     # S = 1 on [0, t1), S_j on [t_j, t_{j+1})
     before = t < tau
     knots = np.r_[0.0, t[before], tau]
     seg = np.diff(knots) * np.r_[1.0, s[before]]
     area = float(seg.sum())
     # Var = sum_j A_j^2 d_j / (n_j (n_j - d_j)), A_j = area from t_j to tau (R print.survfit rmean)
-    d = curve["events"].to_numpy()[before].astype(float)
-    n = curve["n_at_risk"].to_numpy()[before].astype(float)
+    d = np.asarray(curve["events"])[before].astype(float)
+    n = np.asarray(curve["n_at_risk"])[before].astype(float)
     tail = np.cumsum(seg[::-1])[::-1][1:]  # area after each t_j
     with np.errstate(divide="ignore", invalid="ignore"):
         term = np.where((d > 0) & (n > d), tail**2 * d / (n * (n - d)), 0.0)
     return area, float(np.sqrt(term.sum()))
 
 
-def _summarise(curve: pd.DataFrame, label: str, t: np.ndarray, e: np.ndarray, landmarks: list[float], tau: float,
+def _summarise(curve: pd.DataFrame | dict[str, np.ndarray], label: str, t: np.ndarray, e: np.ndarray, landmarks: list[float], tau: float,
                *, method: str, alpha: float, risk: np.ndarray, warn_tau: bool,
                rmst: tuple[float, float] | None = None) -> list[dict[str, Any]]:
     n, events = int(t.size), int(e.sum())
     last = float(t.max()) if t.size else 0.0
-    ct = curve["time"].to_numpy()
+    ct = np.asarray(curve["time"])
+    surv = np.asarray(curve["survival"])
     base = {"group": label, "n": n, "events": events}
     q = _quantile_linear if method == "turnbull" else _quantile_time
-    med = q(ct, curve["survival"].to_numpy())
-    lcl = q(ct, curve["lower"].to_numpy())
-    ucl = q(ct, curve["upper"].to_numpy())
+    med = q(ct, surv)
+    lcl = q(ct, np.asarray(curve["lower"]))
+    ucl = q(ct, np.asarray(curve["upper"]))
     note = ""
     if np.isnan(med):
         note = "not reached"
@@ -629,10 +664,10 @@ def _summarise(curve: pd.DataFrame, label: str, t: np.ndarray, e: np.ndarray, la
         note = "upper limit not reached"
     rows = [{**base, "statistic": "median", "time": np.nan, "estimate": med, "lower": lcl, "upper": ucl,
              "n_at_risk": np.nan, "note": note}]  # identification columns: _identified below
-    at = _evaluate(curve, np.asarray(landmarks, dtype=float), method)
+    at = _evaluate_arrays(curve, np.asarray(landmarks, dtype=float), method)
     n_risk = _count_at_risk(risk, np.asarray(landmarks, dtype=float))
     for k, lm in enumerate(landmarks):
-        s, lo, up = at["survival"].iloc[k], at["lower"].iloc[k], at["upper"].iloc[k]
+        s, lo, up = at["survival"][k], at["lower"][k], at["upper"][k]
         note = ""
         if lm > last and s > 0:
             note = "beyond follow-up: last estimate carried forward"
@@ -641,8 +676,8 @@ def _summarise(curve: pd.DataFrame, label: str, t: np.ndarray, e: np.ndarray, la
         rows.append({**base, "statistic": "recovered_by", "time": lm, "estimate": 1 - s, "lower": 1 - up,
                      "upper": 1 - lo, "n_at_risk": int(n_risk[k]), "note": note})
     area, se = rmst if rmst is not None else _km_rmst(curve, tau)
-    z = norm.ppf(1 - alpha / 2)
-    s_last = curve["survival"].to_numpy()[-1] if len(curve) else 1.0
+    z = _z(alpha)
+    s_last = surv[-1] if surv.size else 1.0
     beyond = tau > last and s_last > 0  # once everyone has recovered the area is exact
     note = "tau beyond follow-up: last estimate carried forward" if beyond else ""
     if beyond and warn_tau:  # the default tau is stated in the note only
