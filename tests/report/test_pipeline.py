@@ -161,8 +161,8 @@ def test_demo_simulates_with_generator_v2(tmp_path, monkeypatch):
 
     seen = {}
 
-    def fake_render(notebook, out, *, cohort, parameters):  # the notebook run itself is tested elsewhere
-        seen.update(notebook=notebook, cohort=Path(cohort), parameters=parameters)
+    def fake_render(notebook, out, *, cohort, parameters, _kernel):  # the notebook run itself is tested elsewhere
+        seen.update(notebook=notebook, cohort=Path(cohort), parameters=parameters, kernel=_kernel)
         return render.ReportResult(pdf=Path(out), notebook=Path(out).with_suffix(".ipynb"), parameters=dict(parameters),
                                    seconds={"execute": 0.0, "export": 0.0})
 
@@ -172,6 +172,8 @@ def test_demo_simulates_with_generator_v2(tmp_path, monkeypatch):
     assert render.DEMO_GENERATOR == 2 and str(manifest["generator"]["version"]).split(".")[0] == "2"
     assert seen["notebook"] == "outcome_report" and seen["cohort"] == (tmp_path / "demo-cohort").resolve()
     assert "120 patients" in seen["parameters"]["title"] and set(res.seconds) == {"simulate", "execute", "export"}
+    # the report's kernel was started before the cohort was simulated, and is stopped even though no report ran
+    assert seen["kernel"].closed and not seen["kernel"].km.has_kernel
 
 
 # -- exporter --------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ cores or more, ``FOOTDROP_PREFETCH=0`` never. The report is the same either way.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -56,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FOLDER_VARIABLE", "SECTIONS", "SWITCH_VARIABLE", "Prefetch", "cohort_key", "start", "take"]
+__all__ = ["FOLDER_VARIABLE", "SECTIONS", "SWITCH_VARIABLE", "Prefetch", "cohort_key", "give_up", "launch", "reserve", "start", "take"]
 
 #: Kernel environment variable: the worker's folder (set by render_report for one run).
 FOLDER_VARIABLE = "FOOTDROP_PREFETCH_DIR"
@@ -68,7 +69,7 @@ SECTIONS = {"adherence": ("footdrop_outcomes.report.adherence_section", "_analys
 #: cohort and its analysis in memory beside the kernel's.
 MAX_PATIENTS = 200_000
 
-_JOB, _RESULT, _FAILED = "job.json", "result.pkl", "failed"
+_RESULT, _FAILED = "result.pkl", "failed"
 
 
 def _canonical(value: Any) -> Any:
@@ -184,8 +185,32 @@ class Prefetch:
     #: What the kernel's environment must add to match the worker's (the shared hash seed).
     kernel_env: dict[str, str]
 
-    def close(self) -> None:
-        """Stop the worker if it still runs, wait for it, remove its folder."""
+    def submit(self, section: str, *, cohort_path: str | os.PathLike[str], causes: list[str], small_cell_threshold: int | None,
+               internal_use: bool, arguments: Mapping[str, Any]) -> bool:
+        """Give a worker of :func:`launch` its job: ``section``'s analysis of the cohort at
+        ``cohort_path`` (loaded as the notebook loads it). False (and the worker is told to exit)
+        when no worker should compute it: an unknown section, a cohort that is not a saved Parquet
+        cohort or larger than :data:`MAX_PATIENTS`. Call once."""
+        job = None
+        n = _patients_in(Path(cohort_path)) if section in SECTIONS else None
+        if n is not None and n <= MAX_PATIENTS:
+            job = {"section": section, "cohort_path": str(cohort_path), "causes": list(causes),
+                   "small_cell_threshold": small_cell_threshold, "internal_use": bool(internal_use), "arguments": dict(arguments)}
+        stdin = self.process.stdin
+        try:
+            if stdin is not None:
+                if job is not None:
+                    stdin.write(json.dumps(job).encode("utf-8"))
+                stdin.close()  # end of the job: the worker reads to here (nothing: it exits)
+        except OSError:  # the worker is gone: the notebook computes the analysis itself
+            return False
+        return job is not None
+
+    def close(self, *, keep_folder: bool = False) -> None:
+        """Stop the worker if it still runs, wait for it, remove its folder (unless ``keep_folder``)."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -194,7 +219,8 @@ class Prefetch:
                 self.process.kill()
                 self.process.wait()
         self.watcher.join(timeout=10)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if not keep_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _enabled() -> bool:
@@ -220,27 +246,33 @@ def _patients_in(cohort_path: Path) -> int | None:
         return None
 
 
-def start(section: str, *, cohort_path: str | os.PathLike[str], causes: list[str], small_cell_threshold: int | None,
-          internal_use: bool, arguments: Mapping[str, Any], env: Mapping[str, str]) -> Prefetch | None:
-    """Start a worker computing ``section``'s analysis of the cohort at ``cohort_path`` (loaded as
-    the notebook loads it), or return None when no worker should run (turned off, one core, a
-    cohort that is not a saved Parquet cohort or larger than :data:`MAX_PATIENTS`).
+def reserve() -> Path:
+    """A new private folder for a worker that may start later (:func:`start` with ``folder=``), so a
+    kernel started before the cohort exists can be told where to look. A folder no worker will use
+    must be marked with :func:`give_up`, or the kernel waits for it."""
+    return Path(tempfile.mkdtemp(prefix="footdrop-prefetch-"))
 
-    ``env`` is the kernel's environment (the worker runs with the same thread settings).
-    """
-    if section not in SECTIONS or not _enabled():
+
+def give_up(folder: Path) -> None:
+    """Mark a reserved folder as having no result: the notebook computes the analysis itself."""
+    with contextlib.suppress(OSError):
+        (Path(folder) / _FAILED).touch()
+
+
+def launch(env: Mapping[str, str], folder: Path | None = None) -> Prefetch | None:
+    """Start a worker process now, before its job is known (None when no worker should run: turned
+    off, one core, no free core). The worker imports what the analyses need and then waits for its
+    job (:meth:`Prefetch.submit`); a worker that gets none exits. ``env`` is the kernel's environment
+    (the worker runs with the same thread settings); ``folder``: one from :func:`reserve` (else a new
+    one). The worker's string-hash seed is ``env``'s ``PYTHONHASHSEED``, else drawn here and returned
+    in ``kernel_env`` for the kernel."""
+    if not _enabled():
         return None
-    n = _patients_in(Path(cohort_path))
-    if n is None or n > MAX_PATIENTS:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="footdrop-prefetch-"))
-    job = {"section": section, "cohort_path": str(cohort_path), "causes": list(causes),
-           "small_cell_threshold": small_cell_threshold, "internal_use": bool(internal_use), "arguments": dict(arguments)}
-    (folder / _JOB).write_text(json.dumps(job), encoding="utf-8")
+    folder = reserve() if folder is None else Path(folder)
     extra = {} if env.get("PYTHONHASHSEED") else {"PYTHONHASHSEED": str(secrets.randbelow(2**32 - 1) + 1)}
     try:
         proc = subprocess.Popen([sys.executable, "-c", "from footdrop_outcomes.report.prefetch import _main; _main()", str(folder)],
-                                env={**env, **extra}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                env={**env, **extra}, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         shutil.rmtree(folder, ignore_errors=True)
         return None
@@ -258,6 +290,28 @@ def start(section: str, *, cohort_path: str | os.PathLike[str], causes: list[str
     return Prefetch(folder=folder, process=proc, watcher=watcher, kernel_env=extra)
 
 
+def start(section: str, *, cohort_path: str | os.PathLike[str], causes: list[str], small_cell_threshold: int | None,
+          internal_use: bool, arguments: Mapping[str, Any], env: Mapping[str, str], folder: Path | None = None) -> Prefetch | None:
+    """Start a worker computing ``section``'s analysis of the cohort at ``cohort_path`` (loaded as
+    the notebook loads it), or return None when no worker should run (turned off, one core, a
+    cohort that is not a saved Parquet cohort or larger than :data:`MAX_PATIENTS`).
+
+    ``env`` is the kernel's environment (the worker runs with the same thread settings).
+    ``folder``: a folder from :func:`reserve` (else a new one); when None is returned it is not
+    removed (the caller gives it up).
+    """
+    if section not in SECTIONS or not _enabled():
+        return None
+    worker = launch(env, folder)
+    if worker is None:
+        return None
+    if not worker.submit(section, cohort_path=cohort_path, causes=causes, small_cell_threshold=small_cell_threshold,
+                         internal_use=internal_use, arguments=arguments):
+        worker.close(keep_folder=folder is not None)
+        return None
+    return worker
+
+
 def _function(section: str) -> Callable[..., Any]:
     import importlib
 
@@ -269,9 +323,17 @@ def _main() -> None:
     """Worker process: compute the job in the folder given as the first argument."""
     folder = Path(sys.argv[1])
     try:
-        job = json.loads((folder / _JOB).read_text(encoding="utf-8"))
+        # what every job needs, imported while the job is not known yet (the cohort may still be simulated)
         from footdrop_outcomes.report.counts import DEFAULT_THRESHOLD, set_threshold
         from footdrop_outcomes.report.notebook import load_report_cohort
+
+        for section in SECTIONS:
+            _function(section)
+        raw = sys.stdin.buffer.read()
+        if not raw:  # no job for this worker: nothing to wait for
+            (folder / _FAILED).touch()
+            return
+        job = json.loads(raw.decode("utf-8"))
 
         t = job["small_cell_threshold"]
         set_threshold(DEFAULT_THRESHOLD if t is None else int(t), internal_use=bool(job["internal_use"]))

@@ -153,54 +153,23 @@ def kernel_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def _quiet_kernel_manager() -> type:
-    """An ``AsyncKernelManager`` whose kernel process writes nothing to this process's stderr.
+    """The report kernels' manager class (:func:`footdrop_outcomes.report._kernel.quiet_kernel_manager`)."""
+    from footdrop_outcomes.report._kernel import quiet_kernel_manager
 
-    Cell output (including a cell's stderr and tracebacks) reaches the notebook through the kernel's
-    messages, not through the file descriptor, so nothing an analyst needs is lost. What the kernel
-    process itself writes to the descriptor is noise at best -- libzmq can print
-    ``Assertion failed: pfd.revents & POLLIN (src/signaler.cpp)`` while the kernel's sockets close at
-    shutdown or under an interruption -- and could carry a value of the data at worst.
-    """
-    import subprocess
-
-    from jupyter_client.manager import AsyncKernelManager
-
-    class QuietKernelManager(AsyncKernelManager):
-        # jupyter_client >= 7 starts the process through _async_launch_kernel (_launch_kernel is
-        # only an alias kept for old callers): override both names
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:  # type: ignore[override]
-            kw["stderr"] = subprocess.DEVNULL
-            kw["env"] = kernel_environment(kw.get("env"))
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-
-        _launch_kernel = _async_launch_kernel
-
-    return QuietKernelManager
+    return quiet_kernel_manager()
 
 
 #: Kernel environment variable naming the folder of the analysis worker of this run (:mod:`footdrop_outcomes.report.prefetch`).
 PREFETCH_FOLDER_VARIABLE = "FOOTDROP_PREFETCH_DIR"
 
 
-def _start_prefetch(nb_in: Path, params: Mapping[str, Any]) -> Any:
-    """Start the worker that computes the adherence section beside the kernel, for a notebook that
-    loads its cohort with ``load_report_cohort`` and calls ``analyse_adherence`` (None otherwise;
-    see :mod:`footdrop_outcomes.report.prefetch`)."""
-    if not {"cohort_path", "threshold", "alpha"} <= set(params):
-        return None
+def _uses_prefetch(nb_in: Path) -> bool:
+    """The notebook loads its cohort with ``load_report_cohort`` and calls ``analyse_adherence``."""
     try:
         source = nb_in.read_text(encoding="utf-8")
     except OSError:
-        return None
-    if "analyse_adherence(" not in source or "load_report_cohort(cohort_path, causes)" not in source:
-        return None
-    from footdrop_outcomes.report import prefetch
-
-    arguments = {"threshold": params["threshold"], "alpha": params["alpha"]}
-    arguments["propensity_formula"] = params.get("propensity_formula", "C(cause) + C(severity) + age + diabetes")
-    return prefetch.start("adherence", cohort_path=params["cohort_path"], causes=list(params.get("causes") or []),
-                          small_cell_threshold=params.get("small_cell_threshold"), internal_use=bool(params.get("internal_use", False)),
-                          arguments=arguments, env=kernel_environment())
+        return False
+    return "analyse_adherence(" in source and "load_report_cohort(cohort_path, causes)" in source
 
 
 def _import_papermill() -> None:
@@ -268,11 +237,18 @@ def _warm_typesetting() -> Any:
 
 
 def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_name: str | None, timeout: int,
-             final_path: Path | None = None) -> None:
-    """Run ``nb_in`` into ``nb_out`` (a temporary file that will be renamed to ``final_path``)."""
+             final_path: Path | None = None, kernel: Any = None) -> None:
+    """Run ``nb_in`` into ``nb_out`` (a temporary file that will be renamed to ``final_path``), on
+    ``kernel`` (a :class:`~footdrop_outcomes.report._kernel.KernelStart`) when given, else on a
+    kernel papermill starts and stops."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from footdrop_outcomes.report._kernel import _WARNING_LINES, KERNEL_ARGUMENTS
+
+    engine: dict[str, Any] = {}
+    if kernel is not None:
+        kernel_name, engine["km"] = kernel.kernel_name, kernel.km
     if kernel_name is None:
         import nbformat
 
@@ -291,13 +267,8 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict[str, Any], *, kernel_na
                 # growing notebook, about 1.4 s of CPU in this process
                 request_save_on_cell_execute=False,
                 kernel_manager_class=_quiet_kernel_manager(),
-                extra_arguments=[
-                    # no "running over TCP" notice on stderr, and no kernel log noise when a run is
-                    # interrupted (the kernel's sockets close under it); cell errors still come back
-                    "--IPKernelApp.log_level=CRITICAL",
-                    # tqdm.auto (imported by the simulator) warns in a kernel without ipywidgets
-                    "--IPKernelApp.exec_lines=['import warnings', \"warnings.filterwarnings('ignore', message='IProgress not found')\"]",
-                ],
+                extra_arguments=[*KERNEL_ARGUMENTS[:1], f"--IPKernelApp.exec_lines={list(_WARNING_LINES)!r}"],
+                **engine,
             )
         except PapermillExecutionError as e:
             import nbformat
@@ -418,6 +389,7 @@ def render_report(
     timeout: int = 900,
     html: bool = False,
     figures: str | os.PathLike[str] | None = None,
+    _kernel: Any = None,
 ) -> ReportResult:
     """Execute a report notebook with parameters and write its PDF (and, with ``html=True``, its HTML report).
 
@@ -450,6 +422,10 @@ def render_report(
         ``figure-NN-double.*``; :func:`footdrop_outcomes.report.figure_export.save_figure`). Only
         released figures are shown, so only they are saved. They are staged in a hidden folder
         inside ``figures`` and moved in with the report (none when the report fails).
+    _kernel : KernelStart, optional
+        Internal (:func:`run_demo`): the kernel already started for this notebook by
+        :func:`_start_kernel` (not with ``figures``). It is stopped when the run ends, whatever
+        happens.
 
     Returns
     -------
@@ -465,8 +441,81 @@ def render_report(
     ReportError
         Missing notebook or cohort, output not ending in ``.pdf``, typesetting failed.
     """
+    try:
+        return _render_report(notebook, out, parameters=parameters, cohort=cohort, from_text=from_text, kernel_name=kernel_name,
+                              timeout=timeout, html=html, figures=figures, _kernel=_kernel)
+    finally:
+        if _kernel is not None:  # also when the run stopped before it reached the kernel
+            _stop_kernel(_kernel)
+
+
+def _start_kernel(nb_in: Path, kernel_name: str | None) -> Any:
+    """Start the kernel for ``nb_in`` now (:mod:`footdrop_outcomes.report._kernel`) and, when the
+    notebook can use one and a core is free, the analysis worker beside it (it imports while the
+    cohort is made; its job follows when the parameters are checked: :func:`_submit_prefetch`). The
+    two share one string-hash seed (:mod:`footdrop_outcomes.report.prefetch`)."""
+    import secrets
+
+    from footdrop_outcomes.report import _kernel, prefetch
+
+    folder = worker = None
+    extra: dict[str, str] = {}
+    try:
+        if _uses_prefetch(nb_in):
+            folder = prefetch.reserve()
+            if not os.environ.get("PYTHONHASHSEED"):
+                extra["PYTHONHASHSEED"] = str(secrets.randbelow(2**32 - 1) + 1)
+            worker = prefetch.launch({**kernel_environment(), **extra}, folder)
+        kernel = _kernel.start(nb_in, kernel_name=kernel_name, prefetch_folder=folder, env=extra)
+    except BaseException:
+        if worker is not None:
+            worker.close()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    kernel.worker = worker
+    return kernel
+
+
+def _submit_prefetch(kernel: Any, nb_in: Path, params: Mapping[str, Any]) -> Any:
+    """Give the kernel's analysis worker its job (the adherence section of this report's cohort);
+    returns the worker, or None when it has no job (then the kernel is told not to wait for it)."""
+    from footdrop_outcomes.report import prefetch
+
+    worker, folder = kernel.worker, kernel.prefetch_folder
+    kernel.worker = None
+    if worker is not None:
+        if {"cohort_path", "threshold", "alpha"} <= set(params) and _uses_prefetch(nb_in):
+            arguments = {"threshold": params["threshold"], "alpha": params["alpha"]}
+            arguments["propensity_formula"] = params.get("propensity_formula", "C(cause) + C(severity) + age + diabetes")
+            if worker.submit("adherence", cohort_path=params["cohort_path"], causes=list(params.get("causes") or []),
+                             small_cell_threshold=params.get("small_cell_threshold"),
+                             internal_use=bool(params.get("internal_use", False)), arguments=arguments):
+                return worker
+        worker.close(keep_folder=True)
+    if folder is not None:  # the kernel does not wait for a worker that has no job
+        prefetch.give_up(folder)
+    return None
+
+
+def _stop_kernel(kernel: Any) -> None:
+    """Stop a kernel of :func:`_start_kernel` (and its worker if it never got a job) and remove the
+    worker's folder (if still there)."""
+    if kernel.worker is not None:
+        kernel.worker.close(keep_folder=True)
+        kernel.worker = None
+    kernel.close()
+    if kernel.prefetch_folder is not None:
+        shutil.rmtree(kernel.prefetch_folder, ignore_errors=True)
+
+
+def _render_report(notebook: str | os.PathLike[str], out: str | os.PathLike[str], *, parameters: Mapping[str, Any] | None,
+                   cohort: str | os.PathLike[str] | None, from_text: bool, kernel_name: str | None, timeout: int, html: bool,
+                   figures: str | os.PathLike[str] | None, _kernel: Any) -> ReportResult:
     nb_in = notebook_path(notebook)
     out = Path(out)
+    if _kernel is not None and figures is not None:
+        raise ReportError("a kernel started ahead of the run cannot save figures (internal use only)")
     if figures is not None and not Path(figures).is_dir():
         raise ReportError(f"--figures {figures}: the folder does not exist; create it first")
     if out.suffix.lower() != ".pdf":
@@ -506,24 +555,24 @@ def render_report(
             tmp_html = staging_file(html_out, error=ReportError)
         t0 = time.perf_counter()
         try:
-            if figures is not None:  # the kernel saves into a staging folder inside it, moved in at the end
-                fig_stage = Path(tempfile.mkdtemp(prefix=".footdrop-figures-", dir=Path(figures).resolve()))
-                _kernel_extra_env[FIGURES_DIR_VARIABLE] = str(fig_stage)
-            worker = _start_prefetch(nb_in, params)
-            warm = None
+            worker = warm = None
             try:
-                if worker is not None:
-                    _kernel_extra_env.update({PREFETCH_FOLDER_VARIABLE: str(worker.folder), **worker.kernel_env})
+                if figures is not None:  # the kernel saves into a staging folder inside it, moved in at the end
+                    fig_stage = Path(tempfile.mkdtemp(prefix=".footdrop-figures-", dir=Path(figures).resolve()))
+                    _kernel_extra_env[FIGURES_DIR_VARIABLE] = str(fig_stage)
+                if _kernel is None:
+                    _kernel = _start_kernel(nb_in, kernel_name)
+                worker = _submit_prefetch(_kernel, nb_in, params)
                 _import_papermill()  # before the warming thread starts (no two threads importing the same modules)
 
                 warm = _warm_typesetting()
-                _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out)
+                _execute(nb_in, tmp_nb, params, kernel_name=kernel_name, timeout=timeout, final_path=nb_out, kernel=_kernel)
             finally:
                 _kernel_extra_env.pop(FIGURES_DIR_VARIABLE, None)
-                for var in (PREFETCH_FOLDER_VARIABLE, *(worker.kernel_env if worker is not None else ())):
-                    _kernel_extra_env.pop(var, None)
                 if worker is not None:
                     worker.close()
+                if _kernel is not None:  # every output is in: stopped at once
+                    _stop_kernel(_kernel)
                 if warm is not None:
                     warm.join()
         except NotebookExecutionError as e:  # keep the executed notebook, with the error, for inspection
@@ -598,10 +647,16 @@ def run_demo(out_dir: str | os.PathLike[str] = "reports", *, n: int = 2000, seed
     out_dir = Path(out_dir)
     cohort_dir = out_dir / "demo-cohort"
     t0 = time.perf_counter()
-    simulate_cohort(n, seed, progress=False, version=DEMO_GENERATOR).save(cohort_dir, overwrite=True)
-    t1 = time.perf_counter()
-    params: dict[str, Any] = {"title": title or f"Foot drop outcome report: synthetic demo cohort ({n:,} patients)"}
-    res = render_report("outcome_report", out_dir / "demo-outcome-report.pdf", cohort=cohort_dir.resolve(), parameters=params)
+    # the report's kernel starts (and imports what the notebook imports) while the cohort is simulated
+    kernel = _start_kernel(notebook_path("outcome_report"), None)
+    try:
+        simulate_cohort(n, seed, progress=False, version=DEMO_GENERATOR).save(cohort_dir, overwrite=True)
+        t1 = time.perf_counter()
+        params: dict[str, Any] = {"title": title or f"Foot drop outcome report: synthetic demo cohort ({n:,} patients)"}
+        res = render_report("outcome_report", out_dir / "demo-outcome-report.pdf", cohort=cohort_dir.resolve(), parameters=params,
+                            _kernel=kernel)
+    finally:
+        _stop_kernel(kernel)  # (render_report has stopped it already, unless it never ran)
     return ReportResult(pdf=res.pdf, notebook=res.notebook, parameters=res.parameters, seconds={"simulate": t1 - t0, **res.seconds})
 
 
