@@ -22,7 +22,7 @@ from footdrop_outcomes._checks import formula_rhs
 from footdrop_outcomes._checks import check_rank as _check_rank
 from footdrop_outcomes._checks import term_name as _term_name
 from footdrop_outcomes.errors import ConfigError, FootdropError
-from footdrop_outcomes.survival._input import check_columns
+from footdrop_outcomes.survival._input import _numbers, check_columns
 from footdrop_outcomes.survival._missing import missing_mask
 
 
@@ -280,8 +280,8 @@ def _build_design(frame: pd.DataFrame, formula: str, what: str, table: str,
 
 def _outcome(frame: pd.DataFrame, lower_col: str, upper_col: str, table: str) -> tuple[np.ndarray, np.ndarray]:
     check_columns(frame, lower_col=lower_col, upper_col=upper_col, table=table)
-    lo = pd.to_numeric(frame[lower_col], errors="coerce").to_numpy(dtype=float)
-    up = pd.to_numeric(frame[upper_col], errors="coerce").to_numpy(dtype=float)
+    lo = _numbers(frame[lower_col])
+    up = _numbers(frame[upper_col])
     up = np.where(np.isnan(up), np.inf, up)
     return lo, up
 

@@ -26,11 +26,14 @@ class MissingDataWarning(FootdropWarning):
 
 
 def formula_variables(formula: str, outcome: str) -> list[str]:
-    """Variables a right-hand-side formula needs; [] when it does not parse (the fit reports that)."""
-    from formulaic import Formula
+    """Variables a right-hand-side formula needs; [] when it does not parse (the fit reports that).
+
+    The parse is kept per formula text (:func:`footdrop_outcomes.survival._design.rhs_variables`).
+    """
+    from footdrop_outcomes.survival._design import rhs_variables  # here: _design imports this module
 
     try:
-        return sorted(Formula(formula_rhs(formula, outcome=outcome)).required_variables)
+        return list(rhs_variables(formula_rhs(formula, outcome=outcome)))
     except Exception:  # noqa: BLE001 - parse errors are reported, with context, by the design builder
         return []
 
