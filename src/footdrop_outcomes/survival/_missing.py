@@ -30,7 +30,8 @@ def formula_variables(formula: str, outcome: str) -> list[str]:
 
     The parse is kept per formula text (:func:`footdrop_outcomes.survival._design.rhs_variables`).
     """
-    from footdrop_outcomes.survival._design import rhs_variables  # here: _design imports this module
+    # imported here: _design imports this module
+    from footdrop_outcomes.survival._design import rhs_variables
 
     try:
         return list(rhs_variables(formula_rhs(formula, outcome=outcome)))
