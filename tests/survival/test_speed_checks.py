@@ -91,3 +91,23 @@ def test_duration_check_on_numpy_columns(bad):
         with pytest.raises(FootdropError, match="finite and >= 0; rows 1 are not"):
             check_columns(frame, duration_col="time", event_col="event")
     check_columns(pd.DataFrame({"time": np.array([0, 2, 3]), "event": [1, 0, 1]}), duration_col="time")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_unique_event_pairs_are_drop_duplicates_then_sorted(seed):
+    """The risk sets' buckets: distinct (stratum, event time) pairs in (stratum, time) order, as pandas gives them."""
+    from footdrop_outcomes.survival._zph import _unique_pairs
+
+    rng = np.random.default_rng(seed)
+    for n, n_strata in ((1, 1), (50, 1), (400, 4), (3000, 7)):
+        s = rng.integers(0, n_strata, size=n).astype(np.int64)
+        t = np.round(rng.exponential(5, size=n), 1)  # many ties
+        want = pd.DataFrame({"s": s, "t": t}).drop_duplicates().sort_values(["s", "t"], kind="stable")
+        us, ut = _unique_pairs(s, t)
+        assert np.array_equal(us, want["s"].to_numpy()) and us.dtype == want["s"].to_numpy().dtype
+        assert np.array_equal(ut, want["t"].to_numpy(dtype=float))
+    us, ut = _unique_pairs(np.zeros(0, dtype=np.int64), np.zeros(0))
+    assert us.size == ut.size == 0
+    # a stratum's last time equal to the next stratum's first: two buckets, not one
+    us, ut = _unique_pairs(np.array([1, 0, 0, 1]), np.array([2.0, 2.0, 1.0, 3.0]))
+    assert us.tolist() == [0, 0, 1, 1] and ut.tolist() == [1.0, 2.0, 2.0, 3.0]

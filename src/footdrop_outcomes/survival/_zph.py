@@ -89,6 +89,15 @@ class _RiskSets:
         return cc[self.b] - cc[self.a]
 
 
+def _unique_pairs(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``(s, t)`` pairs sorted by ``s`` then ``t`` (``drop_duplicates`` and a sort, without pandas)."""
+    order = np.lexsort((t, s))
+    ss, tt = s[order], t[order]
+    keep = np.ones(ss.size, dtype=bool)
+    keep[1:] = (ss[1:] != ss[:-1]) | (tt[1:] != tt[:-1])
+    return ss[keep], tt[keep]
+
+
 def risk_sets(stop: np.ndarray, event: np.ndarray, start: np.ndarray | None = None,
               strata: np.ndarray | None = None) -> _RiskSets:
     """Bucket the rows of an outcome by (stratum, event time).
@@ -109,9 +118,7 @@ def risk_sets(stop: np.ndarray, event: np.ndarray, start: np.ndarray | None = No
     strata = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
     # unique (stratum, event time), sorted by stratum then time
     ev = np.flatnonzero(event)
-    keys = pd.DataFrame({"s": strata[ev], "t": stop[ev]})
-    uniq = keys.drop_duplicates().sort_values(["s", "t"], kind="stable")
-    us, ut = uniq["s"].to_numpy(), uniq["t"].to_numpy(dtype=float)
+    us, ut = _unique_pairs(strata[ev], np.asarray(stop[ev], dtype=float))
     m = ut.size
     n_strata = int(strata.max()) + 1 if n else 0
     first = np.searchsorted(us, np.arange(n_strata + 1), side="left")  # bucket range per stratum
