@@ -45,6 +45,11 @@ block) and ``+2 busy`` (two extra ``python -c "while True: pass"`` processes sta
 their process ids). ``ratio`` = toolkit wall / R wall under the same load; ``ratio_vs_R_as_is`` =
 toolkit wall under ``+2 busy`` / R wall ``as is`` (the harsher reading of earlier sessions).
 
+Same computation: in the first load block, outside the timing, each model's estimates from both
+sides are compared (coefficients and log-likelihood; KM medians, RMST and recovered-by at the
+landmarks; log-rank and PH-test chi-squares; concordance) and the largest relative difference is
+printed ("same" within 1e-6, mixed models 1e-3: the R-parity tests' tolerances).
+
 Without ``Rscript`` on PATH (CI machines) only the toolkit is timed and the script says so.
 
 ``--old`` also times the pre-issue-16 ``fit_cox`` path (lifelines ``CoxPHFitter`` + its concordance
@@ -175,6 +180,43 @@ def toolkit_jobs(s: pd.DataFrame, t: pd.DataFrame, ic: pd.DataFrame, lg: pd.Data
     }
 
 
+def toolkit_values(model: str, res: Any) -> dict[str, float]:
+    """The estimates of a toolkit result, keyed as ``values`` in benchmarks/r/bench_models.R."""
+    if model == "km":
+        sm = res.summary
+        out = {f"median[{g}]": e for g, e in sm.loc[sm["statistic"] == "median", ["group", "estimate"]].to_numpy()}
+        out |= {f"rmst[{g}]": e for g, e in sm.loc[sm["statistic"] == "rmst", ["group", "estimate"]].to_numpy()}
+        rb = sm[sm["statistic"] == "recovered_by"]
+        return out | {f"recovered_by[{g},{t:g}]": e for g, t, e in rb[["group", "time", "estimate"]].to_numpy()}
+    if model == "logrank":
+        return {"chisq": float(res.summary["chisq"].iloc[0])}
+    if model in ("cox_zph", "cox_plus_zph"):
+        ph = res if model == "cox_zph" else res.ph_test
+        return {f"chisq[{t}]": c for t, c in ph[["term", "chisq"]].to_numpy()}
+    sm = res.summary
+    col = "log_hr" if model.startswith("cox") else ("estimate" if model.startswith("lmer") else "coef")
+    out = {f"coef[{t}]": c for t, c in sm[["term", col]].to_numpy() if t != "log(scale)"}
+    if model.endswith("_ic"):
+        out["log_scale"] = float(sm.set_index("term").loc["log(scale)", "coef"])
+    out["loglik"] = float(res.info["log_likelihood"] if model.startswith(("lmer", "weibull", "lognormal"))
+                          else res.log_likelihood)
+    if model == "cox":
+        out["concordance"] = float(res.concordance)
+    return out
+
+
+def compare(tk: dict[str, float], r: dict[str, float], tol: float) -> str:
+    """Largest relative difference over the estimates both sides give (NaN on either side skipped); "same" if <= tol."""
+    keys = sorted(set(tk) & set(r))
+    diffs = [abs(tk[k] - r[k]) / max(abs(r[k]), 1e-12) for k in keys if np.isfinite(tk[k]) and np.isfinite(r[k])]
+    unmatched = sorted(set(tk) ^ set(r))
+    extra = f"; not matched: {', '.join(unmatched[:4])}{' ...' if len(unmatched) > 4 else ''}" if unmatched else ""
+    ll = f"; loglik toolkit - R = {tk['loglik'] - r['loglik']:+.3g}" if "loglik" in tk and "loglik" in r else ""
+    worst = max(diffs) if diffs else float("nan")
+    verdict = "same" if worst <= tol and not unmatched else "DIFFERENT"
+    return f"{verdict} (tolerance {tol:g}): {len(keys)} estimates, max rel diff {worst:.2g}{ll}{extra}"
+
+
 def old_fit_cox(d: pd.DataFrame) -> None:
     """The pre-issue-16 path: lifelines CoxPHFitter (Efron) + its concordance + the PH test."""
     from lifelines import CoxPHFitter
@@ -216,6 +258,13 @@ class RSession:
         if len(out) < 3 or out[0] != "WARM":
             raise RuntimeError(f"R failed on {model}: {' '.join(out)}")
         return int(out[1]), "" if out[2] == "0" else f"{out[2]} x {out[3] if len(out) > 3 else ''}"
+
+    def values(self, model: str) -> dict[str, float]:
+        """The model's estimates in R (untimed), keyed as :func:`toolkit_values`."""
+        out = self.ask(f"values {model}").split()
+        if not out or out[0] != "VALUES":
+            raise RuntimeError(f"R failed on {model}: {' '.join(out)}")
+        return {k: float(v) for k, v in (x.split("=", 1) for x in out[1:])}
 
     def block(self, model: str, k: int) -> tuple[float, float]:
         """Wall and CPU seconds per call of ``k`` calls timed together in R."""
@@ -308,6 +357,7 @@ def main() -> None:
     tables = {f: categorical(pd.read_csv(REF / f"{f}.csv")) for f in ("surv", "tv", "interval", "long")}
     rows: list[dict[str, Any]] = []
     old_rows: list[str] = []
+    checks: list[str] = []
     r_version = ""
     with tempfile.TemporaryDirectory(prefix="bench_vs_r_") as tmp:
         for n in args.n:
@@ -331,6 +381,10 @@ def main() -> None:
                     for model in args.models:
                         res = timed_pair(jobs[model], r, model, args.repeats)
                         rows.append({"n": n, "load": load, "model": model, "load_avg": round(la, 2), **res})
+                        if r is not None and load == args.loads[0]:
+                            same = compare(toolkit_values(model, jobs[model]()), r.values(model),
+                                           1e-3 if model.startswith("lmer") else 1e-6)
+                            checks.append(f"  n={n} {model}: {same}")
                         r_part = "" if r is None else (f"   R {res['R_s']:8.4f} s (cpu {res['R_cpu']:7.4f})   "
                                                        f"ratio {res['tk_s'] / res['R_s']:5.2f}")
                         print(f"    {model:<13} toolkit {res['tk_s']:8.4f} s (cpu {res['tk_cpu']:7.4f}){r_part}", flush=True)
@@ -347,7 +401,9 @@ def main() -> None:
                     if r is not None:
                         r.close()
                     stop(procs)
-    text = "\n".join([*head, f"R: {r_version or 'not run'}", "", report(rows, rscript is not None), *(
+    text = "\n".join([*head, f"R: {r_version or 'not run'}", "", report(rows, rscript is not None),
+                      *(["", "same estimates? toolkit against R on the same resampled data (untimed):", *checks]
+                        if checks else []), *(
         ["", *old_rows] if old_rows else []), "", f"load average (1/5/15 min) at the end: {load_avg()}"])
     print("\n" + text)
     if args.out:

@@ -10,6 +10,7 @@
 #   "warm <model>"     -> "WARM <k> <number of warnings> <first warning>": one untimed call; k = calls per
 #                         timed block, ceiling(0.1 s / its time) if under 0.1 s (at most 100), else 1
 #   "block <model> <k>" -> "BLOCK <wall s> <cpu s>": k calls timed together, per call
+#   "values <model>"   -> "VALUES key=value ...": the model's estimates (untimed), toolkit names
 #   "versions" -> "VERSIONS <text>";  "quit" (or end of input) ends.
 # The caller alternates these blocks with the toolkit's and takes the medians.
 # Wall = proc.time() "elapsed", CPU = user.self + sys.self of this process.
@@ -100,6 +101,41 @@ block <- function(name, k) {
   sprintf("BLOCK %.6f %.6f", d[2], d[1])
 }
 
+# ---- the estimates of one model, for the check that both sides compute the same thing (untimed)
+canon <- function(x) {
+  x <- sub("^\\(Intercept\\)$", "Intercept", x)
+  x <- gsub("cause([a-z_]+)", "cause[\\1]", x)
+  gsub("severity([a-z]+)", "severity[\\1]", x)
+}
+named <- function(prefix, v) setNames(as.numeric(v), paste0(prefix, "[", canon(names(v)), "]"))
+zph_values <- function(z) setNames(z$table[, "chisq"], paste0("chisq[", canon(rownames(z$table)), "]"))
+values <- function(name) {
+  res <- models[[name]]()
+  v <- switch(name,
+    km = {
+      fit <- survfit(Surv(time_weeks, event) ~ cause, data = surv, conf.type = "log-log")
+      tab <- summary(fit, rmean = max(KM_TIMES))$table
+      g <- sub("^cause=", "", rownames(tab))
+      s <- summary(fit, times = KM_TIMES, extend = TRUE)
+      c(setNames(tab[, "median"], paste0("median[", g, "]")), setNames(tab[, "rmean"], paste0("rmst[", g, "]")),
+        setNames(1 - s$surv, sprintf("recovered_by[%s,%g]", sub("^cause=", "", as.character(s$strata)), s$time)))
+    },
+    logrank = {
+      sd <- survdiff(Surv(time_weeks, event) ~ cause, data = surv)
+      c(chisq = sd$chisq)
+    },
+    cox = c(named("coef", coef(res)), loglik = res$loglik[2], concordance = res$concordance[["concordance"]]),
+    cox_tv = c(named("coef", coef(res)), loglik = res$loglik[2]),
+    cox_zph = zph_values(res),
+    cox_plus_zph = zph_values(res),
+    weibull_ic = , lognormal_ic = c(named("coef", coef(res)), log_scale = log(res$scale), loglik = res$loglik[2]),
+    lmer_reml = , lmer_ml = {
+      m <- lmer(lmer_formula, data = long, REML = name == "lmer_reml", control = lmerControl(calc.derivs = TRUE))
+      c(named("coef", fixef(m)), loglik = as.numeric(logLik(m)))
+    })
+  paste("VALUES", paste(sprintf("%s=%.17g", names(v), v), collapse = " "))
+}
+
 con <- file("stdin")
 open(con)
 cat("READY\n")
@@ -114,6 +150,8 @@ repeat {
             basename(sessionInfo()$BLAS))
   } else if (parts[1] == "warm" && parts[2] %in% names(models)) {
     warm(parts[2])
+  } else if (parts[1] == "values" && parts[2] %in% names(models)) {
+    suppressWarnings(values(parts[2]))
   } else if (parts[1] == "block" && parts[2] %in% names(models)) {
     block(parts[2], as.integer(parts[3]))
   } else {
