@@ -92,7 +92,11 @@ class AdherenceTrend(AnalysisResult):
         ``group``, ``program_week``, ``mean`` (standardised over the covariates of all analysed
         patients), ``lower``, ``upper`` (delta-method CI from the robust covariance), and the
         observed ``observed_mean`` and ``n`` at that week.
-    fit : statsmodels GEEResults
+    fit : statsmodels GEEResults, or ExchangeableGEE
+        The fitted model: for the exchangeable working correlation (the default without weights)
+        :class:`~footdrop_outcomes.adherence._gee_fast.ExchangeableGEE` (``params``, ``bse``,
+        ``cov_params()``, ``dep_params``, ``working_correlation()``: statsmodels' GEE algorithm,
+        vectorised, the same estimates to 1e-8), else statsmodels' ``GEEResults``.
     """
 
     curves: pd.DataFrame
@@ -244,6 +248,21 @@ def adherence_trend(
         params = pd.Series(beta_s, index=xdf.columns)
         bse = pd.Series(np.sqrt(np.diag(cov_s)), index=xdf.columns)
         cov = cov_s
+    elif cov_struct == "exchangeable":  # statsmodels' algorithm without its loops over patients (adherence._gee_fast)
+        from statsmodels.tools.sm_exceptions import IterationLimitWarning
+
+        from footdrop_outcomes.adherence._gee_fast import fit_exchangeable_gee
+
+        try:
+            fit = fit_exchangeable_gee(w["weekly_share"].to_numpy(float), xdf.to_numpy(float), w["patient_id"].to_numpy(), fam,
+                                       maxiter=100)
+        except np.linalg.LinAlgError:
+            raise ConvergenceError("GEE did not converge (singular matrix in the GEE update); try cov_struct='independence' "
+                                   "or fewer weeks") from None
+        if not fit.converged:  # what statsmodels says then
+            warnings.warn("Iteration limit reached prior to convergence", IterationLimitWarning, stacklevel=2)
+        params, bse = pd.Series(fit.params, index=xdf.columns), pd.Series(fit.bse, index=xdf.columns)
+        cov = fit.cov_params()
     else:
         model = sm.GEE(w["weekly_share"].to_numpy(float), xdf, groups=w["patient_id"].to_numpy(), family=fam, cov_struct=struct,
                        time=time_arg)
@@ -299,7 +318,10 @@ def adherence_trend(
             rows.append({"group": lev, "program_week": int(t), "mean": m, "lower": m - z * se, "upper": m + z * se,
                          "observed_mean": float(om), "n": int(on)})
     curves = pd.DataFrame(rows)
-    corr = fit.model.cov_struct.summary() if hasattr(getattr(fit.model, "cov_struct", None), "summary") else ""
+    if hasattr(fit, "working_correlation"):
+        corr = fit.working_correlation()
+    else:
+        corr = fit.model.cov_struct.summary() if hasattr(getattr(fit.model, "cov_struct", None), "summary") else ""
     method = f"GEE, {family} family, {cov_struct} working correlation, robust SEs"
     if weights == "ipw":
         method = (f"inverse-probability-of-dropout weighted GEE, {family} family, independence working correlation, "
