@@ -66,10 +66,11 @@ def test_a_kernel_started_ahead_runs_the_notebook_as_papermills_own_does(tmp_pat
     nb = _notebook(folder / "k.ipynb",
                    new_code_cell("label = 'x'", metadata={"tags": ["parameters"]}),
                    new_code_cell("import os, sys\nos.write(2, b'kernel-fd-2-noise\\n')\n"
-                                 "print('footdrop_outcomes.report.counts' in sys.modules)\n"
+                                 "print('footdrop_outcomes.report.counts' in sys.modules, 'matplotlib.pyplot' in sys.modules)\n"
                                  "print(os.getcwd() == os.path.dirname(os.path.abspath('k.ipynb')), os.path.exists('k.ipynb'))\n"
                                  "print(os.environ.get('OPENBLAS_NUM_THREADS'), label)"),
-                   new_code_cell("from footdrop_outcomes.report import counts\nprint(counts.get_threshold())"))
+                   new_code_cell("from footdrop_outcomes.report import counts\nprint(counts.get_threshold())\n"
+                                 "import matplotlib.pyplot as plt\nprint(plt.get_backend())"))
     head = _kernel.start(nb)
     proc = head.km.provisioner.process
     try:
@@ -81,8 +82,8 @@ def test_a_kernel_started_ahead_runs_the_notebook_as_papermills_own_does(tmp_pat
     head.close()  # twice is fine
     render._execute(nb, tmp_path / "own.ipynb", {"label": "y"}, kernel_name=None, timeout=120)
     ahead, own = ("".join(_printed(tmp_path / f)).splitlines() for f in ("ahead.ipynb", "own.ipynb"))
-    assert ahead[0] == "True" and own[0] == "False"  # imported while the kernel started / not
-    assert ahead[1:] == own[1:] == ["True True", "1 y", "10"]
+    assert ahead[0] == "True True" and own[0] == "False False"  # imported while the kernel started / not
+    assert ahead[1:] == own[1:] == ["True True", "1 y", "10", "module://matplotlib_inline.backend_inline"]
     assert "kernel-fd-2-noise" not in capfd.readouterr().err
 
 

@@ -5,7 +5,7 @@ the notebook run began, so the kernel's start (IPython, ZeroMQ) and the notebook
 (pandas, SciPy, statsmodels, Matplotlib and the toolkit's report modules: about 2 s of CPU on the
 demo) waited for everything the render process did before. :func:`start` launches the kernel as
 soon as the run knows its notebook, and the kernel imports the toolkit modules the notebook imports
-while it starts (:func:`preload`); the render process meanwhile simulates the demo cohort, checks
+(and Matplotlib's pyplot, for a report notebook) while it starts (:func:`preload`); the render process meanwhile simulates the demo cohort, checks
 the parameters and prepares typesetting. papermill then runs the notebook on that kernel
 (``km=``), exactly as on a kernel it started itself: same kernel command, working folder,
 environment and arguments. :meth:`KernelStart.close` stops it at once when the run is over (the
@@ -112,8 +112,9 @@ def notebook_modules(nb_in: str | os.PathLike[str]) -> list[str]:
 
 
 def preload(modules: list[str]) -> None:
-    """Import ``modules`` (in the kernel, while it starts); a name that is not a module, or a module
-    that fails to import, is left for the notebook's own import to find (and report)."""
+    """Import ``modules`` (in the kernel, while it starts: ipykernel has set Matplotlib's inline backend
+    by then); a name that is not a module, or a module that fails to import, is left for the
+    notebook's own import to find (and report)."""
     import warnings
 
     for name in modules:
@@ -175,7 +176,8 @@ class KernelStart:
 def start(nb_in: str | os.PathLike[str], *, kernel_name: str | None = None, prefetch_folder: Path | None = None,
           env: Mapping[str, str] | None = None) -> KernelStart:
     """Start the kernel that will run ``nb_in`` (in the notebook's folder, as papermill would), importing
-    the toolkit modules the notebook imports while it starts; returns without waiting for it.
+    the toolkit modules the notebook imports (and ``matplotlib.pyplot`` when they include the report's)
+    while it starts; returns without waiting for it.
 
     ``prefetch_folder``: the run's analysis-worker folder (the kernel looks there for the worker's
     result). ``env`` adds variables to the kernel's environment (for a worker, the string-hash seed
@@ -192,6 +194,9 @@ def start(nb_in: str | os.PathLike[str], *, kernel_name: str | None = None, pref
         extra[FOLDER_VARIABLE] = str(prefetch_folder)
     lines = [*_WARNING_LINES]
     modules = notebook_modules(nb_in)
+    if any(m.startswith("footdrop_outcomes.report") for m in modules):
+        # the report's figures: pyplot (with the inline backend the kernel has set by now; ~0.4 s of CPU)
+        modules.append("matplotlib.pyplot")
     if modules:
         lines.append(f"__import__('footdrop_outcomes.report._kernel', fromlist=['preload']).preload({modules!r})")
     arguments = [*KERNEL_ARGUMENTS, f"--IPKernelApp.exec_lines={lines!r}"]
