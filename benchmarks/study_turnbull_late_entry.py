@@ -1,7 +1,7 @@
 """Late-entry (left-truncated) Turnbull shares and medians against the conditional truth.
 
 Run: python benchmarks/study_turnbull_late_entry.py [--reps 400] [--n 200] [--seed 2026] [--min-entered K]
-[--max-entry 8] [--visits 1 3] [--shape 1.6] [--log FILE] [--out CSV]
+[--max-entry 8] [--visits 1 3] [--shape 1.6] [--log FILE] [--out CSV] [--per-rep] [--weeks 6 12 26]
 
 Referral cohorts: recovery time T of all patients (20% never recover, the rest Weibull with shape
 1.6 and scale 14 weeks), first contact uniform on 0-8 weeks, patients recovered before first
@@ -149,12 +149,15 @@ def summarise(res: pd.DataFrame) -> pd.DataFrame:
                 "coverage", "coverage_se", "minus_oracle", "minus_oracle_mc_se", "cpu"]]
 
 
-def main(reps: int, n: int, seed: int, log: Path | None, min_entered: int | None = None) -> pd.DataFrame:
+def main(reps: int, n: int, seed: int, log: Path | None, min_entered: int | None = None,
+         per_rep: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng([seed, n])
     rows: list[dict] = []
     t0 = time.perf_counter()
     for i in range(reps):
-        rows.extend({**r, "rep": i} for r in one(rng, n, min_entered))
+        # per_rep: replicate r drawn from seed [seed, n, r] (the same data for any number of replicates)
+        r_rng = np.random.default_rng([seed, n, i]) if per_rep else rng
+        rows.extend({**r, "rep": i} for r in one(r_rng, n, min_entered))
         if log is not None and (i + 1) % 25 == 0:
             with log.open("a") as fh:
                 fh.write(f"n={n} rep {i + 1}/{reps} {time.perf_counter() - t0:.0f} s wall\n")
@@ -174,11 +177,13 @@ if __name__ == "__main__":
     ap.add_argument("--max-entry", type=float, default=MAX_ENTRY, help="first contact uniform on 0 to this (weeks)")
     ap.add_argument("--visits", type=float, nargs=2, default=VISIT_GAP, help="gaps between visits (weeks)")
     ap.add_argument("--shape", type=float, default=SHAPE, help="Weibull shape of the recovery times")
+    ap.add_argument("--per-rep", action="store_true", help="replicate r from seed [seed, n, r] (default: one stream)")
+    ap.add_argument("--weeks", type=float, nargs="+", default=WEEKS, help="landmark weeks of the shares")
     a = ap.parse_args()
-    MAX_ENTRY, VISIT_GAP, SHAPE = a.max_entry, tuple(a.visits), a.shape
+    MAX_ENTRY, VISIT_GAP, SHAPE, WEEKS = a.max_entry, tuple(a.visits), a.shape, tuple(a.weeks)
     warnings.simplefilter("ignore")
     t_wall, t_cpu = time.perf_counter(), time.process_time()
-    res = main(a.reps, a.n, a.seed, a.log, a.min_entered)
+    res = main(a.reps, a.n, a.seed, a.log, a.min_entered, a.per_rep)
     if a.out is not None:
         res.to_csv(a.out, index=False)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
