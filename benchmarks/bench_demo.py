@@ -14,6 +14,12 @@ time is user + system of the child **and of its waited-for children** (the Jupyt
 ``resource.getrusage``, so a phase's CPU includes the kernel's when the kernel ended inside it.
 ``total`` is measured by this parent around the child (interpreter start included); ``other`` is
 the total minus the phases (interpreter start, reading parameters, moving files into place).
+Since the kernel is started ahead of the notebook run (``render._start_kernel``: before the demo
+cohort is simulated) and stopped after it (``render._stop_kernel``), ``execute`` no longer holds the
+kernel's CPU: phase ``kernel`` times those two calls, and its CPU is the kernel's whole CPU (the kernel
+is reaped when it is stopped). Its wall time is only starting and stopping; the kernel's own start
+overlaps ``simulate``. A checkout without ``_stop_kernel`` (``--src`` of an older commit) shows ``-``
+there and the kernel's CPU in ``execute``, as before.
 With ``--cli`` the runs call the ``footdrop-outcomes demo`` console script itself instead (same
 process tree, end-to-end figures only, no phase split).
 
@@ -80,12 +86,15 @@ import footdrop_outcomes.cohort.simulate as sim
 sim.simulate_cohort = timed("simulate", sim.simulate_cohort)
 render._execute = timed("execute", render._execute)
 render._typeset = timed("typeset", render._typeset)
+if hasattr(render, "_stop_kernel"):  # the kernel started ahead of the run (commit c0a43a1 on): its CPU counts when it is reaped
+    render._start_kernel = timed("kernel", render._start_kernel)
+    render._stop_kernel = timed("kernel", render._stop_kernel)
 out, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 res = render.run_demo(out, n=n, seed=seed)
 print(json.dumps({"phases": phases, "seconds": res.seconds, "pdf": str(res.pdf)}))
 """
 
-PHASES = ("import", "simulate", "execute", "typeset")
+PHASES = ("import", "simulate", "execute", "typeset", "kernel")
 
 
 def _loadavg() -> str:
