@@ -67,6 +67,7 @@ import argparse
 import math
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -274,11 +275,18 @@ class RSession:
         return float(out[1]), float(out[2])
 
     def close(self) -> None:
+        """Ask R to quit (without waiting for an answer); terminate it if it has not ended within 30 s."""
         try:
-            self.ask("quit")
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait()
 
 
 def busy(k: int) -> list[subprocess.Popen]:
@@ -347,6 +355,7 @@ def main() -> None:
     ap.add_argument("--old", action="store_true", help="also time the pre-issue-16 lifelines fit_cox path (as is)")
     ap.add_argument("--out", type=Path, help="also write the table to this file")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # killed: the busy loops and R are still stopped (finally)
     warnings.simplefilter("ignore")
     rscript = shutil.which("Rscript")
     head = [(f"cores: {os.cpu_count()}; load average (1/5/15 min) at start: {load_avg()}; seed {args.seed}; "
@@ -398,9 +407,9 @@ def main() -> None:
                                         f"{OLD_RATIO.get(n, float('nan'))}x); implied R time old/factor "
                                         f"{old_s / OLD_RATIO.get(n, float('nan')):.3f} s vs coxph measured {cox_r:.4f} s")
                 finally:
+                    stop(procs)
                     if r is not None:
                         r.close()
-                    stop(procs)
     text = "\n".join([*head, f"R: {r_version or 'not run'}", "", report(rows, rscript is not None),
                       *(["", "same estimates? toolkit against R on the same resampled data (untimed):", *checks]
                         if checks else []), *(
