@@ -44,6 +44,8 @@ def _frame(seed: int, n: int = 60) -> pd.DataFrame:
         "boolobj": pd.Series(rng.random(n) < 0.5, dtype=object),
         "nullable": pd.array(rng.integers(0, 5, size=n), dtype="Int64"),
         "boolean": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+        "f32": rng.normal(size=n).astype(np.float32),
+        "i8": rng.integers(-3, 3, size=n).astype(np.int8),
         "time": rng.exponential(10, size=n) + 0.1,
         "event": rng.random(n) < 0.7,
     })
@@ -56,7 +58,7 @@ PLAIN = [
     "text", "numtext", "strdtype", "objint", "intcat", "boolobj", "one_level + age", "cause + text + numtext + flag",
     "age + age", "age:count", "count:age + age", "age + count + age:count", "age:count:small", "1 + cause",
     "cause + flag",
-    "`age` + cause", "intcat + objint + strdtype + boolobj",
+    "`age` + cause", "intcat + objint + strdtype + boolobj", "f32 + i8 + cause", "f32:age + i8:flag",
 ]
 FALLBACK = ["np.log(age)", "C(count)", "cause:age", "cause*flag", "0 + cause", "age - 1", "text:numtext",
             "nullable", "boolean", "age + {age ** 2}", "cause + age | flag"]
