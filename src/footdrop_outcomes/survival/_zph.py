@@ -91,8 +91,11 @@ class _RiskSets:
 
 def _unique_pairs(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct ``(s, t)`` pairs sorted by ``s`` then ``t`` (``drop_duplicates`` and a sort, without pandas)."""
-    order = np.lexsort((t, s))
-    ss, tt = s[order], t[order]
+    if s.size and s.min() == s.max():  # one stratum: a stable sort of the times
+        ss, tt = s, np.sort(t, kind="stable")
+    else:
+        order = np.lexsort((t, s))
+        ss, tt = s[order], t[order]
     keep = np.ones(ss.size, dtype=bool)
     keep[1:] = (ss[1:] != ss[:-1]) | (tt[1:] != tt[:-1])
     return ss[keep], tt[keep]
@@ -137,7 +140,7 @@ def risk_sets(stop: np.ndarray, event: np.ndarray, start: np.ndarray | None = No
             a[rows] = lo + np.searchsorted(times, start[rows], side="right")  # event times > start
     b = np.maximum(a, b)
     death_bucket = b[ev] - 1
-    order = np.argsort(death_bucket, kind="stable")
+    order = np.argsort(death_bucket.astype(np.uint16) if m < 2**16 else death_bucket, kind="stable")  # radix sort
     death_rows, death_bucket = ev[order], death_bucket[order]
     n_deaths = np.bincount(death_bucket, minlength=m)
     rows = np.arange(n)
