@@ -2,6 +2,7 @@
 
 Run: python benchmarks/study_turnbull_late_entry.py [--reps 400] [--n 200] [--seed 2026] [--min-entered K]
 [--max-entry 8] [--visits 1 3] [--shape 1.6] [--log FILE] [--out CSV] [--per-rep] [--weeks 6 12 26]
+[--start-identified]
 
 Referral cohorts: recovery time T of all patients (20% never recover, the rest Weibull with shape
 1.6 and scale 14 weeks), first contact uniform on 0-8 weeks, patients recovered before first
@@ -95,10 +96,23 @@ def km_exact(d: pd.DataFrame, s0: float) -> dict[str, float]:
     return out
 
 
-def one(rng: np.random.Generator, n: int, min_entered: int | None = None) -> list[dict]:
+def identified_start(d: pd.DataFrame) -> int:
+    """``min_entered`` that starts the curve no earlier than the last entry before the first recovery visit
+    (smallest finite upper end; the conditional curve is not identified before it), and at the package's
+    default (a tenth, at least 10) otherwise: the candidate rule of issue 15 (hT), emulated."""
+    up, e = d["upper"].to_numpy(), d["entry"].to_numpy()
+    keep = up > e
+    default = max(10, int(np.ceil(0.1 * keep.sum())))
+    seen = up[keep & np.isfinite(up)]
+    return default if seen.size == 0 else max(default, int((e[keep] <= seen.min()).sum()))
+
+
+def one(rng: np.random.Generator, n: int, min_entered: int | None = None, start_identified: bool = False) -> list[dict]:
     from footdrop_outcomes.survival import turnbull
 
     d = referral_sample(rng, n)
+    if start_identified:
+        min_entered = identified_start(d)
     t0 = time.process_time()
     res = turnbull(d[["lower", "upper", "entry"]], entry_col="entry", landmarks=list(WEEKS), tau=52,
                    min_entered=min_entered)
@@ -150,14 +164,14 @@ def summarise(res: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(reps: int, n: int, seed: int, log: Path | None, min_entered: int | None = None,
-         per_rep: bool = False) -> pd.DataFrame:
+         per_rep: bool = False, start_identified: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng([seed, n])
     rows: list[dict] = []
     t0 = time.perf_counter()
     for i in range(reps):
         # per_rep: replicate r drawn from seed [seed, n, r] (the same data for any number of replicates)
         r_rng = np.random.default_rng([seed, n, i]) if per_rep else rng
-        rows.extend({**r, "rep": i} for r in one(r_rng, n, min_entered))
+        rows.extend({**r, "rep": i} for r in one(r_rng, n, min_entered, start_identified))
         if log is not None and (i + 1) % 25 == 0:
             with log.open("a") as fh:
                 fh.write(f"n={n} rep {i + 1}/{reps} {time.perf_counter() - t0:.0f} s wall\n")
@@ -178,12 +192,14 @@ if __name__ == "__main__":
     ap.add_argument("--visits", type=float, nargs=2, default=VISIT_GAP, help="gaps between visits (weeks)")
     ap.add_argument("--shape", type=float, default=SHAPE, help="Weibull shape of the recovery times")
     ap.add_argument("--per-rep", action="store_true", help="replicate r from seed [seed, n, r] (default: one stream)")
+    ap.add_argument("--start-identified", action="store_true",
+                    help="candidate rule: start no earlier than the last entry before the first recovery visit")
     ap.add_argument("--weeks", type=float, nargs="+", default=WEEKS, help="landmark weeks of the shares")
     a = ap.parse_args()
     MAX_ENTRY, VISIT_GAP, SHAPE, WEEKS = a.max_entry, tuple(a.visits), a.shape, tuple(a.weeks)
     warnings.simplefilter("ignore")
     t_wall, t_cpu = time.perf_counter(), time.process_time()
-    res = main(a.reps, a.n, a.seed, a.log, a.min_entered, a.per_rep)
+    res = main(a.reps, a.n, a.seed, a.log, a.min_entered, a.per_rep, a.start_identified)
     if a.out is not None:
         res.to_csv(a.out, index=False)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
