@@ -99,3 +99,12 @@ def test_iteration_limit_is_statsmodels():
     fast = fit_exchangeable_gee(y, x, g, fam, maxiter=2)
     assert not fast.converged and fast.n_iter == 2
     assert _close(fast.params, ref.params) < TOL and _rel(fast.bse, ref.bse) < TOL
+
+
+@pytest.mark.parametrize("family", ["binomial", "gaussian"])
+def test_one_row_per_cluster_gives_statsmodels_zero_correlation(family):
+    y, x, g, fam = _clustered(7, family, sizes=(1, 1))
+    ref = _statsmodels(y, x, g, fam)
+    fast = fit_exchangeable_gee(y, x, g, fam)
+    assert fast.dep_params == 0.0 == float(np.asarray(ref.model.cov_struct.dep_params))
+    assert _close(fast.params, ref.params) < TOL and _rel(fast.bse, ref.bse) < TOL

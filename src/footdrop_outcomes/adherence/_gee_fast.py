@@ -140,7 +140,8 @@ def fit_exchangeable_gee(endog: Any, exog: Any, groups: Any, family: Any, *, max
         scale_a = ssr.sum() / (nobs * (nobs - ddof) / float(nobs))
         pairs = 0.5 * k * (k - 1)
         residsq = np.sum((gsum(r1) ** 2 - gsum(ssr)) / 2) / scale_a
-        dep = float(residsq / (pairs.sum() * (pairs.sum() - ddof) / pairs.sum()))
+        npair = pairs.sum()  # no cluster with two rows: nothing to estimate, statsmodels' 0
+        dep = float(residsq / (npair * (npair - ddof) / npair)) if npair > 0 else 0.0
     bmat, u, _, _, r1 = pieces(beta, dep)
     scale = 1.0 if fixed_scale else float(np.sum(r1 ** 2) / (nobs * (nobs - ddof) / float(nobs)))
     bmati = np.linalg.inv(bmat)

@@ -312,6 +312,10 @@ def kaplan_meier(
             keep = ~(e & (t <= entry_all[idx]))  # recovered when first seen: never at risk
             excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
             t, e, entry = t[keep], e[keep], entry_all[idx][keep]
+            if t.size == 0:  # everyone in the group had recovered when first seen
+                risk[label] = np.empty((2, 0))
+                rows.extend(no_one_at_risk_rows(label, landmarks_, tau_))
+                continue
         c = _km_arrays(t, e, z, conf_type, entry)
         curves.append((label, c))
         risk[label] = np.sort(t) if entry is None else np.vstack([np.sort(t), np.sort(entry)])
@@ -542,10 +546,14 @@ def _landmarks(landmarks: Sequence[float] | None, tau: float | None, time_unit: 
     return lm, tau_
 
 
-@functools.lru_cache(maxsize=16)
 def _z(alpha: float) -> float:
     """``norm.ppf(1 - alpha / 2)``, kept per alpha (scipy's distribution machinery costs more than the curve)."""
-    return norm.ppf(1 - alpha / 2)  # type: ignore[no-any-return]
+    return _z_cached(float(alpha))  # a numpy scalar or 0-d array is unhashable or a distinct key
+
+
+@functools.lru_cache(maxsize=16)
+def _z_cached(alpha: float) -> float:
+    return float(norm.ppf(1 - alpha / 2))
 
 
 def _check_alpha(alpha: float) -> None:
@@ -603,6 +611,8 @@ def _quantile_time(t: np.ndarray, y: np.ndarray, p: float = 0.5) -> float:
     """First time the step curve y falls to <= p; the midpoint rule of R when it sits at p."""
     ok = np.isfinite(y)
     t, y = t[ok], y[ok]
+    if y.size == 0:  # e.g. the CI limits once everyone has recovered at the first time: NA in R
+        return np.nan
     keep = np.r_[True, np.diff(y) != 0]  # R drops duplicated values (flat stretches)
     t, y = t[keep], y[keep]
     hit = np.flatnonzero(y <= p + _TOL)
@@ -686,6 +696,25 @@ def _summarise(curve: pd.DataFrame | dict[str, np.ndarray], label: str, t: np.nd
     rows.append({**base, "statistic": "rmst", "time": tau, "estimate": area, "lower": area - z * se,
                  "upper": area + z * se, "n_at_risk": np.nan, "note": note})
     return [_identified(r) for r in rows]
+
+
+NO_ONE_AT_RISK = "no patient at risk: all had recovered when first seen (late entry)"
+
+
+def no_one_at_risk_rows(label: str, landmarks: list[float], tau: float) -> list[dict[str, Any]]:
+    """A group's summary rows when late entry leaves nobody at risk: every estimate missing, said why."""
+    nan = np.nan
+
+    def row(statistic: str, time: float, n_at_risk: float) -> dict[str, Any]:
+        return {"group": label, "n": 0, "events": 0, "statistic": statistic, "time": time, "estimate": nan,
+                "lower": nan, "upper": nan, "n_at_risk": n_at_risk, "note": NO_ONE_AT_RISK, "identified": False,
+                "identification": "not identifiable", "set_lower": nan, "set_upper": nan,
+                "population": POPULATION_ALL}
+
+    rows = [row("median", nan, nan)]
+    rows += [row("recovered_by", lm, 0) for lm in landmarks]
+    rows.append(row("rmst", tau, nan))
+    return rows
 
 
 def _identified(row: dict[str, Any]) -> dict[str, Any]:

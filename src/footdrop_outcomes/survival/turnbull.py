@@ -73,6 +73,7 @@ from footdrop_outcomes.survival.curves import (
     _groups,
     _landmarks,
     _summarise,
+    no_one_at_risk_rows,
 )
 
 if TYPE_CHECKING:
@@ -215,6 +216,10 @@ def turnbull(
             excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
             entry = entry_all[idx][keep]
             lo, up = np.maximum(lo[keep], entry), up[keep]
+            if up.size == 0:  # everyone in the group had recovered when first seen
+                risk[label] = np.empty((2, 0))
+                rows.extend(no_one_at_risk_rows(label, landmarks_, tau_))
+                continue
             k = min_entered if min_entered is not None else max(10, math.ceil(0.1 * entry.size))
             lo_before, up_before = lo, up
             lo, up, entry, start[label] = curve_start(lo, up, entry, min_entered=k)
