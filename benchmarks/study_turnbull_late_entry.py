@@ -2,7 +2,7 @@
 
 Run: python benchmarks/study_turnbull_late_entry.py [--reps 400] [--n 200] [--seed 2026] [--min-entered K]
 [--max-entry 8] [--visits 1 3] [--shape 1.6] [--log FILE] [--out CSV] [--per-rep] [--weeks 6 12 26]
-[--start-identified]
+[--start-identified] [--estimators turnbull piecewise]
 
 Referral cohorts: recovery time T of all patients (20% never recover, the rest Weibull with shape
 1.6 and scale 14 weeks), first contact uniform on 0-8 weeks, patients recovered before first
@@ -20,6 +20,9 @@ the truth and the design, not the package.
 Prints per estimator and statistic: bias, its Monte Carlo SE and bias / MC SE, coverage of the
 95% CI with its binomial SE (shares: ``lower``/``upper``; medians by identification: point or
 set), and CPU seconds.
+
+``--estimators piecewise`` (or both) also fits ``piecewise_hazard_curve(entry_col="entry")`` on the
+same replicates, with the same curve start ``s0`` and truth; its medians are points (model-based).
 """
 
 from __future__ import annotations
@@ -107,28 +110,33 @@ def identified_start(d: pd.DataFrame) -> int:
     return default if seen.size == 0 else max(default, int((e[keep] <= seen.min()).sum()))
 
 
-def one(rng: np.random.Generator, n: int, min_entered: int | None = None, start_identified: bool = False) -> list[dict]:
-    from footdrop_outcomes.survival import turnbull
+def one(rng: np.random.Generator, n: int, min_entered: int | None = None, start_identified: bool = False,
+        estimators: tuple[str, ...] = ("turnbull",)) -> list[dict]:
+    from footdrop_outcomes.survival import piecewise_hazard_curve, turnbull
 
     d = referral_sample(rng, n)
     if start_identified:
         min_entered = identified_start(d)
-    t0 = time.process_time()
-    res = turnbull(d[["lower", "upper", "entry"]], entry_col="entry", landmarks=list(WEEKS), tau=52,
-                   min_entered=min_entered)
-    cpu = time.process_time() - t0
-    start = res.info["curve_start"]["all"]
-    s0 = float(start["start"])
-    truth = conditional_truth(s0)
-    fit = res.info["innermost_intervals"]["all"]
-    rows = []
-    for _, r in res.summary.iterrows():
-        key = "median" if r["statistic"] == "median" else f"recovered_by {r['time']:g}" if r["statistic"] == "recovered_by" else None
-        if key is None:
-            continue
-        rows.append({"estimator": "turnbull", "statistic": key, "identification": r["identification"],
-                     "estimate": r["estimate"], "lower": r["lower"], "upper": r["upper"], "truth": truth[key], "s0": s0,
-                     "straddling": start["straddling"], "converged": fit["converged"], "cpu": cpu})
+    rows: list[dict] = []
+    s0 = np.nan
+    for name in estimators:
+        fitter = turnbull if name == "turnbull" else piecewise_hazard_curve
+        t0 = time.process_time()
+        res = fitter(d[["lower", "upper", "entry"]], entry_col="entry", landmarks=list(WEEKS), tau=52,
+                     min_entered=min_entered)
+        cpu = time.process_time() - t0
+        start = res.info["curve_start"]["all"]
+        s0 = float(start["start"])
+        truth = conditional_truth(s0)
+        fit = res.info["innermost_intervals"]["all"] if name == "turnbull" else res.info["piecewise"]["all"]
+        for _, r in res.summary.iterrows():
+            key = ("median" if r["statistic"] == "median" else f"recovered_by {r['time']:g}"
+                   if r["statistic"] == "recovered_by" else None)
+            if key is None:
+                continue
+            rows.append({"estimator": name, "statistic": key, "identification": r["identification"],
+                         "estimate": r["estimate"], "lower": r["lower"], "upper": r["upper"], "truth": truth[key],
+                         "s0": s0, "straddling": start["straddling"], "converged": fit["converged"], "cpu": cpu})
     for key, est in km_exact(d, s0).items():
         rows.append({"estimator": "oracle KM (exact times)", "statistic": key, "identification": "exact",
                      "estimate": est, "lower": np.nan, "upper": np.nan, "truth": truth[key], "s0": s0,
@@ -164,14 +172,14 @@ def summarise(res: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(reps: int, n: int, seed: int, log: Path | None, min_entered: int | None = None,
-         per_rep: bool = False, start_identified: bool = False) -> pd.DataFrame:
+         per_rep: bool = False, start_identified: bool = False, estimators: tuple[str, ...] = ("turnbull",)) -> pd.DataFrame:
     rng = np.random.default_rng([seed, n])
     rows: list[dict] = []
     t0 = time.perf_counter()
     for i in range(reps):
         # per_rep: replicate r drawn from seed [seed, n, r] (the same data for any number of replicates)
         r_rng = np.random.default_rng([seed, n, i]) if per_rep else rng
-        rows.extend({**r, "rep": i} for r in one(r_rng, n, min_entered, start_identified))
+        rows.extend({**r, "rep": i} for r in one(r_rng, n, min_entered, start_identified, estimators))
         if log is not None and (i + 1) % 25 == 0:
             with log.open("a") as fh:
                 fh.write(f"n={n} rep {i + 1}/{reps} {time.perf_counter() - t0:.0f} s wall\n")
@@ -194,12 +202,14 @@ if __name__ == "__main__":
     ap.add_argument("--per-rep", action="store_true", help="replicate r from seed [seed, n, r] (default: one stream)")
     ap.add_argument("--start-identified", action="store_true",
                     help="candidate rule: start no earlier than the last entry before the first recovery visit")
+    ap.add_argument("--estimators", nargs="+", choices=["turnbull", "piecewise"], default=["turnbull"],
+                    help="curves fitted to each replicate (piecewise: piecewise_hazard_curve)")
     ap.add_argument("--weeks", type=float, nargs="+", default=WEEKS, help="landmark weeks of the shares")
     a = ap.parse_args()
     MAX_ENTRY, VISIT_GAP, SHAPE, WEEKS = a.max_entry, tuple(a.visits), a.shape, tuple(a.weeks)
     warnings.simplefilter("ignore")
     t_wall, t_cpu = time.perf_counter(), time.process_time()
-    res = main(a.reps, a.n, a.seed, a.log, a.min_entered, a.per_rep, a.start_identified)
+    res = main(a.reps, a.n, a.seed, a.log, a.min_entered, a.per_rep, a.start_identified, tuple(a.estimators))
     if a.out is not None:
         res.to_csv(a.out, index=False)
     with pd.option_context("display.width", 200, "display.max_rows", 500):

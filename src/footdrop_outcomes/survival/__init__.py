@@ -40,6 +40,7 @@ from footdrop_outcomes.survival.parametric import (
     fit_cure_model,
     fit_interval_aft,
 )
+from footdrop_outcomes.survival.piecewise_hazard import piecewise_hazard_curve
 from footdrop_outcomes.survival.timevarying import adherence_exposure, counting_process
 from footdrop_outcomes.survival.turnbull import turnbull
 from footdrop_outcomes.survival.tv_cure import (
@@ -78,6 +79,7 @@ __all__ = [
     "kaplan_meier",
     "logrank_test",
     "number_at_risk",
+    "piecewise_hazard_curve",
     "survival_frame",
     "turnbull",
 ]

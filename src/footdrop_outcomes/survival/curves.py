@@ -153,7 +153,7 @@ class CurveResult(AnalysisResult):
         n_groups = self.curves["group"].nunique()
         if ax is None:
             _, ax = plt.subplots(figsize=(7.5, 4.2 + (0.2 * n_groups + 0.6 if at_risk else 0.0)))
-        linear = self.info["method"] == "turnbull"
+        linear = self.info["method"] in LINEAR_METHODS
         for group, g in self.curves.groupby("group", sort=False, observed=True):
             t = np.r_[0.0, g["time"].to_numpy()]
             s = np.r_[1.0, g["survival"].to_numpy()]
@@ -181,7 +181,8 @@ class CurveResult(AnalysisResult):
             ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         else:
             ax.legend(frameon=False, fontsize="small", loc="upper left" if kind == "recovered" else "upper right")
-        method = "Turnbull NPMLE" if linear else "Kaplan-Meier"
+        method = {"turnbull": "Turnbull NPMLE", "piecewise_hazard": "Piecewise-constant hazard"}.get(self.info["method"],
+                                                                                                   "Kaplan-Meier")
         ax.set_title(f"{method}" + (f" by {self.info['group']}" if self.info.get("group") else ""), fontsize="medium")
         if at_risk:
             _draw_at_risk(ax, self, at_risk_times, small_cells)
@@ -584,6 +585,10 @@ def _groups(df: pd.DataFrame, group: str | None) -> list[tuple[str, np.ndarray]]
     return out
 
 
+#: Curves drawn and read linearly between their tabulated points (the rest are step functions).
+LINEAR_METHODS = ("turnbull", "piecewise_hazard")
+
+
 def _evaluate(curve: pd.DataFrame, times: np.ndarray, method: str) -> pd.DataFrame:
     """Curve values at arbitrary times: step (KM) or linear between identified points (Turnbull)."""
     return pd.DataFrame(_evaluate_arrays(curve, times, method))
@@ -594,7 +599,7 @@ def _evaluate_arrays(curve: pd.DataFrame | dict[str, np.ndarray], times: np.ndar
     ct = np.asarray(curve["time"])
     cols = ("survival", "se", "lower", "upper")
     out = {"time": times}
-    if method == "turnbull":
+    if method in LINEAR_METHODS:
         for col in cols:
             y = np.r_[1.0 if col != "se" else 0.0, np.asarray(curve[col])]
             out[col] = np.interp(times, np.r_[0.0, ct], y)
@@ -663,7 +668,7 @@ def _summarise(curve: pd.DataFrame | dict[str, np.ndarray], label: str, t: np.nd
     ct = np.asarray(curve["time"])
     surv = np.asarray(curve["survival"])
     base = {"group": label, "n": n, "events": events}
-    q = _quantile_linear if method == "turnbull" else _quantile_time
+    q = _quantile_linear if method in LINEAR_METHODS else _quantile_time
     med = q(ct, surv)
     lcl = q(ct, np.asarray(curve["lower"]))
     ucl = q(ct, np.asarray(curve["upper"]))

@@ -1,0 +1,410 @@
+"""Recovery curves from a piecewise-constant hazard: interval-censored times with late entry.
+
+Under late entry (left truncation) and interval censoring the Turnbull NPMLE puts all its mass in
+Turnbull's innermost intervals and none between them; the truncation terms ``P(T > entry)`` of
+patients first seen in those gaps then come out too large, and the shares recovered too small
+(about 0.002-0.003 at 6, 12 and 26 weeks in a referral-cohort study, a shortfall that shrank
+slowly if at all from 600 to 4,000 patients; docs/survival.md). A piecewise-constant hazard
+(piecewise exponential model; Lindsey & Ryan 1998, *Stat Med* 17:219-238, for interval-censored
+data) spreads the probability over time instead: within each piece the hazard is constant, so
+every entry's ``P(T > entry)`` follows from the hazards of the pieces before it. The price is a
+smoothness assumption: the hazard is taken as constant between knots.
+
+The likelihood of a patient first seen at ``e`` and recovered in ``(l, u]`` is
+``[S(l) - S(u)] / S(e)`` (``S(l) / S(e)`` when not seen recovered), with
+``S(t) = exp(-sum_k lambda_k * |[c_{k-1}, c_k) ∩ [0, t)|)``. It is concave in the hazards
+``lambda_k >= 0``, so the maximum is unique where the pieces are identified; it is found by
+projected Newton steps with an active set (a piece whose hazard is 0 at the maximum stays there).
+
+Knots (default): the earliest entry (0 without late entry), the largest observed time, and
+between them the ``k``-quantiles of the recovery interval ends (lower ends after the earliest
+entry, finite upper ends), ``k = ceil(2 r^(1/3))`` for ``r`` patients seen recovered (3 to 100
+pieces), merged with the ``ceil(k / 2)``-quantiles of all times at which the likelihood evaluates
+the curve (entries too) when entries differ. The first set puts knots where patients recover, the
+second also where they enter (the truncation terms need the early hazard). The rule was chosen on
+one set of simulated seeds and checked once on fresh ones (benchmarks/study_turnbull_late_entry.py
+``--estimators piecewise``; docs/survival.md): fewer pieces bias the shares (a constant hazard
+over the first weeks), more pieces make the CIs conservative (hazards of narrow pieces pile up at
+0, which the information matrix does not know).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from footdrop_outcomes._threads import limit_threads
+from footdrop_outcomes.errors import ConfigError, FootdropError
+from footdrop_outcomes.survival._entry import (
+    check_entry,
+    curve_start,
+    drop_recovered_at_entry,
+    entry_times,
+)
+from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_columns
+from footdrop_outcomes.survival.curves import (
+    POPULATION_ALL,
+    CurveResult,
+    _check_alpha,
+    _groups,
+    _landmarks,
+    _summarise,
+    no_one_at_risk_rows,
+)
+
+if TYPE_CHECKING:
+    from footdrop_outcomes.cohort.cohort import Cohort
+
+__all__ = ["piecewise_hazard_curve"]
+
+#: Points at which a group's curve is tabulated (plus its knots and the landmarks).
+GRID_POINTS = 2000
+#: Default knots: ``k = ceil(PIECES_FACTOR * r ** PIECES_POWER)`` pieces (``r`` patients seen recovered),
+#: between MIN_PIECES and MAX_PIECES; the quantiles of all likelihood times add ``ceil(ENTRY_SHARE * k)``.
+MIN_PIECES, MAX_PIECES = 3, 100
+PIECES_FACTOR, PIECES_POWER = 2.0, 1 / 3
+ENTRY_SHARE = 0.5
+
+
+@limit_threads
+def piecewise_hazard_curve(
+    data: Cohort | pd.DataFrame,
+    *,
+    group: str | None = None,
+    landmarks: Sequence[float] | None = None,
+    tau: float | None = None,
+    alpha: float = 0.05,
+    lower_col: str = "lower",
+    upper_col: str = "upper",
+    entry_col: str | None = None,
+    time_unit: TimeUnit = "weeks",
+    knots: Sequence[float] | None = None,
+    min_entered: int | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 500,
+) -> CurveResult:
+    """Recovery curve with a piecewise-constant hazard from interval-censored times, by group.
+
+    The model-based companion of :func:`~footdrop_outcomes.survival.turnbull.turnbull` for late
+    entry: it takes the same data and reports the same statistics, from a hazard that is constant
+    between knots instead of masses on Turnbull's innermost intervals (see the module notes for
+    why and when).
+
+    Parameters
+    ----------
+    data : Cohort or pandas.DataFrame
+        As for :func:`~footdrop_outcomes.survival.turnbull.turnbull`: recovery in
+        ``(lower, upper]`` (upper missing or ``inf``: not seen recovered).
+    group, landmarks, tau, alpha, lower_col, upper_col, time_unit
+        As in :func:`~footdrop_outcomes.survival.turnbull.turnbull`.
+    entry_col : str, optional
+        Late entry (left truncation): each patient's likelihood is conditional on not having
+        recovered by first contact. Patients recovered by first contact are left out with a
+        ``LateEntryWarning``; entry after the last visit is refused. As for Turnbull, the curve
+        starts at ``s0``, the entry of the ``min_entered``-th patient (default: a tenth of the
+        group, at least 10), and estimates ``P(T <= t | T > s0)``; the hazard itself is fitted
+        from the earliest entry on, so no interval needs to be cut at ``s0``.
+    knots : sequence of float, optional
+        Piece boundaries in the analysis time unit (increasing). The first piece starts at the
+        earliest entry (0 without late entry) and the last ends at the largest observed time
+        whatever is given; knots outside are dropped. Default: see the module notes.
+    min_entered : int, optional
+        Curve start with late entry, as in :func:`~footdrop_outcomes.survival.turnbull.turnbull`.
+    tol : float
+        Convergence: the Newton decrement (expected gain in log-likelihood) below ``tol`` and the
+        optimality conditions met (gradient at most ``sqrt(tol)`` times the patients where a
+        hazard is 0).
+    max_iter : int
+        Maximum Newton steps; a fit that has not converged raises
+        :class:`~footdrop_outcomes.errors.FootdropError`.
+
+    Returns
+    -------
+    CurveResult
+        ``summary`` with the rows of :func:`~footdrop_outcomes.survival.turnbull.turnbull`
+        (``median``, ``recovered_by`` at the landmarks, ``rmst``), all points (model-based);
+        pointwise CIs on the log-log scale from the observed information (delta method; a hazard
+        at 0 counts as known). ``curves`` tabulates each group's curve at 2,000 points, the
+        knots and the landmarks (the median is read off it by linear interpolation).
+        ``info["piecewise"][group]`` holds ``knots``, ``hazard`` (per time unit), ``se``,
+        ``log_likelihood``, ``iterations`` and ``converged``; with late entry ``curve_start``
+        and ``excluded_at_entry`` as for Turnbull.
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> pw = piecewise_hazard_curve(simulate_cohort(400, seed=3), group="severity", landmarks=[12])
+    >>> sorted(pw.summary["statistic"].unique())
+    ['median', 'recovered_by', 'rmst']
+    >>> bool(pw.summary["identified"].all())
+    True
+    """
+    _check_alpha(alpha)
+    if min_entered is not None and not (isinstance(min_entered, int | np.integer) and min_entered >= 1):
+        raise ConfigError(f"min_entered must be a positive whole number, got {min_entered!r}")
+    if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
+        raise ConfigError(f"max_iter must be a positive whole number, got {max_iter!r}")
+    if not (isinstance(tol, float | int) and 0 < tol < 1):
+        raise ConfigError(f"tol must be in (0, 1), got {tol!r}")
+    user_knots = _check_knots(knots)
+    df = as_frame(data, time_unit=time_unit)
+    check_columns(df, lower_col=lower_col, upper_col=upper_col)
+    landmarks_, tau_ = _landmarks(landmarks, tau, time_unit)
+    z = float(norm.ppf(1 - alpha / 2))
+    lower_all = df[lower_col].to_numpy(dtype=float)
+    upper_all = pd.to_numeric(df[upper_col], errors="coerce").to_numpy(dtype=float)
+    upper_all = np.where(np.isnan(upper_all), np.inf, upper_all)
+    entry_all = entry_times(data, df, entry_col, time_unit)
+    if entry_all is not None:
+        check_entry(df, entry_all, np.where(np.isfinite(upper_all), upper_all, lower_all), entry_col=str(entry_col),
+                    exit_col=f"{upper_col} (or {lower_col} if not recovered)")
+    groups = _groups(df, group)
+    curves, rows, fits, risk, excluded, start = [], [], {}, {}, {}, {}
+    for label, idx in groups:
+        lo, up = lower_all[idx], upper_all[idx]
+        entry = np.zeros(lo.size)
+        s0 = 0.0
+        if entry_all is not None:
+            keep = up > entry_all[idx]  # recovered by first contact: never at risk
+            excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
+            entry = entry_all[idx][keep]
+            lo, up = np.maximum(lo[keep], entry), up[keep]
+            if up.size == 0:
+                risk[label] = np.empty((2, 0))
+                rows.extend(no_one_at_risk_rows(label, landmarks_, tau_))
+                continue
+            k = min_entered if min_entered is not None else max(10, math.ceil(0.1 * entry.size))
+            _, _, _, start[label] = curve_start(lo, up, entry, min_entered=k)
+            start[label]["min_entered"] = k
+            s0 = float(start[label]["start"])
+        if lo.size == 0:
+            raise FootdropError(f"group {label!r} has no patients")
+        cuts = _knots_for(lo, up, entry, user_knots)
+        fit = _fit(lo, up, entry, cuts, tol=tol, max_iter=max_iter, label=label)
+        fits[label] = {k: v for k, v in fit.items() if k != "cov"}
+        c, area = _curve(fit, s0, np.asarray(landmarks_, dtype=float), tau_, z)
+        c.insert(0, "group", label)
+        curves.append(c)
+        risk[label] = np.sort(lo) if entry_all is None else np.vstack([np.sort(lo), np.sort(entry)])
+        group_rows = _summarise(c, label, np.where(np.isfinite(up), up, lo), np.isfinite(up), landmarks_, tau_,
+                                method="piecewise_hazard", alpha=alpha, rmst=area, risk=risk[label], warn_tau=tau is not None)
+        if s0 > 0:  # a late-entry curve is conditional on T > s0
+            unit = df.attrs.get("time_unit", time_unit)
+            for r in group_rows:
+                r["population"] = f"patients not recovered by {s0:.3g} {unit} (late entry)"
+        rows.extend(group_rows)
+    info: dict[str, Any] = {
+        "method": "piecewise_hazard", "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
+        "groups": len(groups), "conf_type": "log-log", "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
+        "time_unit": df.attrs.get("time_unit", time_unit), "piecewise": fits, "population": POPULATION_ALL,
+        "entry_col": entry_col}
+    if entry_all is not None:
+        info.update(excluded_at_entry=excluded, earliest_entry=float(entry_all.min()) if entry_all.size else 0.0,
+                    curve_start=start, min_entered=min_entered)
+    table = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
+        columns=["group", "time", "survival", "se", "lower", "upper", "n_at_risk", "events"])
+    return CurveResult(summary=pd.DataFrame(rows), info=info, curves=table, at_risk_times=risk)
+
+
+# ------------------------------------------------------------------------------------------------
+# knots
+
+
+def _check_knots(knots: Sequence[float] | None) -> np.ndarray | None:
+    if knots is None:
+        return None
+    arr = np.asarray(knots, dtype=float)
+    if arr.ndim != 1 or not np.isfinite(arr).all() or (np.diff(arr) <= 0).any():
+        raise ConfigError("knots must be finite and strictly increasing")
+    return arr
+
+
+def default_knots(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray) -> np.ndarray:
+    """The default piece boundaries (module notes): from the earliest entry to the largest observed time."""
+    fin = np.isfinite(upper)
+    origin = float(entry.min())
+    ends = np.r_[lower[lower > origin], upper[fin]]
+    last = float(max(ends.max() if ends.size else origin, lower.max()))
+    k = int(np.clip(math.ceil(PIECES_FACTOR * max(int(fin.sum()), 1) ** PIECES_POWER), MIN_PIECES, MAX_PIECES))
+    probs = np.arange(1, k) / k
+    inner = [np.quantile(ends, probs)] if ends.size else []
+    pooled = np.r_[entry, lower[lower > entry], upper[fin]]
+    if np.ptp(entry) > 0:
+        ke = max(2, math.ceil(ENTRY_SHARE * k))
+        inner.append(np.quantile(pooled, np.arange(1, ke) / ke))
+    cuts = np.unique(np.r_[origin, *inner, last]) if inner else np.array([origin, last])
+    return cuts[(cuts >= origin) & (cuts <= last)]
+
+
+def _knots_for(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, user: np.ndarray | None) -> np.ndarray:
+    origin = float(entry.min())
+    last = float(max(np.max(upper[np.isfinite(upper)], initial=origin), lower.max()))
+    if last <= origin:
+        raise FootdropError("no follow-up after first contact: every patient's last visit is at entry")
+    if user is None:
+        cuts = default_knots(lower, upper, entry)
+    else:
+        cuts = np.unique(np.r_[origin, user[(user > origin) & (user < last)], last])
+    # a piece nobody is under observation in has no hazard to estimate: merge it into the next
+    exposure = _exposure_by_piece(cuts, entry, np.where(np.isfinite(upper), upper, lower))
+    keep = np.r_[True, exposure > 0]
+    keep[-1] = True
+    if not keep.all():
+        cuts = cuts[keep]
+    return cuts
+
+
+def _exposure_by_piece(cuts: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    return (_design(cuts, stop) - _design(cuts, start)).sum(axis=0)
+
+
+def _design(cuts: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Time spent in each piece up to ``t`` (rows: times; columns: pieces); the last piece runs on."""
+    t = np.asarray(t, dtype=float)[:, None]
+    lo, hi = cuts[None, :-1], cuts[None, 1:].copy()
+    hi[0, -1] = np.inf
+    return np.clip(np.minimum(t, hi) - lo, 0.0, None)
+
+
+# ------------------------------------------------------------------------------------------------
+# fit
+
+
+def _fit(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.ndarray, *, tol: float, max_iter: int,
+         label: str) -> dict[str, Any]:
+    """Maximum likelihood hazards by projected Newton on ``lambda >= 0`` (the log-likelihood is concave)."""
+    fin = np.isfinite(upper)
+    xl, xe = _design(cuts, lower), _design(cuts, entry)
+    d = _design(cuts, upper[fin]) - xl[fin]
+    a = (xe - xl).sum(axis=0)  # the linear part: log S(e) - log S(l), summed
+    k = cuts.size - 1
+    n = lower.size
+
+    def loglik(lam: np.ndarray) -> float:
+        with np.errstate(divide="ignore"):
+            return float(a @ lam + np.log(-np.expm1(-(d @ lam))).sum())
+
+    def grad_hess(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w = 1.0 / np.expm1(d @ lam)
+        return a + d.T @ w, -(d.T * (w * (1.0 + w))) @ d
+
+    # a hazard that no recovery interval overlaps appears only in -lambda * time at risk: its maximum is 0
+    fixed = ~(d != 0).any(axis=0)
+    exposure = (xl - xe).sum() + d.sum() / 2
+    unit = max(int(fin.sum()), 1) / max(exposure, 1e-300)  # the constant-hazard estimate
+    # Newton on theta = log(lambda) for the other pieces (damped where the Hessian in theta is not
+    # negative definite); a hazard whose maximum is 0 then falls by about e per step, and its
+    # gradient in theta (lambda times the gradient in lambda) vanishes with it.
+    def newton(held: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, float, bool, int]:
+        free = ~held
+        theta = np.log(start[free])
+
+        def lam_of(th: np.ndarray) -> np.ndarray:
+            out = np.zeros(k)
+            out[free] = np.exp(th)
+            return out
+
+        lam = lam_of(theta)
+        ll = loglik(lam)
+        for it in range(1, max_iter + 1):
+            g, h = grad_hess(lam)
+            lf, gf = lam[free], g[free]
+            g_th = gf * lf
+            h_th = lf[:, None] * h[np.ix_(free, free)] * lf[None, :] + np.diag(g_th)
+            step = _ascent_step(-h_th, g_th)
+            decrement = float(g_th @ step) / 2
+            if decrement < tol and float(np.max(np.abs(g_th), initial=0.0)) <= math.sqrt(tol) * n:
+                return lam, ll, True, it
+            t = min(1.0, 5.0 / float(np.max(np.abs(step), initial=1e-300)))  # theta moves by at most 5 per step
+            while t >= 1e-12:
+                cand = lam_of(theta + t * step)
+                ll_c = loglik(cand)
+                if np.isfinite(ll_c) and ll_c >= ll:
+                    break
+                t /= 2
+            if t < 1e-12:  # no ascent left along the Newton step: the maximum up to rounding
+                return lam, ll, decrement < math.sqrt(tol), it
+            theta, lam, ll = theta + t * step, cand, ll_c
+        return lam, ll, False, max_iter
+
+    lam, ll, converged, it = newton(fixed, np.full(k, unit))
+    if converged:
+        # hazards on their way to 0 whose gradient says the maximum is there (the bound lambda >= 0 is
+        # active): held at 0, the others fitted again, so that the information is that of the free pieces
+        g, _ = grad_hess(lam)
+        bound = ~fixed & (lam < 1e-3 * unit) & (g * unit < -1e-3 * n)
+        if bound.any():
+            lam, ll, converged, it2 = newton(fixed | bound, np.where(fixed | bound, 0.0, np.maximum(lam, 1e-6 * unit)))
+            it += it2
+            g, _ = grad_hess(lam)
+            converged = converged and bool(np.all(g[bound] <= 0))
+    lam[lam < 1e-9 * unit] = 0.0  # hazards on their way to 0 (they change the curve by < 1e-9 per unit of time)
+    if not converged:
+        raise FootdropError(f"group {label!r}: the piecewise-hazard fit did not converge in {max_iter} Newton steps")
+    g, h = grad_hess(lam)
+    free = lam > 0
+    cov = np.zeros((k, k))
+    if free.any():
+        hf = -h[np.ix_(free, free)]
+        try:
+            cov[np.ix_(free, free)] = np.linalg.inv(hf)
+        except np.linalg.LinAlgError:
+            cov[np.ix_(free, free)] = np.linalg.pinv(hf)
+    return {"knots": cuts, "hazard": lam, "se": np.sqrt(np.clip(np.diag(cov), 0.0, None)), "cov": cov,
+            "log_likelihood": ll, "iterations": it, "converged": converged}
+
+
+def _ascent_step(neg_hess: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Newton step ``(-H)^+ g`` through the eigenvalues of ``-H``: their absolute values (an ascent
+    direction also where ``-H`` is not positive definite, away from the maximum) and none of the
+    directions the data leave flat (eigenvalues below 1e-10 of the largest; two pieces that every
+    patient's time covers together have only their combined hazard identified)."""
+    if g.size == 0:
+        return g
+    vals, vecs = np.linalg.eigh((neg_hess + neg_hess.T) / 2)
+    size = np.abs(vals)
+    keep = size > 1e-10 * max(float(size.max()), 1e-300)
+    coef = vecs.T @ g
+    step = vecs[:, keep] @ (coef[keep] / size[keep])
+    if not np.isfinite(step).all() or g @ step <= 0:
+        return g / max(float(size.max()), 1e-300)  # a gradient step: always an ascent direction
+    return step
+
+
+# ------------------------------------------------------------------------------------------------
+# curve
+
+
+def _curve(fit: dict[str, Any], s0: float, landmarks: np.ndarray, tau: float, z: float) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """The curve from ``s0`` (1 before it) on a grid, with log-log CIs; the area up to tau with its SE."""
+    cuts, lam, cov = fit["knots"], fit["hazard"], fit["cov"]
+    last = float(cuts[-1])
+    inside = landmarks[(landmarks > s0) & (landmarks < last)]
+    grid = np.unique(np.r_[s0, np.linspace(s0, last, GRID_POINTS), cuts[(cuts > s0) & (cuts <= last)], inside,
+                           min(max(tau, s0), last)])
+    x = _design(cuts, grid) - _design(cuts, np.array([s0]))  # exposure from s0
+    cum = x @ lam
+    var = np.einsum("ij,jk,ik->i", x, cov, x)
+    surv = np.exp(-cum)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_log = np.where(cum > 0, np.sqrt(np.clip(var, 0.0, None)) / cum, 0.0)
+    with np.errstate(over="ignore"):  # a huge SE of a small cumulative hazard: the lower limit is 0
+        lower = np.exp(-cum * np.exp(z * se_log))
+        upper = np.exp(-cum * np.exp(-z * se_log))
+    curve = pd.DataFrame({"time": grid, "survival": surv, "se": surv * np.sqrt(np.clip(var, 0.0, None)),
+                          "lower": lower, "upper": upper, "n_at_risk": np.nan, "events": np.nan})
+    # area under the curve from 0 to tau (1 before s0; beyond the last time the curve stays at its last value)
+    upto = grid[grid <= tau]
+    s_upto, x_upto = surv[grid <= tau], x[grid <= tau]
+    area = min(tau, s0) + float(np.trapezoid(s_upto, upto)) if upto.size > 1 else min(tau, s0)
+    dgrad = -np.trapezoid(s_upto[:, None] * x_upto, upto, axis=0) if upto.size > 1 else np.zeros(lam.size)
+    if tau > last:
+        area += float(surv[-1]) * (tau - last)
+        dgrad = dgrad - surv[-1] * x[-1] * (tau - last)
+    se_area = float(np.sqrt(max(dgrad @ cov @ dgrad, 0.0)))
+    return curve, (area, se_area)
