@@ -211,3 +211,21 @@ def test_bad_input_and_empty_groups() -> None:
         res = piecewise_hazard_curve(d2[["lower", "upper", "entry", "g"]], group="g", entry_col="entry", landmarks=[6])
     y = res.summary[res.summary["group"] == "y"]
     assert y["estimate"].isna().all() and (y["identification"] == "not identifiable").all()
+
+
+def test_no_recovery_seen_and_too_few_at_risk_say_so() -> None:
+    """No recovery at all: shares 0 with no upper limit (not a CI of [0, 0]); a median placed where fewer
+    than min_at_risk are at risk is not identifiable (everyone recovered by the first visit: the first
+    piece's hazard has no finite maximum, so the model alone would put the median near 0)."""
+    censored = pd.DataFrame({"lower": [3.0, 5, 8, 10, 12], "upper": [np.inf] * 5})
+    rows = piecewise_hazard_curve(censored, landmarks=[4]).summary.set_index("statistic")
+    assert rows.loc["recovered_by", "estimate"] == 0 and rows.loc["recovered_by", "lower"] == 0
+    assert np.isnan(rows.loc["recovered_by", "upper"]) and "no recovery seen" in rows.loc["recovered_by", "note"]
+    early = pd.DataFrame({"lower": [0.0] * 30, "upper": np.linspace(2, 6, 30)})
+    med = piecewise_hazard_curve(early, landmarks=[4]).summary.query("statistic == 'median'").iloc[0]
+    assert med["identification"] == "not identifiable" and np.isnan(med["estimate"])
+    assert "fewer than 10" in med["note"]
+    # with enough at risk the same rule leaves the median alone
+    d = _referral(np.random.default_rng(2), 300)
+    med = piecewise_hazard_curve(d, entry_col="entry").summary.query("statistic == 'median'").iloc[0]
+    assert med["identification"] == "point" and np.isfinite(med["estimate"])

@@ -51,6 +51,7 @@ from footdrop_outcomes.survival.curves import (
     POPULATION_ALL,
     CurveResult,
     _check_alpha,
+    _count_at_risk,
     _groups,
     _landmarks,
     _summarise,
@@ -85,6 +86,7 @@ def piecewise_hazard_curve(
     time_unit: TimeUnit = "weeks",
     knots: Sequence[float] | None = None,
     min_entered: int | None = None,
+    min_at_risk: int = 10,
     tol: float = 1e-10,
     max_iter: int = 500,
 ) -> CurveResult:
@@ -115,6 +117,10 @@ def piecewise_hazard_curve(
         whatever is given; knots outside are dropped. Default: see the module notes.
     min_entered : int, optional
         Curve start with late entry, as in :func:`~footdrop_outcomes.survival.turnbull.turnbull`.
+    min_at_risk : int
+        A median where fewer patients than this are at risk is "not identifiable" (no estimate),
+        as for Turnbull: the model would otherwise place it from very few patients (with everyone
+        recovered by the first visit, the hazard of the first piece has no finite maximum).
     tol : float
         Convergence: the Newton decrement (expected gain in log-likelihood) below ``tol`` and the
         optimality conditions met (gradient at most ``sqrt(tol)`` times the patients where a
@@ -127,9 +133,11 @@ def piecewise_hazard_curve(
     -------
     CurveResult
         ``summary`` with the rows of :func:`~footdrop_outcomes.survival.turnbull.turnbull`
-        (``median``, ``recovered_by`` at the landmarks, ``rmst``), all points (model-based);
-        pointwise CIs on the log-log scale from the observed information (delta method; a hazard
-        at 0 counts as known). ``curves`` tabulates each group's curve at 2,000 points, the
+        (``median``, ``recovered_by`` at the landmarks, ``rmst``), model-based points (a median
+        with fewer than ``min_at_risk`` at risk: ``"not identifiable"``); pointwise CIs on the
+        log-log scale from the observed information (delta method; a hazard at 0 counts as known).
+        Where no recovery has been seen since the curve's start the estimate is 0 and the upper
+        limit is missing (the model gives no interval there), as a note says. ``curves`` tabulates each group's curve at 2,000 points, the
         knots and the landmarks (the median is read off it by linear interpolation).
         ``info["piecewise"][group]`` holds ``knots``, ``hazard`` (per time unit), ``se``,
         ``log_likelihood``, ``iterations`` and ``converged``; with late entry ``curve_start``
@@ -147,6 +155,8 @@ def piecewise_hazard_curve(
     _check_alpha(alpha)
     if min_entered is not None and not (isinstance(min_entered, int | np.integer) and min_entered >= 1):
         raise ConfigError(f"min_entered must be a positive whole number, got {min_entered!r}")
+    if not (isinstance(min_at_risk, int | np.integer) and min_at_risk >= 1):
+        raise ConfigError(f"min_at_risk must be a positive whole number, got {min_at_risk!r}")
     if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
         raise ConfigError(f"max_iter must be a positive whole number, got {max_iter!r}")
     if not (isinstance(tol, float | int) and 0 < tol < 1):
@@ -193,6 +203,7 @@ def piecewise_hazard_curve(
         risk[label] = np.sort(lo) if entry_all is None else np.vstack([np.sort(lo), np.sort(entry)])
         group_rows = _summarise(c, label, np.where(np.isfinite(up), up, lo), np.isfinite(up), landmarks_, tau_,
                                 method="piecewise_hazard", alpha=alpha, rmst=area, risk=risk[label], warn_tau=tau is not None)
+        _identify(group_rows, risk[label], min_at_risk)
         if s0 > 0:  # a late-entry curve is conditional on T > s0
             unit = df.attrs.get("time_unit", time_unit)
             for r in group_rows:
@@ -209,6 +220,21 @@ def piecewise_hazard_curve(
     table = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
         columns=["group", "time", "survival", "se", "lower", "upper", "n_at_risk", "events"])
     return CurveResult(summary=pd.DataFrame(rows), info=info, curves=table, at_risk_times=risk)
+
+
+NO_RECOVERY_SEEN = "no recovery seen since the curve's start: estimate 0, no model-based upper limit"
+
+
+def _identify(rows: list[dict[str, Any]], risk: np.ndarray, min_at_risk: int) -> None:
+    """A median with too few at risk is not identifiable; a share of 0 has no upper limit (say so)."""
+    for r in rows:
+        if r["statistic"] == "median" and np.isfinite(r["estimate"]):
+            if int(_count_at_risk(risk, np.array([r["estimate"]]))[0]) < min_at_risk:
+                r.update(estimate=np.nan, lower=np.nan, upper=np.nan, identified=False, identification="not identifiable",
+                         set_lower=np.nan, set_upper=np.nan,
+                         note=f"not identifiable: fewer than {min_at_risk} patients at risk where the curve reaches one half")
+        elif r["statistic"] == "recovered_by" and r["estimate"] == 0:
+            r.update(upper=np.nan, note=NO_RECOVERY_SEEN)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -396,6 +422,7 @@ def _curve(fit: dict[str, Any], s0: float, landmarks: np.ndarray, tau: float, z:
     with np.errstate(over="ignore"):  # a huge SE of a small cumulative hazard: the lower limit is 0
         lower = np.exp(-cum * np.exp(z * se_log))
         upper = np.exp(-cum * np.exp(-z * se_log))
+    lower = np.where((cum <= 0) & (grid > s0), np.nan, lower)  # no recovery seen yet: no model-based limit
     curve = pd.DataFrame({"time": grid, "survival": surv, "se": surv * np.sqrt(np.clip(var, 0.0, None)),
                           "lower": lower, "upper": upper, "n_at_risk": np.nan, "events": np.nan})
     # area under the curve from 0 to tau (1 before s0; beyond the last time the curve stays at its last value)
