@@ -8,7 +8,11 @@ slowly if at all from 600 to 4,000 patients; docs/survival.md). A piecewise-cons
 (piecewise exponential model; Lindsey & Ryan 1998, *Stat Med* 17:219-238, for interval-censored
 data) spreads the probability over time instead: within each piece the hazard is constant, so
 every entry's ``P(T > entry)`` follows from the hazards of the pieces before it. The price is a
-smoothness assumption: the hazard is taken as constant between knots.
+smoothness assumption: the hazard is taken as constant between knots. Where recovery stops abruptly
+(a fifth never recover and the rest have recovered within weeks: Weibull shape 3) the piece that
+holds the collapse of the population hazard moves probability later: the share at week 26 was
+0.007 low with 80.5% CI coverage (600 patients, 400 replicates). Use it as a sensitivity check
+beside Turnbull, not instead of it (docs/survival.md).
 
 The likelihood of a patient first seen at ``e`` and recovered in ``(l, u]`` is
 ``[S(l) - S(u)] / S(e)`` (``S(l) / S(e)`` when not seen recovered), with
