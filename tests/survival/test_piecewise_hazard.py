@@ -75,7 +75,7 @@ def test_exact_times_give_occurrence_over_exposure() -> None:
     eps = 1e-7
     d = pd.DataFrame({"lower": np.where(event, exit_ - eps, exit_), "upper": np.where(event, exit_, np.inf), "entry": e})
     knots = np.array([0.0, 2.0, 5.0, 9.0, 15.0])
-    res = piecewise_hazard_curve(d, entry_col="entry", knots=knots, landmarks=[6])
+    res = piecewise_hazard_curve(d, entry_col="entry", knots=knots, landmarks=[6], cure=False)
     fit = res.info["piecewise"]["all"]
     cuts = fit["knots"]
     hi = np.r_[cuts[1:-1], np.inf]
@@ -91,7 +91,7 @@ def test_maximum_matches_a_direct_maximisation_from_the_definition() -> None:
     rng = np.random.default_rng(5)
     d = _referral(rng, 60)
     knots = np.array([0.0, 3.0, 8.0, 15.0, 30.0])
-    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=knots, min_entered=1)
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=knots, min_entered=1, cure=False)
     fit = res.info["piecewise"]["all"]
     cuts = fit["knots"]
     ours = _loglik(fit["hazard"], d, cuts)
@@ -107,7 +107,7 @@ def test_maximum_matches_a_direct_maximisation_from_the_definition() -> None:
 def test_shares_are_the_fitted_curve_from_the_start() -> None:
     """recovered_by at a landmark is 1 - exp(-(H(t) - H(s0))) of the reported hazards; the median solves it at 1/2."""
     d = _referral(np.random.default_rng(8), 300, shape=1.0, scale=10.0)  # a constant hazard: no piece at 0
-    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", landmarks=[6, 12, 26], tau=40)
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", landmarks=[6, 12, 26], tau=40, cure=False)
     fit = res.info["piecewise"]["all"]
     s0 = res.info["curve_start"]["all"]["start"]
     assert fit["hazard"][0] > 0 and s0 > fit["knots"][0] + 0.1
@@ -139,7 +139,7 @@ def test_standard_errors_are_the_observed_information() -> None:
     d = _referral(np.random.default_rng(21), 250)
     knots = np.array([0.0, 4.0, 10.0, 20.0])
     res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=knots, landmarks=[12],
-                                 alpha=0.1)
+                                 alpha=0.1, cure=False)
     fit = res.info["piecewise"]["all"]
     lam, cuts = fit["hazard"], fit["knots"]
     assert (lam > 0).all()
@@ -229,3 +229,103 @@ def test_no_recovery_seen_and_too_few_at_risk_say_so() -> None:
     d = _referral(np.random.default_rng(2), 300)
     med = piecewise_hazard_curve(d, entry_col="entry").summary.query("statistic == 'median'").iloc[0]
     assert med["identification"] == "point" and np.isfinite(med["estimate"])
+
+
+# ------------------------------------------------------------------------------------------------
+# the default model: piecewise hazard of those who recover plus a cure fraction (zero tail)
+
+
+def _surv_cure(t: float, knots: np.ndarray, lam: np.ndarray, pi: float, t_last: float) -> float:
+    """S(t) = pi + (1 - pi) exp(-H(t)) before the last recovery seen, pi from then on (written out)."""
+    if t >= t_last:
+        return pi
+    return pi + (1 - pi) * math.exp(-_cum_hazard(t, knots, lam))
+
+
+def _loglik_cure(lam: np.ndarray, pi: float, d: pd.DataFrame, knots: np.ndarray, t_last: float) -> float:
+    total = 0.0
+    for lo, up, e in d[["lower", "upper", "entry"]].itertuples(index=False):
+        lo = max(lo, e)
+        s_lo, s_e = _surv_cure(lo, knots, lam, pi, t_last), _surv_cure(e, knots, lam, pi, t_last)
+        s_up = pi if not np.isfinite(up) else _surv_cure(up, knots, lam, pi, t_last)
+        # not seen recovered: S(l) / S(e)
+        total += math.log(max((s_lo - s_up) if np.isfinite(up) else s_lo, 1e-300)) - math.log(s_e)
+    return total
+
+
+def test_cure_model_maximum_and_curve_from_the_definition() -> None:
+    d = _referral(np.random.default_rng(31), 80, shape=3.0)
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=[0, 6, 12, 18],
+                                 landmarks=[10, 20], min_entered=1)
+    fit = res.info["piecewise"]["all"]
+    cuts, lam, pi, t_last = fit["knots"], fit["hazard"], fit["cure_fraction"], fit["last_recovery"]
+    assert t_last == d["upper"][np.isfinite(d["upper"])].max() and cuts[-1] == t_last
+    ours = _loglik_cure(lam, pi, d, cuts, t_last)
+    assert ours == pytest.approx(fit["log_likelihood"], abs=1e-6)
+    best = -np.inf
+    for p0 in (0.1, 0.3):
+        x0 = np.r_[np.log(np.full(lam.size, 0.05)), math.log(p0 / (1 - p0))]
+        r = minimize(lambda x: -_loglik_cure(np.exp(x[:-1]), 1 / (1 + math.exp(-x[-1])), d, cuts, t_last), x0,
+                     method="Nelder-Mead", options={"maxiter": 40000, "xatol": 1e-10, "fatol": 1e-12})
+        best = max(best, -r.fun)
+    assert ours >= best - 1e-6
+    s0 = res.info["curve_start"]["all"]["start"]
+    rows = res.summary.set_index(["statistic", "time"])
+    for w in (10, 20):
+        share = 1 - _surv_cure(w, cuts, lam, pi, t_last) / _surv_cure(s0, cuts, lam, pi, t_last)
+        assert rows.loc[("recovered_by", w), "estimate"] == pytest.approx(share, abs=1e-10)
+    # the plateau: from the last recovery seen on, the curve is flat at 1 - pi / S(s0)
+    plateau = 1 - pi / _surv_cure(s0, cuts, lam, pi, t_last)
+    assert float(res.survival_at([t_last + 5])["survival"].iloc[0]) == pytest.approx(1 - plateau, abs=1e-9)
+
+
+def test_cure_fraction_se_is_the_observed_information() -> None:
+    """SE of pi and the CI of a share from a numerical Hessian of the written-out likelihood."""
+    d = _referral(np.random.default_rng(12), 200, shape=3.0)
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=[0, 8, 14, 20], landmarks=[12])
+    fit = res.info["piecewise"]["all"]
+    cuts, lam, pi, t_last = fit["knots"], fit["hazard"], fit["cure_fraction"], fit["last_recovery"]
+    assert (lam > 0).all() and res.info["curve_start"]["all"]["start"] > cuts[0] + 0.5  # the start's term matters
+    par = np.r_[np.log(lam), math.log(pi / (1 - pi))]
+
+    def f(x: np.ndarray) -> float:
+        return _loglik_cure(np.exp(x[:-1]), 1 / (1 + math.exp(-x[-1])), d, cuts, t_last)
+
+    k, h = par.size, 1e-4
+    hess = np.zeros((k, k))
+    for i in range(k):
+        for j in range(k):
+            ei, ej = np.eye(k)[i] * h, np.eye(k)[j] * h
+            hess[i, j] = (f(par + ei + ej) - f(par + ei - ej) - f(par - ei + ej) + f(par - ei - ej)) / (4 * h * h)
+    cov = np.linalg.inv(-hess)
+    assert fit["cure_fraction_se"] == pytest.approx(math.sqrt(cov[-1, -1]) * pi * (1 - pi), rel=2e-3)
+    s0 = res.info["curve_start"]["all"]["start"]
+
+    def g(x: np.ndarray) -> float:  # log(-log S(12 | T > s0))
+        lam_, pi_ = np.exp(x[:-1]), 1 / (1 + math.exp(-x[-1]))
+        return math.log(-math.log(_surv_cure(12, cuts, lam_, pi_, t_last) / _surv_cure(s0, cuts, lam_, pi_, t_last)))
+
+    grad = np.array([(g(par + np.eye(k)[i] * 1e-6) - g(par - np.eye(k)[i] * 1e-6)) / 2e-6 for i in range(k)])
+    se = math.sqrt(grad @ cov @ grad)
+    row = res.summary.query("statistic == 'recovered_by'").iloc[0]
+    s_c = 1 - row["estimate"]
+    z = 1.959963984540054
+    assert row["lower"] == pytest.approx(1 - s_c ** math.exp(-z * se), rel=2e-3)
+    assert row["upper"] == pytest.approx(1 - s_c ** math.exp(z * se), rel=2e-3)
+
+
+def test_cure_model_against_truth_where_recovery_stops_abruptly() -> None:
+    """Weibull shape 3 with a fifth never recovering: the share at week 26 (where the plain model was
+    0.007 low with 80% coverage at n = 600) within 3 MC SE over 40 cohorts of 300, covering 32-40."""
+    errors, covered = [], []
+    for r in range(40):
+        d = _referral(np.random.default_rng([78, r]), 300, shape=3.0)
+        res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", landmarks=[26], tau=52)
+        s0 = res.info["curve_start"]["all"]["start"]
+        row = res.summary.query("statistic == 'recovered_by'").iloc[0]
+        truth = _truth(26, s0, shape=3.0)
+        errors.append(row["estimate"] - truth)
+        covered.append(row["lower"] <= truth <= row["upper"])
+    errors_ = np.asarray(errors)
+    assert abs(errors_.mean()) <= 3 * errors_.std(ddof=1) / math.sqrt(errors_.size)
+    assert 32 <= sum(covered) <= 40

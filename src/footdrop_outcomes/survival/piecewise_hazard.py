@@ -51,6 +51,7 @@ from footdrop_outcomes.survival._entry import (
     entry_times,
 )
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_columns
+from footdrop_outcomes.survival._piecewise_cure import _ascent_step, fit_cure
 from footdrop_outcomes.survival.curves import (
     POPULATION_ALL,
     CurveResult,
@@ -91,6 +92,7 @@ def piecewise_hazard_curve(
     knots: Sequence[float] | None = None,
     min_entered: int | None = None,
     min_at_risk: int = 10,
+    cure: bool = True,
     tol: float = 1e-10,
     max_iter: int = 500,
 ) -> CurveResult:
@@ -125,8 +127,16 @@ def piecewise_hazard_curve(
         A median where fewer patients than this are at risk is "not identifiable" (no estimate),
         as for Turnbull: the model would otherwise place it from very few patients (with everyone
         recovered by the first visit, the hazard of the first piece has no finite maximum).
+    cure : bool
+        True (default): the piecewise hazard is that of the patients who recover, and a fraction
+        ``pi`` never do, ``S(t) = pi + (1 - pi) exp(-H(t))`` up to the last time anyone was seen
+        recovered and ``pi`` from then on (the zero-tail constraint; ``info["piecewise"][group]``
+        gives ``cure_fraction`` and its SE). False: one piecewise hazard for everyone. Where
+        recovery stops within weeks and a share never recovers, the plain model smooths the
+        collapse of the population hazard over one piece and puts probability too late
+        (docs/survival.md). A group with no recovery seen uses the plain model.
     tol : float
-        Convergence: the Newton decrement (expected gain in log-likelihood) below ``tol`` and the
+        Convergence of the plain model: the Newton decrement (expected gain in log-likelihood) below ``tol`` and the
         optimality conditions met (gradient at most ``sqrt(tol)`` times the patients where a
         hazard is 0).
     max_iter : int
@@ -199,8 +209,12 @@ def piecewise_hazard_curve(
         if lo.size == 0:
             raise FootdropError(f"group {label!r} has no patients")
         cuts = _knots_for(lo, up, entry, user_knots)
-        fit = _fit(lo, up, entry, cuts, tol=tol, max_iter=max_iter, label=label)
-        fits[label] = {k: v for k, v in fit.items() if k != "cov"}
+        if cure and np.isfinite(up).any():
+            fit = fit_cure(lo, up, entry, cuts, max_iter=max_iter, label=label)
+        else:
+            fit = _fit(lo, up, entry, cuts, tol=tol, max_iter=max_iter, label=label)
+            fit["model"] = "hazard"
+        fits[label] = {k: v for k, v in fit.items() if k not in ("cov", "log_surv", "params")}
         c, area = _curve(fit, s0, np.asarray(landmarks_, dtype=float), tau_, z)
         c.insert(0, "group", label)
         curves.append(c)
@@ -386,56 +400,49 @@ def _fit(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.ndarr
         except np.linalg.LinAlgError:
             cov[np.ix_(free, free)] = np.linalg.pinv(hf)
     return {"knots": cuts, "hazard": lam, "se": np.sqrt(np.clip(np.diag(cov), 0.0, None)), "cov": cov,
+            "log_surv": _log_surv_plain,
             "log_likelihood": ll, "iterations": it, "converged": converged}
-
-
-def _ascent_step(neg_hess: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Newton step ``(-H)^+ g`` through the eigenvalues of ``-H``: their absolute values (an ascent
-    direction also where ``-H`` is not positive definite, away from the maximum) and none of the
-    directions the data leave flat (eigenvalues below 1e-10 of the largest; two pieces that every
-    patient's time covers together have only their combined hazard identified)."""
-    if g.size == 0:
-        return g
-    vals, vecs = np.linalg.eigh((neg_hess + neg_hess.T) / 2)
-    size = np.abs(vals)
-    keep = size > 1e-10 * max(float(size.max()), 1e-300)
-    coef = vecs.T @ g
-    step = vecs[:, keep] @ (coef[keep] / size[keep])
-    if not np.isfinite(step).all() or g @ step <= 0:
-        return g / max(float(size.max()), 1e-300)  # a gradient step: always an ascent direction
-    return step
 
 
 # ------------------------------------------------------------------------------------------------
 # curve
 
 
+def _log_surv_plain(fit: dict[str, Any], grid: np.ndarray, s0: float) -> tuple[np.ndarray, np.ndarray]:
+    """log S(t | T > s0) of the plain model on ``grid`` and its gradient in the hazards."""
+    x = _design(fit["knots"], grid) - _design(fit["knots"], np.array([s0]))  # exposure from s0
+    return -(x @ fit["hazard"]), -x
+
+
 def _curve(fit: dict[str, Any], s0: float, landmarks: np.ndarray, tau: float, z: float) -> tuple[pd.DataFrame, tuple[float, float]]:
-    """The curve from ``s0`` (1 before it) on a grid, with log-log CIs; the area up to tau with its SE."""
-    cuts, lam, cov = fit["knots"], fit["hazard"], fit["cov"]
+    """The curve from ``s0`` (1 before it) on a grid, with log-log CIs; the area up to tau with its SE.
+
+    ``fit["log_surv"](fit, grid, s0)`` gives ``log S(t | T > s0)`` and its gradient in the parameters
+    whose covariance is ``fit["cov"]``."""
+    cuts, cov = fit["knots"], fit["cov"]
     last = float(cuts[-1])
     inside = landmarks[(landmarks > s0) & (landmarks < last)]
     grid = np.unique(np.r_[s0, np.linspace(s0, last, GRID_POINTS), cuts[(cuts > s0) & (cuts <= last)], inside,
                            min(max(tau, s0), last)])
-    x = _design(cuts, grid) - _design(cuts, np.array([s0]))  # exposure from s0
-    cum = x @ lam
-    var = np.einsum("ij,jk,ik->i", x, cov, x)
+    logs, jac = fit["log_surv"](fit, grid, s0)
+    cum = np.clip(-logs, 0.0, None)  # -log S(t | T > s0)
+    var = np.clip(np.einsum("ij,jk,ik->i", jac, cov, jac), 0.0, None)
     surv = np.exp(-cum)
     with np.errstate(divide="ignore", invalid="ignore"):
-        se_log = np.where(cum > 0, np.sqrt(np.clip(var, 0.0, None)) / cum, 0.0)
+        se_log = np.where(cum > 0, np.sqrt(var) / cum, 0.0)
     with np.errstate(over="ignore"):  # a huge SE of a small cumulative hazard: the lower limit is 0
         lower = np.exp(-cum * np.exp(z * se_log))
         upper = np.exp(-cum * np.exp(-z * se_log))
     lower = np.where((cum <= 0) & (grid > s0), np.nan, lower)  # no recovery seen yet: no model-based limit
-    curve = pd.DataFrame({"time": grid, "survival": surv, "se": surv * np.sqrt(np.clip(var, 0.0, None)),
+    curve = pd.DataFrame({"time": grid, "survival": surv, "se": surv * np.sqrt(var),
                           "lower": lower, "upper": upper, "n_at_risk": np.nan, "events": np.nan})
     # area under the curve from 0 to tau (1 before s0; beyond the last time the curve stays at its last value)
-    upto = grid[grid <= tau]
-    s_upto, x_upto = surv[grid <= tau], x[grid <= tau]
-    area = min(tau, s0) + float(np.trapezoid(s_upto, upto)) if upto.size > 1 else min(tau, s0)
-    dgrad = -np.trapezoid(s_upto[:, None] * x_upto, upto, axis=0) if upto.size > 1 else np.zeros(lam.size)
+    upto = grid <= tau
+    area = min(tau, s0) + (float(np.trapezoid(surv[upto], grid[upto])) if upto.sum() > 1 else 0.0)
+    dgrad = (np.trapezoid(surv[upto][:, None] * jac[upto], grid[upto], axis=0) if upto.sum() > 1
+             else np.zeros(cov.shape[0]))
     if tau > last:
         area += float(surv[-1]) * (tau - last)
-        dgrad = dgrad - surv[-1] * x[-1] * (tau - last)
+        dgrad = dgrad + surv[-1] * jac[-1] * (tau - last)
     se_area = float(np.sqrt(max(dgrad @ cov @ dgrad, 0.0)))
     return curve, (area, se_area)
