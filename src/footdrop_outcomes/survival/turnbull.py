@@ -33,8 +33,8 @@ placement the likelihood prefers). Frydman's (1994) NPMLE, which also allows mas
 end at an entry outside every innermost interval, biased the shares upwards; spreading the mass
 evenly, downwards (docs/survival.md). The rule still leaves late-entry shares about 0.002-0.004 low;
 :func:`~footdrop_outcomes.survival.piecewise_hazard.piecewise_hazard_curve` fits the same data with a
-hazard constant between knots: a sensitivity check without that shortfall where recovery changes
-smoothly, but biased where it stops abruptly (docs/survival.md).
+piecewise-constant hazard and a fraction who never recover, as a model-based sensitivity check
+(docs/survival.md).
 
 The estimand is the curve of *all patients*: non-recoverers count as not yet recovered at every
 time, so "median" means the time by which half of all patients had recovered (see
