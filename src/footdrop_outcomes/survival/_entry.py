@@ -114,3 +114,28 @@ def curve_start(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, *, min_
     straddling = int((keep & (lower < s0)).sum())
     lower, upper, entry = np.maximum(lower[keep], s0), upper[keep], np.maximum(entry[keep], s0)
     return lower, upper, entry, {"start": s0, "recovered_before_start": int((~keep).sum()), "straddling": straddling}
+
+
+def interval_times(data: Cohort | pd.DataFrame, df: pd.DataFrame, *, lower_col: str, upper_col: str,
+                   entry_col: str | None, time_unit: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Lower and upper ends (missing upper: ``inf``) and entry times of an interval-censored frame,
+    entry checked against the last visit (the curves of :func:`turnbull` and
+    :func:`piecewise_hazard_curve`)."""
+    lower = df[lower_col].to_numpy(dtype=float)
+    upper = pd.to_numeric(df[upper_col], errors="coerce").to_numpy(dtype=float)
+    upper = np.where(np.isnan(upper), np.inf, upper)
+    entry = entry_times(data, df, entry_col, time_unit)
+    if entry is not None:
+        check_entry(df, entry, np.where(np.isfinite(upper), upper, lower), entry_col=str(entry_col),
+                    exit_col=f"{upper_col} (or {lower_col} if not recovered)")
+    return lower, upper, entry
+
+
+def enter_group(df: pd.DataFrame, lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, *, entry_col: str,
+                label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One group's intervals under late entry: those recovered by first contact left out (with a
+    warning; their number returned), lower ends before entry moved to entry."""
+    keep = upper > entry  # recovered by first contact: never at risk
+    dropped = drop_recovered_at_entry(df, keep, entry_col=entry_col, label=label)
+    entry = entry[keep]
+    return np.maximum(lower[keep], entry), upper[keep], entry, dropped

@@ -48,12 +48,7 @@ from scipy.stats import norm
 
 from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError
-from footdrop_outcomes.survival._entry import (
-    check_entry,
-    curve_start,
-    drop_recovered_at_entry,
-    entry_times,
-)
+from footdrop_outcomes.survival._entry import curve_start, enter_group, interval_times
 from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_columns
 from footdrop_outcomes.survival._piecewise_cure import _ascent_step, fit_cure
 from footdrop_outcomes.survival.curves import (
@@ -184,13 +179,8 @@ def piecewise_hazard_curve(
     check_columns(df, lower_col=lower_col, upper_col=upper_col)
     landmarks_, tau_ = _landmarks(landmarks, tau, time_unit)
     z = float(norm.ppf(1 - alpha / 2))
-    lower_all = df[lower_col].to_numpy(dtype=float)
-    upper_all = pd.to_numeric(df[upper_col], errors="coerce").to_numpy(dtype=float)
-    upper_all = np.where(np.isnan(upper_all), np.inf, upper_all)
-    entry_all = entry_times(data, df, entry_col, time_unit)
-    if entry_all is not None:
-        check_entry(df, entry_all, np.where(np.isfinite(upper_all), upper_all, lower_all), entry_col=str(entry_col),
-                    exit_col=f"{upper_col} (or {lower_col} if not recovered)")
+    lower_all, upper_all, entry_all = interval_times(data, df, lower_col=lower_col, upper_col=upper_col,
+                                                     entry_col=entry_col, time_unit=time_unit)
     groups = _groups(df, group)
     curves, rows, fits, risk, excluded, start = [], [], {}, {}, {}, {}
     for label, idx in groups:
@@ -198,10 +188,8 @@ def piecewise_hazard_curve(
         entry = np.zeros(lo.size)
         s0 = 0.0
         if entry_all is not None:
-            keep = up > entry_all[idx]  # recovered by first contact: never at risk
-            excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
-            entry = entry_all[idx][keep]
-            lo, up = np.maximum(lo[keep], entry), up[keep]
+            lo, up, entry, excluded[label] = enter_group(df.iloc[idx], lo, up, entry_all[idx], entry_col=str(entry_col),
+                                                         label=label)
             if up.size == 0:
                 risk[label] = np.empty((2, 0))
                 rows.extend(no_one_at_risk_rows(label, landmarks_, tau_))

@@ -53,12 +53,7 @@ from scipy.stats import norm
 
 from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError
-from footdrop_outcomes.survival._entry import (
-    check_entry,
-    curve_start,
-    drop_recovered_at_entry,
-    entry_times,
-)
+from footdrop_outcomes.survival._entry import curve_start, enter_group, interval_times
 from footdrop_outcomes.survival._input import (
     DAYS_PER,
     TimeUnit,
@@ -203,22 +198,15 @@ def turnbull(
     check_columns(df, lower_col=lower_col, upper_col=upper_col)
     landmarks_, tau_ = _landmarks(landmarks, tau, time_unit)
     z = norm.ppf(1 - alpha / 2)
-    lower_all = df[lower_col].to_numpy(dtype=float)
-    upper_all = pd.to_numeric(df[upper_col], errors="coerce").to_numpy(dtype=float)
-    upper_all = np.where(np.isnan(upper_all), np.inf, upper_all)
-    entry_all = entry_times(data, df, entry_col, time_unit)
-    if entry_all is not None:
-        check_entry(df, entry_all, np.where(np.isfinite(upper_all), upper_all, lower_all), entry_col=str(entry_col),
-                    exit_col=f"{upper_col} (or {lower_col} if not recovered)")
+    lower_all, upper_all, entry_all = interval_times(data, df, lower_col=lower_col, upper_col=upper_col,
+                                                     entry_col=entry_col, time_unit=time_unit)
     groups = _groups(df, group)
     curves, rows, inner, iters, risk, excluded, start = [], [], {}, {}, {}, {}, {}
     for label, idx in groups:
         lo, up, entry, weight = lower_all[idx], upper_all[idx], None, None
         if entry_all is not None:
-            keep = up > entry_all[idx]  # recovered by first contact: never at risk
-            excluded[label] = drop_recovered_at_entry(df.iloc[idx], keep, entry_col=str(entry_col), label=label)
-            entry = entry_all[idx][keep]
-            lo, up = np.maximum(lo[keep], entry), up[keep]
+            lo, up, entry, excluded[label] = enter_group(df.iloc[idx], lo, up, entry_all[idx], entry_col=str(entry_col),
+                                                         label=label)
             if up.size == 0:  # everyone in the group had recovered when first seen
                 risk[label] = np.empty((2, 0))
                 rows.extend(no_one_at_risk_rows(label, landmarks_, tau_))
