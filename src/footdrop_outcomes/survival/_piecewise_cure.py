@@ -153,8 +153,11 @@ def fit_cure(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.n
     lam = np.where(at_lo[:k], 0.0, lam)
     se_par = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     ll = -negloglik(par)[0] * n
+    # the zero tail puts whoever is still to recover at t_last there: its share of all patients
+    u_last = math.exp(-float(_design(cuts, np.array([t_last]))[0] @ lam))
+    tail_mass = (1 - pi) * u_last
     return {"knots": cuts, "hazard": lam, "se": se_par[:k] * lam, "cure_fraction": pi,
-            "cure_fraction_se": float(se_par[k] * pi * (1 - pi)), "last_recovery": t_last, "params": par, "cov": cov,
+            "cure_fraction_se": float(se_par[k] * pi * (1 - pi)), "last_recovery": t_last, "tail_mass": float(tail_mass), "params": par, "cov": cov,
             "log_surv": log_surv_cure, "log_likelihood": float(ll), "iterations": int(best.nit), "converged": converged,
             "model": "mixture cure, zero tail"}
 

@@ -39,6 +39,7 @@ over the first weeks), more pieces make the CIs conservative (hazards of narrow 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ from footdrop_outcomes.survival._piecewise_cure import _ascent_step, fit_cure
 from footdrop_outcomes.survival.curves import (
     POPULATION_ALL,
     CurveResult,
+    CurveWarning,
     _check_alpha,
     _count_at_risk,
     _groups,
@@ -74,6 +76,8 @@ GRID_POINTS = 2000
 MIN_PIECES, MAX_PIECES = 3, 100
 PIECES_FACTOR, PIECES_POWER = 2.0, 1 / 3
 ENTRY_SHARE = 0.5
+#: Cure model: warn when more than this share of all patients is put at the last recovery seen.
+TAIL_MASS_WARN = 0.02
 
 
 @limit_threads
@@ -133,7 +137,10 @@ def piecewise_hazard_curve(
         gives ``cure_fraction`` and its SE). False: one piecewise hazard for everyone. Where
         recovery stops within weeks and a share never recovers, the plain model smooths the
         collapse of the population hazard over one piece and puts probability too late
-        (docs/survival.md). A group with no recovery seen uses the plain model.
+        (docs/survival.md). A group with no recovery seen uses the plain model. The assumption
+        needs follow-up long enough that whoever recovers has done so by the last recovery
+        seen; otherwise those still to recover are put there and the curve jumps (``tail_mass``
+        in ``info``: their share of all patients; above 2% a ``CurveWarning`` says so).
     tol : float
         Convergence of the plain model: the Newton decrement (expected gain in log-likelihood) below ``tol`` and the
         optimality conditions met (gradient at most ``sqrt(tol)`` times the patients where a
@@ -203,6 +210,11 @@ def piecewise_hazard_curve(
         cuts = _knots_for(lo, up, entry, user_knots)
         if cure and np.isfinite(up).any():
             fit = fit_cure(lo, up, entry, cuts, max_iter=max_iter, label=label)
+            if fit["tail_mass"] > TAIL_MASS_WARN:
+                warnings.warn(f"group {label!r}: the cure model puts the recovery of {fit['tail_mass']:.1%} of the patients at "
+                              f"the last recovery seen ({fit['last_recovery']:.4g} {df.attrs.get('time_unit', time_unit)}): "
+                              "follow-up may be too short for its assumption that whoever recovers has done so by then; "
+                              "the curve jumps there (compare turnbull, or cure=False)", CurveWarning, stacklevel=3)
         else:
             fit = _fit(lo, up, entry, cuts, tol=tol, max_iter=max_iter, label=label)
             fit["model"] = "hazard"
