@@ -157,11 +157,13 @@ def piecewise_hazard_curve(
         with fewer than ``min_at_risk`` at risk: ``"not identifiable"``); pointwise CIs on the
         log-log scale from the observed information (delta method; a hazard at 0 counts as known).
         Where no recovery has been seen since the curve's start the estimate is 0 and the upper
-        limit is missing (the model gives no interval there), as a note says. ``curves`` tabulates each group's curve at 2,000 points, the
-        knots and the landmarks (the median is read off it by linear interpolation).
-        ``info["piecewise"][group]`` holds ``knots``, ``hazard`` (per time unit), ``se``,
-        ``log_likelihood``, ``iterations`` and ``converged``; with late entry ``curve_start``
-        and ``excluded_at_entry`` as for Turnbull.
+        limit is missing (the model gives no interval there), as a note says. ``curves``
+        tabulates each group's curve at 2,000 points, the knots and the landmarks (the median is
+        read off it by linear interpolation). ``info["piecewise"][group]`` holds ``model``,
+        ``knots``, ``hazard`` (per time unit), ``se``, ``log_likelihood``, ``iterations`` and
+        ``converged``, and for the cure model ``cure_fraction``, ``cure_fraction_se``,
+        ``last_recovery`` and ``tail_mass``; with late entry ``curve_start`` and
+        ``excluded_at_entry`` as for Turnbull.
 
     Examples
     --------
@@ -211,10 +213,12 @@ def piecewise_hazard_curve(
         if cure and np.isfinite(up).any():
             fit = fit_cure(lo, up, entry, cuts, max_iter=max_iter, label=label)
             if fit["tail_mass"] > TAIL_MASS_WARN:
-                warnings.warn(f"group {label!r}: the cure model puts the recovery of {fit['tail_mass']:.1%} of the patients at "
-                              f"the last recovery seen ({fit['last_recovery']:.4g} {df.attrs.get('time_unit', time_unit)}): "
-                              "follow-up may be too short for its assumption that whoever recovers has done so by then; "
-                              "the curve jumps there (compare turnbull, or cure=False)", CurveWarning, stacklevel=3)
+                # no value of the data in the message: the share and the time are in info
+                warnings.warn(f"group {label!r}: the cure model puts the recovery of more than {TAIL_MASS_WARN:.0%} of the "
+                              "patients at the last recovery seen (info['piecewise'][group]['tail_mass'] and "
+                              "['last_recovery']): follow-up may be too short for its assumption that whoever recovers "
+                              "has done so by then; the curve jumps there (compare turnbull, or cure=False)",
+                              CurveWarning, stacklevel=3)
         else:
             fit = _fit(lo, up, entry, cuts, tol=tol, max_iter=max_iter, label=label)
             fit["model"] = "hazard"
@@ -272,12 +276,11 @@ def _check_knots(knots: Sequence[float] | None) -> np.ndarray | None:
     return arr
 
 
-def default_knots(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray) -> np.ndarray:
-    """The default piece boundaries (module notes): from the earliest entry to the largest observed time."""
+def default_knots(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, last: float) -> np.ndarray:
+    """The default piece boundaries (module notes): from the earliest entry to ``last``, the largest observed time."""
     fin = np.isfinite(upper)
     origin = float(entry.min())
     ends = np.r_[lower[lower > origin], upper[fin]]
-    last = float(max(ends.max() if ends.size else origin, lower.max()))
     k = int(np.clip(math.ceil(PIECES_FACTOR * max(int(fin.sum()), 1) ** PIECES_POWER), MIN_PIECES, MAX_PIECES))
     probs = np.arange(1, k) / k
     inner = [np.quantile(ends, probs)] if ends.size else []
@@ -295,7 +298,7 @@ def _knots_for(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, user: np
     if last <= origin:
         raise FootdropError("no follow-up after first contact: every patient's last visit is at entry")
     if user is None:
-        cuts = default_knots(lower, upper, entry)
+        cuts = default_knots(lower, upper, entry, last)
     else:
         cuts = np.unique(np.r_[origin, user[(user > origin) & (user < last)], last])
     # a piece nobody is under observation in has no hazard to estimate: merge it into the next
