@@ -26,6 +26,7 @@ from footdrop_outcomes.survival.cox import _design as cox_design
 from footdrop_outcomes.survival.cox import fit_cox, fit_cox_time_varying
 from footdrop_outcomes.survival.curves import kaplan_meier, logrank_test, turnbull
 from footdrop_outcomes.survival.parametric import fit_cure_model, fit_interval_aft
+from footdrop_outcomes.survival.piecewise_hazard import piecewise_hazard_curve
 from footdrop_outcomes.survival.timevarying import counting_process
 
 R_SECONDS = {"interval AFT (weibull)": (0.01, 0.03, 0.1), "interval AFT (lognormal)": (0.01, 0.03, 0.1),
@@ -68,6 +69,8 @@ def main() -> None:
         jobs = {
             "Kaplan-Meier by cause": lambda: kaplan_meier(frame, group="cause"),
             "Turnbull NPMLE by cause": lambda: turnbull(frame, group="cause"),
+            "piecewise hazard by cause (cure model)": lambda: piecewise_hazard_curve(frame, group="cause"),
+            "piecewise hazard by cause (plain)": lambda: piecewise_hazard_curve(frame, group="cause", cure=False),
             "log-rank (overall, pairwise, trend)": lambda: logrank_test(frame, group="cause"),
             "log-rank (overall only, as survdiff)": lambda: logrank_test(frame, group="cause", pairwise=False, trend=False),
             "Cox": lambda: fit_cox(frame, FORMULA),
