@@ -81,7 +81,8 @@ class AFTResult(AnalysisResult):
     params : pandas.Series
         Coefficients and ``log(scale)``.
     cov : pandas.DataFrame
-        Inverse observed information of ``params``.
+        Covariance of ``params``: the inverse observed information, or the (cluster-)robust
+        sandwich when fitted with ``robust=True`` or ``cluster=`` (``info["se"]`` says which).
     log_likelihood : float
     alpha : float
     """
@@ -165,7 +166,8 @@ def _aft_start(x: np.ndarray, o: _Outcome, d: _Dist) -> np.ndarray:
 
 
 def _aft_fun(x: np.ndarray, o: _Outcome, d: _Dist, entry: np.ndarray | None = None) -> Callable[[np.ndarray, int], Any]:
-    """Log-likelihood (order 0) or it with gradient and Hessian (order 2) in (b, log sigma).
+    """Log-likelihood (order 0), it with gradient and Hessian (order 2), or the per-row score
+    contributions as an ``(n, p + 1)`` array (order 1), in (b, log sigma).
 
     ``entry`` (rows as in ``o``; 0 = at risk from onset): late entry, each row's likelihood is
     divided by ``S(entry | x)`` (left truncation: recovery is seen only in patients still
@@ -196,6 +198,8 @@ def _aft_fun(x: np.ndarray, o: _Outcome, d: _Dist, entry: np.ndarray | None = No
                 log_a, l_e, l_s, l_ee, l_es, l_ss = (v.copy() for v in (log_a, l_e, l_s, l_ee, l_es, l_ss))
                 for v, w in ((log_a, t_a), (l_e, t_e), (l_s, t_s), (l_ee, t_ee), (l_es, t_es), (l_ss, t_ss)):
                     v[tr] -= w
+            if order == 1:
+                return np.column_stack([x * l_e[:, None], l_s])
             ll = float(np.sum(log_a))
             g = np.r_[x.T @ l_e, l_s.sum()]
             h = np.empty((p + 1, p + 1))
@@ -205,6 +209,21 @@ def _aft_fun(x: np.ndarray, o: _Outcome, d: _Dist, entry: np.ndarray | None = No
         return ll, g, h
 
     return fun
+
+
+def _sandwich(cov: np.ndarray, scores: np.ndarray, ids: np.ndarray | None, cluster: str | None) -> tuple[np.ndarray, str]:
+    """Robust covariance ``V (U'U) V`` (R ``survreg(robust = TRUE)``: ``crossprod`` of the dfbeta
+    residuals), with the rows' scores summed within clusters first when ``ids`` are given."""
+    if ids is not None:
+        _, codes = np.unique(ids.astype(str) if ids.dtype == object else ids, return_inverse=True)
+        summed = np.zeros((int(codes.max()) + 1, scores.shape[1]))
+        np.add.at(summed, codes, scores)
+        scores = summed
+        note = f"cluster-robust sandwich, {len(summed)} clusters of {cluster!r} (as R survreg(..., cluster = {cluster}))"
+    else:
+        note = "robust sandwich V (U'U) V (as R survreg(..., robust = TRUE))"
+    dfbeta = scores @ cov
+    return dfbeta.T @ dfbeta, note
 
 
 def _entry(frame: pd.DataFrame, entry_col: str, upper_col: str, up: np.ndarray) -> np.ndarray:
@@ -240,6 +259,8 @@ def fit_interval_aft(
     lower_col: str = "lower",
     upper_col: str = "upper",
     entry_col: str | None = None,
+    robust: bool = False,
+    cluster: str | None = None,
     missing: Missing = "drop",
     alpha: float = 0.05,
     time_unit: TimeUnit = "weeks",
@@ -250,7 +271,7 @@ def fit_interval_aft(
     (``"lognormal"``) or logistic (``"loglogistic"``). Left (``lower = 0``), interval and right
     (``upper`` missing or ``inf``) censoring. Fitted by Newton-Raphson on the analytic gradient
     and Hessian from least squares on log interval midpoints; standard errors from the inverse
-    observed information. Results match ``survreg(Surv(lower, upper, type = "interval2") ~ ...)``
+    observed information, or robust (sandwich) ones with ``robust=True`` or ``cluster=``. Results match ``survreg(Surv(lower, upper, type = "interval2") ~ ...)``
     with ``lower = 0`` recoded to ``NA``.
 
     Parameters
@@ -269,6 +290,15 @@ def fit_interval_aft(
         seen, so each patient's likelihood is conditioned on ``T > entry`` (divided by
         ``S(entry | x)``). Needs ``upper > entry`` on every row; a lower bound below entry is raised to
         entry (recovery before entry is impossible given inclusion). None: at risk from onset.
+    robust : bool
+        Sandwich covariance ``V (U'U) V`` (``V`` the inverse observed information, ``U`` the
+        patients' score contributions), as R ``survreg(..., robust = TRUE)``: valid for the
+        parameters the model converges to when the distribution is misspecified (e.g. data with
+        a cured fraction), where the model-based SEs are too small or too large.
+    cluster : str, optional
+        Column of cluster ids (e.g. ``"site"``): scores are summed within clusters before the
+        sandwich (implies ``robust``), as R ``survreg(..., cluster = )``. Rows with a missing
+        id count as rows with a missing covariate.
     missing : {"drop", "raise"}
         Rows with a missing covariate: left out with a
         :class:`~footdrop_outcomes.survival.MissingDataWarning` and counted in
@@ -300,8 +330,14 @@ def fit_interval_aft(
     check_choice("distribution", distribution, get_args(Distribution))
     _check_alpha(alpha)
     frame = _prepare(data, time_unit)
-    frame, dropped = drop_incomplete(frame, formula_variables(formula, "the lower/upper columns"), missing=missing,
-                                     model="fit_interval_aft")
+    if not isinstance(robust, (bool, np.bool_)):
+        raise ConfigError(f"robust must be True or False, got {robust!r}")
+    variables = formula_variables(formula, "the lower/upper columns")
+    if cluster is not None:
+        if not isinstance(cluster, str) or cluster not in frame.columns:
+            raise FootdropError(f"data has no column {cluster!r} given as cluster (columns: {list(frame.columns)[:15]})")
+        variables = [*variables, cluster]
+    frame, dropped = drop_incomplete(frame, variables, missing=missing, model="fit_interval_aft")
     lo, up = _outcome(frame, lower_col, upper_col, "data")
     entry = None if entry_col is None else _entry(frame, entry_col, upper_col, up)
     if entry is not None:
@@ -323,8 +359,12 @@ def fit_interval_aft(
     except _NotConverged as exc:
         raise ConvergenceError(f"{distribution} AFT fit did not converge: {exc}. Check for covariate levels with very few recoveries.") from exc
     cov = _covariance(h, names)
+    _check_divergence(theta, np.sqrt(np.diag(cov)), names, _spans(xk))
+    if robust or cluster is not None:
+        cov, se_note = _sandwich(cov, fun(theta, 1), None if cluster is None else frame[cluster].to_numpy()[o.perm], cluster)
+    else:
+        se_note = "inverse observed information (b, log scale)"
     se = np.sqrt(np.diag(cov))
-    _check_divergence(theta, se, names, _spans(xk))
     zq = _zq(alpha)
     z = theta / se
     summary = pd.DataFrame({
@@ -335,7 +375,7 @@ def fit_interval_aft(
         "method": f"interval-censored {distribution} AFT (maximum likelihood)", "distribution": distribution,
         "formula": design.formula, **counts, "terms": list(design.terms), "reference_levels": {v: lev[0] for v, lev in design.levels.items()},
         "iterations": iters, "log_likelihood": ll, "alpha": alpha, "time_unit": time_unit,
-        "lower_col": lower_col, "upper_col": upper_col, "se": "inverse observed information (b, log scale)",
+        "lower_col": lower_col, "upper_col": upper_col, "se": se_note, "cluster": cluster,
         "entry_col": entry_col, "late_entry": ("none: every patient at risk from onset" if entry is None else
                                                f"left truncation at {entry_col}: likelihood divided by S({entry_col} | x)"),
         "n_late_entry": 0 if entry is None else int((entry > 0).sum()), **dropped,
