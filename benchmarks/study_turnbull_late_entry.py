@@ -22,12 +22,14 @@ Prints per estimator and statistic: bias, its Monte Carlo SE and bias / MC SE, c
 set), and CPU seconds.
 
 ``--estimators piecewise`` (or both) also fits ``piecewise_hazard_curve(entry_col="entry")`` on the
-same replicates, with the same curve start ``s0`` and truth; its medians are points (model-based).
+same replicates (``piecewise-linear``: with ``hazard="linear"``), with the same curve start ``s0``
+and truth; its medians are points (model-based).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 import warnings
 from pathlib import Path
@@ -120,7 +122,8 @@ def one(rng: np.random.Generator, n: int, min_entered: int | None = None, start_
     rows: list[dict] = []
     s0 = np.nan
     for name in estimators:
-        fitter = turnbull if name == "turnbull" else piecewise_hazard_curve
+        fitter = (turnbull if name == "turnbull" else piecewise_hazard_curve if name == "piecewise"
+                  else functools.partial(piecewise_hazard_curve, hazard="linear"))
         t0 = time.process_time()
         res = fitter(d[["lower", "upper", "entry"]], entry_col="entry", landmarks=list(WEEKS), tau=52,
                      min_entered=min_entered)
@@ -202,7 +205,7 @@ if __name__ == "__main__":
     ap.add_argument("--per-rep", action="store_true", help="replicate r from seed [seed, n, r] (default: one stream)")
     ap.add_argument("--start-identified", action="store_true",
                     help="candidate rule: start no earlier than the last entry before the first recovery visit")
-    ap.add_argument("--estimators", nargs="+", choices=["turnbull", "piecewise"], default=["turnbull"],
+    ap.add_argument("--estimators", nargs="+", choices=["turnbull", "piecewise", "piecewise-linear"], default=["turnbull"],
                     help="curves fitted to each replicate (piecewise: piecewise_hazard_curve)")
     ap.add_argument("--weeks", type=float, nargs="+", default=WEEKS, help="landmark weeks of the shares")
     a = ap.parse_args()

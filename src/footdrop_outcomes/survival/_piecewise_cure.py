@@ -1,10 +1,10 @@
-"""Piecewise-constant hazard for those who recover, plus a fraction who never do (mixture cure).
+"""Piecewise hazard for those who recover, plus a fraction who never do (mixture cure).
 
 ``S(t) = pi + (1 - pi) exp(-H(t))`` for ``t`` before the last time anyone was seen recovered
 (``t_last``, the largest finite upper end) and ``S(t) = pi`` from then on: the zero-tail
 constraint of mixture cure models (Taylor 1995, *Biometrics* 51:899-907; it assumes follow-up long
-enough that whoever recovers has done so by ``t_last``). ``H`` is piecewise constant between the
-knots, which end at ``t_last``. The likelihood of a patient first seen at ``e`` and recovered in
+enough that whoever recovers has done so by ``t_last``). The hazard of ``H`` is constant within, or
+linear between, the knots, which end at ``t_last`` (:func:`hazard_basis`). The likelihood of a patient first seen at ``e`` and recovered in
 ``(l, u]`` is ``[S(l) - S(u)] / S(e)`` (``S(l) / S(e)`` when not seen recovered), maximised over
 ``log lambda`` and ``logit pi`` by L-BFGS-B with the analytic gradient (from two starts; the
 likelihood is not concave); the covariance is the inverse of the Hessian from central differences
@@ -48,20 +48,39 @@ def _ascent_step(neg_hess: np.ndarray, g: np.ndarray) -> np.ndarray:
     return step
 
 
-def _design(cuts: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Time spent in each piece up to ``min(t, cuts[-1])``."""
-    t = np.minimum(np.asarray(t, dtype=float), cuts[-1])[:, None]
-    return np.clip(np.minimum(t, cuts[None, 1:]) - cuts[None, :-1], 0.0, None)
+def hazard_basis(cuts: np.ndarray, t: np.ndarray, *, linear: bool = False, run_on: bool = False) -> np.ndarray:
+    """The cumulative hazard's basis at ``t``: ``H(t) = hazard_basis(...) @ lambda``.
+
+    Constant hazard between knots (``linear=False``): the time spent in each piece, one column per
+    piece. Linear (``linear=True``): the hazard is continuous and linear between knots, ``lambda``
+    its values at the knots, and column ``j`` is the integral of the hat function of knot ``j`` up to
+    ``t`` (one column per knot; within a piece the two hats sum to 1, so a row sums to the same time
+    spent). After the last knot the hazard is 0 (``run_on=False``: the cure model, whose recovering
+    patients have all recovered by then) or stays at its last value (``run_on=True``).
+    """
+    t = np.asarray(t, dtype=float)[:, None]
+    spent = np.clip(np.minimum(t, cuts[None, 1:]) - cuts[None, :-1], 0.0, None)
+    if linear:
+        rise = spent**2 / (2 * np.diff(cuts)[None, :])  # to the piece's right knot
+        out = np.zeros((spent.shape[0], cuts.size))
+        out[:, :-1] += spent - rise
+        out[:, 1:] += rise
+    else:
+        out = spent
+    if run_on:
+        out[:, -1] += np.clip(t[:, 0] - cuts[-1], 0.0, None)
+    return out
 
 
 def fit_cure(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.ndarray, *, max_iter: int,
-             label: str) -> dict[str, Any]:
-    """Fit the model; the knots are cut at ``t_last`` (which becomes the last knot)."""
+             label: str, linear: bool = False) -> dict[str, Any]:
+    """Fit the model; the knots are cut at ``t_last`` (which becomes the last knot). ``linear``: the
+    hazard is linear between knots (values at the knots) instead of constant within pieces."""
     fin = np.isfinite(upper)
     t_last = float(upper[fin].max())
     cuts = np.unique(np.r_[cuts[cuts < t_last], t_last])
-    k, n = cuts.size - 1, lower.size
-    xl, xe, xu = _design(cuts, lower), _design(cuts, entry), _design(cuts, np.where(fin, upper, lower))
+    k, n = cuts.size - (0 if linear else 1), lower.size
+    xl, xe, xu = (hazard_basis(cuts, t, linear=linear) for t in (lower, entry, np.where(fin, upper, lower)))
     # at or after t_last the recovering have all recovered: u = 0 there
     past_l, past_e, past_u = lower >= t_last, entry >= t_last, fin & (upper >= t_last)
     exposure = max(float((xl - xe).sum() + (xu - xl)[fin].sum() / 2), 1e-300)
@@ -154,12 +173,12 @@ def fit_cure(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.n
     se_par = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     ll = -negloglik(par)[0] * n
     # the zero tail puts whoever is still to recover at t_last there: its share of all patients
-    u_last = math.exp(-float(_design(cuts, np.array([t_last]))[0] @ lam))
+    u_last = math.exp(-float(hazard_basis(cuts, np.array([t_last]), linear=linear)[0] @ lam))
     tail_mass = (1 - pi) * u_last
     return {"knots": cuts, "hazard": lam, "se": se_par[:k] * lam, "cure_fraction": pi,
             "cure_fraction_se": float(se_par[k] * pi * (1 - pi)), "last_recovery": t_last, "tail_mass": float(tail_mass), "params": par, "cov": cov,
             "log_surv": log_surv_cure, "log_likelihood": float(ll), "iterations": int(best.nit), "converged": converged,
-            "model": "mixture cure, zero tail"}
+            "model": "mixture cure, zero tail", "hazard_form": "linear" if linear else "constant"}
 
 
 def log_surv_cure(fit: dict[str, Any], grid: np.ndarray, s0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +186,7 @@ def log_surv_cure(fit: dict[str, Any], grid: np.ndarray, s0: float) -> tuple[np.
     cuts, lam, pi = fit["knots"], fit["hazard"], fit["cure_fraction"]
     t_last = fit["last_recovery"]
     times = np.r_[s0, np.asarray(grid, dtype=float)]
-    x = _design(cuts, times)
+    x = hazard_basis(cuts, times, linear=fit["hazard_form"] == "linear")
     u = np.where(times >= t_last, 0.0, np.exp(-(x @ lam)))
     s = pi + (1 - pi) * u
     d_lam = -(1 - pi) * u[:, None] * x * lam[None, :]  # dS / d log lambda

@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -50,8 +50,8 @@ from scipy.stats import norm
 from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.survival._entry import curve_start, enter_group, interval_times
-from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_columns
-from footdrop_outcomes.survival._piecewise_cure import _ascent_step, fit_cure
+from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice, check_columns
+from footdrop_outcomes.survival._piecewise_cure import _ascent_step, fit_cure, hazard_basis
 from footdrop_outcomes.survival.curves import (
     POPULATION_ALL,
     CurveResult,
@@ -96,6 +96,7 @@ def piecewise_hazard_curve(
     min_entered: int | None = None,
     min_at_risk: int = 10,
     cure: bool = True,
+    hazard: Literal["constant", "linear"] = "constant",
     tol: float = 1e-10,
     max_iter: int = 500,
 ) -> CurveResult:
@@ -141,6 +142,12 @@ def piecewise_hazard_curve(
         needs follow-up long enough that whoever recovers has done so by the last recovery
         seen; otherwise those still to recover are put there and the curve jumps (``tail_mass``
         in ``info``: their share of all patients; above 2% a ``CurveWarning`` says so).
+    hazard : {"constant", "linear"}
+        Shape of the hazard between knots: constant within each piece (the piecewise exponential
+        model), or continuous and linear between the knots, with its values at the knots as the
+        parameters (``info["piecewise"][group]["hazard"]``; ``hazard_form`` says which). The
+        linear form follows a rising or falling hazard without the steps that bias a constant
+        piece (docs/survival.md).
     tol : float
         Convergence of the plain model: the Newton decrement (expected gain in log-likelihood) below ``tol`` and the
         optimality conditions met (gradient at most ``sqrt(tol)`` times the patients where a
@@ -183,6 +190,7 @@ def piecewise_hazard_curve(
         raise ConfigError(f"max_iter must be a positive whole number, got {max_iter!r}")
     if not (isinstance(tol, float | int) and 0 < tol < 1):
         raise ConfigError(f"tol must be in (0, 1), got {tol!r}")
+    check_choice("hazard", hazard, ("constant", "linear"))
     user_knots = _check_knots(knots)
     df = as_frame(data, time_unit=time_unit)
     check_columns(df, lower_col=lower_col, upper_col=upper_col)
@@ -211,7 +219,7 @@ def piecewise_hazard_curve(
             raise FootdropError(f"group {label!r} has no patients")
         cuts = _knots_for(lo, up, entry, user_knots)
         if cure and np.isfinite(up).any():
-            fit = fit_cure(lo, up, entry, cuts, max_iter=max_iter, label=label)
+            fit = fit_cure(lo, up, entry, cuts, max_iter=max_iter, label=label, linear=hazard == "linear")
             if fit["tail_mass"] > TAIL_MASS_WARN:
                 # no value of the data in the message: the share and the time are in info
                 warnings.warn(f"group {label!r}: the cure model puts the recovery of more than {TAIL_MASS_WARN:.0%} of the "
@@ -220,7 +228,7 @@ def piecewise_hazard_curve(
                               "has done so by then; the curve jumps there (compare turnbull, or cure=False)",
                               CurveWarning, stacklevel=3)
         else:
-            fit = _fit(lo, up, entry, cuts, tol=tol, max_iter=max_iter, label=label)
+            fit = _fit(lo, up, entry, cuts, tol=tol, max_iter=max_iter, label=label, linear=hazard == "linear")
             fit["model"] = "hazard"
         fits[label] = {k: v for k, v in fit.items() if k not in ("cov", "log_surv", "params")}
         c, area = _curve(fit, s0, np.asarray(landmarks_, dtype=float), tau_, z)
@@ -311,15 +319,7 @@ def _knots_for(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, user: np
 
 
 def _exposure_by_piece(cuts: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    return (_design(cuts, stop) - _design(cuts, start)).sum(axis=0)
-
-
-def _design(cuts: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Time spent in each piece up to ``t`` (rows: times; columns: pieces); the last piece runs on."""
-    t = np.asarray(t, dtype=float)[:, None]
-    lo, hi = cuts[None, :-1], cuts[None, 1:].copy()
-    hi[0, -1] = np.inf
-    return np.clip(np.minimum(t, hi) - lo, 0.0, None)
+    return (hazard_basis(cuts, stop, run_on=True) - hazard_basis(cuts, start, run_on=True)).sum(axis=0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -327,13 +327,13 @@ def _design(cuts: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _fit(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.ndarray, *, tol: float, max_iter: int,
-         label: str) -> dict[str, Any]:
+         label: str, linear: bool = False) -> dict[str, Any]:
     """Maximum likelihood hazards by projected Newton on ``lambda >= 0`` (the log-likelihood is concave)."""
     fin = np.isfinite(upper)
-    xl, xe = _design(cuts, lower), _design(cuts, entry)
-    d = _design(cuts, upper[fin]) - xl[fin]
+    xl, xe = (hazard_basis(cuts, t, linear=linear, run_on=True) for t in (lower, entry))
+    d = hazard_basis(cuts, upper[fin], linear=linear, run_on=True) - xl[fin]
     a = (xe - xl).sum(axis=0)  # the linear part: log S(e) - log S(l), summed
-    k = cuts.size - 1
+    k = xl.shape[1]
     n = lower.size
 
     def loglik(lam: np.ndarray) -> float:
@@ -408,7 +408,7 @@ def _fit(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.ndarr
             cov[np.ix_(free, free)] = np.linalg.pinv(hf)
     return {"knots": cuts, "hazard": lam, "se": np.sqrt(np.clip(np.diag(cov), 0.0, None)), "cov": cov,
             "log_surv": _log_surv_plain,
-            "log_likelihood": ll, "iterations": it, "converged": converged}
+            "log_likelihood": ll, "iterations": it, "converged": converged, "hazard_form": "linear" if linear else "constant"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -417,7 +417,9 @@ def _fit(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.ndarr
 
 def _log_surv_plain(fit: dict[str, Any], grid: np.ndarray, s0: float) -> tuple[np.ndarray, np.ndarray]:
     """log S(t | T > s0) of the plain model on ``grid`` and its gradient in the hazards."""
-    x = _design(fit["knots"], grid) - _design(fit["knots"], np.array([s0]))  # exposure from s0
+    linear = fit["hazard_form"] == "linear"
+    x = (hazard_basis(fit["knots"], grid, linear=linear, run_on=True)
+         - hazard_basis(fit["knots"], np.array([s0]), linear=linear, run_on=True))  # exposure from s0
     return -(x @ fit["hazard"]), -x
 
 
