@@ -50,8 +50,17 @@ from scipy.stats import norm
 from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.survival._entry import curve_start, enter_group, interval_times
-from footdrop_outcomes.survival._input import TimeUnit, as_frame, check_choice, check_columns
-from footdrop_outcomes.survival._piecewise_cure import _ascent_step, fit_cure, hazard_basis
+from footdrop_outcomes.survival._input import (
+    TimeUnit,
+    as_frame,
+    check_choice,
+    check_columns,
+)
+from footdrop_outcomes.survival._piecewise_cure import (
+    _ascent_step,
+    fit_cure,
+    hazard_basis,
+)
 from footdrop_outcomes.survival.curves import (
     POPULATION_ALL,
     CurveResult,
