@@ -21,8 +21,9 @@ Prints per estimator and statistic: bias, its Monte Carlo SE and bias / MC SE, c
 95% CI with its binomial SE (shares: ``lower``/``upper``; medians by identification: point or
 set), and CPU seconds.
 
-``--estimators piecewise`` (or both) also fits ``piecewise_hazard_curve(entry_col="entry")`` on the
-same replicates (``piecewise-linear``: with ``hazard="linear"``), with the same curve start ``s0``
+``--estimators piecewise`` (or both) also fits ``piecewise_hazard_curve(entry_col="entry",
+hazard="constant")`` on the same replicates (``piecewise-linear``: ``hazard="linear"``, the default since
+session 11), with the same curve start ``s0``
 and truth; its medians are points (model-based).
 """
 
@@ -122,8 +123,8 @@ def one(rng: np.random.Generator, n: int, min_entered: int | None = None, start_
     rows: list[dict] = []
     s0 = np.nan
     for name in estimators:
-        fitter = (turnbull if name == "turnbull" else piecewise_hazard_curve if name == "piecewise"
-                  else functools.partial(piecewise_hazard_curve, hazard="linear"))
+        fitter = (turnbull if name == "turnbull" else
+                  functools.partial(piecewise_hazard_curve, hazard="constant" if name == "piecewise" else "linear"))
         t0 = time.process_time()
         res = fitter(d[["lower", "upper", "entry"]], entry_col="entry", landmarks=list(WEEKS), tau=52,
                      min_entered=min_entered)

@@ -104,7 +104,7 @@ def test_exact_times_give_occurrence_over_exposure() -> None:
     eps = 1e-7
     d = pd.DataFrame({"lower": np.where(event, exit_ - eps, exit_), "upper": np.where(event, exit_, np.inf), "entry": e})
     knots = np.array([0.0, 2.0, 5.0, 9.0, 15.0])
-    res = piecewise_hazard_curve(d, entry_col="entry", knots=knots, landmarks=[6], cure=False)
+    res = piecewise_hazard_curve(d, entry_col="entry", hazard="constant", knots=knots, landmarks=[6], cure=False)
     fit = res.info["piecewise"]["all"]
     cuts = fit["knots"]
     hi = np.r_[cuts[1:-1], np.inf]
@@ -120,7 +120,7 @@ def test_maximum_matches_a_direct_maximisation_from_the_definition() -> None:
     rng = np.random.default_rng(5)
     d = _referral(rng, 60)
     knots = np.array([0.0, 3.0, 8.0, 15.0, 30.0])
-    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=knots, min_entered=1, cure=False)
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", hazard="constant", knots=knots, min_entered=1, cure=False)
     fit = res.info["piecewise"]["all"]
     cuts = fit["knots"]
     ours = _loglik(fit["hazard"], d, cuts)
@@ -136,7 +136,7 @@ def test_maximum_matches_a_direct_maximisation_from_the_definition() -> None:
 def test_shares_are_the_fitted_curve_from_the_start() -> None:
     """recovered_by at a landmark is 1 - exp(-(H(t) - H(s0))) of the reported hazards; the median solves it at 1/2."""
     d = _referral(np.random.default_rng(8), 300, shape=1.0, scale=10.0)  # a constant hazard: no piece at 0
-    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", landmarks=[6, 12, 26], tau=40, cure=False)
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", hazard="constant", landmarks=[6, 12, 26], tau=40, cure=False)
     fit = res.info["piecewise"]["all"]
     s0 = res.info["curve_start"]["all"]["start"]
     assert fit["hazard"][0] > 0 and s0 > fit["knots"][0] + 0.1
@@ -167,7 +167,7 @@ def test_standard_errors_are_the_observed_information() -> None:
     """SEs of the hazards and the log-log CI of a share from a numerical Hessian of the likelihood written out."""
     d = _referral(np.random.default_rng(21), 250)
     knots = np.array([0.0, 4.0, 10.0, 20.0])
-    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=knots, landmarks=[12],
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", hazard="constant", knots=knots, landmarks=[12],
                                  alpha=0.1, cure=False)
     fit = res.info["piecewise"]["all"]
     lam, cuts = fit["hazard"], fit["knots"]
@@ -267,7 +267,7 @@ def _loglik_cure(lam: np.ndarray, pi: float, d: pd.DataFrame, knots: np.ndarray,
 
 def test_cure_model_maximum_and_curve_from_the_definition() -> None:
     d = _referral(np.random.default_rng(31), 80, shape=3.0)
-    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=[0, 6, 12, 18],
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", hazard="constant", knots=[0, 6, 12, 18],
                                  landmarks=[10, 20], min_entered=1)
     fit = res.info["piecewise"]["all"]
     cuts, lam, pi, t_last = fit["knots"], fit["hazard"], fit["cure_fraction"], fit["last_recovery"]
@@ -294,7 +294,7 @@ def test_cure_model_maximum_and_curve_from_the_definition() -> None:
 def test_cure_fraction_se_is_the_observed_information() -> None:
     """SE of pi and the CI of a share from a numerical Hessian of the written-out likelihood."""
     d = _referral(np.random.default_rng(12), 200, shape=3.0)
-    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=[0, 8, 14, 20], landmarks=[12])
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", hazard="constant", knots=[0, 8, 14, 20], landmarks=[12])
     fit = res.info["piecewise"]["all"]
     cuts, lam, pi, t_last = fit["knots"], fit["hazard"], fit["cure_fraction"], fit["last_recovery"]
     assert (lam > 0).all() and res.info["curve_start"]["all"]["start"] > cuts[0] + 0.5  # the start's term matters
@@ -487,7 +487,44 @@ def test_linear_hazard_against_truth_early_in_the_curve() -> None:
     _check_share_against_truth(91, 6, hazard="linear")
 
 
-def test_hazard_form_is_checked() -> None:
+def test_hazard_form_is_checked_and_named() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     d = _referral(np.random.default_rng(3), 50)
     with pytest.raises(ConfigError, match="hazard"):
         piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", hazard="cubic")
+    for form in ("linear", "constant"):
+        kwargs = {} if form == "linear" else {"hazard": form}  # linear is the default
+        res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", **kwargs)
+        assert res.info["hazard_form"] == form == res.info["piecewise"]["all"]["hazard_form"]
+        ax = res.plot()
+        assert ax.get_title() == f"Piecewise-{form} hazard"
+        plt.close(ax.figure)
+
+
+def test_band_where_the_cumulative_hazard_is_barely_determined() -> None:
+    """Early in a curve whose hazard starts near 0 the log-log limits run off to 0 within days (the
+    median's lower limit then read 0.02 weeks for the mild group below); there the limits are
+    H +- z SE on the cumulative-hazard scale, the lower held at 0."""
+    from footdrop_outcomes import simulate_cohort
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = piecewise_hazard_curve(simulate_cohort(1500, seed=3), group="severity")
+    med = res.summary.query("statistic == 'median' and group == 'mild'").iloc[0]
+    assert 10 < med["lower"] < med["estimate"] < med["upper"]
+    c = res.curves[res.curves["group"] == "mild"]
+    cum = -np.log(c["survival"].to_numpy())
+    se_cum = c["se"].to_numpy() / c["survival"].to_numpy()
+    z = 1.959963984540054
+    loose = (cum > 0) & (z * se_cum > cum)
+    assert loose.sum() > 10 and (~loose & (cum > 0)).sum() > 10
+    np.testing.assert_allclose(c["lower"].to_numpy()[loose], np.exp(-(cum + z * se_cum))[loose], rtol=1e-9)
+    assert (c["upper"].to_numpy()[loose] == 1.0).all()
+    tight = ~loose & (cum > 0)
+    want = np.exp(-cum[tight] * np.exp(z * se_cum[tight] / cum[tight]))
+    np.testing.assert_allclose(c["lower"].to_numpy()[tight], want, rtol=1e-9)
+    assert c["lower"].min() > 0.2 or c.loc[c["lower"] < 0.5, "time"].min() > 10

@@ -181,8 +181,9 @@ class CurveResult(AnalysisResult):
             ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         else:
             ax.legend(frameon=False, fontsize="small", loc="upper left" if kind == "recovered" else "upper right")
-        method = {"turnbull": "Turnbull NPMLE", "piecewise_hazard": "Piecewise-constant hazard"}.get(self.info["method"],
-                                                                                                   "Kaplan-Meier")
+        method = {"turnbull": "Turnbull NPMLE",
+                  "piecewise_hazard": f"Piecewise-{self.info.get('hazard_form', 'constant')} hazard"}.get(self.info["method"],
+                                                                                                    "Kaplan-Meier")
         ax.set_title(f"{method}" + (f" by {self.info['group']}" if self.info.get("group") else ""), fontsize="medium")
         if at_risk:
             _draw_at_risk(ax, self, at_risk_times, small_cells)
