@@ -80,17 +80,20 @@ def _wald(fit) -> tuple[np.ndarray, np.ndarray]:
     return fit.params.to_numpy() - 1.959964 * se, fit.params.to_numpy() + 1.959964 * se
 
 
-def part_mi(reps: int, n: int, m: int, seed0: int, aft_se: str = "model") -> None:
+def part_mi(reps: int, n: int, m: int, seed0: int, aft_se: str = "model", smc: bool = False,
+            models: tuple[str, ...] = ("cox", "aft")) -> None:
     out, t_imp, share = [], [], []
     t0 = time.perf_counter()
     for r in range(reps):
         if r and r % 25 == 0:  # interim table: a long run shows its figures as it goes
-            _mi_table(out, r, n, m, seed0, share, t_imp, t0, aft_se)
+            _mi_table(out, r, n, m, seed0, share, t_imp, t0, aft_se, smc)
         seed = seed0 + r
         full, d = mar_frames(seed, n)
         share.append(d[["age", "diabetes"]].isna().any(axis=1).mean())
         for model, fit_fn, kind in (("cox", lambda x: fit_cox(x, FORMULA), "right"),
                                     ("aft", lambda x: fit_interval_aft(x, FORMULA, robust=aft_se == "robust"), "interval")):
+            if model not in models:
+                continue
             f = fit_fn(full)
             out.append(_rows(model, "full", f.params, *_wald(f), seed))
             with warnings.catch_warnings():
@@ -98,15 +101,16 @@ def part_mi(reps: int, n: int, m: int, seed0: int, aft_se: str = "model") -> Non
                 cc = fit_fn(d)
             out.append(_rows(model, "complete case", cc.params, *_wald(cc), seed))
             t1 = time.perf_counter()
-            imp = impute(d, m=m, seed=seed, columns=["age", "diabetes"], iterations=5, outcome=kind)
+            imp = impute(d, m=m, seed=seed, columns=["age", "diabetes"], iterations=5, outcome=kind,
+                         substantive=FORMULA if smc and model == "cox" else None)
             t_imp.append(time.perf_counter() - t1)
             mi = fit_imputed(imp, fit_fn)
             out.append(_rows(model, "MI", mi.params, mi.summary["lower"].to_numpy(), mi.summary["upper"].to_numpy(), seed))
-    _mi_table(out, reps, n, m, seed0, share, t_imp, t0, aft_se)
+    _mi_table(out, reps, n, m, seed0, share, t_imp, t0, aft_se, smc)
 
 
 def _mi_table(out: list[pd.DataFrame], reps: int, n: int, m: int, seed0: int, share: list[float], t_imp: list[float],
-              t0: float, aft_se: str = "model") -> None:
+              t0: float, aft_se: str = "model", smc: bool = False) -> None:
     a = pd.concat(out, ignore_index=True)
     truth = a[a["arm"] == "full"].groupby(["model", "term"], sort=False)["est"].mean().rename("truth")
     a = a.join(truth, on=["model", "term"])
@@ -116,7 +120,8 @@ def _mi_table(out: list[pd.DataFrame], reps: int, n: int, m: int, seed0: int, sh
                       "mcse": g["est"].std() / np.sqrt(g.size()), "emp_sd": g["est"].std(), "coverage": g["covered"].mean()})
     s["bias/mcse"] = s["bias"] / s["mcse"]
     s["cov_mcse"] = np.sqrt(s["coverage"] * (1 - s["coverage"]) / g.size())
-    print(f"MI under MAR: {reps} replicates of n = {n}, m = {m}, seeds {seed0}..{seed0 + reps - 1}, AFT SEs {aft_se}; "
+    print(f"MI under MAR: {reps} replicates of n = {n}, m = {m}, seeds {seed0}..{seed0 + reps - 1}, AFT SEs {aft_se}, "
+          f"Cox imputation {'SMC-FCS' if smc else 'FCS'}; "
           f"rows with a missing value {np.mean(share):.1%}; impute median {np.median(t_imp):.2f} s; total {time.perf_counter() - t0:.0f} s")
     print(s.round(4).to_string())
     mi = s.xs("MI", level="arm")
@@ -341,13 +346,15 @@ def main() -> None:
     ap.add_argument("--m", type=int, default=5)
     ap.add_argument("--n-late", type=int, default=500, help="patients per replicate of the late-entry part")
     ap.add_argument("--seed0", type=int, default=1000)
+    ap.add_argument("--smc", action="store_true", help="part mi: the Cox model's imputations by SMC-FCS (substantive=)")
+    ap.add_argument("--models", nargs="+", choices=["cox", "aft"], default=["cox", "aft"], help="part mi: models studied")
     ap.add_argument("--aft-se", choices=["model", "robust"], default="model",
                     help="part mi: the interval AFT's SEs, model-based or robust sandwich (robust=True)")
     ap.add_argument("--out", default=None, help="CSV of the pooled parts' per-replicate rows (written every 50 replicates)")
     args = ap.parse_args()
     pd.set_option("display.width", 200)
     if args.part in ("mi", "all"):
-        part_mi(args.reps, args.n, args.m, args.seed0, args.aft_se)
+        part_mi(args.reps, args.n, args.m, args.seed0, args.aft_se, args.smc, tuple(args.models))
     if args.part in ("pooled", "all"):
         part_pooled(args.reps, args.n, args.m, args.seed0, "v1", args.out)
     if args.part in ("pooled-all", "all"):

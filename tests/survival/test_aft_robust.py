@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from footdrop_outcomes import ConfigError, FootdropError
+from footdrop_outcomes.errors import FootdropWarning
 from footdrop_outcomes.survival import MissingDataWarning
 from footdrop_outcomes.survival._design import _build_design, _outcome
 from footdrop_outcomes.survival._likelihood import _Dist, _log_bounds
@@ -168,6 +169,20 @@ def test_robust_se_matches_monte_carlo_sd_under_misspecification():
 def test_robust_argument_errors_and_missing_cluster(data):
     with pytest.raises(ConfigError, match="robust must be True or False"):
         fit_interval_aft(data, "age", robust="yes")
+    # a column of values passed as cluster: refused without echoing them
+    with pytest.raises(ConfigError, match="name of a column") as err:
+        fit_interval_aft(data, "age", cluster=data["age"])
+    assert str(int(data["age"].iloc[0])) not in str(err.value).replace("column", "")
+    one = data.assign(grp=1)
+    with pytest.raises(FootdropError, match="a single cluster"):
+        fit_interval_aft(one, "age", cluster="grp")
+    few = data.assign(grp=data["id"] % 2)
+    with pytest.warns(FootdropWarning, match="not of full rank"):
+        fit = fit_interval_aft(few, "age + diabetes", cluster="grp")
+    assert fit.info["warnings"] and "2 clusters" in fit.info["se"]
+    # ids are taken as they are: 3 and "3" are two clusters
+    mixed = data.assign(grp=[i % 5 if i % 2 else str(i % 5) for i in range(len(data))])
+    assert fit_interval_aft(mixed, "age", cluster="grp").info["se"].startswith("cluster-robust sandwich, 10 clusters")
     with pytest.raises(FootdropError, match="no column 'site' given as cluster"):
         fit_interval_aft(data, "age", cluster="site")
     d = data.copy()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
@@ -16,7 +17,7 @@ from footdrop_outcomes._checks import p_value as _p_value
 from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._threads import limit_threads
-from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError
+from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError, FootdropWarning
 from footdrop_outcomes.survival._design import (
     _build_design,
     _check_divergence,
@@ -215,11 +216,17 @@ def _sandwich(cov: np.ndarray, scores: np.ndarray, ids: np.ndarray | None, clust
     """Robust covariance ``V (U'U) V`` (R ``survreg(robust = TRUE)``: ``crossprod`` of the dfbeta
     residuals), with the rows' scores summed within clusters first when ``ids`` are given."""
     if ids is not None:
-        _, codes = np.unique(ids.astype(str) if ids.dtype == object else ids, return_inverse=True)
-        summed = np.zeros((int(codes.max()) + 1, scores.shape[1]))
+        codes, uniques = pd.factorize(pd.Series(ids), sort=False)  # ids as they are: 3 and "3" stay two clusters
+        n_clusters = len(uniques)
+        if n_clusters < 2:
+            raise FootdropError(f"cluster={cluster!r}: a single cluster, so a cluster-robust variance cannot be computed "
+                                "(the scores sum to zero); drop cluster= or use robust=True")
+        summed = np.zeros((n_clusters, scores.shape[1]))
         np.add.at(summed, codes, scores)
         scores = summed
-        note = f"cluster-robust sandwich, {len(summed)} clusters of {cluster!r} (as R survreg(..., cluster = {cluster}))"
+        note = f"cluster-robust sandwich, {n_clusters} clusters of {cluster!r} (as R survreg(..., cluster = {cluster}))"
+        if n_clusters <= scores.shape[1]:
+            note += f"; fewer clusters than parameters + 1 ({scores.shape[1] + 1}): the sandwich is not of full rank"
     else:
         note = "robust sandwich V (U'U) V (as R survreg(..., robust = TRUE))"
     dfbeta = scores @ cov
@@ -334,7 +341,9 @@ def fit_interval_aft(
         raise ConfigError(f"robust must be True or False, got {robust!r}")
     variables = formula_variables(formula, "the lower/upper columns")
     if cluster is not None:
-        if not isinstance(cluster, str) or cluster not in frame.columns:
+        if not isinstance(cluster, str):  # never echo the argument: it may be a column of data values
+            raise ConfigError(f"cluster must be the name of a column (a string), got a {type(cluster).__name__}")
+        if cluster not in frame.columns:
             raise FootdropError(f"data has no column {cluster!r} given as cluster (columns: {list(frame.columns)[:15]})")
         variables = [*variables, cluster]
     frame, dropped = drop_incomplete(frame, variables, missing=missing, model="fit_interval_aft")
@@ -364,6 +373,8 @@ def fit_interval_aft(
         cov, se_note = _sandwich(cov, fun(theta, 1), None if cluster is None else frame[cluster].to_numpy()[o.perm], cluster)
     else:
         se_note = "inverse observed information (b, log scale)"
+    if "not of full rank" in se_note:
+        warnings.warn(f"fit_interval_aft: {se_note}; its SEs are unreliable", FootdropWarning, stacklevel=2)
     se = np.sqrt(np.diag(cov))
     zq = _zq(alpha)
     z = theta / se
@@ -379,7 +390,7 @@ def fit_interval_aft(
         "entry_col": entry_col, "late_entry": ("none: every patient at risk from onset" if entry is None else
                                                f"left truncation at {entry_col}: likelihood divided by S({entry_col} | x)"),
         "n_late_entry": 0 if entry is None else int((entry > 0).sum()), **dropped,
-        "warnings": [], "versions": _versions(),
+        "warnings": [se_note] if "not of full rank" in se_note else [], "versions": _versions(),
     }
     return AFTResult(summary=summary, info=info, distribution=distribution, params=pd.Series(theta, index=names),
                      cov=pd.DataFrame(cov, index=names, columns=names), log_likelihood=ll, alpha=alpha, design=design)
