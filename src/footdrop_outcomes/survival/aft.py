@@ -17,7 +17,12 @@ from footdrop_outcomes._checks import p_value as _p_value
 from footdrop_outcomes._checks import zq as _zq
 from footdrop_outcomes._result import AnalysisResult
 from footdrop_outcomes._threads import limit_threads
-from footdrop_outcomes.errors import ConfigError, ConvergenceError, FootdropError, FootdropWarning
+from footdrop_outcomes.errors import (
+    ConfigError,
+    ConvergenceError,
+    FootdropError,
+    FootdropWarning,
+)
 from footdrop_outcomes.survival._design import (
     _build_design,
     _check_divergence,
