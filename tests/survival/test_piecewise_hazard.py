@@ -13,6 +13,7 @@ from scipy.optimize import minimize
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.survival import piecewise_hazard_curve, turnbull
 from footdrop_outcomes.survival._entry import LateEntryWarning
+from footdrop_outcomes.survival.curves import CurveWarning
 
 
 def _cum_hazard(t: float, knots: np.ndarray, lam: np.ndarray) -> float:
@@ -76,6 +77,12 @@ def _check_share_against_truth(seed: int, week: float, hazard: str = "constant",
     errors_ = np.asarray(errors)
     assert abs(errors_.mean()) <= 3 * errors_.std(ddof=1) / math.sqrt(errors_.size)
     assert 32 <= sum(covered) <= 40
+
+
+def _arcsine(surv: float, se: float, z: float) -> tuple[float, float]:
+    """Limits of S on the arcsine-square-root scale, written out (Borgan & Liestol 1990)."""
+    g, w = math.asin(math.sqrt(surv)), z * se / (2 * math.sqrt(surv * (1 - surv)))
+    return math.sin(max(g - w, 0.0)) ** 2, math.sin(min(g + w, math.pi / 2)) ** 2
 
 
 def _numerical_hessian(f, x: np.ndarray, h: float) -> np.ndarray:
@@ -164,7 +171,7 @@ def test_shares_are_the_fitted_curve_from_the_start() -> None:
 
 
 def test_standard_errors_are_the_observed_information() -> None:
-    """SEs of the hazards and the log-log CI of a share from a numerical Hessian of the likelihood written out."""
+    """SEs of the hazards and the CI of a share from a numerical Hessian of the likelihood written out."""
     d = _referral(np.random.default_rng(21), 250)
     knots = np.array([0.0, 4.0, 10.0, 20.0])
     res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", hazard="constant", knots=knots, landmarks=[12],
@@ -178,11 +185,11 @@ def test_standard_errors_are_the_observed_information() -> None:
     s0 = res.info["curve_start"]["all"]["start"]
     grad = np.array([min(12, b) - max(s0, a) for a, b in zip(cuts[:-1], np.r_[cuts[1:-1], np.inf], strict=True)]).clip(0)
     h = grad @ lam
-    se_log = math.sqrt(grad @ cov @ grad) / h
-    z = 1.6448536269514722
+    surv = math.exp(-h)
+    lo_s, up_s = _arcsine(surv, surv * math.sqrt(grad @ cov @ grad), 1.6448536269514722)
     row = res.summary.query("statistic == 'recovered_by'").iloc[0]
-    assert row["lower"] == pytest.approx(1 - math.exp(-h * math.exp(-z * se_log)), rel=1e-4)
-    assert row["upper"] == pytest.approx(1 - math.exp(-h * math.exp(z * se_log)), rel=1e-4)
+    assert row["lower"] == pytest.approx(1 - up_s, rel=1e-4)
+    assert row["upper"] == pytest.approx(1 - lo_s, rel=1e-4)
 
 
 def test_shares_against_truth_over_replicates() -> None:
@@ -309,17 +316,15 @@ def test_cure_fraction_se_is_the_observed_information() -> None:
     assert fit["cure_fraction_se"] == pytest.approx(math.sqrt(cov[-1, -1]) * pi * (1 - pi), rel=2e-3)
     s0 = res.info["curve_start"]["all"]["start"]
 
-    def g(x: np.ndarray) -> float:  # log(-log S(12 | T > s0))
+    def g(x: np.ndarray) -> float:  # S(12 | T > s0)
         lam_, pi_ = np.exp(x[:-1]), 1 / (1 + math.exp(-x[-1]))
-        return math.log(-math.log(_surv_cure(12, cuts, lam_, pi_, t_last) / _surv_cure(s0, cuts, lam_, pi_, t_last)))
+        return _surv_cure(12, cuts, lam_, pi_, t_last) / _surv_cure(s0, cuts, lam_, pi_, t_last)
 
     grad = np.array([(g(par + np.eye(k)[i] * 1e-6) - g(par - np.eye(k)[i] * 1e-6)) / 2e-6 for i in range(k)])
-    se = math.sqrt(grad @ cov @ grad)
     row = res.summary.query("statistic == 'recovered_by'").iloc[0]
-    s_c = 1 - row["estimate"]
-    z = 1.959963984540054
-    assert row["lower"] == pytest.approx(1 - s_c ** math.exp(-z * se), rel=2e-3)
-    assert row["upper"] == pytest.approx(1 - s_c ** math.exp(z * se), rel=2e-3)
+    lo_s, up_s = _arcsine(1 - row["estimate"], math.sqrt(grad @ cov @ grad), 1.959963984540054)
+    assert row["lower"] == pytest.approx(1 - up_s, rel=2e-3)
+    assert row["upper"] == pytest.approx(1 - lo_s, rel=2e-3)
 
 
 def test_cure_model_against_truth_where_recovery_stops_abruptly() -> None:
@@ -443,7 +448,7 @@ def test_linear_hazard_maximum_and_curve_from_the_definition(cure: bool) -> None
 
 
 def test_linear_hazard_ci_is_the_observed_information() -> None:
-    """The log-log CI of a share from a numerical Hessian of the written-out cure likelihood."""
+    """The CI of a share from a numerical Hessian of the written-out cure likelihood."""
     d = _referral(np.random.default_rng(12), 200)
     res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=[0, 8, 14, 20], landmarks=[12],
                                  hazard="linear")
@@ -467,18 +472,17 @@ def test_linear_hazard_ci_is_the_observed_information() -> None:
     cov = np.linalg.inv(-_numerical_hessian(f, par, 1e-4))
     assert fit["cure_fraction_se"] == pytest.approx(math.sqrt(cov[-1, -1]) * pi * (1 - pi), rel=2e-3)
 
-    def g(x: np.ndarray) -> float:  # log(-log S(12 | T > s0))
+    def g(x: np.ndarray) -> float:  # S(12 | T > s0)
         lam_, pi_ = unpack(x)
         s = lambda t: pi_ + (1 - pi_) * math.exp(-_cum_hazard_linear(t, cuts, lam_, run_on=False))
-        return math.log(-math.log(s(12) / s(s0)))
+        return s(12) / s(s0)
 
     k = par.size
     grad = np.array([(g(par + np.eye(k)[i] * 1e-6) - g(par - np.eye(k)[i] * 1e-6)) / 2e-6 for i in range(k)])
-    se = math.sqrt(grad @ cov @ grad)
     row = res.summary.query("statistic == 'recovered_by'").iloc[0]
-    s_c, z = 1 - row["estimate"], 1.959963984540054
-    assert row["lower"] == pytest.approx(1 - s_c ** math.exp(-z * se), rel=2e-3)
-    assert row["upper"] == pytest.approx(1 - s_c ** math.exp(z * se), rel=2e-3)
+    lo_s, up_s = _arcsine(1 - row["estimate"], math.sqrt(grad @ cov @ grad), 1.959963984540054)
+    assert row["lower"] == pytest.approx(1 - up_s, rel=2e-3)
+    assert row["upper"] == pytest.approx(1 - lo_s, rel=2e-3)
 
 
 def test_linear_hazard_against_truth_early_in_the_curve() -> None:
@@ -506,9 +510,9 @@ def test_hazard_form_is_checked_and_named() -> None:
 
 
 def test_band_where_the_cumulative_hazard_is_barely_determined() -> None:
-    """Early in a curve whose hazard starts near 0 the log-log limits run off to 0 within days (the
-    median's lower limit then read 0.02 weeks for the mild group below); there the limits are
-    H +- z SE on the cumulative-hazard scale, the lower held at 0."""
+    """Early in a curve whose hazard starts near 0 log-log limits ran off to 0 within days (the
+    median's lower limit then read 0.02 weeks for the mild group below). The arcsine-square-root
+    limits do not, and they are continuous along the curve (no switch between scales)."""
     from footdrop_outcomes import simulate_cohort
 
     with warnings.catch_warnings():
@@ -517,14 +521,58 @@ def test_band_where_the_cumulative_hazard_is_barely_determined() -> None:
     med = res.summary.query("statistic == 'median' and group == 'mild'").iloc[0]
     assert 10 < med["lower"] < med["estimate"] < med["upper"]
     c = res.curves[res.curves["group"] == "mild"]
-    cum = -np.log(c["survival"].to_numpy())
-    se_cum = c["se"].to_numpy() / c["survival"].to_numpy()
-    z = 1.959963984540054
-    loose = (cum > 0) & (z * se_cum > cum)
-    assert loose.sum() > 10 and (~loose & (cum > 0)).sum() > 10
-    np.testing.assert_allclose(c["lower"].to_numpy()[loose], np.exp(-(cum + z * se_cum))[loose], rtol=1e-9)
-    assert (c["upper"].to_numpy()[loose] == 1.0).all()
-    tight = ~loose & (cum > 0)
-    want = np.exp(-cum[tight] * np.exp(z * se_cum[tight] / cum[tight]))
-    np.testing.assert_allclose(c["lower"].to_numpy()[tight], want, rtol=1e-9)
-    assert c["lower"].min() > 0.2 or c.loc[c["lower"] < 0.5, "time"].min() > 10
+    s_, se = c["survival"].to_numpy(), c["se"].to_numpy()
+    inside = (s_ > 0) & (s_ < 1)
+    want = np.array([_arcsine(a, b, 1.959963984540054) for a, b in zip(s_[inside], se[inside], strict=True)])
+    np.testing.assert_allclose(c["lower"].to_numpy()[inside], want[:, 0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(c["upper"].to_numpy()[inside], want[:, 1], rtol=1e-9, atol=1e-12)
+    # early in the curve the lower limit stays near the curve; it never jumps along the grid
+    early = c["time"].to_numpy() < 2
+    assert (c["lower"].to_numpy()[early & inside] > 0.95).all()
+    before = inside & (c["time"].to_numpy() < res.info["piecewise"]["mild"]["last_recovery"])  # the zero tail jumps there
+    assert np.max(np.abs(np.diff(c["lower"].to_numpy()[before]))) < 0.02
+
+
+def _regular_visits(seed: int = 0, n: int = 150, every: float = 2.0, follow_up: float = 12.0) -> pd.DataFrame:
+    """Everyone seen every ``every`` weeks from onset: all interval ends on one grid."""
+    t = np.random.default_rng(seed).weibull(1.5, n) * 10
+    lower = np.floor(t / every) * every
+    upper = lower + every
+    cens = t > follow_up - every
+    lower[cens], upper[cens] = follow_up - every, np.inf
+    return pd.DataFrame({"lower": lower, "upper": upper, "entry": 0.0})
+
+
+def test_linear_hazard_on_a_regular_visit_schedule_is_identified() -> None:
+    """With every interval end on a 2-weekly grid, knots on the grid leave the knot values free to
+    zig-zag (only each piece's integral is seen): SEs of 0 or 1e2 and CIs of zero width or [0, 1]
+    (review, session 11). The default knots now keep a visit time inside every piece; the SEs are
+    those of a numerical Hessian of the written-out likelihood."""
+    d = _regular_visits()
+    res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", cure=False, landmarks=[3, 5])
+    fit = res.info["piecewise"]["all"]
+    cuts, lam = fit["knots"], fit["hazard"]
+    assert fit["hazard_form"] == "linear"
+    obs = np.unique(np.r_[d["lower"], d["upper"][np.isfinite(d["upper"])]])
+    assert all(((obs > a) & (obs < b)).any() for a, b in zip(cuts[:-1], cuts[1:], strict=True))
+    free = lam > 0
+    par = np.log(lam[free])
+
+    def f(x: np.ndarray) -> float:
+        lam_ = lam.copy()
+        lam_[free] = np.exp(x)
+        return _loglik_linear(lam_, d, cuts)
+
+    cov = np.linalg.inv(-_numerical_hessian(f, par, 1e-4))
+    np.testing.assert_allclose(fit["se"][free], np.sqrt(np.diag(cov)) * lam[free], rtol=2e-3)
+    shares = res.summary.query("statistic == 'recovered_by'")
+    assert ((shares["lower"] < shares["estimate"]) & (shares["estimate"] < shares["upper"])).all()
+    assert (shares["upper"] - shares["lower"] < 0.2).all()
+
+
+def test_linear_hazard_with_knots_on_the_visits_falls_back_to_constant() -> None:
+    d = _regular_visits()
+    with pytest.warns(CurveWarning, match="not identified"):
+        res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=[2, 4, 6, 8], cure=False)
+    fit = res.info["piecewise"]["all"]
+    assert fit["hazard_form"] == "constant" and "not identified" in fit["note"]

@@ -175,7 +175,8 @@ def piecewise_hazard_curve(
         ``summary`` with the rows of :func:`~footdrop_outcomes.survival.turnbull.turnbull`
         (``median``, ``recovered_by`` at the landmarks, ``rmst``), model-based points (a median
         with fewer than ``min_at_risk`` at risk: ``"not identifiable"``); pointwise CIs on the
-        log-log scale from the observed information (delta method; a hazard at 0 counts as known).
+        arcsine-square-root scale from the observed information (delta method; a hazard at 0
+        counts as known; :func:`arcsine_limits`).
         Where no recovery has been seen since the curve's start the estimate is 0 and the upper
         limit is missing (the model gives no interval there), as a note says. ``curves``
         tabulates each group's curve at 2,000 points, the knots and the landmarks (the median is
@@ -212,7 +213,7 @@ def piecewise_hazard_curve(
     lower_all, upper_all, entry_all = interval_times(data, df, lower_col=lower_col, upper_col=upper_col,
                                                      entry_col=entry_col, time_unit=time_unit)
     groups = _groups(df, group)
-    curves, rows, fits, risk, excluded, start = [], [], {}, {}, {}, {}
+    curves, rows, fits, risk, excluded, start, notes = [], [], {}, {}, {}, {}, {}
     for label, idx in groups:
         lo, up = lower_all[idx], upper_all[idx]
         entry = np.zeros(lo.size)
@@ -231,8 +232,20 @@ def piecewise_hazard_curve(
         if lo.size == 0:
             raise FootdropError(f"group {label!r} has no patients")
         cuts = _knots_for(lo, up, entry, user_knots)
+        form = hazard
+        if hazard == "linear":
+            if cure and np.isfinite(up).any():  # the cure model's hazard ends at the last recovery seen
+                t_last = float(up[np.isfinite(up)].max())
+                cuts = np.unique(np.r_[cuts[cuts < t_last], t_last])
+            cuts = _off_visits(cuts, lo, up, entry) if user_knots is None else cuts
+            if not _linear_identified(cuts, lo, up, entry, cure and np.isfinite(up).any()):
+                form = "constant"
+                notes[label] = ("the linear hazard is not identified with these knots (a piece without a visit time "
+                                "inside it); the constant form was fitted")
+                warnings.warn(f"group {label!r}: {notes[label]} (info['piecewise'][group]['hazard_form'])", CurveWarning,
+                              stacklevel=3)
         if cure and np.isfinite(up).any():
-            fit = fit_cure(lo, up, entry, cuts, max_iter=max_iter, label=label, linear=hazard == "linear")
+            fit = fit_cure(lo, up, entry, cuts, max_iter=max_iter, label=label, linear=form == "linear")
             if fit["tail_mass"] > TAIL_MASS_WARN:
                 # no value of the data in the message: the share and the time are in info
                 warnings.warn(f"group {label!r}: the cure model puts the recovery of more than {TAIL_MASS_WARN:.0%} of the "
@@ -241,9 +254,11 @@ def piecewise_hazard_curve(
                               "has done so by then; the curve jumps there (compare turnbull, or cure=False)",
                               CurveWarning, stacklevel=3)
         else:
-            fit = _fit(lo, up, entry, cuts, tol=tol, max_iter=max_iter, label=label, linear=hazard == "linear")
+            fit = _fit(lo, up, entry, cuts, tol=tol, max_iter=max_iter, label=label, linear=form == "linear")
             fit["model"] = "hazard"
         fits[label] = {k: v for k, v in fit.items() if k not in ("cov", "log_surv", "params")}
+        if label in notes:
+            fits[label]["note"] = notes[label]
         c, area = _curve(fit, s0, np.asarray(landmarks_, dtype=float), tau_, z)
         c.insert(0, "group", label)
         curves.append(c)
@@ -258,7 +273,7 @@ def piecewise_hazard_curve(
         rows.extend(group_rows)
     info: dict[str, Any] = {
         "method": "piecewise_hazard", "hazard_form": hazard, "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
-        "groups": len(groups), "conf_type": "log-log", "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
+        "groups": len(groups), "conf_type": "arcsine-square-root", "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
         "time_unit": df.attrs.get("time_unit", time_unit), "piecewise": fits, "population": POPULATION_ALL,
         "entry_col": entry_col}
     if entry_all is not None:
@@ -329,6 +344,53 @@ def _knots_for(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, user: np
     if not keep.all():
         cuts = cuts[keep]
     return cuts
+
+
+def _observation_times(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray) -> np.ndarray:
+    """Every time at which the likelihood evaluates the curve: entries and both interval ends."""
+    return np.unique(np.r_[entry, lower, upper[np.isfinite(upper)]])
+
+
+def _off_visits(cuts: np.ndarray, lower: np.ndarray, upper: np.ndarray, entry: np.ndarray) -> np.ndarray:
+    """Default knots for the linear form: an inner knot on an observation time moves to the midpoint
+    between it and the next one (the first inner knot past the next one), and pieces still without
+    an observation time inside are merged, so that visit times fall inside every piece. The likelihood sees the hazard only through H at the observation times; with
+    every knot on a visit of a regular schedule, only each piece's integral is seen, and the knot
+    values can zig-zag without changing it (not identified)."""
+    obs = _observation_times(lower, upper, entry)
+    inner = []
+    for c in cuts[1:-1]:
+        i = int(np.searchsorted(obs, c))
+        if i < obs.size and np.isclose(obs[i], c, rtol=0.0, atol=1e-9 * max(1.0, abs(c))):
+            if not inner and i + 1 < obs.size and obs[i] <= obs[0] + 1e-12:
+                i += 1  # the first piece needs a time inside it too
+            if i + 1 < obs.size:
+                c = 0.5 * (obs[i] + obs[i + 1])
+        inner.append(c)
+    out = np.unique(np.r_[cuts[0], inner, cuts[-1]])
+    out = out[(out >= cuts[0]) & (out <= cuts[-1])]
+    # a piece with no observation time strictly inside it is merged into its neighbour (the last one's
+    # end knot, at the last time seen, would otherwise be told apart from the knot before it only
+    # through one integral)
+    while out.size > 2:
+        empty = [j for j in range(out.size - 1) if not ((obs > out[j]) & (obs < out[j + 1])).any()]
+        if not empty:
+            break
+        j = empty[0]
+        out = np.delete(out, j + 1 if j + 1 < out.size - 1 else j)
+    return out
+
+
+def _linear_identified(cuts: np.ndarray, lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cure: bool) -> bool:
+    """True when the knot values of a linear hazard are determined by H at the observation times
+    (the basis at those times has full column rank)."""
+    obs = _observation_times(lower, upper, entry)
+    if cure:  # the cure model's hazard ends at the last recovery seen
+        obs = obs[obs <= upper[np.isfinite(upper)].max()]
+    basis = hazard_basis(cuts, obs, linear=True, run_on=not cure) - hazard_basis(cuts, np.array([cuts[0]]), linear=True,
+                                                                                     run_on=not cure)
+    sv = np.linalg.svd(basis / max(float(np.abs(basis).max()), 1e-300), compute_uv=False)
+    return bool(sv.size == cuts.size and sv[-1] > 1e-8 * sv[0])
 
 
 def _exposure_by_piece(cuts: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -428,6 +490,23 @@ def _fit(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.ndarr
 # curve
 
 
+def arcsine_limits(surv: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise limits of S on the arcsine-square-root scale (Borgan & Liestol 1990, *Scand J Stat*
+    17:35-41): ``sin^2(arcsin(sqrt(S)) -+ z se / (2 sqrt(S (1 - S))))``, held within [0, pi/2].
+
+    Unlike the log-log scale it stays sensible where the cumulative hazard is small and barely
+    determined (a hazard that starts near 0): there the log-log limits ``exp(-H e^(+-z se/H))`` run off
+    to 0 within days of the start, and a median's lower limit with them. Where ``S = 1`` the limits
+    are 1 (the caller leaves out the lower one where no recovery has been seen)."""
+    s = np.clip(surv, 0.0, 1.0)
+    g = np.arcsin(np.sqrt(s))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_g = np.where((s > 0) & (s < 1), se / (2.0 * np.sqrt(s * (1.0 - s))), 0.0)
+    lower = np.sin(np.clip(g - z * se_g, 0.0, np.pi / 2)) ** 2
+    upper = np.sin(np.clip(g + z * se_g, 0.0, np.pi / 2)) ** 2
+    return lower, upper
+
+
 def _log_surv_plain(fit: dict[str, Any], grid: np.ndarray, s0: float) -> tuple[np.ndarray, np.ndarray]:
     """log S(t | T > s0) of the plain model on ``grid`` and its gradient in the hazards."""
     linear = fit["hazard_form"] == "linear"
@@ -437,7 +516,7 @@ def _log_surv_plain(fit: dict[str, Any], grid: np.ndarray, s0: float) -> tuple[n
 
 
 def _curve(fit: dict[str, Any], s0: float, landmarks: np.ndarray, tau: float, z: float) -> tuple[pd.DataFrame, tuple[float, float]]:
-    """The curve from ``s0`` (1 before it) on a grid, with log-log CIs; the area up to tau with its SE.
+    """The curve from ``s0`` (1 before it) on a grid, with arcsine-square-root CIs; the area up to tau with its SE.
 
     ``fit["log_surv"](fit, grid, s0)`` gives ``log S(t | T > s0)`` and its gradient in the parameters
     whose covariance is ``fit["cov"]``."""
@@ -450,19 +529,7 @@ def _curve(fit: dict[str, Any], s0: float, landmarks: np.ndarray, tau: float, z:
     cum = np.clip(-logs, 0.0, None)  # -log S(t | T > s0)
     var = np.clip(np.einsum("ij,jk,ik->i", jac, cov, jac), 0.0, None)
     surv = np.exp(-cum)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se_log = np.where(cum > 0, np.sqrt(var) / cum, 0.0)
-    with np.errstate(over="ignore"):
-        lower = np.exp(-cum * np.exp(z * se_log))
-        upper = np.exp(-cum * np.exp(-z * se_log))
-    # Where the cumulative hazard is barely determined (its SE above 1/z of itself, as early in a
-    # curve whose hazard starts near 0), log H is far from normal and the log-log limits run off
-    # (the lower one to 0 within days of the start, which drags a median's lower limit there too):
-    # the limits are then those of H itself, H +- z SE, the lower one held at 0.
-    se_cum = np.sqrt(var)
-    loose = (cum > 0) & (z * se_cum > cum)
-    lower = np.where(loose, np.exp(-(cum + z * se_cum)), lower)
-    upper = np.where(loose, 1.0, upper)
+    lower, upper = arcsine_limits(surv, surv * np.sqrt(var), z)
     lower = np.where((cum <= 0) & (grid > s0), np.nan, lower)  # no recovery seen yet: no model-based limit
     curve = pd.DataFrame({"time": grid, "survival": surv, "se": surv * np.sqrt(var),
                           "lower": lower, "upper": upper, "n_at_risk": np.nan, "events": np.nan})
