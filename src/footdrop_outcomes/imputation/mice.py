@@ -684,7 +684,9 @@ def _chain(frame: pd.DataFrame, vars_: dict[str, _Var], targets: list[str], pred
                 key = (v.name, x.shape[1])
                 if key not in priors:
                     priors[key] = _prior_precision(x)
-                model, starts[c] = covariate_model(rng, v.kind, meth[c], x[~v.miss], v.values[~v.miss], x[v.miss],
+                # fitted to every row at its current value (observed or imputed), as smcfcs: where missingness
+                # depends on the outcome the observed rows alone give a biased p(x | z)
+                model, starts[c] = covariate_model(rng, v.kind, meth[c], x, cur[c], x[v.miss],
                                                    len(v.levels), starts[c], priors[key])
                 cur[c][v.miss] = smc.draw(rng, _fill(frame, vars_, cur, targets), c, v.kind, v.levels, v.miss, model)
             blocks[c] = v.block(cur[c])

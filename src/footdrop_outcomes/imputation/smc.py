@@ -15,14 +15,19 @@ Each step for a covariate ``x`` with the others ``z``:
    coefficients are drawn from their large-sample posterior ``N(beta_hat, V)``; the Breslow
    cumulative baseline hazard ``H0`` is computed at the drawn coefficients.
 2. A covariate model ``p(x | z)``, ``z`` the formula's other variables and no outcome, is fitted
-   and its parameters drawn as in the plain chained equations: normal linear regression (continuous), logistic or multinomial
+   to every row at its current value (observed or imputed in the previous step, as ``smcfcs``: where
+   missingness depends on the outcome, the observed rows alone give a biased ``p(x | z)``), and its
+   parameters are drawn as in the plain chained equations: normal linear regression (continuous), logistic or multinomial
    regression on a bootstrap sample (two or more levels).
 3. Continuous ``x``: rejection sampling. A value ``x*`` drawn from ``p(x | z)`` is accepted with
-   probability ``exp(-H0(T) e^eta)`` for a patient not seen recovered and
-   ``H0(T) e^eta exp(1 - H0(T) e^eta)`` for one seen recovered (``eta`` the linear predictor with
-   ``x*``; the second is the Cox density over its largest value ``1/e``). After ``max_tries``
+   probability ``exp(-H0(T) r)`` for a patient not seen recovered and
+   ``[exp(-H0(T-) r) - exp(-H0(T) r)] / max`` for one recovered at ``T`` (``r = e^eta`` with ``x*``;
+   the grouped-time form of the Cox model with the Breslow baseline, as recovery times are visit
+   times and heavily tied; Bartlett et al. use the continuous density ``H0 r exp(1 - H0 r)``, which
+   it equals in the limit of untied times). After ``max_tries``
    rejections the last draw is kept and counted (``info["smc_rejection_failures"]``).
-   Categorical ``x``: the exact posterior over the levels, ``p(x = k | z) exp(D eta_k - H0(T) e^eta_k)``.
+   Categorical ``x``: the exact posterior over the levels, ``p(x = k | z)`` times the same outcome
+   probability at level ``k``.
 
 The substantive formula must be linear in each continuous imputed variable (checked).
 """
@@ -61,7 +66,7 @@ class CoxSubstantive:
     def __post_init__(self) -> None:
         self._order = np.argsort(self.time, kind="stable")
 
-    def _fit(self, rng: np.random.Generator, current: pd.DataFrame) -> tuple[Any, np.ndarray, np.ndarray]:
+    def _fit(self, rng: np.random.Generator, current: pd.DataFrame) -> tuple[Any, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         from footdrop_outcomes.survival import fit_cox
 
         with warnings.catch_warnings():
@@ -74,21 +79,25 @@ class CoxSubstantive:
         eta = _matrix(res.design, current, draw.size) @ draw
         return res.design, draw, self._breslow(eta)
 
-    def _breslow(self, eta: np.ndarray) -> np.ndarray:
-        """Breslow cumulative baseline hazard at each row's own time (tied times: all events at t counted)."""
+    def _breslow(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Breslow cumulative baseline hazard at each row's own time, with and without the jump at
+        that time (``H0(T)``, ``H0(T-)``; tied times: all events at t counted)."""
         t, d, r = self.time[self._order], self.event[self._order].astype(float), np.exp(eta[self._order] - eta.max())
         ut, first = np.unique(t, return_index=True)
         at_risk = np.cumsum(r[::-1])[::-1][first]
         deaths = np.add.reduceat(d, first)
-        cum = np.cumsum(deaths / at_risk) * math.exp(-eta.max())
-        return cum[np.searchsorted(ut, self.time)]
+        jump = deaths / at_risk * math.exp(-eta.max())
+        cum = np.cumsum(jump)
+        idx = np.searchsorted(ut, self.time)
+        return cum[idx], cum[idx] - jump[idx]
 
     def draw(self, rng: np.random.Generator, current: pd.DataFrame, column: str, kind: str, levels: tuple[Any, ...],
              miss: np.ndarray, cov_model: dict[str, Any]) -> np.ndarray:
         """New values (codes for categorical variables) for the rows ``miss`` of ``column``."""
-        design, beta, h0 = self._fit(rng, current)
+        design, beta, (h0, h0_before) = self._fit(rng, current)
         rows = current.iloc[np.flatnonzero(miss)].copy()
-        h0_m, ev = h0[miss], self.event[miss].astype(bool)
+        h0_m, h0_b, ev = h0[miss], h0_before[miss], self.event[miss].astype(bool)
+        top = np.where(ev, _grouped_max(h0_b, h0_m), 1.0)
         self.steps += 1
         if kind == "numeric":
             at = {a: self._eta(design, beta, rows, column, a) for a in (0.0, 1.0, 2.0)}
@@ -101,9 +110,8 @@ class CoxSubstantive:
             todo = np.arange(mean.size)
             for _ in range(MAX_TRIES):
                 cand = mean[todo] + sd * rng.standard_normal(todo.size)
-                hz = h0_m[todo] * np.exp(np.clip(at[0.0][todo] + slope[todo] * cand, -700, 700))
-                with np.errstate(over="ignore", invalid="ignore"):
-                    accept_p = np.where(ev[todo], hz * np.exp(1.0 - hz), np.exp(-hz))
+                risk = np.exp(np.clip(at[0.0][todo] + slope[todo] * cand, -700, 700))
+                accept_p = _likelihood(ev[todo], h0_b[todo], h0_m[todo], risk) / top[todo]
                 ok = rng.random(todo.size) < accept_p
                 out[todo] = cand
                 todo = todo[~ok]
@@ -113,11 +121,10 @@ class CoxSubstantive:
             return out
         probs = cov_model["probs"]
         eta = np.column_stack([self._eta(design, beta, rows, column, lev) for lev in levels])
-        with np.errstate(over="ignore"):
-            logw = np.log(np.clip(probs, 1e-300, None)) + ev[:, None] * eta - h0_m[:, None] * np.exp(eta)
-        logw -= logw.max(axis=1, keepdims=True)
-        w = np.exp(logw)
-        w /= w.sum(axis=1, keepdims=True)
+        lik = np.column_stack([_likelihood(ev, h0_b, h0_m, np.exp(np.clip(eta[:, k], -700, 700)))
+                               for k in range(eta.shape[1])])
+        w = probs * lik
+        w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
         u = rng.random(w.shape[0])[:, None]
         return np.minimum((w.cumsum(axis=1) < u).sum(axis=1), len(levels) - 1).astype(float)
 
@@ -129,6 +136,27 @@ class CoxSubstantive:
         else:  # the column's own dtype (a nullable boolean stays numeric 0/1 in the formula)
             sub[column] = pd.Series([value] * len(sub), index=sub.index, dtype=sub[column].dtype)
         return _matrix(design, sub, beta.size) @ beta
+
+
+def _likelihood(event: np.ndarray, h_before: np.ndarray, h_at: np.ndarray, risk: np.ndarray) -> np.ndarray:
+    """A patient's outcome probability given the risk ``exp(eta)``: ``exp(-H0(T) r)`` if not seen
+    recovered, ``exp(-H0(T-) r) - exp(-H0(T) r)`` if recovered at ``T`` (the grouped-time form of the
+    Cox model with the Breslow baseline, whose hazard jumps at the recovery times: recovery times
+    here are visit times, heavily tied, where the continuous density ``h0 r exp(-H0 r)`` is not
+    defined)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        surv_at = np.exp(-h_at * risk)
+        return np.where(event, np.exp(-h_before * risk) - surv_at, surv_at)
+
+
+def _grouped_max(h_before: np.ndarray, h_at: np.ndarray) -> np.ndarray:
+    """Largest value over the risk of :func:`_likelihood` for a recovered patient (1 for a censored
+    one): at ``r* = log(b / a) / (b - a)`` for ``a = H0(T-) > 0``, the supremum 1 for ``a = 0``."""
+    a, b = h_before, h_at
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(b / a) / (b - a)
+        top = np.exp(-a * r) - np.exp(-b * r)
+    return np.where((a > 0) & (b > a), top, 1.0)
 
 
 def _matrix(design: Any, frame: pd.DataFrame, p: int) -> np.ndarray:
