@@ -33,7 +33,11 @@ between them the ``k``-quantiles of the recovery interval ends (lower ends after
 entry, finite upper ends), ``k = ceil(2 r^(1/3))`` for ``r`` patients seen recovered (3 to 100
 pieces), merged with the ``ceil(k / 2)``-quantiles of all times at which the likelihood evaluates
 the curve (entries too) when entries differ. The first set puts knots where patients recover, the
-second also where they enter (the truncation terms need the early hazard). The rule was chosen on
+second also where they enter (the truncation terms need the early hazard). For the linear form
+an inner knot on an observation time moves to the midpoint of it and the next one, and pieces with
+no observation time inside are merged: the likelihood sees the hazard only through ``H`` at the
+observation times, and with knots on the visits of a regular schedule the knot values would not be
+identified (user-given knots that leave them unidentified fall back to the constant form). The rule was chosen on
 one set of simulated seeds and checked once on fresh ones (benchmarks/study_turnbull_late_entry.py
 ``--estimators piecewise``; docs/survival.md): fewer pieces bias the shares (a constant hazard
 over the first weeks), more pieces make the CIs conservative (hazards of narrow pieces pile up at
