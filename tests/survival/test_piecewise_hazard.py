@@ -86,6 +86,17 @@ def _arcsine(surv: float, se: float, z: float) -> tuple[float, float]:
     return math.sin(max(g - w, 0.0)) ** 2, math.sin(min(g + w, math.pi / 2)) ** 2
 
 
+def _check_share_ci(res, surv_at, par: np.ndarray, cov: np.ndarray) -> None:
+    """The first share's 95% limits equal the arcsine-square-root limits from the delta method on
+    ``surv_at(par)`` (S at the landmark given the curve start) with covariance ``cov``."""
+    k = par.size
+    grad = np.array([(surv_at(par + np.eye(k)[i] * 1e-6) - surv_at(par - np.eye(k)[i] * 1e-6)) / 2e-6 for i in range(k)])
+    row = res.summary.query("statistic == 'recovered_by'").iloc[0]
+    lo_s, up_s = _arcsine(1 - row["estimate"], math.sqrt(grad @ cov @ grad), 1.959963984540054)
+    assert row["lower"] == pytest.approx(1 - up_s, rel=2e-3)
+    assert row["upper"] == pytest.approx(1 - lo_s, rel=2e-3)
+
+
 def _numerical_hessian(f, x: np.ndarray, h: float) -> np.ndarray:
     """Central second differences of ``f`` at ``x``."""
     k = x.size
@@ -311,7 +322,6 @@ def test_cure_fraction_se_is_the_observed_information() -> None:
     def f(x: np.ndarray) -> float:
         return _loglik_cure(np.exp(x[:-1]), 1 / (1 + math.exp(-x[-1])), d, cuts, t_last)
 
-    k = par.size
     hess = _numerical_hessian(f, par, 1e-4)
     cov = np.linalg.inv(-hess)
     assert fit["cure_fraction_se"] == pytest.approx(math.sqrt(cov[-1, -1]) * pi * (1 - pi), rel=2e-3)
@@ -321,11 +331,7 @@ def test_cure_fraction_se_is_the_observed_information() -> None:
         lam_, pi_ = np.exp(x[:-1]), 1 / (1 + math.exp(-x[-1]))
         return _surv_cure(12, cuts, lam_, pi_, t_last) / _surv_cure(s0, cuts, lam_, pi_, t_last)
 
-    grad = np.array([(g(par + np.eye(k)[i] * 1e-6) - g(par - np.eye(k)[i] * 1e-6)) / 2e-6 for i in range(k)])
-    row = res.summary.query("statistic == 'recovered_by'").iloc[0]
-    lo_s, up_s = _arcsine(1 - row["estimate"], math.sqrt(grad @ cov @ grad), 1.959963984540054)
-    assert row["lower"] == pytest.approx(1 - up_s, rel=2e-3)
-    assert row["upper"] == pytest.approx(1 - lo_s, rel=2e-3)
+    _check_share_ci(res, g, par, cov)
 
 
 def test_cure_model_against_truth_where_recovery_stops_abruptly() -> None:
@@ -478,12 +484,7 @@ def test_linear_hazard_ci_is_the_observed_information() -> None:
         s = lambda t: pi_ + (1 - pi_) * math.exp(-_cum_hazard_linear(t, cuts, lam_, run_on=False))
         return s(12) / s(s0)
 
-    k = par.size
-    grad = np.array([(g(par + np.eye(k)[i] * 1e-6) - g(par - np.eye(k)[i] * 1e-6)) / 2e-6 for i in range(k)])
-    row = res.summary.query("statistic == 'recovered_by'").iloc[0]
-    lo_s, up_s = _arcsine(1 - row["estimate"], math.sqrt(grad @ cov @ grad), 1.959963984540054)
-    assert row["lower"] == pytest.approx(1 - up_s, rel=2e-3)
-    assert row["upper"] == pytest.approx(1 - lo_s, rel=2e-3)
+    _check_share_ci(res, g, par, cov)
 
 
 def test_linear_hazard_against_truth_early_in_the_curve() -> None:
