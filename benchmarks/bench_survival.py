@@ -69,8 +69,10 @@ def main() -> None:
         jobs = {
             "Kaplan-Meier by cause": lambda: kaplan_meier(frame, group="cause"),
             "Turnbull NPMLE by cause": lambda: turnbull(frame, group="cause"),
-            "piecewise hazard by cause (cure model)": lambda: piecewise_hazard_curve(frame, group="cause"),
-            "piecewise hazard by cause (plain)": lambda: piecewise_hazard_curve(frame, group="cause", cure=False),
+            "piecewise hazard by cause (cure model, linear: the default)": lambda: piecewise_hazard_curve(frame, group="cause"),
+            "piecewise hazard by cause (cure model, constant)": lambda: piecewise_hazard_curve(frame, group="cause",
+                                                                                              hazard="constant"),
+            "piecewise hazard by cause (plain, linear)": lambda: piecewise_hazard_curve(frame, group="cause", cure=False),
             "log-rank (overall, pairwise, trend)": lambda: logrank_test(frame, group="cause"),
             "log-rank (overall only, as survdiff)": lambda: logrank_test(frame, group="cause", pairwise=False, trend=False),
             "Cox": lambda: fit_cox(frame, FORMULA),

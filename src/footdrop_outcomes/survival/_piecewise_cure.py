@@ -7,8 +7,8 @@ enough that whoever recovers has done so by ``t_last``). The hazard of ``H`` is 
 linear between, the knots, which end at ``t_last`` (:func:`hazard_basis`). The likelihood of a patient first seen at ``e`` and recovered in
 ``(l, u]`` is ``[S(l) - S(u)] / S(e)`` (``S(l) / S(e)`` when not seen recovered), maximised over
 ``log lambda`` and ``logit pi`` by L-BFGS-B with the analytic gradient (from two starts; the
-likelihood is not concave); the covariance is the inverse of the Hessian from central differences
-of the gradient, with hazards at their lower bound counted as known.
+likelihood is not concave), then Newton steps with the analytic Hessian; the covariance is the
+inverse of that Hessian, with hazards at their lower bound counted as known.
 
 Where recovery stops within weeks and a share never recovers, the plain piecewise hazard has to
 smooth the population hazard's collapse over one piece; the cure fraction carries the plateau
@@ -125,14 +125,39 @@ def fit_cure(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.n
     hi_b = np.array([b[1] for b in bounds])
 
     def hessian(par: np.ndarray, free: np.ndarray) -> np.ndarray:
-        """Hessian of the per-patient negative log-likelihood (central differences of the gradient)."""
-        out = np.zeros((par.size, par.size))
-        for j in np.flatnonzero(free):
-            up_, dn_ = par.copy(), par.copy()
-            up_[j] += 1e-5
-            dn_[j] -= 1e-5
-            out[j] = (negloglik(up_)[1] - negloglik(dn_)[1]) / 2e-5
-        return (out + out.T) / 2
+        """Analytic Hessian of the per-patient negative log-likelihood in (log lambda, logit pi)
+        (``free`` is unused: every entry is cheap; kept for the caller's signature)."""
+        lam, pi, u_l, u_e, u_u = parts(par)
+        q = 1 - pi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # recovered: log(u_l - u_u); its gradient rows a / A and Hessian sum(A_kj / A) - (a/A)(a/A)'
+            xf_l, xf_u, gap = xl[fin], xu[fin], (u_l - u_u)[fin]
+            w_l, w_u = u_l[fin] / gap, u_u[fin] / gap
+            ga = -xf_l * w_l[:, None] + xf_u * w_u[:, None]
+            h_ll = (xf_l * w_l[:, None]).T @ xf_l - (xf_u * w_u[:, None]).T @ xf_u - ga.T @ ga
+            g_ll = ga.sum(axis=0)
+            g_pp, h_pp, h_lp = -fin.sum() / q, -fin.sum() / q**2, np.zeros(k)
+
+            def add_log_s(x: np.ndarray, u: np.ndarray, sign: float) -> None:
+                # sign * log(pi + (1 - pi) u): gradient and Hessian in (lambda, pi)
+                nonlocal h_ll, g_ll, g_pp, h_pp, h_lp
+                s_ = pi + q * u
+                d_lam = -q * u / s_  # times x
+                g_ll = g_ll + sign * (x * d_lam[:, None]).sum(axis=0)
+                h_ll = h_ll + sign * (x * (q * u / s_ - (q * u / s_) ** 2)[:, None]).T @ x
+                g_pp = g_pp + sign * ((1 - u) / s_).sum()
+                h_pp = h_pp - sign * (((1 - u) / s_) ** 2).sum()
+                h_lp = h_lp + sign * (x * (u / s_ + q * u * (1 - u) / s_**2)[:, None]).sum(axis=0)
+
+            cen = ~fin
+            add_log_s(xl[cen], u_l[cen], 1.0)
+            add_log_s(xe, u_e, -1.0)
+        dpi = pi * q
+        out = np.empty((k + 1, k + 1))
+        out[:k, :k] = lam[:, None] * h_ll * lam[None, :] + np.diag(lam * g_ll)
+        out[:k, k] = out[k, :k] = lam * h_lp * dpi
+        out[k, k] = dpi**2 * h_pp + dpi * (1 - 2 * pi) * g_pp
+        return -out / n
 
     # L-BFGS-B stops early on this non-concave surface; Newton steps on the free parameters finish
     converged = False
