@@ -578,3 +578,4 @@ def test_linear_hazard_with_knots_on_the_visits_falls_back_to_constant() -> None
         res = piecewise_hazard_curve(d[["lower", "upper", "entry"]], entry_col="entry", knots=[2, 4, 6, 8], cure=False)
     fit = res.info["piecewise"]["all"]
     assert fit["hazard_form"] == "constant" and "not identified" in fit["note"]
+    assert res.info["hazard_form"] == "constant"  # the result says what was fitted, not what was asked

@@ -124,9 +124,8 @@ def fit_cure(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.n
     lo_b = np.array([b[0] for b in bounds])
     hi_b = np.array([b[1] for b in bounds])
 
-    def hessian(par: np.ndarray, free: np.ndarray) -> np.ndarray:
-        """Analytic Hessian of the per-patient negative log-likelihood in (log lambda, logit pi)
-        (``free`` is unused: every entry is cheap; kept for the caller's signature)."""
+    def hessian(par: np.ndarray) -> np.ndarray:
+        """Analytic Hessian of the per-patient negative log-likelihood in (log lambda, logit pi)."""
         lam, pi, u_l, u_e, u_u = parts(par)
         q = 1 - pi
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -169,7 +168,7 @@ def fit_cure(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.n
             converged = True
             break
         step = np.zeros(par.size)
-        step[free] = _ascent_step(hessian(par, free)[np.ix_(free, free)], -grad[free])
+        step[free] = _ascent_step(hessian(par)[np.ix_(free, free)], -grad[free])
         t = 1.0
         while t >= 1e-10:
             cand = np.clip(par + t * step, lo_b, hi_b)
@@ -186,7 +185,7 @@ def fit_cure(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, cuts: np.n
     at_lo, at_hi = par <= lo_b + 1e-6, par >= hi_b - 1e-6
     # covariance: inverse Hessian of the free parameters (those at a bound count as known)
     free = ~(at_lo | at_hi)
-    hess = hessian(par, free) * n
+    hess = hessian(par) * n
     hf = hess[np.ix_(free, free)]
     hf = (hf + hf.T) / 2
     vals, vecs = np.linalg.eigh(hf)

@@ -217,9 +217,11 @@ def _aft_fun(x: np.ndarray, o: _Outcome, d: _Dist, entry: np.ndarray | None = No
     return fun
 
 
-def _sandwich(cov: np.ndarray, scores: np.ndarray, ids: np.ndarray | None, cluster: str | None) -> tuple[np.ndarray, str]:
+def _sandwich(cov: np.ndarray, scores: np.ndarray, ids: np.ndarray | None,
+              cluster: str | None) -> tuple[np.ndarray, str, bool]:
     """Robust covariance ``V (U'U) V`` (R ``survreg(robust = TRUE)``: ``crossprod`` of the dfbeta
-    residuals), with the rows' scores summed within clusters first when ``ids`` are given."""
+    residuals), with the rows' scores summed within clusters first when ``ids`` are given; returns it,
+    a note for ``info["se"]``, and whether it is short of full rank (too few clusters)."""
     if ids is not None:
         codes, uniques = pd.factorize(pd.Series(ids), sort=False)  # ids as they are: 3 and "3" stay two clusters
         n_clusters = len(uniques)
@@ -230,12 +232,13 @@ def _sandwich(cov: np.ndarray, scores: np.ndarray, ids: np.ndarray | None, clust
         np.add.at(summed, codes, scores)
         scores = summed
         note = f"cluster-robust sandwich, {n_clusters} clusters of {cluster!r} (as R survreg(..., cluster = {cluster}))"
-        if n_clusters <= scores.shape[1]:
+        short = n_clusters <= scores.shape[1]
+        if short:
             note += f"; fewer clusters than parameters + 1 ({scores.shape[1] + 1}): the sandwich is not of full rank"
     else:
-        note = "robust sandwich V (U'U) V (as R survreg(..., robust = TRUE))"
+        note, short = "robust sandwich V (U'U) V (as R survreg(..., robust = TRUE))", False
     dfbeta = scores @ cov
-    return dfbeta.T @ dfbeta, note
+    return dfbeta.T @ dfbeta, note, short
 
 
 def _entry(frame: pd.DataFrame, entry_col: str, upper_col: str, up: np.ndarray) -> np.ndarray:
@@ -343,7 +346,7 @@ def fit_interval_aft(
     _check_alpha(alpha)
     frame = _prepare(data, time_unit)
     if not isinstance(robust, (bool, np.bool_)):
-        raise ConfigError(f"robust must be True or False, got {robust!r}")
+        raise ConfigError(f"robust must be True or False, got a {type(robust).__name__}")
     variables = formula_variables(formula, "the lower/upper columns")
     if cluster is not None:
         if not isinstance(cluster, str):  # never echo the argument: it may be a column of data values
@@ -375,10 +378,11 @@ def fit_interval_aft(
     cov = _covariance(h, names)
     _check_divergence(theta, np.sqrt(np.diag(cov)), names, _spans(xk))
     if robust or cluster is not None:
-        cov, se_note = _sandwich(cov, fun(theta, 1), None if cluster is None else frame[cluster].to_numpy()[o.perm], cluster)
+        cov, se_note, short = _sandwich(cov, fun(theta, 1), None if cluster is None else frame[cluster].to_numpy()[o.perm],
+                                        cluster)
     else:
-        se_note = "inverse observed information (b, log scale)"
-    if "not of full rank" in se_note:
+        se_note, short = "inverse observed information (b, log scale)", False
+    if short:
         warnings.warn(f"fit_interval_aft: {se_note}; its SEs are unreliable", FootdropWarning, stacklevel=2)
     se = np.sqrt(np.diag(cov))
     zq = _zq(alpha)
@@ -395,7 +399,7 @@ def fit_interval_aft(
         "entry_col": entry_col, "late_entry": ("none: every patient at risk from onset" if entry is None else
                                                f"left truncation at {entry_col}: likelihood divided by S({entry_col} | x)"),
         "n_late_entry": 0 if entry is None else int((entry > 0).sum()), **dropped,
-        "warnings": [se_note] if "not of full rank" in se_note else [], "versions": _versions(),
+        "warnings": [se_note] if short else [], "versions": _versions(),
     }
     return AFTResult(summary=summary, info=info, distribution=distribution, params=pd.Series(theta, index=names),
                      cov=pd.DataFrame(cov, index=names, columns=names), log_likelihood=ll, alpha=alpha, design=design)

@@ -182,7 +182,8 @@ class CurveResult(AnalysisResult):
         else:
             ax.legend(frameon=False, fontsize="small", loc="upper left" if kind == "recovered" else "upper right")
         method = {"turnbull": "Turnbull NPMLE",
-                  "piecewise_hazard": f"Piecewise-{self.info.get('hazard_form', 'constant')} hazard"}.get(self.info["method"],
+                  "piecewise_hazard": {"linear": "Piecewise-linear hazard", "constant": "Piecewise-constant hazard"}.get(
+                      self.info.get("hazard_form", ""), "Piecewise hazard")}.get(self.info["method"],
                                                                                                     "Kaplan-Meier")
         ax.set_title(f"{method}" + (f" by {self.info['group']}" if self.info.get("group") else ""), fontsize="medium")
         if at_risk:

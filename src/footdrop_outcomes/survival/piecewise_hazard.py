@@ -276,7 +276,7 @@ def piecewise_hazard_curve(
                 r["population"] = f"patients not recovered by {s0:.3g} {unit} (late entry)"
         rows.extend(group_rows)
     info: dict[str, Any] = {
-        "method": "piecewise_hazard", "hazard_form": hazard, "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
+        "method": "piecewise_hazard", "hazard_form": _form(fits, hazard), "group": group, "n": len(df), "events": int(np.isfinite(upper_all).sum()),
         "groups": len(groups), "conf_type": "arcsine-square-root", "alpha": alpha, "landmarks": landmarks_, "tau": tau_,
         "time_unit": df.attrs.get("time_unit", time_unit), "piecewise": fits, "population": POPULATION_ALL,
         "entry_col": entry_col}
@@ -348,6 +348,13 @@ def _knots_for(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray, user: np
     if not keep.all():
         cuts = cuts[keep]
     return cuts
+
+
+def _form(fits: dict[str, dict[str, Any]], asked: str) -> str:
+    """The hazard form of the result: the one every group was fitted with, "mixed" when a group fell
+    back to the constant form (each group's is in its own entry)."""
+    forms = {f["hazard_form"] for f in fits.values()}
+    return forms.pop() if len(forms) == 1 else ("mixed" if forms else asked)
 
 
 def _observation_times(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray) -> np.ndarray:
