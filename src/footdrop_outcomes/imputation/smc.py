@@ -61,7 +61,6 @@ class CoxSubstantive:
     time: np.ndarray
     event: np.ndarray
     failures: int = 0
-    steps: int = 0
     _order: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -99,7 +98,6 @@ class CoxSubstantive:
         rows = current.iloc[np.flatnonzero(miss)].copy()
         h0_m, h0_b, ev = h0[miss], h0_before[miss], self.event[miss].astype(bool)
         top = np.where(ev, _grouped_max(h0_b, h0_m), 1.0)
-        self.steps += 1
         if kind == "numeric":
             at = {a: self._eta(design, beta, rows, column, a) for a in (0.0, 1.0, 2.0)}
             slope = at[1.0] - at[0.0]
