@@ -364,7 +364,7 @@ def _observation_times(lower: np.ndarray, upper: np.ndarray, entry: np.ndarray) 
 
 def _off_visits(cuts: np.ndarray, lower: np.ndarray, upper: np.ndarray, entry: np.ndarray) -> np.ndarray:
     """Default knots for the linear form: an inner knot on an observation time moves to the midpoint
-    between it and the next one (the first inner knot past the next one), and pieces still without
+    between it and the next one, and pieces still without
     an observation time inside are merged, so that visit times fall inside every piece. The likelihood sees the hazard only through H at the observation times; with
     every knot on a visit of a regular schedule, only each piece's integral is seen, and the knot
     values can zig-zag without changing it (not identified)."""
@@ -373,8 +373,6 @@ def _off_visits(cuts: np.ndarray, lower: np.ndarray, upper: np.ndarray, entry: n
     for c in cuts[1:-1]:
         i = int(np.searchsorted(obs, c))
         if i < obs.size and np.isclose(obs[i], c, rtol=0.0, atol=1e-9 * max(1.0, abs(c))):
-            if not inner and i + 1 < obs.size and obs[i] <= obs[0] + 1e-12:
-                i += 1  # the first piece needs a time inside it too
             if i + 1 < obs.size:
                 c = 0.5 * (obs[i] + obs[i + 1])
         inner.append(c)
