@@ -92,19 +92,21 @@ def _strong_effect(seed: int, n: int = 1500) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def test_smc_removes_the_attenuation_of_the_approximate_model() -> None:
-    """Four data sets: the White & Royston model shrinks the coefficient of x by about 0.08 (8%);
-    SMC-FCS is within 0.03 of the full-data estimate on average."""
-    fcs, smc = [], []
+    """Four data sets: the White & Royston model (``outcome_form="linear"``) shrinks the coefficient
+    of x by about 0.08 (8%), the default spline summary by about half that; SMC-FCS removes the
+    shrinkage (-0.078, -0.044 and +0.035 here; SMC-FCS over 12 data sets +0.022, SE 0.014)."""
+    lin, spl, smc = [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for s in range(4):
             full, d = _strong_effect(s)
             ref = fit_cox(full, "x + z").params["x"]
-            for out, kw in ((fcs, {}), (smc, {"substantive": "x + z"})):
+            for out, kw in ((lin, {"outcome_form": "linear"}), (spl, {}), (smc, {"substantive": "x + z"})):
                 imp = impute(d, m=10, seed=s, columns=["x"], iterations=5, **kw)
                 out.append(fit_imputed(imp, lambda f: fit_cox(f, "x + z")).summary.set_index("term").loc["x", "estimate"] - ref)
-    assert np.mean(fcs) < -0.05
-    assert abs(np.mean(smc)) < 0.03
+    assert np.mean(lin) < -0.05
+    assert np.mean(lin) + 0.02 < np.mean(spl) < -0.02  # less shrinkage, not none: the spline is still an approximation
+    assert np.mean(smc) > np.mean(lin) + 0.07 and abs(np.mean(smc)) < 0.05
     # rows recovered at the first recovery time (H0(T-) = 0, a loose bound) can exhaust the 1,000 attempts: a few dozen of 37,000 draws
     assert imp.info["substantive"] == "x + z" and imp.info["smc_rejection_failures"] < 50
     assert "SMC-FCS" in imp.info["method"]

@@ -68,6 +68,15 @@ be exact but needs the outcome model inside the imputation loop, for little gain
 ``outcome="none"`` imputes from the covariates alone (then put the outcome in ``predictors``
 yourself).
 
+How flexibly (``outcome_form``): where some never recover (a cure mixture, not proportional
+hazards) the log-density of a covariate given the outcome is not linear in ``H``, and entering
+``D`` and ``H`` linearly (``"linear"``) shrank the age coefficient by 1-2% on the simulator's
+data (docs/missing_data.md). The default (``"spline"``) enters ``D``, a restricted cubic spline
+(Harrell 2015) of the rank scale of ``H`` (knots at its 5/35/65/95% quantiles: on the rank scale
+they cannot tie, on ``H`` itself they tie wherever many patients share the last time) and their
+products with ``D``. On fresh seeds it cut the shrinkage of age to about a third (Cox) and
+two thirds (AFT), within 1 MC SE; below 50 rows or 20 distinct times the linear form is used.
+
 Seeds: imputation ``l`` uses the ``l``-th child of ``numpy.random.SeedSequence(seed)``, so each
 completed frame depends only on ``(seed, l)`` and the options, not on ``m``.
 """
@@ -84,7 +93,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
+from scipy import linalg, stats
 from scipy.special import expit
 
 from footdrop_outcomes._checks import check_choice, cross
@@ -93,14 +102,17 @@ from footdrop_outcomes._threads import limit_threads
 from footdrop_outcomes.errors import ConfigError, FootdropError
 from footdrop_outcomes.imputation.pooling import PooledResult, pool
 
-__all__ = ["ImputationResult", "Method", "Outcome", "fit_imputed", "impute", "nelson_aalen_at"]
+__all__ = ["ImputationResult", "Method", "Outcome", "OutcomeForm", "fit_imputed", "impute", "nelson_aalen_at"]
 
 Method = Literal["pmm", "logistic", "multinomial"]
+OutcomeForm = Literal["spline", "linear"]
 Outcome = Literal["right", "interval", "none"]
 
 _RIDGE = 1e-5
 _PRIOR_SD = 2.5  # weakly informative prior of the logistic and multinomial imputation models (Gelman et al. 2008)
 _MAX_LEVELS = 12  # a complete categorical predictor with more levels (ids, free text) is not used by default
+_SPLINE_MIN_ROWS = 50  # outcome_form="spline" below this: the linear summary (7 outcome columns are too many)
+_SPLINE_KNOTS = (0.05, 0.35, 0.65, 0.95)  # Harrell's quantiles for 4 knots
 
 
 @dataclass(frozen=True, repr=False, kw_only=True)
@@ -165,7 +177,7 @@ def nelson_aalen_at(time: np.ndarray, event: np.ndarray) -> np.ndarray:
 
 
 def _outcome_block(frame: pd.DataFrame, outcome: str, duration_col: str, event_col: str, lower_col: str,
-                   upper_col: str) -> tuple[np.ndarray, list[str], str]:
+                   upper_col: str, form: str = "linear") -> tuple[np.ndarray, list[str], str]:
     if outcome == "none":
         return np.zeros((len(frame), 0)), [], "not in the imputation models (outcome='none')"
     if outcome == "right":
@@ -191,7 +203,50 @@ def _outcome_block(frame: pd.DataFrame, outcome: str, duration_col: str, event_c
         how = (f"recovery indicator ({upper_col} finite) and Nelson-Aalen cumulative hazard at the interval midpoint "
                "as predictors (White & Royston 2009, midpoint for the unknown time within the interval)")
     h = nelson_aalen_at(t, e.astype(bool))
-    return np.column_stack([e, (h - h.mean()) / (h.std() or 1.0)]), cols, how
+    if form == "spline":
+        block = _rank_spline_block(e, h)
+        if block is not None:
+            return block, cols, how.replace(" as predictors", "") + (
+                ", entered flexibly: event indicator D, restricted cubic spline of the rank of the cumulative hazard "
+                "(4 knots at its 5/35/65/95% quantiles) and their products with D")
+        how += f" (linear: too few patients or distinct times for the spline, which needs {_SPLINE_MIN_ROWS} rows and 20 distinct times)"
+    return np.column_stack([e, _std(h)]), cols, how
+
+
+def _std(v: np.ndarray) -> np.ndarray:
+    return (v - v.mean()) / (v.std() or 1.0)
+
+
+def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Nonlinear columns of a restricted (natural) cubic spline (Harrell 2015, section 2.4.5, unscaled).
+
+    For knots ``k_1 < ... < k_K`` the ``K - 2`` columns are
+    ``(x - k_j)_+^3 - (x - k_{K-1})_+^3 (k_K - k_j) / (k_K - k_{K-1}) + (x - k_K)_+^3 (k_{K-1} - k_j) / (k_K - k_{K-1})``;
+    with ``x`` itself they span the cubic splines that are linear beyond the outer knots.
+
+    >>> rcs_basis(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 1.0, 2.0, 3.0])).round(3).tolist()
+    [[0.0, 0.0], [1.0, 0.0], [8.0, 1.0], [24.0, 6.0]]
+    """
+    k = np.asarray(knots, dtype=float)
+    if k.size < 3 or np.any(np.diff(k) <= 0):
+        raise ValueError("knots must be at least 3 and strictly increasing")
+    def p3(v: np.ndarray) -> np.ndarray:
+        return np.maximum(v, 0.0) ** 3
+    last, prev = k[-1], k[-2]
+    return np.column_stack([p3(x - kj) - p3(x - prev) * (last - kj) / (last - prev) + p3(x - last) * (prev - kj) / (last - prev)
+                            for kj in k[:-2]])
+
+
+def _rank_spline_block(e: np.ndarray, h: np.ndarray) -> np.ndarray | None:
+    """``D``, the rank scale ``u`` of ``H`` and its restricted cubic spline columns, each also times ``D``; None if too few rows or times."""
+    if h.size < _SPLINE_MIN_ROWS or np.unique(h).size < 20:
+        return None
+    u = stats.rankdata(h) / (h.size + 1.0)
+    knots = np.quantile(u, _SPLINE_KNOTS)
+    if np.any(np.diff(knots) <= 0):  # most patients share one time: the knots tie
+        return None
+    cols = [_std(u), *(_std(c) for c in rcs_basis(u, knots).T)]
+    return np.column_stack([e, *cols, *(e * c for c in cols)])
 
 
 def _need(frame: pd.DataFrame, cols: Sequence[str], what: str) -> None:
@@ -433,6 +488,7 @@ def impute(
     predictors: Sequence[str] | None = None,
     methods: dict[str, Method] | None = None,
     outcome: Outcome = "right",
+    outcome_form: OutcomeForm = "spline",
     duration_col: str = "time",
     event_col: str = "event",
     lower_col: str = "lower",
@@ -474,6 +530,12 @@ def impute(
         that gives the starting values (see the module notes).
     donors : int
         Donor pool of predictive mean matching.
+    outcome_form : {"spline", "linear"}
+        How flexibly the outcome summary enters (module notes): ``"spline"`` (default) ``D``, a
+        restricted cubic spline of the rank of ``H`` (4 knots) and their products with ``D`` (7
+        columns; the linear form is used below 50 rows or 20 distinct times, and
+        ``info["outcome"]`` says so); ``"linear"`` the event indicator ``D`` and ``H`` (White &
+        Royston 2009, the default before session 12). Ignored for ``outcome="none"``.
     substantive : str, optional
         Right-hand side of the Cox model that will be fitted to the completed frames, e.g.
         ``"severity + age + diabetes"`` (needs ``outcome="right"``; every imputed column must be
@@ -527,9 +589,10 @@ def impute(
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < least:
             raise ConfigError(f"{name} must be a whole number >= {least}, got {val!r}")
     check_choice("outcome", outcome, get_args(Outcome))
+    check_choice("outcome_form", outcome_form, get_args(OutcomeForm))
     if substantive is not None and (not isinstance(substantive, str) or outcome != "right"):
         raise ConfigError("substantive must be the right-hand side of a Cox formula (a string) and needs outcome='right'")
-    out_block, _, how = _outcome_block(frame, outcome, duration_col, event_col, lower_col, upper_col)
+    out_block, _, how = _outcome_block(frame, outcome, duration_col, event_col, lower_col, upper_col, outcome_form)
     # outcome columns never predict by default (outcome='none': name them in predictors to use them)
     reserved = {c for c in (duration_col, event_col, lower_col, upper_col, "kind") if c in frame.columns}
     is_id = {c for c in frame.columns if str(c) == "id" or str(c).endswith("_id")}
@@ -605,7 +668,7 @@ def impute(
     info = {
         "method": ("multiple imputation by chained equations (pmm; logistic / multinomial fitted on a bootstrap "
                    "sample with a weak normal prior; monotone starting pass)"), "m": int(m),
-        "seed": int(seed), "iterations": int(iterations), "donors": int(donors), "outcome_kind": outcome, "outcome": how,
+        "seed": int(seed), "iterations": int(iterations), "donors": int(donors), "outcome_kind": outcome, "outcome_form": outcome_form, "outcome": how,
         "columns": targets, "predictors": preds, "n": len(frame), "n_incomplete_rows": int(incomplete_rows.sum()),
         "complete_case_n": int((~incomplete_rows).sum()),
         "substantive": substantive,
