@@ -185,7 +185,8 @@ def _logit_pooled_rows(add, imp, summary: pd.DataFrame, seed: int, by: str = "su
             100 * expit(qbar - half), 100 * expit(qbar + half))
 
 
-def part_pooled(reps: int, n: int, m: int, seed0: int, scenario: str = "v1", out: str | None = None) -> None:
+def part_pooled(reps: int, n: int, m: int, seed0: int, scenario: str = "v1", out: str | None = None,
+                outcome_form: str = "spline") -> None:
     """Pooled IPTW (scenario ``v1`` only) and pooled Table 1 against the full-data value; see the module notes."""
     from footdrop_outcomes.adherence import (
         fit_propensity,
@@ -213,7 +214,7 @@ def part_pooled(reps: int, n: int, m: int, seed0: int, scenario: str = "v1", out
                     add("IPTW log HR (weighted)", arm, seed, w["estimate"], w["lower"], w["upper"])
             _t1_rows(add, table_one(full, covariates=covs).summary, "full", seed, False)
             _t1_rows(add, table_one(d, covariates=covs).summary, "complete case", seed, False)  # available cases per variable
-            imp = impute(d, m=m, seed=seed, columns=covs, iterations=5, outcome="right")
+            imp = impute(d, m=m, seed=seed, columns=covs, iterations=5, outcome="right", outcome_form=outcome_form)
             if scenario == "v1":
                 pc = pooled_comparison(imp, "supervised_physio", PS_FORMULA).summary
                 pc = pc[(pc["estimand"] == "log_hr") & (pc["analysis"] == "weighted")].iloc[0]
@@ -222,7 +223,7 @@ def part_pooled(reps: int, n: int, m: int, seed0: int, scenario: str = "v1", out
             _t1_rows(add, pooled, "MI", seed, True)
             _logit_pooled_rows(add, imp, pooled, seed)
         if (r + 1) % 50 == 0 or r + 1 == reps:
-            _pooled_table(pd.DataFrame(rows), r + 1, n, m, seed0, t0, c0, scenario)
+            _pooled_table(pd.DataFrame(rows), r + 1, n, m, seed0, t0, c0, f"{scenario}, outcome form {outcome_form}")
             if out:
                 pd.DataFrame(rows).to_csv(out, index=False)
 
@@ -236,7 +237,7 @@ def _pooled_table(a: pd.DataFrame, reps: int, n: int, m: int, seed0: int, t0: fl
                       "mcse": g["est"].std() / np.sqrt(g.size()), "coverage": g["covered"].mean(), "reps": g.size()})
     s["bias/mcse"] = s["bias"] / s["mcse"]
     s["cov_se"] = np.sqrt(s["coverage"] * (1 - s["coverage"]) / s["reps"])
-    print(f"\nPooled {'IPTW and ' if scenario == 'v1' else ''}Table 1 under MAR ({scenario}): {reps} replicates of n = {n}, m = {m}, "
+    print(f"\nPooled {'IPTW and ' if scenario.startswith('v1') else ''}Table 1 under MAR ({scenario}): {reps} replicates of n = {n}, m = {m}, "
           f"seeds {seed0}..{seed0 + reps - 1}; total {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU; "
           f"load {os.getloadavg()[0]:.1f}")
     print(s.round(4).to_string(), flush=True)
@@ -354,7 +355,7 @@ def main() -> None:
     ap.add_argument("--n-late", type=int, default=500, help="patients per replicate of the late-entry part")
     ap.add_argument("--seed0", type=int, default=1000)
     ap.add_argument("--outcome-form", choices=["linear", "spline"], default="spline",
-                    help="part mi: how the outcome summary enters the imputation models (impute's outcome_form)")
+                    help="parts mi, pooled, pooled-all: how the outcome summary enters the imputation models (impute's outcome_form)")
     ap.add_argument("--smc", action="store_true", help="part mi: the Cox model's imputations by SMC-FCS (substantive=)")
     ap.add_argument("--models", nargs="+", choices=["cox", "aft"], default=["cox", "aft"], help="part mi: models studied")
     ap.add_argument("--aft-se", choices=["model", "robust"], default="model",
@@ -365,9 +366,9 @@ def main() -> None:
     if args.part in ("mi", "all"):
         part_mi(args.reps, args.n, args.m, args.seed0, args.aft_se, args.smc, tuple(args.models), args.outcome_form, args.out)
     if args.part in ("pooled", "all"):
-        part_pooled(args.reps, args.n, args.m, args.seed0, "v1", args.out)
+        part_pooled(args.reps, args.n, args.m, args.seed0, "v1", args.out, args.outcome_form)
     if args.part in ("pooled-all", "all"):
-        part_pooled(args.reps, args.n, args.m, args.seed0, "all", args.out and args.out.replace(".csv", "_all.csv"))
+        part_pooled(args.reps, args.n, args.m, args.seed0, "all", args.out and args.out.replace(".csv", "_all.csv"), args.outcome_form)
     if args.part in ("late", "all"):
         part_late(args.reps, args.n_late, args.seed0)
     if args.part in ("speed", "all"):

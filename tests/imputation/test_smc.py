@@ -93,8 +93,9 @@ def _strong_effect(seed: int, n: int = 1500) -> tuple[pd.DataFrame, pd.DataFrame
 
 def test_smc_removes_the_attenuation_of_the_approximate_model() -> None:
     """Four data sets: the White & Royston model (``outcome_form="linear"``) shrinks the coefficient
-    of x by about 0.08 (8%), the default spline summary by about half that; SMC-FCS removes the
-    shrinkage (-0.078, -0.044 and +0.035 here; SMC-FCS over 12 data sets +0.022, SE 0.014)."""
+    of x by about 0.08 (8%), the default spline summary by about 30% less; SMC-FCS removes the
+    shrinkage (-0.078, -0.044 and +0.035 here; over 24 data sets -0.081, -0.057 and +0.016, SE
+    0.009; in every block of four of them the spline shrank less than the linear form)."""
     lin, spl, smc = [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -105,7 +106,7 @@ def test_smc_removes_the_attenuation_of_the_approximate_model() -> None:
                 imp = impute(d, m=10, seed=s, columns=["x"], iterations=5, **kw)
                 out.append(fit_imputed(imp, lambda f: fit_cox(f, "x + z")).summary.set_index("term").loc["x", "estimate"] - ref)
     assert np.mean(lin) < -0.05
-    assert np.mean(lin) + 0.02 < np.mean(spl) < -0.02  # less shrinkage, not none: the spline is still an approximation
+    assert np.mean(np.subtract(spl, lin)) > 0 and np.mean(spl) < -0.02  # less shrinkage, not none: still an approximation
     assert np.mean(smc) > np.mean(lin) + 0.07 and abs(np.mean(smc)) < 0.05
     # rows recovered at the first recovery time (H0(T-) = 0, a loose bound) can exhaust the 1,000 attempts: a few dozen of 37,000 draws
     assert imp.info["substantive"] == "x + z" and imp.info["smc_rejection_failures"] < 50

@@ -72,10 +72,11 @@ How flexibly (``outcome_form``): where some never recover (a cure mixture, not p
 hazards) the log-density of a covariate given the outcome is not linear in ``H``, and entering
 ``D`` and ``H`` linearly (``"linear"``) shrank the age coefficient by 1-2% on the simulator's
 data (docs/missing_data.md). The default (``"spline"``) enters ``D``, a restricted cubic spline
-(Harrell 2015) of the rank scale of ``H`` (knots at its 5/35/65/95% quantiles: on the rank scale
-they cannot tie, on ``H`` itself they tie wherever many patients share the last time) and their
-products with ``D``. On fresh seeds it cut the shrinkage of age to about a third (Cox) and
-two thirds (AFT), within 1 MC SE; below 50 rows or 20 distinct times the linear form is used.
+(Harrell 2015) of the rank scale of ``H`` (knots at its 5/35/65/95% quantiles) and their products
+with ``D``. On the seeds it was chosen on the age shrinkage went from 1.7% to 1.0% (Cox) and
+1.2% to 1.0% (AFT); on fresh seeds from 1.8% to 0.5% and 1.2% to 0.7%. The linear form is used
+below 50 rows, with fewer than 20 distinct values of ``H`` (event times), or where the quantile
+knots tie (a large share of patients at one time; ``info["outcome"]`` says which).
 
 Seeds: imputation ``l`` uses the ``l``-th child of ``numpy.random.SeedSequence(seed)``, so each
 completed frame depends only on ``(seed, l)`` and the options, not on ``m``.
@@ -112,6 +113,7 @@ _RIDGE = 1e-5
 _PRIOR_SD = 2.5  # weakly informative prior of the logistic and multinomial imputation models (Gelman et al. 2008)
 _MAX_LEVELS = 12  # a complete categorical predictor with more levels (ids, free text) is not used by default
 _SPLINE_MIN_ROWS = 50  # outcome_form="spline" below this: the linear summary (7 outcome columns are too many)
+_SPLINE_MIN_DISTINCT = 20  # distinct cumulative-hazard values (event times) the spline needs
 _SPLINE_KNOTS = (0.05, 0.35, 0.65, 0.95)  # Harrell's quantiles for 4 knots
 
 
@@ -128,7 +130,7 @@ class ImputationResult(AnalysisResult):
         ``share_missing``, ``n_predictors`` (design columns of its imputation model).
     info : dict
         ``method``, ``m``, ``seed``, ``iterations``, ``donors``, ``outcome`` (how the outcome
-        entered the imputation models), ``columns``, ``predictors``, ``n``,
+        entered the imputation models), ``outcome_form`` (the form used), ``columns``, ``predictors``, ``n``,
         ``n_incomplete_rows``, ``complete_case_n``.
     frames : tuple of pandas.DataFrame
         The completed frames (same index, columns and dtypes as the input).
@@ -177,9 +179,11 @@ def nelson_aalen_at(time: np.ndarray, event: np.ndarray) -> np.ndarray:
 
 
 def _outcome_block(frame: pd.DataFrame, outcome: str, duration_col: str, event_col: str, lower_col: str,
-                   upper_col: str, form: str = "linear") -> tuple[np.ndarray, list[str], str]:
+                   upper_col: str, form: str = "spline") -> tuple[np.ndarray, list[str], str, str | None]:
+    """The outcome columns of every imputation model, the outcome columns used, the sentence for
+    ``info["outcome"]`` and the form used (None for ``outcome="none"``)."""
     if outcome == "none":
-        return np.zeros((len(frame), 0)), [], "not in the imputation models (outcome='none')"
+        return np.zeros((len(frame), 0)), [], "not in the imputation models (outcome='none')", None
     if outcome == "right":
         cols = [duration_col, event_col]
         _need(frame, cols, "outcome='right'")
@@ -204,13 +208,13 @@ def _outcome_block(frame: pd.DataFrame, outcome: str, duration_col: str, event_c
                "as predictors (White & Royston 2009, midpoint for the unknown time within the interval)")
     h = nelson_aalen_at(t, e.astype(bool))
     if form == "spline":
-        block = _rank_spline_block(e, h)
+        block, why_not = _rank_spline_block(e, h)
         if block is not None:
             return block, cols, how.replace(" as predictors", "") + (
                 ", entered flexibly: event indicator D, restricted cubic spline of the rank of the cumulative hazard "
-                "(4 knots at its 5/35/65/95% quantiles) and their products with D")
-        how += f" (linear: too few patients or distinct times for the spline, which needs {_SPLINE_MIN_ROWS} rows and 20 distinct times)"
-    return np.column_stack([e, _std(h)]), cols, how
+                "(4 knots at its 5/35/65/95% quantiles) and their products with D"), "spline"
+        how += f" (entered linearly, not as the spline asked for: {why_not})"
+    return np.column_stack([e, _std(h)]), cols, how, "linear"
 
 
 def _std(v: np.ndarray) -> np.ndarray:
@@ -237,16 +241,19 @@ def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
                             for kj in k[:-2]])
 
 
-def _rank_spline_block(e: np.ndarray, h: np.ndarray) -> np.ndarray | None:
-    """``D``, the rank scale ``u`` of ``H`` and its restricted cubic spline columns, each also times ``D``; None if too few rows or times."""
-    if h.size < _SPLINE_MIN_ROWS or np.unique(h).size < 20:
-        return None
+def _rank_spline_block(e: np.ndarray, h: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """``D``, the rank scale ``u`` of ``H`` (mid-ranks: tied ``H``, tied ``u``) and its restricted cubic
+    spline columns, each also times ``D``; or None and the reason the linear form is used instead."""
+    if h.size < _SPLINE_MIN_ROWS:
+        return None, f"fewer than {_SPLINE_MIN_ROWS} rows"
+    if np.unique(h).size < _SPLINE_MIN_DISTINCT:
+        return None, f"fewer than {_SPLINE_MIN_DISTINCT} distinct values of the cumulative hazard (event times)"
     u = stats.rankdata(h) / (h.size + 1.0)
     knots = np.quantile(u, _SPLINE_KNOTS)
-    if np.any(np.diff(knots) <= 0):  # most patients share one time: the knots tie
-        return None
+    if np.any(np.diff(knots) <= 0):  # a large share at one time (e.g. censored together): the knots tie
+        return None, "its quantile knots tie (a large share of patients at one time)"
     cols = [_std(u), *(_std(c) for c in rcs_basis(u, knots).T)]
-    return np.column_stack([e, *cols, *(e * c for c in cols)])
+    return np.column_stack([e, *cols, *(e * c for c in cols)]), ""
 
 
 def _need(frame: pd.DataFrame, cols: Sequence[str], what: str) -> None:
@@ -533,9 +540,10 @@ def impute(
     outcome_form : {"spline", "linear"}
         How flexibly the outcome summary enters (module notes): ``"spline"`` (default) ``D``, a
         restricted cubic spline of the rank of ``H`` (4 knots) and their products with ``D`` (7
-        columns; the linear form is used below 50 rows or 20 distinct times, and
-        ``info["outcome"]`` says so); ``"linear"`` the event indicator ``D`` and ``H`` (White &
-        Royston 2009, the default before session 12). Ignored for ``outcome="none"``.
+        columns; the linear form is used below 50 rows, 20 distinct values of ``H``, or where the
+        knots tie, and ``info["outcome"]`` says why); ``"linear"`` the event indicator ``D`` and
+        ``H`` (White & Royston 2009; the earlier default). Ignored for ``outcome="none"``.
+        ``info["outcome_form"]`` is the form used (None for ``outcome="none"``).
     substantive : str, optional
         Right-hand side of the Cox model that will be fitted to the completed frames, e.g.
         ``"severity + age + diabetes"`` (needs ``outcome="right"``; every imputed column must be
@@ -592,7 +600,7 @@ def impute(
     check_choice("outcome_form", outcome_form, get_args(OutcomeForm))
     if substantive is not None and (not isinstance(substantive, str) or outcome != "right"):
         raise ConfigError("substantive must be the right-hand side of a Cox formula (a string) and needs outcome='right'")
-    out_block, _, how = _outcome_block(frame, outcome, duration_col, event_col, lower_col, upper_col, outcome_form)
+    out_block, _, how, form_used = _outcome_block(frame, outcome, duration_col, event_col, lower_col, upper_col, outcome_form)
     # outcome columns never predict by default (outcome='none': name them in predictors to use them)
     reserved = {c for c in (duration_col, event_col, lower_col, upper_col, "kind") if c in frame.columns}
     is_id = {c for c in frame.columns if str(c) == "id" or str(c).endswith("_id")}
@@ -668,7 +676,7 @@ def impute(
     info = {
         "method": ("multiple imputation by chained equations (pmm; logistic / multinomial fitted on a bootstrap "
                    "sample with a weak normal prior; monotone starting pass)"), "m": int(m),
-        "seed": int(seed), "iterations": int(iterations), "donors": int(donors), "outcome_kind": outcome, "outcome_form": outcome_form, "outcome": how,
+        "seed": int(seed), "iterations": int(iterations), "donors": int(donors), "outcome_kind": outcome, "outcome_form": form_used, "outcome": how,
         "columns": targets, "predictors": preds, "n": len(frame), "n_incomplete_rows": int(incomplete_rows.sum()),
         "complete_case_n": int((~incomplete_rows).sum()),
         "substantive": substantive,
