@@ -132,3 +132,113 @@ def test_late_entry_only_where_the_sample_is_a_referral_sample():
     assert "first contact" in str(methods_text(b)) and "left truncation" in str(methods_text(b))
     with pytest.raises(Exception, match="first_contact_day"):
         analyse_recovery(simulate_cohort(60, seed=1, progress=False), late_entry=True)
+
+
+def _figure_texts(released) -> list[str]:
+    return [t.get_text() for ax in released.figure.axes for t in ax.texts]
+
+
+def test_missing_patterns_count_every_patient_once(holes):
+    from footdrop_outcomes.report.missing_section import missing_patterns
+
+    pat = missing_patterns(holes)
+    cols = [c for c in pat.columns if c not in ("n", "n_missing")]
+    assert int(pat["n"].sum()) == len(holes.patients)
+    assert not pat.iloc[0][cols].any()  # the complete pattern first
+    brute = holes.patients[cols].isna().value_counts()
+    for _, r in pat.iterrows():
+        assert int(r["n"]) == int(brute[tuple(bool(r[c]) for c in cols)])
+        assert int(r["n_missing"]) == int(r[cols].sum())
+    assert list(pat["n"].iloc[1:]) == sorted(pat["n"].iloc[1:], reverse=True)
+
+
+def test_pattern_figure_merges_small_patterns_and_rounds(holes):
+    from footdrop_outcomes.report.missing_section import (
+        missing_patterns,
+        pattern_figure,
+    )
+
+    pat = missing_patterns(holes)
+    thr = get_threshold()
+    fig = pattern_figure(pat)
+    texts = _figure_texts(fig)
+    small = pat[pat["n"] <= thr]
+    assert len(small) > 0  # the fixture has small patterns to merge
+    assert "other" in texts
+    big = pat[pat["n"] > thr]
+    want_rows = [*at_risk_labels(big["n"].head(11).to_list(), threshold=thr),
+                 *at_risk_labels([int(pat["n"].sum() - big["n"].head(11).sum())], threshold=thr)]
+    shown = [t for t in texts if re.fullmatch(r"≤?\d+", t)]
+    for lab in want_rows:
+        assert lab in shown
+    # no count from 1 to the threshold, and every shown count a multiple of 5
+    for t in shown:
+        if not t.startswith("≤"):
+            assert int(t) % 5 == 0 and not 1 <= int(t) <= thr, t
+    # per covariate: missing totals, rounded the same way
+    cols = [c for c in pat.columns if c not in ("n", "n_missing")]
+    for c in cols:
+        assert at_risk_labels([int(holes.patients[c].isna().sum())], threshold=thr)[0] in shown
+
+
+def test_imputation_comparison_beside_complete_cases(holes):
+    from footdrop_outcomes.imputation import fit_imputed, impute
+    from footdrop_outcomes.report.missing_section import imputation_comparison
+    from footdrop_outcomes.report.tables import hazard_ratio_table
+
+    rec = analyse_recovery(holes, causes=CAUSES)
+    cmp_ = imputation_comparison(rec, m=5, seed=3)
+    assert cmp_.table is not None and "multiple imputation of diabetes" in str(cmp_.text)
+    t = cmp_.table.frame.set_index("Term")
+    hr = hazard_ratio_table(rec.cox, rec.model_frame).frame.set_index("Term")
+    cc_col, mi_col = t.columns[0], t.columns[1]
+    assert cc_col.startswith("Complete cases") and mi_col.startswith("Multiple imputation")
+    shown = [i for i in t.index if t.loc[i, cc_col] != "-"]
+    assert shown and all(t.loc[i, cc_col] == hr.loc[i, hr.columns[0]] for i in shown)
+    # the imputed column is the pooled Cox model refitted independently with the same seed
+    ch = rec.choices
+    imp = impute(rec.model_frame, m=5, seed=3, columns=["diabetes"], iterations=10, outcome="right")
+    pooled = fit_imputed(imp, lambda d: fit_cox(d, ch["cox_formula"], cluster=ch["cluster"], alpha=ch["alpha"],
+                                                entry_col=ch["entry_col"])).summary.set_index("term")
+    from footdrop_outcomes.report.analysis import term_label
+    from footdrop_outcomes.report.tables import fmt_ci
+
+    for term in pooled.index:
+        label = term_label(term)
+        if t.loc[label, mi_col] != "-":
+            want = fmt_ci(*np.exp(pooled.loc[term, ["estimate", "lower", "upper"]].to_numpy(dtype=float)))
+            assert t.loc[label, mi_col] == want
+            assert t.loc[label, "Missing information"] == f"{100 * pooled.loc[term, 'fmi']:.0f}%"
+    # diabetes is the imputed variable: its missing information is the largest of the shown terms
+    fmi = {i: int(t.loc[i, "Missing information"].rstrip("%")) for i in shown if t.loc[i, "Missing information"] != "-"}
+    assert max(fmi, key=fmi.get) == "Diabetes"
+    # no missing model variable: no table, a sentence
+    full = analyse_recovery(simulate_cohort(300, seed=2, version=2, progress=False), causes=CAUSES)
+    none_ = imputation_comparison(full, m=2, seed=1)
+    assert none_.table is None and "no imputation was needed" in str(none_.text)
+
+
+def test_imputation_comparison_masks_small_levels(holes):
+    """A factor level of threshold or fewer patients (complete cases or all) is masked in both
+    columns, as in the hazard-ratio table; the text is withheld if a count in it is small."""
+    from footdrop_outcomes.release import ReleasePolicy
+    from footdrop_outcomes.report import counts
+    from footdrop_outcomes.report.missing_section import imputation_comparison
+
+    rec = analyse_recovery(holes, causes=CAUSES)
+    f = rec.model_frame
+    n_all = f["severity"].astype(str).value_counts()
+    n_cc = f.dropna(subset=["age", "diabetes"])["severity"].astype(str).value_counts()
+    # a threshold between the complete cases and all patients of the severe level
+    thr = int(n_cc["severe"])
+    assert thr < n_all["severe"] and n_cc["moderate"] > thr
+    before = counts.get_policy()
+    counts.set_policy(ReleasePolicy(thr))
+    try:
+        t = imputation_comparison(rec, m=2, seed=1).table.frame.set_index("Term")
+    finally:
+        counts.set_policy(before)
+    severe = [i for i in t.index if "severe" in i.lower()]
+    moderate = [i for i in t.index if "moderate" in i.lower()]
+    assert severe and (t.loc[severe[0]].iloc[:3] == "-").all()
+    assert moderate and (t.loc[moderate[0]].iloc[:3] != "-").all()

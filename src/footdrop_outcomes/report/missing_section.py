@@ -17,7 +17,14 @@ release control (:mod:`footdrop_outcomes.report.counts`, under the report's poli
   numbers at risk, every count of the figure is rounded to 5 and counts from 1 to the threshold
   are shown as ``≤10`` (:func:`~footdrop_outcomes.release.at_risk_labels`).
 
-:func:`missing_data_section` builds all three, plus a methods paragraph
+* :func:`missing_patterns` / :func:`pattern_figure`: which covariates are missing together
+  (mice's ``md.pattern``): one row per pattern; patterns of threshold or fewer patients are
+  merged into one row, and counts are rounded to 5 (as the flow).
+* :func:`imputation_comparison`: the report's Cox model on the complete cases beside the same
+  model after multiple imputation (:func:`~footdrop_outcomes.imputation.impute`, Rubin's rules),
+  with the fraction of missing information; released per term like the hazard-ratio table.
+
+:func:`missing_data_section` builds all of them, plus a methods paragraph
 (:func:`methods_text`: complete cases and late entry as run), in one call for the notebooks.
 
 >>> from footdrop_outcomes import simulate_cohort
@@ -35,41 +42,49 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from footdrop_outcomes.errors import FootdropError
 from footdrop_outcomes.release import (
     ReleasedFigure,
     ReleasedTable,
     ReleasedText,
     at_risk_labels,
+    term_support,
 )
-from footdrop_outcomes.report.analysis import CAUSE_SHORT, RecoveryAnalysis
+from footdrop_outcomes.report.analysis import CAUSE_SHORT, RecoveryAnalysis, term_label
 from footdrop_outcomes.report.counts import (
     count_percent,
     figure,
     get_threshold,
     protect,
     show_count,
+    static,
     table,
     text,
 )
+from footdrop_outcomes.report.tables import fmt_ci
 
 if TYPE_CHECKING:
     from footdrop_outcomes.cohort.cohort import Cohort
 
 __all__ = [
     "VARIABLE_LABELS",
+    "ImputationComparison",
     "MissingDataSection",
     "flow_figure",
+    "imputation_comparison",
     "methods_text",
     "missing_data_section",
+    "missing_patterns",
     "missingness_table",
     "model_drops",
     "model_drops_table",
     "patient_flow",
+    "pattern_figure",
 ]
 
 #: Words for the covariates that may be missing (patients table).
 VARIABLE_LABELS: dict[str, str] = {
-    "diabetes": "Diabetes", "smoking": "Smoking", "side": "Side", "hba1c": "HbA1c", "bmi": "BMI",
+    "age": "Age", "diabetes": "Diabetes", "smoking": "Smoking", "side": "Side", "hba1c": "HbA1c", "bmi": "BMI",
     "days_to_treatment": "Days to treatment", "surgery_day": "Day of surgery", "dropout_reason": "Reason for dropout",
 }
 
@@ -127,6 +142,201 @@ def missingness_table(cohort: Cohort, *, by: str | None = "cause", columns: Sequ
     cols = ["Variable", "All patients", *([CAUSE_SHORT.get(x, x) if by == "cause" else str(x) for x in levels] if by else [])]
     df = pd.DataFrame(rows, columns=cols)
     return table(df, support=support if support else 0, keep=["Variable"])
+
+
+def _gap_columns(cohort: Cohort, columns: Sequence[str] | None) -> list[str]:
+    m = cohort.missingness(by=None)
+    present = list(m.loc[m["table"] == "patients", "column"])
+    if columns is None:
+        return [c for c in present if c not in NOT_GAPS]
+    return [c for c in columns if c in present]
+
+
+def missing_patterns(cohort: Cohort, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Patterns of missing covariates in the patients table (as R mice's ``md.pattern``), unreleased.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    columns : sequence of str, optional
+        Covariates; default as :func:`missingness_table` (every patients column that may be
+        missing, except those missing by design).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pattern: a boolean column per covariate (True = missing), ``n`` (patients)
+        and ``n_missing`` (covariates missing in the pattern); the complete pattern first, then
+        by decreasing ``n``. Counts, not yet released: :func:`pattern_figure` releases them.
+
+    Examples
+    --------
+    >>> from footdrop_outcomes import simulate_cohort
+    >>> p = missing_patterns(simulate_cohort(300, seed=3))
+    >>> int(p["n"].sum()), bool(p.iloc[0, :-2].any())
+    (300, False)
+    """
+    cols = _gap_columns(cohort, columns)
+    miss = cohort.patients[cols].isna()
+    if not cols:
+        return pd.DataFrame({"n": [len(miss)], "n_missing": [0]})
+    g = miss.value_counts(sort=False).rename("n").reset_index()
+    g["n_missing"] = g[cols].sum(axis=1).astype(int)
+    g = g.sort_values(["n_missing", "n"], ascending=[True, False], kind="stable")
+    first = g[g["n_missing"] == 0]
+    g = pd.concat([first, g[g["n_missing"] > 0].sort_values("n", ascending=False, kind="stable")], ignore_index=True)
+    g["n"] = g["n"].astype(int)
+    return g[[*cols, "n", "n_missing"]]
+
+
+def pattern_figure(patterns: pd.DataFrame, *, max_rows: int = 12) -> ReleasedFigure:
+    """Draw :func:`missing_patterns` as a grid (recorded / missing per covariate) and release it.
+
+    Patterns of threshold or fewer patients, and those beyond the ``max_rows - 1`` most common,
+    are merged into one row "Other patterns" (a covariate shown as missing there only if it is
+    missing in every merged pattern, as recorded only if recorded in every one, else as mixed).
+    Every count (per pattern on the right, per covariate below) is rounded to 5, and counts from
+    1 to the threshold are shown as ``≤10``, as in the flow diagram: a pattern is a small group
+    that totals elsewhere in the report could otherwise pin down.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    thr = get_threshold()
+    cols = [c for c in patterns.columns if c not in ("n", "n_missing")]
+    total = int(patterns["n"].sum())
+    big = patterns[(patterns["n"] > thr)].head(max(int(max_rows) - 1, 1))
+    rest = patterns.drop(big.index)
+    rows = [(["missing" if v else "recorded" for v in r[cols]], int(r["n"]), f"{int(r['n_missing'])}") for _, r in big.iterrows()]
+    if len(rest):
+        state = ["missing" if rest[c].all() else "recorded" if not rest[c].any() else "mixed" for c in cols]
+        rows.append((state, int(rest["n"].sum()), "other"))
+    fig, ax = plt.subplots(figsize=(min(1.0 + 0.9 * max(len(cols), 1), 8.0) + 1.6, 0.9 + 0.32 * (len(rows) + 2)))
+    colour = {"recorded": "#4c72b0", "missing": "#dd8452", "mixed": "#bbbbbb"}
+    for i, (state, _, _) in enumerate(rows):
+        for j, st in enumerate(state):
+            ax.add_patch(plt.Rectangle((j, -i - 1), 1, 1, facecolor=colour[st], edgecolor="white", linewidth=1.5))
+    counts = at_risk_labels([n for _, n, _ in rows], threshold=thr)
+    for i, ((_, _, k), lab) in enumerate(zip(rows, counts, strict=True)):
+        ax.text(len(cols) + 0.15, -i - 0.5, lab, va="center", ha="left", fontsize=8)
+        ax.text(-0.15, -i - 0.5, k if k == "other" else f"{k} missing", va="center", ha="right", fontsize=8)
+    per_var = at_risk_labels([int((patterns[c] * patterns["n"]).sum()) for c in cols], threshold=thr)
+    for j, lab in enumerate(per_var):
+        ax.text(j + 0.5, -len(rows) - 0.35, lab, va="top", ha="center", fontsize=8)
+    ax.text(len(cols) + 0.15, 0.15, "patients", va="bottom", ha="left", fontsize=8)
+    ax.text(len(cols) + 0.15, -len(rows) - 0.35, "missing", va="top", ha="left", fontsize=8)
+    ax.set_xticks([j + 0.5 for j in range(len(cols))])
+    ax.set_xticklabels([VARIABLE_LABELS.get(c, c.replace("_", " ").capitalize()) for c in cols], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([])
+    ax.set_xlim(-1.6, len(cols) + 1.6)
+    ax.set_ylim(-len(rows) - 1.1, 0.05)
+    for side in ("left", "right", "bottom", "top"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(length=0)
+    ax.legend(handles=[Patch(color=colour[k], label=k) for k in ("recorded", "missing", "mixed") if any(k in r[0] for r in rows)],
+              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=8, frameon=False)
+    ax.set_title(f"Patterns of missing covariates (counts rounded to 5; 1 to {thr} shown as ≤{thr}; patterns of {thr} or "
+                 "fewer patients merged)", fontsize=9, pad=22)
+    fig.tight_layout()
+    return figure(fig, total)
+
+
+@dataclass(frozen=True)
+class ImputationComparison:
+    """The report's Cox model on complete cases beside the same model after multiple imputation.
+
+    Attributes
+    ----------
+    table : ReleasedTable or None
+        ``Term``, the complete-case hazard ratio (CI), the pooled one (CI) and the fraction of
+        missing information; None when nothing was imputed (see ``text``).
+    text : ReleasedText
+        What was done (or why not), for the section.
+    pooled : Any
+        The :class:`~footdrop_outcomes.imputation.PooledResult` (None when not run).
+    imputation : Any
+        The :class:`~footdrop_outcomes.imputation.ImputationResult` (None when not run).
+    """
+
+    table: ReleasedTable | None
+    text: ReleasedText
+    pooled: Any = None
+    imputation: Any = None
+
+
+def imputation_comparison(analysis: RecoveryAnalysis, *, m: int = 20, seed: int = 2026,
+                          iterations: int = 10) -> ImputationComparison:
+    """The report's Cox model, complete cases against multiple imputation, released.
+
+    The variables of the Cox formula (``analysis.choices["cox_formula"]``) with missing values in
+    ``analysis.model_frame`` are imputed by chained equations
+    (:func:`~footdrop_outcomes.imputation.impute`: the event indicator and the cumulative hazard
+    in every imputation model, the other columns of the frame as predictors) ``m`` times; the same
+    Cox model (cluster, late entry and CI level as fitted) is fitted to each completed frame and
+    pooled by Rubin's rules (:func:`~footdrop_outcomes.imputation.fit_imputed`). Each term is
+    released as in the hazard-ratio table (a factor level of threshold or fewer patients masked).
+
+    Parameters
+    ----------
+    analysis : RecoveryAnalysis
+    m, seed, iterations
+        Imputations, seed (the same seed gives the same table) and sweeps per imputation.
+
+    Returns
+    -------
+    ImputationComparison
+    """
+    from footdrop_outcomes.imputation import fit_imputed, impute
+    from footdrop_outcomes.survival import fit_cox
+    from footdrop_outcomes.survival._missing import formula_variables
+
+    ch = analysis.choices
+    cox = analysis.cox
+    formula = ch.get("cox_formula")
+    if cox is None or not formula:
+        return ImputationComparison(None, static("The Cox model was not fitted, so there is no imputed counterpart."))
+    frame = analysis.model_frame
+    wanted = [v for v in formula_variables(formula, "the report's Cox formula") if v in frame.columns]
+    gaps = [v for v in wanted if frame[v].isna().any()]
+    if not gaps:
+        return ImputationComparison(None, static("No variable of the Cox model was missing, so no imputation was needed."))
+    cluster, entry_col, alpha = ch.get("cluster"), ch.get("entry_col"), float(ch.get("alpha", 0.05))
+
+    def fit(d: pd.DataFrame) -> Any:
+        return fit_cox(d, formula, cluster=cluster, alpha=alpha, entry_col=entry_col)
+
+    names = ", ".join(VARIABLE_LABELS.get(v, v.replace("_", " ")).lower() for v in gaps)
+    try:
+        imp = impute(frame, m=m, seed=seed, columns=gaps, iterations=iterations, outcome="right")
+        pooled = fit_imputed(imp, fit)
+    except FootdropError as exc:  # impute's messages name columns and rows, never values
+        return ImputationComparison(None, text(f"Multiple imputation of {names} could not be run ({type(exc).__name__}).", len(frame)))
+    level = round(100 * (1 - alpha))
+    cc = cox.summary.set_index("term")
+    ps = pooled.summary.set_index("term")
+    terms = [t for t in cc.index if t in ps.index]
+    df = pd.DataFrame({
+        "Term": [term_label(t) for t in terms],
+        f"Complete cases: HR ({level}% CI)": [_fmt_hr(cc.loc[t, "hr"], cc.loc[t, "hr_lower"], cc.loc[t, "hr_upper"]) for t in terms],
+        f"Multiple imputation: HR ({level}% CI)": [_fmt_hr(*np.exp(ps.loc[t, ["estimate", "lower", "upper"]].to_numpy(dtype=float)))
+                                                   for t in terms],
+        "Missing information": [f"{100 * float(ps.loc[t, 'fmi']):.0f}%" for t in terms],
+    })
+    complete = frame.dropna(subset=wanted)
+    support = [min(term_support(t, complete), term_support(t, frame)) for t in terms]
+    n_cc, n_all = int(cox.info.get("n", len(complete))), len(frame)
+    txt = text(f"The Cox model above uses the {show_count(n_cc)} patients with every one of its variables recorded "
+               f"(complete cases). Beside it, the same model on all {show_count(n_all)} patients after multiple imputation "
+               f"of {names} ({m} imputations by chained equations, the outcome in every imputation model; estimates pooled "
+               "by Rubin's rules). Where the two differ, the complete cases are a selected group: whether a value is missing "
+               "depends on something related to recovery. The fraction of missing information is the share of a term's "
+               "variance that is due to the missing values.", [n_cc, n_all])
+    return ImputationComparison(table(df, support, keep=["Term"]), txt, pooled, imp)
+
+
+def _fmt_hr(h: float, lo: float, hi: float) -> str:
+    return fmt_ci(float(h), float(lo), float(hi))
 
 
 def _unit_counts(info: Mapping[str, Any]) -> tuple[int, int, int, str]:
@@ -395,6 +605,10 @@ class MissingDataSection:
         Complete cases and late entry as run (:func:`methods_text`).
     counts : pandas.DataFrame
         The flow's raw counts (:func:`patient_flow`; not for a page).
+    patterns : ReleasedFigure
+        Which covariates are missing together (:func:`pattern_figure`).
+    imputation : ImputationComparison
+        The Cox model on complete cases beside multiple imputation (:func:`imputation_comparison`).
     """
 
     table: ReleasedTable
@@ -402,11 +616,14 @@ class MissingDataSection:
     flow: ReleasedFigure
     methods: ReleasedText
     counts: pd.DataFrame
+    patterns: ReleasedFigure
+    imputation: ImputationComparison
 
 
 def missing_data_section(cohort: Cohort, analysis: RecoveryAnalysis, *, models: Mapping[str, Any] | None = None,
                          by: str | None = "cause", n_extracted: int | None = None,
-                         extracted_exclusions: Mapping[str, int] | None = None) -> MissingDataSection:
+                         extracted_exclusions: Mapping[str, int] | None = None, m: int = 20,
+                         seed: int = 2026) -> MissingDataSection:
     """Everything the missing-data section shows, released, in one call (thin notebook cells).
 
     Parameters
@@ -419,6 +636,8 @@ def missing_data_section(cohort: Cohort, analysis: RecoveryAnalysis, *, models: 
         analysis's Cox, AFT and cure models; add e.g. the trajectory or adherence fits).
     by, n_extracted, extracted_exclusions
         As :func:`missingness_table` and :func:`patient_flow`.
+    m, seed
+        Imputations and seed of :func:`imputation_comparison`.
 
     Returns
     -------
@@ -428,4 +647,6 @@ def missing_data_section(cohort: Cohort, analysis: RecoveryAnalysis, *, models: 
         models = {"Cox model": analysis.cox, "AFT model": analysis.aft, "Cure model": analysis.cure}
     flow = patient_flow(cohort, analysis, models=models, n_extracted=n_extracted, extracted_exclusions=extracted_exclusions)
     return MissingDataSection(table=missingness_table(cohort, by=by), models=model_drops_table(models),
-                              flow=flow_figure(flow), methods=methods_text(analysis), counts=flow)
+                              flow=flow_figure(flow), methods=methods_text(analysis), counts=flow,
+                              patterns=pattern_figure(missing_patterns(cohort)),
+                              imputation=imputation_comparison(analysis, m=m, seed=seed))
