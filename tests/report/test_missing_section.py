@@ -152,7 +152,17 @@ def test_missing_patterns_count_every_patient_once(holes):
     assert list(pat["n"].iloc[1:]) == sorted(pat["n"].iloc[1:], reverse=True)
 
 
-def test_pattern_figure_merges_small_patterns_and_rounds(holes):
+def _grid(released) -> list[list[str]]:
+    """The pattern grid as drawn: rows top to bottom, "missing" / "recorded" per covariate."""
+    ax = released.figure.axes[0]
+    cells = sorted((-p.get_y(), p.get_x(), p.get_facecolor()) for p in ax.patches if p.get_width() == 1)
+    rows: dict[float, list[str]] = {}
+    for y, _, fc in cells:
+        rows.setdefault(y, []).append("missing" if fc[0] > 0.8 else "recorded")  # orange vs blue
+    return [rows[y] for y in sorted(rows)]
+
+
+def test_pattern_figure_draws_common_patterns_without_counts(holes):
     from footdrop_outcomes.report.missing_section import (
         missing_patterns,
         pattern_figure,
@@ -160,25 +170,31 @@ def test_pattern_figure_merges_small_patterns_and_rounds(holes):
 
     pat = missing_patterns(holes)
     thr = get_threshold()
-    fig = pattern_figure(pat)
-    texts = _figure_texts(fig)
-    small = pat[pat["n"] <= thr]
-    assert len(small) > 0  # the fixture has small patterns to merge
-    assert "other" in texts
-    big = pat[pat["n"] > thr]
-    want_rows = [*at_risk_labels(big["n"].head(11).to_list(), threshold=thr),
-                 *at_risk_labels([int(pat["n"].sum() - big["n"].head(11).sum())], threshold=thr)]
-    shown = [t for t in texts if re.fullmatch(r"≤?\d+", t)]
-    for lab in want_rows:
-        assert lab in shown
-    # no count from 1 to the threshold, and every shown count a multiple of 5
-    for t in shown:
-        if not t.startswith("≤"):
-            assert int(t) % 5 == 0 and not 1 <= int(t) <= thr, t
-    # per covariate: missing totals, rounded the same way
     cols = [c for c in pat.columns if c not in ("n", "n_missing")]
-    for c in cols:
-        assert at_risk_labels([int(holes.patients[c].isna().sum())], threshold=thr)[0] in shown
+    assert (pat["n"] <= thr).any() and (pat["n"] > thr).sum() >= 3  # the fixture has small and common patterns
+    fig = pattern_figure(pat)
+    big = pat[pat["n"] > thr]
+    want = [["missing" if r[c] else "recorded" for c in cols] for _, r in big.iterrows()]  # already in display order
+    assert _grid(fig) == want  # every common pattern, in order; no small one
+    # no count anywhere: the only digits are in covariate names (HbA1c) and "k missing" row labels
+    texts = [t.get_text() for ax in fig.figure.axes for t in ax.texts]
+    for t in texts:
+        assert re.fullmatch(r"complete|\d missing", t), t
+    title = fig.figure.axes[0].get_title()
+    assert f"more than {thr} patients" in title and "Rarer patterns are not drawn" in title
+    assert [t.get_text() for t in fig.figure.axes[0].get_xticklabels()][:2] == ["Side", "Diabetes"]
+
+
+def test_pattern_figure_with_one_covariate_keeps_its_title_on_the_page(holes):
+    from footdrop_outcomes.report.missing_section import (
+        missing_patterns,
+        pattern_figure,
+    )
+
+    fig = pattern_figure(missing_patterns(holes, columns=["diabetes"])).figure
+    fig.canvas.draw()
+    box = fig.axes[0].title.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
 
 
 def test_imputation_comparison_beside_complete_cases(holes):
@@ -189,6 +205,7 @@ def test_imputation_comparison_beside_complete_cases(holes):
     rec = analyse_recovery(holes, causes=CAUSES)
     cmp_ = imputation_comparison(rec, m=5, seed=3)
     assert cmp_.table is not None and "multiple imputation of diabetes" in str(cmp_.text)
+    assert re.findall(r"\d+", str(cmp_.text)) == ["5"]  # m only: no count (Table 18 shows them, protected)
     t = cmp_.table.frame.set_index("Term")
     hr = hazard_ratio_table(rec.cox, rec.model_frame).frame.set_index("Term")
     cc_col, mi_col = t.columns[0], t.columns[1]
@@ -199,7 +216,7 @@ def test_imputation_comparison_beside_complete_cases(holes):
     ch = rec.choices
     imp = impute(rec.model_frame, m=5, seed=3, columns=["diabetes"], iterations=10, outcome="right")
     pooled = fit_imputed(imp, lambda d: fit_cox(d, ch["cox_formula"], cluster=ch["cluster"], alpha=ch["alpha"],
-                                                entry_col=ch["entry_col"])).summary.set_index("term")
+                                                entry_col=ch["entry_col"]), alpha=ch["alpha"]).summary.set_index("term")
     from footdrop_outcomes.report.analysis import term_label
     from footdrop_outcomes.report.tables import fmt_ci
 
@@ -242,3 +259,47 @@ def test_imputation_comparison_masks_small_levels(holes):
     moderate = [i for i in t.index if "moderate" in i.lower()]
     assert severe and (t.loc[severe[0]].iloc[:3] == "-").all()
     assert moderate and (t.loc[moderate[0]].iloc[:3] != "-").all()
+
+
+def test_imputation_comparison_follows_the_report_model_late_entry_and_level(holes):
+    """alpha = 0.1 and late entry: the imputed column is the pooled Cox model with entry times and
+    90% limits, as the report's own Cox model."""
+    from footdrop_outcomes.imputation import fit_imputed, impute
+    from footdrop_outcomes.report.analysis import term_label
+    from footdrop_outcomes.report.missing_section import imputation_comparison
+    from footdrop_outcomes.report.tables import fmt_ci
+
+    rec = analyse_recovery(holes, causes=CAUSES, alpha=0.1, late_entry=True)
+    ch = rec.choices
+    assert ch["late_entry"] and ch["entry_col"] and ch["alpha"] == 0.1
+    t = imputation_comparison(rec, m=3, seed=5).table.frame.set_index("Term")
+    assert t.columns[1] == "Multiple imputation: HR (90% CI)"
+    imp = impute(rec.model_frame, m=3, seed=5, columns=["diabetes"], iterations=10, outcome="right")
+    ref = fit_imputed(imp, lambda d: fit_cox(d, ch["cox_formula"], cluster=rec.cox.info["cluster"], alpha=0.1,
+                                             entry_col=ch["entry_col"]), alpha=0.1).summary.set_index("term")
+    wrong = fit_imputed(imp, lambda d: fit_cox(d, ch["cox_formula"], cluster=rec.cox.info["cluster"], alpha=0.1),
+                        alpha=0.1).summary.set_index("term")
+    checked = 0
+    for term in ref.index:
+        cell = t.loc[term_label(term)].iloc[1]
+        if cell != "-":
+            assert cell == fmt_ci(*np.exp(ref.loc[term, ["estimate", "lower", "upper"]].to_numpy(dtype=float)))
+            checked += 1
+    assert checked >= 3
+    # the check can tell: without entry times the same cells differ
+    assert any(t.loc[term_label(x)].iloc[1] != fmt_ci(*np.exp(wrong.loc[x, ["estimate", "lower", "upper"]].to_numpy(dtype=float)))
+               for x in wrong.index if t.loc[term_label(x)].iloc[1] != "-")
+
+
+def test_imputation_comparison_when_it_cannot_run(holes, monkeypatch):
+    from footdrop_outcomes import imputation
+    from footdrop_outcomes.report.missing_section import imputation_comparison
+
+    rec = analyse_recovery(holes, causes=CAUSES)
+    monkeypatch.setattr(imputation, "impute", lambda *a, **k: (_ for _ in ()).throw(np.linalg.LinAlgError("singular")))
+    out = imputation_comparison(rec, m=2, seed=1)
+    assert out.table is None and "could not be run (LinAlgError)" in str(out.text)
+    monkeypatch.undo()
+    no_cox = dataclasses.replace(rec, results={**rec.results, "cox": None})
+    out = imputation_comparison(no_cox, m=2, seed=1)
+    assert out.table is None and "not fitted" in str(out.text)

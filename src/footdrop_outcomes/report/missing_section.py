@@ -18,8 +18,9 @@ release control (:mod:`footdrop_outcomes.report.counts`, under the report's poli
   are shown as ``≤10`` (:func:`~footdrop_outcomes.release.at_risk_labels`).
 
 * :func:`missing_patterns` / :func:`pattern_figure`: which covariates are missing together
-  (mice's ``md.pattern``): one row per pattern; patterns of threshold or fewer patients are
-  merged into one row, and counts are rounded to 5 (as the flow).
+  (mice's ``md.pattern``): the patterns of more than the threshold's number of patients, most
+  common first, without counts (beside the table's exact totals, pattern counts could pin down a
+  small group).
 * :func:`imputation_comparison`: the report's Cox model on the complete cases beside the same
   model after multiple imputation (:func:`~footdrop_outcomes.imputation.impute`, Rubin's rules),
   with the fraction of missing information; released per term like the hazard-ratio table.
@@ -42,7 +43,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from footdrop_outcomes.errors import FootdropError
 from footdrop_outcomes.release import (
     ReleasedFigure,
     ReleasedTable,
@@ -61,6 +61,7 @@ from footdrop_outcomes.report.counts import (
     table,
     text,
 )
+from footdrop_outcomes.report.degrade import DATA_FAILURES
 from footdrop_outcomes.report.tables import fmt_ci
 
 if TYPE_CHECKING:
@@ -192,12 +193,12 @@ def missing_patterns(cohort: Cohort, *, columns: Sequence[str] | None = None) ->
 def pattern_figure(patterns: pd.DataFrame, *, max_rows: int = 12) -> ReleasedFigure:
     """Draw :func:`missing_patterns` as a grid (recorded / missing per covariate) and release it.
 
-    Patterns of threshold or fewer patients, and those beyond the ``max_rows - 1`` most common,
-    are merged into one row "Other patterns" (a covariate shown as missing there only if it is
-    missing in every merged pattern, as recorded only if recorded in every one, else as mixed).
-    Every count (per pattern on the right, per covariate below) is rounded to 5, and counts from
-    1 to the threshold are shown as ``≤10``, as in the flow diagram: a pattern is a small group
-    that totals elsewhere in the report could otherwise pin down.
+    Only patterns of more than the threshold's number of patients are drawn (at most
+    ``max_rows``, the most common first), and the figure shows **no counts**: with the exact
+    per-covariate totals of the missingness table beside it, the count of a pattern, even
+    rounded, or of the patterns left out, could pin down a small group (a review recovered a
+    count of 1-10 exactly from rounded pattern counts). The caption says how many patterns
+    were left out only in words. The counts are in :func:`missing_patterns` for the analyst.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -205,39 +206,33 @@ def pattern_figure(patterns: pd.DataFrame, *, max_rows: int = 12) -> ReleasedFig
     thr = get_threshold()
     cols = [c for c in patterns.columns if c not in ("n", "n_missing")]
     total = int(patterns["n"].sum())
-    big = patterns[(patterns["n"] > thr)].head(max(int(max_rows) - 1, 1))
-    rest = patterns.drop(big.index)
-    rows = [(["missing" if v else "recorded" for v in r[cols]], int(r["n"]), f"{int(r['n_missing'])}") for _, r in big.iterrows()]
-    if len(rest):
-        state = ["missing" if rest[c].all() else "recorded" if not rest[c].any() else "mixed" for c in cols]
-        rows.append((state, int(rest["n"].sum()), "other"))
-    fig, ax = plt.subplots(figsize=(min(1.0 + 0.9 * max(len(cols), 1), 8.0) + 1.6, 0.9 + 0.32 * (len(rows) + 2)))
-    colour = {"recorded": "#4c72b0", "missing": "#dd8452", "mixed": "#bbbbbb"}
-    for i, (state, _, _) in enumerate(rows):
-        for j, st in enumerate(state):
-            ax.add_patch(plt.Rectangle((j, -i - 1), 1, 1, facecolor=colour[st], edgecolor="white", linewidth=1.5))
-    counts = at_risk_labels([n for _, n, _ in rows], threshold=thr)
-    for i, ((_, _, k), lab) in enumerate(zip(rows, counts, strict=True)):
-        ax.text(len(cols) + 0.15, -i - 0.5, lab, va="center", ha="left", fontsize=8)
-        ax.text(-0.15, -i - 0.5, k if k == "other" else f"{k} missing", va="center", ha="right", fontsize=8)
-    per_var = at_risk_labels([int((patterns[c] * patterns["n"]).sum()) for c in cols], threshold=thr)
-    for j, lab in enumerate(per_var):
-        ax.text(j + 0.5, -len(rows) - 0.35, lab, va="top", ha="center", fontsize=8)
-    ax.text(len(cols) + 0.15, 0.15, "patients", va="bottom", ha="left", fontsize=8)
-    ax.text(len(cols) + 0.15, -len(rows) - 0.35, "missing", va="top", ha="left", fontsize=8)
+    big = patterns[patterns["n"] > thr]
+    big = pd.concat([big[big["n_missing"] == 0], big[big["n_missing"] > 0].sort_values("n", ascending=False, kind="stable")])
+    big = big.head(max(int(max_rows), 1))
+    left_out = len(patterns) - len(big)
+    width = max(1.2 + 0.9 * max(len(cols), 1), 5.5)
+    fig, ax = plt.subplots(figsize=(min(width, 8.0), 1.8 + 0.32 * (len(big) + 1)))
+    colour = {"recorded": "#4c72b0", "missing": "#dd8452"}
+    for i, (_, r) in enumerate(big.iterrows()):
+        for j, c in enumerate(cols):
+            ax.add_patch(plt.Rectangle((j, -i - 1), 1, 1, facecolor=colour["missing" if r[c] else "recorded"],
+                                       edgecolor="white", linewidth=1.5))
+        k = int(r["n_missing"])
+        ax.text(-0.15, -i - 0.5, "complete" if k == 0 else f"{k} missing", va="center", ha="right", fontsize=8)
     ax.set_xticks([j + 0.5 for j in range(len(cols))])
     ax.set_xticklabels([VARIABLE_LABELS.get(c, c.replace("_", " ").capitalize()) for c in cols], fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks([])
-    ax.set_xlim(-1.6, len(cols) + 1.6)
-    ax.set_ylim(-len(rows) - 1.1, 0.05)
+    ax.set_xlim(-1.6, max(len(cols), 1) + 0.2)
+    ax.set_ylim(-max(len(big), 1) - 0.1, 0.05)
     for side in ("left", "right", "bottom", "top"):
         ax.spines[side].set_visible(False)
     ax.tick_params(length=0)
-    ax.legend(handles=[Patch(color=colour[k], label=k) for k in ("recorded", "missing", "mixed") if any(k in r[0] for r in rows)],
-              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=8, frameon=False)
-    ax.set_title(f"Patterns of missing covariates (counts rounded to 5; 1 to {thr} shown as ≤{thr}; patterns of {thr} or "
-                 "fewer patients merged)", fontsize=9, pad=22)
+    ax.legend(handles=[Patch(color=colour[k], label=k) for k in ("recorded", "missing")],
+              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8, frameon=False)
+    more = " Rarer patterns are not drawn." if left_out else ""
+    ax.set_title(f"Patterns of missing covariates, most common first (patterns of more than {thr} patients; "
+                 f"no counts, see the table above).{more}", fontsize=9, pad=22, wrap=True)
     fig.tight_layout()
     return figure(fig, total)
 
@@ -301,7 +296,8 @@ def imputation_comparison(analysis: RecoveryAnalysis, *, m: int = 20, seed: int 
     gaps = [v for v in wanted if frame[v].isna().any()]
     if not gaps:
         return ImputationComparison(None, static("No variable of the Cox model was missing, so no imputation was needed."))
-    cluster, entry_col, alpha = ch.get("cluster"), ch.get("entry_col"), float(ch.get("alpha", 0.05))
+    # as fitted: the report falls back to model-based SEs when the clustered fit fails
+    cluster, entry_col, alpha = cox.info.get("cluster"), ch.get("entry_col"), float(ch.get("alpha", 0.05))
 
     def fit(d: pd.DataFrame) -> Any:
         return fit_cox(d, formula, cluster=cluster, alpha=alpha, entry_col=entry_col)
@@ -309,8 +305,8 @@ def imputation_comparison(analysis: RecoveryAnalysis, *, m: int = 20, seed: int 
     names = ", ".join(VARIABLE_LABELS.get(v, v.replace("_", " ")).lower() for v in gaps)
     try:
         imp = impute(frame, m=m, seed=seed, columns=gaps, iterations=iterations, outcome="right")
-        pooled = fit_imputed(imp, fit)
-    except FootdropError as exc:  # impute's messages name columns and rows, never values
+        pooled = fit_imputed(imp, fit, alpha=alpha)
+    except DATA_FAILURES as exc:  # the data cannot support it (the message is not shown: only its kind)
         return ImputationComparison(None, text(f"Multiple imputation of {names} could not be run ({type(exc).__name__}).", len(frame)))
     level = round(100 * (1 - alpha))
     cc = cox.summary.set_index("term")
@@ -325,13 +321,14 @@ def imputation_comparison(analysis: RecoveryAnalysis, *, m: int = 20, seed: int 
     })
     complete = frame.dropna(subset=wanted)
     support = [min(term_support(t, complete), term_support(t, frame)) for t in terms]
-    n_cc, n_all = int(cox.info.get("n", len(complete))), len(frame)
-    txt = text(f"The Cox model above uses the {show_count(n_cc)} patients with every one of its variables recorded "
-               f"(complete cases). Beside it, the same model on all {show_count(n_all)} patients after multiple imputation "
-               f"of {names} ({m} imputations by chained equations, the outcome in every imputation model; estimates pooled "
-               "by Rubin's rules). Where the two differ, the complete cases are a selected group: whether a value is missing "
-               "depends on something related to recovery. The fraction of missing information is the share of a term's "
-               "variance that is due to the missing values.", [n_cc, n_all])
+    # no counts here: the number left out (all minus complete cases) may be small, and Table 18
+    # shows it with its protection
+    txt = text(f"The Cox model above uses the patients with every one of its variables recorded (complete cases; the "
+               f"table of patients each model left out gives how many). Beside it, the same model on all patients after "
+               f"multiple imputation of {names} ({m} imputations by chained equations, the outcome in every imputation "
+               "model; estimates pooled by Rubin's rules). Where the two differ, the complete cases are a selected group: "
+               "whether a value is missing depends on something related to recovery. The fraction of missing information "
+               "is the share of a term's variance that is due to the missing values.", len(frame))
     return ImputationComparison(table(df, support, keep=["Term"]), txt, pooled, imp)
 
 
