@@ -209,7 +209,6 @@ def pattern_figure(patterns: pd.DataFrame, *, max_rows: int = 12) -> ReleasedFig
     big = patterns[patterns["n"] > thr]
     big = pd.concat([big[big["n_missing"] == 0], big[big["n_missing"] > 0].sort_values("n", ascending=False, kind="stable")])
     big = big.head(max(int(max_rows), 1))
-    left_out = len(patterns) - len(big)
     width = max(1.2 + 0.9 * max(len(cols), 1), 5.5)
     fig, ax = plt.subplots(figsize=(min(width, 8.0), 1.8 + 0.32 * (len(big) + 1)))
     colour = {"recorded": "#4c72b0", "missing": "#dd8452"}
@@ -230,9 +229,9 @@ def pattern_figure(patterns: pd.DataFrame, *, max_rows: int = 12) -> ReleasedFig
     ax.tick_params(length=0)
     ax.legend(handles=[Patch(color=colour[k], label=k) for k in ("recorded", "missing")],
               loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8, frameon=False)
-    more = " Rarer patterns are not drawn." if left_out else ""
-    ax.set_title(f"Patterns of missing covariates, most common first (patterns of more than {thr} patients; "
-                 f"no counts, see the table above).{more}", fontsize=9, pad=22, wrap=True)
+    more = " Rarer patterns are not drawn either." if len(big) < int((patterns["n"] > thr).sum()) else ""
+    ax.set_title(f"Patterns of missing covariates, most common first (patterns of {thr} or fewer patients are not "
+                 f"drawn; no counts, see the table above).{more}", fontsize=9, pad=22, wrap=True)
     fig.tight_layout()
     return figure(fig, total)
 
