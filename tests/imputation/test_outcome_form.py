@@ -1,4 +1,4 @@
-"""impute(outcome_form="spline"): a flexible outcome summary -- the basis, the fallback, and a
+"""impute(outcome_form="spline"): a flexible outcome summary -- its columns, the fallback, and a
 relation between a covariate and the outcome that the linear summary cannot carry."""
 
 from __future__ import annotations
@@ -8,33 +8,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from footdrop_outcomes.adherence import natural_spline_basis
 from footdrop_outcomes.errors import ConfigError
 from footdrop_outcomes.imputation import impute
 from footdrop_outcomes.imputation._mar import mar_frames
-from footdrop_outcomes.imputation.mice import _outcome_block, rcs_basis
-
-
-def test_rcs_basis_is_a_natural_cubic_spline():
-    """Harrell's formula; zero below the first knot, linear beyond the last, smooth at the knots."""
-    knots = np.array([1.0, 3.0, 5.0, 8.0])
-    x = np.linspace(-2.0, 12.0, 1401)
-    b = rcs_basis(x, knots)
-    assert b.shape == (x.size, 2)
-    assert np.all(b[x <= 1.0] == 0.0)  # zero below the first knot
-    step = x[1] - x[0]
-    tail = b[x >= 8.0]
-    assert np.abs(np.diff(tail, 2, axis=0)).max() < 1e-9 * np.abs(tail).max()  # linear beyond the last knot
-    # cubic between knots, continuous second derivative across them: third differences stay bounded
-    assert np.abs(np.diff(b, 3, axis=0)).max() < 10 * step**3  # a jump in f'' would give O(step**2)
-    # the first column written out for one point between knots 3 and 5
-    xv = 4.0
-    want = (xv - 1) ** 3 - 0.0 * (8 - 1) / (8 - 5) + 0.0
-    assert rcs_basis(np.array([xv]), knots)[0, 0] == pytest.approx(want)
-    xv = 9.0
-    want = (xv - 1) ** 3 - (xv - 5) ** 3 * (8 - 1) / (8 - 5) + (xv - 8) ** 3 * (5 - 1) / (8 - 5)
-    assert rcs_basis(np.array([xv]), knots)[0, 0] == pytest.approx(want)
-    with pytest.raises(ValueError, match="strictly increasing"):
-        rcs_basis(x, np.array([1.0, 3.0, 3.0, 8.0]))
+from footdrop_outcomes.imputation.mice import _outcome_block
 
 
 @pytest.mark.parametrize("outcome", ["right", "interval"])
@@ -58,7 +36,12 @@ def test_spline_block_on_the_simulator_data(outcome):
     assert np.allclose(spl[:, 1:4].mean(axis=0), 0, atol=1e-12) and np.allclose(spl[:, 1:4].std(axis=0), 1)
     # the columns span [1, u, rcs(u)] with the knots at the 5/35/65/95% quantiles of u
     u = stats.rankdata(h) / (h.size + 1)
-    basis = np.column_stack([np.ones_like(u), u, rcs_basis(u, np.quantile(u, [0.05, 0.35, 0.65, 0.95]))])
+    basis = np.column_stack([np.ones_like(u), natural_spline_basis(u, np.quantile(u, [0.05, 0.35, 0.65, 0.95]))])
+    # Harrell's first nonlinear column written out (knots k1..k4), up to the basis's scaling
+    k = np.quantile(u, [0.05, 0.35, 0.65, 0.95])
+    p3 = lambda v: np.maximum(v, 0.0) ** 3
+    c1 = p3(u - k[0]) - p3(u - k[2]) * (k[3] - k[0]) / (k[3] - k[2]) + p3(u - k[3]) * (k[2] - k[0]) / (k[3] - k[2])
+    assert np.allclose(spl[:, 2], (c1 - c1.mean()) / c1.std())
     coef = np.linalg.lstsq(basis, spl[:, 1:4], rcond=None)[0]
     assert np.abs(basis @ coef - spl[:, 1:4]).max() < 1e-8
 

@@ -221,26 +221,6 @@ def _std(v: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / (v.std() or 1.0)
 
 
-def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
-    """Nonlinear columns of a restricted (natural) cubic spline (Harrell 2015, section 2.4.5, unscaled).
-
-    For knots ``k_1 < ... < k_K`` the ``K - 2`` columns are
-    ``(x - k_j)_+^3 - (x - k_{K-1})_+^3 (k_K - k_j) / (k_K - k_{K-1}) + (x - k_K)_+^3 (k_{K-1} - k_j) / (k_K - k_{K-1})``;
-    with ``x`` itself they span the cubic splines that are linear beyond the outer knots.
-
-    >>> rcs_basis(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 1.0, 2.0, 3.0])).round(3).tolist()
-    [[0.0, 0.0], [1.0, 0.0], [8.0, 1.0], [24.0, 6.0]]
-    """
-    k = np.asarray(knots, dtype=float)
-    if k.size < 3 or np.any(np.diff(k) <= 0):
-        raise ValueError("knots must be at least 3 and strictly increasing")
-    def p3(v: np.ndarray) -> np.ndarray:
-        return np.maximum(v, 0.0) ** 3
-    last, prev = k[-1], k[-2]
-    return np.column_stack([p3(x - kj) - p3(x - prev) * (last - kj) / (last - prev) + p3(x - last) * (prev - kj) / (last - prev)
-                            for kj in k[:-2]])
-
-
 def _rank_spline_block(e: np.ndarray, h: np.ndarray) -> tuple[np.ndarray | None, str]:
     """``D``, the rank scale ``u`` of ``H`` (mid-ranks: tied ``H``, tied ``u``) and its restricted cubic
     spline columns, each also times ``D``; or None and the reason the linear form is used instead."""
@@ -252,7 +232,11 @@ def _rank_spline_block(e: np.ndarray, h: np.ndarray) -> tuple[np.ndarray | None,
     knots = np.quantile(u, _SPLINE_KNOTS)
     if np.any(np.diff(knots) <= 0):  # a large share at one time (e.g. censored together): the knots tie
         return None, "its quantile knots tie (a large share of patients at one time)"
-    cols = [_std(u), *(_std(c) for c in rcs_basis(u, knots).T)]
+    from footdrop_outcomes.adherence.outcome import (
+        natural_spline_basis,  # Harrell's restricted cubic spline
+    )
+
+    cols = [_std(c) for c in natural_spline_basis(u, knots).T]  # u, then the K - 2 nonlinear columns
     return np.column_stack([e, *cols, *(e * c for c in cols)]), ""
 
 

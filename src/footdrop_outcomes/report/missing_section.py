@@ -183,10 +183,9 @@ def missing_patterns(cohort: Cohort, *, columns: Sequence[str] | None = None) ->
         return pd.DataFrame({"n": [len(miss)], "n_missing": [0]})
     g = miss.value_counts(sort=False).rename("n").reset_index()
     g["n_missing"] = g[cols].sum(axis=1).astype(int)
-    g = g.sort_values(["n_missing", "n"], ascending=[True, False], kind="stable")
-    first = g[g["n_missing"] == 0]
-    g = pd.concat([first, g[g["n_missing"] > 0].sort_values("n", ascending=False, kind="stable")], ignore_index=True)
     g["n"] = g["n"].astype(int)
+    g = pd.concat([g[g["n_missing"] == 0], g[g["n_missing"] > 0].sort_values("n", ascending=False, kind="stable")],
+                  ignore_index=True)
     return g[[*cols, "n", "n_missing"]]
 
 
@@ -197,8 +196,9 @@ def pattern_figure(patterns: pd.DataFrame, *, max_rows: int = 12) -> ReleasedFig
     ``max_rows``, the most common first), and the figure shows **no counts**: with the exact
     per-covariate totals of the missingness table beside it, the count of a pattern, even
     rounded, or of the patterns left out, could pin down a small group (a review recovered a
-    count of 1-10 exactly from rounded pattern counts). The caption says how many patterns
-    were left out only in words. The counts are in :func:`missing_patterns` for the analyst.
+    count of 1-10 exactly from rounded pattern counts). The title says, in words, that small
+    (and, beyond ``max_rows``, rarer) patterns are not drawn. The counts are in
+    :func:`missing_patterns` for the analyst.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -206,9 +206,8 @@ def pattern_figure(patterns: pd.DataFrame, *, max_rows: int = 12) -> ReleasedFig
     thr = get_threshold()
     cols = [c for c in patterns.columns if c not in ("n", "n_missing")]
     total = int(patterns["n"].sum())
-    big = patterns[patterns["n"] > thr]
-    big = pd.concat([big[big["n_missing"] == 0], big[big["n_missing"] > 0].sort_values("n", ascending=False, kind="stable")])
-    big = big.head(max(int(max_rows), 1))
+    common = patterns[patterns["n"] > thr]  # in missing_patterns' order: complete first, then the most common
+    big = common.head(max(int(max_rows), 1))
     width = max(1.2 + 0.9 * max(len(cols), 1), 5.5)
     fig, ax = plt.subplots(figsize=(min(width, 8.0), 1.8 + 0.32 * (len(big) + 1)))
     colour = {"recorded": "#4c72b0", "missing": "#dd8452"}
@@ -229,7 +228,7 @@ def pattern_figure(patterns: pd.DataFrame, *, max_rows: int = 12) -> ReleasedFig
     ax.tick_params(length=0)
     ax.legend(handles=[Patch(color=colour[k], label=k) for k in ("recorded", "missing")],
               loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8, frameon=False)
-    more = " Rarer patterns are not drawn either." if len(big) < int((patterns["n"] > thr).sum()) else ""
+    more = " Rarer patterns are not drawn either." if len(big) < len(common) else ""
     ax.set_title(f"Patterns of missing covariates, most common first (patterns of {thr} or fewer patients are not "
                  f"drawn; no counts, see the table above).{more}", fontsize=9, pad=22, wrap=True)
     fig.tight_layout()
@@ -265,11 +264,12 @@ def imputation_comparison(analysis: RecoveryAnalysis, *, m: int = 20, seed: int 
 
     The variables of the Cox formula (``analysis.choices["cox_formula"]``) with missing values in
     ``analysis.model_frame`` are imputed by chained equations
-    (:func:`~footdrop_outcomes.imputation.impute`: the event indicator and the cumulative hazard
-    in every imputation model, the other columns of the frame as predictors) ``m`` times; the same
+    (:func:`~footdrop_outcomes.imputation.impute` with its default outcome summary in every
+    imputation model, the other columns of the frame as predictors) ``m`` times; the same
     Cox model (cluster, late entry and CI level as fitted) is fitted to each completed frame and
     pooled by Rubin's rules (:func:`~footdrop_outcomes.imputation.fit_imputed`). Each term is
-    released as in the hazard-ratio table (a factor level of threshold or fewer patients masked).
+    released as in the hazard-ratio table, by its support among the complete cases (a factor
+    level of threshold or fewer such patients masked in both columns).
 
     Parameters
     ----------
@@ -313,13 +313,13 @@ def imputation_comparison(analysis: RecoveryAnalysis, *, m: int = 20, seed: int 
     terms = [t for t in cc.index if t in ps.index]
     df = pd.DataFrame({
         "Term": [term_label(t) for t in terms],
-        f"Complete cases: HR ({level}% CI)": [_fmt_hr(cc.loc[t, "hr"], cc.loc[t, "hr_lower"], cc.loc[t, "hr_upper"]) for t in terms],
-        f"Multiple imputation: HR ({level}% CI)": [_fmt_hr(*np.exp(ps.loc[t, ["estimate", "lower", "upper"]].to_numpy(dtype=float)))
+        f"Complete cases: HR ({level}% CI)": [fmt_ci(*cc.loc[t, ["hr", "hr_lower", "hr_upper"]].to_numpy(dtype=float)) for t in terms],
+        f"Multiple imputation: HR ({level}% CI)": [fmt_ci(*np.exp(ps.loc[t, ["estimate", "lower", "upper"]].to_numpy(dtype=float)))
                                                    for t in terms],
         "Missing information": [f"{100 * float(ps.loc[t, 'fmi']):.0f}%" for t in terms],
     })
-    complete = frame.dropna(subset=wanted)
-    support = [min(term_support(t, complete), term_support(t, frame)) for t in terms]
+    complete = frame.dropna(subset=wanted)  # a subset of the frame: its supports are the smaller ones
+    support = [term_support(t, complete) for t in terms]
     # no counts here: the number left out (all minus complete cases) may be small, and Table 18
     # shows it with its protection
     txt = text(f"The Cox model above uses the patients with every one of its variables recorded (complete cases; the "
@@ -329,10 +329,6 @@ def imputation_comparison(analysis: RecoveryAnalysis, *, m: int = 20, seed: int 
                "whether a value is missing depends on something related to recovery. The fraction of missing information "
                "is the share of a term's variance that is due to the missing values.", len(frame))
     return ImputationComparison(table(df, support, keep=["Term"]), txt, pooled, imp)
-
-
-def _fmt_hr(h: float, lo: float, hi: float) -> str:
-    return fmt_ci(float(h), float(lo), float(hi))
 
 
 def _unit_counts(info: Mapping[str, Any]) -> tuple[int, int, int, str]:
